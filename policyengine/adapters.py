@@ -1,0 +1,83 @@
+"""How facts are read from the host application's objects.
+
+An adapter turns each declared fact into a *getter*, ``getter(order, user) -> value``, once, when the engine is
+built; evaluation then only calls getters. A getter signals a missing fact by raising ``KeyError``,
+``AttributeError`` or ``LookupError``; any other exception is reported as the adapter failing. Either way the
+engine fails closed (see the README, "Bad facts").
+
+The default adapter reads plain dicts (and any Mapping), attrs classes, dataclasses and other objects. A host app
+plugs in its own by subclassing :class:`DefaultAdapter` and overriding :meth:`~DefaultAdapter.getter` for the facts
+it computes itself::
+
+    class ShopAdapter(policyengine.DefaultAdapter):
+        def getter(self, fact):
+            if fact.name == "order.has_shipment":
+                return lambda order, user: shipments.exists(order_id=order.id)
+            return super().getter(fact)
+
+    engine = policyengine.load("policies", adapter=ShopAdapter())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from .model import FactSpec
+
+__all__ = ["Adapter", "DefaultAdapter", "Getter"]
+
+Getter = Callable[[Any, Any], Any]
+"""``getter(order, user) -> value`` for one fact."""
+
+
+class Adapter(Protocol):
+    """Maps each declared fact to a getter. Called once per fact when the engine is built, never per evaluation."""
+
+    def getter(self, fact: FactSpec) -> Getter:
+        """A function reading ``fact`` from ``(order, user)``."""
+        ...
+
+
+def _step(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj[key]
+    return getattr(obj, key)
+
+
+class DefaultAdapter:
+    """Reads ``fact.source`` (``("order", "store", "id")`` for ``store.id``) from dicts, Mappings and objects.
+
+    A fact's source is its own dotted name when it starts with ``order`` or ``user``; other roots live under the
+    order (``store.id`` is ``order["store"]["id"]``); a fact can name another path with ``from:``.
+    """
+
+    def getter(self, fact: FactSpec) -> Getter:
+        root, *keys = fact.source
+        first = 0 if root == "order" else 1
+        if len(keys) == 1:
+            (key,) = keys
+
+            def get_one(order: Any, user: Any) -> Any:
+                obj = user if first else order
+                return obj[key] if obj.__class__ is dict else _step(obj, key)
+
+            return get_one
+
+        if len(keys) == 2:
+            key1, key2 = keys
+
+            def get_two(order: Any, user: Any) -> Any:
+                obj = user if first else order
+                mid = obj[key1] if obj.__class__ is dict else _step(obj, key1)
+                return mid[key2] if mid.__class__ is dict else _step(mid, key2)
+
+            return get_two
+
+        def get_path(order: Any, user: Any) -> Any:
+            obj = user if first else order
+            for key in keys:
+                obj = _step(obj, key)
+            return obj
+
+        return get_path

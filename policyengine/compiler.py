@@ -1,0 +1,356 @@
+"""Stage 3, compile: turn a validated :class:`~policyengine.model.PolicySpec` into a :class:`CompiledPolicy`.
+
+Every condition is parsed by rule-engine under a typed context built from the declared facts, so unknown facts,
+type mismatches and syntax errors are found at load time, with the column inside the expression. Named conditions
+and action references form a graph that must be acyclic; the compiled policy lists its nodes in dependency order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import operator
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import rule_engine
+from rule_engine import DataType, errors as re_errors
+
+from .errors import Diagnostic, PolicyError
+from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
+from .translate import ACTION_STATES, Refs, TranslationError, translate
+
+__all__ = ["CompiledExpr", "CompiledGuard", "CompiledEffect", "CompiledAction", "CompiledPolicy", "compile_policy"]
+
+_FACT_TYPES = {"bool": DataType.BOOLEAN, "enum": DataType.STRING, "string": DataType.STRING,
+               "number": DataType.FLOAT, "set": DataType.SET(DataType.STRING)}
+_RESERVED_ROOTS = {"actions", "true", "false", "null"}
+
+
+@attrs.frozen(slots=True)
+class CompiledExpr:
+    """One condition: its text, its Python translation and what it reads (directly)."""
+
+    text: str
+    python: str
+    facts: frozenset[str]
+    conditions: frozenset[str]
+    actions: frozenset[str]
+    where: str
+    """``file:line:col`` of the condition in its policy file."""
+    rule: rule_engine.Rule = attrs.field(eq=False, repr=False)
+    """The rule-engine rule it was parsed into: the reference oracle for tests, never used to evaluate."""
+
+
+@attrs.frozen(slots=True)
+class CompiledGuard:
+    spec: GuardSpec
+    when: CompiledExpr
+
+
+@attrs.frozen(slots=True)
+class CompiledEffect:
+    spec: EffectSpec
+    when: CompiledExpr | None
+
+
+@attrs.frozen(slots=True)
+class CompiledAction:
+    spec: ActionSpec
+    visible: CompiledExpr
+    allow: CompiledExpr
+    guards: tuple[CompiledGuard, ...]
+    effects: tuple[CompiledEffect, ...]
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def exprs(self) -> Iterable[CompiledExpr]:
+        yield self.visible
+        yield self.allow
+        for guard in self.guards:
+            yield guard.when
+        for effect in self.effects:
+            if effect.when is not None:
+                yield effect.when
+
+
+@attrs.frozen(slots=True)
+class CompiledPolicy:
+    """A policy ready to evaluate: facts in index order, named conditions and actions, and their dependency order."""
+
+    spec: PolicySpec
+    facts: tuple[FactSpec, ...]
+    """Every declared fact; ``f<i>`` in translated code is ``facts[i]``."""
+    needed: tuple[int, ...]
+    """Indexes of the facts some condition reads: the only ones evaluate resolves."""
+    conditions: Mapping[str, CompiledExpr]
+    actions: tuple[CompiledAction, ...]
+    order: tuple[tuple[str, str], ...]
+    """Every condition and action as ("condition"|"action", name), each after everything it depends on."""
+    constants: Mapping[str, Any] = attrs.field(repr=False)
+    context: rule_engine.Context = attrs.field(eq=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+
+def _object_type(name: str, members: Mapping[str, Any]) -> Any:
+    attributes = {key: (_object_type(f"{name}.{key}", sub) if isinstance(sub, dict) else sub)
+                  for key, sub in members.items()}
+    return DataType.OBJECT(name, attributes=attributes, accessor=operator.getitem)
+
+
+class _Compiler:
+    def __init__(self, spec: PolicySpec) -> None:
+        self.spec = spec
+        self.diagnostics: list[Diagnostic] = []
+        self.facts = {f.name: f for f in spec.facts}
+        self.fact_index = {f.name: i for i, f in enumerate(spec.facts)}
+        self.condition_names = {c.name for c in spec.conditions}
+        self.action_ids = [a.id for a in spec.actions]
+        self.constants: dict[str, Any] = {}
+        self.counter = 0
+
+    def error(self, diagnostic: Diagnostic) -> None:
+        self.diagnostics.append(diagnostic)
+
+    # -- the typed context ---------------------------------------------------------------------------------
+    def check_facts(self) -> None:
+        doc = self.spec.doc
+        names = sorted(self.facts)
+        for name in names:
+            fact = self.facts[name]
+            root = name.split(".")[0]
+            if root in _RESERVED_ROOTS:
+                self.error(doc.diagnostic(fact.path, f"fact root {root!r} is reserved", key=True,
+                                          hint="'actions' is how conditions read other actions' states"))
+            longer = [n for n in names if n.startswith(name + ".")]
+            if longer:
+                self.error(doc.diagnostic(fact.path, f"fact {name!r} cannot also be a group of facts ({longer[0]})",
+                                          key=True))
+        roots = {n.split(".")[0] for n in names}
+        for condition in self.spec.conditions:
+            if condition.name in roots or condition.name in _RESERVED_ROOTS:
+                self.error(doc.diagnostic(("conditions", condition.name),
+                                          f"condition name {condition.name!r} clashes with a fact root", key=True))
+
+    def context(self) -> rule_engine.Context:
+        tree: dict[str, Any] = {}
+        for fact in self.spec.facts:
+            *parents, leaf = fact.name.split(".")
+            node = tree
+            for part in parents:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):  # reported by check_facts
+                    break
+                node = child
+            else:
+                if not isinstance(node.get(leaf), dict):
+                    node[leaf] = _FACT_TYPES[fact.type]
+        types: dict[str, Any] = {root: _object_type(root, members) if isinstance(members, dict) else members
+                                 for root, members in tree.items() if root not in _RESERVED_ROOTS}
+        state = {s: DataType.BOOLEAN for s in ACTION_STATES}
+        types["actions"] = _object_type("actions", {a: dict(state) for a in self.action_ids})
+        for name in self.condition_names:
+            types.setdefault(name, DataType.BOOLEAN)
+        return rule_engine.Context(type_resolver=types, mapping_attribute_lookup=False)
+
+    # -- conditions --------------------------------------------------------------------------------------
+    def compile_expr(self, expr: Expr, ctx: rule_engine.Context) -> CompiledExpr | None:
+        self.counter += 1
+        try:
+            rule = rule_engine.Rule(expr.text, context=ctx)
+        except re_errors.EngineError as err:
+            self.error(self.engine_error(expr, err))
+            return None
+        try:
+            python, refs = translate(rule, facts=self.facts, fact_index=self.fact_index,
+                                     conditions=self.condition_names, actions=set(self.action_ids),
+                                     prefix=str(self.counter))
+        except TranslationError as err:
+            self.error(expr.diagnostic(err.message, offset=_find(expr.text, err.needle), hint=err.hint))
+            return None
+        except re.error as err:
+            self.error(expr.diagnostic(f"invalid regular expression: {err}"))
+            return None
+        self.constants.update(refs.constants)
+        return CompiledExpr(expr.text, python, frozenset(refs.facts), frozenset(refs.conditions),
+                            frozenset(refs.actions), expr.where, rule)
+
+    def engine_error(self, expr: Expr, err: re_errors.EngineError) -> Diagnostic:
+        text = expr.text
+        if isinstance(err, re_errors.RuleSyntaxError):
+            token = err.token
+            offset = token.lexpos if token is not None else len(text)
+            where = f"near {token.value!r}" if token is not None else "at the end of the condition"
+            detail = err.message if "illegal character" in err.message else "syntax error"
+            return expr.diagnostic(f"condition syntax error {where}: {detail}", offset=offset,
+                                   hint="conditions use rule-engine syntax: order.status == 'Error' and not order.has_shipment")
+        if isinstance(err, re_errors.SymbolResolutionError):
+            name = err.symbol_name
+            known = sorted({f.split(".")[0] for f in self.facts} | self.condition_names | {"actions"})
+            return expr.diagnostic(f"unknown name {name!r}: not a fact root, a condition or 'actions'",
+                                   offset=_find(text, name), hint=_did_you_mean(name, known))
+        if isinstance(err, re_errors.AttributeResolutionError):
+            owner = getattr(err.object, "name", None)
+            name = err.attribute_name
+            if owner == "actions":
+                message, choices = f"unknown action {name!r}", self.action_ids
+            elif isinstance(owner, str) and owner.startswith("actions."):
+                message, choices = f"unknown action state {name!r}", list(ACTION_STATES)
+            elif isinstance(owner, str):
+                message = f"unknown fact '{owner}.{name}'"
+                choices = [f.removeprefix(owner + ".") for f in self.facts if f.startswith(owner + ".")]
+            else:
+                message, choices = f"unknown attribute {name!r}", []
+            suggestion = err.suggestion or (difflib.get_close_matches(name, choices, n=1) or [None])[0]
+            hint = f"did you mean {suggestion!r}?" if suggestion else None
+            if isinstance(owner, str) and suggestion and not owner.startswith("actions"):
+                hint = f"did you mean '{owner}.{suggestion}'?"
+            return expr.diagnostic(message, offset=_find(text, name), hint=hint)
+        message = getattr(err, "message", "") or str(err)
+        return expr.diagnostic(f"invalid condition: {message}")
+
+    # -- actions -------------------------------------------------------------------------------------------
+    def compile_action(self, action: ActionSpec, ctx: rule_engine.Context) -> CompiledAction | None:
+        doc = self.spec.doc
+        seen: dict[str, GuardSpec] = {}
+        for guard in action.deny:
+            if guard.id in seen:
+                first = doc.mark((*seen[guard.id].path, "id"))
+                self.error(doc.diagnostic((*guard.path, "id"),
+                                          f"duplicate guard id {guard.id!r} in action {action.id!r} "
+                                          f"(first defined at line {first.line})"))
+            seen.setdefault(guard.id, guard)
+        for effect in action.effects:
+            self.check_effect(effect)
+        visible = self.compile_expr(action.visible, ctx)
+        allow = self.compile_expr(action.allow, ctx)
+        guards = [(g, self.compile_expr(g.when, ctx)) for g in action.deny]
+        effects = [(e, self.compile_expr(e.when, ctx) if e.when else None) for e in action.effects]
+        if visible is None or allow is None or any(c is None for _, c in guards) or \
+                any(e.when is not None and c is None for e, c in effects):
+            return None
+        return CompiledAction(action, visible, allow,
+                              tuple(CompiledGuard(g, c) for g, c in guards if c is not None),
+                              tuple(CompiledEffect(e, c) for e, c in effects))
+
+    def check_effect(self, effect: EffectSpec) -> None:
+        doc = self.spec.doc
+        for name, value in effect.set:
+            path = (*effect.path, "set", name)
+            fact = self.facts.get(name)
+            if fact is None:
+                self.error(doc.diagnostic(path, f"effect sets undeclared fact {name!r}", key=True,
+                                          hint=_did_you_mean(name, list(self.facts))))
+            elif fact.type == "enum" and value not in fact.values:
+                self.error(doc.diagnostic(path, f"{name} is never {value!r}; its declared values are: "
+                                                f"{', '.join(fact.values)}",
+                                          hint=_did_you_mean(str(value), list(fact.values))))
+            elif not _value_fits(fact.type, value):
+                self.error(doc.diagnostic(path, f"{name} is a {fact.type} fact; {value!r} does not fit"))
+
+    # -- the graph ------------------------------------------------------------------------------------------
+    def order(self, conditions: Mapping[str, CompiledExpr],
+              actions: Mapping[str, CompiledAction]) -> tuple[tuple[str, str], ...]:
+        deps: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for name, expr in conditions.items():
+            deps[("condition", name)] = _edges([expr])
+        for action_id, action in actions.items():
+            deps[("action", action_id)] = _edges(action.exprs())
+        order: list[tuple[str, str]] = []
+        state: dict[tuple[str, str], int] = {}  # 1 = on the current path, 2 = done
+        reported: set[frozenset[tuple[str, str]]] = set()
+
+        def visit(node: tuple[str, str], path: list[tuple[str, str]]) -> None:
+            if state.get(node) == 2 or node not in deps:
+                return
+            if state.get(node) == 1:
+                cycle = path[path.index(node):] + [node]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    self.error(self.cycle_diagnostic(cycle))
+                return
+            state[node] = 1
+            for dep in deps[node]:
+                visit(dep, [*path, node])
+            state[node] = 2
+            order.append(node)
+
+        for node in deps:
+            visit(node, [])
+        return tuple(order)
+
+    def cycle_diagnostic(self, cycle: list[tuple[str, str]]) -> Diagnostic:
+        # Start the cycle at its first node in file order, so the message is the same whatever order we walked in.
+        doc = self.spec.doc
+        body = cycle[:-1]
+        first = min(range(len(body)), key=lambda i: (doc.mark(_node_path(body[i])).line, i))
+        body = body[first:] + body[:first]
+        names = " -> ".join(f"{kind} {name!r}" for kind, name in [*body, body[0]])
+        return doc.diagnostic(_node_path(body[0]), f"cycle: {names}", key=True,
+                              hint="a condition or action cannot depend on itself, directly or through others")
+
+    def run(self) -> CompiledPolicy:
+        self.check_facts()
+        ctx = self.context()
+        conditions = {c.name: self.compile_expr(c.expr, ctx) for c in self.spec.conditions}
+        actions = {a.id: self.compile_action(a, ctx) for a in self.spec.actions}
+        ok_conditions = {k: v for k, v in conditions.items() if v is not None}
+        ok_actions = {k: v for k, v in actions.items() if v is not None}
+        order = self.order(ok_conditions, ok_actions)
+        if self.diagnostics:
+            raise PolicyError(self.diagnostics)
+        exprs = [*ok_conditions.values(), *(e for a in ok_actions.values() for e in a.exprs())]
+        needed = tuple(sorted({self.fact_index[f] for e in exprs for f in e.facts}))
+        return CompiledPolicy(self.spec, self.spec.facts, needed, ok_conditions, tuple(ok_actions.values()), order,
+                              dict(self.constants), ctx)
+
+
+def _edges(exprs: Iterable[CompiledExpr]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for expr in exprs:
+        out += [("condition", c) for c in sorted(expr.conditions)]
+        out += [("action", a) for a in sorted(expr.actions)]
+    return list(dict.fromkeys(out))
+
+
+def _node_path(node: tuple[str, str]) -> tuple[str, ...]:
+    return ("conditions" if node[0] == "condition" else "actions", node[1])
+
+
+def _value_fits(fact_type: str, value: Any) -> bool:
+    if fact_type == "bool":
+        return isinstance(value, bool)
+    if fact_type == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if fact_type in ("string", "enum"):
+        return isinstance(value, str)
+    return False  # sets are not assignable by effects
+
+
+def _find(text: str, needle: str | None) -> int:
+    """The offset of ``needle`` in ``text`` as a whole word (so the column points inside the expression), else 0."""
+    if not needle:
+        return 0
+    match = re.search(r"(?<![\w.])" + re.escape(needle) + r"(?!\w)", text) or re.search(re.escape(needle), text)
+    return match.start() if match else 0
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def compile_policy(spec: PolicySpec) -> CompiledPolicy:
+    """Compile ``spec``; raise :class:`PolicyError` with every problem found."""
+    return _Compiler(spec).run()

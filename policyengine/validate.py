@@ -1,0 +1,151 @@
+"""Stage 2, validate: check a loaded document against the JSON Schema of its ``kind``.
+
+Every schema error is collected (not just the first) and rewritten into a message a policy author can act on,
+located at the offending key or value through the document's position tables.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from .errors import Diagnostic
+from .yamlsource import Document
+
+__all__ = ["API_VERSIONS", "SCHEMAS", "validate_document", "schema_for"]
+
+API_VERSIONS = ("policyengine/v1",)
+"""The policy language versions this release understands."""
+
+SCHEMAS = {"ActionPolicy": "policy.schema.json"}
+"""Document kind -> its JSON Schema file in ``schemas/``."""
+
+_TYPE_NAMES = {"dict": "a mapping", "list": "a list", "str": "a string", "bool": "true/false", "int": "a number",
+               "float": "a number", "NoneType": "nothing (null)"}
+_SCHEMA_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "boolean": "true/false",
+                 "integer": "a whole number", "number": "a number", "null": "null"}
+
+
+@cache
+def schema_for(kind: str) -> dict[str, Any]:
+    """The parsed JSON Schema for documents of ``kind``."""
+    text = resources.files("policyengine").joinpath("schemas").joinpath(SCHEMAS[kind]).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator(kind: str) -> jsonschema.protocols.Validator:
+    schema = schema_for(kind)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)  # type: ignore[no-any-return]
+
+
+def _describe(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value).__name__, type(value).__name__)
+
+
+def validate_document(doc: Document) -> list[Diagnostic]:
+    """Diagnostics for everything wrong with ``doc``'s shape; empty when it matches its kind's schema."""
+    header = _check_header(doc)
+    if header:
+        return header
+    kind = doc.data["kind"]
+    return sorted({d for err in _validator(kind).iter_errors(doc.data) for d in _diagnose(doc, err)},
+                  key=lambda d: d.sort_key)
+
+
+def _check_header(doc: Document) -> list[Diagnostic]:
+    """apiVersion and kind are checked first and alone: without them no schema applies."""
+    data = doc.data
+    out = []
+    api = data.get("apiVersion")
+    if api is None:
+        out.append(doc.diagnostic((), "missing required key 'apiVersion'", hint=f"add: apiVersion: {API_VERSIONS[-1]}"))
+    elif api not in API_VERSIONS:
+        out.append(doc.diagnostic(("apiVersion",), f"unknown apiVersion {api!r}; supported: {', '.join(API_VERSIONS)}"))
+    kind = data.get("kind")
+    if kind is None:
+        out.append(doc.diagnostic((), "missing required key 'kind'", hint=f"one of: {', '.join(SCHEMAS)}"))
+    elif kind not in SCHEMAS:
+        out.append(doc.diagnostic(("kind",), f"unknown kind {kind!r}; supported: {', '.join(SCHEMAS)}",
+                                  hint=_did_you_mean(str(kind), SCHEMAS)))
+    return out
+
+
+def _did_you_mean(word: str, choices: Any) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _diagnose(doc: Document, err: ValidationError) -> Iterator[Diagnostic]:
+    path = tuple(err.absolute_path)
+    keyword = err.validator
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    if keyword in ("anyOf", "oneOf"):
+        yield from _diagnose_alternatives(doc, err, path)
+    elif keyword == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        for key in sorted(set(err.instance) - set(allowed)):
+            hint = _did_you_mean(key, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+            yield doc.diagnostic((*path, key), f"unknown key {key!r}", hint=hint, key=True)
+    elif keyword == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        for key in missing:
+            yield doc.diagnostic(path, f"missing required key {key!r}", key=bool(path))
+    elif keyword == "type":
+        expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        wanted = " or ".join(_SCHEMA_TYPES.get(t, t) for t in expected)
+        yield doc.diagnostic(path, f"expected {wanted}, got {_describe(err.instance)}")
+    elif keyword == "enum":
+        choices = ", ".join(map(str, err.validator_value))
+        yield doc.diagnostic(path, f"{err.instance!r} is not one of: {choices}",
+                             hint=_did_you_mean(str(err.instance), map(str, err.validator_value)))
+    elif keyword == "const":
+        yield doc.diagnostic(path, f"must be {err.validator_value!r}, got {err.instance!r}")
+    elif keyword == "pattern" and "propertyNames" in err.relative_schema_path:
+        yield doc.diagnostic((*path, err.instance), _name_message(path, err.instance, err.validator_value), key=True)
+    elif keyword == "pattern":
+        yield doc.diagnostic(path, f"{err.instance!r} does not match the required form {err.validator_value}")
+    elif keyword in ("minProperties", "minItems", "minLength"):
+        yield doc.diagnostic(path, "must not be empty")
+    elif keyword == "uniqueItems":
+        yield doc.diagnostic(path, "values must be unique")
+    elif keyword == "minimum":
+        yield doc.diagnostic(path, f"must be at least {err.validator_value}, got {err.instance!r}")
+    elif keyword == "not" and isinstance(err.validator_value, dict) and "required" in err.validator_value:
+        for key in err.validator_value["required"]:
+            yield doc.diagnostic((*path, key), f"key {key!r} is not allowed here", key=True,
+                                 hint="`values` belongs to facts of type enum only" if key == "values" else None)
+    else:
+        yield doc.diagnostic(path, err.message)
+
+
+def _name_message(path: tuple[Any, ...], name: Any, pattern: str) -> str:
+    where = path[-1] if path else "top level"
+    kinds = {"facts": "fact name (dotted, lowercase: order.status)", "actions": "action id (lowercase, digits, _)",
+             "conditions": "condition name (lowercase, digits, _)", "set": "fact name (dotted, lowercase)"}
+    return f"{name!r} is not a valid {kinds.get(str(where), 'name')}; it must match {pattern}"
+
+
+def _diagnose_alternatives(doc: Document, err: ValidationError, path: tuple[Any, ...]) -> Iterator[Diagnostic]:
+    # An anyOf over "a condition or a mapping with `when`": report against the branch whose type matches the
+    # value, so the author hears about the wrong key inside the mapping rather than "not valid under any schema".
+    branches = err.validator_value
+    if all(isinstance(b, dict) and "required" in b and len(b) == 1 for b in branches):
+        keys = " or ".join(repr(b["required"][0]) for b in branches)
+        yield doc.diagnostic(path, f"needs at least one of {keys}")
+        return
+    same_type = [e for e in err.context if e.validator != "type" or len(e.relative_schema_path) > 2]
+    if isinstance(err.instance, dict) and same_type:
+        yield from _diagnose(doc, best_match(same_type))
+        return
+    yield doc.diagnostic(path, f"expected a condition (text or true/false) or a mapping with 'when', got {_describe(err.instance)}")
