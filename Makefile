@@ -1,0 +1,33 @@
+# Two commands matter (see README): `make demo` and `make test`. Both bootstrap .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## demo: print the Actions menu of the shipped policies for a few example orders and users
+demo: $(STAMP)
+	@$(BIN)/policyengine validate policies
+	@for ex in examples/*.json; do \
+		echo; echo "== $$ex: $$($(BIN)/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["title"])' $$ex)"; \
+		$(BIN)/python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps(d["order"])); print(json.dumps(d["user"]))' $$ex \
+		| { read -r order; read -r user; $(BIN)/policyengine evaluate policies --order "$$order" --user "$$user"; }; \
+	done
+
+## test: run the whole test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## bench: evaluate vs a hand-written function on the same orders (not part of the tests)
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,142 @@
+"""The ``policyengine`` command line. Presentation only: it calls the public API and formats what comes back.
+
+Exit codes (fixed by the design): 0 success, 1 a bad fact with ``--strict``, 2 bad usage (including unreadable
+``--order``/``--user`` input), 3 the policies do not load, 4 policy tests failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .decision import Decision, Decisions
+from .engine import Engine, load
+from .errors import Diagnostic, FactError, PolicyError
+
+__all__ = ["main", "EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD", "EXIT_TESTS"]
+
+EXIT_OK, EXIT_FACTS, EXIT_USAGE, EXIT_LOAD, EXIT_TESTS = 0, 1, 2, 3, 4
+DEFAULT_PATH = "policies"
+
+
+class UsageError(Exception):
+    """Bad command-line input; exits 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policyengine", description="Load, check and evaluate action policies.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check that the policies load; print every problem")
+    validate.add_argument("path", nargs="?", default=DEFAULT_PATH, help="policy directory or file (default: policies)")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+
+    evaluate = sub.add_parser("evaluate", help="decide every action for one order and user")
+    evaluate.add_argument("path", nargs="?", default=DEFAULT_PATH, help="policy directory or file (default: policies)")
+    evaluate.add_argument("--order", required=True, help="the order as JSON text or a JSON file")
+    evaluate.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    evaluate.add_argument("--format", choices=("table", "json"), default="table")
+    evaluate.add_argument("--strict", action="store_true", help="exit 1 on a bad fact instead of failing closed")
+    return parser
+
+
+def _json_arg(value: str, name: str) -> Any:
+    """``--order``/``--user`` take JSON text, or the path of a JSON file."""
+    text = value
+    if not value.lstrip().startswith(("{", "[")):
+        try:
+            text = Path(value).read_text("utf-8")
+        except OSError as err:
+            raise UsageError(f"--{name}: not JSON and not a readable file: {value} ({err.strerror})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--{name}: invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], out: TextIO) -> None:
+    for d in diagnostics:
+        print(f"{d.file}:{d.line}:{d.column}: {d.message}", file=out)
+        if d.path:
+            print(f"    at {d.json_path}", file=out)
+        if d.hint:
+            print(f"    hint: {d.hint}", file=out)
+    print(f"{len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''} found", file=out)
+
+
+def _details(decision: Decision) -> str:
+    if decision.state != "enabled":
+        return "; ".join(decision.reasons)
+    parts = []
+    for effect in decision.effects:
+        parts += [f"{fact} := {value}" for fact, value in effect.set.items()]
+        if effect.operation:
+            parts.append(f"{effect.operation}()")
+    if decision.confirm:
+        parts.append("asks to confirm")
+    return ", ".join(parts)
+
+
+def format_table(engine: Engine, decisions: Decisions) -> str:
+    """The Actions menu as a plain-text table."""
+    rows = [("ACTION", "STATE", "WHY / WHAT IT DOES")]
+    rows += [(d.label, d.state, _details(d)) for d in decisions.values()]
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{engine.name}@{engine.version}"]
+    lines += [f"  {a:<{width[0]}}  {s:<{width[1]}}  {w}".rstrip() for a, s, w in rows]
+    for problem in decisions.errors:
+        lines.append(f"  ! {problem}")
+    return "\n".join(lines)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    engine = load(args.path)
+    if args.format == "json":
+        print(json.dumps({"ok": True, "policy": engine.name, "version": engine.version, "diagnostics": []}))
+    else:
+        policy = engine.policy
+        print(f"ok: {args.path}: {engine.name}@{engine.version} ({len(policy.actions)} actions, "
+              f"{len(policy.facts)} facts, {len(policy.conditions)} conditions)")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    order, user = _json_arg(args.order, "order"), _json_arg(args.user, "user")
+    engine = load(args.path)
+    try:
+        decisions = engine.evaluate(order, user, strict=args.strict)
+    except FactError as err:
+        for problem in err.problems:
+            print(f"bad fact {problem}", file=sys.stderr)
+        return EXIT_FACTS
+    if args.format == "json":
+        print(json.dumps(decisions.to_dict(), indent=2))
+    else:
+        print(format_table(engine, decisions))
+    return EXIT_OK
+
+
+_COMMANDS = {"validate": _cmd_validate, "evaluate": _cmd_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except UsageError as err:
+        print(f"policyengine {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except PolicyError as err:
+        if getattr(args, "format", None) == "json":
+            print(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in err.diagnostics]}, indent=2))
+        _print_diagnostics(err.diagnostics, sys.stderr)
+        return EXIT_LOAD
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
