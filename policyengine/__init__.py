@@ -21,19 +21,19 @@ from .model import FactSpec
 
 __all__ = [
     "Adapter",
-    "DefaultAdapter",
-    "Getter",
     "Decision",
     "Decisions",
-    "Effect",
-    "State",
-    "Engine",
-    "load",
+    "DefaultAdapter",
     "Diagnostic",
+    "Effect",
+    "Engine",
     "FactError",
     "FactProblem",
-    "PolicyError",
     "FactSpec",
+    "Getter",
+    "PolicyError",
+    "State",
+    "load",
 ]
 
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ from .decision import Decision, Decisions
 from .engine import Engine, load
 from .errors import Diagnostic, FactError, PolicyError
 
-__all__ = ["main", "EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD", "EXIT_TESTS"]
+__all__ = ["EXIT_FACTS", "EXIT_LOAD", "EXIT_OK", "EXIT_TESTS", "EXIT_USAGE", "main"]
 
 EXIT_OK, EXIT_FACTS, EXIT_USAGE, EXIT_LOAD, EXIT_TESTS = 0, 1, 2, 3, 4
 DEFAULT_PATH = "policies"

@@ -22,11 +22,11 @@ import attrs
 
 from .adapters import Adapter
 from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from .decision import Decision, Decisions, Effect
+from .decision import Decision, Decisions, Effect, State
 from .errors import FactProblem
 from .model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "MAX_TABLE_BITS"]
+__all__ = ["MAX_TABLE_BITS", "Evaluator", "build_evaluator"]
 
 MAX_TABLE_BITS = 10
 """An action with more than this many allow/guard/effect bits builds its Decision per call instead of from a table."""
@@ -108,14 +108,15 @@ class _ActionShape:
     def build(self, allow: bool, fired: tuple[bool, ...], effects_on: tuple[bool, ...],
               unknown: tuple[str, ...] = (), errors: tuple[FactProblem, ...] = ()) -> Decision:
         spec = self.action.spec
-        reasons = ([] if allow else [self.allow_reason()]) + [g.spec.reason for g, on in zip(self.action.guards, fired) if on]
+        reasons = [] if allow else [self.allow_reason()]
+        reasons += [g.spec.reason for g, on in zip(self.action.guards, fired, strict=True) if on]
         reasons += [f"could not be decided: {text}" for text in unknown]
         effects = []
         conditional = iter(effects_on)
         for effect in self.action.effects:
             if effect.when is None or next(conditional):
                 effects.append(Effect(effect.spec.set, effect.spec.operation))
-        state = "enabled" if allow and not any(fired) and not unknown else "disabled"
+        state: State = "enabled" if allow and not any(fired) and not unknown else "disabled"
         return Decision(spec.id, spec.label, state, tuple(reasons) if state != "enabled" else (), spec.confirm,
                         tuple(effects), errors)
 
@@ -173,8 +174,8 @@ def _generate(policy: CompiledPolicy, shapes: Mapping[str, _ActionShape]) -> str
         key = [f"({action.allow.python})"]
         key += [f"({g.when.python}) << {1 + i}" for i, g in enumerate(action.guards)]
         offset = 1 + len(action.guards)
-        key += [f"({e.when.python}) << {offset + i}"
-                for i, e in enumerate(e for e in action.effects if e.when is not None)]
+        conditional = [e.when for e in action.effects if e.when is not None]
+        key += [f"({when.python}) << {offset + i}" for i, when in enumerate(conditional)]
         pick = f"T_{name}[{' | '.join(key)}]" if shape.bits <= MAX_TABLE_BITS else f"B_{name}({' | '.join(key)})"
         lines += [f"    if {action.visible.python}:", f"        a_{name} = {pick}", "    else:",
                   f"        a_{name} = H_{name}"]
@@ -204,7 +205,7 @@ class _Step:
 def _step(expr: CompiledExpr, namespace: dict[str, Any], fact_index: Mapping[str, int]) -> _Step:
     params = tuple(sorted({f"f{fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
                           | {f"a_{a}" for a in expr.actions}))
-    fn = eval(f"lambda {', '.join(params)}: {expr.python}", namespace)  # noqa: S307 - our own translation
+    fn = eval(f"lambda {', '.join(params)}: {expr.python}", namespace)
     return _Step(expr, fn, params)
 
 
@@ -300,7 +301,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter) -> Evaluator:
     def slow(values: tuple[Any, ...], bad: dict[int, str]) -> tuple[Decisions, tuple[FactProblem, ...]]:
         env: dict[str, Any] = {}
         problems: list[FactProblem] = []
-        for i, raw in zip(policy.needed, values):
+        for i, raw in zip(policy.needed, values, strict=True):
             message = bad.get(i)
             value = raw
             if message is None or message == "":

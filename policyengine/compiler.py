@@ -15,13 +15,14 @@ from typing import Any
 
 import attrs
 import rule_engine
-from rule_engine import DataType, errors as re_errors
+from rule_engine import DataType
+from rule_engine import errors as re_errors
 
 from .errors import Diagnostic, PolicyError
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
-from .translate import ACTION_STATES, Refs, TranslationError, translate
+from .translate import ACTION_STATES, TranslationError, translate
 
-__all__ = ["CompiledExpr", "CompiledGuard", "CompiledEffect", "CompiledAction", "CompiledPolicy", "compile_policy"]
+__all__ = ["CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard", "CompiledPolicy", "compile_policy"]
 
 _FACT_TYPES = {"bool": DataType.BOOLEAN, "enum": DataType.STRING, "string": DataType.STRING,
                "number": DataType.FLOAT, "set": DataType.SET(DataType.STRING)}

@@ -9,7 +9,7 @@ import attrs
 
 from .errors import FactProblem
 
-__all__ = ["Effect", "Decision", "Decisions", "State", "FrozenMap"]
+__all__ = ["Decision", "Decisions", "Effect", "FrozenMap", "State"]
 
 State = Literal["enabled", "disabled", "hidden"]
 
@@ -17,7 +17,7 @@ State = Literal["enabled", "disabled", "hidden"]
 class FrozenMap(Mapping[str, Any]):
     """A small immutable, hashable mapping (fact -> new value) for :attr:`Effect.set`."""
 
-    __slots__ = ("_items", "_hash")
+    __slots__ = ("_hash", "_items")
 
     def __init__(self, items: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()) -> None:
         pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)

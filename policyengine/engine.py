@@ -24,7 +24,7 @@ _SUFFIXES = (".yaml", ".yml")
 class Engine:
     """A loaded, compiled policy ready to evaluate. Immutable and safe to share between threads."""
 
-    __slots__ = ("_policy", "_evaluator", "_adapter")
+    __slots__ = ("_adapter", "_evaluator", "_policy")
 
     def __init__(self, policy: CompiledPolicy, adapter: Adapter | None = None) -> None:
         self._policy = policy
@@ -62,12 +62,13 @@ class Engine:
         fact raises :class:`FactError` instead.
         """
         result = self._evaluator.fast(order, user)
-        if result.__class__ is tuple:
-            decisions, problems = result  # type: ignore[misc]
+        if type(result) is tuple:  # only the fail-closed path returns (decisions, problems)
+            decisions, problems = result
             if strict and problems:
                 raise FactError(problems)
-            return decisions  # type: ignore[no-any-return]
-        return result  # type: ignore[return-value]
+            return decisions
+        assert isinstance(result, Decisions)  # for the type checker; never false
+        return result
 
     def __repr__(self) -> str:
         return f"<Engine {self.name}@{self.version}: {len(self.actions)} actions>"

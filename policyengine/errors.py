@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import attrs
 
-__all__ = ["Diagnostic", "PolicyError", "FactError", "FactProblem", "json_path"]
+__all__ = ["Diagnostic", "FactError", "FactProblem", "PolicyError", "json_path"]
 
 
 def json_path(path: Iterable[str | int]) -> str:

@@ -6,16 +6,16 @@ where; the compiler decides what it means.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
 from .errors import Diagnostic
 from .yamlsource import Document
 
-__all__ = ["Expr", "FactSpec", "ConditionSpec", "GuardSpec", "EffectSpec", "ActionSpec", "PolicySpec", "parse_policy"]
+__all__ = ["ActionSpec", "ConditionSpec", "EffectSpec", "Expr", "FactSpec", "GuardSpec", "PolicySpec", "parse_policy"]
 
-PathT = tuple[Union[str, int], ...]
+PathT = tuple[str | int, ...]
 
 
 @attrs.frozen(slots=True)

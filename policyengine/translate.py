@@ -21,10 +21,9 @@ from typing import Any
 
 import attrs
 import rule_engine
-import rule_engine.ast as ast
-from rule_engine import DataType
+from rule_engine import DataType, ast
 
-__all__ = ["Refs", "TranslationError", "translate", "type_name", "ACTION_STATES"]
+__all__ = ["ACTION_STATES", "Refs", "TranslationError", "translate", "type_name"]
 
 ACTION_STATES = ("visible", "hidden", "enabled", "disabled")
 """What a condition may ask of another action: ``actions.delete.enabled``."""

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import attrs
 import yaml
 
 from .errors import Diagnostic, PolicyError
 
-__all__ = ["Mark", "Document", "read_document", "parse_document", "MAX_FILE_BYTES"]
+__all__ = ["MAX_FILE_BYTES", "Document", "Mark", "parse_document", "read_document"]
 
 MAX_FILE_BYTES = 1024 * 1024
 """Policy files are small; anything larger is refused before parsing (a cheap guard against hostile input)."""
@@ -32,7 +32,7 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:null",
 }
 
-Path_ = tuple[Union[str, int], ...]
+Path_ = tuple[str | int, ...]
 
 
 @attrs.frozen(slots=True)
@@ -80,12 +80,12 @@ class Document:
 
 
 class _Reject(Exception):
-    def __init__(self, mark: yaml.Mark | None, message: str, hint: str | None = None) -> None:
+    def __init__(self, mark: Any, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.mark, self.message, self.hint = mark, message, hint
 
 
-def _mark(event: yaml.Event, *, quoted: bool = False, single_line: bool = True) -> Mark:
+def _mark(event: Any, *, quoted: bool = False, single_line: bool = True) -> Mark:
     start = event.start_mark
     return Mark(start.line + 1, start.column + 1, quoted, single_line)
 
@@ -93,12 +93,12 @@ def _mark(event: yaml.Event, *, quoted: bool = False, single_line: bool = True) 
 class _Builder:
     """Turns the event stream of a single document into plain data plus position tables."""
 
-    def __init__(self, events: Iterator[yaml.Event]) -> None:
+    def __init__(self, events: Iterator[Any]) -> None:
         self.events = events
         self.marks: dict[Path_, Mark] = {}
         self.key_marks: dict[Path_, Mark] = {}
 
-    def next(self) -> yaml.Event:
+    def next(self) -> Any:
         event = next(self.events)
         if isinstance(event, yaml.AliasEvent):
             raise _Reject(event.start_mark, "YAML aliases are not allowed in policy files",
@@ -109,11 +109,11 @@ class _Builder:
                           "write the value out instead of anchoring it")
         return event
 
-    def value(self, event: yaml.Event, path: Path_) -> Any:
+    def value(self, event: Any, path: Path_) -> Any:
         if isinstance(event, yaml.ScalarEvent):
-            quoted = event.style in ("'", '"')
-            self.marks[path] = _mark(event, quoted=quoted,
-                                     single_line=event.start_mark.line == event.end_mark.line)
+            start, end = event.start_mark, event.end_mark
+            self.marks[path] = _mark(event, quoted=event.style in ("'", '"'),
+                                     single_line=start is None or end is None or start.line == end.line)
             return self.scalar(event)
         if isinstance(event, yaml.SequenceStartEvent):
             self._check_tag(event, "tag:yaml.org,2002:seq")
@@ -146,7 +146,7 @@ class _Builder:
             out[key] = self.value(self.next(), key_path)
         return out
 
-    def scalar(self, event: yaml.ScalarEvent) -> Any:
+    def scalar(self, event: Any) -> Any:
         plain = event.implicit[0]
         if event.tag not in (None, "!") and not plain:
             if event.tag != "tag:yaml.org,2002:str":
@@ -154,7 +154,7 @@ class _Builder:
             return event.value
         if event.style is not None and event.style != "":
             return event.value  # quoted or block scalars are always strings
-        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
+        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
         if tag == "tag:yaml.org,2002:timestamp":
             raise _Reject(event.start_mark, f"unquoted date/time {event.value!r} is ambiguous",
                           f'quote it if you mean the text: "{event.value}"')
@@ -164,7 +164,7 @@ class _Builder:
         return _CONSTRUCTOR.construct_object(node)
 
     @staticmethod
-    def _check_tag(event: yaml.CollectionStartEvent, expected: str) -> None:
+    def _check_tag(event: Any, expected: str) -> None:
         if event.tag not in (None, "!", expected):
             raise _Reject(event.start_mark, f"explicit YAML tags are not allowed ({event.tag})")
 
