@@ -21,7 +21,7 @@ import attrs
 
 from .adapters import Adapter
 from .compiler import CompiledPolicy
-from .decision import Decisions
+from .decision import Decisions, DecisionsMeta
 from .errors import FactProblem
 from .interpret import MISSING, ActionShape, Interpreter, Unknown, check_value, namespace_for
 from .model import FactSpec
@@ -76,10 +76,11 @@ def _generate(policy: CompiledPolicy, shapes: Mapping[str, ActionShape]) -> str:
             f"            {var} = s{i}",
         ]
     values = "(" + "".join(f"f{i}, " for i in needed) + ")"
-    lines += ["    if bad is not None:", f"        return slow({values}, bad)"]
+    lines += ["    if bad is not None:", f"        return slow({values}, bad)", "    try:"]
+    body: list[str] = []
     for kind, name in policy.order:
         if kind == "condition":
-            lines.append(f"    c_{name} = {policy.conditions[name].python}")
+            body.append(f"    c_{name} = {policy.conditions[name].python}")
             continue
         shape = shapes[name]
         action = shape.action
@@ -89,9 +90,13 @@ def _generate(policy: CompiledPolicy, shapes: Mapping[str, ActionShape]) -> str:
         conditional = [e.when for e in action.effects if e.when is not None]
         key += [f"({when.python}) << {offset + i}" for i, when in enumerate(conditional)]
         pick = f"T_{name}[{' | '.join(key)}]" if shape.bits <= MAX_TABLE_BITS else f"B_{name}({' | '.join(key)})"
-        lines += [f"    if {action.visible.python}:", f"        a_{name} = {pick}", "    else:",
-                  f"        a_{name} = H_{name}"]
-    lines.append(f"    return DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), INDEX)")
+        body += [f"    if {action.visible.python}:", f"        a_{name} = {pick}", "    else:",
+                 f"        a_{name} = H_{name}"]
+    lines += ["    " + line for line in body]
+    # A condition that raises (a division by zero, say) is re-run by the fail-closed path, which knows which
+    # conditions it makes unknown.
+    lines += ["    except Exception:", f"        return slow({values}, {{}})"]
+    lines.append(f"    return DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)")
     return "\n".join(lines) + "\n"
 
 
@@ -117,10 +122,10 @@ class Evaluator:
     """The generated Python source of the fast path (for the curious and for ``explain``)."""
 
 
-def build_evaluator(policy: CompiledPolicy, adapter: Adapter) -> Evaluator:
+def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None) -> Evaluator:
     """Build both evaluation paths of ``policy`` reading facts through ``adapter``."""
     facts = policy.facts
-    interpreter = Interpreter(policy)
+    interpreter = Interpreter(policy, meta)
     shapes = interpreter.shapes
     namespace = namespace_for(policy)
 
@@ -151,7 +156,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter) -> Evaluator:
                 env[f"f{i}"] = Unknown((problem,))
             else:
                 env[f"f{i}"] = value
-        return interpreter.run(env), tuple(problems)
+        decisions = interpreter.run(env)
+        return decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
 
     for name, shape in shapes.items():
         if shape.bits <= MAX_TABLE_BITS:
@@ -163,7 +169,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter) -> Evaluator:
         namespace[f"G{i}"] = adapter.getter(facts[i])
         namespace[f"V{i}"] = frozenset(facts[i].values)
     namespace.update(MISSING=MISSING, failed=failed, suspect=suspect, slow=slow, to_set=_to_set,
-                     DECISIONS=Decisions, INDEX=interpreter.index)
+                     DECISIONS=Decisions, META=interpreter.meta)
     source = _generate(policy, shapes)
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only

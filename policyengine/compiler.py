@@ -15,12 +15,14 @@ from typing import Any
 
 import attrs
 import rule_engine
+import rule_engine.ast as re_ast
 from rule_engine import DataType
 from rule_engine import errors as re_errors
 
 from .errors import Diagnostic, PolicyError
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .translate import ACTION_STATES, TranslationError, translate
+from .yamlsource import Document
 
 __all__ = ["CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard", "CompiledPolicy", "compile_policy"]
 
@@ -125,22 +127,21 @@ class _Compiler:
 
     # -- the typed context ---------------------------------------------------------------------------------
     def check_facts(self) -> None:
-        doc = self.spec.doc
         names = sorted(self.facts)
         for name in names:
             fact = self.facts[name]
             root = name.split(".")[0]
             if root in _RESERVED_ROOTS:
-                self.error(doc.diagnostic(fact.path, f"fact root {root!r} is reserved", key=True,
+                self.error(fact.doc.diagnostic(fact.path, f"fact root {root!r} is reserved", key=True,
                                           hint="'actions' is how conditions read other actions' states"))
             longer = [n for n in names if n.startswith(name + ".")]
             if longer:
-                self.error(doc.diagnostic(fact.path, f"fact {name!r} cannot also be a group of facts ({longer[0]})",
+                self.error(fact.doc.diagnostic(fact.path, f"fact {name!r} cannot also be a group of facts ({longer[0]})",
                                           key=True))
         roots = {n.split(".")[0] for n in names}
         for condition in self.spec.conditions:
             if condition.name in roots or condition.name in _RESERVED_ROOTS:
-                self.error(doc.diagnostic(("conditions", condition.name),
+                self.error(condition.expr.doc.diagnostic(("conditions", condition.name),
                                           f"condition name {condition.name!r} clashes with a fact root", key=True))
 
     def context(self) -> rule_engine.Context:
@@ -191,48 +192,66 @@ class _Compiler:
         if isinstance(err, re_errors.RuleSyntaxError):
             token = err.token
             offset = token.lexpos if token is not None else len(text)
-            where = f"near {token.value!r}" if token is not None else "at the end of the condition"
-            detail = err.message if "illegal character" in err.message else "syntax error"
-            return expr.diagnostic(f"condition syntax error {where}: {detail}", offset=offset,
-                                   hint="conditions use rule-engine syntax: order.status == 'Error' and not order.has_shipment")
+            if token is not None and "illegal character" in err.message:
+                where, detail = f"near {token.value[0]!r}", f"illegal character {token.value[0]!r}"
+            else:
+                where = f"near {token.value!r}" if token is not None else "at the end of the condition"
+                detail = "syntax error"
+            return expr.diagnostic(f"condition syntax error {where}: {detail}", offset=offset, hint=_SYNTAX_HINT)
+        if isinstance(err, re_errors.RegexSyntaxError):
+            return expr.diagnostic(f"invalid regular expression {err.value!r}: {err.error.msg} at position {err.error.pos}",
+                                   offset=_find_literal(text, err.value))
         if isinstance(err, re_errors.SymbolResolutionError):
             name = err.symbol_name
+            if err.symbol_scope == "built-in":
+                return expr.diagnostic(f"built-in symbol ${name} is not supported",
+                                       offset=_find(text, "$" + name),
+                                       hint="decisions must depend on declared facts only (declare a fact instead)")
             known = sorted({f.split(".")[0] for f in self.facts} | self.condition_names | {"actions"})
             return expr.diagnostic(f"unknown name {name!r}: not a fact root, a condition or 'actions'",
                                    offset=_find(text, name), hint=_did_you_mean(name, known))
         if isinstance(err, re_errors.AttributeResolutionError):
-            owner = getattr(err.object, "name", None)
-            name = err.attribute_name
-            if owner == "actions":
-                message, choices = f"unknown action {name!r}", self.action_ids
-            elif isinstance(owner, str) and owner.startswith("actions."):
-                message, choices = f"unknown action state {name!r}", list(ACTION_STATES)
-            elif isinstance(owner, str):
-                message = f"unknown fact '{owner}.{name}'"
-                choices = [f.removeprefix(owner + ".") for f in self.facts if f.startswith(owner + ".")]
-            else:
-                message, choices = f"unknown attribute {name!r}", []
-            suggestion = err.suggestion or (difflib.get_close_matches(name, choices, n=1) or [None])[0]
-            hint = f"did you mean {suggestion!r}?" if suggestion else None
-            if isinstance(owner, str) and suggestion and not owner.startswith("actions"):
-                hint = f"did you mean '{owner}.{suggestion}'?"
-            return expr.diagnostic(message, offset=_find(text, name), hint=hint)
+            return self.attribute_error(expr, err)
+        mismatch = _static_mismatch(text, self.facts, self.condition_names)
+        if mismatch is not None:
+            message, needle = mismatch
+            return expr.diagnostic(message, offset=_find(text, needle))
         message = getattr(err, "message", "") or str(err)
         return expr.diagnostic(f"invalid condition: {message}")
 
+    def attribute_error(self, expr: Expr, err: re_errors.AttributeResolutionError) -> Diagnostic:
+        name = err.attribute_name
+        if not DataType.is_type(err.object, DataType.OBJECT):  # e.g. order.status.foo: an attribute of a value
+            return expr.diagnostic(f"attribute {name!r} is not supported on facts (only .length)",
+                                   offset=_find(expr.text, name))
+        owner = err.object.name
+        if owner == "actions":
+            message, choices = f"unknown action {name!r}", self.action_ids
+        elif owner.startswith("actions."):
+            message, choices = f"unknown action state {name!r}", list(ACTION_STATES)
+        else:
+            message = f"unknown fact '{owner}.{name}'"
+            choices = [f.removeprefix(owner + ".") for f in self.facts if f.startswith(owner + ".")]
+        suggestion = err.suggestion or (difflib.get_close_matches(name, choices, n=1) or [None])[0]
+        hint = None
+        if suggestion:
+            hint = f"did you mean {suggestion!r}?" if owner.startswith("actions") else f"did you mean '{owner}.{suggestion}'?"
+        return expr.diagnostic(message, offset=_find(expr.text, name), hint=hint)
+
     # -- actions -------------------------------------------------------------------------------------------
     def compile_action(self, action: ActionSpec, ctx: rule_engine.Context) -> CompiledAction | None:
-        doc = self.spec.doc
         seen: dict[str, GuardSpec] = {}
         for guard in action.deny:
             if guard.id in seen:
-                first = doc.mark((*seen[guard.id].path, "id"))
-                self.error(doc.diagnostic((*guard.path, "id"),
-                                          f"duplicate guard id {guard.id!r} in action {action.id!r} "
-                                          f"(first defined at line {first.line})"))
+                first = seen[guard.id]
+                at = (f"line {first.doc.mark((*first.path, 'id')).line}" if first.doc is guard.doc
+                      else first.doc.where((*first.path, "id")))
+                self.error(guard.doc.diagnostic((*guard.path, "id"),
+                                                f"duplicate guard id {guard.id!r} in action {action.id!r} "
+                                                f"(first defined at {at})"))
             seen.setdefault(guard.id, guard)
         for effect in action.effects:
-            self.check_effect(effect)
+            self.check_effect(effect, action.doc)
         visible = self.compile_expr(action.visible, ctx)
         allow = self.compile_expr(action.allow, ctx)
         guards = [(g, self.compile_expr(g.when, ctx)) for g in action.deny]
@@ -244,8 +263,7 @@ class _Compiler:
                               tuple(CompiledGuard(g, c) for g, c in guards if c is not None),
                               tuple(CompiledEffect(e, c) for e, c in effects))
 
-    def check_effect(self, effect: EffectSpec) -> None:
-        doc = self.spec.doc
+    def check_effect(self, effect: EffectSpec, doc: Document) -> None:
         for name, value in effect.set:
             path = (*effect.path, "set", name)
             fact = self.facts.get(name)
@@ -291,14 +309,25 @@ class _Compiler:
             visit(node, [])
         return tuple(order)
 
+    def node_location(self, node: tuple[str, str]) -> tuple[Document, tuple[str, ...]]:
+        kind, name = node
+        if kind == "condition":
+            return next(c.expr.doc for c in self.spec.conditions if c.name == name), ("conditions", name)
+        return next(a.doc for a in self.spec.actions if a.id == name), ("actions", name)
+
     def cycle_diagnostic(self, cycle: list[tuple[str, str]]) -> Diagnostic:
         # Start the cycle at its first node in file order, so the message is the same whatever order we walked in.
-        doc = self.spec.doc
         body = cycle[:-1]
-        first = min(range(len(body)), key=lambda i: (doc.mark(_node_path(body[i])).line, i))
+
+        def position(i: int) -> tuple[str, int, int]:
+            doc, path = self.node_location(body[i])
+            return (doc.file, doc.mark(path, key=True).line, i)
+
+        first = min(range(len(body)), key=position)
         body = body[first:] + body[:first]
         names = " -> ".join(f"{kind} {name!r}" for kind, name in [*body, body[0]])
-        return doc.diagnostic(_node_path(body[0]), f"cycle: {names}", key=True,
+        doc, path = self.node_location(body[0])
+        return doc.diagnostic(path, f"cycle: {names}", key=True,
                               hint="a condition or action cannot depend on itself, directly or through others")
 
     def run(self) -> CompiledPolicy:
@@ -325,10 +354,6 @@ def _edges(exprs: Iterable[CompiledExpr]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(out))
 
 
-def _node_path(node: tuple[str, str]) -> tuple[str, ...]:
-    return ("conditions" if node[0] == "condition" else "actions", node[1])
-
-
 def _value_fits(fact_type: str, value: Any) -> bool:
     if fact_type == "bool":
         return isinstance(value, bool)
@@ -337,6 +362,58 @@ def _value_fits(fact_type: str, value: Any) -> bool:
     if fact_type in ("string", "enum"):
         return isinstance(value, str)
     return False  # sets are not assignable by effects
+
+
+_SYNTAX_HINT = "conditions use rule-engine syntax: order.status == 'Error' and not order.has_shipment"
+
+
+def _find_literal(text: str, value: str) -> int:
+    """The offset of a string literal's first character inside its quotes."""
+    for quote in ("'", '"'):
+        at = text.find(quote + value + quote)
+        if at >= 0:
+            return at + 1
+    return _find(text, value)
+
+
+def _static_type(node: Any, facts: Mapping[str, FactSpec], conditions: set[str]) -> tuple[str, str] | None:
+    """(type, how to show it) of a reference or literal, from the declarations alone."""
+    if isinstance(node, re_ast.StringExpression):
+        return "string", repr(node.value)
+    if isinstance(node, re_ast.FloatExpression):
+        return "number", str(node.value)
+    if isinstance(node, re_ast.BooleanExpression):
+        return "bool", str(node.value).lower()
+    names: list[str] = []
+    while isinstance(node, re_ast.GetAttributeExpression):
+        names.append(node.name)
+        node = node.object
+    if isinstance(node, re_ast.SymbolExpression):
+        dotted = ".".join([node.name, *reversed(names)])
+        if dotted in facts:
+            kind = facts[dotted].type
+            return ("string" if kind == "enum" else kind), dotted
+        if dotted in conditions:
+            return "bool", dotted
+    return None
+
+
+def _static_mismatch(text: str, facts: Mapping[str, FactSpec], conditions: set[str]) -> tuple[str, str] | None:
+    """Find the comparison rule-engine's typed parse rejected without saying where, by re-parsing untyped."""
+    try:
+        root = rule_engine.Rule(text).statement.expression
+    except re_errors.EngineError:
+        return None
+    todo = [root]
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, re_ast.ComparisonExpression):
+            left, right = (_static_type(n, facts, conditions) for n in (node.left, node.right))
+            if left and right and left[0] != right[0]:
+                return f"cannot compare {left[1]} ({left[0]}) with {right[1]} ({right[0]})", right[1].strip("'")
+        todo += [getattr(node, k) for k in ("left", "right", "member", "container", "condition", "case_true",
+                                            "case_false") if hasattr(getattr(node, k, None), "result_type")]
+    return None
 
 
 def _find(text: str, needle: str | None) -> int:

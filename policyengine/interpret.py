@@ -15,9 +15,10 @@ from typing import Any
 import attrs
 
 from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from .decision import Decision, Decisions, Effect, State
+from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from .errors import FactProblem
 from .model import FactSpec
+from .translate import to_decimal
 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]
 
@@ -32,7 +33,8 @@ class _Missing:
 MISSING: Any = _Missing()
 """The value of a fact the adapter could not find."""
 
-SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "frozenset": frozenset, "Exception": Exception}
+SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "frozenset": frozenset, "Exception": Exception,
+                 "D": to_decimal}
 
 
 def namespace_for(policy: CompiledPolicy) -> dict[str, Any]:
@@ -92,20 +94,26 @@ class ActionShape:
         spec = self.action.spec
         return spec.allow_reason or f"not allowed: `{spec.allow.text}` is false"
 
-    def build(self, allow: bool, fired: tuple[bool, ...], effects_on: tuple[bool, ...],
-              unknown: tuple[str, ...] = (), errors: tuple[FactProblem, ...] = ()) -> Decision:
-        spec = self.action.spec
-        reasons = [] if allow else [self.allow_reason()]
-        reasons += [g.spec.reason for g, on in zip(self.action.guards, fired, strict=True) if on]
-        reasons += [f"could not be decided: {text}" for text in unknown]
+    def build(self, allow: bool | None, fired: tuple[bool | None, ...], effects_on: tuple[bool | None, ...],
+              errors: tuple[FactProblem, ...] = ()) -> Decision:
+        """The decision of a visible action. ``None`` marks a condition that could not be evaluated (fail closed:
+        it never enables the action, and the reasons say it could not be decided rather than that it was false)."""
+        action, spec = self.action, self.action.spec
+        guards = list(zip(action.guards, fired, strict=True))
+        enabled = allow is True and all(on is False for _, on in guards) and not errors
+        reasons = [self.allow_reason()] if allow is False else []
+        reasons += [g.spec.reason for g, on in guards if on]
+        reasons += [f"could not be decided: {problem}" for problem in errors]
+        sources = [] if allow is True and not enabled else [_source("allow", None, action.allow)]
+        sources += [_source("guard", g.spec.id, g.when) for g, on in guards if on is not False]
         effects = []
         conditional = iter(effects_on)
-        for effect in self.action.effects:
-            if effect.when is None or next(conditional):
+        for effect in action.effects:
+            if effect.when is None or next(conditional) is True:
                 effects.append(Effect(effect.spec.set, effect.spec.operation))
-        state: State = "enabled" if allow and not any(fired) and not unknown else "disabled"
-        return Decision(spec.id, spec.label, state, tuple(reasons) if state != "enabled" else (), spec.confirm,
-                        tuple(effects), errors)
+        state: State = "enabled" if enabled else "disabled"
+        return Decision(spec.id, spec.label, state, () if enabled else tuple(reasons), spec.confirm,
+                        tuple(effects), errors, tuple(sources), spec.destructive)
 
     def from_key(self, key: int) -> Decision:
         """The decision for a table key: bit 0 allow, then one bit per guard, then per conditional effect."""
@@ -115,11 +123,19 @@ class ActionShape:
                           tuple(bool(key >> (1 + guards + i) & 1) for i in range(effects)))
 
 
-def hidden_decision(action: CompiledAction, reason: str | None = None,
-                    errors: tuple[FactProblem, ...] = ()) -> Decision:
+def _source(kind: str, guard_id: str | None, expr: CompiledExpr) -> Source:
+    return Source(kind, guard_id, expr.where, expr.text)
+
+
+def hidden_decision(action: CompiledAction, errors: tuple[FactProblem, ...] = ()) -> Decision:
+    """The decision of a hidden action: its visibility is false, or (with ``errors``) could not be decided."""
     spec = action.spec
-    text = reason or spec.hidden_reason or f"not shown: `{spec.visible.text}` is false"
-    return Decision(spec.id, spec.label, "hidden", (text,), spec.confirm, (), errors)
+    if errors:
+        reasons = tuple(f"could not be decided: {problem}" for problem in errors)
+    else:
+        reasons = (spec.hidden_reason or f"not shown: `{spec.visible.text}` is false",)
+    return Decision(spec.id, spec.label, "hidden", reasons, spec.confirm, (), errors,
+                    (_source("visible", None, action.visible),), spec.destructive)
 
 
 class Unknown:
@@ -143,6 +159,10 @@ class _Step:
     params: tuple[str, ...]
 
 
+def _known(value: Any) -> bool | None:
+    return None if isinstance(value, Unknown) else bool(value)
+
+
 def _problems(*values: Any) -> tuple[FactProblem, ...]:
     return tuple(dict.fromkeys(p for v in values if isinstance(v, Unknown) for p in v.problems))
 
@@ -154,11 +174,11 @@ class Interpreter:
     conditions), ``a_<id>`` (decisions) and ``id(expr)`` (every condition's value, for tracing).
     """
 
-    def __init__(self, policy: CompiledPolicy) -> None:
+    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta | None = None) -> None:
         self.policy = policy
         self.fact_index = {f.name: i for i, f in enumerate(policy.facts)}
         self.shapes = {a.id: ActionShape.of(a) for a in policy.actions}
-        self.index = {a.id: i for i, a in enumerate(policy.actions)}
+        self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
         namespace = namespace_for(policy)
         self._steps = {id(e): self._step(e, namespace) for e in self._exprs()}
 
@@ -194,7 +214,7 @@ class Interpreter:
                 env[f"c_{name}"] = self.value(policy.conditions[name], env)
             else:
                 env[f"a_{name}"] = self._action(self.shapes[name], env)
-        return Decisions(tuple(env[f"a_{a.id}"] for a in policy.actions), self.index)
+        return Decisions(tuple(env[f"a_{a.id}"] for a in policy.actions), self.meta)
 
     def value(self, expr: CompiledExpr, env: dict[Any, Any]) -> Any:
         """``expr``'s value (bool, or :class:`Unknown`), recorded in ``env`` under ``id(expr)``."""
@@ -224,20 +244,14 @@ class Interpreter:
         action = shape.action
         visible = self.value(action.visible, env)
         if isinstance(visible, Unknown):
-            reason = "could not be decided: " + "; ".join(map(str, visible.problems))
-            return hidden_decision(action, reason, visible.problems)
+            return hidden_decision(action, visible.problems)
         if not visible:
             return shape.hidden
         allow = self.value(action.allow, env)
         fired = [self.value(g.when, env) for g in action.guards]
         effects_on = [self.value(e.when, env) for e in action.effects if e.when is not None]
         errors = _problems(allow, *fired, *effects_on)
-        if not errors:
-            return shape.build(allow, tuple(fired), tuple(effects_on))
-        # Fail closed: an unknown allow counts as false and an unknown guard as fired; an effect is listed only
-        # when it is known to apply (the action is disabled anyway, so the list is informative only).
-        return shape.build(allow is True, tuple(f is True for f in fired), tuple(e is True for e in effects_on),
-                           tuple(str(p) for p in errors), errors)
+        return shape.build(_known(allow), tuple(map(_known, fired)), tuple(map(_known, effects_on)), errors)
 
     def evaluate(self, values: Mapping[str, Any]) -> tuple[Decisions, dict[Any, Any]]:
         """Decide from fact name -> value (a flat mapping, no adapter); also return the full environment."""

@@ -64,6 +64,24 @@ def _is(dt: Any, kind: Any) -> bool:
     return bool(DataType.is_type(dt, kind))
 
 
+def _round_trips(value: Any) -> bool:
+    """Whether a number literal means the same as a Python int/float (so plain comparison equals rule-engine's)."""
+    if not isinstance(value, Decimal):
+        return True
+    if value == value.to_integral_value():
+        return True
+    return Decimal(repr(float(value))) == value
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A fact's number as rule-engine sees it (ints exactly, floats through their shortest repr)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(int(value))
+    return Decimal(repr(value))
+
+
 def _literal(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -79,6 +97,7 @@ class _Translator:
         self.actions = actions
         self.refs = refs
         self.prefix = prefix
+        self.decimal: set[int] = set()  # ids of nodes whose Python value is a Decimal
 
     def constant(self, value: Any) -> str:
         name = f"K_{self.prefix}_{len(self.refs.constants)}"
@@ -138,8 +157,14 @@ class _Translator:
             return self.reference(node)
         if isinstance(node, ast.BooleanExpression):
             return "True" if node.value else "False"
-        if isinstance(node, (ast.StringExpression, ast.FloatExpression)):
-            return repr(_literal(node.value))
+        if isinstance(node, ast.FloatExpression):
+            value = _literal(node.value)
+            if _round_trips(node.value):
+                return repr(value)
+            self.decimal.add(id(node))  # more digits than a float holds: compare as rule-engine does, in Decimal
+            return self.constant(node.value)
+        if isinstance(node, ast.StringExpression):
+            return repr(node.value)
         if isinstance(node, ast.NullExpression):
             raise TranslationError("null is not a fact value: facts are never null", "null")
         if isinstance(node, (ast.ArrayExpression, ast.SetExpression)):
@@ -148,7 +173,10 @@ class _Translator:
             if node.type == "not":
                 self.require_bool(node.right, "not")
                 return f"(not {self.expr(node.right)})"
-            return f"(-{self.expr(node.right)})"
+            code = f"(-{self.expr(node.right)})"
+            if id(node.right) in self.decimal:
+                self.decimal.add(id(node))
+            return code
         if isinstance(node, ast.LogicExpression):
             self.require_bool(node.left, node.type)
             self.require_bool(node.right, node.type)
@@ -163,10 +191,16 @@ class _Translator:
             for side in (node.left, node.right):
                 if not _is(side.result_type, DataType.FLOAT):
                     raise TranslationError(f"arithmetic needs numbers, got {type_name(side.result_type)}")
-            return f"({self.expr(node.left)} {_ARITH[node.type]} {self.expr(node.right)})"
+            # rule-engine computes in Decimal (so 0.1 * 3 == 0.3 and -7 // 2 == -3): so do we, exactly.
+            self.decimal.add(id(node))
+            return f"({self.as_decimal(node.left)} {_ARITH[node.type]} {self.as_decimal(node.right)})"
         if isinstance(node, ast.TernaryExpression):
             self.require_bool(node.condition, "?")
-            return f"({self.expr(node.case_true)} if {self.expr(node.condition)} else {self.expr(node.case_false)})"
+            true, false = self.expr(node.case_true), self.expr(node.case_false)
+            if {id(node.case_true), id(node.case_false)} & self.decimal:
+                self.decimal.add(id(node))
+                true, false = self.as_decimal(node.case_true), self.as_decimal(node.case_false)
+            return f"({true} if {self.expr(node.condition)} else {false})"
         raise TranslationError(f"{type(node).__name__.replace('Expression', '').lower()} expressions are not "
                                "supported in policy conditions")
 
@@ -174,6 +208,12 @@ class _Translator:
         if not _is(node.result_type, DataType.BOOLEAN):
             raise TranslationError(f"'{operator}' needs true/false operands, got {type_name(node.result_type)}",
                                    self.needle(node))
+
+    def shown(self, node: Any) -> str:
+        """How to show an operand in a message: a fact's name, or a literal as written (strings quoted)."""
+        if isinstance(node, ast.StringExpression):
+            return repr(node.value)
+        return self.needle(node) or "a " + type_name(node.result_type)
 
     def needle(self, node: Any) -> str | None:
         names = self.dotted(node) if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)) else None
@@ -206,17 +246,28 @@ class _Translator:
     def compare(self, node: Any) -> str:
         left, right = node.left, node.right
         lt, rt = left.result_type, right.result_type
+        left_code, right_code = self.expr(left), self.expr(right)  # first: a bad reference or null explains itself
         if type_name(lt) != type_name(rt):
             raise TranslationError(
-                f"cannot compare {self.needle(left) or 'a ' + type_name(lt)} ({type_name(lt)}) with "
-                f"{self.needle(right) or 'a ' + type_name(rt)} ({type_name(rt)})",
+                f"cannot compare {self.shown(left)} ({type_name(lt)}) with {self.shown(right)} ({type_name(rt)})",
                 self.needle(right) if isinstance(right, ast.LiteralExpressionBase) else self.needle(left))
         if node.type in ("lt", "le", "gt", "ge") and not (_is(lt, DataType.FLOAT) or _is(lt, DataType.STRING)):
             raise TranslationError(f"'{_COMPARE[node.type]}' compares numbers or strings, not {type_name(lt)}",
                                    self.needle(left))
         self.check_enum_literal(left, right)
         self.check_enum_literal(right, left)
-        return f"({self.expr(left)} {_COMPARE[node.type]} {self.expr(right)})"
+        if {id(left), id(right)} & self.decimal:
+            left_code, right_code = self.as_decimal(left), self.as_decimal(right)
+        return f"({left_code} {_COMPARE[node.type]} {right_code})"
+
+    def as_decimal(self, node: Any) -> str:
+        """``node`` as a Decimal, converted the way rule-engine converts numbers."""
+        code = self.expr(node)
+        if id(node) in self.decimal:
+            return code
+        if isinstance(node, ast.FloatExpression):
+            return self.constant(node.value)
+        return f"D({code})"
 
     def contains(self, node: Any) -> str:
         container, member = node.container, node.member
@@ -257,6 +308,8 @@ def translate(rule: rule_engine.Rule, *, facts: Mapping[str, Any], fact_index: M
     refs = Refs()
     node = rule.statement.expression
     translator = _Translator(facts, fact_index, conditions, actions, refs, prefix)
+    if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
+        translator.reference(node)  # a group of facts or a bare action reference explains itself
     if not _is(node.result_type, DataType.BOOLEAN):
         raise TranslationError(f"a condition must be true or false, but this is a {type_name(node.result_type)}",
                                translator.needle(node))

@@ -15,6 +15,8 @@ from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from .errors import Diagnostic
 from .yamlsource import Document
@@ -24,7 +26,7 @@ __all__ = ["API_VERSIONS", "SCHEMAS", "schema_for", "validate_document"]
 API_VERSIONS = ("policyengine/v1",)
 """The policy language versions this release understands."""
 
-SCHEMAS = {"ActionPolicy": "policy.schema.json"}
+SCHEMAS = {"ActionPolicy": "policy.schema.json", "StoreOverride": "override.schema.json"}
 """Document kind -> its JSON Schema file in ``schemas/``."""
 
 _TYPE_NAMES = {"dict": "a mapping", "list": "a list", "str": "a string", "bool": "true/false", "int": "a number",
@@ -42,11 +44,19 @@ def schema_for(kind: str) -> dict[str, Any]:
 
 
 @cache
+def _registry() -> Registry:
+    """Every schema by its ``$id``, so they can refer to each other (the override schema reuses the policy's)."""
+    resources = [(schema_for(k)["$id"], Resource.from_contents(schema_for(k), default_specification=DRAFT202012))
+                 for k in SCHEMAS]
+    return Registry().with_resources(resources)
+
+
+@cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     schema = schema_for(kind)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)
+    return cls(schema, registry=_registry())
 
 
 def _describe(value: Any) -> str:
@@ -137,15 +147,15 @@ def _name_message(path: tuple[Any, ...], name: Any, pattern: str) -> str:
 
 
 def _diagnose_alternatives(doc: Document, err: Any, path: tuple[Any, ...]) -> Iterator[Diagnostic]:
-    # An anyOf over "a condition or a mapping with `when`": report against the branch whose type matches the
-    # value, so the author hears about the wrong key inside the mapping rather than "not valid under any schema".
+    # An anyOf over "a condition or a mapping with `when`": report against the branch the value was meant for
+    # (a string that is empty, a mapping with a wrong key), not "not valid under any of the given schemas".
     branches = err.validator_value
     if all(isinstance(b, dict) and "required" in b and len(b) == 1 for b in branches):
         keys = " or ".join(repr(b["required"][0]) for b in branches)
         yield doc.diagnostic(path, f"needs at least one of {keys}")
         return
-    same_type = [e for e in err.context if e.validator != "type" or len(e.relative_schema_path) > 2]
-    if isinstance(err.instance, dict) and same_type:
-        yield from _diagnose(doc, best_match(same_type))
+    meant = [e for e in err.context if e.validator != "type"]
+    if meant:
+        yield from _diagnose(doc, best_match(meant))
         return
     yield doc.diagnostic(path, f"expected a condition (text or true/false) or a mapping with 'when', got {_describe(err.instance)}")

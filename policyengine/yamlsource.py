@@ -3,7 +3,8 @@
 We build the document from PyYAML's event stream rather than from ``yaml.safe_load`` because the events carry exact
 marks, and because it lets us refuse, at the first offending event, what a policy file must never contain: anchors
 and aliases (an alias bomb is refused before anything is expanded), explicit tags, duplicate keys, non-string keys,
-implicit timestamps and multiple documents. PyYAML's C parser is used when it is installed.
+implicit timestamps and multiple documents. The builder is iterative, so nesting depth is bounded by the parser
+(libyaml stops at 1,000 levels), never by Python's recursion limit. PyYAML's C parser is used when it is installed.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import yaml
 
 from .errors import Diagnostic, PolicyError
 
-__all__ = ["MAX_FILE_BYTES", "Document", "Mark", "parse_document", "read_document"]
+__all__ = ["Mark", "Document", "read_document", "parse_document", "MAX_FILE_BYTES"]
 
 MAX_FILE_BYTES = 1024 * 1024
 """Policy files are small; anything larger is refused before parsing (a cheap guard against hostile input)."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = yaml.resolver.Resolver()
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -31,18 +33,18 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_EMPTY_HINT = "a policy file is a YAML mapping with apiVersion and kind"
 
 Path_ = tuple[str | int, ...]
 
 
 @attrs.frozen(slots=True)
 class Mark:
-    """A 1-based source position. ``quoted`` says the scalar's text starts one column after ``column``."""
+    """A 1-based source position; ``index`` is the 0-based character offset of the node in the file."""
 
     line: int
     column: int
-    quoted: bool = False
-    single_line: bool = True
+    index: int = 0
 
 
 @attrs.frozen(slots=True)
@@ -56,6 +58,7 @@ class Document:
     data: Any
     marks: dict[Path_, Mark] = attrs.field(eq=False, repr=False)
     key_marks: dict[Path_, Mark] = attrs.field(eq=False, repr=False)
+    text: str = attrs.field(default="", eq=False, repr=False)
 
     def mark(self, path: Path_, *, key: bool = False) -> Mark:
         """The position of ``path`` (of its key with ``key=True``), or of its nearest located ancestor."""
@@ -69,14 +72,50 @@ class Document:
             probe = probe[:-1]
         return self.marks.get((), Mark(1, 1))
 
+    def where(self, path: Path_, *, key: bool = False) -> str:
+        """``file:line:col`` of ``path``."""
+        mark = self.mark(path, key=key)
+        return f"{self.file}:{mark.line}:{mark.column}"
+
     def diagnostic(self, path: Path_, message: str, *, hint: str | None = None, key: bool = False,
                    offset: int = 0) -> Diagnostic:
-        """A diagnostic at ``path``; ``offset`` moves the column into a single-line scalar's text."""
+        """A diagnostic at ``path``; ``offset`` is a character offset into the scalar's value (a condition)."""
         mark = self.mark(path, key=key)
-        column = mark.column
-        if offset and mark.single_line:
-            column += offset + (1 if mark.quoted else 0)
-        return Diagnostic(self.file, mark.line, column, message, tuple(path), hint)
+        line, column = (mark.line, mark.column)
+        if offset and not key and tuple(path) in self.marks:
+            line, column = self._locate(mark, path, offset)
+        return Diagnostic(self.file, line, column, message, tuple(path), hint)
+
+    def _locate(self, mark: Mark, path: Path_, offset: int) -> tuple[int, int]:
+        """Map an offset in a scalar's value to its line and column in the file, through quotes, escapes and
+        line folding: walk the source and the value together, matching characters."""
+        value = self._value_at(path)
+        if not isinstance(value, str) or offset > len(value):
+            return mark.line, mark.column
+        text, j = self.text, mark.index
+        if j < len(text) and text[j] in "'\"":
+            j += 1
+        for ch in value[:offset]:
+            if ch.isspace():
+                while j < len(text) and text[j] in " \t\r\n" and not (ch == "\n" and text[j] == "\n" and False):
+                    j += 1
+                    if j < len(text) and not text[j].isspace():
+                        break
+            else:
+                while j < len(text) and text[j] != ch:
+                    j += 1
+                j += 1
+        target = value[offset] if offset < len(value) else None
+        while target is not None and j < len(text) and text[j] != target:
+            j += 1
+        line = text.count("\n", 0, j) + 1
+        return line, j - (text.rfind("\n", 0, j) + 1) + 1
+
+    def _value_at(self, path: Path_) -> Any:
+        node = self.data
+        for part in path:
+            node = node[part]
+        return node
 
 
 class _Reject(Exception):
@@ -85,13 +124,25 @@ class _Reject(Exception):
         self.mark, self.message, self.hint = mark, message, hint
 
 
-def _mark(event: Any, *, quoted: bool = False, single_line: bool = True) -> Mark:
+def _mark(event: Any) -> Mark:
     start = event.start_mark
-    return Mark(start.line + 1, start.column + 1, quoted, single_line)
+    return Mark(start.line + 1, start.column + 1, start.index)
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "a mapping"
 
 
 class _Builder:
-    """Turns the event stream of a single document into plain data plus position tables."""
+    """Turns the event stream of a single document into plain data plus position tables, without recursion."""
 
     def __init__(self, events: Iterator[Any]) -> None:
         self.events = events
@@ -109,42 +160,57 @@ class _Builder:
                           "write the value out instead of anchoring it")
         return event
 
-    def value(self, event: Any, path: Path_) -> Any:
-        if isinstance(event, yaml.ScalarEvent):
-            start, end = event.start_mark, event.end_mark
-            self.marks[path] = _mark(event, quoted=event.style in ("'", '"'),
-                                     single_line=start is None or end is None or start.line == end.line)
-            return self.scalar(event)
-        if isinstance(event, yaml.SequenceStartEvent):
-            self._check_tag(event, "tag:yaml.org,2002:seq")
-            self.marks[path] = _mark(event)
-            items: list[Any] = []
-            while not isinstance(event := self.next(), yaml.SequenceEndEvent):
-                items.append(self.value(event, (*path, len(items))))
-            return items
-        if isinstance(event, yaml.MappingStartEvent):
-            self._check_tag(event, "tag:yaml.org,2002:map")
-            self.marks[path] = _mark(event)
-            return self.mapping(path)
-        raise _Reject(event.start_mark, f"unexpected YAML event {type(event).__name__}")
+    def document(self) -> Any:
+        """Build the value whose first event comes next."""
+        # Each frame: [container, its path, the pending key of a mapping (None: a key is expected next)].
+        stack: list[list[Any]] = []
+        while True:
+            event = self.next()
+            top = stack[-1] if stack else None
+            if top is not None and isinstance(top[0], dict) and top[2] is None:
+                if isinstance(event, yaml.MappingEndEvent):
+                    value = stack.pop()[0]
+                else:
+                    top[2] = self.key(event, top)
+                    continue
+            elif isinstance(event, yaml.SequenceEndEvent):
+                value = stack.pop()[0]
+            else:
+                path: Path_ = () if top is None else (*top[1], top[2] if isinstance(top[0], dict) else len(top[0]))
+                self.marks[path] = _mark(event)
+                if isinstance(event, yaml.ScalarEvent):
+                    value = self.scalar(event)
+                elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                    is_map = isinstance(event, yaml.MappingStartEvent)
+                    self._check_tag(event, "tag:yaml.org,2002:map" if is_map else "tag:yaml.org,2002:seq")
+                    stack.append([{} if is_map else [], path, None])
+                    continue
+                else:
+                    raise _Reject(event.start_mark, f"unexpected YAML event {type(event).__name__}")
+            if not stack:
+                return value
+            parent = stack[-1]
+            if isinstance(parent[0], dict):
+                parent[0][parent[2]] = value
+                parent[2] = None
+            else:
+                parent[0].append(value)
 
-    def mapping(self, path: Path_) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        while not isinstance(event := self.next(), yaml.MappingEndEvent):
-            if not isinstance(event, yaml.ScalarEvent):
-                raise _Reject(event.start_mark, "mapping keys must be plain strings, not collections")
-            key = self.scalar(event)
-            if not isinstance(key, str):
-                raise _Reject(event.start_mark, f"mapping keys must be strings, got {type(key).__name__} {key!r}",
-                              f'quote the key: "{event.value}"')
-            key_path = (*path, key)
-            if key in out:
-                first = self.key_marks[key_path]
-                raise _Reject(event.start_mark, f"duplicate key {key!r} (first defined at line {first.line})",
-                              "each key may appear once in a mapping")
-            self.key_marks[key_path] = _mark(event)
-            out[key] = self.value(self.next(), key_path)
-        return out
+    def key(self, event: Any, frame: list[Any]) -> str:
+        if not isinstance(event, yaml.ScalarEvent):
+            raise _Reject(event.start_mark, "mapping keys must be plain strings, not collections")
+        key = self.scalar(event)
+        if not isinstance(key, str):
+            got = _kind_of(key) if key is None else f"{_kind_of(key)} ({event.value})"
+            raise _Reject(event.start_mark, f"mapping keys must be strings, got {got}",
+                          f'quote the key: "{event.value}"')
+        key_path = (*frame[1], key)
+        if key in frame[0]:
+            first = self.key_marks[key_path]
+            raise _Reject(event.start_mark, f"duplicate key {key!r} (first defined at line {first.line})",
+                          "each key may appear once in a mapping")
+        self.key_marks[key_path] = _mark(event)
+        return key
 
     def scalar(self, event: Any) -> Any:
         plain = event.implicit[0]
@@ -160,8 +226,7 @@ class _Builder:
                           f'quote it if you mean the text: "{event.value}"')
         if tag not in _CORE_TAGS:
             raise _Reject(event.start_mark, f"unsupported YAML value {event.value!r} ({tag})")
-        node = yaml.ScalarNode(tag, event.value)
-        return _CONSTRUCTOR.construct_object(node)
+        return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))
 
     @staticmethod
     def _check_tag(event: Any, expected: str) -> None:
@@ -169,22 +234,34 @@ class _Builder:
             raise _Reject(event.start_mark, f"explicit YAML tags are not allowed ({event.tag})")
 
 
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+def _position(text: str, index: int) -> tuple[int, int]:
+    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _syntax_error(file: str, err: yaml.MarkedYAMLError) -> Diagnostic:
+    mark = err.problem_mark or err.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    message = f"YAML syntax error: {err.problem or 'invalid YAML'}"
+    if err.context:
+        context = err.context
+        start = err.context_mark
+        if start is not None and (start.line, start.column) != (mark.line if mark else -1, mark.column if mark else -1):
+            context += f" started at line {start.line + 1}, column {start.column + 1}"
+        message += f" ({context})"
+    return Diagnostic(file, line, col, message)
 
 
 def parse_document(text: str, file: str) -> Document:
     """Parse YAML ``text`` (named ``file`` in diagnostics) into a :class:`Document`; raise :class:`PolicyError`."""
     if "\x00" in text:
         raise PolicyError([Diagnostic(file, 1, 1, "file looks binary (contains NUL bytes), not YAML")])
-    if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
-        raise PolicyError([Diagnostic(file, 1, 1, "file is empty", hint="a policy file is a YAML mapping with apiVersion and kind")])
     builder = _Builder(iter(yaml.parse(text, Loader=_Loader)))
     try:
         builder.next()  # StreamStart
         start = builder.next()
-        if not isinstance(start, yaml.DocumentStartEvent):
-            raise _Reject(start.start_mark, "file contains no YAML document")
-        data = builder.value(builder.next(), ())
+        if isinstance(start, yaml.StreamEndEvent):
+            raise PolicyError([Diagnostic(file, 1, 1, "file is empty", hint=_EMPTY_HINT)])
+        data = builder.document()
         builder.next()  # DocumentEnd
         end = builder.next()
         if not isinstance(end, yaml.StreamEndEvent):
@@ -194,20 +271,20 @@ def parse_document(text: str, file: str) -> Document:
         line, col = (err.mark.line + 1, err.mark.column + 1) if err.mark else (1, 1)
         raise PolicyError([Diagnostic(file, line, col, err.message, hint=err.hint)]) from None
     except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = err.problem or "invalid YAML"
-        message = f"YAML syntax error: {problem}"
-        if err.context:
-            message += f" ({err.context})"
-        raise PolicyError([Diagnostic(file, line, col, message)]) from None
-    except yaml.YAMLError as err:  # e.g. reader errors on control characters
-        raise PolicyError([Diagnostic(file, 1, 1, f"invalid YAML: {err}")]) from None
+        raise PolicyError([_syntax_error(file, err)]) from None
+    except yaml.reader.ReaderError as err:  # a control character, say
+        line, col = _position(text, err.position)
+        raise PolicyError([Diagnostic(file, line, col, f"invalid YAML: unacceptable character #x{err.character:04x}: "
+                                                       "control characters are not allowed")]) from None
+    except yaml.YAMLError as err:
+        raise PolicyError([Diagnostic(file, 1, 1, f"invalid YAML: {str(err).splitlines()[0]}")]) from None
+    if data is None:
+        raise PolicyError([Diagnostic(file, 1, 1, "file is empty", hint=_EMPTY_HINT)])
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
-        raise PolicyError([Diagnostic(file, builder.marks[()].line, builder.marks[()].column,
-                                      f"the top level of a policy file must be a mapping, not {kind}")])
-    return Document(file, data, builder.marks, builder.key_marks)
+        mark = builder.marks[()]
+        raise PolicyError([Diagnostic(file, mark.line, mark.column,
+                                      f"the top level of a policy file must be a mapping, not {_kind_of(data)}")])
+    return Document(file, data, builder.marks, builder.key_marks, text)
 
 
 def read_document(path: Path, display: str | None = None) -> Document:
@@ -223,5 +300,7 @@ def read_document(path: Path, display: str | None = None) -> Document:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise PolicyError([Diagnostic(name, 1, 1, f"file is not UTF-8 text (byte {err.start}); is it binary?")]) from None
+        line = raw.count(b"\n", 0, err.start) + 1
+        column = len(raw[raw.rfind(b"\n", 0, err.start) + 1:err.start].decode("utf-8", "replace")) + 1
+        raise PolicyError([Diagnostic(name, line, column, f"file is not UTF-8 text (byte {err.start}); is it binary?")]) from None
     return parse_document(text, name)
