@@ -81,3 +81,11 @@ class DefaultAdapter:
             return obj
 
         return get_path
+
+    def order_id(self, order: Any) -> str | None:
+        """The order's id for bulk results (``order["id"]`` or ``order.id``), or None."""
+        try:
+            value = _step(order, "id")
+        except (LookupError, AttributeError, TypeError):
+            return None
+        return None if value is None else str(value)

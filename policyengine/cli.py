@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .decision import Decision, Decisions
-from .engine import Engine, load
+from .engine import load
 from .errors import Diagnostic, FactError, PolicyError
 
 __all__ = ["EXIT_FACTS", "EXIT_LOAD", "EXIT_OK", "EXIT_TESTS", "EXIT_USAGE", "main"]
@@ -39,8 +39,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("path", nargs="?", default=DEFAULT_PATH, help="policy directory or file (default: policies)")
     evaluate.add_argument("--order", required=True, help="the order as JSON text or a JSON file")
     evaluate.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    evaluate.add_argument("--store", help="decide as this store (default: the order's store.id)")
     evaluate.add_argument("--format", choices=("table", "json"), default="table")
     evaluate.add_argument("--strict", action="store_true", help="exit 1 on a bad fact instead of failing closed")
+
+    bulk = sub.add_parser("bulk", help="one action over many orders: which it applies to, and why not for the rest")
+    bulk.add_argument("path", nargs="?", default=DEFAULT_PATH, help="policy directory or file (default: policies)")
+    bulk.add_argument("--action", required=True, help="the action id, e.g. reset")
+    bulk.add_argument("--orders", required=True, help="a JSON Lines file: one order per line")
+    bulk.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    bulk.add_argument("--store", help="decide every order as this store (default: each order's store.id)")
+    bulk.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
 
@@ -81,12 +90,13 @@ def _details(decision: Decision) -> str:
     return ", ".join(parts)
 
 
-def format_table(engine: Engine, decisions: Decisions) -> str:
+def format_table(decisions: Decisions) -> str:
     """The Actions menu as a plain-text table."""
     rows = [("ACTION", "STATE", "WHY / WHAT IT DOES")]
     rows += [(d.label, d.state, _details(d)) for d in decisions.values()]
     width = [max(len(r[i]) for r in rows) for i in range(2)]
-    lines = [f"{engine.name}@{engine.version}"]
+    header = decisions.policy + (f" + store override {decisions.store_override}" if decisions.store_override else "")
+    lines = [header]
     lines += [f"  {a:<{width[0]}}  {s:<{width[1]}}  {w}".rstrip() for a, s, w in rows]
     for problem in decisions.errors:
         lines.append(f"  ! {problem}")
@@ -96,11 +106,17 @@ def format_table(engine: Engine, decisions: Decisions) -> str:
 def _cmd_validate(args: argparse.Namespace) -> int:
     engine = load(args.path)
     if args.format == "json":
-        print(json.dumps({"ok": True, "policy": engine.name, "version": engine.version, "diagnostics": []}))
+        print(json.dumps({"ok": True, "policy": engine.name, "versions": list(engine.versions),
+                          "stores": list(engine.stores), "revision": engine.revision, "diagnostics": []}))
     else:
         policy = engine.policy
-        print(f"ok: {args.path}: {engine.name}@{engine.version} ({len(policy.actions)} actions, "
+        versions = ", ".join(str(v) for v in engine.versions)
+        print(f"ok: {args.path}: {engine.name} (versions: {versions}; latest has {len(policy.actions)} actions, "
               f"{len(policy.facts)} facts, {len(policy.conditions)} conditions)")
+        for store in engine.stores:
+            override = engine.store_override(store)
+            assert override is not None
+            print(f"  store {store}: override {override.override.label} on {engine.name}@{override.base_version}")
     return EXIT_OK
 
 
@@ -108,7 +124,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     order, user = _json_arg(args.order, "order"), _json_arg(args.user, "user")
     engine = load(args.path)
     try:
-        decisions = engine.evaluate(order, user, strict=args.strict)
+        decisions = engine.evaluate(order, user, strict=args.strict, store=args.store)
     except FactError as err:
         for problem in err.problems:
             print(f"bad fact {problem}", file=sys.stderr)
@@ -116,11 +132,50 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(decisions.to_dict(), indent=2))
     else:
-        print(format_table(engine, decisions))
+        print(format_table(decisions))
     return EXIT_OK
 
 
-_COMMANDS = {"validate": _cmd_validate, "evaluate": _cmd_evaluate}
+def _read_jsonl(path: str) -> list[Any]:
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except OSError as err:
+        raise UsageError(f"--orders: cannot read {path} ({err.strerror})") from None
+    orders = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                orders.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise UsageError(f"--orders: {path}:{number}: invalid JSON: {err.msg}") from None
+    return orders
+
+
+def _cmd_bulk(args: argparse.Namespace) -> int:
+    orders, user = _read_jsonl(args.orders), _json_arg(args.user, "user")
+    engine = load(args.path)
+    try:
+        result = engine.bulk(args.action, orders, user, store=args.store)
+    except KeyError as err:
+        raise UsageError(str(err.args[0])) from None
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    print(result.summary)
+    if result.applicable:
+        print(f"  applies to ({len(result.applicable)}): {_orders(result.applicable, result.applicable_ids)}")
+    for group in result.skipped:
+        print(f"  skipped ({len(group.indexes)}): {group.reason}")
+        print(f"    {_orders(group.indexes, group.order_ids)}")
+    return EXIT_OK
+
+
+def _orders(indexes: Sequence[int], ids: Sequence[str | None]) -> str:
+    """Orders by id where known, else by line number in the input (1-based)."""
+    return ", ".join(order_id if order_id is not None else f"line {i + 1}" for i, order_id in zip(indexes, ids, strict=True))
+
+
+_COMMANDS = {"validate": _cmd_validate, "evaluate": _cmd_evaluate, "bulk": _cmd_bulk}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,77 +1,206 @@
 """The public entry points: :func:`load` runs the pipeline (load -> validate -> compile) and returns an
-:class:`Engine`, whose :meth:`Engine.evaluate` decides every action of a policy for one order and user."""
+:class:`Engine`, whose :meth:`Engine.evaluate` decides every action of a policy for one order and user.
+
+An engine holds one policy name, possibly at several versions side by side, and the store overrides written
+against it. Each order is decided by its store's policy: the store override (if any) applied to the base version
+the store runs on (its pin, or the latest).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from .adapters import Adapter, DefaultAdapter
+from .bulk import BulkResult, summarise
 from .codegen import Evaluator, build_evaluator
 from .compiler import CompiledPolicy, compile_policy
-from .decision import Decisions
-from .errors import Diagnostic, FactError, PolicyError
-from .model import parse_policy
+from .decision import Decision, Decisions, DecisionsMeta
+from .errors import Diagnostic, FactError, FactProblem, PolicyError
+from .locks import check_locks
+from .merge import merge_override
+from .model import OverrideSpec, PolicySpec, parse_override, parse_policy
 from .validate import validate_document
 from .yamlsource import Document, read_document
 
-__all__ = ["Engine", "load", "policy_files"]
+__all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
 _SUFFIXES = (".yaml", ".yml")
+STORE_FACT = "store.id"
+
+
+@attrs.frozen(slots=True)
+class StorePolicy:
+    """A store's own policy: its override applied to the base version it runs on."""
+
+    store: str
+    override: OverrideSpec
+    base_version: int
+    policy: CompiledPolicy
+
+
+@attrs.frozen(slots=True)
+class _Bound:
+    policy: CompiledPolicy
+    evaluator: Evaluator
+    meta: DecisionsMeta
+
+
+def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
+    """Every decision of ``decisions`` made unusable by ``problem`` (the store could not be determined)."""
+    out = []
+    for d in decisions.values():
+        if d.state == "hidden":
+            out.append(attrs.evolve(d, errors=(*d.errors, problem)))
+        else:
+            reasons = () if d.enabled else d.reasons
+            out.append(attrs.evolve(d, state="disabled", reasons=(*reasons, f"could not be decided: {problem}"),
+                                    errors=(*d.errors, problem)))
+    return Decisions(tuple(out), decisions._meta)
 
 
 class Engine:
-    """A loaded, compiled policy ready to evaluate. Immutable and safe to share between threads."""
+    """Loaded, compiled policies ready to evaluate. Immutable and safe to share between threads."""
 
-    __slots__ = ("_adapter", "_evaluator", "_policy")
+    __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of", "_pins")
 
-    def __init__(self, policy: CompiledPolicy, adapter: Adapter | None = None) -> None:
-        self._policy = policy
+    def __init__(self, versions: Mapping[int, CompiledPolicy], stores: Iterable[StorePolicy] = (),
+                 adapter: Adapter | None = None, revision: str = "") -> None:
+        self._versions = dict(sorted(versions.items()))
+        self._stores = {s.store: s for s in sorted(stores, key=lambda s: s.store)}
         self._adapter = adapter or DefaultAdapter()
-        self._evaluator: Evaluator = build_evaluator(policy, self._adapter)
+        self._revision = revision
+        latest = self._versions[max(self._versions)]
+        self._default = self._bind(latest, None)
+        self._by_store = {s.store: self._bind(s.policy, s.override) for s in self._stores.values()}
+        store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
+        self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
 
+    def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None) -> _Bound:
+        meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
+                             override.label if override else None, self._revision)
+        return _Bound(policy, build_evaluator(policy, self._adapter, meta), meta)
+
+    # -- what is loaded -----------------------------------------------------------------------------------
     @property
     def policy(self) -> CompiledPolicy:
-        """The compiled policy (facts, conditions, actions and their sources)."""
-        return self._policy
+        """The latest version of the base policy, compiled."""
+        return self._default.policy
 
     @property
     def name(self) -> str:
-        return self._policy.name
+        return self._default.policy.name
 
     @property
     def version(self) -> int:
-        return self._policy.version
+        """The latest base version (the default for stores that pin none)."""
+        return self._default.policy.version
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        """Every loaded version of the base policy, ascending."""
+        return tuple(self._versions)
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        """The store ids that have an override, sorted."""
+        return tuple(self._stores)
+
+    @property
+    def revision(self) -> str:
+        """A SHA-256 of the loaded policy files' paths and contents: which policy set decided, for audit logs."""
+        return self._revision
 
     @property
     def actions(self) -> tuple[str, ...]:
-        """Action ids in policy (menu) order."""
-        return tuple(a.id for a in self._policy.actions)
+        """Action ids of the latest base policy, in menu order."""
+        return tuple(a.id for a in self.policy.actions)
 
     @property
     def generated_source(self) -> str:
-        """The Python source of the generated fast evaluator."""
-        return self._evaluator.source
+        """The Python source of the latest base policy's generated fast evaluator."""
+        return self._default.evaluator.source
 
-    def evaluate(self, order: Any, user: Any, *, strict: bool = False) -> Decisions:
+    def version_policy(self, version: int) -> CompiledPolicy:
+        """A loaded base version, compiled."""
+        return self._versions[version]
+
+    def store_policy(self, store: str | None) -> CompiledPolicy:
+        """The policy that decides orders of ``store`` (the base's latest version for a store with no override)."""
+        bound = self._by_store.get(store) if store is not None else None
+        return (bound or self._default).policy
+
+    def store_override(self, store: str) -> StorePolicy | None:
+        return self._stores.get(store)
+
+    # -- deciding -------------------------------------------------------------------------------------------
+    def _pick(self, order: Any, user: Any, store: str | None) -> tuple[_Bound, FactProblem | None]:
+        if store is not None or self._store_of is None:
+            return self._by_store.get(store, self._default) if store is not None else self._default, None
+        try:
+            store_id = self._store_of(order, user)
+        except Exception as exc:  # the adapter's own failure: fail closed below
+            return self._default, FactProblem(STORE_FACT, "missing" if isinstance(exc, LookupError | AttributeError)
+                                              else f"the adapter failed: {type(exc).__name__}: {exc}")
+        if not isinstance(store_id, str):
+            return self._default, FactProblem(STORE_FACT, f"expected a string, got {type(store_id).__name__}")
+        return self._by_store.get(store_id, self._default), None
+
+    def evaluate(self, order: Any, user: Any, *, strict: bool = False, store: str | None = None) -> Decisions:
         """Decide every action for ``order`` and ``user``.
 
-        Bad facts fail closed: no action is enabled (or shown, when its visibility is unknown) because of an error,
-        the affected decisions say why, and ``decision.errors`` lists the problems. With ``strict=True`` a bad
-        fact raises :class:`FactError` instead.
+        The store is read from the order (the ``store.id`` fact) unless ``store`` names it. Bad facts fail closed:
+        no action is enabled (or shown, when its visibility is unknown) because of an error, the affected
+        decisions say why, and ``decision.errors`` lists the problems. With ``strict=True`` a bad fact raises
+        :class:`FactError` instead.
         """
-        result = self._evaluator.fast(order, user)
+        bound, problem = self._pick(order, user, store) if self._stores else (self._default, None)
+        result = bound.evaluator.fast(order, user)
         if type(result) is tuple:  # only the fail-closed path returns (decisions, problems)
             decisions, problems = result
-            if strict and problems:
-                raise FactError(problems)
-            return decisions
-        assert isinstance(result, Decisions)  # for the type checker; never false
-        return result
+        else:
+            assert isinstance(result, Decisions)  # for the type checker; never false
+            decisions, problems = result, ()
+        if problem is not None:
+            decisions, problems = _fail_closed(decisions, problem), (problem, *problems)
+        if strict and problems:
+            raise FactError(problems)
+        return decisions
+
+    def evaluate_many(self, pairs: Iterable[tuple[Any, Any]], *, strict: bool = False,
+                      store: str | None = None) -> list[Decisions]:
+        """:meth:`evaluate` over many ``(order, user)`` pairs, possibly of different stores, in input order."""
+        evaluate = self.evaluate
+        return [evaluate(order, user, strict=strict, store=store) for order, user in pairs]
+
+    def bulk(self, action: str, orders: Sequence[Any], user: Any, *, store: str | None = None) -> BulkResult:
+        """The bulk menu entry for ``action`` over ``orders`` (one user): which orders it applies to, and the
+        others grouped by reason, with a one-line summary. Orders with bad facts are skipped with their error;
+        orders of a store whose policy has no such action are skipped as not offered."""
+        specs = {a.id: a.spec for p in (self.policy, *(s.policy for s in self._stores.values())) for a in p.actions}
+        if action not in specs:
+            close = difflib.get_close_matches(action, sorted(specs), n=1)
+            raise KeyError(f"unknown action {action!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+        label = specs[action].label
+        decisions = []
+        for result in self.evaluate_many(((o, user) for o in orders), store=store):
+            decision = result.get(action)
+            if decision is None:
+                where = f"store {result.store_override.split('@')[0]}" if result.store_override else "this store"
+                decision = Decision(action, label, "hidden", (f"Not offered for {where}.",))
+            decisions.append(decision)
+        order_id = getattr(self._adapter, "order_id", None)
+        ids = [order_id(o) if order_id is not None else None for o in orders]
+        return summarise(action, label, decisions, ids)
 
     def __repr__(self) -> str:
-        return f"<Engine {self.name}@{self.version}: {len(self.actions)} actions>"
+        stores = f", {len(self._stores)} store override(s)" if self._stores else ""
+        return f"<Engine {self.name}@{self.version}: {len(self.actions)} actions{stores}>"
 
 
 def policy_files(path: Path) -> list[Path]:
@@ -81,54 +210,144 @@ def policy_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _display(file: Path, base: Path) -> str:
+def _display(file: Path) -> str:
     try:
         return str(file.relative_to(Path.cwd()))
     except ValueError:
         return str(file)
 
 
+class _Loader:
+    """Collects every diagnostic of every file and stage before raising, so authors see all problems at once."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def attempt(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except PolicyError as err:
+            self.diagnostics += err.diagnostics
+            return None
+
+    def documents(self, root: Path) -> list[Document]:
+        files = policy_files(root)
+        if not files:
+            self.diagnostics.append(Diagnostic(str(root), 1, 1, "no policy files (*.yaml, *.yml) found"))
+        docs = []
+        for file in files:
+            doc = self.attempt(read_document, file, _display(file))
+            if doc is not None:
+                problems = validate_document(doc)
+                self.diagnostics += problems
+                if not problems:
+                    docs.append(doc)
+        return docs
+
+    def policies(self, docs: list[Document]) -> dict[int, CompiledPolicy]:
+        specs: list[PolicySpec] = [parse_policy(d) for d in docs]
+        names = sorted({s.name for s in specs})
+        if len(names) > 1:
+            listing = ", ".join(f"{s.name} ({s.doc.file})" for s in specs)
+            for spec in specs[1:]:
+                if spec.name != specs[0].name:
+                    self.diagnostics.append(spec.doc.diagnostic(("name",), f"one engine loads one policy; found {listing}",
+                                                                hint="load each policy directory into its own engine"))
+        seen: dict[int, PolicySpec] = {}
+        compiled = {}
+        for spec in specs:
+            if spec.name != specs[0].name:
+                continue
+            duplicate = spec.version in seen
+            if duplicate:
+                self.diagnostics.append(spec.doc.diagnostic(
+                    ("version",), f"{spec.label} is defined twice (first in {seen[spec.version].doc.file})",
+                    hint="bump the version of the newer file"))
+            seen.setdefault(spec.version, spec)
+            policy = self.attempt(compile_policy, spec)  # a duplicate is still compiled: report all its problems
+            if policy is not None and not duplicate:
+                compiled[spec.version] = policy
+        return compiled
+
+    def stores(self, docs: list[Document], versions: dict[int, CompiledPolicy], name: str) -> list[StorePolicy]:
+        out: list[StorePolicy] = []
+        first: dict[str, OverrideSpec] = {}
+        for doc in docs:
+            override = parse_override(doc)
+            if override.store in first:
+                self.diagnostics.append(doc.diagnostic(
+                    ("store",), f"a second override for store {override.store!r} (first in {first[override.store].doc.file})",
+                    hint="one override file per store: merge them"))
+                continue
+            first[override.store] = override
+            store = self.store(override, versions, name)
+            if store is not None:
+                out.append(store)
+        return out
+
+    def store(self, override: OverrideSpec, versions: dict[int, CompiledPolicy], name: str) -> StorePolicy | None:
+        doc = override.doc
+        if override.policy != name:
+            self.diagnostics.append(doc.diagnostic(("base", "policy"), f"no policy named {override.policy!r} is loaded "
+                                                                       f"(loaded: {name})"))
+            return None
+        if not versions:
+            return None  # the base did not compile; its own diagnostics say why
+        loaded = ", ".join(map(str, versions))
+        runs_on = override.pin if override.pin is not None else max(versions)
+        if runs_on not in versions:
+            self.diagnostics.append(doc.diagnostic(("base", "pin"), f"store {override.store!r} pins {name}@{runs_on}, "
+                                                                    f"which is not loaded (loaded versions: {loaded})"))
+            return None
+        if runs_on not in (override.based_on, *override.compatible):
+            self.diagnostics.append(doc.diagnostic(
+                ("base", "version"), f"override written for {name}@{override.based_on}, but store {override.store!r} "
+                                     f"runs on {name}@{runs_on}",
+                hint=f"review it against version {runs_on} and add {runs_on} to base.compatible, "
+                     f"or pin: {override.based_on}"))
+            return None
+        base = versions[runs_on]
+        if not any(f.name == STORE_FACT for f in base.facts):
+            self.diagnostics.append(doc.diagnostic(("store",), f"{base.spec.label} declares no {STORE_FACT} fact, so no "
+                                                               "order can select this override"))
+            return None
+        merged_spec, refused = merge_override(base.spec, override)
+        self.diagnostics += refused
+        merged = self.attempt(compile_policy, merged_spec)
+        if merged is None:
+            return None
+        problems = check_locks(base, merged, override)
+        self.diagnostics += problems
+        return None if problems or refused else StorePolicy(override.store, override, runs_on, merged)
+
+
+def _revision(docs: Iterable[Document]) -> str:
+    digest = hashlib.sha256()
+    for doc in sorted(docs, key=lambda d: d.file):
+        digest.update(doc.file.encode() + b"\0" + doc.text.encode() + b"\0")
+    return digest.hexdigest()
+
+
 def load(path: str | Path, *, adapter: Adapter | None = None) -> Engine:
     """Load, validate and compile the policies at ``path`` (a directory or one file) into an :class:`Engine`.
 
-    Raises :class:`PolicyError` carrying every diagnostic found (all files are checked before it is raised).
+    A directory holds one policy (any number of its versions) and its store overrides, in any layout. Raises
+    :class:`PolicyError` carrying every diagnostic found (all files are checked before it is raised).
     """
     root = Path(path)
     if not root.exists():
         raise PolicyError([Diagnostic(str(path), 1, 1, "no such file or directory")])
-    files = policy_files(root)
-    diagnostics: list[Diagnostic] = []
-    documents: list[Document] = []
-    for file in files:
-        try:
-            doc = read_document(file, _display(file, root))
-        except PolicyError as err:
-            diagnostics += err.diagnostics
-            continue
-        problems = validate_document(doc)
-        diagnostics += problems
-        if not problems:
-            documents.append(doc)
-    policies = [d for d in documents if d.data["kind"] == "ActionPolicy"]
-    if not files:
-        diagnostics.append(Diagnostic(str(path), 1, 1, "no policy files (*.yaml) found"))
-    elif not policies and not diagnostics:
-        diagnostics.append(Diagnostic(str(path), 1, 1, "no ActionPolicy found"))
-    elif len(policies) > 1:
-        names = ", ".join(d.file for d in policies)
-        diagnostics += [Diagnostic(d.file, 1, 1, f"more than one ActionPolicy is loaded ({names})",
-                                   hint="load one policy directory per engine") for d in policies[1:]]
-    compiled = _compile_all(policies[:1], diagnostics)
-    if diagnostics:
-        raise PolicyError(diagnostics)
-    return Engine(compiled[0], adapter)
-
-
-def _compile_all(documents: Iterable[Document], diagnostics: list[Diagnostic]) -> list[CompiledPolicy]:
-    out = []
-    for doc in documents:
-        try:
-            out.append(compile_policy(parse_policy(doc)))
-        except PolicyError as err:
-            diagnostics += err.diagnostics
-    return out
+    loader = _Loader()
+    docs = loader.documents(root)
+    by_kind: dict[str, list[Document]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc.data["kind"], []).append(doc)
+    policy_docs = by_kind.get("ActionPolicy", [])
+    if not policy_docs and not loader.diagnostics:
+        loader.diagnostics.append(Diagnostic(str(path), 1, 1, "no ActionPolicy found"))
+    versions = loader.policies(policy_docs)
+    name = policy_docs[0].data["name"] if policy_docs else ""
+    stores = loader.stores(by_kind.get("StoreOverride", []), versions, name)
+    if loader.diagnostics:
+        raise PolicyError(loader.diagnostics)
+    return Engine(versions, stores, adapter, _revision(docs))

@@ -36,10 +36,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = yaml.safe_load((GOLDEN / "expected.y
 FIELDS = {"file", "line", "column", "message", "hint"}
 
 # Cases whose current diagnostic is wrong or poor. The golden holds what it should be; see each reason.
-KNOWN_DEFECTS: dict[str, str] = {
-    "two-policies-with-compile-errors": "only the first ActionPolicy is compiled: the second file's condition "
-                                        "errors are not reported",
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 # -- generated cases ------------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import policyengine
 def test_shipped_policies_load_and_decide() -> None:
     engine = policyengine.load("policies")
     order = {"status": "Error", "has_shipment": True, "sent_to_warehouse": True,
-             "store": {"id": "acme", "manual_fulfillment": True}}
+             "store": {"id": "shop-without-override", "manual_fulfillment": True}}
     decisions = engine.evaluate(order, {"role": "member"})
     assert list(decisions) == ["reprocess", "edit", "reset", "archive", "delete", "force_delete",
                                "schedule_process", "revalidate"]

@@ -1,0 +1,77 @@
+"""Bulk order actions: one action over many selected orders, with the others grouped by why not.
+
+Presentation-free: :class:`BulkResult` carries indexes, ids, groups and a one-line summary; the CLI and host apps
+format them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from .decision import Decision
+
+__all__ = ["BulkGroup", "BulkResult", "summarise"]
+
+
+@attrs.frozen(slots=True)
+class BulkGroup:
+    """Orders the action does not apply to, for one reason: input indexes and (where known) order ids."""
+
+    reason: str
+    indexes: tuple[int, ...]
+    order_ids: tuple[str | None, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "count": len(self.indexes), "indexes": list(self.indexes),
+                "order_ids": list(self.order_ids)}
+
+
+@attrs.frozen(slots=True)
+class BulkResult:
+    """The bulk menu entry for one action: which orders it applies to and, for the others, why not."""
+
+    action: str
+    label: str
+    total: int
+    applicable: tuple[int, ...]
+    """Input indexes of the orders the action is enabled for."""
+    applicable_ids: tuple[str | None, ...]
+    skipped: tuple[BulkGroup, ...]
+    """The other orders grouped by reason, largest group first. Orders with bad facts are here too, never acted on."""
+    summary: str
+    """One line a page can show: "Reset 47 of 50 orders; 3 skipped: the order already has a shipment"."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "label": self.label, "total": self.total,
+                "applicable": {"count": len(self.applicable), "indexes": list(self.applicable),
+                               "order_ids": list(self.applicable_ids)},
+                "skipped": [g.to_dict() for g in self.skipped], "summary": self.summary}
+
+
+def _why_not(decision: Decision) -> str:
+    if decision.errors:
+        return f"could not be decided: {decision.errors[0]}"
+    return decision.reasons[0] if decision.reasons else decision.state
+
+
+def _phrase(reason: str) -> str:
+    text = reason.rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+def summarise(action: str, label: str, decisions: Sequence[Decision], ids: Sequence[str | None]) -> BulkResult:
+    """Group ``decisions`` (one per order, in input order) of ``action`` into a :class:`BulkResult`."""
+    applicable = tuple(i for i, d in enumerate(decisions) if d.enabled)
+    groups: dict[str, list[int]] = {}
+    for i, decision in enumerate(decisions):
+        if not decision.enabled:
+            groups.setdefault(_why_not(decision), []).append(i)
+    skipped = tuple(BulkGroup(reason, tuple(idx), tuple(ids[i] for i in idx))
+                    for reason, idx in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])))
+    noun = "order" if len(decisions) == 1 else "orders"
+    summary = f"{label} {len(applicable)} of {len(decisions)} {noun}"
+    summary += "".join(f"; {len(g.indexes)} skipped: {_phrase(g.reason)}" for g in skipped)
+    return BulkResult(action, label, len(decisions), applicable, tuple(ids[i] for i in applicable), skipped, summary)
