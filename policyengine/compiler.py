@@ -40,6 +40,8 @@ class CompiledExpr:
     facts: frozenset[str]
     conditions: frozenset[str]
     actions: frozenset[str]
+    action_states: frozenset[tuple[str, str]]
+    """Which state of which action it reads: ("delete", "enabled")."""
     where: str
     """``file:line:col`` of the condition in its policy file."""
     rule: rule_engine.Rule = attrs.field(eq=False, repr=False)
@@ -185,7 +187,7 @@ class _Compiler:
             return None
         self.constants.update(refs.constants)
         return CompiledExpr(expr.text, python, frozenset(refs.facts), frozenset(refs.conditions),
-                            frozenset(refs.actions), expr.where, rule)
+                            frozenset(refs.actions), frozenset(refs.action_states), expr.where, rule)
 
     def engine_error(self, expr: Expr, err: re_errors.EngineError) -> Diagnostic:
         text = expr.text

@@ -22,7 +22,7 @@ class FrozenMap(Mapping[str, Any]):
     def __init__(self, items: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()) -> None:
         pairs = tuple(items.items()) if isinstance(items, Mapping) else tuple(items)
         self._items = dict(pairs)
-        self._hash = hash(pairs)
+        self._hash = hash(frozenset(pairs))  # equal mappings hash alike, whatever their order
 
     def __getitem__(self, key: str) -> Any:
         return self._items[key]

@@ -56,7 +56,8 @@ def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
     out = []
     for d in decisions.values():
         if d.state == "hidden":
-            out.append(attrs.evolve(d, errors=(*d.errors, problem)))
+            out.append(attrs.evolve(d, reasons=(*d.reasons, f"could not be decided: {problem}"),
+                                    errors=(*d.errors, problem)))
         else:
             reasons = () if d.enabled else d.reasons
             out.append(attrs.evolve(d, state="disabled", reasons=(*reasons, f"could not be decided: {problem}"),

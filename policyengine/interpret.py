@@ -225,8 +225,8 @@ class Interpreter:
             arg = env[name]
             if isinstance(arg, Unknown):
                 problems += arg.problems
-            elif isinstance(arg, Decision) and arg.errors:
-                problems += arg.errors  # an action decided under errors is never trusted by another
+            elif isinstance(arg, Decision) and arg.errors and not self._visibility_known(expr, arg):
+                problems += arg.errors  # a state decided under errors is never trusted by another action
             args.append(arg)
         result: Any
         if problems:
@@ -239,6 +239,12 @@ class Interpreter:
                 result = Unknown((FactProblem(facts, f"`{expr.text}` ({expr.where}) failed: {exc!r}"),))
         env[id(expr)] = result
         return result
+
+    @staticmethod
+    def _visibility_known(expr: CompiledExpr, decision: Decision) -> bool:
+        """An action shown despite errors (they only made it disabled) still has a known visibility."""
+        reads = {state for action, state in expr.action_states if action == decision.action}
+        return decision.state != "hidden" and reads <= {"visible", "hidden"}
 
     def _action(self, shape: ActionShape, env: dict[Any, Any]) -> Decision:
         action = shape.action

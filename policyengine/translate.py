@@ -49,6 +49,8 @@ class Refs:
     facts: set[str] = attrs.field(factory=set)
     conditions: set[str] = attrs.field(factory=set)
     actions: set[str] = attrs.field(factory=set)
+    action_states: set[tuple[str, str]] = attrs.field(factory=set)
+    """(action id, state) pairs read, e.g. ("delete", "enabled")."""
     constants: dict[str, Any] = attrs.field(factory=dict)
     """Module-level constants (compiled regexes, frozensets) the expression's Python source refers to."""
 
@@ -134,6 +136,7 @@ class _Translator:
                 raise TranslationError("an action reference reads one state: actions.<id>.<state>",
                                        ".".join(names), "states: " + ", ".join(ACTION_STATES))
             self.refs.actions.add(names[1])
+            self.refs.action_states.add((names[1], names[2]))
             return _STATE_CODE[names[2]].format(f"a_{names[1]}")
         if len(names) == 1 and names[0] in self.conditions:
             self.refs.conditions.add(names[0])
