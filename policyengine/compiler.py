@@ -97,6 +97,8 @@ class CompiledPolicy:
     """Every condition and action as ("condition"|"action", name), each after everything it depends on."""
     constants: Mapping[str, Any] = attrs.field(repr=False)
     context: rule_engine.Context = attrs.field(eq=False, repr=False)
+    constraints: Mapping[str, CompiledExpr] = attrs.field(factory=dict)
+    """Which fact combinations are possible (for analysis; never used to decide)."""
 
     @property
     def name(self) -> str:
@@ -337,6 +339,11 @@ class _Compiler:
         ctx = self.context()
         conditions = {c.name: self.compile_expr(c.expr, ctx) for c in self.spec.conditions}
         actions = {a.id: self.compile_action(a, ctx) for a in self.spec.actions}
+        constraints = {c.name: self.compile_expr(c.expr, ctx) for c in self.spec.constraints}
+        for name, expr in constraints.items():
+            if expr is not None and expr.actions:
+                self.error(self.spec.doc.diagnostic(("constraints", name), "a constraint reads facts only, not actions",
+                                                    key=True))
         ok_conditions = {k: v for k, v in conditions.items() if v is not None}
         ok_actions = {k: v for k, v in actions.items() if v is not None}
         order = self.order(ok_conditions, ok_actions)
@@ -345,7 +352,7 @@ class _Compiler:
         exprs = [*ok_conditions.values(), *(e for a in ok_actions.values() for e in a.exprs())]
         needed = tuple(sorted({self.fact_index[f] for e in exprs for f in e.facts}))
         return CompiledPolicy(self.spec, self.spec.facts, needed, ok_conditions, tuple(ok_actions.values()), order,
-                              dict(self.constants), ctx)
+                              dict(self.constants), ctx, {k: v for k, v in constraints.items() if v is not None})
 
 
 def _edges(exprs: Iterable[CompiledExpr]) -> list[tuple[str, str]]:

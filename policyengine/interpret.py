@@ -183,7 +183,8 @@ class Interpreter:
         self._steps = {id(e): self._step(e, namespace) for e in self._exprs()}
 
     def _exprs(self) -> list[CompiledExpr]:
-        return [*self.policy.conditions.values(), *(e for a in self.policy.actions for e in a.exprs())]
+        policy = self.policy
+        return [*policy.conditions.values(), *(e for a in policy.actions for e in a.exprs()), *policy.constraints.values()]
 
     def _step(self, expr: CompiledExpr, namespace: dict[str, Any]) -> _Step:
         params = tuple(sorted({f"f{self.fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
@@ -258,6 +259,10 @@ class Interpreter:
         effects_on = [self.value(e.when, env) for e in action.effects if e.when is not None]
         errors = _problems(allow, *fired, *effects_on)
         return shape.build(_known(allow), tuple(map(_known, fired)), tuple(map(_known, effects_on)), errors)
+
+    def broken_constraints(self, env: dict[Any, Any]) -> list[str]:
+        """The ids of the policy's constraints that ``env`` (after :meth:`run`) definitely breaks."""
+        return [name for name, expr in self.policy.constraints.items() if self.value(expr, env) is False]
 
     def evaluate(self, values: Mapping[str, Any]) -> tuple[Decisions, dict[Any, Any]]:
         """Decide from fact name -> value (a flat mapping, no adapter); also return the full environment."""

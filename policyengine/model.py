@@ -117,6 +117,8 @@ class PolicySpec:
     conditions: tuple[ConditionSpec, ...]
     actions: tuple[ActionSpec, ...]
     doc: Document = attrs.field(eq=False, repr=False)
+    constraints: tuple[ConditionSpec, ...] = ()
+    """Which fact combinations are possible (for analysis only; never used to decide)."""
 
     @property
     def label(self) -> str:
@@ -200,10 +202,10 @@ def parse_facts(doc: Document, data: dict[str, Any]) -> tuple[FactSpec, ...]:
     )
 
 
-def parse_conditions(doc: Document, data: dict[str, Any]) -> tuple[ConditionSpec, ...]:
+def parse_conditions(doc: Document, data: dict[str, Any], section: str = "conditions") -> tuple[ConditionSpec, ...]:
     conditions = []
-    for name, value in (data.get("conditions") or {}).items():
-        path: PathT = ("conditions", name)
+    for name, value in (data.get(section) or {}).items():
+        path: PathT = (section, name)
         if isinstance(value, dict):
             conditions.append(ConditionSpec(name, _expr(doc, value["when"], (*path, "when")), value.get("description")))
         else:
@@ -243,7 +245,8 @@ def parse_policy(doc: Document) -> PolicySpec:
     """Build the spec of a schema-valid ActionPolicy document."""
     data = doc.data
     actions = tuple(parse_action(doc, action_id, a, ("actions", action_id)) for action_id, a in data["actions"].items())
-    return PolicySpec(data["name"], data["version"], parse_facts(doc, data), parse_conditions(doc, data), actions, doc)
+    return PolicySpec(data["name"], data["version"], parse_facts(doc, data), parse_conditions(doc, data), actions, doc,
+                      parse_conditions(doc, data, "constraints"))
 
 
 def _patch(doc: Document, action_id: str, a: dict[str, Any]) -> ActionPatch:

@@ -13,7 +13,7 @@ from typing import Any
 from .compiler import CompiledExpr, CompiledPolicy
 from .model import FactSpec
 
-__all__ = ["depends_on", "assignments", "describe"]
+__all__ = ["depends_on", "assignments", "possible_assignments", "finite_needed", "describe"]
 
 
 def depends_on(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[str]:
@@ -39,6 +39,30 @@ def assignments(facts: Iterable[FactSpec]) -> Iterator[dict[str, Any]]:
     ordered = list(facts)
     for values in itertools.product(*(f.domain for f in ordered)):
         yield dict(zip((f.name for f in ordered), values, strict=True))
+
+
+def finite_needed(policy: CompiledPolicy) -> list[FactSpec]:
+    """The finite facts the policy reads, in declaration order: the axes of its decision matrix."""
+    return [policy.facts[i] for i in policy.needed if policy.facts[i].finite]
+
+
+def possible_assignments(policy: CompiledPolicy, facts: Iterable[FactSpec] | None = None) -> Iterator[dict[str, Any]]:
+    """:func:`assignments` of ``facts`` (default: :func:`finite_needed`) that break none of the policy's
+    declared constraints (a constraint that reads a fact not assigned is not applied)."""
+    from .interpret import Interpreter  # here, not at the top: interpret imports nothing from analysis
+
+    chosen = list(finite_needed(policy) if facts is None else facts)
+    names = {f.name for f in chosen}
+    applicable = [expr for expr in policy.constraints.values() if depends_on(policy, [expr]) <= names]
+    if not applicable:
+        yield from assignments(chosen)
+        return
+    interpreter = Interpreter(policy)
+    for values in assignments(chosen):
+        env, _ = interpreter.resolve(values)
+        interpreter.run(env)  # constraints may read named conditions
+        if all(interpreter.value(expr, env) is not False for expr in applicable):
+            yield values
 
 
 def describe(assignment: dict[str, Any]) -> str:

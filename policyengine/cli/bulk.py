@@ -1,0 +1,46 @@
+"""``policyengine bulk [PATH] --action ID --orders FILE.jsonl --user ...``: one action over many orders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from ..engine import load
+from .common import EXIT_OK, UsageError, add_path, json_arg, read_jsonl
+
+HELP = "one action over many orders: which it applies to, and why not for the rest"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_path(parser)
+    parser.add_argument("--action", required=True, help="the action id, e.g. reset")
+    parser.add_argument("--orders", required=True, help="a JSON Lines file: one order per line")
+    parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    parser.add_argument("--store", help="decide every order as this store (default: each order's store.id)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _orders(indexes: Sequence[int], ids: Sequence[str | None]) -> str:
+    """Orders by id where known, else by line number in the input (1-based)."""
+    return ", ".join(order_id if order_id is not None else f"line {i + 1}"
+                     for i, order_id in zip(indexes, ids, strict=True))
+
+
+def run(args: argparse.Namespace) -> int:
+    orders, user = read_jsonl(args.orders), json_arg(args.user, "user")
+    engine = load(args.path)
+    try:
+        result = engine.bulk(args.action, orders, user, store=args.store)
+    except KeyError as err:
+        raise UsageError(str(err.args[0])) from None
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    print(result.summary)
+    if result.applicable:
+        print(f"  applies to ({len(result.applicable)}): {_orders(result.applicable, result.applicable_ids)}")
+    for group in result.skipped:
+        print(f"  skipped ({len(group.indexes)}): {group.reason}")
+        print(f"    {_orders(group.indexes, group.order_ids)}")
+    return EXIT_OK

@@ -1,0 +1,65 @@
+"""``policyengine evaluate [PATH] --order ... --user ...``: the Actions menu for one order and user."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..decision import Decision, Decisions
+from ..engine import load
+from ..errors import FactError
+from .common import EXIT_FACTS, EXIT_OK, add_path, json_arg
+
+HELP = "decide every action for one order and user"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_path(parser)
+    parser.add_argument("--order", required=True, help="the order as JSON text or a JSON file")
+    parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    parser.add_argument("--store", help="decide as this store (default: the order's store.id)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on a bad fact instead of failing closed")
+
+
+def details(decision: Decision) -> str:
+    """Why an action is not enabled, or what it does when it is."""
+    if decision.state != "enabled":
+        return "; ".join(decision.reasons)
+    parts = []
+    for effect in decision.effects:
+        parts += [f"{fact} := {value}" for fact, value in effect.set.items()]
+        if effect.operation:
+            parts.append(f"{effect.operation}()")
+    if decision.confirm:
+        parts.append("asks to confirm")
+    return ", ".join(parts)
+
+
+def format_table(decisions: Decisions) -> str:
+    """The Actions menu as a plain-text table."""
+    rows = [("ACTION", "STATE", "WHY / WHAT IT DOES")]
+    rows += [(d.label, d.state, details(d)) for d in decisions.values()]
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    header = decisions.policy + (f" + store override {decisions.store_override}" if decisions.store_override else "")
+    lines = [header]
+    lines += [f"  {a:<{width[0]}}  {s:<{width[1]}}  {w}".rstrip() for a, s, w in rows]
+    lines += [f"  ! {problem}" for problem in decisions.errors]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    order, user = json_arg(args.order, "order"), json_arg(args.user, "user")
+    engine = load(args.path)
+    try:
+        decisions = engine.evaluate(order, user, strict=args.strict, store=args.store)
+    except FactError as err:
+        for problem in err.problems:
+            print(f"bad fact {problem}", file=sys.stderr)
+        return EXIT_FACTS
+    if args.format == "json":
+        print(json.dumps(decisions.to_dict(), indent=2))
+    else:
+        print(format_table(decisions))
+    return EXIT_OK
