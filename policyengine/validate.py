@@ -26,8 +26,19 @@ __all__ = ["API_VERSIONS", "SCHEMAS", "schema_for", "validate_document"]
 API_VERSIONS = ("policyengine/v1",)
 """The policy language versions this release understands."""
 
-SCHEMAS = {"ActionPolicy": "policy.schema.json", "StoreOverride": "override.schema.json"}
-"""Document kind -> its JSON Schema file in ``schemas/``."""
+def _discover() -> dict[str, str]:
+    """Every schema in ``schemas/`` by the document kind it defines (its ``properties.kind.const``)."""
+    found = {}
+    for entry in sorted(resources.files("policyengine").joinpath("schemas").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".schema.json"):
+            kind = json.loads(entry.read_text("utf-8")).get("properties", {}).get("kind", {}).get("const")
+            if kind:
+                found[kind] = entry.name
+    return dict(sorted(found.items()))
+
+
+SCHEMAS = _discover()
+"""Document kind -> its JSON Schema file in ``schemas/`` (adding a kind is adding a schema file)."""
 
 _TYPE_NAMES = {"dict": "a mapping", "list": "a list", "str": "a string", "bool": "true/false", "int": "a number",
                "float": "a number", "NoneType": "nothing (null)"}
