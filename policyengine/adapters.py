@@ -5,9 +5,10 @@ built; evaluation then only calls getters. A getter signals a missing fact by ra
 ``AttributeError`` or ``LookupError``; any other exception is reported as the adapter failing. Either way the
 engine fails closed (see the README, "Bad facts").
 
-The default adapter reads plain dicts (and any Mapping), attrs classes, dataclasses and other objects. A host app
-plugs in its own by subclassing :class:`DefaultAdapter` and overriding :meth:`~DefaultAdapter.getter` for the facts
-it computes itself::
+The default adapter reads plain dicts (and any Mapping), attrs classes, dataclasses and other objects; the engine
+inlines its reads into the generated evaluator, so they cost what ``order["status"]`` costs. A host app plugs in
+its own by subclassing :class:`DefaultAdapter` and overriding :meth:`~DefaultAdapter.getter` for the facts it
+computes itself, and marks the costly ones with :meth:`~DefaultAdapter.expensive`::
 
     class ShopAdapter(policyengine.DefaultAdapter):
         def getter(self, fact):
@@ -15,7 +16,13 @@ it computes itself::
                 return lambda order, user: shipments.exists(order_id=order.id)
             return super().getter(fact)
 
+        def expensive(self, fact):
+            return fact.name == "order.has_shipment"   # a database query: read it only when needed
+
     engine = policyengine.load("policies", adapter=ShopAdapter())
+
+An expensive fact is read lazily, only when a condition that needs it is evaluated, and the conditions of ``and`` /
+``or`` are reordered so that cheap facts decide first; every fact is read at most once per evaluation.
 """
 
 from __future__ import annotations
@@ -25,14 +32,18 @@ from typing import Any, Protocol
 
 from .model import FactSpec
 
-__all__ = ["Adapter", "DefaultAdapter", "Getter"]
+__all__ = ["Adapter", "DefaultAdapter", "Getter", "inline_path"]
 
 Getter = Callable[[Any, Any], Any]
 """``getter(order, user) -> value`` for one fact."""
 
 
 class Adapter(Protocol):
-    """Maps each declared fact to a getter. Called once per fact when the engine is built, never per evaluation."""
+    """Maps each declared fact to a getter. Called once per fact when the engine is built, never per evaluation.
+
+    Optional methods the engine uses when present: ``expensive(fact) -> bool`` (read the fact lazily, after the
+    cheap ones) and ``order_id(order) -> str | None`` (ids in bulk results).
+    """
 
     def getter(self, fact: FactSpec) -> Getter:
         """A function reading ``fact`` from ``(order, user)``."""
@@ -45,6 +56,13 @@ def _step(obj: Any, key: str) -> Any:
     return getattr(obj, key)
 
 
+def inline_path(getter: Getter) -> tuple[str, ...] | None:
+    """The source path of a default getter (``("order", "store", "id")``), which the engine may inline; None for a
+    getter of the host's own."""
+    path = getattr(getter, "__policyengine_path__", None)
+    return tuple(path) if path is not None else None
+
+
 class DefaultAdapter:
     """Reads ``fact.source`` (``("order", "store", "id")`` for ``store.id``) from dicts, Mappings and objects.
 
@@ -55,32 +73,36 @@ class DefaultAdapter:
     def getter(self, fact: FactSpec) -> Getter:
         root, *keys = fact.source
         first = 0 if root == "order" else 1
+        getter: Any
         if len(keys) == 1:
             (key,) = keys
 
-            def get_one(order: Any, user: Any) -> Any:
+            def getter(order: Any, user: Any) -> Any:
                 obj = user if first else order
                 return obj[key] if obj.__class__ is dict else _step(obj, key)
 
-            return get_one
-
-        if len(keys) == 2:
+        elif len(keys) == 2:
             key1, key2 = keys
 
-            def get_two(order: Any, user: Any) -> Any:
+            def getter(order: Any, user: Any) -> Any:
                 obj = user if first else order
                 mid = obj[key1] if obj.__class__ is dict else _step(obj, key1)
                 return mid[key2] if mid.__class__ is dict else _step(mid, key2)
 
-            return get_two
+        else:
 
-        def get_path(order: Any, user: Any) -> Any:
-            obj = user if first else order
-            for key in keys:
-                obj = _step(obj, key)
-            return obj
+            def getter(order: Any, user: Any) -> Any:
+                obj = user if first else order
+                for key in keys:
+                    obj = _step(obj, key)
+                return obj
 
-        return get_path
+        getter.__policyengine_path__ = fact.source  # lets the engine inline this read into generated code
+        return getter  # type: ignore[no-any-return]
+
+    def expensive(self, fact: FactSpec) -> bool:
+        """Whether reading ``fact`` is costly (a query, a remote call): such facts are read last and lazily."""
+        return False
 
     def order_id(self, order: Any) -> str | None:
         """The order's id for bulk results (``order["id"]`` or ``order.id``), or None."""

@@ -1,41 +1,91 @@
-"""Part of stage 3, compile: generate the plain-Python evaluator of a compiled policy.
+"""Part of stage 3, compile: generate the plain-Python evaluators of a compiled policy.
 
-Two evaluators come out of one compiled policy, built once per engine:
+From one compiled policy and one adapter, built once per engine:
 
-* the **fast path**, one generated Python function that reads every needed fact through the adapter's getters,
-  checks each value's type inline, computes every named condition once and picks each action's Decision from a
-  table precomputed here (decisions for identical outcomes are shared immutable objects);
-* the **fail-closed path**, taken only when some fact is bad: it evaluates each condition separately, treats a
-  condition that reads a bad fact as unknown, and never lets an unknown condition enable or show an action.
+* **the table** (specialisation): when every fact the policy reads is finite (enum or bool), none is expensive
+  and the combinations are few enough (``table_limit``), the complete Decisions of every combination are computed
+  here, once, and ``evaluate`` is a read of the facts plus one dict lookup. Identical Decisions are shared.
+* **the fast path** otherwise: one generated function that reads the facts (inlined for the default adapter:
+  ``order["status"]`` or ``order.status``), checks their types inline, computes each named condition once and picks
+  each action's Decision from a per-action table of precomputed, shared Decision objects. Expensive facts are read
+  lazily, and ``and``/``or`` operands that read them are moved after the cheap ones.
+* **the fail-closed path**, taken only when a fact is bad or a condition raises: the :class:`~.interpret.Interpreter`
+  evaluates each condition separately and never lets an unknown condition enable or show an action.
 
-Both use the same Python translation of each condition and the same decision builder, and the test suite checks
-them against each other and against rule-engine.
+``evaluate_many`` is the same body in a loop, so a batch pays no per-order call or dispatch overhead. All paths use
+the same Python translation of each condition and the same decision builder; the test suite checks them against
+each other and against rule-engine.
 """
 
 from __future__ import annotations
 
+import ast
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-from .adapters import Adapter
-from .compiler import CompiledPolicy
+from .adapters import Adapter, inline_path
+from .compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from .errors import FactProblem
 from .interpret import MISSING, ActionShape, Interpreter, Unknown, check_value, namespace_for
 from .model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "MAX_TABLE_BITS"]
+__all__ = ["Evaluator", "build_evaluator", "MAX_TABLE_BITS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 10
-"""An action with more than this many allow/guard/effect bits builds its Decision per call instead of from a table."""
+"""An action with more allow/guard/effect bits than this builds its Decision per call instead of from a table."""
+
+TABLE_LIMIT = 4096
+"""The default bound on whole-policy tables (fact combinations); past it the fast path computes conditions."""
+
+
+class _Unset:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<not read yet>"
+
+
+UNSET: Any = _Unset()
+
+
+class _LazyBad(Exception):
+    """An expensive fact read lazily turned out bad: carries its index, raw value and what is wrong."""
+
+    def __init__(self, index: int, raw: Any, message: str) -> None:
+        super().__init__(message)
+        self.index, self.raw, self.message = index, raw, message
+
+
+@attrs.frozen(slots=True)
+class Evaluator:
+    """The generated evaluators of one policy bound to one adapter.
+
+    ``evaluate(order, user)`` returns Decisions, or ``(Decisions, problems)`` from the fail-closed path.
+    ``evaluate_many(pairs)`` returns ``(results, indexes of results that are (Decisions, problems) pairs)``.
+    """
+
+    evaluate: Callable[[Any, Any], Any]
+    evaluate_many: Callable[[Any], tuple[list[Any], list[int]]]
+    source: str = attrs.field(repr=False)
+    """The generated Python source (for the curious and for debugging)."""
+    table_size: int = 0
+    """Fact combinations precomputed (0 when the policy is not specialised into one table)."""
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, (KeyError, AttributeError, LookupError)):
+        return "missing"
+    return f"the adapter failed: {type(exc).__name__}: {exc}"
 
 
 def _fast_check(fact: FactSpec, var: str, i: int) -> str:
     """A Python test that ``var`` is valid as-is (strict: anything unusual takes the complete slow check)."""
     if fact.type == "bool":
-        return f"({var} is True or {var} is False)"
+        return f"{var}.__class__ is bool"
     if fact.type == "enum":
         return f"({var}.__class__ is str and {var} in V{i})"
     if fact.type == "string":
@@ -45,120 +95,252 @@ def _fast_check(fact: FactSpec, var: str, i: int) -> str:
     return f"{var}.__class__ is frozenset"
 
 
-# -- the fast path -----------------------------------------------------------------------------------------------
-
-
-def _generate(policy: CompiledPolicy, shapes: Mapping[str, ActionShape]) -> str:
-    needed = policy.needed
-    lines = ["def evaluate(order, user):", "    bad = None"]
-    for i in needed:
-        var = f"f{i}"
-        lines += [
-            "    try:",
-            f"        {var} = G{i}(order, user)",
-            "    except Exception as exc:",
-            f"        {var} = MISSING",
-            f"        bad = failed(bad, {i}, exc)",
-            "    else:",
-            f"        if not {_fast_check(policy.facts[i], var, i)}:",
-            f"            bad = suspect(bad, {i})",
-        ] if policy.facts[i].type != "set" else [
-            "    try:",
-            f"        {var} = G{i}(order, user)",
-            "    except Exception as exc:",
-            f"        {var} = MISSING",
-            f"        bad = failed(bad, {i}, exc)",
-            "    else:",
-            f"        s{i} = to_set({var})",
-            f"        if s{i} is None:",
-            f"            bad = suspect(bad, {i})",
-            "        else:",
-            f"            {var} = s{i}",
-        ]
-    values = "(" + "".join(f"f{i}, " for i in needed) + ")"
-    lines += ["    if bad is not None:", f"        return slow({values}, bad)", "    try:"]
-    body: list[str] = []
-    for kind, name in policy.order:
-        if kind == "condition":
-            body.append(f"    c_{name} = {policy.conditions[name].python}")
-            continue
-        shape = shapes[name]
-        action = shape.action
-        key = [f"({action.allow.python})"]
-        key += [f"({g.when.python}) << {1 + i}" for i, g in enumerate(action.guards)]
-        offset = 1 + len(action.guards)
-        conditional = [e.when for e in action.effects if e.when is not None]
-        key += [f"({when.python}) << {offset + i}" for i, when in enumerate(conditional)]
-        pick = f"T_{name}[{' | '.join(key)}]" if shape.bits <= MAX_TABLE_BITS else f"B_{name}({' | '.join(key)})"
-        body += [f"    if {action.visible.python}:", f"        a_{name} = {pick}", "    else:",
-                 f"        a_{name} = H_{name}"]
-    lines += ["    " + line for line in body]
-    # A condition that raises (a division by zero, say) is re-run by the fail-closed path, which knows which
-    # conditions it makes unknown.
-    lines += ["    except Exception:", f"        return slow({values}, {{}})"]
-    lines.append(f"    return DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)")
-    return "\n".join(lines) + "\n"
-
-
 def _to_set(value: Any) -> frozenset[str] | None:
-    if value.__class__ is frozenset or isinstance(value, (list, tuple, set, frozenset)):
-        if all(v.__class__ is str for v in value):
-            return frozenset(value)
+    if isinstance(value, (list, tuple, set, frozenset)) and all(v.__class__ is str for v in value):
+        return frozenset(value)
     return None
 
 
-# -- the fail-closed path --------------------------------------------------------------------------------------
+class _Rewriter(ast.NodeTransformer):
+    """Makes expensive facts lazy (read at first use, once) and evaluates cheap ``and``/``or`` operands first."""
+
+    def __init__(self, lazy: set[str], inline_conditions: Mapping[str, ast.expr]) -> None:
+        self.lazy = lazy
+        self.inline_conditions = inline_conditions
+
+    def costly(self, node: ast.AST) -> bool:
+        return any(isinstance(n, ast.Name) and (n.id in self.lazy or n.id in self.inline_conditions)
+                   for n in ast.walk(node))
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        cheap = [v for v in node.values if not self.costly(v)]
+        node.values = cheap + [v for v in node.values if self.costly(v)]  # stable: order kept within each
+        self.generic_visit(node)
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self.inline_conditions:
+            fresh: ast.AST = ast.parse(ast.unparse(self.inline_conditions[node.id]), mode="eval").body
+            rewritten: ast.AST = self.visit(fresh)
+            return rewritten
+        if node.id in self.lazy:
+            i = node.id[1:]
+            return ast.parse(f"({node.id} if {node.id} is not UNSET else ({node.id} := L{i}(order, user)))",
+                             mode="eval").body
+        return node
 
 
-# -- the evaluator -------------------------------------------------------------------------------------------------
+class _Generator:
+    def __init__(self, policy: CompiledPolicy, shapes: Mapping[str, ActionShape], getters: Mapping[int, Any],
+                 expensive: set[int], table: bool) -> None:
+        self.policy = policy
+        self.shapes = shapes
+        self.getters = getters
+        self.expensive = expensive
+        self.table = table
+        self.eager = [i for i in policy.needed if i not in expensive]
+        lazy_conditions = {name for name, expr in policy.conditions.items() if self._reads_expensive(expr)}
+        self.lazy_conditions = lazy_conditions
+        inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
+        self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
+
+    def _reads_expensive(self, expr: CompiledExpr) -> bool:
+        index = {f.name: i for i, f in enumerate(self.policy.facts)}
+        seen: set[str] = set()
+        todo = [expr]
+        while todo:
+            current = todo.pop()
+            if any(index[f] in self.expensive for f in current.facts):
+                return True
+            for name in current.conditions - seen:
+                seen.add(name)
+                todo.append(self.policy.conditions[name])
+        return False
+
+    def code(self, expr: CompiledExpr) -> str:
+        if not self.expensive:
+            return expr.python
+        return ast.unparse(self.rewriter.visit(ast.parse(expr.python, mode="eval")))
+
+    # -- reading facts -----------------------------------------------------------------------------------------
+    def reads(self) -> list[str]:
+        lines = [f"f{i} = UNSET" for i in sorted(self.expensive)]
+        by_root: dict[str, list[int]] = {}
+        plain = []
+        for i in self.eager:
+            path = inline_path(self.getters[i])
+            if path is None:
+                plain.append(i)
+            else:
+                by_root.setdefault(path[0], []).append(i)
+        for root, indexes in by_root.items():
+            lines.append(f"if {root}.__class__ is dict:")
+            for i in indexes:
+                lines += ["    " + line for line in self.inline_read(i, "dict")]
+            # Attribute reads only for plain objects: on a Mapping, `m.items` is a method, not the fact.
+            lines.append(f"elif PLAIN.get({root}.__class__) or is_plain({root}):")
+            for i in indexes:
+                lines += ["    " + line for line in self.inline_read(i, "attr")]
+            lines.append("else:")
+            for i in indexes:
+                lines += ["    " + line for line in self.getter_read(i)]
+        for i in plain:
+            lines += self.getter_read(i)
+        return lines
+
+    @staticmethod
+    def getter_read(i: int) -> list[str]:
+        return ["try:", f"    f{i} = G{i}(order, user)", "except Exception as exc:", f"    f{i} = MISSING",
+                f"    bad = failed(bad, {i}, exc)"]
+
+    def inline_read(self, i: int, style: str) -> list[str]:
+        root, *keys = inline_path(self.getters[i]) or ()
+        access = root + "".join(f"[{k!r}]" if style == "dict" else f".{k}" for k in keys)
+        # A shape the inline read does not expect (a nested object in a dict, a Mapping that is not a dict)
+        # goes through the adapter's own getter, which handles any mix.
+        return ["try:", f"    f{i} = {access}", "except Exception:", f"    f{i}, bad = read({i}, order, user, bad)"]
+
+    # -- deciding ----------------------------------------------------------------------------------------------
+    def decide(self) -> list[str]:
+        lines = []
+        for kind, name in self.policy.order:
+            if kind == "condition":
+                if name not in self.lazy_conditions:
+                    lines.append(f"c_{name} = {self.code(self.policy.conditions[name])}")
+                continue
+            shape = self.shapes[name]
+            action = shape.action
+            key = [f"({self.code(action.allow)})"]
+            key += [f"({self.code(g.when)}) << {1 + i}" for i, g in enumerate(action.guards)]
+            offset = 1 + len(action.guards)
+            conditional = [e.when for e in action.effects if e.when is not None]
+            key += [f"({self.code(when)}) << {offset + i}" for i, when in enumerate(conditional)]
+            pick = f"T_{name}[{' | '.join(key)}]" if shape.bits <= MAX_TABLE_BITS else f"B_{name}({' | '.join(key)})"
+            lines += [f"if {self.code(action.visible)}:", f"    a_{name} = {pick}", "else:", f"    a_{name} = H_{name}"]
+        return lines
+
+    def body(self, ret: Callable[[str], list[str]]) -> list[str]:
+        """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it."""
+        policy = self.policy
+        values = "(" + "".join(f"f{i}, " for i in policy.needed) + ")"
+        lines = ["bad = None", *self.reads()]
+        if self.table:
+            bools = [f"f{i}.__class__ is bool" for i in self.eager if policy.facts[i].type == "bool"]
+            lines += [f"if bad is None{''.join(' and ' + b for b in bools)}:", "    try:",
+                      *("        " + line for line in ret(f"TABLE[{values}]")),
+                      "    except (KeyError, TypeError):", "        pass"]
+        for i in self.eager:
+            if policy.facts[i].type == "set":
+                lines += [f"if f{i} is not MISSING:", f"    s{i} = to_set(f{i})", f"    if s{i} is None:",
+                          f"        bad = suspect(bad, {i})", "    else:", f"        f{i} = s{i}"]
+            else:
+                lines += [f"if not {_fast_check(policy.facts[i], f'f{i}', i)}:", f"    bad = suspect(bad, {i})"]
+        lines += ["if bad is not None:", *("    " + line for line in ret(f"slow({values}, bad, order, user)"))]
+        lines += ["try:", *("    " + line for line in self.decide())]
+        if self.expensive:
+            lines += ["except LazyBad as exc:",
+                      *("    " + line for line in ret(f"slow({values}, {{exc.index: exc.message}}, order, user, exc)"))]
+        # A condition that raises (a division by zero, say) is re-run by the fail-closed path, which knows which
+        # conditions it makes unknown.
+        lines += ["except Exception:", *("    " + line for line in ret(f"slow({values}, {{}}, order, user)"))]
+        lines += ret(f"DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)")
+        return lines
+
+    def source(self) -> str:
+        single = ["def evaluate(order, user):", *("    " + line for line in self.body(lambda e: [f"return {e}"]))]
+
+        def collect(expr: str) -> list[str]:
+            if expr.startswith("slow("):
+                return ["slow_at(len(out))", f"append({expr})", "continue"]
+            return [f"append({expr})", "continue"]
+
+        many = ["def evaluate_many(pairs):", "    out = []", "    append = out.append", "    slow_indexes = []",
+                "    slow_at = slow_indexes.append", "    for order, user in pairs:",
+                *("        " + line for line in self.body(collect)), "    return out, slow_indexes"]
+        return "\n".join(single) + "\n\n\n" + "\n".join(many) + "\n"
 
 
-@attrs.frozen(slots=True)
-class Evaluator:
-    """The generated evaluator of one policy bound to one adapter: ``evaluator(order, user) -> Decisions``."""
-
-    fast: Callable[[Any, Any], Decisions | tuple[Decisions, tuple[FactProblem, ...]]]
-    source: str = attrs.field(repr=False)
-    """The generated Python source of the fast path (for the curious and for ``explain``)."""
-
-
-def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None) -> Evaluator:
-    """Build both evaluation paths of ``policy`` reading facts through ``adapter``."""
+def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None, *,
+                    table_limit: int = TABLE_LIMIT) -> Evaluator:
+    """Build every evaluation path of ``policy`` reading facts through ``adapter``."""
     facts = policy.facts
     interpreter = Interpreter(policy, meta)
     shapes = interpreter.shapes
-    namespace = namespace_for(policy)
+    getters = {i: adapter.getter(facts[i]) for i in policy.needed}
+    is_expensive = getattr(adapter, "expensive", None)
+    expensive = {i for i in policy.needed if is_expensive is not None and is_expensive(facts[i])}
+    size = 1
+    for i in policy.needed:
+        size *= len(facts[i].domain) if facts[i].finite else table_limit + 1
+    table = not expensive and size <= table_limit
 
     def failed(bad: dict[int, str] | None, i: int, exc: Exception) -> dict[int, str]:
         bad = bad or {}
-        if isinstance(exc, (KeyError, AttributeError, LookupError)):
-            bad[i] = "missing"
-        else:
-            bad[i] = f"the adapter failed: {type(exc).__name__}: {exc}"
+        bad[i] = _failure(exc)
         return bad
+
+    def read(i: int, order: Any, user: Any, bad: dict[int, str] | None) -> tuple[Any, dict[int, str] | None]:
+        try:
+            return getters[i](order, user), bad
+        except Exception as exc:
+            return MISSING, failed(bad, i, exc)
 
     def suspect(bad: dict[int, str] | None, i: int) -> dict[int, str]:
         bad = bad or {}
         bad.setdefault(i, "")  # "" = re-check with the complete checker
         return bad
 
-    def slow(values: tuple[Any, ...], bad: dict[int, str]) -> tuple[Decisions, tuple[FactProblem, ...]]:
+    plain_classes: dict[type, bool] = {}  # per engine, never shrinks: a class is a Mapping or not for good
+
+    def is_plain(obj: Any) -> bool:
+        """Whether facts are read from ``obj`` as attributes (it is not a Mapping); remembered per class."""
+        result = not isinstance(obj, Mapping)
+        plain_classes[obj.__class__] = result
+        return result
+
+    def lazy(i: int) -> Callable[[Any, Any], Any]:
+        def fetch(order: Any, user: Any) -> Any:
+            try:
+                raw = getters[i](order, user)
+            except Exception as exc:
+                raise _LazyBad(i, MISSING, _failure(exc)) from None
+            value, message = check_value(facts[i], raw)
+            if message:
+                raise _LazyBad(i, raw, message)
+            return value
+        return fetch
+
+    def slow(values: tuple[Any, ...], bad: dict[int, str], order: Any, user: Any,
+             lazy_bad: _LazyBad | None = None) -> tuple[Decisions, tuple[FactProblem, ...]]:
         env: dict[Any, Any] = {}
         problems: list[FactProblem] = []
         for i, raw in zip(policy.needed, values, strict=True):
             message = bad.get(i)
-            value = raw
+            if lazy_bad is not None and i == lazy_bad.index:
+                raw = lazy_bad.raw
+            elif raw is UNSET:  # an expensive fact not read yet: the fail-closed path reads everything
+                raw, message = read(i, order, user, None)[0], None
+                if raw is MISSING:
+                    message = _failure_of(i, order, user)
             if not message:
-                value, message = check_value(facts[i], raw)
+                raw, message = check_value(facts[i], raw)
             if message:
                 problem = FactProblem(facts[i].name, message)
                 problems.append(problem)
                 env[f"f{i}"] = Unknown((problem,))
             else:
-                env[f"f{i}"] = value
+                env[f"f{i}"] = raw
         decisions = interpreter.run(env)
         return decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
 
+    def _failure_of(i: int, order: Any, user: Any) -> str:
+        try:
+            getters[i](order, user)
+        except Exception as exc:
+            return _failure(exc)
+        return "missing"
+
+    namespace = namespace_for(policy)
     for name, shape in shapes.items():
         if shape.bits <= MAX_TABLE_BITS:
             namespace[f"T_{name}"] = tuple(shape.from_key(k) for k in range(1 << shape.bits))
@@ -166,11 +348,33 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             namespace[f"B_{name}"] = shape.from_key
         namespace[f"H_{name}"] = shape.hidden
     for i in policy.needed:
-        namespace[f"G{i}"] = adapter.getter(facts[i])
+        namespace[f"G{i}"] = getters[i]
         namespace[f"V{i}"] = frozenset(facts[i].values)
-    namespace.update(MISSING=MISSING, failed=failed, suspect=suspect, slow=slow, to_set=_to_set,
-                     DECISIONS=Decisions, META=interpreter.meta)
-    source = _generate(policy, shapes)
+        if i in expensive:
+            namespace[f"L{i}"] = lazy(i)
+    namespace.update(PLAIN=plain_classes, is_plain=is_plain)
+    namespace.update(MISSING=MISSING, UNSET=UNSET, LazyBad=_LazyBad, failed=failed, read=read, suspect=suspect,
+                     slow=slow, to_set=_to_set, DECISIONS=Decisions, META=interpreter.meta)
+    generator = _Generator(policy, shapes, getters, expensive, table)
+    source = generator.source()
+    if table:
+        namespace["TABLE"] = _table(policy, generator, namespace)
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
-    return Evaluator(namespace["evaluate"], source)
+    return Evaluator(namespace["evaluate"], namespace["evaluate_many"], source, len(namespace.get("TABLE", ())))
+
+
+def _table(policy: CompiledPolicy, generator: _Generator, namespace: dict[str, Any]) -> dict[tuple[Any, ...], Any]:
+    """Every combination of the needed (finite) facts -> its Decisions, computed by the same generated code."""
+    params = ", ".join(f"f{i}" for i in policy.needed)
+    decide = ["def decide(" + params + "):", "    order = user = None",
+              *("    " + line for line in generator.decide()),
+              f"    return DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)"]
+    scope = dict(namespace)
+    exec(compile("\n".join(decide) + "\n", f"<policyengine-table:{policy.name}>", "exec"), scope)  # noqa: S102
+    shared: dict[Any, Any] = {}
+    table = {}
+    for values in itertools.product(*(policy.facts[i].domain for i in policy.needed)):
+        decisions = scope["decide"](*values)
+        table[values] = shared.setdefault(decisions, decisions)  # identical Decisions are one object
+    return table

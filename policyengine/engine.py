@@ -18,7 +18,7 @@ import attrs
 
 from .adapters import Adapter, DefaultAdapter
 from .bulk import BulkResult, summarise
-from .codegen import Evaluator, build_evaluator
+from .codegen import TABLE_LIMIT, Evaluator, build_evaluator
 from .compiler import CompiledPolicy, compile_policy
 from .decision import Decision, Decisions, DecisionsMeta
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
@@ -68,16 +68,19 @@ def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
 class Engine:
     """Loaded, compiled policies ready to evaluate. Immutable and safe to share between threads."""
 
-    __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of", "_pins")
+    __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of",
+                 "_table_limit", "_fast")
 
     def __init__(self, versions: Mapping[int, CompiledPolicy], stores: Iterable[StorePolicy] = (),
-                 adapter: Adapter | None = None, revision: str = "") -> None:
+                 adapter: Adapter | None = None, revision: str = "", *, table_limit: int = TABLE_LIMIT) -> None:
         self._versions = dict(sorted(versions.items()))
         self._stores = {s.store: s for s in sorted(stores, key=lambda s: s.store)}
         self._adapter = adapter or DefaultAdapter()
         self._revision = revision
+        self._table_limit = table_limit
         latest = self._versions[max(self._versions)]
         self._default = self._bind(latest, None)
+        self._fast = self._default.evaluator.evaluate  # the hot path: one attribute, not three
         self._by_store = {s.store: self._bind(s.policy, s.override) for s in self._stores.values()}
         store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
         self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
@@ -85,7 +88,7 @@ class Engine:
     def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None) -> _Bound:
         meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
                              override.label if override else None, self._revision)
-        return _Bound(policy, build_evaluator(policy, self._adapter, meta), meta)
+        return _Bound(policy, build_evaluator(policy, self._adapter, meta, table_limit=self._table_limit), meta)
 
     # -- what is loaded -----------------------------------------------------------------------------------
     @property
@@ -123,6 +126,11 @@ class Engine:
         return tuple(a.id for a in self.policy.actions)
 
     @property
+    def specialised(self) -> bool:
+        """Whether the latest base policy is served from a precomputed table of every fact combination."""
+        return self._default.evaluator.table_size > 0
+
+    @property
     def generated_source(self) -> str:
         """The Python source of the latest base policy's generated fast evaluator."""
         return self._default.evaluator.source
@@ -139,16 +147,18 @@ class Engine:
     def store_override(self, store: str) -> StorePolicy | None:
         return self._stores.get(store)
 
-    # -- deciding -------------------------------------------------------------------------------------------
+    # -- deciding ----------------------------------------------------------------------------------------
     def _pick(self, order: Any, user: Any, store: str | None) -> tuple[_Bound, FactProblem | None]:
-        if store is not None or self._store_of is None:
-            return self._by_store.get(store, self._default) if store is not None else self._default, None
+        if store is not None:
+            return self._by_store.get(store, self._default), None
+        if self._store_of is None:
+            return self._default, None
         try:
             store_id = self._store_of(order, user)
         except Exception as exc:  # the adapter's own failure: fail closed below
             return self._default, FactProblem(STORE_FACT, "missing" if isinstance(exc, LookupError | AttributeError)
                                               else f"the adapter failed: {type(exc).__name__}: {exc}")
-        if not isinstance(store_id, str):
+        if store_id.__class__ is not str:
             return self._default, FactProblem(STORE_FACT, f"expected a string, got {type(store_id).__name__}")
         return self._by_store.get(store_id, self._default), None
 
@@ -160,24 +170,42 @@ class Engine:
         decisions say why, and ``decision.errors`` lists the problems. With ``strict=True`` a bad fact raises
         :class:`FactError` instead.
         """
-        bound, problem = self._pick(order, user, store) if self._stores else (self._default, None)
-        result = bound.evaluator.fast(order, user)
-        if type(result) is tuple:  # only the fail-closed path returns (decisions, problems)
+        if self._store_of is None and store is None:
+            result = self._fast(order, user)
+            if result.__class__ is Decisions:
+                return result
+            return self._finish(result, None, strict)
+        bound, problem = self._pick(order, user, store)
+        return self._finish(bound.evaluator.evaluate(order, user), problem, strict)
+
+    @staticmethod
+    def _finish(result: Any, problem: FactProblem | None, strict: bool) -> Decisions:
+        problems: tuple[FactProblem, ...] = ()
+        if result.__class__ is Decisions:
+            decisions = result
+        else:  # the fail-closed path said what was wrong
             decisions, problems = result
-        else:
-            assert isinstance(result, Decisions)  # for the type checker; never false
-            decisions, problems = result, ()
         if problem is not None:
             decisions, problems = _fail_closed(decisions, problem), (problem, *problems)
         if strict and problems:
             raise FactError(problems)
+        assert isinstance(decisions, Decisions)
         return decisions
 
     def evaluate_many(self, pairs: Iterable[tuple[Any, Any]], *, strict: bool = False,
                       store: str | None = None) -> list[Decisions]:
-        """:meth:`evaluate` over many ``(order, user)`` pairs, possibly of different stores, in input order."""
-        evaluate = self.evaluate
-        return [evaluate(order, user, strict=strict, store=store) for order, user in pairs]
+        """:meth:`evaluate` over many ``(order, user)`` pairs, possibly of different stores, in input order.
+
+        Without store overrides (or with ``store`` given) the whole batch runs in one generated loop: no per-order
+        call or dispatch, and orders with the same facts share one Decisions object.
+        """
+        if self._store_of is None or store is not None:
+            bound = self._default if store is None else self._by_store.get(store, self._default)
+            results, slow = bound.evaluator.evaluate_many(pairs)
+            for i in slow:
+                results[i] = self._finish(results[i], None, strict)
+            return results
+        return [self.evaluate(order, user, strict=strict) for order, user in pairs]
 
     def bulk(self, action: str, orders: Sequence[Any], user: Any, *, store: str | None = None) -> BulkResult:
         """The bulk menu entry for ``action`` over ``orders`` (one user): which orders it applies to, and the
@@ -329,11 +357,12 @@ def _revision(docs: Iterable[Document]) -> str:
     return digest.hexdigest()
 
 
-def load(path: str | Path, *, adapter: Adapter | None = None) -> Engine:
+def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int = TABLE_LIMIT) -> Engine:
     """Load, validate and compile the policies at ``path`` (a directory or one file) into an :class:`Engine`.
 
     A directory holds one policy (any number of its versions) and its store overrides, in any layout. Raises
     :class:`PolicyError` carrying every diagnostic found (all files are checked before it is raised).
+    ``table_limit`` bounds how many fact combinations a policy may be specialised into (0 turns tables off).
     """
     root = Path(path)
     if not root.exists():
@@ -351,4 +380,4 @@ def load(path: str | Path, *, adapter: Adapter | None = None) -> Engine:
     stores = loader.stores(by_kind.get("StoreOverride", []), versions, name)
     if loader.diagnostics:
         raise PolicyError(loader.diagnostics)
-    return Engine(versions, stores, adapter, _revision(docs))
+    return Engine(versions, stores, adapter, _revision(docs), table_limit=table_limit)

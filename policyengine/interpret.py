@@ -33,7 +33,8 @@ class _Missing:
 MISSING: Any = _Missing()
 """The value of a fact the adapter could not find."""
 
-SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "frozenset": frozenset, "Exception": Exception,
+SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "bool": bool, "dict": dict,
+                 "frozenset": frozenset, "Exception": Exception, "KeyError": KeyError, "TypeError": TypeError,
                  "D": to_decimal}
 
 

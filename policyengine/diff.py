@@ -1,0 +1,441 @@
+"""Policy diff: every decision that changes between two policies, over the union of their finite fact spaces.
+
+Both policies are decided over one space: the finite facts either reads, each with the union of both sides'
+values (see :func:`union_axes`). For every combination and every action of either side, the old and the new
+:class:`~policyengine.matrix.Outcome` are compared; the diff is exactly the set difference of the two matrices
+over that space (``Diff.entries() == {(c, a, o, n)}`` where ``(c, a, o)`` is in the old matrix and not the new,
+and ``(c, a, n)`` in the new and not the old). Changes are grouped by action and by kind (``enabled→disabled``,
+``hidden→enabled``, ``reason changed``, ``effect changed``), each group described by a cube cover of its
+combinations.
+
+* A fact only one side reads: the other side's decisions do not depend on it (the same for each of its values).
+* A value only one side declares (an enum value added): a side that reads the fact cannot decide combinations
+  with it (a real engine fails closed on an undeclared value), so its outcomes there are ``absent``.
+* An action only one side has: its outcomes are ``absent`` on the other side (``absent→enabled`` widens).
+* Constraints: a combination is compared when at least one side's constraints allow it (or neither side can
+  judge it); only combinations both sides rule out are left out (so a NEW constraint cannot hide a widening).
+
+A change *widens* when the action may be enabled (or shown) in NEW where it was not surely enabled (shown) in OLD;
+``undecided`` outcomes (facts held unknown) count as possibly enabled/shown, so the check is conservative.
+
+:func:`load_source` loads a side from a directory or file, or from a git revision (``REV:PATH``).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import attrs
+
+from .compiler import CompiledPolicy
+from .engine import Engine, load
+from .errors import PolicyError
+from .matrix import (MAX_COMBINATIONS, ActionInfo, Axis, Cube, Decider, Outcome, Space, actions_of, axes_of, check_size,
+                     describe_cubes, show_value, space_size)
+
+__all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "SourceError", "diff_engines", "diff_policies",
+           "load_source", "union_axes", "union_actions"]
+
+
+# -- results ---------------------------------------------------------------------------------------------------------
+
+
+def change_kind(old: Outcome, new: Outcome) -> str:
+    """``enabled→disabled`` (any state change), ``reason changed``, ``effect changed`` or ``undecided changed``."""
+    if old.state != new.state:
+        return f"{old.state}→{new.state}"
+    if old.reasons != new.reasons:
+        return "reason changed"
+    if old.effects != new.effects:
+        return "effect changed"
+    return "undecided changed"
+
+
+def widens(old: Outcome, new: Outcome) -> bool:
+    """NEW may enable or show the action where OLD surely did not."""
+    return (new.may_enable and not old.surely_enabled) or (new.may_show and not old.surely_visible)
+
+
+def narrows(old: Outcome, new: Outcome) -> bool:
+    """OLD may have enabled or shown the action where NEW surely does not."""
+    return (old.may_enable and not new.surely_enabled) or (old.may_show and not new.surely_visible)
+
+
+@attrs.frozen(slots=True)
+class Change:
+    """One action's outcome changing from ``old`` to ``new`` at some combinations (``when`` describes them)."""
+
+    action: str
+    old: Outcome
+    new: Outcome
+    when: tuple[Cube, ...]
+    combinations: tuple[tuple[Any, ...], ...]
+    """The combinations (values aligned with :attr:`Diff.axes`), in enumeration order."""
+
+    @property
+    def kind(self) -> str:
+        return change_kind(self.old, self.new)
+
+    @property
+    def count(self) -> int:
+        return len(self.combinations)
+
+    @property
+    def widens(self) -> bool:
+        return widens(self.old, self.new)
+
+    @property
+    def narrows(self) -> bool:
+        return narrows(self.old, self.new)
+
+
+@attrs.frozen(slots=True)
+class DetailChange:
+    """A change to an action that does not depend on facts: its ``label``, ``confirm`` text or ``destructive`` mark."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+@attrs.frozen(slots=True)
+class ActionDiff:
+    action: ActionInfo
+    """The action as NEW has it (as OLD had it when NEW removed it)."""
+    changes: tuple[Change, ...]
+    details: tuple[DetailChange, ...]
+
+    @property
+    def widens(self) -> bool:
+        return any(c.widens for c in self.changes)
+
+    @property
+    def narrows(self) -> bool:
+        return any(c.narrows for c in self.changes)
+
+    @property
+    def count(self) -> int:
+        """The combinations where the action's decision changes."""
+        return sum(c.count for c in self.changes)
+
+
+@attrs.frozen(slots=True)
+class FactChange:
+    """A difference in the fact space: a fact read by one side only, or values or a type one side lacks."""
+
+    name: str
+    old: Axis | None
+    """The fact as an axis of OLD's space (None when OLD does not read it as a finite fact)."""
+    new: Axis | None
+
+    @property
+    def description(self) -> str:
+        old, new = self.old, self.new
+        if old is None and new is not None:
+            return f"{self.name}: read by NEW only ({_domain(new)}); OLD decides the same for each value"
+        if new is None and old is not None:
+            return f"{self.name}: read by OLD only ({_domain(old)}); NEW decides the same for each value"
+        assert old is not None and new is not None
+        if old.type != new.type:
+            return f"{self.name}: {old.type} in OLD, {new.type} in NEW"
+        added = [show_value(v) for v in new.values if v not in old.values]
+        removed = [show_value(v) for v in old.values if v not in new.values]
+        parts = ([f"values added in NEW: {', '.join(added)}"] if added else []) + (
+            [f"values removed in NEW: {', '.join(removed)}"] if removed else [])
+        return f"{self.name}: {'; '.join(parts) or 'values reordered'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fact": self.name, "old": self.old.to_dict() if self.old else None,
+                "new": self.new.to_dict() if self.new else None, "description": self.description}
+
+
+def _domain(axis: Axis) -> str:
+    return "bool" if axis.type == "bool" else f"{axis.type}: {', '.join(map(show_value, axis.values))}"
+
+
+@attrs.frozen(slots=True)
+class Diff:
+    """The difference between two policies' decisions (see the module docstring)."""
+
+    old: str
+    """What OLD is: its source and policy, e.g. ``HEAD~1:policies order-actions@1``."""
+    new: str
+    store: str | None
+    axes: tuple[Axis, ...]
+    fact_changes: tuple[FactChange, ...]
+    held_unknown: tuple[str, ...]
+    """Non-finite facts either side reads: held unknown (outcomes that depend on them are ``undecided``)."""
+    include_impossible: bool
+    total: int
+    """Combinations in the union space."""
+    compared: tuple[tuple[Any, ...], ...]
+    """The combinations compared (all, or those some side's constraints allow)."""
+    actions: tuple[ActionDiff, ...]
+    """Every action whose decisions or details change, in NEW's menu order then the ones NEW removed."""
+
+    @property
+    def widens(self) -> bool:
+        """Whether any action becomes enabled or visible somewhere it was not (the ``--fail-on-widen`` check)."""
+        return any(a.widens for a in self.actions)
+
+    @property
+    def changed_combinations(self) -> int:
+        return len({c for a in self.actions for ch in a.changes for c in ch.combinations})
+
+    def entries(self) -> set[tuple[tuple[Any, ...], str, Outcome, Outcome]]:
+        """Every ``(combination, action, old outcome, new outcome)`` that differs."""
+        return {(c, ch.action, ch.old, ch.new) for a in self.actions for ch in a.changes for c in ch.combinations}
+
+    @property
+    def summary(self) -> str:
+        """One line: how many actions change where, which widen, which narrow, which change otherwise."""
+        changed = [a for a in self.actions if a.changes]
+        if not self.actions:
+            return f"no decision changes ({len(self.compared)} combinations compared)"
+        wider = [a.action.id for a in changed if a.widens]
+        narrower = [a.action.id for a in changed if a.narrows]
+        other = [a.action.id for a in self.actions if not a.widens and not a.narrows]
+        parts = []
+        if wider:
+            parts.append(f"{len(wider)} more permissive ({', '.join(wider)})")
+        if narrower:
+            parts.append(f"{len(narrower)} more restrictive ({', '.join(narrower)})")
+        if other:
+            parts.append(f"{len(other)} otherwise changed ({', '.join(other)})")
+        count = len(self.actions)
+        head = (f"{count} action{'s' if count != 1 else ''} change{'s' if count == 1 else ''}"
+                f" in {self.changed_combinations} of {len(self.compared)} combinations")
+        return f"{head}: {'; '.join(parts)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        axes = self.axes
+        return {
+            "old": self.old,
+            "new": self.new,
+            "store": self.store,
+            "summary": self.summary,
+            "widens": self.widens,
+            "facts": [a.to_dict() for a in axes],
+            "fact_changes": [f.to_dict() for f in self.fact_changes],
+            "held_unknown": list(self.held_unknown),
+            "include_impossible": self.include_impossible,
+            "combinations": self.total,
+            "compared": len(self.compared),
+            "changed": self.changed_combinations,
+            "actions": [{
+                "action": a.action.to_dict(),
+                "widens": a.widens,
+                "narrows": a.narrows,
+                "details": [{"field": d.field, "old": d.old, "new": d.new} for d in a.details],
+                "changes": [{"kind": c.kind, "widens": c.widens, "narrows": c.narrows, "old": c.old.to_dict(),
+                             "new": c.new.to_dict(), "count": c.count, "description": describe_cubes(c.when, axes),
+                             "when": [cube.to_dict() for cube in c.when]} for c in a.changes],
+            } for a in self.actions],
+        }
+
+
+# -- computing -------------------------------------------------------------------------------------------------------
+
+
+def union_axes(old: CompiledPolicy, new: CompiledPolicy) -> tuple[tuple[Axis, ...], tuple[FactChange, ...]]:
+    """The finite facts either side reads (OLD's order, then NEW's additions), each with the union of both sides'
+    values (OLD's first), and how the two sides' spaces differ."""
+    old_axes = {a.name: a for a in axes_of(old)}
+    new_axes = {a.name: a for a in axes_of(new)}
+    axes, changes = [], []
+    for name in [*old_axes, *(n for n in new_axes if n not in old_axes)]:
+        o, n = old_axes.get(name), new_axes.get(name)
+        if o is not None and n is not None and o == n:
+            axes.append(o)
+            continue
+        values = tuple(dict.fromkeys([*(o.values if o else ()), *(n.values if n else ())]))
+        kind = o.type if o is not None and (n is None or o.type == n.type) else (n.type if n is not None else "enum")
+        if o is not None and n is not None and o.type != n.type:
+            kind = "enum"
+        axes.append(Axis(name, kind, values))
+        changes.append(FactChange(name, o, n))
+    return tuple(axes), tuple(changes)
+
+
+def union_actions(old: CompiledPolicy, new: CompiledPolicy) -> tuple[ActionInfo, ...]:
+    """NEW's actions in menu order, then the ones only OLD has."""
+    new_actions = actions_of(new)
+    ids = {a.id for a in new_actions}
+    return (*new_actions, *(a for a in actions_of(old) if a.id not in ids))
+
+
+def _details(old: ActionInfo | None, new: ActionInfo | None) -> tuple[DetailChange, ...]:
+    if old is None or new is None:
+        return ()
+    return tuple(DetailChange(field, getattr(old, field), getattr(new, field))
+                 for field in ("label", "confirm", "destructive") if getattr(old, field) != getattr(new, field))
+
+
+_KIND_ORDER = {"reason changed": 1, "effect changed": 2, "undecided changed": 3}
+
+
+def diff_policies(old: CompiledPolicy, new: CompiledPolicy, *, old_name: str | None = None, new_name: str | None = None,
+                  store: str | None = None, include_impossible: bool = False, limit: int = MAX_COMBINATIONS) -> Diff:
+    """Every decision that differs between ``old`` and ``new`` (see the module docstring)."""
+    axes, fact_changes = union_axes(old, new)
+    actions = union_actions(old, new)
+    check_size(axes, limit)
+    sides = (Decider(old, axes, actions), Decider(new, axes, actions))
+    compared: list[tuple[Any, ...]] = []
+    dont_care: list[int] = []
+    found: dict[tuple[int, Outcome, Outcome], list[int]] = {}
+    for number, values in enumerate(itertools.product(*(a.values for a in axes))):
+        (old_out, old_broken, old_ok), (new_out, new_broken, new_ok) = (s.decide(values) for s in sides)
+        allowed = (old_ok and not old_broken) or (new_ok and not new_broken) or not (old_broken or new_broken)
+        if not (allowed or include_impossible):
+            dont_care.append(number)
+            continue
+        compared.append(values)
+        for k, (o, n) in enumerate(zip(old_out, new_out, strict=True)):
+            if o != n:
+                found.setdefault((k, o, n), []).append(number)
+    space = Space(axes)
+    by_action: dict[int, list[Change]] = {}
+    for (k, o, n), numbers in found.items():
+        combos = tuple(tuple(a.values[v] for a, v in zip(axes, space.point(i), strict=True)) for i in numbers)
+        by_action.setdefault(k, []).append(Change(actions[k].id, o, n, space.cover(numbers, dont_care), combos))
+    old_info = {a.id: a for a in actions_of(old)}
+    new_info = {a.id: a for a in actions_of(new)}
+    diffs = []
+    for k, action in enumerate(actions):
+        changes = sorted(by_action.get(k, []),
+                         key=lambda c: (_KIND_ORDER.get(c.kind, 0), c.kind, _position(axes, c.combinations[0])))
+        details = _details(old_info.get(action.id), new_info.get(action.id))
+        if changes or details:
+            diffs.append(ActionDiff(action, tuple(changes), details))
+    held = sorted({p.facts[i].name for p in (old, new) for i in p.needed if not p.facts[i].finite}
+                  - {a.name for a in axes})
+    return Diff(old_name or old.spec.label, new_name or new.spec.label, store, axes, fact_changes, tuple(held),
+                include_impossible, space_size(axes), tuple(compared), tuple(diffs))
+
+
+def _position(axes: Sequence[Axis], values: tuple[Any, ...]) -> tuple[int, ...]:
+    return tuple(a.values.index(v) for a, v in zip(axes, values, strict=True))
+
+
+def deciding(engine: Engine, store: str | None) -> tuple[CompiledPolicy, str]:
+    """The policy deciding orders of ``store`` (the base policy for None) and how to name it."""
+    policy = engine.store_policy(store)
+    override = engine.store_override(store) if store is not None else None
+    if override is not None:
+        return policy, f"{override.policy.spec.label} + store override {override.override.label}"
+    if store is not None:
+        return policy, f"{policy.spec.label} (store {store} has no override)"
+    return policy, policy.spec.label
+
+
+def diff_engines(old: Engine, new: Engine, *, store: str | None = None, old_source: str = "OLD", new_source: str = "NEW",
+                 include_impossible: bool = False, limit: int = MAX_COMBINATIONS) -> Diff:
+    """:func:`diff_policies` of the policies deciding orders of ``store`` (the base policies for None) in two engines."""
+    old_policy, old_label = deciding(old, store)
+    new_policy, new_label = deciding(new, store)
+    return diff_policies(old_policy, new_policy, old_name=f"{old_source} {old_label}", new_name=f"{new_source} {new_label}",
+                         store=store, include_impossible=include_impossible, limit=limit)
+
+
+# -- sources ---------------------------------------------------------------------------------------------------------
+
+
+class SourceError(ValueError):
+    """A side of a diff is neither a file or directory nor a git revision that exists."""
+
+
+def _git(args: Sequence[str], cwd: Path, what: str) -> bytes:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except OSError as err:
+        raise SourceError(f"{what}: cannot run git ({err.strerror})") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise SourceError(f"{what}: {message[-1] if message else 'git failed'}")
+    return done.stdout
+
+
+def split_ref(ref: str, *, other: str | None = None, default_path: str = "policies",
+              cwd: Path | None = None) -> tuple[str, str] | None:
+    """``(revision, path)`` when ``ref`` names a git revision, None when it is a file or directory.
+
+    ``REV:PATH`` is PATH at revision REV (PATH relative to the repository root, or to the current directory when it
+    starts with ``./``, as in ``git show``). A bare revision (``HEAD~1``, ``main``) means the same directory as the
+    other side (``other``, when that is a directory) or ``default_path``, relative to the current directory.
+    """
+    base = cwd or Path.cwd()
+    if (base / ref).exists():
+        return None
+    if ":" in ref:
+        rev, path = ref.split(":", 1)
+        return rev, path
+    path = other if other is not None and (base / other).exists() else default_path
+    return ref, "./" + PurePosixPath(Path(path).as_posix()).as_posix().removeprefix("./")
+
+
+def load_source(ref: str, *, other: str | None = None, default_path: str = "policies",
+                cwd: Path | None = None) -> tuple[Engine, str]:
+    """Load one side of a diff: ``(engine, how to name it)``. Raises :class:`SourceError` for a revision or path
+    that does not exist, :class:`~policyengine.PolicyError` when the policies do not load (diagnostics of files
+    read from git are named ``REV:PATH/file``)."""
+    base = cwd or Path.cwd()
+    split = split_ref(ref, other=other, default_path=default_path, cwd=base)
+    if split is None:
+        return load(base / ref if not Path(ref).is_absolute() else Path(ref)), ref
+    rev, path = split
+    name = f"{rev}:{path}"
+    what = f"{ref}: not a file, directory or git revision" if ":" not in ref else f"{ref}: no such git revision {rev!r}"
+    _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], base, what)
+    oid = _git(["rev-parse", "--verify", name], base, name).decode().strip()
+    kind = _git(["cat-file", "-t", oid], base, name).decode().strip()
+    top = Path(_git(["rev-parse", "--show-toplevel"], base, name).decode().strip())
+    display = f"{rev}:{path.removeprefix('./').rstrip('/')}"
+    with tempfile.TemporaryDirectory(prefix="policyengine-diff-") as tmp:
+        root = Path(tmp) / "tree"
+        root.mkdir()
+        if kind == "tree":
+            _extract(_git(["archive", "--format=tar", oid], top, name), root)
+            target = root
+        elif kind == "blob":
+            target = root / PurePosixPath(path).name
+            target.write_bytes(_git(["cat-file", "blob", oid], top, name))
+        else:
+            raise SourceError(f"{name}: a {kind}, not a directory or file")
+        try:
+            return load(target), display
+        except PolicyError as err:
+            raise PolicyError([attrs.evolve(d, file=_rename(d.file, root, display)) for d in err.diagnostics]) from None
+
+
+def _rename(file: str, root: Path, display: str) -> str:
+    """A diagnostic's file read from a temporary checkout, named as ``REV:PATH/file``."""
+    real = Path(os.path.realpath(Path.cwd() / file))
+    try:
+        inside = real.relative_to(os.path.realpath(root))
+    except ValueError:
+        return file
+    return display if real.parent == Path(os.path.realpath(root)) and display.endswith("/" + real.name) or \
+        display.endswith(":" + real.name) else f"{display}/{inside.as_posix()}"
+
+
+def _extract(archive: bytes, root: Path) -> None:
+    """The regular files of a tar archive from ``git archive``, under ``root`` (nothing outside it)."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar.getmembers():
+            parts = PurePosixPath(member.name).parts
+            if not member.isfile() or not parts or parts[0] == "/" or ".." in parts:
+                continue
+            target = root.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            if source is not None:
+                target.write_bytes(source.read())
