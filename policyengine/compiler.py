@@ -236,7 +236,8 @@ class _Compiler:
         else:
             message = f"unknown fact '{owner}.{name}'"
             choices = [f.removeprefix(owner + ".") for f in self.facts if f.startswith(owner + ".")]
-        suggestion = err.suggestion or (difflib.get_close_matches(name, choices, n=1) or [None])[0]
+        # rule-engine suggests its nearest name however far; only a close one helps
+        suggestion = (difflib.get_close_matches(name, choices, n=1, cutoff=0.6) or [None])[0]
         hint = None
         if suggestion:
             hint = f"did you mean {suggestion!r}?" if owner.startswith("actions") else f"did you mean '{owner}.{suggestion}'?"

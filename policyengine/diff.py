@@ -38,8 +38,21 @@ import attrs
 from .compiler import CompiledPolicy
 from .engine import Engine, load
 from .errors import PolicyError
-from .matrix import (MAX_COMBINATIONS, ActionInfo, Axis, Cube, Decider, Outcome, Space, actions_of, axes_of, check_size,
-                     describe_cubes, show_value, space_size)
+from .matrix import (
+    MAX_COMBINATIONS,
+    ActionInfo,
+    Axis,
+    Cube,
+    Decider,
+    Outcome,
+    Space,
+    actions_of,
+    axes_of,
+    check_size,
+    describe_cubes,
+    show_value,
+    space_size,
+)
 
 __all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "SourceError", "diff_engines", "diff_policies",
            "load_source", "union_axes", "union_actions"]
@@ -191,8 +204,10 @@ class Diff:
         return len({c for a in self.actions for ch in a.changes for c in ch.combinations})
 
     def entries(self) -> set[tuple[tuple[Any, ...], str, Outcome, Outcome]]:
-        """Every ``(combination, action, old outcome, new outcome)`` that differs."""
-        return {(c, ch.action, ch.old, ch.new) for a in self.actions for ch in a.changes for c in ch.combinations}
+        """Every ``(combination, action, old outcome, new outcome)`` that differs (``absent`` outcomes without their
+        reason, as :meth:`Matrix.entries <policyengine.matrix.Matrix.entries>` has them)."""
+        return {(c, ch.action, ch.old.comparable, ch.new.comparable) for a in self.actions for ch in a.changes
+                for c in ch.combinations}
 
     @property
     def summary(self) -> str:
@@ -257,10 +272,10 @@ def union_axes(old: CompiledPolicy, new: CompiledPolicy) -> tuple[tuple[Axis, ..
             axes.append(o)
             continue
         values = tuple(dict.fromkeys([*(o.values if o else ()), *(n.values if n else ())]))
-        kind = o.type if o is not None and (n is None or o.type == n.type) else (n.type if n is not None else "enum")
-        if o is not None and n is not None and o.type != n.type:
-            kind = "enum"
-        axes.append(Axis(name, kind, values))
+        known = n or o
+        assert known is not None
+        kind = known.type if o is None or n is None or o.type == n.type else "enum"  # bool in one, enum in the other
+        axes.append(Axis(name, kind, values, known.description))
         changes.append(FactChange(name, o, n))
     return tuple(axes), tuple(changes)
 
@@ -300,7 +315,7 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy, *, old_name: str | N
             continue
         compared.append(values)
         for k, (o, n) in enumerate(zip(old_out, new_out, strict=True)):
-            if o != n:
+            if o.comparable != n.comparable:
                 found.setdefault((k, o, n), []).append(number)
     space = Space(axes)
     by_action: dict[int, list[Change]] = {}
@@ -413,18 +428,18 @@ def load_source(ref: str, *, other: str | None = None, default_path: str = "poli
         try:
             return load(target), display
         except PolicyError as err:
-            raise PolicyError([attrs.evolve(d, file=_rename(d.file, root, display)) for d in err.diagnostics]) from None
+            blob = kind == "blob"
+            raise PolicyError([attrs.evolve(d, file=_rename(d.file, root, display, blob)) for d in err.diagnostics]) from None
 
 
-def _rename(file: str, root: Path, display: str) -> str:
-    """A diagnostic's file read from a temporary checkout, named as ``REV:PATH/file``."""
+def _rename(file: str, root: Path, display: str, blob: bool) -> str:
+    """A diagnostic's file read from a temporary checkout, named as ``REV:PATH/file`` (``REV:PATH`` for a file)."""
     real = Path(os.path.realpath(Path.cwd() / file))
     try:
         inside = real.relative_to(os.path.realpath(root))
     except ValueError:
         return file
-    return display if real.parent == Path(os.path.realpath(root)) and display.endswith("/" + real.name) or \
-        display.endswith(":" + real.name) else f"{display}/{inside.as_posix()}"
+    return display if blob else f"{display}/{inside.as_posix()}"
 
 
 def _extract(archive: bytes, root: Path) -> None:

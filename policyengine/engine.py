@@ -251,6 +251,7 @@ class _Loader:
 
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self.relative: dict[str, str] = {}
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -267,6 +268,8 @@ class _Loader:
         for file in files:
             doc = self.attempt(read_document, file, _display(file))
             if doc is not None:
+                # the revision names files relative to the loaded directory: the same set hashes alike anywhere
+                self.relative[doc.file] = file.relative_to(root).as_posix() if root.is_dir() else file.name
                 problems = validate_document(doc)
                 self.diagnostics += problems
                 if not problems:
@@ -350,10 +353,11 @@ class _Loader:
         return None if problems or refused else StorePolicy(override.store, override, runs_on, merged)
 
 
-def _revision(docs: Iterable[Document]) -> str:
+def _revision(docs: Iterable[Document], names: Mapping[str, str]) -> str:
+    """SHA-256 over each file's path (relative to the loaded directory) and content, in path order."""
     digest = hashlib.sha256()
-    for doc in sorted(docs, key=lambda d: d.file):
-        digest.update(doc.file.encode() + b"\0" + doc.text.encode() + b"\0")
+    for name, doc in sorted((names[d.file], d) for d in docs):
+        digest.update(name.encode() + b"\0" + doc.text.encode() + b"\0")
     return digest.hexdigest()
 
 
@@ -380,4 +384,4 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     stores = loader.stores(by_kind.get("StoreOverride", []), versions, name)
     if loader.diagnostics:
         raise PolicyError(loader.diagnostics)
-    return Engine(versions, stores, adapter, _revision(docs), table_limit=table_limit)
+    return Engine(versions, stores, adapter, _revision(docs, loader.relative), table_limit=table_limit)

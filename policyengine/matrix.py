@@ -22,7 +22,7 @@ Presentation-free: the result objects here are rendered by ``policyengine matrix
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -63,13 +63,14 @@ class Axis:
     name: str
     type: str
     values: tuple[Any, ...]
+    description: str | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def of(cls, fact: FactSpec) -> Axis:
-        return cls(fact.name, fact.type, tuple(fact.domain))
+        return cls(fact.name, fact.type, tuple(fact.domain), fact.description)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type, "values": list(self.values)}
+        return {"name": self.name, "type": self.type, "values": list(self.values), "description": self.description}
 
 
 def axes_of(policy: CompiledPolicy) -> tuple[Axis, ...]:
@@ -159,6 +160,11 @@ class Outcome:
         return cls("absent", (why,))
 
     @property
+    def comparable(self) -> Outcome:
+        """What a diff compares: the outcome itself, or plain ``absent`` (why it is absent is not a decision)."""
+        return Outcome("absent") if self.state == "absent" else self
+
+    @property
     def may_enable(self) -> bool:
         return self.state == "enabled" or "enabled" in self.may_be
 
@@ -231,6 +237,8 @@ class Combination:
     outcomes: tuple[Outcome, ...]
     broken: tuple[str, ...] = ()
     """The constraints it breaks (empty when possible)."""
+    decidable: bool = True
+    """False when the policy reads a fact whose value here it does not declare (every outcome is ``absent``)."""
 
 
 @attrs.frozen(slots=True)
@@ -297,8 +305,9 @@ class Matrix:
         return dict(zip((a.name for a in self.axes), combination.values, strict=True))
 
     def entries(self) -> set[tuple[tuple[Any, ...], str, Outcome]]:
-        """Every ``(values, action, outcome)`` of the combinations shown: what :mod:`~policyengine.diff` compares."""
-        return {(c.values, a.id, o) for c in self.shown for a, o in zip(self.actions, c.outcomes, strict=True)}
+        """Every ``(values, action, outcome)`` of the combinations shown (``absent`` outcomes without their reason):
+        what :mod:`~policyengine.diff` compares."""
+        return {(c.values, a.id, o.comparable) for c in self.shown for a, o in zip(self.actions, c.outcomes, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable, stable key order."""
@@ -353,7 +362,8 @@ class Decider:
         decisions = self.interpreter.run(env)
         broken = tuple(self.interpreter.broken_constraints(env))
         if undeclared:
-            why = Outcome.absent("; ".join(f"{p.fact}: {p.message}" for p in undeclared) + f" in {self.policy.spec.label}")
+            values_text = ", ".join(f"{p.fact} = {show_value(assignment[p.fact])}" for p in undeclared)
+            why = Outcome.absent(f"{self.policy.spec.label} does not declare {values_text}")
             return tuple(why for _ in self.slots), broken, False
         return (tuple(Outcome.of(decisions[s]) if s is not None else self.missing_action for s in self.slots),
                 broken, True)
@@ -385,8 +395,8 @@ def build_matrix(policy: CompiledPolicy, *, store: str | None = None, store_over
     decider = Decider(policy, axes, actions)
     combinations = []
     for values in itertools.product(*(a.values for a in axes)):
-        outcomes, broken, _ = decider.decide(values)
-        combinations.append(Combination(values, not broken, outcomes, broken))
+        outcomes, broken, decidable = decider.decide(values)
+        combinations.append(Combination(values, not broken, outcomes, broken, decidable))
     axis_names = {a.name for a in axes}
     read = [policy.facts[i] for i in policy.needed]
     held = tuple((f.name, f.type) for f in read if f.name not in axis_names)
@@ -431,7 +441,7 @@ class Space:
         for k in range(len(axes) - 2, -1, -1):
             self.strides[k] = self.strides[k + 1] * self.sizes[k + 1]
 
-    def ids(self, cube: Sequence[Sequence[int]]) -> Iterator[int]:
+    def ids(self, cube: Sequence[Collection[int]]) -> Iterator[int]:
         """The numbers of the combinations in ``cube`` (a value-index set per axis)."""
         for point in itertools.product(*cube):
             yield sum(v * s for v, s in zip(point, self.strides, strict=True))
@@ -467,7 +477,7 @@ class Space:
                 for v in range(self.sizes[k]):
                     if v in cube[k]:
                         continue
-                    piece = list(self.ids([*cube[:k], (v,), *cube[k + 1:]]))
+                    piece = list(self.ids([*cube[:k], frozenset((v,)), *cube[k + 1:]]))
                     if all(i in allowed for i in piece):
                         grown.add(v)
                         gain += sum(1 for i in piece if i in uncovered)

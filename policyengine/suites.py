@@ -29,6 +29,7 @@ from .engine import STORE_FACT, Engine, load, policy_files
 from .errors import Diagnostic, FactProblem, PolicyError
 from .interpret import MISSING, Interpreter, check_value
 from .model import FactSpec
+from .space import possible_assignments
 from .validate import validate_document
 from .yamlsource import Document, read_document
 
@@ -72,6 +73,7 @@ class Expectation:
     guards: tuple[str, ...] | None = None
     effects: tuple[Effect, ...] | None = None
     confirm: bool | str | None = None
+    label: str | None = None
     where: str = ""
     implicit: bool = False
 
@@ -128,7 +130,7 @@ class Suite:
 
 @attrs.frozen(slots=True)
 class Mismatch:
-    """One check that failed: ``check`` is state, reasons, guards, effects or confirm; ``expected`` and ``actual``
+    """One check that failed: ``check`` is state, reasons, guards, effects, confirm or label; ``expected`` and ``actual``
     are plain values (a state name, a tuple of reasons or guard ids, a tuple of :class:`Effect`, a confirm)."""
 
     action: str
@@ -162,6 +164,8 @@ class GuardCoverage:
     condition: str
     fired: int
     """In how many cases (checking the action) the guard fired."""
+    can_fire: bool = True
+    """False when no possible order (under the policy's constraints) makes it fire: a dead guard."""
 
 
 @attrs.frozen(slots=True)
@@ -174,10 +178,14 @@ class ConditionCoverage:
     condition: str
     true: int
     false: int
+    possible: tuple[bool, ...] = (False, True)
+    """The outcomes some possible order produces (both, when the policy reads facts that cannot be enumerated):
+    ``force_delete.allow`` is only ever evaluated when the action is visible, i.e. for admins, so it is never false."""
 
     @property
     def covered(self) -> bool:
-        return self.true > 0 and self.false > 0
+        """Every possible outcome was seen."""
+        return (self.true > 0 or True not in self.possible) and (self.false > 0 or False not in self.possible)
 
 
 @attrs.frozen(slots=True)
@@ -540,7 +548,8 @@ class _SuiteLoader:
 
     def check_needed(self, policy: CompiledPolicy, order: _Input, user: _Input, *, need_store: bool) -> bool:
         """Every fact the deciding policy reads is given (and store.id, when it picks the store's policy)."""
-        needed = [policy.facts[i] for i in policy.needed]
+        read = [policy.facts[i] for i in policy.needed]
+        needed = list(read)
         if need_store and self.store_fact is not None and self.store_fact not in needed:
             needed.append(self.store_fact)
         ok = True
@@ -550,8 +559,7 @@ class _SuiteLoader:
             assert given.tree is not None
             if _find(given.tree, keys) is None:
                 ok = False
-                why = "which picks the store's policy" if fact.name == STORE_FACT and fact is self.store_fact and \
-                    policy.facts[0] is not None and fact not in [policy.facts[i] for i in policy.needed] \
+                why = "which picks the store's policy" if fact is self.store_fact and fact not in read \
                     else f"which {policy.spec.label} reads"
                 hint = f"add `{'.'.join(keys)}:` to the {root} or its fixture"
                 if fact.name == STORE_FACT:
@@ -625,7 +633,7 @@ class _SuiteLoader:
             return None
         return Expectation(action.id, raw.get("state"), tuple(reasons) if reasons is not None else None,
                            tuple(guards) if guards is not None else None,
-                           tuple(parsed) if effects is not None else None, raw.get("confirm"), where)
+                           tuple(parsed) if effects is not None else None, raw.get("confirm"), raw.get("label"), where)
 
     def effect(self, action: CompiledAction, raw: Any, path: Path_) -> Effect | None:
         spec: Mapping[str, Any] = {"operation": raw} if isinstance(raw, str) else raw
@@ -744,6 +752,8 @@ def _compare(expectation: Expectation, decision: Decision) -> list[Mismatch]:
             else decision.confirm != confirm
         if wrong:
             miss("confirm", confirm, decision.confirm)
+    if expectation.label is not None and decision.label != expectation.label:
+        miss("label", expectation.label, decision.label)
     return out
 
 
@@ -757,6 +767,7 @@ class _Tally:
         self.checked: Counter[str] = Counter()
         self.states: dict[str, set[str]] = {a.id: set() for a in policy.actions}
         self.outcomes: dict[int, Counter[bool]] = {}
+        self.possible = _possible_outcomes(policy, self.interpreter)
 
     def record(self, case: Case) -> None:
         self.cases += 1
@@ -770,7 +781,7 @@ class _Tally:
             values[fact.name] = node
         decisions, env = self.interpreter.evaluate(values)
         checked = {e.action for e in case.expectations}
-        for name, expr in self.policy.conditions.items():
+        for expr in self.policy.conditions.values():
             self.outcome(expr, env)
         for action in self.policy.actions:
             if action.id not in checked:
@@ -788,21 +799,42 @@ class _Tally:
     def count(self, expr: CompiledExpr, value: bool) -> int:
         return self.outcomes.get(id(expr), Counter())[value]
 
+    def outcomes_of(self, expr: CompiledExpr) -> tuple[bool, ...]:
+        if self.possible is None:
+            return (False, True)
+        return tuple(sorted(self.possible.get(id(expr), set())))
+
     def result(self, title: str, store: str | None) -> PolicyCoverage:
         policy = self.policy
         actions = tuple(ActionCoverage(a.id, self.checked[a.id],
                                        tuple(s for s in ("enabled", "disabled", "hidden") if s in self.states[a.id]))
                         for a in policy.actions)
-        guards = tuple(GuardCoverage(a.id, g.spec.id, g.when.where, g.when.text, self.count(g.when, True))
+        guards = tuple(GuardCoverage(a.id, g.spec.id, g.when.where, g.when.text, self.count(g.when, True),
+                                     True in self.outcomes_of(g.when))
                        for a in policy.actions for g in a.guards)
         named: list[tuple[str, CompiledExpr]] = [(f"conditions.{n}", e) for n, e in policy.conditions.items()]
         for a in policy.actions:
             named += [(f"{a.id}.visible", a.visible), (f"{a.id}.allow", a.allow)]
             named += [(f"{a.id}.deny.{g.spec.id}", g.when) for g in a.guards]
             named += [(f"{a.id}.effects[{i}].when", e.when) for i, e in enumerate(a.effects) if e.when is not None]
-        conditions = tuple(ConditionCoverage(name, e.where, e.text, self.count(e, True), self.count(e, False))
+        conditions = tuple(ConditionCoverage(name, e.where, e.text, self.count(e, True), self.count(e, False),
+                                             self.outcomes_of(e))
                            for name, e in named if _reads_anything(e))
         return PolicyCoverage(title, store, self.cases, actions, guards, conditions)
+
+
+def _possible_outcomes(policy: CompiledPolicy, interpreter: Interpreter) -> dict[int, set[bool]] | None:
+    """Each condition's outcomes over every possible combination of the facts the policy reads (None when one of
+    them is not finite: a number, a string). Conditions of a hidden action are not evaluated, as when deciding."""
+    if any(not policy.facts[i].finite for i in policy.needed):
+        return None
+    seen: dict[int, set[bool]] = {}
+    for values in possible_assignments(policy):
+        _, env = interpreter.evaluate(values)
+        for key, value in env.items():
+            if isinstance(key, int) and isinstance(value, bool):
+                seen.setdefault(key, set()).add(value)
+    return seen
 
 
 def _reads_anything(expr: CompiledExpr) -> bool:

@@ -1,0 +1,258 @@
+"""``policyengine test [PATH]``: run the YAML test suites (``kind: PolicyTestSuite``) of a policy directory.
+
+Exit 0 when every case passes, 4 when one fails (or guard coverage is below ``--fail-under``), 3 when the policies
+or the suites do not load (every diagnostic printed), 2 when ``--filter`` selects nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Any
+
+from ..decision import Effect
+from ..engine import load
+from ..suites import (
+    STATE_GROUPS,
+    CaseResult,
+    Mismatch,
+    PolicyCoverage,
+    TestRun,
+    load_suites,
+    matches,
+    run_suites,
+)
+from .common import EXIT_OK, EXIT_TESTS, UsageError, add_path
+
+HELP = "run the YAML test suites (kind: PolicyTestSuite) of a policy directory"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_path(parser)
+    parser.add_argument("--suites", metavar="PATH", help="where the suites are (a directory or a file; default: PATH)")
+    parser.add_argument("--filter", action="append", default=[], metavar="GLOB",
+                        help="run only the cases whose suite/case id (or suite name) matches; repeatable")
+    parser.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML to FILE")
+    parser.add_argument("--coverage", action="store_true",
+                        help="report which guards fired and which conditions were seen true and false")
+    parser.add_argument("--fail-under", type=float, metavar="PCT",
+                        help="exit 4 when less than PCT%% of the guards fired (implies --coverage)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every case, not only the failures")
+
+
+# -- formatting values --------------------------------------------------------------------------------------------
+
+
+def show_state(state: str) -> str:
+    group = STATE_GROUPS.get(state)
+    return f"{state} ({' or '.join(sorted(group))})" if group is not None and len(group) > 1 else state
+
+
+def show_effect(effect: Effect) -> str:
+    parts = [f"{fact} := {value}" for fact, value in effect.set.items()]
+    if effect.operation:
+        parts.append(effect.operation)
+    return " + ".join(parts)
+
+
+def show_value(check: str, value: Any, result: CaseResult | None = None, action: str = "") -> str:
+    if check == "state":
+        if result is not None:  # the actual state: say why it is not enabled
+            reasons = result.decisions[action].reasons
+            return str(value) + (f" ({'; '.join(reasons)})" if reasons else "")
+        return show_state(value)
+    if check == "effects":
+        return "[" + ", ".join(show_effect(e) for e in value) + "]"
+    if check in ("reasons", "guards"):
+        return json.dumps(list(value), ensure_ascii=False)
+    if check == "confirm":
+        if value is True:
+            return "asks to confirm"
+        if value is False or value is None:
+            return "no confirmation"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def mismatch_lines(result: CaseResult, mismatch: Mismatch) -> list[str]:
+    rule = " (by the default rule)" if mismatch.implicit else ""
+    return [
+        f"  {mismatch.action}: {mismatch.check}{rule}  [{mismatch.where}]",
+        f"    expected: {show_value(mismatch.check, mismatch.expected)}",
+        f"    actual:   {show_value(mismatch.check, mismatch.actual, result, mismatch.action)}",
+    ]
+
+
+def failure_text(result: CaseResult) -> str:
+    """Everything wrong with a failed case, expected vs actual per action."""
+    lines = [f"  decided by {result.policy}"]
+    for mismatch in result.mismatches:
+        lines += mismatch_lines(result, mismatch)
+    lines += [f"  could not be decided: {problem}" for problem in result.errors]
+    return "\n".join(lines)
+
+
+def summary(run: TestRun) -> str:
+    counts = [f"{run.failed} failed"] if run.failed else []
+    counts.append(f"{run.passed} passed")
+    suites = len({r.case.suite for r in run.results})
+    return f"{', '.join(counts)} ({len(run.results)} cases in {suites} suite{'s' if suites != 1 else ''})"
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "n/a"
+
+
+def coverage_text(coverage: Sequence[PolicyCoverage]) -> list[str]:
+    lines = ["coverage (over the cases run): guards that fired; conditions seen both true and false; actions checked"]
+    for cov in coverage:
+        if not cov.cases:
+            lines.append(f"  {cov.policy}: no cases (none of its {len(cov.guards)} guards and "
+                         f"{len(cov.conditions)} conditions exercised)")
+            continue
+        lines.append(f"  {cov.policy}: {cov.cases} case{'s' if cov.cases != 1 else ''}; "
+                     f"guards {cov.guards_fired}/{len(cov.guards)} fired ({percent(cov.guards_fired, len(cov.guards))}); "
+                     f"conditions {cov.conditions_covered}/{len(cov.conditions)} with every outcome "
+                     f"({percent(cov.conditions_covered, len(cov.conditions))}); "
+                     f"actions {cov.actions_checked}/{len(cov.actions)} checked")
+        for guard in cov.guards:
+            if not guard.fired:
+                dead = "" if guard.can_fire else " (no possible order makes it fire)"
+                lines.append(f"    never fired:      {guard.action}.deny.{guard.guard}  {guard.where}  "
+                             f"`{guard.condition}`{dead}")
+        for cond in cov.conditions:
+            if cond.covered:
+                continue
+            what = "never evaluated:" if not (cond.true or cond.false) else "never true:" if cond.false else "never false:"
+            lines.append(f"    {what:<17} {cond.name}  {cond.where}  `{cond.condition}`")
+        unchecked = [a.action for a in cov.actions if not a.checked]
+        if unchecked:
+            lines.append(f"    never checked:    {', '.join(unchecked)}")
+    return lines
+
+
+def guard_percent(coverage: Sequence[PolicyCoverage]) -> float:
+    total = sum(len(c.guards) for c in coverage)
+    return 100.0 * sum(c.guards_fired for c in coverage) / total if total else 100.0
+
+
+# -- JSON and JUnit -----------------------------------------------------------------------------------------------
+
+
+def _plain(check: str, value: Any) -> Any:
+    if check == "effects":
+        return [e.to_dict() for e in value]
+    return list(value) if isinstance(value, tuple) else value
+
+
+def result_dict(result: CaseResult) -> dict[str, Any]:
+    case = result.case
+    return {
+        "id": case.id, "suite": case.suite, "case": case.name, "row": case.row, "file": case.file, "line": case.line,
+        "policy": result.policy, "passed": result.passed,
+        "mismatches": [{"action": m.action, "check": m.check, "expected": _plain(m.check, m.expected),
+                        "actual": _plain(m.check, m.actual), "where": m.where, "default_rule": m.implicit}
+                       for m in result.mismatches],
+        "errors": [{"fact": p.fact, "message": p.message} for p in result.errors],
+    }
+
+
+def coverage_dict(cov: PolicyCoverage) -> dict[str, Any]:
+    return {
+        "policy": cov.policy, "store": cov.store, "cases": cov.cases,
+        "guards": {"fired": cov.guards_fired, "total": len(cov.guards),
+                   "items": [{"action": g.action, "guard": g.guard, "where": g.where, "condition": g.condition,
+                              "fired": g.fired, "can_fire": g.can_fire} for g in cov.guards]},
+        "conditions": {"covered": cov.conditions_covered, "total": len(cov.conditions),
+                       "items": [{"name": c.name, "where": c.where, "condition": c.condition, "true": c.true,
+                                  "false": c.false, "possible": list(c.possible), "covered": c.covered}
+                                 for c in cov.conditions]},
+        "actions": {"checked": cov.actions_checked, "total": len(cov.actions),
+                    "items": [{"action": a.action, "checked": a.checked, "states": list(a.states)}
+                              for a in cov.actions]},
+    }
+
+
+def junit_xml(run: TestRun) -> ET.ElementTree:
+    """The results as JUnit XML: one ``testsuite`` per suite, one ``testcase`` per case (a failure per failed one)."""
+    root = ET.Element("testsuites", name="policyengine test", tests=str(len(run.results)),
+                      failures=str(sum(1 for r in run.results if r.mismatches)),
+                      errors=str(sum(1 for r in run.results if r.errors and not r.mismatches)))
+    for suite in run.suites:
+        results = [r for r in run.results if r.case.suite == suite.name]
+        if not results:
+            continue
+        element = ET.SubElement(root, "testsuite", name=suite.name, tests=str(len(results)),
+                                failures=str(sum(1 for r in results if r.mismatches)),
+                                errors=str(sum(1 for r in results if r.errors and not r.mismatches)),
+                                file=suite.file)
+        for result in results:
+            case = result.case
+            testcase = ET.SubElement(element, "testcase", classname=suite.name, name=case.title, file=case.file,
+                                     line=str(case.line))
+            if result.mismatches:
+                first = result.mismatches[0]
+                message = (f"{first.action}: {first.check}: expected {show_value(first.check, first.expected)}, "
+                           f"got {show_value(first.check, first.actual, result, first.action)}")
+                if len(result.mismatches) > 1:
+                    message += f" (and {len(result.mismatches) - 1} more)"
+                failure = ET.SubElement(testcase, "failure", message=message, type="PolicyTestFailure")
+                failure.text = f"{case.id} ({case.where})\n{failure_text(result)}\n"
+            elif result.errors:
+                error = ET.SubElement(testcase, "error", message=str(result.errors[0]), type="FactError")
+                error.text = failure_text(result) + "\n"
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+# -- the command --------------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = load(args.path)
+    suites = load_suites(engine, args.suites if args.suites is not None else args.path)
+    if args.filter and not any(matches(c, args.filter) for s in suites for c in s.cases):
+        ids = ", ".join(args.filter)
+        raise UsageError(f"no case matches --filter {ids} (case ids are suite/case; suites: "
+                         f"{', '.join(s.name for s in suites)})")
+    result = run_suites(engine, suites, args.filter)
+    coverage = args.coverage or args.fail_under is not None
+    below = args.fail_under is not None and guard_percent(result.coverage) < args.fail_under
+    if args.junit:
+        junit_xml(result).write(args.junit, encoding="utf-8", xml_declaration=True)
+    if args.format == "json":
+        out: dict[str, Any] = {"ok": result.ok and not below, "passed": result.passed, "failed": result.failed,
+                               "results": [result_dict(r) for r in result.results]}
+        if coverage:
+            out["coverage"] = [coverage_dict(c) for c in result.coverage]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        print_text(result, verbose=args.verbose, coverage=coverage)
+    if below:
+        print(f"guard coverage {guard_percent(result.coverage):.0f}% is below --fail-under {args.fail_under:g}%",
+              file=sys.stderr)
+    return EXIT_OK if result.ok and not below else EXIT_TESTS
+
+
+def print_text(result: TestRun, *, verbose: bool, coverage: bool) -> None:
+    for suite in result.suites:
+        ran = [r for r in result.results if r.case.suite == suite.name]
+        if not ran:
+            continue
+        failed = sum(1 for r in ran if not r.passed)
+        counts = f"{failed} failed, {len(ran) - failed} passed" if failed else f"{len(ran)} passed"
+        print(f"{suite.name} ({suite.file}): {counts}")
+        for r in ran:
+            if not r.passed:
+                print(f"FAIL {r.case.id}  [{r.case.where}]")
+                print(failure_text(r))
+            elif verbose:
+                print(f"ok   {r.case.id}")
+    if coverage:
+        print()
+        print("\n".join(coverage_text(result.coverage)))
+    print()
+    print(summary(result))

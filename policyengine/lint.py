@@ -1,0 +1,558 @@
+"""Static analysis of loaded policies (``policyengine lint``): what a policy says that cannot be what its author meant.
+
+Every rule is decided exactly, not guessed: the finite facts (enum, bool) are enumerated over every combination
+the policy's declared constraints allow, and each condition is evaluated by the same :class:`Interpreter` that
+decides orders. A condition that reads a fact with no finite set of values (a number, string or set) cannot be
+enumerated; it is listed as *skipped*, never reported on a guess. The base policy (every loaded version) and every
+store override's merged policy are analysed; a finding that only shows in a store says so.
+
+Rules (ids are stable; ``docs/explain-lint-verify.md`` explains each with an example and the fix):
+
+* PE101 always-true-condition, PE102 always-false-condition: a named condition, a visibility or allow condition,
+  or an effect's ``when`` that has the same value for every possible combination of facts;
+* PE103 guard-never-fires, PE104 guard-shadowed-by-allow: a deny guard that never fires while its action is
+  visible, or only ever fires when the allow condition has already disabled the action;
+* PE201 never-enabled, PE202 always-hidden: an action enabled for nobody, or hidden from everybody;
+* PE301 unused-condition, PE302 unused-fact: declarations nothing reads;
+* PE401 disabled-without-reason: an allow condition that can disable the action but gives people no reason;
+* PE501 override-changes-nothing: a store override (or one of its changes) that changes no decision.
+
+This module also holds the exact-enumeration core (:class:`Analysis`) that ``verify`` builds on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
+from .decision import Decision
+from .engine import STORE_FACT, Engine
+from .interpret import Interpreter, Unknown, namespace_for
+from .model import OverrideSpec
+from .space import assignments, depends_on
+from .yamlsource import Document
+
+__all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
+
+MAX_SPACE = 1 << 16
+"""More fact combinations than this for one analysis and it is skipped rather than run for long."""
+
+
+# -- the rules ---------------------------------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class Rule:
+    id: str
+    name: str
+    summary: str
+
+
+RULES: Mapping[str, Rule] = {r.id: r for r in (
+    Rule("PE101", "always-true-condition", "a condition is true for every possible combination of facts"),
+    Rule("PE102", "always-false-condition", "a condition is false for every possible combination of facts"),
+    Rule("PE103", "guard-never-fires", "a deny guard never fires while its action is visible"),
+    Rule("PE104", "guard-shadowed-by-allow", "whenever a deny guard fires, the allow condition already disabled the action"),
+    Rule("PE201", "never-enabled", "an action is enabled for nobody"),
+    Rule("PE202", "always-hidden", "an action is hidden from everybody"),
+    Rule("PE301", "unused-condition", "a named condition nothing reads"),
+    Rule("PE302", "unused-fact", "a declared fact no condition reads"),
+    Rule("PE401", "disabled-without-reason", "an allow condition can disable the action but has no reason text"),
+    Rule("PE501", "override-changes-nothing", "a store override, or one of its changes, changes no decision"),
+)}
+"""Every lint rule by id, in id order."""
+
+
+@attrs.frozen(slots=True)
+class Finding:
+    """One lint finding, located in its source file."""
+
+    rule: str
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None
+    path: tuple[str | int, ...] = ()
+    stores: tuple[str, ...] = ()
+    """The stores whose policy alone shows it (empty when the base policy does, or when it is in the store's own
+    override file)."""
+
+    @property
+    def name(self) -> str:
+        return RULES[self.rule].name
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        return (self.file, self.line, self.column, self.rule, self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "name": self.name, "file": self.file, "line": self.line, "column": self.column,
+                "message": self.message, "hint": self.hint, "stores": list(self.stores)}
+
+
+@attrs.frozen(slots=True)
+class Skipped:
+    """Something that could not be analysed exactly, and why (a fact with no finite set of values, say)."""
+
+    file: str
+    line: int
+    column: int
+    what: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "column": self.column, "what": self.what, "reason": self.reason}
+
+
+@attrs.frozen(slots=True)
+class LintReport:
+    findings: tuple[Finding, ...]
+    """Sorted by file, line, column."""
+    skipped: tuple[Skipped, ...]
+    policies: tuple[str, ...]
+    """What was analysed: ``order-actions@1``, ``store acme (acme@1)``..."""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Findings per rule id (only rules with findings), in id order."""
+        out: dict[str, int] = {}
+        for rule in sorted(f.rule for f in self.findings):
+            out[rule] = out.get(rule, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": not self.findings, "policies": list(self.policies),
+                "findings": [f.to_dict() for f in self.findings], "counts": self.counts,
+                "skipped": [s.to_dict() for s in self.skipped]}
+
+
+# -- exact enumeration ---------------------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class Row:
+    """One possible combination of facts, and the environment the interpreter computed for it."""
+
+    values: Mapping[str, Any]
+    env: dict[Any, Any] = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen(slots=True)
+class Space:
+    """The possible combinations of the facts some conditions depend on, or why they cannot be enumerated."""
+
+    facts: tuple[str, ...]
+    """The facts the conditions depend on (directly, through named conditions and action references), in
+    declaration order. Rows may assign more: the facts the declared constraints tie to these."""
+    rows: tuple[Row, ...]
+    skipped: str | None = None
+
+    def project(self, row: Row) -> tuple[Any, ...]:
+        return tuple(row.values[name] for name in self.facts)
+
+
+def _is_literal(expr: CompiledExpr, value: str) -> bool:
+    return expr.text.strip().lower() == value
+
+
+class Analysis:
+    """Evaluates one compiled policy over every possible combination of the finite facts some conditions read.
+
+    A space covers the facts the conditions depend on plus the facts the declared constraints tie to them
+    (transitively), so the constraints are applied exactly; rows are computed once per such set of facts.
+    """
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.policy = policy
+        self.interpreter = Interpreter(policy)
+        self.facts = {f.name: f for f in policy.facts}
+        self.actions = {a.id: a for a in policy.actions}
+        self.index = {f.name: i for i, f in enumerate(policy.facts)}
+        self._constraints = [frozenset(depends_on(policy, [e])) for e in policy.constraints.values()]
+        self._rows: dict[frozenset[str], tuple[Row, ...]] = {}
+        self._envs: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
+
+    def space(self, exprs: Iterable[CompiledExpr], facts: Iterable[str] = ()) -> Space:
+        names = depends_on(self.policy, exprs) | set(facts)
+        relevant = tuple(f.name for f in self.policy.facts if f.name in names)
+        open_facts = [self.facts[n] for n in relevant if not self.facts[n].finite]
+        if open_facts:
+            listed = ", ".join(f"{f.name} ({f.type})" for f in open_facts)
+            return Space(relevant, (), f"reads {listed}, which {'has' if len(open_facts) == 1 else 'have'} "
+                                       "no finite set of values")
+        closure = self._closure(set(relevant))
+        size = math.prod(len(self.facts[n].domain) for n in closure)
+        if size > MAX_SPACE:
+            return Space(relevant, (), f"{size} combinations of {len(closure)} facts (the limit is {MAX_SPACE})")
+        key = frozenset(closure)
+        rows = self._rows.get(key)
+        if rows is None:
+            rows = self._rows[key] = tuple(self._possible(key))
+        return Space(relevant, rows)
+
+    def _possible(self, names: frozenset[str]) -> Iterator[Row]:
+        """Every combination of ``names`` that breaks no declared constraint reading only them (as
+        :func:`~policyengine.space.possible_assignments`, which fails on a constraint reading a fact that no
+        condition reads: the interpreter does not resolve such a fact, so it is bound here)."""
+        chosen = [f for f in self.policy.facts if f.name in names]
+        applicable = [e for e, facts in zip(self.policy.constraints.values(), self._constraints, strict=True)
+                      if facts <= names]
+        needed = {self.policy.facts[i].name for i in self.policy.needed}
+        for values in assignments(chosen):
+            env = self.env(values)
+            for name in names - needed:
+                env[f"f{self.index[name]}"] = values[name]
+            if all(self.interpreter.value(e, env) is not False for e in applicable):
+                yield Row(values, env)
+
+    def _closure(self, names: set[str]) -> set[str]:
+        out = set(names)
+        changed = True
+        while changed:
+            changed = False
+            for facts in self._constraints:
+                if facts & out and not facts <= out and all(self.facts[n].finite for n in facts):
+                    out |= facts
+                    changed = True
+        return out
+
+    def env(self, values: Mapping[str, Any]) -> dict[Any, Any]:
+        """The interpreter's environment for ``values`` (facts it does not assign are missing)."""
+        key = tuple(sorted(values.items()))
+        env = self._envs.get(key)
+        if env is None:
+            env, _ = self.interpreter.resolve(values)
+            self.interpreter.run(env)
+            self._envs[key] = env
+        return env
+
+    def value(self, expr: CompiledExpr, row: Row) -> bool | None:
+        """``expr``'s value in ``row`` (None if it could not be decided), evaluating it if the run did not (the
+        allow condition of a hidden action, say)."""
+        env = row.env
+        result = env[id(expr)] if id(expr) in env else self.interpreter.value(expr, env)
+        return None if isinstance(result, Unknown) else bool(result)
+
+    def decision(self, action: str, row: Row) -> Decision:
+        decision: Decision = row.env[f"a_{action}"]
+        return decision
+
+    def bind(self, expr: CompiledExpr, constants: Mapping[str, Any]) -> Callable[[Row], bool | None]:
+        """An evaluator for a condition compiled against this policy's context but not part of it (an
+        invariant's ``when``): its value in a row, None if it could not be decided."""
+        index = {f.name: i for i, f in enumerate(self.policy.facts)}
+        params = tuple(sorted({f"f{index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
+                              | {f"a_{a}" for a in expr.actions}))
+        namespace = namespace_for(self.policy)
+        namespace.update(constants)
+        fn = eval(f"lambda {', '.join(params)}: {expr.python}", namespace)  # noqa: S307 - the compiler's translation
+
+        def evaluate(row: Row) -> bool | None:
+            args = [row.env[p] for p in params]
+            if any(isinstance(a, Unknown) for a in args):
+                return None
+            try:
+                return bool(fn(*args))
+            except Exception:  # noqa: BLE001 - as the interpreter: an error is "could not be decided"
+                return None
+
+        return evaluate
+
+
+# -- locations -------------------------------------------------------------------------------------------------
+
+def _split(where: str) -> tuple[str, int, int]:
+    file, line, column = where.rsplit(":", 2)
+    return file, int(line), int(column)
+
+
+@attrs.frozen(slots=True)
+class _Raw:
+    rule: str
+    where: str
+    message: str
+    hint: str | None = None
+    path: tuple[str | int, ...] = ()
+
+
+def _at(doc: Document, path: tuple[str | int, ...], *, key: bool = True) -> str:
+    return doc.where(path, key=key)
+
+
+# -- the linter --------------------------------------------------------------------------------------------------
+
+@attrs.frozen(slots=True)
+class _Target:
+    label: str
+    policy: CompiledPolicy
+    store: str | None = None
+    override: OverrideSpec | None = None
+    base: CompiledPolicy | None = None
+
+
+class _Linter:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.targets = [_Target(engine.version_policy(v).spec.label, engine.version_policy(v)) for v in engine.versions]
+        for store in engine.stores:
+            sp = engine.store_override(store)
+            assert sp is not None
+            self.targets.append(_Target(f"store {store} ({sp.override.label})", sp.policy, store, sp.override,
+                                        engine.version_policy(sp.base_version)))
+        self.analyses = {id(t.policy): Analysis(t.policy) for t in self.targets}
+        self.analyses.update({id(t.base): Analysis(t.base) for t in self.targets if t.base is not None
+                              and id(t.base) not in self.analyses})
+        self.skipped: dict[tuple[str, str], Skipped] = {}
+
+    def skip(self, where: str, what: str, reason: str) -> None:
+        file, line, column = _split(where)
+        self.skipped.setdefault((where, what), Skipped(file, line, column, what, reason))
+
+    def run(self) -> LintReport:
+        found: dict[tuple[str, str, str], tuple[_Raw, list[str], bool]] = {}
+        for target in self.targets:
+            raws = self.policy(target)
+            if target.override is not None and target.base is not None:
+                raws += self.override(target)
+            for raw in raws:
+                key = (raw.rule, raw.where, raw.message)
+                entry = found.setdefault(key, (raw, [], False))
+                if target.store is None:
+                    found[key] = (entry[0], entry[1], True)
+                elif target.override is not None and not raw.where.startswith(target.override.doc.file + ":"):
+                    entry[1].append(target.store)
+        for raw in self.unused():
+            found.setdefault((raw.rule, raw.where, raw.message), (raw, [], True))
+        findings = []
+        for raw, stores, in_base in found.values():
+            file, line, column = _split(raw.where)
+            findings.append(Finding(raw.rule, file, line, column, raw.message, raw.hint, raw.path,
+                                    () if in_base else tuple(sorted(set(stores)))))
+        findings.sort(key=lambda f: f.sort_key)
+        skipped = sorted(self.skipped.values(), key=lambda s: (s.file, s.line, s.column, s.what))
+        return LintReport(tuple(findings), tuple(skipped), tuple(t.label for t in self.targets))
+
+    # -- per policy ----------------------------------------------------------------------------------------
+    def policy(self, target: _Target) -> list[_Raw]:
+        policy = target.policy
+        analysis = self.analyses[id(policy)]
+        out: list[_Raw] = []
+        for name, expr in policy.conditions.items():
+            if _is_literal(expr, "true") or _is_literal(expr, "false"):
+                continue
+            space = analysis.space([expr])
+            if space.skipped:
+                self.skip(expr.where, f"condition {name!r}", space.skipped)
+                continue
+            values = {analysis.value(expr, row) for row in space.rows}
+            if values == {True}:
+                out.append(_Raw("PE101", expr.where, f"condition {name!r} is always true",
+                                "fix the condition, or replace it with `true`; only combinations the policy's "
+                                "constraints allow are considered"))
+            elif values == {False}:
+                out.append(_Raw("PE102", expr.where, f"condition {name!r} is never true",
+                                "fix the condition; only combinations the policy's constraints allow are considered"))
+        for action in policy.actions:
+            out += self.action(analysis, action)
+        return out
+
+    def action(self, analysis: Analysis, action: CompiledAction) -> list[_Raw]:
+        spec = action.spec
+        name = spec.id
+        if _is_literal(action.visible, "false"):
+            return []  # switched off on purpose (`visible: false`, or `hidden: true` in a store override)
+        space = analysis.space(action.exprs())
+        if space.skipped:
+            self.skip(spec.doc.where(spec.path, key=True), f"action {name!r}", space.skipped)
+            return []
+        rows = space.rows
+        if not rows:
+            return []
+        out: list[_Raw] = []
+        visible = [r for r in rows if analysis.value(action.visible, r) is True]
+        if not visible:
+            return [_Raw("PE202", action.visible.where, f"action {name!r} is hidden from everybody: its visibility "
+                                                         f"`{action.visible.text}` is never true",
+                         "fix the condition; to switch an action off on purpose write `visible: false` "
+                         "(`hidden: true` in a store override)")]
+        if not _is_literal(action.visible, "true") and len(visible) == len(rows):
+            out.append(_Raw("PE101", action.visible.where,
+                            f"the visibility of action {name!r} is always true: it is never hidden",
+                            "drop `visible` (an action is visible by default), or fix the condition"))
+        allow_values = [analysis.value(action.allow, r) for r in rows]
+        if not _is_literal(action.allow, "true") and all(v is True for v in allow_values):
+            out.append(_Raw("PE101", action.allow.where, f"the allow condition of action {name!r} is always true",
+                            "write `allow: true` if everybody may use it, or fix the condition"))
+        enabled = [r for r in visible if analysis.decision(name, r).enabled]
+        if not enabled and not _is_literal(action.allow, "false"):
+            out.append(self.never_enabled(analysis, action, visible))
+        elif enabled:
+            for guard in action.guards:
+                fired = [r for r in visible if analysis.value(guard.when, r) is True]
+                gid = guard.spec.id
+                if not fired:
+                    ever = any(analysis.value(guard.when, r) is True for r in rows)
+                    message = (f"guard {gid!r} of action {name!r} only fires when the action is hidden" if ever
+                               else f"guard {gid!r} of action {name!r} never fires")
+                    out.append(_Raw("PE103", guard.when.where, message,
+                                    "remove the guard, or fix its condition"))
+                elif all(analysis.value(action.allow, r) is False for r in fired):
+                    out.append(_Raw("PE104", guard.when.where,
+                                    f"guard {gid!r} of action {name!r} never decides anything: whenever it fires, "
+                                    f"the allow condition `{action.allow.text}` is already false",
+                                    "remove the guard (allow's reason is shown), or narrow the allow condition"))
+        if spec.allow_reason is None and not _is_literal(action.allow, "true") and \
+                any(analysis.value(action.allow, r) is False for r in visible):
+            out.append(_Raw("PE401", action.allow.where,
+                            f"action {name!r} can be disabled by its allow condition, which gives no reason: people "
+                            f"would read \"not allowed: `{action.allow.text}` is false\"",
+                            f"write allow: {{when: {action.allow.text}, reason: <what people can do about it>}}"))
+        for i, effect in enumerate(action.effects):
+            when = effect.when
+            if when is None or _is_literal(when, "true") or _is_literal(when, "false"):
+                continue
+            values = {analysis.value(when, r) for r in rows}
+            if values == {True}:
+                out.append(_Raw("PE101", when.where, f"effect {i + 1} of action {name!r} always applies: its "
+                                                      "`when` is always true", "drop the `when`"))
+            elif values == {False}:
+                out.append(_Raw("PE102", when.where, f"effect {i + 1} of action {name!r} never applies: its "
+                                                      "`when` is never true", "fix the condition, or drop the effect"))
+        return out
+
+    @staticmethod
+    def never_enabled(analysis: Analysis, action: CompiledAction, visible: Sequence[Row]) -> _Raw:
+        name = action.spec.id
+        hint = "fix the conditions; to switch an action off on purpose write `allow: false` with a reason"
+        if all(analysis.value(action.allow, r) is False for r in visible):
+            return _Raw("PE201", action.allow.where, f"action {name!r} is enabled for nobody: its allow condition "
+                                                      f"`{action.allow.text}` is never true where it is visible", hint)
+        for guard in action.guards:
+            if all(analysis.value(guard.when, r) is True for r in visible):
+                return _Raw("PE201", guard.when.where, f"action {name!r} is enabled for nobody: guard "
+                                                        f"{guard.spec.id!r} fires whenever it is visible", hint)
+        spec = action.spec
+        return _Raw("PE201", spec.doc.where(spec.path, key=True),
+                    f"action {name!r} is enabled for nobody: wherever it is visible, its allow condition is false "
+                    "or a guard fires", hint)
+
+    # -- store overrides -------------------------------------------------------------------------------------
+    def override(self, target: _Target) -> list[_Raw]:
+        override, base, merged = target.override, target.base, target.policy
+        assert override is not None and base is not None
+        mine, theirs = self.analyses[id(merged)], self.analyses[id(base)]
+        base_actions = {a.id: a for a in base.actions}
+        merged_actions = {a.id: a for a in merged.actions}
+        out: list[_Raw] = []
+        store = override.store
+
+        def same_decisions(action_ids: Iterable[str]) -> bool | None:
+            for action_id in action_ids:
+                b, m = base_actions[action_id], merged_actions[action_id]
+                space = mine.space(m.exprs(), depends_on(base, b.exprs()))
+                if space.skipped:
+                    return None
+                for row in space.rows:
+                    if _shown(theirs.decision(action_id, _rerun(theirs, row))) != _shown(mine.decision(action_id, row)):
+                        return False
+            return True
+
+        for patch in override.actions:
+            if patch.id not in base_actions:
+                continue
+            same = same_decisions([patch.id])
+            if same:
+                out.append(_Raw("PE501", _at(override.doc, patch.path),
+                                f"store {store}'s change to action {patch.id!r} changes no decision: it decides "
+                                f"every possible order as {base.spec.label} does",
+                                "remove the change, or fix it"))
+            elif same is None:
+                self.skip(_at(override.doc, patch.path), f"store {store}'s change to action {patch.id!r}",
+                          "it reads a fact with no finite set of values")
+        redefined = 0
+        for condition in override.conditions:
+            if condition.name not in base.conditions:
+                continue
+            b, m = base.conditions[condition.name], merged.conditions[condition.name]
+            space = mine.space([m], depends_on(base, [b]))
+            where = _at(condition.expr.doc, ("conditions", condition.name))
+            if space.skipped:
+                self.skip(where, f"store {store}'s condition {condition.name!r}", space.skipped)
+            elif all(theirs.value(b, _rerun(theirs, row)) == mine.value(m, row) for row in space.rows):
+                redefined += 1
+                out.append(_Raw("PE501", where, f"store {store} redefines condition {condition.name!r} with the same "
+                                                f"value as {base.spec.label} for every possible combination of facts",
+                                "remove the redefinition"))
+        if not override.actions and not redefined and same_decisions(base_actions):
+            out.append(_Raw("PE501", _at(override.doc, ("store",)),
+                            f"store override {override.label} changes no decision: every action decides every possible "
+                            f"order as {base.spec.label} does", "remove the override, or add the change it was meant for"))
+        return out
+
+    # -- across policies: what nothing reads --------------------------------------------------------------------
+    def unused(self) -> list[_Raw]:
+        used_conditions: set[str] = set()  # where each used definition is written
+        used_facts: set[tuple[str, str]] = set()  # (file declaring it, name)
+        for target in self.targets:
+            policy = target.policy
+            declared = {f.name: f.doc.file for f in policy.facts}
+            reached: set[str] = set()
+            todo = [e for a in policy.actions for e in a.exprs()]
+            todo += list(policy.constraints.values())
+            facts: set[str] = set()
+            seen: set[int] = set()
+            while todo:
+                expr = todo.pop()
+                if id(expr) in seen:
+                    continue
+                seen.add(id(expr))
+                if not any(expr is c for c in policy.constraints.values()):
+                    facts |= expr.facts
+                for name in expr.conditions:
+                    reached.add(name)
+                    todo.append(policy.conditions[name])
+            facts |= {name for a in policy.actions for e in a.spec.effects for name, _ in e.set}
+            used_conditions |= {policy.conditions[n].where for n in reached}
+            used_facts |= {(declared[n], n) for n in facts}
+        out: list[_Raw] = []
+        specs: list[tuple[Document, Iterable[Any], Iterable[Any], set[str]]] = []
+        seen_docs: set[str] = set()
+        for target in self.targets:
+            spec = (target.base or target.policy).spec
+            if spec.doc.file not in seen_docs:
+                seen_docs.add(spec.doc.file)
+                specs.append((spec.doc, spec.conditions, spec.facts, set()))
+            if target.override is not None:
+                base_facts = {f.name for f in spec.facts}
+                specs.append((target.override.doc, target.override.conditions, target.override.facts, base_facts))
+        for doc, conditions, facts, inherited in specs:
+            for condition in conditions:
+                if condition.expr.where not in used_conditions:
+                    out.append(_Raw("PE301", _at(doc, ("conditions", condition.name)),
+                                    f"condition {condition.name!r} is not used by any action",
+                                    "remove it, or use it"))
+            for fact in facts:
+                if fact.name == STORE_FACT or fact.name in inherited:
+                    continue
+                if (fact.doc.file, fact.name) not in used_facts:
+                    out.append(_Raw("PE302", _at(doc, fact.path), f"fact {fact.name!r} is not read by any condition",
+                                    "remove it, or use it"))
+        return out
+
+
+def _rerun(analysis: Analysis, row: Row) -> Row:
+    """``row``'s combination of facts, evaluated by another policy (a store's base, to compare decisions)."""
+    return Row(row.values, analysis.env(row.values))
+
+
+def _shown(decision: Decision) -> tuple[Any, ...]:
+    """What people see of a decision (its provenance aside)."""
+    return (decision.state, decision.reasons, decision.label, decision.confirm, decision.effects, decision.destructive)
+
+
+def lint(engine: Engine) -> LintReport:
+    """Analyse every loaded base version and store override of ``engine``; see the module docstring for the rules."""
+    return _Linter(engine).run()

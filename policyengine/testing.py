@@ -1,0 +1,204 @@
+"""Helpers for a host application's own tests (pytest), and a pytest plugin.
+
+Snapshot the whole decision table of your policies with `syrupy <https://github.com/syrupy-project/syrupy>`_, so
+any behaviour change shows up as a reviewable diff::
+
+    # conftest.py (the root one)
+    pytest_plugins = ["policyengine.testing"]
+
+    # test_policies.py
+    def test_decision_matrix(policy_matrix, snapshot):
+        assert policy_matrix() == snapshot
+
+    @pytest.mark.parametrize("store", ["acme", "globex"])
+    def test_store_matrix(policy_matrix, snapshot, store):
+        assert policy_matrix(store=store) == snapshot
+
+    def test_policy_suites(policy_tests):
+        policy_tests()  # runs the YAML suites; fails with expected vs actual per action
+
+The plugin's fixtures load the directory named by the ``policyengine_policies`` ini option (default ``policies``,
+relative to the pytest root). Without the plugin, call :func:`decision_matrix` and :func:`check_suites` directly.
+
+:func:`decision_matrix` returns plain dicts and strings only, with keys that do not depend on dict or set order
+or on hashing, so the snapshot is byte-for-byte stable across runs and machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .decision import Decision
+from .engine import STORE_FACT, Engine, load
+from .model import FactSpec
+from .space import assignments, finite_needed, possible_assignments
+from .suites import TestRun, run_suites
+
+__all__ = ["decision_matrix", "format_matrix", "check_suites", "policy_engine", "policy_matrix", "policy_tests"]
+
+_NO_OVERRIDE = "(no store override)"
+"""The store id given to orders of a base-policy matrix: one that has no override."""
+
+
+def _engine(policies: str | Path | Engine) -> Engine:
+    return policies if isinstance(policies, Engine) else load(policies)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (set, frozenset, list, tuple)):
+        return "[" + ", ".join(sorted(map(str, value))) + "]"
+    return str(value)
+
+
+def _cell(decision: Decision) -> str:
+    """``enabled [order.status := New + restart_processing]`` or ``disabled: reason | reason [...]``."""
+    text: str = decision.state
+    if decision.reasons:
+        text += ": " + " | ".join(decision.reasons)
+    if decision.effects:
+        parts = []
+        for effect in decision.effects:
+            bits = [f"{fact} := {_show(value)}" for fact, value in effect.set.items()]
+            bits += [effect.operation] if effect.operation else []
+            parts.append(" + ".join(bits))
+        text += " [" + ", ".join(parts) + "]"
+    return text
+
+
+def _inputs(facts: Mapping[str, FactSpec], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plain ``(order, user)`` dicts the default adapter reads ``values`` (fact name -> value) from."""
+    roots: dict[str, dict[str, Any]] = {"order": {}, "user": {}}
+    for name, value in values.items():
+        root, *path = facts[name].source
+        node = roots[root]
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = sorted(value) if isinstance(value, (set, frozenset)) else value
+    return roots["order"], roots["user"]
+
+
+def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
+                    facts: Mapping[str, Any] | None = None, all_combinations: bool = False) -> dict[str, Any]:
+    """The decisions of every action for every combination of the facts a policy reads, as plain data.
+
+    ``policies`` is a policy directory (or file) or a loaded :class:`Engine`; ``store`` picks a store override's
+    policy (default: the base policy). The rows enumerate the finite facts (enums and booleans) the policy reads,
+    leaving out the combinations its ``constraints`` rule out (``all_combinations=True`` keeps them; a constraint
+    that reads a fixed fact is not applied). ``facts``
+    fixes values: required for the facts that cannot be enumerated (numbers, strings, sets), optional for the
+    others (``facts={"user.role": "admin"}`` gives the admin's matrix only).
+
+    The result: ``{"policy": "order-actions@1", "store": None, "axes": {fact: [values]}, "fixed": {fact: value},
+    "actions": {id: {"label", "confirm", "destructive"}}, "rows": {"order.status=New, ..., user.role=admin":
+    {action: "enabled [effects]" | "disabled: reasons [effects]" | "hidden: reason"}}}``.
+    """
+    engine = _engine(policies)
+    if store is not None and store not in engine.stores:
+        raise ValueError(f"no store override for {store!r} (stores: {', '.join(engine.stores) or 'none'})")
+    policy = engine.store_policy(store)
+    declared = {f.name: f for f in policy.facts}
+    fixed = dict(facts or {})
+    unknown = sorted(set(fixed) - set(declared))
+    if unknown:
+        raise ValueError(f"not facts of {policy.spec.label}: {', '.join(unknown)}")
+    needed = [policy.facts[i] for i in policy.needed]
+    missing = [f.name for f in needed if not f.finite and f.name not in fixed]
+    if missing:
+        raise ValueError(f"give a value for each fact that cannot be enumerated: facts={{{', '.join(map(repr, missing))}: ...}}")
+    axes = [f for f in finite_needed(policy) if f.name not in fixed]
+    combos = assignments(axes) if all_combinations else possible_assignments(policy, axes)
+    if STORE_FACT in declared and STORE_FACT not in fixed:
+        fixed_inputs = {**fixed, STORE_FACT: store if store is not None else _NO_OVERRIDE}
+    else:
+        fixed_inputs = fixed
+    rows: dict[str, dict[str, str]] = {}
+    labels: dict[str, dict[str, Any]] = {}
+    for combo in combos:
+        order, user = _inputs(declared, {**fixed_inputs, **combo})
+        decisions = engine.evaluate(order, user, store=store, strict=True)
+        key = ", ".join(f"{name}={_show(value)}" for name, value in combo.items()) or "(any)"
+        rows[key] = {action: _cell(d) for action, d in decisions.items()}
+        for action, d in decisions.items():
+            labels.setdefault(action, {"label": d.label, "confirm": d.confirm, "destructive": d.destructive})
+    override = engine.store_override(store) if store is not None else None
+    return {
+        "policy": policy.spec.label if override is None else
+        f"{policy.spec.label} + store override {override.override.label}",
+        "store": store,
+        "axes": {f.name: [_show(v) for v in f.domain] for f in axes},
+        "fixed": {name: _show(value) for name, value in sorted(fixed.items())},
+        "actions": labels,
+        "rows": rows,
+    }
+
+
+def format_matrix(matrix: Mapping[str, Any]) -> str:
+    """A :func:`decision_matrix` as text, one line per combination and action, for a single-file text snapshot."""
+    lines = [f"# {matrix['policy']}" + (f" with {matrix['fixed']}" if matrix["fixed"] else "")]
+    lines += [f"# {action}: {meta['label']!r}, confirm: {meta['confirm']!r}" for action, meta in matrix["actions"].items()]
+    for key, cells in matrix["rows"].items():
+        lines.append(key)
+        lines += [f"  {action}: {cell}" for action, cell in cells.items()]
+    return "\n".join(lines) + "\n"
+
+
+def check_suites(policies: str | Path | Engine = "policies", *, suites: str | Path | None = None,
+                 filters: tuple[str, ...] = ()) -> TestRun:
+    """Run the YAML test suites of ``policies`` (or those in ``suites``); raise :class:`AssertionError` listing,
+    for each failed case, its ``file:line`` and expected vs actual per action (as ``policyengine test`` does)."""
+    from .cli.test import failure_text  # the CLI's own wording
+    from .suites import load_suites
+
+    engine = _engine(policies)
+    where = suites if suites is not None else policies if not isinstance(policies, Engine) else None
+    if where is None:
+        raise ValueError("give suites= when passing a loaded Engine")
+    run = run_suites(engine, load_suites(engine, where), filters)
+    failed = [r for r in run.results if not r.passed]
+    if failed:
+        blocks = [f"FAIL {r.case.id}  [{r.case.where}]\n{failure_text(r)}" for r in failed]
+        raise AssertionError(f"{len(failed)} of {len(run.results)} policy test cases failed\n" + "\n".join(blocks))
+    return run
+
+
+# -- the pytest plugin ------------------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("policyengine_policies", "the policy directory of the policyengine.testing fixtures",
+                  default="policies")
+
+
+@pytest.fixture(scope="session")
+def policy_engine(pytestconfig: pytest.Config) -> Engine:
+    """The engine of the ``policyengine_policies`` directory (relative to the pytest root), loaded once."""
+    return load(pytestconfig.rootpath / str(pytestconfig.getini("policyengine_policies")))
+
+
+@pytest.fixture
+def policy_matrix(policy_engine: Engine) -> Callable[..., dict[str, Any]]:
+    """``policy_matrix(store=None, facts=None, all_combinations=False)``: :func:`decision_matrix` of the
+    plugin's policies."""
+
+    def matrix(*, store: str | None = None, facts: Mapping[str, Any] | None = None,
+               all_combinations: bool = False) -> dict[str, Any]:
+        return decision_matrix(policy_engine, store=store, facts=facts, all_combinations=all_combinations)
+
+    return matrix
+
+
+@pytest.fixture
+def policy_tests(policy_engine: Engine, pytestconfig: pytest.Config) -> Callable[..., TestRun]:
+    """``policy_tests(*filters, suites=None)``: :func:`check_suites` on the plugin's policies."""
+
+    def run(*filters: str, suites: str | Path | None = None) -> TestRun:
+        where = suites if suites is not None else pytestconfig.rootpath / str(pytestconfig.getini("policyengine_policies"))
+        return check_suites(policy_engine, suites=where, filters=filters)
+
+    return run
