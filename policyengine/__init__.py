@@ -8,21 +8,30 @@ Typical use::
     decisions = engine.evaluate(order, user)
     if decisions["reset"].enabled: ...
 
-The pipeline is one module per stage: :mod:`~policyengine.yamlsource` (load), :mod:`~policyengine.validate`
-(JSON Schema), :mod:`~policyengine.model` and :mod:`~policyengine.compiler` (parse and type-check every condition),
-:mod:`~policyengine.codegen` (generate the evaluators) and :mod:`~policyengine.engine` (the public entry points).
+The pipeline is one module per stage, data flowing one way: :mod:`~policyengine.yamlsource` (load YAML with
+positions), :mod:`~policyengine.validate` (JSON Schema), :mod:`~policyengine.model` (the policy AST),
+:mod:`~policyengine.compiler` and :mod:`~policyengine.translate` (parse and type-check every condition with
+rule-engine, translate it to Python), :mod:`~policyengine.merge` and :mod:`~policyengine.locks` (store overrides and
+their lock proofs), :mod:`~policyengine.codegen` and :mod:`~policyengine.interpret` (the specialised and the
+condition-by-condition evaluators) and :mod:`~policyengine.engine` (the public entry points). Analysis and tooling
+(:mod:`~policyengine.space`, matrix, diff, lint, verify, explain, suites) build on the interpreter; presentation
+lives in :mod:`policyengine.cli` only.
 """
 
 from .adapters import Adapter, DefaultAdapter, Getter
-from .decision import Decision, Decisions, Effect, State
-from .engine import Engine, load
+from .bulk import BulkGroup, BulkResult
+from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
+from .engine import Engine, StorePolicy, load
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
 from .model import FactSpec
 
 __all__ = [
     "Adapter",
+    "BulkGroup",
+    "BulkResult",
     "Decision",
     "Decisions",
+    "DecisionsMeta",
     "DefaultAdapter",
     "Diagnostic",
     "Effect",
@@ -32,7 +41,9 @@ __all__ = [
     "FactSpec",
     "Getter",
     "PolicyError",
+    "Source",
     "State",
+    "StorePolicy",
     "load",
 ]
 

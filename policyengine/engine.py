@@ -52,17 +52,11 @@ class _Bound:
 
 
 def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
-    """Every decision of ``decisions`` made unusable by ``problem`` (the store could not be determined)."""
-    out = []
-    for d in decisions.values():
-        if d.state == "hidden":
-            out.append(attrs.evolve(d, reasons=(*d.reasons, f"could not be decided: {problem}"),
-                                    errors=(*d.errors, problem)))
-        else:
-            reasons = () if d.enabled else d.reasons
-            out.append(attrs.evolve(d, state="disabled", reasons=(*reasons, f"could not be decided: {problem}"),
-                                    errors=(*d.errors, problem)))
-    return Decisions(tuple(out), decisions._meta)
+    """The store could not be determined, so no action's visibility is known: every action is hidden (the base
+    policy's decisions are kept only for their labels), with the problem as the reason and error."""
+    reason = (f"could not be decided: {problem}",)
+    return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=reason, effects=(), errors=(*d.errors, problem))
+                           for d in decisions.values()), decisions._meta)
 
 
 class Engine:
@@ -117,7 +111,8 @@ class Engine:
 
     @property
     def revision(self) -> str:
-        """A SHA-256 of the loaded policy files' paths and contents: which policy set decided, for audit logs."""
+        """A SHA-256 of the policy and store override files (paths relative to the loaded directory, contents):
+        which policy set decided, for audit logs. Other files (test suites, invariants) do not count."""
         return self._revision
 
     @property
@@ -211,17 +206,24 @@ class Engine:
         """The bulk menu entry for ``action`` over ``orders`` (one user): which orders it applies to, and the
         others grouped by reason, with a one-line summary. Orders with bad facts are skipped with their error;
         orders of a store whose policy has no such action are skipped as not offered."""
-        specs = {a.id: a.spec for p in (self.policy, *(s.policy for s in self._stores.values())) for a in p.actions}
-        if action not in specs:
-            close = difflib.get_close_matches(action, sorted(specs), n=1)
+        # The base's label names the action in the summary; a store-only action takes its (first) store's.
+        policies = (*(s.policy for s in self._stores.values()), self.policy)
+        labels = {a.id: a.spec.label for p in policies for a in p.actions}
+        if action not in labels:
+            close = difflib.get_close_matches(action, sorted(labels), n=1)
             raise KeyError(f"unknown action {action!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
-        label = specs[action].label
+        label = labels[action]
         decisions = []
         for result in self.evaluate_many(((o, user) for o in orders), store=store):
             decision = result.get(action)
             if decision is None:
-                where = f"store {result.store_override.split('@')[0]}" if result.store_override else "this store"
-                decision = Decision(action, label, "hidden", (f"Not offered for {where}.",))
+                unknown = [p for p in result.errors if p.fact == STORE_FACT]
+                if unknown:
+                    decision = Decision(action, label, "hidden", (f"could not be decided: {unknown[0]}",),
+                                        errors=tuple(unknown))
+                else:
+                    where = f"store {result.store_override.split('@')[0]}" if result.store_override else "this store"
+                    decision = Decision(action, label, "hidden", (f"Not offered for {where}.",))
             decisions.append(decision)
         order_id = getattr(self._adapter, "order_id", None)
         ids = [order_id(o) if order_id is not None else None for o in orders]
@@ -279,12 +281,12 @@ class _Loader:
     def policies(self, docs: list[Document]) -> dict[int, CompiledPolicy]:
         specs: list[PolicySpec] = [parse_policy(d) for d in docs]
         names = sorted({s.name for s in specs})
-        if len(names) > 1:
+        if len(names) > 1:  # no policy is chosen: each file is flagged, and nothing is built on a guess
             listing = ", ".join(f"{s.name} ({s.doc.file})" for s in specs)
-            for spec in specs[1:]:
-                if spec.name != specs[0].name:
-                    self.diagnostics.append(spec.doc.diagnostic(("name",), f"one engine loads one policy; found {listing}",
-                                                                hint="load each policy directory into its own engine"))
+            for spec in specs:
+                self.diagnostics.append(spec.doc.diagnostic(("name",), f"one engine loads one policy; found {listing}",
+                                                            hint="load each policy directory into its own engine"))
+            return {}
         seen: dict[int, PolicySpec] = {}
         compiled = {}
         for spec in specs:
@@ -319,13 +321,13 @@ class _Loader:
 
     def store(self, override: OverrideSpec, versions: dict[int, CompiledPolicy], name: str) -> StorePolicy | None:
         doc = override.doc
+        if not versions:
+            return None  # no base was built; its own diagnostics say why
         if override.policy != name:
             self.diagnostics.append(doc.diagnostic(("base", "policy"), f"no policy named {override.policy!r} is loaded "
                                                                        f"(loaded: {name})"))
             return None
-        if not versions:
-            return None  # the base did not compile; its own diagnostics say why
-        loaded = ", ".join(map(str, versions))
+        loaded = ", ".join(map(str, sorted(versions)))
         runs_on = override.pin if override.pin is not None else max(versions)
         if runs_on not in versions:
             self.diagnostics.append(doc.diagnostic(("base", "pin"), f"store {override.store!r} pins {name}@{runs_on}, "
@@ -335,8 +337,8 @@ class _Loader:
             self.diagnostics.append(doc.diagnostic(
                 ("base", "version"), f"override written for {name}@{override.based_on}, but store {override.store!r} "
                                      f"runs on {name}@{runs_on}",
-                hint=f"review it against version {runs_on} and add {runs_on} to base.compatible, "
-                     f"or pin: {override.based_on}"))
+                hint=f"review it against version {runs_on} and add {runs_on} to base.compatible"
+                     + (f", or pin: {override.based_on}" if override.based_on in versions else "")))
             return None
         base = versions[runs_on]
         if not any(f.name == STORE_FACT for f in base.facts):
@@ -384,4 +386,5 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     stores = loader.stores(by_kind.get("StoreOverride", []), versions, name)
     if loader.diagnostics:
         raise PolicyError(loader.diagnostics)
-    return Engine(versions, stores, adapter, _revision(docs, loader.relative), table_limit=table_limit)
+    deciding = [*policy_docs, *by_kind.get("StoreOverride", [])]  # test suites and the like decide nothing
+    return Engine(versions, stores, adapter, _revision(deciding, loader.relative), table_limit=table_limit)

@@ -67,6 +67,10 @@ class _Merger:
             changes["destructive"] = bool(data["destructive"])
         if patch.effects is not None:
             changes["effects"] = patch.effects
+        if patch.hidden and patch.visible is not None:
+            self.diagnostics.append(self.doc.diagnostic(
+                patch.visible.path, "'hidden: true' hides the action: this visible condition would never apply",
+                hint="keep one of them (a reason alone is fine: visible: {reason: ...})"))
         if patch.hidden:
             changes["visible"] = Expr("false", self.doc, (*patch.path, "hidden"))
             changes["hidden_reason"] = patch.hidden_reason or f"Not offered for store {self.override.store}."
@@ -123,14 +127,16 @@ class _Merger:
                 (*patch.path, key), f"{key!r} changes a base action, but the base policy has no action {patch.id!r}",
                 key=True, hint=_close(patch.id, [a.id for a in self.base.actions])))
         missing = [k for k in ("label", "allow") if k not in data]
-        if missing:
+        if missing and not problems:  # a typo'd base action id already got its diagnostic
             self.diagnostics.append(self.doc.diagnostic(
                 patch.path, f"new action {patch.id!r} needs {' and '.join(repr(k) for k in missing)}", key=True,
                 hint=_close(patch.id, [a.id for a in self.base.actions])))
         if problems or missing:
             return None
-        if isinstance(data["allow"], dict) and "when" not in data["allow"]:
-            self.diagnostics.append(self.doc.diagnostic((*patch.path, "allow"), "a new action's allow needs 'when'"))
+        gates = [k for k in ("visible", "allow") if isinstance(data.get(k), dict) and "when" not in data[k]]
+        for key in gates:
+            self.diagnostics.append(self.doc.diagnostic((*patch.path, key), f"a new action's {key} needs 'when'"))
+        if gates:
             return None
         return parse_action(self.doc, patch.id, data, patch.path)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"policyengine {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `policyengine matrix | head`: the reader left; that is not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is quiet too
+        return EXIT_OK
     except PolicyError as err:
         if getattr(args, "format", None) == "json":
             print(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in err.diagnostics]}, indent=2))

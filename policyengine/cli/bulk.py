@@ -21,14 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
 
 
-def _orders(indexes: Sequence[int], ids: Sequence[str | None]) -> str:
-    """Orders by id where known, else by line number in the input (1-based)."""
-    return ", ".join(order_id if order_id is not None else f"line {i + 1}"
+def _orders(indexes: Sequence[int], ids: Sequence[str | None], lines: Sequence[int]) -> str:
+    """Orders by id where known, else by their line in the input file."""
+    return ", ".join(order_id if order_id is not None else f"line {lines[i]}"
                      for i, order_id in zip(indexes, ids, strict=True))
 
 
 def run(args: argparse.Namespace) -> int:
-    orders, user = read_jsonl(args.orders), json_arg(args.user, "user")
+    rows, user = read_jsonl(args.orders), json_arg(args.user, "user")
+    lines = [number for number, _ in rows]
+    orders = [order for _, order in rows]
     engine = load(args.path)
     try:
         result = engine.bulk(args.action, orders, user, store=args.store)
@@ -39,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(result.summary)
     if result.applicable:
-        print(f"  applies to ({len(result.applicable)}): {_orders(result.applicable, result.applicable_ids)}")
+        print(f"  applies to ({len(result.applicable)}): {_orders(result.applicable, result.applicable_ids, lines)}")
     for group in result.skipped:
         print(f"  skipped ({len(group.indexes)}): {group.reason}")
-        print(f"    {_orders(group.indexes, group.order_ids)}")
+        print(f"    {_orders(group.indexes, group.order_ids, lines)}")
     return EXIT_OK

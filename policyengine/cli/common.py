@@ -40,8 +40,8 @@ def json_arg(value: str, name: str) -> Any:
         raise UsageError(f"--{name}: invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
 
 
-def read_jsonl(path: str, name: str = "orders") -> list[Any]:
-    """A JSON Lines file: one JSON value per non-blank line."""
+def read_jsonl(path: str, name: str = "orders") -> list[tuple[int, Any]]:
+    """A JSON Lines file: ``(line number, value)`` for each non-blank line."""
     try:
         lines = Path(path).read_text("utf-8").splitlines()
     except OSError as err:
@@ -50,7 +50,7 @@ def read_jsonl(path: str, name: str = "orders") -> list[Any]:
     for number, line in enumerate(lines, 1):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                out.append((number, json.loads(line)))
             except json.JSONDecodeError as err:
                 raise UsageError(f"--{name}: {path}:{number}: invalid JSON: {err.msg}") from None
     return out

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         decisions = engine.evaluate(order, user, strict=args.strict, store=args.store)
     except FactError as err:
         for problem in err.problems:
-            print(f"bad fact {problem}", file=sys.stderr)
+            print(f"cannot decide: {problem}", file=sys.stderr)
         return EXIT_FACTS
     if args.format == "json":
         print(json.dumps(decisions.to_dict(), indent=2))
