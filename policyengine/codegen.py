@@ -319,9 +319,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             if lazy_bad is not None and i == lazy_bad.index:
                 raw = lazy_bad.raw
             elif raw is UNSET:  # an expensive fact not read yet: the fail-closed path reads everything
-                raw, message = read(i, order, user, None)[0], None
-                if raw is MISSING:
-                    message = _failure_of(i, order, user)
+                raw, failure = read(i, order, user, None)
+                message = failure[i] if failure else None
             if not message:
                 raw, message = check_value(facts[i], raw)
             if message:
@@ -332,13 +331,6 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
                 env[f"f{i}"] = raw
         decisions = interpreter.run(env)
         return decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
-
-    def _failure_of(i: int, order: Any, user: Any) -> str:
-        try:
-            getters[i](order, user)
-        except Exception as exc:
-            return _failure(exc)
-        return "missing"
 
     namespace = namespace_for(policy)
     for name, shape in shapes.items():
