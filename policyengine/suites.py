@@ -30,7 +30,7 @@ from .errors import Diagnostic, FactProblem, PolicyError
 from .interpret import MISSING, Interpreter, check_value
 from .model import FactSpec
 from .space import possible_assignments
-from .validate import validate_document
+from .validate import SCHEMAS, validate_document
 from .yamlsource import Document, read_document
 
 __all__ = [
@@ -411,8 +411,10 @@ class _SuiteLoader:
         key = kind[:-1]
         if key not in data:
             return under
-        base = under.tree if under is not None else None
-        tree = self.compose(kind, data[key], (*path, key), under=base)
+        spec = data[key]
+        if under is _FAILED and isinstance(spec, dict) and "fixture" not in spec:
+            return _FAILED  # on top of the case's, which could not be built
+        tree = self.compose(kind, spec, (*path, key), under=under.tree if under is not None else None)
         return _Input(tree, (*path, key)) if tree is not None else _FAILED
 
     # -- cases ----------------------------------------------------------------------------------------------
@@ -474,12 +476,12 @@ class _SuiteLoader:
                            hint=_did_you_mean(store_id, self.engine.stores) or f"stores with an override: {loaded}")
                 return None
         order_tree = order.tree
-        policy_store = self.store_of(order, store_id)
+        policy_store = self.store_of(order, store_id, name if row is None else f"{name}/{row}")
         if store_id is not None and self.store_fact is not None and policy_store == store_id:
             order_tree = self.with_store(order_tree, store_id)
         policy = self.engine.store_policy(policy_store)
         ok = self.check_fields(order, "order") & self.check_fields(user, "user")
-        ok &= self.check_needed(policy, order, user, need_store=store_id is None and bool(self.engine.stores))
+        ok &= self.check_needed(policy, policy_store, order, user, need_store=store_id is None and bool(self.engine.stores))
         expectations = self.expectations(policy, policy_store, expect, default)
         if not ok or expectations is None:
             return None
@@ -487,7 +489,7 @@ class _SuiteLoader:
         return Case(self.name, name, row, self.doc.file, mark.line, mark.column, _plain(order_tree), _plain(user.tree),
                     store_id, policy_store, expectations, description)
 
-    def store_of(self, order: _Input, store_id: str | None) -> str | None:
+    def store_of(self, order: _Input, store_id: str | None, case: str) -> str | None:
         """The store whose policy decides: the case's, else the order's store.id when it has an override."""
         if self.store_fact is None or order.tree is None:
             return store_id
@@ -495,7 +497,7 @@ class _SuiteLoader:
         given = leaf.value if isinstance(leaf, _Leaf) else None
         if store_id is not None:
             if isinstance(given, str) and given != store_id and isinstance(leaf, _Leaf):
-                self.error(leaf.path, f"the order's {STORE_FACT} is {given!r}, but the case is decided as store "
+                self.error(leaf.path, f"the order's {STORE_FACT} is {given!r}, but case {case!r} is decided as store "
                                       f"{store_id!r}", hint=f"drop it from the order, or make it {store_id!r}")
             return store_id
         return given if isinstance(given, str) and given in self.engine.stores else None
@@ -546,13 +548,15 @@ class _SuiteLoader:
             hint = _did_you_mean(leaf.value, fact.values) if fact.type == "enum" and isinstance(leaf.value, str) else None
             self.error(leaf.path, f"invalid value for {fact.name}: {message}", hint=hint)
 
-    def check_needed(self, policy: CompiledPolicy, order: _Input, user: _Input, *, need_store: bool) -> bool:
+    def check_needed(self, policy: CompiledPolicy, store: str | None, order: _Input, user: _Input, *,
+                     need_store: bool) -> bool:
         """Every fact the deciding policy reads is given (and store.id, when it picks the store's policy)."""
         read = [policy.facts[i] for i in policy.needed]
         needed = list(read)
         if need_store and self.store_fact is not None and self.store_fact not in needed:
             needed.append(self.store_fact)
         ok = True
+        title = policy_title(self.engine, store)
         for fact in needed:
             root, *keys = fact.source
             given = order if root == "order" else user
@@ -560,8 +564,8 @@ class _SuiteLoader:
             if _find(given.tree, keys) is None:
                 ok = False
                 why = "which picks the store's policy" if fact is self.store_fact and fact not in read \
-                    else f"which {policy.spec.label} reads"
-                hint = f"add `{'.'.join(keys)}:` to the {root} or its fixture"
+                    else f"which {title} reads"
+                hint = f"add `{_nested(keys)}` to the {root} or its fixture"
                 if fact.name == STORE_FACT:
                     hint += ", or set `store:` on the case or the suite"
                 self.error(given.path, f"the {root} has no field {'.'.join(keys)} (fact {fact.name}), {why}", hint=hint)
@@ -614,7 +618,7 @@ class _SuiteLoader:
             for i, reason in enumerate(reasons):
                 if reason not in possible:
                     self.error((*path, "reasons", i), f"action {action.id!r} never gives this reason",
-                               hint=_did_you_mean(reason, possible, 0.5) or f"its reasons: {'; '.join(possible)}")
+                               hint=_did_you_mean(reason, possible, 0.5) or "its reasons: " + ", ".join(f'"{r}"' for r in possible))
         guards = raw.get("guards")
         if guards is not None:
             ids = [g.spec.id for g in action.guards]
@@ -667,11 +671,22 @@ class _SuiteLoader:
         return Effect(FrozenMap(spec.get("set", {})), operation) if ok else None
 
 
+def _nested(keys: Sequence[str]) -> str:
+    """How to write a field at ``keys`` in YAML: ``status: ...``, ``store: {manual_fulfillment: ...}``."""
+    text = f"{keys[-1]}: ..."
+    for key in reversed(keys[:-1]):
+        text = f"{key}: {{{text}}}"
+    return text
+
+
 def _possible_reasons(action: CompiledAction) -> list[str]:
     """Every reason ``action`` can give for a valid order (fact errors aside)."""
     spec = action.spec
-    reasons = [spec.hidden_reason or f"not shown: `{spec.visible.text}` is false",
-               spec.allow_reason or f"not allowed: `{spec.allow.text}` is false"]
+    reasons = []
+    if spec.visible.text != "true":
+        reasons.append(spec.hidden_reason or f"not shown: `{spec.visible.text}` is false")
+    if spec.allow.text != "true":
+        reasons.append(spec.allow_reason or f"not allowed: `{spec.allow.text}` is false")
     reasons += [g.spec.reason for g in action.guards]
     return list(dict.fromkeys(reasons))
 
@@ -686,7 +701,7 @@ def _suite_documents(path: Path, diagnostics: list[Diagnostic]) -> list[Document
             diagnostics += err.diagnostics
             continue
         kind = doc.data.get("kind")
-        if kind != SUITE_KIND:
+        if kind != SUITE_KIND and kind in SCHEMAS:  # a policy or an override: not ours
             if not path.is_dir():
                 diagnostics.append(doc.diagnostic(("kind",) if kind is not None else (),
                                                   f"not a test suite (kind {kind!r}); expected kind {SUITE_KIND}"))

@@ -169,4 +169,9 @@ def _diagnose_alternatives(doc: Document, err: Any, path: tuple[Any, ...]) -> It
     if meant:
         yield from _diagnose(doc, best_match(meant))
         return
-    yield doc.diagnostic(path, f"expected a condition (text or true/false) or a mapping with 'when', got {_describe(err.instance)}")
+    if any("expression" in json.dumps(b) for b in branches):
+        yield doc.diagnostic(path, "expected a condition (text or true/false) or a mapping with 'when', "
+                                   f"got {_describe(err.instance)}")
+        return
+    kinds = sorted({_SCHEMA_TYPES.get(str(b.get("type")), "a value") for b in branches if isinstance(b, dict)})
+    yield doc.diagnostic(path, f"expected {' or '.join(kinds) or 'another form'}, got {_describe(err.instance)}")

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only the cases whose suite/case id (or suite name) matches; repeatable")
     parser.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML to FILE")
     parser.add_argument("--coverage", action="store_true",
-                        help="report which guards fired and which conditions were seen true and false")
+                        help="report which guards fired, which conditions were seen with each possible outcome, "
+                             "which actions were checked")
     parser.add_argument("--fail-under", type=float, metavar="PCT",
                         help="exit 4 when less than PCT%% of the guards fired (implies --coverage)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -99,7 +100,8 @@ def summary(run: TestRun) -> str:
     counts = [f"{run.failed} failed"] if run.failed else []
     counts.append(f"{run.passed} passed")
     suites = len({r.case.suite for r in run.results})
-    return f"{', '.join(counts)} ({len(run.results)} cases in {suites} suite{'s' if suites != 1 else ''})"
+    cases = len(run.results)
+    return f"{', '.join(counts)} ({cases} case{'s' if cases != 1 else ''} in {suites} suite{'s' if suites != 1 else ''})"
 
 
 def percent(part: int, whole: int) -> str:
@@ -107,28 +109,30 @@ def percent(part: int, whole: int) -> str:
 
 
 def coverage_text(coverage: Sequence[PolicyCoverage]) -> list[str]:
-    lines = ["coverage (over the cases run): guards that fired; conditions seen both true and false; actions checked"]
+    lines = ["coverage: guards that fired, conditions seen with every possible outcome, actions checked"]
     for cov in coverage:
         if not cov.cases:
-            lines.append(f"  {cov.policy}: no cases (none of its {len(cov.guards)} guards and "
-                         f"{len(cov.conditions)} conditions exercised)")
+            lines.append(f"  {cov.policy} (no cases): none of its {len(cov.guards)} guards and "
+                         f"{len(cov.conditions)} conditions exercised")
             continue
-        lines.append(f"  {cov.policy}: {cov.cases} case{'s' if cov.cases != 1 else ''}; "
-                     f"guards {cov.guards_fired}/{len(cov.guards)} fired ({percent(cov.guards_fired, len(cov.guards))}); "
-                     f"conditions {cov.conditions_covered}/{len(cov.conditions)} with every outcome "
-                     f"({percent(cov.conditions_covered, len(cov.conditions))}); "
-                     f"actions {cov.actions_checked}/{len(cov.actions)} checked")
+        lines.append(f"  {cov.policy} ({cov.cases} case{'s' if cov.cases != 1 else ''}): "
+                     f"guards {cov.guards_fired}/{len(cov.guards)} {percent(cov.guards_fired, len(cov.guards))}, "
+                     f"conditions {cov.conditions_covered}/{len(cov.conditions)} "
+                     f"{percent(cov.conditions_covered, len(cov.conditions))}, "
+                     f"actions {cov.actions_checked}/{len(cov.actions)}")
         for guard in cov.guards:
             if not guard.fired:
                 dead = "" if guard.can_fire else " (no possible order makes it fire)"
                 lines.append(f"    never fired:      {guard.action}.deny.{guard.guard}  {guard.where}  "
                              f"`{guard.condition}`{dead}")
+        unchecked = [a.action for a in cov.actions if not a.checked]
+        listed = {f"{g.action}.deny.{g.guard}" for g in cov.guards if not g.fired}
         for cond in cov.conditions:
-            if cond.covered:
+            # a guard that never fired is listed above; an action never checked is listed below
+            if cond.covered or cond.name in listed or cond.name.split(".")[0] in unchecked:
                 continue
             what = "never evaluated:" if not (cond.true or cond.false) else "never true:" if cond.false else "never false:"
             lines.append(f"    {what:<17} {cond.name}  {cond.where}  `{cond.condition}`")
-        unchecked = [a.action for a in cov.actions if not a.checked]
         if unchecked:
             lines.append(f"    never checked:    {', '.join(unchecked)}")
     return lines
