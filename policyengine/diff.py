@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import posixpath
 import subprocess
 import tarfile
 import tempfile
@@ -65,7 +66,7 @@ def change_kind(old: Outcome, new: Outcome) -> str:
     """``enabled→disabled`` (any state change), ``reason changed``, ``effect changed`` or ``undecided changed``."""
     if old.state != new.state:
         return f"{old.state}→{new.state}"
-    if old.reasons != new.reasons:
+    if old.reasons != new.reasons or old.depends_on != new.depends_on:
         return "reason changed"
     if old.effects != new.effects:
         return "effect changed"
@@ -368,14 +369,16 @@ class SourceError(ValueError):
     """A side of a diff is neither a file or directory nor a git revision that exists."""
 
 
-def _git(args: Sequence[str], cwd: Path, what: str) -> bytes:
+def _git(args: Sequence[str], cwd: Path, what: str, *, explain: bool = True) -> bytes:
+    """Run git; on failure raise :class:`SourceError` saying ``what`` (and, with ``explain``, git's last words)."""
     try:
         done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
     except OSError as err:
         raise SourceError(f"{what}: cannot run git ({err.strerror})") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise SourceError(f"{what}: {message[-1] if message else 'git failed'}")
+        said = message[0].removeprefix("fatal: ") if message else "git failed"
+        raise SourceError(f"{what}: {said}" if explain else what)
     return done.stdout
 
 
@@ -408,12 +411,18 @@ def load_source(ref: str, *, other: str | None = None, default_path: str = "poli
         return load(base / ref if not Path(ref).is_absolute() else Path(ref)), ref
     rev, path = split
     name = f"{rev}:{path}"
+    if rev.startswith("-"):
+        raise SourceError(f"{ref}: not a git revision")
     what = f"{ref}: not a file, directory or git revision" if ":" not in ref else f"{ref}: no such git revision {rev!r}"
-    _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], base, what)
-    oid = _git(["rev-parse", "--verify", name], base, name).decode().strip()
-    kind = _git(["cat-file", "-t", oid], base, name).decode().strip()
+    _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], base, what, explain=False)
+    kind = _git(["cat-file", "-t", name], base, name).decode().strip()  # its error names a missing path well
+    oid = _git(["rev-parse", "--verify", "--quiet", name], base, name).decode().strip()
     top = Path(_git(["rev-parse", "--show-toplevel"], base, name).decode().strip())
-    display = f"{rev}:{path.removeprefix('./').rstrip('/')}"
+    if path.startswith("./"):  # relative to the current directory: name it from the repository root, as git does
+        prefix = _git(["rev-parse", "--show-prefix"], base, name).decode().strip()
+        path = posixpath.normpath(prefix + path[2:])
+        path = "" if path == "." else path
+    display = f"{rev}:{path.rstrip('/')}"
     with tempfile.TemporaryDirectory(prefix="policyengine-diff-") as tmp:
         root = Path(tmp) / "tree"
         root.mkdir()

@@ -263,7 +263,9 @@ class Interpreter:
 
     def broken_constraints(self, env: dict[Any, Any]) -> list[str]:
         """The ids of the policy's constraints that ``env`` (after :meth:`run`) definitely breaks."""
-        return [name for name, expr in self.policy.constraints.items() if self.value(expr, env) is False]
+        # A constraint over a fact no decision reads was never resolved: it constrains nothing here.
+        return [name for name, expr in self.policy.constraints.items()
+                if all(p in env for p in self._steps[id(expr)].params) and self.value(expr, env) is False]
 
     def evaluate(self, values: Mapping[str, Any]) -> tuple[Decisions, dict[Any, Any]]:
         """Decide from fact name -> value (a flat mapping, no adapter); also return the full environment."""

@@ -31,6 +31,7 @@ from .compiler import CompiledPolicy
 from .decision import Decision, Effect
 from .interpret import Interpreter
 from .model import FactSpec
+from .space import depends_on
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
            "ConstraintInfo", "Cube", "Matrix", "MatrixTooLarge", "Outcome", "Row", "axes_of", "build_matrix",
@@ -127,9 +128,15 @@ def describe_cubes(cubes: Sequence[Cube], axes: Sequence[Axis]) -> str:
 class Outcome:
     """What one action is for one combination of facts.
 
-    ``state`` is ``enabled``, ``disabled``, ``hidden``, ``undecided`` (it depends on a fact the matrix holds unknown:
-    ``may_be`` lists the states it may take, ``depends_on`` the facts) or ``absent`` (the policy has no such action,
-    or cannot decide the combination because it does not declare one of its values: ``reasons`` says which).
+    ``state`` is ``enabled``, ``disabled``, ``hidden``, ``undecided`` or ``absent``:
+
+    * ``undecided``: it depends on facts the matrix holds unknown (``depends_on``); ``may_be`` lists the states it
+      may take (``enabled``/``disabled`` when it is surely shown, all three when its visibility is unknown);
+    * ``disabled`` with ``depends_on``: surely disabled (``reasons`` say why), but more reasons may apply depending
+      on those facts;
+    * ``absent``: the policy has no such action, or cannot decide the combination because it does not declare one of
+      its values (``reasons`` says which).
+
     ``reasons`` are the decision's reasons (empty when enabled); ``effects`` what performing it does, kept for
     enabled actions only (a disabled action cannot be performed).
     """
@@ -142,18 +149,17 @@ class Outcome:
 
     @classmethod
     def of(cls, decision: Decision) -> Outcome:
-        """The outcome of ``decision``; one made with errors (facts held unknown) is ``undecided``."""
+        """The outcome of ``decision``; one made with errors (facts held unknown) is ``undecided`` (or ``disabled``
+        with ``depends_on``, when a known condition disables it whatever the unknown facts are)."""
         if not decision.errors:
             return cls(decision.state, decision.reasons, decision.effects if decision.enabled else ())
         known = tuple(r for r in decision.reasons if not r.startswith("could not be decided: "))
         depends = tuple(sorted({name.strip() for p in decision.errors for name in p.fact.split(",")}))
         if decision.state == "hidden":  # its visibility could not be decided
-            may_be: tuple[str, ...] = STATES
-        elif known:  # shown, and disabled whatever the unknown facts are; more reasons may apply
-            may_be = ("disabled",)
-        else:
-            may_be = ("enabled", "disabled")
-        return cls("undecided", known, (), may_be, depends)
+            return cls("undecided", (), (), STATES, depends)
+        if known:  # shown, and disabled whatever the unknown facts are; more reasons may apply
+            return cls("disabled", known, (), (), depends)
+        return cls("undecided", (), (), ("enabled", "disabled"), depends)
 
     @classmethod
     def absent(cls, why: str) -> Outcome:
@@ -184,7 +190,7 @@ class Outcome:
     def label(self) -> str:
         """The state as people read it: ``enabled``, ``disabled``, ... ``undecided (enabled or disabled)``."""
         if self.state == "undecided":
-            return f"undecided ({' or '.join(self.may_be)})" if len(self.may_be) > 1 else f"{self.may_be[0]} (+?)"
+            return f"undecided ({' or '.join(self.may_be)})"
         return self.state
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,6 +198,7 @@ class Outcome:
                                "effects": [e.to_dict() for e in self.effects]}
         if self.state == "undecided":
             out["may_be"] = list(self.may_be)
+        if self.depends_on:
             out["depends_on"] = list(self.depends_on)
         return out
 
@@ -223,9 +230,11 @@ class ConstraintInfo:
     id: str
     condition: str
     description: str | None
+    applied: bool = True
+    """False for a constraint that reads a fact no decision reads: it cannot rule a decision out, so it is not used."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "when": self.condition, "description": self.description}
+        return {"id": self.id, "when": self.condition, "description": self.description, "applied": self.applied}
 
 
 @attrs.frozen(slots=True)
@@ -351,6 +360,9 @@ class Decider:
         self.checked = {name for name in self.axis_names if name in read}
         own = {a.id for a in policy.actions}
         self.slots = [a.id if a.id in own else None for a in actions]
+        # A constraint that reads a fact no decision reads is not applied (as in space.possible_assignments): the
+        # interpreter resolves only the facts decisions read, and such a constraint cannot rule a decision out.
+        self.constraints = [(name, expr) for name, expr in policy.constraints.items() if depends_on(policy, [expr]) <= read]
         self.missing_action = Outcome.absent(f"{policy.spec.label} has no such action")
 
     def decide(self, values: Sequence[Any]) -> tuple[tuple[Outcome, ...], tuple[str, ...], bool]:
@@ -360,7 +372,7 @@ class Decider:
         env, problems = self.interpreter.resolve(assignment)
         undeclared = [p for p in problems if p.fact in self.checked]
         decisions = self.interpreter.run(env)
-        broken = tuple(self.interpreter.broken_constraints(env))
+        broken = tuple(name for name, expr in self.constraints if self.interpreter.value(expr, env) is False)
         if undeclared:
             values_text = ", ".join(f"{p.fact} = {show_value(assignment[p.fact])}" for p in undeclared)
             why = Outcome.absent(f"{self.policy.spec.label} does not declare {values_text}")
@@ -402,7 +414,9 @@ def build_matrix(policy: CompiledPolicy, *, store: str | None = None, store_over
     held = tuple((f.name, f.type) for f in read if f.name not in axis_names)
     read_names = {f.name for f in read}
     not_read = tuple((f.name, f.type) for f in policy.facts if f.name not in read_names and f.name not in axis_names)
-    constraints = tuple(ConstraintInfo(c.name, c.expr.text, c.description) for c in policy.spec.constraints)
+    applied = {name for name, _ in decider.constraints}
+    constraints = tuple(ConstraintInfo(c.name, c.expr.text, c.description, c.name in applied)
+                        for c in policy.spec.constraints)
     rows, by_action = group(axes, actions, combinations, include_impossible)
     return Matrix(policy.spec.label, store, store_override, axes, held, not_read, constraints, actions,
                   tuple(combinations), include_impossible, rows, by_action)

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on-widen", action="store_true",
                         help="exit 1 when an action becomes enabled or visible where it was not")
     parser.add_argument("--expand", action="store_true", help="also list every combination of each change")
-    add_impossible(parser)
+    add_impossible(parser, "compare only combinations the constraints of at least one side allow (the default)",
+                   "compare every combination, also those both sides' constraints rule out")
 
 
 def _load(ref: str, other: str | None, side: str, fmt: str) -> tuple[Engine, str] | int:

@@ -25,12 +25,13 @@ HELP = "print the decision table of every combination of the finite facts"
 FORMATS = ("text", "markdown", "csv", "json", "html")
 
 
-def add_impossible(parser: argparse.ArgumentParser) -> None:
+def add_impossible(parser: argparse.ArgumentParser,
+                   exclude: str = "leave out combinations the policy's constraints rule out (the default)",
+                   include: str = "show every combination, also those the constraints rule out") -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--exclude-impossible", dest="include_impossible", action="store_false", default=False,
-                       help="leave out combinations the policy's constraints rule out (the default)")
-    group.add_argument("--include-impossible", dest="include_impossible", action="store_true",
-                       help="show every combination, also those the constraints rule out")
+                       help=exclude)
+    group.add_argument("--include-impossible", dest="include_impossible", action="store_true", help=include)
 
 
 def add_output(parser: argparse.ArgumentParser, formats: Sequence[str]) -> None:
@@ -115,16 +116,20 @@ def title(matrix: Matrix) -> str:
 
 def counts(matrix: Matrix) -> str:
     """``189 possible combinations of 5 facts (312 in all; ...)``."""
-    facts = f"{len(matrix.axes)} fact{'s' if len(matrix.axes) != 1 else ''}"
+    facts = plural(len(matrix.axes), "fact")
     total, possible = matrix.total, matrix.possible
+    applied = plural(sum(1 for c in matrix.constraints if c.applied), "constraint")
     if not matrix.constraints:
-        return f"{total} combinations of {facts} (no constraints declared)"
+        return f"{plural(total, 'combination')} of {facts} (no constraints declared)"
     impossible = total - possible
     if matrix.include_impossible:
-        return (f"{total} combinations of {facts}, all shown; {impossible} of them are impossible under "
-                f"{len(matrix.constraints)} constraints")
-    return (f"{possible} possible combinations of {facts} ({total} in all; {impossible} ruled out by "
-            f"{len(matrix.constraints)} constraints are left out: --include-impossible shows them)")
+        return f"{plural(total, 'combination')} of {facts}, all shown; {impossible} of them ruled out by {applied}"
+    return (f"{possible} possible {'combination' if possible == 1 else 'combinations'} of {facts} ({total} in all; "
+            f"{impossible} ruled out by {applied} left out: --include-impossible shows them)")
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
 
 
 def left_out(matrix: Matrix) -> list[str]:
@@ -169,12 +174,11 @@ def outcome_text(outcome: Outcome) -> str:
     """An outcome in one line: ``disabled: reason; reason``, ``enabled: does x := y, op()``."""
     if outcome.state == "enabled":
         return "enabled" + (f": does {'; '.join(map(effect_text, outcome.effects))}" if outcome.effects else "")
+    depends = ", ".join(outcome.depends_on)
     if outcome.state == "undecided":
-        depends = ", ".join(outcome.depends_on)
-        if outcome.may_be == ("disabled",):
-            return f"disabled (more reasons may apply, depending on {depends}): {sentences(outcome.reasons)}"
-        head = f"undecided, may be {' or '.join(outcome.may_be)}: depends on {depends}"
-        return head + (f"; known reasons: {sentences(outcome.reasons)}" if outcome.reasons else "")
+        return f"undecided, may be {' or '.join(outcome.may_be)}: depends on {depends}"
+    if outcome.depends_on:
+        return f"{outcome.state} (more reasons may apply, depending on {depends}): {sentences(outcome.reasons)}"
     return f"{outcome.state}: {sentences(outcome.reasons)}" if outcome.reasons else outcome.state
 
 
@@ -208,6 +212,8 @@ class Notes:
         texts = list(outcome.reasons)
         if outcome.state == "undecided":
             texts.insert(0, f"may be {' or '.join(outcome.may_be)}: depends on {', '.join(outcome.depends_on)}")
+        elif outcome.depends_on:
+            texts.append(f"more reasons may apply, depending on {', '.join(outcome.depends_on)}")
         refs = ",".join(str(self.reason(t)) for t in texts)
         return f"{outcome.state} [{refs}]" if refs else outcome.state
 
@@ -249,7 +255,8 @@ def aligned(header: Sequence[str], body: Sequence[Sequence[str]], split: int) ->
         right = "  ".join(c.ljust(w) for c, w in zip(cells[split:], widths[split:], strict=True))
         return f"{left} | {right}".rstrip()
 
-    return [line(rows[0]), "-" * len(line(rows[0])), *(line(r) for r in rows[1:])]
+    lines = [line(r) for r in rows]
+    return [lines[0], "-" * max(map(len, lines)), *lines[1:]]
 
 
 def heading_lines(matrix: Matrix) -> list[str]:
@@ -412,6 +419,8 @@ def outcome_html(outcome: Outcome) -> str:
         parts.append(" does " + "; ".join(f"<code>{esc(effect_text(e))}</code>" for e in outcome.effects))
     if outcome.state == "undecided":
         parts.append(f" depends on {esc(', '.join(outcome.depends_on))}")
+    elif outcome.depends_on:
+        parts.append(f" (more reasons may apply, depending on {esc(', '.join(outcome.depends_on))})")
     if outcome.reasons:
         parts.append(": " + esc(sentences(outcome.reasons)))
     return "".join(parts)
@@ -436,7 +445,9 @@ def render_html(matrix: Matrix, *, expand: bool = False) -> str:
         body += [f"<h2>Constraints</h2><p>Combinations these rule out are {state}; they never change a decision.</p>",
                  '<ul class="notes">']
         body += [f"<li><b>{esc(c.id)}</b>: <code>{esc(c.condition)}</code>"
-                 + (f" &mdash; {esc(c.description)}" if c.description else "") + "</li>" for c in matrix.constraints]
+                 + (f" &mdash; {esc(c.description)}" if c.description else "")
+                 + ("" if c.applied else " (not applied: it reads a fact no decision reads)") + "</li>"
+                 for c in matrix.constraints]
         body.append("</ul>")
     body.append("<h2>By action</h2>")
     for k, summary in enumerate(matrix.by_action):
