@@ -32,7 +32,7 @@ from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision
 from .engine import STORE_FACT, Engine
 from .interpret import Interpreter, Unknown, namespace_for
-from .model import OverrideSpec
+from .model import ConditionSpec, FactSpec, OverrideSpec
 from .space import assignments, depends_on
 from .yamlsource import Document
 
@@ -76,7 +76,6 @@ class Finding:
     column: int
     message: str
     hint: str | None = None
-    path: tuple[str | int, ...] = ()
     stores: tuple[str, ...] = ()
     """The stores whose policy alone shows it (empty when the base policy does, or when it is in the store's own
     override file)."""
@@ -275,11 +274,11 @@ class _Raw:
     where: str
     message: str
     hint: str | None = None
-    path: tuple[str | int, ...] = ()
 
 
-def _at(doc: Document, path: tuple[str | int, ...], *, key: bool = True) -> str:
-    return doc.where(path, key=key)
+def _at(doc: Document, path: tuple[str | int, ...]) -> str:
+    """``file:line:col`` of the key at ``path``."""
+    return doc.where(path, key=True)
 
 
 # -- the linter --------------------------------------------------------------------------------------------------
@@ -329,7 +328,7 @@ class _Linter:
         findings = []
         for raw, stores, in_base in found.values():
             file, line, column = _split(raw.where)
-            findings.append(Finding(raw.rule, file, line, column, raw.message, raw.hint, raw.path,
+            findings.append(Finding(raw.rule, file, line, column, raw.message, raw.hint,
                                     () if in_base else tuple(sorted(set(stores)))))
         findings.sort(key=lambda f: f.sort_key)
         skipped = sorted(self.skipped.values(), key=lambda s: (s.file, s.line, s.column, s.what))
@@ -518,7 +517,7 @@ class _Linter:
             used_conditions |= {policy.conditions[n].where for n in reached}
             used_facts |= {(declared[n], n) for n in facts}
         out: list[_Raw] = []
-        specs: list[tuple[Document, Iterable[Any], Iterable[Any], set[str]]] = []
+        specs: list[tuple[Document, Iterable[ConditionSpec], Iterable[FactSpec], set[str]]] = []
         seen_docs: set[str] = set()
         for target in self.targets:
             spec = (target.base or target.policy).spec
@@ -528,13 +527,13 @@ class _Linter:
             if target.override is not None:
                 base_facts = {f.name for f in spec.facts}
                 specs.append((target.override.doc, target.override.conditions, target.override.facts, base_facts))
-        for doc, conditions, facts, inherited in specs:
+        for doc, conditions, declared_facts, inherited in specs:
             for condition in conditions:
                 if condition.expr.where not in used_conditions:
                     out.append(_Raw("PE301", _at(doc, ("conditions", condition.name)),
                                     f"condition {condition.name!r} is not used by any action",
                                     "remove it, or use it"))
-            for fact in facts:
+            for fact in declared_facts:
                 if fact.name == STORE_FACT or fact.name in inherited:
                     continue
                 if (fact.doc.file, fact.name) not in used_facts:
