@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -35,8 +36,11 @@ from .model import FactSpec
 
 __all__ = ["Evaluator", "build_evaluator", "MAX_TABLE_BITS", "TABLE_LIMIT"]
 
-MAX_TABLE_BITS = 10
-"""An action with more allow/guard/effect bits than this builds its Decision per call instead of from a table."""
+MAX_TABLE_BITS = 6
+"""Up to this many allow/guard/effect bits, an action's Decisions are all built at load time; past it they are built
+on first use and remembered (up to :data:`MEMO_LIMIT` per action), so load time stays flat for big actions."""
+
+MEMO_LIMIT = 4096
 
 TABLE_LIMIT = 4096
 """The default bound on whole-policy tables (fact combinations); past it the fast path computes conditions."""
@@ -90,15 +94,12 @@ def _fast_check(fact: FactSpec, var: str, i: int) -> str:
         return f"({var}.__class__ is str and {var} in V{i})"
     if fact.type == "string":
         return f"{var}.__class__ is str"
-    if fact.type == "number":
-        return f"({var}.__class__ is int or ({var}.__class__ is float and {var} - {var} == 0))"
+    if fact.type == "number":  # 0 * x == 0 is false for NaN and the infinities
+        return f"({var}.__class__ in NUMBERS and 0 * {var} == 0)"
     return f"{var}.__class__ is frozenset"
 
 
-def _to_set(value: Any) -> frozenset[str] | None:
-    if isinstance(value, (list, tuple, set, frozenset)) and all(v.__class__ is str for v in value):
-        return frozenset(value)
-    return None
+_SEQUENCES = frozenset({list, tuple, set, frozenset})
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -139,6 +140,7 @@ class _Generator:
         self.expensive = expensive
         self.table = table
         self.eager = [i for i in policy.needed if i not in expensive]
+        self.membership_only = _membership_only(policy)
         lazy_conditions = {name for name, expr in policy.conditions.items() if self._reads_expensive(expr)}
         self.lazy_conditions = lazy_conditions
         inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
@@ -215,7 +217,8 @@ class _Generator:
             offset = 1 + len(action.guards)
             conditional = [e.when for e in action.effects if e.when is not None]
             key += [f"({self.code(when)}) << {offset + i}" for i, when in enumerate(conditional)]
-            pick = f"T_{name}[{' | '.join(key)}]" if shape.bits <= MAX_TABLE_BITS else f"B_{name}({' | '.join(key)})"
+            bits = " | ".join(key)
+            pick = f"T_{name}[{bits}]" if shape.bits <= MAX_TABLE_BITS else f"(M_{name}.get({bits}) or B_{name}({bits}))"
             lines += [f"if {self.code(action.visible)}:", f"    a_{name} = {pick}", "else:", f"    a_{name} = H_{name}"]
         return lines
 
@@ -231,8 +234,12 @@ class _Generator:
                       "    except (KeyError, TypeError):", "        pass"]
         for i in self.eager:
             if policy.facts[i].type == "set":
-                lines += [f"if f{i} is not MISSING:", f"    s{i} = to_set(f{i})", f"    if s{i} is None:",
-                          f"        bad = suspect(bad, {i})", "    else:", f"        f{i} = s{i}"]
+                # "".join checks every member is a string, in C; a set fact used only with `in` stays as given
+                keep = i in self.membership_only
+                lines += [f"if f{i}.__class__ in SEQUENCES:", "    try:", f"        JOIN(f{i})",
+                          "    except TypeError:", f"        bad = suspect(bad, {i})",
+                          *([] if keep else ["    else:", f"        f{i} = frozenset(f{i})"]),
+                          f"elif f{i} is not MISSING:", f"    bad = suspect(bad, {i})"]
             else:
                 lines += [f"if not {_fast_check(policy.facts[i], f'f{i}', i)}:", f"    bad = suspect(bad, {i})"]
         lines += ["if bad is not None:", *("    " + line for line in ret(f"slow({values}, bad, order, user)"))]
@@ -243,18 +250,24 @@ class _Generator:
         # A condition that raises (a division by zero, say) is re-run by the fail-closed path, which knows which
         # conditions it makes unknown.
         lines += ["except Exception:", *("    " + line for line in ret(f"slow({values}, {{}}, order, user)"))]
-        lines += ret(f"DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)")
+        # Decisions built without __init__ (its slots set directly): the one allocation of a fast-path result
+        lines += ["decisions = NEW(DECISIONS)",
+                  f"decisions._decisions = ({''.join(f'a_{a.id}, ' for a in policy.actions)})",
+                  "decisions._meta = META", *ret("decisions")]
         return lines
 
     def source(self) -> str:
-        single = ["def evaluate(order, user):", *("    " + line for line in self.body(lambda e: [f"return {e}"]))]
+        # Globals the hot path touches become parameter defaults: local reads instead of dict lookups.
+        bound = "dict=dict, bool=bool, NEW=NEW, DECISIONS=DECISIONS, META=META" + (", TABLE=TABLE" if self.table else "")
+        single = [f"def evaluate(order, user, {bound}):",
+                  *("    " + line for line in self.body(lambda e: [f"return {e}"]))]
 
         def collect(expr: str) -> list[str]:
             if expr.startswith("slow("):
                 return ["slow_at(len(out))", f"append({expr})", "continue"]
             return [f"append({expr})", "continue"]
 
-        many = ["def evaluate_many(pairs):", "    out = []", "    append = out.append", "    slow_indexes = []",
+        many = [f"def evaluate_many(pairs, {bound}):", "    out = []", "    append = out.append", "    slow_indexes = []",
                 "    slow_at = slow_indexes.append", "    for order, user in pairs:",
                 *("        " + line for line in self.body(collect)), "    return out, slow_indexes"]
         return "\n".join(single) + "\n\n\n" + "\n".join(many) + "\n"
@@ -337,7 +350,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         if shape.bits <= MAX_TABLE_BITS:
             namespace[f"T_{name}"] = tuple(shape.from_key(k) for k in range(1 << shape.bits))
         else:
-            namespace[f"B_{name}"] = shape.from_key
+            namespace[f"M_{name}"], namespace[f"B_{name}"] = _memo(shape)
         namespace[f"H_{name}"] = shape.hidden
     for i in policy.needed:
         namespace[f"G{i}"] = getters[i]
@@ -346,7 +359,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             namespace[f"L{i}"] = lazy(i)
     namespace.update(PLAIN=plain_classes, is_plain=is_plain)
     namespace.update(MISSING=MISSING, UNSET=UNSET, LazyBad=_LazyBad, failed=failed, read=read, suspect=suspect,
-                     slow=slow, to_set=_to_set, DECISIONS=Decisions, META=interpreter.meta)
+                     slow=slow, DECISIONS=Decisions, NEW=object.__new__, META=interpreter.meta)
+    namespace.update(NUMBERS=frozenset({int, float}), SEQUENCES=_SEQUENCES, JOIN="".join)
     generator = _Generator(policy, shapes, getters, expensive, table)
     source = generator.source()
     if table:
@@ -354,6 +368,31 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
     return Evaluator(namespace["evaluate"], namespace["evaluate_many"], source, len(namespace.get("TABLE", ())))
+
+
+def _memo(shape: ActionShape) -> tuple[dict[int, Any], Callable[[int], Any]]:
+    """A remembered builder of one action's decisions by key: each outcome is built once and shared."""
+    memo: dict[int, Any] = {}  # per engine; a racing thread at worst builds an equal Decision twice
+
+    def build(key: int) -> Any:
+        decision = shape.from_key(key)
+        if len(memo) < MEMO_LIMIT:
+            memo[key] = decision
+        return decision
+
+    return memo, build
+
+
+def _membership_only(policy: CompiledPolicy) -> set[int]:
+    """Set facts every condition uses only as the right side of ``in``."""
+    codes = [e.python for e in (*policy.conditions.values(), *(x for a in policy.actions for x in a.exprs()))]
+    out = set()
+    for i in policy.needed:
+        if policy.facts[i].type == "set":
+            uses = [m.group(1) for code in codes for m in re.finditer(rf"(\bin )?\bf{i}\b", code)]
+            if all(uses):
+                out.add(i)
+    return out
 
 
 def _table(policy: CompiledPolicy, generator: _Generator, namespace: dict[str, Any]) -> dict[tuple[Any, ...], Any]:
