@@ -439,6 +439,25 @@ def _did_you_mean(word: str, choices: list[str]) -> str | None:
     return f"did you mean {close[0]!r}?" if close else None
 
 
+@attrs.frozen(slots=True)
+class ExtraConditions:
+    """Conditions compiled against a policy without being part of it (an invariant's ``when``, say)."""
+
+    exprs: tuple[CompiledExpr | None, ...]
+    constants: Mapping[str, Any]
+    """The constants their Python refers to, named apart from the policy's own."""
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def compile_conditions(policy: CompiledPolicy, exprs: Iterable[Expr | None]) -> ExtraConditions:
+    """Compile extra conditions under ``policy``'s typed context (its facts, named conditions and actions), with
+    the same checks and diagnostics as the policy's own; None entries stay None."""
+    compiler = _Compiler(policy.spec)
+    compiler.counter = 1_000_000  # keeps the names of their constants apart from the policy's own
+    compiled = tuple(compiler.compile_expr(e, policy.context) if e is not None else None for e in exprs)
+    return ExtraConditions(compiled, dict(compiler.constants), tuple(compiler.diagnostics))
+
+
 def compile_policy(spec: PolicySpec) -> CompiledPolicy:
     """Compile ``spec``; raise :class:`PolicyError` with every problem found."""
     return _Compiler(spec).run()

@@ -55,8 +55,8 @@ def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
     """The store could not be determined, so no action's visibility is known: every action is hidden (the base
     policy's decisions are kept only for their labels), with the problem as the reason and error."""
     reason = (f"could not be decided: {problem}",)
-    return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=reason, effects=(), errors=(*d.errors, problem))
-                           for d in decisions.values()), decisions._meta)
+    return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=reason, effects=(), errors=(*d.errors, problem),
+                                        source=()) for d in decisions.values()), decisions._meta)
 
 
 class Engine:

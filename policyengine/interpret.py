@@ -182,6 +182,9 @@ class Interpreter:
         self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
         namespace = namespace_for(policy)
         self._steps = {id(e): self._step(e, namespace) for e in self._exprs()}
+        # Facts decisions read, and those only constraints read (analysis asks about them too).
+        constrained = {self.fact_index[f] for e in policy.constraints.values() for f in e.facts}
+        self._resolved = sorted(set(policy.needed) | constrained)
 
     def _exprs(self) -> list[CompiledExpr]:
         policy = self.policy
@@ -194,15 +197,17 @@ class Interpreter:
         return _Step(expr, fn, params)
 
     def resolve(self, values: Mapping[str, Any]) -> tuple[dict[Any, Any], tuple[FactProblem, ...]]:
-        """An environment from fact name -> raw value (absent = missing), checking every needed fact."""
+        """An environment from fact name -> raw value (absent = missing), checking every fact a decision or a
+        constraint reads. Problems are reported for the facts decisions read only."""
         env: dict[Any, Any] = {}
         problems: list[FactProblem] = []
-        for i in self.policy.needed:
+        for i in self._resolved:
             fact = self.policy.facts[i]
             value, message = check_value(fact, values.get(fact.name, MISSING))
             if message:
                 problem = FactProblem(fact.name, message)
-                problems.append(problem)
+                if i in self.policy.needed:
+                    problems.append(problem)
                 env[f"f{i}"] = Unknown((problem,))
             else:
                 env[f"f{i}"] = value
@@ -263,9 +268,7 @@ class Interpreter:
 
     def broken_constraints(self, env: dict[Any, Any]) -> list[str]:
         """The ids of the policy's constraints that ``env`` (after :meth:`run`) definitely breaks."""
-        # A constraint over a fact no decision reads was never resolved: it constrains nothing here.
-        return [name for name, expr in self.policy.constraints.items()
-                if all(p in env for p in self._steps[id(expr)].params) and self.value(expr, env) is False]
+        return [name for name, expr in self.policy.constraints.items() if self.value(expr, env) is False]
 
     def evaluate(self, values: Mapping[str, Any]) -> tuple[Decisions, dict[Any, Any]]:
         """Decide from fact name -> value (a flat mapping, no adapter); also return the full environment."""

@@ -121,7 +121,8 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
     elif keyword == "required":
         missing = [k for k in err.validator_value if k not in err.instance]
         for key in missing:
-            yield doc.diagnostic(path, f"missing required key {key!r}", key=bool(path))
+            # at the mapping's own key; a mapping in a list has none, so at the mapping itself
+            yield doc.diagnostic(path, f"missing required key {key!r}", key=bool(path) and isinstance(path[-1], str))
     elif keyword == "type":
         expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
         wanted = " or ".join(_SCHEMA_TYPES.get(str(t), str(t)) for t in expected)

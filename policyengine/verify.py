@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from .compiler import CompiledExpr, CompiledPolicy, _Compiler
+from .compiler import CompiledExpr, CompiledPolicy, compile_conditions
 from .decision import Decision
 from .engine import Engine, policy_files
 from .errors import Diagnostic, PolicyError
@@ -361,14 +361,12 @@ class _Loader:
         seen: dict[Diagnostic, list[str]] = {}
         for target in targets:
             policy = target.policy
-            compiler = _Compiler(policy.spec)
-            compiler.counter = 1_000_000  # keeps the names of its constants apart from the policy's own
-            when = compiler.compile_expr(inv.when, policy.context) if inv.when is not None else None
-            unless = compiler.compile_expr(inv.unless, policy.context) if inv.unless is not None else None
-            for d in compiler.diagnostics:
+            conditions = compile_conditions(policy, [inv.when, inv.unless])
+            for d in conditions.diagnostics:
                 seen.setdefault(d, []).append(target.label)
-            if not compiler.diagnostics:
-                out[target.label] = _Compiled(when, unless, dict(compiler.constants))
+            if not conditions.diagnostics:
+                when, unless = conditions.exprs
+                out[target.label] = _Compiled(when, unless, conditions.constants)
         for d, labels in seen.items():
             if len(labels) < len(targets):
                 fine = ", ".join(t.label for t in targets if t.label not in labels)
