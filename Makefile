@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench check clean
+.PHONY: demo test check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## bench: evaluate vs a hand-written function on the same orders (not part of the tests)
+## check: the shipped policies load, pass their YAML tests, lint clean (strict) and keep every invariant
+check: $(STAMP)
+	$(BIN)/policyengine validate policies
+	$(BIN)/policyengine test policies --coverage
+	$(BIN)/policyengine lint policies --strict
+	$(BIN)/policyengine verify policies
+
+## bench: the benchmark suite (issue 5's targets, ratios against hand-written code; not part of the tests)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
