@@ -114,6 +114,11 @@ class Engine:
         return tuple(self._stores)
 
     @property
+    def adapter(self) -> Adapter:
+        """The adapter this engine reads facts through."""
+        return self._adapter
+
+    @property
     def revision(self) -> str:
         """A SHA-256 of the policy and store override files (paths relative to the loaded directory, contents):
         which policy set decided, for audit logs. Other files (test suites, invariants) do not count."""

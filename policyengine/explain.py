@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from .adapters import Adapter, DefaultAdapter
+from .adapters import Adapter
 from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision
 from .engine import STORE_FACT, Engine
@@ -197,10 +197,10 @@ def explain(engine: Engine, order: Any, user: Any, *, store: str | None = None,
     """Explain every action's decision (or only ``actions``) for ``order`` and ``user``.
 
     The store is read from the order (``store.id``) unless ``store`` names it, as :meth:`Engine.evaluate` does.
-    ``adapter`` reads the facts (default: :class:`DefaultAdapter`); pass the one the engine was loaded with.
+    ``adapter`` reads the facts (default: the engine's own).
     Raises ``KeyError`` for an action id that the store's policy does not have.
     """
-    adapter = adapter or DefaultAdapter()
+    adapter = adapter or engine.adapter
     store_id = store
     if store_id is None and engine.stores:
         fact = next((f for f in engine.policy.facts if f.name == STORE_FACT), None)
