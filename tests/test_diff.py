@@ -19,32 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_support import HtmlSnapshot, TextSnapshot, run_cli
 from conftest import ROOT
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 import policyengine
-from policyengine.cli import main
 from policyengine.diff import diff_engines, diff_policies, union_actions
 from policyengine.matrix import Matrix, Outcome, build_matrix
 
 GOLDEN = ROOT / "tests" / "golden" / "diff"
-
-
-class TextSnapshot(SingleFileSnapshotExtension):
-    _write_mode = WriteMode.TEXT
-    file_extension = "txt"
-
-
-class HtmlSnapshot(TextSnapshot):
-    file_extension = "html"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -18,31 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import HtmlSnapshot, TextSnapshot, run_cli
 from conftest import POLICIES, ROOT, build_inputs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 import policyengine
-from policyengine.cli import main
 from policyengine.matrix import Axis, Cube, Matrix, Outcome, build_matrix, cover, describe_cubes
 
 GOLDEN = ROOT / "tests" / "golden" / "diff"
-
-
-class TextSnapshot(SingleFileSnapshotExtension):
-    _write_mode = WriteMode.TEXT
-    file_extension = "txt"
-
-
-class HtmlSnapshot(TextSnapshot):
-    file_extension = "html"
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
