@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from .model import FactSpec
 
-__all__ = ["Adapter", "DefaultAdapter", "Getter", "inline_path"]
+__all__ = ["Adapter", "DefaultAdapter", "Getter", "inline_path", "read_failure"]
 
 Getter = Callable[[Any, Any], Any]
 """``getter(order, user) -> value`` for one fact."""
@@ -48,6 +48,13 @@ class Adapter(Protocol):
     def getter(self, fact: FactSpec) -> Getter:
         """A function reading ``fact`` from ``(order, user)``."""
         ...
+
+
+def read_failure(exc: Exception) -> str:
+    """What a getter's exception means for the fact: ``missing`` (a lookup failed), or the adapter failing."""
+    if isinstance(exc, (LookupError, AttributeError)):
+        return "missing"
+    return f"the adapter failed: {type(exc).__name__}: {exc}"
 
 
 def _step(obj: Any, key: str) -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from .adapters import Adapter, inline_path
+from .adapters import Adapter, inline_path, read_failure
 from .compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from .errors import FactProblem
@@ -78,12 +78,6 @@ class Evaluator:
     """The generated Python source (for the curious and for debugging)."""
     table_size: int = 0
     """Fact combinations precomputed (0 when the policy is not specialised into one table)."""
-
-
-def _failure(exc: Exception) -> str:
-    if isinstance(exc, (KeyError, AttributeError, LookupError)):
-        return "missing"
-    return f"the adapter failed: {type(exc).__name__}: {exc}"
 
 
 def _fast_check(fact: FactSpec, var: str, i: int) -> str:
@@ -289,7 +283,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
 
     def failed(bad: dict[int, str] | None, i: int, exc: Exception) -> dict[int, str]:
         bad = bad or {}
-        bad[i] = _failure(exc)
+        bad[i] = read_failure(exc)
         return bad
 
     def read(i: int, order: Any, user: Any, bad: dict[int, str] | None) -> tuple[Any, dict[int, str] | None]:
@@ -316,7 +310,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             try:
                 raw = getters[i](order, user)
             except Exception as exc:
-                raise _LazyBad(i, MISSING, _failure(exc)) from None
+                raise _LazyBad(i, MISSING, read_failure(exc)) from None
             value, message = check_value(facts[i], raw)
             if message:
                 raise _LazyBad(i, raw, message)

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from .adapters import Adapter, DefaultAdapter
+from .adapters import Adapter, DefaultAdapter, read_failure
 from .bulk import BulkResult, summarise
 from .codegen import TABLE_LIMIT, Evaluator, build_evaluator
 from .compiler import CompiledPolicy, compile_policy
@@ -160,8 +160,7 @@ class Engine:
         try:
             store_id = self._store_of(order, user)
         except Exception as exc:  # the adapter's own failure: fail closed below
-            return self._default, FactProblem(STORE_FACT, "missing" if isinstance(exc, LookupError | AttributeError)
-                                              else f"the adapter failed: {type(exc).__name__}: {exc}")
+            return self._default, FactProblem(STORE_FACT, read_failure(exc))
         if store_id.__class__ is not str:
             return self._default, FactProblem(STORE_FACT, f"expected a string, got {type(store_id).__name__}")
         return self._by_store.get(store_id, self._default), None

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from .adapters import Adapter
+from .adapters import Adapter, read_failure
 from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision
 from .engine import STORE_FACT, Engine
@@ -218,10 +218,9 @@ def explain(engine: Engine, order: Any, user: Any, *, store: str | None = None,
         fact = policy.facts[i]
         try:
             values[fact.name] = adapter.getter(fact)(order, user)
-        except (LookupError, AttributeError):
-            pass  # missing: resolve says so
-        except Exception as exc:  # noqa: BLE001 - the adapter's own failure, as the engine reports it
-            failures[fact.name] = FactProblem(fact.name, f"the adapter failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - reported as the engine reports it
+            if read_failure(exc) != "missing":  # a missing fact: resolve says so
+                failures[fact.name] = FactProblem(fact.name, read_failure(exc))
     interpreter = Interpreter(policy)
     env, _ = interpreter.resolve(values)
     index = {f.name: i for i, f in enumerate(policy.facts)}
