@@ -19,7 +19,7 @@ import rule_engine.ast as re_ast
 from rule_engine import DataType
 from rule_engine import errors as re_errors
 
-from .errors import Diagnostic, PolicyError
+from .errors import Diagnostic, PolicyError, did_you_mean
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .translate import ACTION_STATES, TranslationError, translate
 from .yamlsource import Document
@@ -213,7 +213,7 @@ class _Compiler:
                                        hint="decisions must depend on declared facts only (declare a fact instead)")
             known = sorted({f.split(".")[0] for f in self.facts} | self.condition_names | {"actions"})
             return expr.diagnostic(f"unknown name {name!r}: not a fact root, a condition or 'actions'",
-                                   offset=_find(text, name), hint=_did_you_mean(name, known))
+                                   offset=_find(text, name), hint=did_you_mean(name, known))
         if isinstance(err, re_errors.AttributeResolutionError):
             return self.attribute_error(expr, err)
         mismatch = _static_mismatch(text, self.facts, self.condition_names)
@@ -274,11 +274,11 @@ class _Compiler:
             fact = self.facts.get(name)
             if fact is None:
                 self.error(doc.diagnostic(path, f"effect sets undeclared fact {name!r}", key=True,
-                                          hint=_did_you_mean(name, list(self.facts))))
+                                          hint=did_you_mean(name, list(self.facts))))
             elif fact.type == "enum" and value not in fact.values:
                 self.error(doc.diagnostic(path, f"{name} is never {value!r}; its declared values are: "
                                                 f"{', '.join(fact.values)}",
-                                          hint=_did_you_mean(str(value), list(fact.values))))
+                                          hint=did_you_mean(str(value), list(fact.values))))
             elif not _value_fits(fact.type, value):
                 self.error(doc.diagnostic(path, f"{name} is a {fact.type} fact; {value!r} does not fit"))
 
@@ -434,9 +434,6 @@ def _find(text: str, needle: str | None) -> int:
     return match.start() if match else 0
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 @attrs.frozen(slots=True)

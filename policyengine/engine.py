@@ -25,8 +25,8 @@ from .errors import Diagnostic, FactError, FactProblem, PolicyError
 from .locks import check_locks
 from .merge import merge_override
 from .model import OverrideSpec, PolicySpec, parse_override, parse_policy
-from .validate import validate_document
-from .yamlsource import Document, read_document
+from .validate import valid_document
+from .yamlsource import Document
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
@@ -257,11 +257,6 @@ def policy_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _display(file: Path) -> str:
-    try:
-        return str(file.relative_to(Path.cwd()))
-    except ValueError:
-        return str(file)
 
 
 class _Loader:
@@ -284,14 +279,11 @@ class _Loader:
             self.diagnostics.append(Diagnostic(str(root), 1, 1, "no policy files (*.yaml, *.yml) found"))
         docs = []
         for file in files:
-            doc = self.attempt(read_document, file, _display(file))
+            doc = valid_document(file, self.diagnostics)
             if doc is not None:
                 # the revision names files relative to the loaded directory: the same set hashes alike anywhere
                 self.relative[doc.file] = file.relative_to(root).as_posix() if root.is_dir() else file.name
-                problems = validate_document(doc)
-                self.diagnostics += problems
-                if not problems:
-                    docs.append(doc)
+                docs.append(doc)
         return docs
 
     def policies(self, docs: list[Document]) -> dict[int, CompiledPolicy]:

@@ -7,6 +7,7 @@ rather than fixing them one run at a time.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 import attrs
@@ -25,6 +26,12 @@ def json_path(path: Iterable[str | int]) -> str:
         else:
             out += f"[{part!r}]"
     return out
+
+
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """A hint naming the closest of ``choices`` to a misspelt ``word``, or None when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean {close[0]!r}?" if close else None
 
 
 @attrs.frozen(slots=True, order=False)

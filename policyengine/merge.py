@@ -16,12 +16,11 @@ Merging is a pure function of (base, override): file order never matters.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import attrs
 
-from .errors import Diagnostic
+from .errors import Diagnostic, did_you_mean
 from .model import ActionPatch, ActionSpec, ConditionSpec, Expr, FactSpec, GuardSpec, OverrideSpec, PolicySpec, parse_action
 
 __all__ = ["merge_override"]
@@ -29,9 +28,6 @@ __all__ = ["merge_override"]
 _PATCH_ONLY = ("hidden", "drop_deny", "replace_deny")
 
 
-def _close(word: str, choices: list[str]) -> str | None:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 class _Merger:
@@ -94,7 +90,7 @@ class _Merger:
             guard = by_id.get(guard_id)
             if guard is None:
                 self.diagnostics.append(self.doc.diagnostic(
-                    path, f"action {base.id!r} has no guard {guard_id!r} to drop", hint=_close(guard_id, ids)))
+                    path, f"action {base.id!r} has no guard {guard_id!r} to drop", hint=did_you_mean(guard_id, ids)))
             elif guard.locked:
                 self.diagnostics.append(self.doc.diagnostic(
                     path, f"cannot drop guard {guard_id!r} of action {base.id!r}: the base policy locks it "
@@ -108,7 +104,7 @@ class _Merger:
             if guard is None:
                 self.diagnostics.append(self.doc.diagnostic(
                     change.path, f"action {base.id!r} has no guard {change.id!r} to replace", key=True,
-                    hint=_close(change.id, ids)))
+                    hint=did_you_mean(change.id, ids)))
                 continue
             changed[change.id] = attrs.evolve(guard, when=change.when or guard.when, reason=change.reason or guard.reason)
         for guard in patch.deny:
@@ -125,12 +121,12 @@ class _Merger:
         for key in problems:
             self.diagnostics.append(self.doc.diagnostic(
                 (*patch.path, key), f"{key!r} changes a base action, but the base policy has no action {patch.id!r}",
-                key=True, hint=_close(patch.id, [a.id for a in self.base.actions])))
+                key=True, hint=did_you_mean(patch.id, [a.id for a in self.base.actions])))
         missing = [k for k in ("label", "allow") if k not in data]
         if missing and not problems:  # a typo'd base action id already got its diagnostic
             self.diagnostics.append(self.doc.diagnostic(
                 patch.path, f"new action {patch.id!r} needs {' and '.join(repr(k) for k in missing)}", key=True,
-                hint=_close(patch.id, [a.id for a in self.base.actions])))
+                hint=did_you_mean(patch.id, [a.id for a in self.base.actions])))
         if problems or missing:
             return None
         gates = [k for k in ("visible", "allow") if isinstance(data.get(k), dict) and "when" not in data[k]]

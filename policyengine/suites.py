@@ -14,10 +14,9 @@ an action's conditions only if it checks that action (lists it, or its ``default
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import attrs
 from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, Effect, FrozenMap
 from .engine import STORE_FACT, Engine, load, policy_files
-from .errors import Diagnostic, FactProblem, PolicyError
+from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
 from .interpret import MISSING, Interpreter, check_value
 from .model import FactSpec
 from .space import possible_assignments
@@ -264,16 +263,8 @@ def matches(case: Case, patterns: Sequence[str]) -> bool:
 # -- loading ------------------------------------------------------------------------------------------------------
 
 
-def _did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
-def _display(file: Path) -> str:
-    try:
-        return str(file.relative_to(Path.cwd()))
-    except ValueError:
-        return str(file)
 
 
 class _Leaf:
@@ -378,7 +369,7 @@ class _SuiteLoader:
         if name not in table:
             defined = ", ".join(table) or "none"
             self.error(ref, f"unknown {noun} fixture {name!r}",
-                       hint=_did_you_mean(name, table) or f"{noun} fixtures of this suite: {defined}")
+                       hint=did_you_mean(name, table) or f"{noun} fixtures of this suite: {defined}")
             return None
         if name in stack:
             cycle = " -> ".join((*stack[stack.index(name):], name))
@@ -473,7 +464,7 @@ class _SuiteLoader:
             if store_id not in self.engine.stores:
                 loaded = ", ".join(self.engine.stores) or "none"
                 self.error(store_path, f"unknown store {store_id!r}: no store override is loaded for it",
-                           hint=_did_you_mean(store_id, self.engine.stores) or f"stores with an override: {loaded}")
+                           hint=did_you_mean(store_id, self.engine.stores) or f"stores with an override: {loaded}")
                 return None
         order_tree = order.tree
         policy_store = self.store_of(order, store_id, name if row is None else f"{name}/{row}")
@@ -539,13 +530,13 @@ class _SuiteLoader:
                 expected = sorted({s[len(at)] for s in (*self.facts, *self.prefixes) if len(s) > len(at) and s[:len(at)] == at})
                 self.error(node.path, f"unknown {at[0]} field {'.'.join(here[1:])!r}: no declared fact reads "
                                       f"{'.'.join(here)}",
-                           hint=_did_you_mean(key, expected) or (f"fields read here: {', '.join(expected)}" if expected else None),
+                           hint=did_you_mean(key, expected) or (f"fields read here: {', '.join(expected)}" if expected else None),
                            key=True)
 
     def check_value(self, fact: FactSpec, leaf: _Leaf) -> None:
         _, message = check_value(fact, leaf.value)
         if message is not None:
-            hint = _did_you_mean(leaf.value, fact.values) if fact.type == "enum" and isinstance(leaf.value, str) else None
+            hint = did_you_mean(leaf.value, fact.values) if fact.type == "enum" and isinstance(leaf.value, str) else None
             self.error(leaf.path, f"invalid value for {fact.name}: {message}", hint=hint)
 
     def check_needed(self, policy: CompiledPolicy, store: str | None, order: _Input, user: _Input, *,
@@ -601,7 +592,7 @@ class _SuiteLoader:
     def unknown_action(self, action_id: str, path: Path_, policy: CompiledPolicy, store: str | None) -> None:
         whose = f"store {store}'s policy" if store is not None else policy.spec.label
         elsewhere = [s for s in self.engine.stores if any(a.id == action_id for a in self.engine.store_policy(s).actions)]
-        hint = _did_you_mean(action_id, [a.id for a in policy.actions])
+        hint = did_you_mean(action_id, [a.id for a in policy.actions])
         if hint is None and elsewhere:
             hint = f"it is an action of store {elsewhere[0]}'s policy: set `store: {elsewhere[0]}`"
         self.error(path, f"unknown action {action_id!r}: {whose} has no such action", key=True,
@@ -618,14 +609,14 @@ class _SuiteLoader:
             for i, reason in enumerate(reasons):
                 if reason not in possible:
                     self.error((*path, "reasons", i), f"action {action.id!r} never gives this reason",
-                               hint=_did_you_mean(reason, possible, 0.5) or "its reasons: " + ", ".join(f'"{r}"' for r in possible))
+                               hint=did_you_mean(reason, possible, 0.5) or "its reasons: " + ", ".join(f'"{r}"' for r in possible))
         guards = raw.get("guards")
         if guards is not None:
             ids = [g.spec.id for g in action.guards]
             for i, guard in enumerate(guards):
                 if guard not in ids:
                     self.error((*path, "guards", i), f"action {action.id!r} has no deny guard {guard!r}",
-                               hint=_did_you_mean(guard, ids) or (f"its guards: {', '.join(ids)}" if ids
+                               hint=did_you_mean(guard, ids) or (f"its guards: {', '.join(ids)}" if ids
                                                                   else "it has no deny guards"))
         effects = raw.get("effects")
         parsed: list[Effect] = []
@@ -648,7 +639,7 @@ class _SuiteLoader:
             ok = False
             self.error((*path, "operation") if not isinstance(raw, str) else path,
                        f"action {action.id!r} has no effect with operation {operation!r}",
-                       hint=_did_you_mean(operation, operations) or (f"its operations: {', '.join(operations)}"
+                       hint=did_you_mean(operation, operations) or (f"its operations: {', '.join(operations)}"
                                                                      if operations else "it has no operations"))
         assigned = {pair for e in action.effects for pair in e.spec.set}
         facts = {f.name: f for f in self.policies[0].facts} | {f.name: f for p in self.policies for f in p.facts}
@@ -657,12 +648,12 @@ class _SuiteLoader:
             fact = facts.get(name)
             if fact is None:
                 ok = False
-                self.error(at, f"undeclared fact {name!r}", key=True, hint=_did_you_mean(name, facts))
+                self.error(at, f"undeclared fact {name!r}", key=True, hint=did_you_mean(name, facts))
                 continue
             _, message = check_value(fact, value)
             if message is not None:
                 ok = False
-                hint = _did_you_mean(value, fact.values) if fact.type == "enum" and isinstance(value, str) else None
+                hint = did_you_mean(value, fact.values) if fact.type == "enum" and isinstance(value, str) else None
                 self.error(at, f"invalid value for {name}: {message}", hint=hint)
             elif (name, value) not in assigned:
                 ok = False
@@ -696,7 +687,7 @@ def _suite_documents(path: Path, diagnostics: list[Diagnostic]) -> list[Document
     docs = []
     for file in files:
         try:
-            doc = read_document(file, _display(file))
+            doc = read_document(file)
         except PolicyError as err:
             diagnostics += err.diagnostics
             continue

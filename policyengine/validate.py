@@ -6,11 +6,11 @@ located at the offending key or value through the document's position tables.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -18,8 +18,8 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from .errors import Diagnostic
-from .yamlsource import Document
+from .errors import Diagnostic, PolicyError, did_you_mean
+from .yamlsource import Document, read_document
 
 __all__ = ["API_VERSIONS", "SCHEMAS", "schema_for", "validate_document"]
 
@@ -98,13 +98,10 @@ def _check_header(doc: Document) -> list[Diagnostic]:
         out.append(doc.diagnostic((), "missing required key 'kind'", hint=f"one of: {', '.join(SCHEMAS)}"))
     elif kind not in SCHEMAS:
         out.append(doc.diagnostic(("kind",), f"unknown kind {kind!r}; supported: {', '.join(SCHEMAS)}",
-                                  hint=_did_you_mean(str(kind), SCHEMAS)))
+                                  hint=did_you_mean(str(kind), SCHEMAS)))
     return out
 
 
-def _did_you_mean(word: str, choices: Any) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stubs type every field as Unset-able
@@ -116,7 +113,7 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
     elif keyword == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         for key in sorted(set(err.instance) - set(allowed)):
-            hint = _did_you_mean(key, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+            hint = did_you_mean(key, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
             yield doc.diagnostic((*path, key), f"unknown key {key!r}", hint=hint, key=True)
     elif keyword == "required":
         missing = [k for k in err.validator_value if k not in err.instance]
@@ -130,7 +127,7 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
     elif keyword == "enum":
         choices = ", ".join(str(v) for v in err.validator_value)
         yield doc.diagnostic(path, f"{err.instance!r} is not one of: {choices}",
-                             hint=_did_you_mean(str(err.instance), map(str, err.validator_value)))
+                             hint=did_you_mean(str(err.instance), map(str, err.validator_value)))
     elif keyword == "const":
         yield doc.diagnostic(path, f"must be {err.validator_value!r}, got {err.instance!r}")
     elif keyword == "pattern" and "propertyNames" in err.relative_schema_path:
@@ -176,3 +173,16 @@ def _diagnose_alternatives(doc: Document, err: Any, path: tuple[Any, ...]) -> It
         return
     kinds = sorted({_SCHEMA_TYPES.get(str(b.get("type")), "a value") for b in branches if isinstance(b, dict)})
     yield doc.diagnostic(path, f"expected {' or '.join(kinds) or 'another form'}, got {_describe(err.instance)}")
+
+
+def valid_document(path: Path, diagnostics: list[Diagnostic]) -> Document | None:
+    """Stages 1 and 2 for one file: the document when it reads and matches its kind's schema; otherwise None, with
+    every problem added to ``diagnostics``."""
+    try:
+        doc = read_document(path)
+    except PolicyError as err:
+        diagnostics += err.diagnostics
+        return None
+    problems = validate_document(doc)
+    diagnostics += problems
+    return None if problems else doc

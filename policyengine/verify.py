@@ -23,8 +23,7 @@ with no finite set of values is *skipped* (never guessed), one whose ``when`` ne
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,10 @@ import attrs
 from .compiler import CompiledExpr, CompiledPolicy, compile_conditions
 from .decision import Decision
 from .engine import Engine, policy_files
-from .errors import Diagnostic, PolicyError
+from .errors import Diagnostic, PolicyError, did_you_mean
 from .lint import Analysis, Row
 from .model import Expr
-from .validate import validate_document
+from .validate import valid_document
 from .yamlsource import Document, read_document
 
 __all__ = ["KIND", "STATES", "ActionState", "Check", "Clause", "Counterexample", "Invariant", "InvariantResult",
@@ -229,11 +228,6 @@ class VerifyReport:
 
 # -- loading -----------------------------------------------------------------------------------------------------
 
-def _display(file: Path) -> str:
-    try:
-        return str(file.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(file)
 
 
 def find_invariant_files(path: str | Path) -> list[Path]:
@@ -249,9 +243,6 @@ def find_invariant_files(path: str | Path) -> list[Path]:
     return out
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def _selector(value: Any) -> tuple[tuple[str, ...], str | None]:
@@ -307,14 +298,8 @@ class _Loader:
     def documents(self, files: Sequence[Path]) -> list[Document]:
         docs = []
         for file in files:
-            try:
-                doc = read_document(file, _display(file))
-            except PolicyError as err:
-                self.diagnostics += err.diagnostics
-                continue
-            problems = validate_document(doc)
-            self.diagnostics += problems
-            if problems:
+            doc = valid_document(file, self.diagnostics)
+            if doc is None:
                 continue
             if doc.data["kind"] != KIND:
                 self.diagnostics.append(doc.diagnostic(("kind",), f"expected a {KIND} file, got {doc.data['kind']}"))
@@ -337,7 +322,7 @@ class _Loader:
                 loaded = ", ".join(self.stores) or "none"
                 self.diagnostics.append(inv.doc.diagnostic(
                     (*inv.path, "for_stores", i), f"no store override for {store!r} is loaded (loaded: {loaded})",
-                    hint=_did_you_mean(store, self.stores)
+                    hint=did_you_mean(store, self.stores)
                     or "orders of stores without an override are decided by the base policy: write base"))
         return out
 
@@ -352,7 +337,7 @@ class _Loader:
                     path = (*clause.path, j) if clause.listed else clause.path
                     self.diagnostics.append(inv.doc.diagnostic(
                         path, f"unknown action {action!r} (not in {labels})", key=clause.shorthand,
-                        hint=_did_you_mean(action, sorted(known))))
+                        hint=did_you_mean(action, sorted(known))))
 
     def compile(self, inv: Invariant, targets: Sequence[_Target]) -> dict[str, _Compiled]:
         """``inv``'s conditions compiled against each target's policy (by label); every problem is reported once,

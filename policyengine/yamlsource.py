@@ -18,7 +18,7 @@ import yaml
 
 from .errors import Diagnostic, PolicyError
 
-__all__ = ["Mark", "Document", "read_document", "parse_document", "MAX_FILE_BYTES"]
+__all__ = ["Mark", "Document", "display_name", "read_document", "parse_document", "MAX_FILE_BYTES"]
 
 MAX_FILE_BYTES = 1024 * 1024
 """Policy files are small; anything larger is refused before parsing (a cheap guard against hostile input)."""
@@ -287,9 +287,17 @@ def parse_document(text: str, file: str) -> Document:
     return Document(file, data, builder.marks, builder.key_marks, text)
 
 
+def display_name(path: Path) -> str:
+    """How diagnostics name a file: relative to the working directory when it is under it, else as given."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def read_document(path: Path, display: str | None = None) -> Document:
-    """Read and parse the YAML file at ``path``; diagnostics name it ``display`` (default: the path as given)."""
-    name = display or str(path)
+    """Read and parse the YAML file at ``path``; diagnostics name it ``display`` (default: :func:`display_name`)."""
+    name = display or display_name(path)
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
