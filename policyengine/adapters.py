@@ -58,6 +58,8 @@ def read_failure(exc: Exception) -> str:
 
 
 def _step(obj: Any, key: str) -> Any:
+    if obj.__class__ is dict:  # the common case, without an isinstance check through the ABC machinery
+        return obj[key]
     if isinstance(obj, Mapping):
         return obj[key]
     return getattr(obj, key)
@@ -117,4 +119,4 @@ class DefaultAdapter:
             value = _step(order, "id")
         except (LookupError, AttributeError, TypeError):
             return None
-        return None if value is None else str(value)
+        return value if value.__class__ is str else None if value is None else str(value)

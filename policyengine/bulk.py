@@ -6,14 +6,14 @@ format them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from .decision import Decision
 
-__all__ = ["BulkGroup", "BulkResult", "summarise"]
+__all__ = ["BulkGroup", "BulkResult", "summarise", "why_not"]
 
 
 @attrs.frozen(slots=True)
@@ -51,7 +51,10 @@ class BulkResult:
                 "skipped": [g.to_dict() for g in self.skipped], "summary": self.summary}
 
 
-def _why_not(decision: Decision) -> str:
+def why_not(decision: Decision) -> str | None:
+    """None when the action applies to the order; otherwise the one reason its bulk group is named by."""
+    if decision.state == "enabled":
+        return None
     if decision.errors:
         return f"could not be decided: {decision.errors[0]}"
     return decision.reasons[0] if decision.reasons else decision.state
@@ -62,16 +65,15 @@ def _phrase(reason: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-def summarise(action: str, label: str, decisions: Sequence[Decision], ids: Sequence[str | None]) -> BulkResult:
-    """Group ``decisions`` (one per order, in input order) of ``action`` into a :class:`BulkResult`."""
-    applicable = tuple(i for i, d in enumerate(decisions) if d.enabled)
-    groups: dict[str, list[int]] = {}
-    for i, decision in enumerate(decisions):
-        if not decision.enabled:
-            groups.setdefault(_why_not(decision), []).append(i)
+def summarise(action: str, label: str, total: int, groups: Mapping[str | None, Sequence[int]],
+              ids: Sequence[str | None]) -> BulkResult:
+    """A :class:`BulkResult` from the orders' input indexes grouped by :func:`why_not` of their decision (the group
+    ``None`` is the orders the action applies to), each group in input order."""
+    applicable = tuple(groups.get(None, ()))
     skipped = tuple(BulkGroup(reason, tuple(idx), tuple(ids[i] for i in idx))
-                    for reason, idx in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])))
-    noun = "order" if len(decisions) == 1 else "orders"
-    summary = f"{label} {len(applicable)} of {len(decisions)} {noun}"
+                    for reason, idx in sorted(((r, i) for r, i in groups.items() if r is not None),
+                                              key=lambda kv: (-len(kv[1]), kv[1][0])))
+    noun = "order" if total == 1 else "orders"
+    summary = f"{label} {len(applicable)} of {total} {noun}"
     summary += "".join(f"; {len(g.indexes)} skipped: {_phrase(g.reason)}" for g in skipped)
-    return BulkResult(action, label, len(decisions), applicable, tuple(ids[i] for i in applicable), skipped, summary)
+    return BulkResult(action, label, total, applicable, tuple(ids[i] for i in applicable), skipped, summary)

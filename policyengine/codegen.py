@@ -30,17 +30,23 @@ import attrs
 from .adapters import Adapter, inline_path, read_failure
 from .compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
-from .errors import FactProblem
+from .errors import FactError, FactProblem
 from .interpret import MISSING, ActionShape, Interpreter, Unknown, check_value, namespace_for
 from .model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "MAX_TABLE_BITS", "TABLE_LIMIT"]
+__all__ = ["Evaluator", "build_evaluator", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
 """Up to this many allow/guard/effect bits, an action's Decisions are all built at load time; past it they are built
 on first use and remembered (up to :data:`MEMO_LIMIT` per action), so load time stays flat for big actions."""
 
 MEMO_LIMIT = 4096
+"""How many outcomes one memo remembers (per action, or per policy for packed outcomes); past it, new ones are
+built on each use and not kept, so memory stays bounded whatever the inputs."""
+
+PACK_BITS = 60
+"""Up to this many bits of packed outcome key (see ``_Generator.fields``), the fast path names the whole outcome with
+one int and shares one Decisions per outcome; past it (hundreds of actions) each result is assembled per call."""
 
 TABLE_LIMIT = 4096
 """The default bound on whole-policy tables (fact combinations); past it the fast path computes conditions."""
@@ -56,6 +62,18 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+class _Raw:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RAW"
+
+
+RAW: Any = _Raw()
+"""Passed as ``strict``, makes the generated ``evaluate`` return the fail-closed path's ``(Decisions, problems)``
+unfinished, for a caller that adds problems of its own (the store dispatch)."""
+
+
 class _LazyBad(Exception):
     """An expensive fact read lazily turned out bad: carries its index, raw value and what is wrong."""
 
@@ -68,11 +86,13 @@ class _LazyBad(Exception):
 class Evaluator:
     """The generated evaluators of one policy bound to one adapter.
 
-    ``evaluate(order, user)`` returns Decisions, or ``(Decisions, problems)`` from the fail-closed path.
-    ``evaluate_many(pairs)`` returns ``(results, indexes of results that are (Decisions, problems) pairs)``.
+    ``evaluate(order, user, strict=False, store=None)`` is :meth:`Engine.evaluate` itself for an engine without
+    store overrides (``store`` then changes nothing); with ``strict=RAW`` the fail-closed path's result comes back as
+    ``(Decisions, problems)``. ``evaluate_many(pairs)`` returns ``(results, indexes of results that are
+    (Decisions, problems) pairs)``.
     """
 
-    evaluate: Callable[[Any, Any], Any]
+    evaluate: Callable[..., Any]
     evaluate_many: Callable[[Any], tuple[list[Any], list[int]]]
     source: str = attrs.field(repr=False)
     """The generated Python source (for the curious and for debugging)."""
@@ -88,8 +108,8 @@ def _fast_check(fact: FactSpec, var: str, i: int) -> str:
         return f"({var}.__class__ is str and {var} in V{i})"
     if fact.type == "string":
         return f"{var}.__class__ is str"
-    if fact.type == "number":  # 0 * x == 0 is false for NaN and the infinities
-        return f"({var}.__class__ in NUMBERS and 0 * {var} == 0)"
+    if fact.type == "number":  # x - x == 0.0 is false for NaN and the infinities; both tests are specialised
+        return f"({var}.__class__ is int or ({var}.__class__ is float and {var} - {var} == 0.0))"
     return f"{var}.__class__ is frozenset"
 
 
@@ -197,8 +217,28 @@ class _Generator:
         return ["try:", f"    f{i} = {access}", "except Exception:", f"    f{i}, bad = read({i}, order, user, bad)"]
 
     # -- deciding ----------------------------------------------------------------------------------------------
-    def decide(self) -> list[str]:
-        lines = []
+    def fields(self) -> list[tuple[ActionShape, int, int, bool]]:
+        """Each action's slice of the packed outcome key: ``(shape, offset, width, always visible)``. A visible
+        action's field holds its table key (plus one when it can be hidden: 0 stands for hidden)."""
+        out, offset = [], 0
+        for action in self.policy.actions:
+            shape = self.shapes[action.id]
+            always = action.visible.python == "True"
+            width = shape.bits + (0 if always else 1)
+            out.append((shape, offset, width, always))
+            offset += width
+        return out
+
+    @property
+    def packed(self) -> bool:
+        """Whether one int can name the whole outcome, so equal outcomes share one memoised Decisions."""
+        return not self.table and sum(width for _, _, width, _ in self.fields()) <= PACK_BITS
+
+    def decide(self, packed: bool = False) -> list[str]:
+        """Conditions in dependency order, then each action's decision: ``a_<id>`` each, or (``packed``) ``k``,
+        the outcome key of :meth:`fields`."""
+        lines = ["k = 0"] if packed else []
+        fields = {shape.action.spec.id: (offset, always) for shape, offset, _, always in self.fields()}
         for kind, name in self.policy.order:
             if kind == "condition":
                 if name not in self.lazy_conditions:
@@ -212,6 +252,11 @@ class _Generator:
             conditional = [e.when for e in action.effects if e.when is not None]
             key += [f"({self.code(when)}) << {offset + i}" for i, when in enumerate(conditional)]
             bits = " | ".join(key)
+            if packed:
+                at, always = fields[name]
+                field = f"({bits})" if always else f"(1 + ({bits}))"
+                lines += [f"if {self.code(action.visible)}:", f"    k |= {field}" + (f" << {at}" if at else "")]
+                continue
             pick = f"T_{name}[{bits}]" if shape.bits <= MAX_TABLE_BITS else f"(M_{name}.get({bits}) or B_{name}({bits}))"
             lines += [f"if {self.code(action.visible)}:", f"    a_{name} = {pick}", "else:", f"    a_{name} = H_{name}"]
         return lines
@@ -237,13 +282,18 @@ class _Generator:
             else:
                 lines += [f"if not {_fast_check(policy.facts[i], f'f{i}', i)}:", f"    bad = suspect(bad, {i})"]
         lines += ["if bad is not None:", *("    " + line for line in ret(f"slow({values}, bad, order, user)"))]
-        lines += ["try:", *("    " + line for line in self.decide())]
+        packed = self.packed
+        lines += ["try:", *("    " + line for line in self.decide(packed))]
         if self.expensive:
             lines += ["except LazyBad as exc:",
                       *("    " + line for line in ret(f"slow({values}, {{exc.index: exc.message}}, order, user, exc)"))]
         # A condition that raises (a division by zero, say) is re-run by the fail-closed path, which knows which
         # conditions it makes unknown.
         lines += ["except Exception:", *("    " + line for line in ret(f"slow({values}, {{}}, order, user)"))]
+        if packed:  # an outcome seen before is one dict read, and its Decisions is shared
+            lines += ["try:", *("    " + line for line in ret("WHOLE[k]")),
+                      "except KeyError:", *("    " + line for line in ret("WHOLE_BUILD(k)"))]
+            return lines
         # Decisions built without __init__ (its slots set directly): the one allocation of a fast-path result
         lines += ["decisions = NEW(DECISIONS)",
                   f"decisions._decisions = ({''.join(f'a_{a.id}, ' for a in policy.actions)})",
@@ -251,18 +301,21 @@ class _Generator:
         return lines
 
     def source(self) -> str:
-        # Globals the hot path touches become parameter defaults: local reads instead of dict lookups.
-        bound = "dict=dict, bool=bool, NEW=NEW, DECISIONS=DECISIONS, META=META" + (", TABLE=TABLE" if self.table else "")
-        single = [f"def evaluate(order, user, {bound}):",
-                  *("    " + line for line in self.body(lambda e: [f"return {e}"]))]
+        # No constants bound as parameter defaults: every keyword-only default costs a dict lookup per call, while
+        # a global read is cached by the interpreter (3.11+). strict and store are plain positional defaults.
+        def give(expr: str) -> list[str]:
+            return [f"return FINISH({expr}, strict)" if expr.startswith("slow(") else f"return {expr}"]
+
+        single = ["def evaluate(order, user, strict=False, store=None):",
+                  *("    " + line for line in self.body(give))]
 
         def collect(expr: str) -> list[str]:
             if expr.startswith("slow("):
                 return ["slow_at(len(out))", f"append({expr})", "continue"]
             return [f"append({expr})", "continue"]
 
-        many = [f"def evaluate_many(pairs, {bound}):", "    out = []", "    append = out.append", "    slow_indexes = []",
-                "    slow_at = slow_indexes.append", "    for order, user in pairs:",
+        many = ["def evaluate_many(pairs):", "    out = []", "    append = out.append",
+                "    slow_indexes = []", "    slow_at = slow_indexes.append", "    for order, user in pairs:",
                 *("        " + line for line in self.body(collect)), "    return out, slow_indexes"]
         return "\n".join(single) + "\n\n\n" + "\n".join(many) + "\n"
 
@@ -339,6 +392,14 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         decisions = interpreter.run(env)
         return decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
 
+    def finish(result: tuple[Decisions, tuple[FactProblem, ...]], strict: Any) -> Any:
+        if strict is RAW:
+            return result
+        decisions, problems = result
+        if strict and problems:
+            raise FactError(problems)
+        return decisions
+
     namespace = namespace_for(policy)
     for name, shape in shapes.items():
         if shape.bits <= MAX_TABLE_BITS:
@@ -354,8 +415,11 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     namespace.update(PLAIN=plain_classes, is_plain=is_plain)
     namespace.update(MISSING=MISSING, UNSET=UNSET, LazyBad=_LazyBad, failed=failed, read=read, suspect=suspect,
                      slow=slow, DECISIONS=Decisions, NEW=object.__new__, META=interpreter.meta)
-    namespace.update(NUMBERS=frozenset({int, float}), SEQUENCES=_SEQUENCES, JOIN="".join)
+    namespace.update(SEQUENCES=_SEQUENCES, JOIN="".join)
     generator = _Generator(policy, shapes, getters, expensive, table)
+    if generator.packed:
+        namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields(), namespace, interpreter.meta)
+    namespace["FINISH"] = finish
     source = generator.source()
     if table:
         namespace["TABLE"] = _table(policy, generator, namespace)
@@ -373,6 +437,31 @@ def _memo(shape: ActionShape) -> tuple[dict[int, Any], Callable[[int], Any]]:
         if len(memo) < MEMO_LIMIT:
             memo[key] = decision
         return decision
+
+    return memo, build
+
+
+def _whole_memo(fields: list[tuple[ActionShape, int, int, bool]], namespace: Mapping[str, Any],
+                meta: DecisionsMeta) -> tuple[dict[int, Decisions], Callable[[int], Decisions]]:
+    """A remembered builder of whole results by packed outcome key: each outcome's Decisions is built once and
+    shared, like a table row, however many different fact values lead to it."""
+    memo: dict[int, Decisions] = {}  # per engine; a racing thread at worst builds an equal Decisions twice
+    picks = []
+    for shape, offset, width, always in fields:
+        name = shape.action.spec.id
+        table = namespace.get(f"T_{name}")
+        decision_of = table.__getitem__ if table is not None else namespace[f"B_{name}"]
+        picks.append((offset, (1 << width) - 1, always, shape.hidden, decision_of))
+
+    def build(key: int) -> Decisions:
+        decisions = []
+        for offset, mask, always, hidden, decision_of in picks:
+            field = key >> offset & mask
+            decisions.append(decision_of(field) if always else decision_of(field - 1) if field else hidden)
+        result = Decisions(tuple(decisions), meta)
+        if len(memo) < MEMO_LIMIT:
+            memo[key] = result
+        return result
 
     return memo, build
 

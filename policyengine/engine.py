@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 import attrs
 
 from .adapters import Adapter, DefaultAdapter, read_failure
-from .bulk import BulkResult, summarise
-from .codegen import TABLE_LIMIT, Evaluator, build_evaluator
+from .bulk import BulkResult, summarise, why_not
+from .codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator
 from .compiler import CompiledPolicy, compile_policy
 from .decision import Decision, Decisions, DecisionsMeta
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
@@ -66,8 +67,9 @@ class Engine:
                  "_table_limit", "evaluate")
 
     evaluate: Callable[..., Decisions]
-    """``evaluate(order, user, *, strict=False, store=None) -> Decisions``: decide every action for one order
-    (see the function's own docstring). An attribute, not a method, because it is the hot path."""
+    """``evaluate(order, user, strict=False, store=None) -> Decisions``: decide every action for one order
+    (see the function's own docstring). An attribute, not a method, because it is the hot path: without store
+    overrides it is the generated evaluator itself."""
 
     def __init__(self, versions: Mapping[int, CompiledPolicy], stores: Iterable[StorePolicy] = (),
                  adapter: Adapter | None = None, revision: str = "", *, table_limit: int = TABLE_LIMIT) -> None:
@@ -166,28 +168,24 @@ class Engine:
         return self._by_store.get(store_id, self._default), None
 
     def _evaluator(self) -> Callable[..., Decisions]:
-        """The ``evaluate`` of this engine: a closure held in a slot, so a call costs no bound method and no
-        attribute lookups (it is the hot path of every order page)."""
-        fast, finish, pick = self._default.evaluator.evaluate, self._finish, self._pick
+        """The ``evaluate`` of this engine. Without store overrides it is the generated function itself, so a call
+        costs one Python call and nothing more (it is the hot path of every order page); with them, a closure
+        held in a slot dispatches on the store."""
+        fast = self._default.evaluator.evaluate
+        if not self._stores:
+            return _documented(fast)
+        finish, pick = self._finish, self._pick
         by_store = self._store_of is not None
 
-        def evaluate(order: Any, user: Any, *, strict: bool = False, store: str | None = None) -> Decisions:
-            """Decide every action for ``order`` and ``user``.
-
-            The store is read from the order (the ``store.id`` fact) unless ``store`` names it. Bad facts fail
-            closed: no action is enabled (or shown, when its visibility is unknown) because of an error, the
-            affected decisions say why, and ``decision.errors`` lists the problems. With ``strict=True`` a bad fact
-            raises :class:`FactError` instead.
-            """
+        def evaluate(order: Any, user: Any, strict: bool = False, store: str | None = None) -> Decisions:
             if store is None and not by_store:
-                result = fast(order, user)
-                if result.__class__ is Decisions:
-                    return result
-                return finish(result, None, strict)
+                return fast(order, user, strict)  # type: ignore[no-any-return]
             bound, problem = pick(order, user, store)
-            return finish(bound.evaluator.evaluate(order, user), problem, strict)
+            if problem is None:
+                return bound.evaluator.evaluate(order, user, strict)  # type: ignore[no-any-return]
+            return finish(bound.evaluator.evaluate(order, user, RAW), problem, strict)
 
-        return evaluate
+        return _documented(evaluate)
 
     @staticmethod
     def _finish(result: Any, problem: FactProblem | None, strict: bool) -> Decisions:
@@ -229,25 +227,52 @@ class Engine:
             close = difflib.get_close_matches(action, sorted(labels), n=1)
             raise KeyError(f"unknown action {action!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
         label = labels[action]
-        decisions = []
-        for result in self.evaluate_many(((o, user) for o in orders), store=store):
-            decision = result.get(action)
-            if decision is None:
-                unknown = [p for p in result.errors if p.fact == STORE_FACT]
-                if unknown:
-                    decision = Decision(action, label, "hidden", (f"could not be decided: {unknown[0]}",),
-                                        errors=tuple(unknown))
-                else:
-                    where = f"store {result.store_override.split('@')[0]}" if result.store_override else "this store"
-                    decision = Decision(action, label, "hidden", (f"Not offered for {where}.",))
-            decisions.append(decision)
+        results = self.evaluate_many(zip(orders, itertools.repeat(user)), store=store)
+        # Results are shared Decisions objects (one per outcome): orders are grouped by result first, so each
+        # outcome is judged once, not once per order. `results` keeps every result alive, so no id is reused.
+        by_result: dict[int, list[int]] = {}
+        for i, key in enumerate(map(id, results)):
+            try:
+                by_result[key].append(i)
+            except KeyError:
+                by_result[key] = [i]
+        groups: dict[str | None, list[int]] = {}
+        for indexes in by_result.values():
+            groups.setdefault(why_not(self._bulk_decision(results[indexes[0]], action, label)), []).extend(indexes)
+        for indexes in groups.values():
+            indexes.sort()  # back to input order, as several outcomes may share a reason
         order_id = getattr(self._adapter, "order_id", None)
-        ids = [order_id(o) if order_id is not None else None for o in orders]
-        return summarise(action, label, decisions, ids)
+        ids = [order_id(o) for o in orders] if order_id is not None else [None] * len(orders)
+        return summarise(action, label, len(results), groups, ids)
+
+    @staticmethod
+    def _bulk_decision(result: Decisions, action: str, label: str) -> Decision:
+        decision = result.get(action)
+        if decision is not None:
+            return decision
+        unknown = [p for p in result.errors if p.fact == STORE_FACT]
+        if unknown:
+            return Decision(action, label, "hidden", (f"could not be decided: {unknown[0]}",), errors=tuple(unknown))
+        where = f"store {result.store_override.split('@')[0]}" if result.store_override else "this store"
+        return Decision(action, label, "hidden", (f"Not offered for {where}.",))
 
     def __repr__(self) -> str:
         stores = f", {len(self._stores)} store override(s)" if self._stores else ""
         return f"<Engine {self.name}@{self.version}: {len(self.actions)} actions{stores}>"
+
+
+_EVALUATE_DOC = """Decide every action for ``order`` and ``user``: ``evaluate(order, user, strict=False, store=None)``.
+
+The store is read from the order (the ``store.id`` fact) unless ``store`` names it. Bad facts fail closed: no action
+is enabled (or shown, when its visibility is unknown) because of an error, the affected decisions say why, and
+``decision.errors`` lists the problems. With ``strict=True`` a bad fact raises :class:`FactError` instead.
+"""
+
+
+def _documented(evaluate: Callable[..., Decisions]) -> Callable[..., Decisions]:
+    evaluate.__doc__ = _EVALUATE_DOC
+    evaluate.__name__ = evaluate.__qualname__ = "evaluate"
+    return evaluate
 
 
 def policy_files(path: Path) -> list[Path]:
