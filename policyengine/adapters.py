@@ -115,8 +115,11 @@ class DefaultAdapter:
 
     def order_id(self, order: Any) -> str | None:
         """The order's id for bulk results (``order["id"]`` or ``order.id``), or None."""
-        try:
-            value = _step(order, "id")
-        except (LookupError, AttributeError, TypeError):
-            return None
+        if order.__class__ is dict:  # bulk asks this of every order
+            value = order.get("id")
+        else:
+            try:
+                value = _step(order, "id")
+            except (LookupError, AttributeError, TypeError):
+                return None
         return value if value.__class__ is str else None if value is None else str(value)

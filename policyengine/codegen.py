@@ -23,7 +23,7 @@ import ast
 import itertools
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -34,7 +34,7 @@ from .errors import FactError, FactProblem
 from .interpret import MISSING, ActionShape, Interpreter, Unknown, check_value, namespace_for
 from .model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "TABLE_LIMIT"]
+__all__ = ["Evaluator", "build_evaluator", "fast_reader", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
 """Up to this many allow/guard/effect bits, an action's Decisions are all built at load time; past it they are built
@@ -218,8 +218,9 @@ class _Generator:
 
     # -- deciding ----------------------------------------------------------------------------------------------
     def fields(self) -> list[tuple[ActionShape, int, int, bool]]:
-        """Each action's slice of the packed outcome key: ``(shape, offset, width, always visible)``. A visible
-        action's field holds its table key (plus one when it can be hidden: 0 stands for hidden)."""
+        """Each action's slice of the packed outcome key: ``(shape, offset, width, always visible)``. The field
+        holds the action's table key; an action that can be hidden has one more, lowest bit, set when visible (a
+        hidden action's field is 0)."""
         out, offset = [], 0
         for action in self.policy.actions:
             shape = self.shapes[action.id]
@@ -246,17 +247,16 @@ class _Generator:
                 continue
             shape = self.shapes[name]
             action = shape.action
-            key = [f"({self.code(action.allow)})"]
-            key += [f"({self.code(g.when)}) << {1 + i}" for i, g in enumerate(action.guards)]
-            offset = 1 + len(action.guards)
             conditional = [e.when for e in action.effects if e.when is not None]
-            key += [f"({self.code(when)}) << {offset + i}" for i, when in enumerate(conditional)]
-            bits = " | ".join(key)
-            if packed:
+            terms = [self.code(e) for e in (action.allow, *(g.when for g in action.guards), *conditional)]
+            if packed:  # the table key's bits shifted into the field (above its visible bit, if it has one)
                 at, always = fields[name]
-                field = f"({bits})" if always else f"(1 + ({bits}))"
-                lines += [f"if {self.code(action.visible)}:", f"    k |= {field}" + (f" << {at}" if at else "")]
+                at += 0 if always else 1
+                field = " | ".join([*([] if always else [str(1 << (at - 1))]),
+                                    *(f"({t}) << {at + i}" if at + i else f"({t})" for i, t in enumerate(terms))])
+                lines += [f"if {self.code(action.visible)}:", f"    k |= {field}"]
                 continue
+            bits = " | ".join(f"({t}) << {i}" if i else f"({t})" for i, t in enumerate(terms))
             pick = f"T_{name}[{bits}]" if shape.bits <= MAX_TABLE_BITS else f"(M_{name}.get({bits}) or B_{name}({bits}))"
             lines += [f"if {self.code(action.visible)}:", f"    a_{name} = {pick}", "else:", f"    a_{name} = H_{name}"]
         return lines
@@ -441,6 +441,27 @@ def _memo(shape: ActionShape) -> tuple[dict[int, Any], Callable[[int], Any]]:
     return memo, build
 
 
+def fast_reader(getter: Any) -> Callable[[Any, Any], Any]:
+    """``getter`` with its path inlined for dict inputs (``order["store"]["id"]``), as the evaluators read facts; any
+    other shape, and a getter of the host's own, go through ``getter`` itself."""
+    path = inline_path(getter)
+    if path is None:
+        return cast(Callable[[Any, Any], Any], getter)
+    root, *keys = path
+    source = "\n".join([
+        "def read(order, user):",
+        f"    if {root}.__class__ is dict:",
+        "        try:",
+        f"            return {root}{''.join(f'[{k!r}]' for k in keys)}",
+        "        except Exception:",
+        "            pass  # a nested object, or missing: the getter decides what that means",
+        "    return GETTER(order, user)",
+    ])
+    scope: dict[str, Any] = {"GETTER": getter}
+    exec(compile(source + "\n", f"<policyengine-read:{'.'.join(path)}>", "exec"), scope)  # noqa: S102
+    return cast(Callable[[Any, Any], Any], scope["read"])
+
+
 def _whole_memo(fields: list[tuple[ActionShape, int, int, bool]], namespace: Mapping[str, Any],
                 meta: DecisionsMeta) -> tuple[dict[int, Decisions], Callable[[int], Decisions]]:
     """A remembered builder of whole results by packed outcome key: each outcome's Decisions is built once and
@@ -457,7 +478,7 @@ def _whole_memo(fields: list[tuple[ActionShape, int, int, bool]], namespace: Map
         decisions = []
         for offset, mask, always, hidden, decision_of in picks:
             field = key >> offset & mask
-            decisions.append(decision_of(field) if always else decision_of(field - 1) if field else hidden)
+            decisions.append(decision_of(field) if always else decision_of(field >> 1) if field & 1 else hidden)
         result = Decisions(tuple(decisions), meta)
         if len(memo) < MEMO_LIMIT:
             memo[key] = result

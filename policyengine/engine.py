@@ -19,7 +19,7 @@ import attrs
 
 from .adapters import Adapter, DefaultAdapter, read_failure
 from .bulk import BulkResult, summarise, why_not
-from .codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator
+from .codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader
 from .compiler import CompiledPolicy, compile_policy
 from .decision import Decision, Decisions, DecisionsMeta
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
@@ -154,36 +154,29 @@ class Engine:
         return self._stores.get(store)
 
     # -- deciding ----------------------------------------------------------------------------------------
-    def _pick(self, order: Any, user: Any, store: str | None) -> tuple[_Bound, FactProblem | None]:
-        if store is not None:
-            return self._by_store.get(store, self._default), None
-        if self._store_of is None:
-            return self._default, None
-        try:
-            store_id = self._store_of(order, user)
-        except Exception as exc:  # the adapter's own failure: fail closed below
-            return self._default, FactProblem(STORE_FACT, read_failure(exc))
-        if store_id.__class__ is not str:
-            return self._default, FactProblem(STORE_FACT, f"expected a string, got {type(store_id).__name__}")
-        return self._by_store.get(store_id, self._default), None
-
     def _evaluator(self) -> Callable[..., Decisions]:
         """The ``evaluate`` of this engine. Without store overrides it is the generated function itself, so a call
         costs one Python call and nothing more (it is the hot path of every order page); with them, a closure
-        held in a slot dispatches on the store."""
-        fast = self._default.evaluator.evaluate
+        held in a slot reads the store id (inlined for dicts) and calls that store's generated function."""
+        default = self._default.evaluator.evaluate
         if not self._stores:
-            return _documented(fast)
-        finish, pick = self._finish, self._pick
-        by_store = self._store_of is not None
+            return _documented(default)
+        by_store = {store: bound.evaluator.evaluate for store, bound in self._by_store.items()}
+        read_store = fast_reader(self._store_of) if self._store_of is not None else None
+        finish = self._finish
 
         def evaluate(order: Any, user: Any, strict: bool = False, store: str | None = None) -> Decisions:
-            if store is None and not by_store:
-                return fast(order, user, strict)  # type: ignore[no-any-return]
-            bound, problem = pick(order, user, store)
-            if problem is None:
-                return bound.evaluator.evaluate(order, user, strict)  # type: ignore[no-any-return]
-            return finish(bound.evaluator.evaluate(order, user, RAW), problem, strict)
+            if store is None:
+                if read_store is None:
+                    return default(order, user, strict)  # type: ignore[no-any-return]
+                try:
+                    store = read_store(order, user)
+                except Exception as exc:  # the adapter's own failure: fail closed
+                    return finish(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)), strict)
+                if store.__class__ is not str:
+                    problem = FactProblem(STORE_FACT, f"expected a string, got {type(store).__name__}")
+                    return finish(default(order, user, RAW), problem, strict)
+            return by_store.get(store, default)(order, user, strict)  # type: ignore[no-any-return]
 
         return _documented(evaluate)
 

@@ -450,7 +450,8 @@ def test_cli_bulk_names_orders_without_id_by_their_line(cli_dir: Path, capsys: p
     (["--action", "rest", "--orders", "orders.jsonl"], "unknown action 'rest'; did you mean 'reset'?"),
     (["--action", "reset", "--orders", "missing.jsonl"],
      "--orders: cannot read missing.jsonl (No such file or directory)"),
-    (["--action", "reset", "--orders", "broken.jsonl"], "--orders: broken.jsonl:2: invalid JSON: Expecting property name enclosed in double quotes"),
+    (["--action", "reset", "--orders", "broken.jsonl"],
+     "--orders: broken.jsonl:2: invalid JSON: Expecting property name enclosed in double quotes"),
     (["--action", "reset", "--orders", "."], "--orders: cannot read . (Is a directory)"),
 ])
 def test_cli_bulk_bad_usage_exits_2(cli_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str],

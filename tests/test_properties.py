@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 import rule_engine
 from conftest import (
-    POLICIES,
     BASE_STORE,
+    POLICIES,
     STATUSES,
     action_deps,
     build_inputs,

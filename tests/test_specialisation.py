@@ -192,6 +192,82 @@ def test_closures_fail_closed_like_the_interpreter(mixed_engines: tuple[policyen
         engine.evaluate(*build_inputs(engine.policy, broken), strict=True)
 
 
+def test_the_fast_path_shares_one_decisions_object_per_outcome(
+        mixed_engines: tuple[policyengine.Engine, Interpreter], closure_engine: policyengine.Engine) -> None:
+    engine, _ = mixed_engines
+    facts = {"order.status": "Open", "order.total": 12, "order.tags": [], "order.rush": False, "user.role": "admin"}
+    first = engine.evaluate(*build_inputs(engine.policy, facts))
+    # another total, another (equivalent) tag list, the same outcome: the very same object
+    again = engine.evaluate(*build_inputs(engine.policy, {**facts, "order.total": 999.5, "order.tags": ["vip"]}))
+    assert again is first
+    other = engine.evaluate(*build_inputs(engine.policy, {**facts, "order.total": 1001}))
+    assert other is not first and other["ship"].effects != first["ship"].effects
+    policy = closure_engine.policy
+    viewer = {"order.status": "New", "order.has_shipment": False, "order.sent_to_warehouse": False,
+              "store.manual_fulfillment": True, "user.role": "viewer"}
+    assert (closure_engine.evaluate(*build_inputs(policy, viewer))
+            is closure_engine.evaluate(*build_inputs(policy, {**viewer, "order.status": "Queued"})))
+
+
+def _wide_policy(actions: int, guards: int) -> str:
+    """A policy whose packed outcome key would need more than PACK_BITS bits."""
+    lines = ["apiVersion: policyengine/v1", "kind: ActionPolicy", "name: wide", "version: 1", "facts:",
+             "  order.status: {type: enum, values: [Open, Shipped, Error]}",
+             *(f"  order.b{j}: {{type: bool}}" for j in range(3)),
+             "  user.role: {type: enum, values: [admin, member]}", "actions:"]
+    for i in range(actions):
+        lines += [f"  a{i}:", f"    label: Action {i}", f"    visible: order.status != '{('Open', 'Shipped', 'Error')[i % 3]}'",
+                  "    allow: user.role == 'admin'" if i % 2 else "    allow: true", "    deny:"]
+        lines += [f"      - {{id: g{k}, when: order.b{(i + k) % 3}{' and user.role == ' + repr('member') if k % 2 else ''}, "
+                  f"reason: Guard {i}.{k}.}}" for k in range(guards)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_policy_too_wide_to_pack_assembles_each_result_and_agrees(tmp_path: Path) -> None:
+    from policyengine.codegen import PACK_BITS
+
+    path = tmp_path / "wide.yaml"
+    path.write_text(_wide_policy(actions=10, guards=6), encoding="utf-8")  # 10 x (1 + 6 + 1) = 80 bits
+    wide, table = policyengine.load(path, table_limit=0), policyengine.load(path)
+    assert 10 * 8 > PACK_BITS
+    assert "WHOLE[" not in wide.generated_source and "NEW(DECISIONS)" in wide.generated_source
+    interpreter = Interpreter(wide.policy)
+    for facts in fact_space(wide.policy):
+        order, user = build_inputs(wide.policy, facts)
+        assert wide.evaluate(order, user) == table.evaluate(order, user)
+        assert same(interpreter.evaluate(facts)[0], table.evaluate(order, user))
+    assert_matches_oracle(wide, next(iter(fact_space(wide.policy))))
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(_wide_policy(actions=3, guards=6), encoding="utf-8")
+    assert "WHOLE[" in policyengine.load(narrow, table_limit=0).generated_source
+
+
+def test_the_outcome_memo_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from policyengine import codegen
+
+    monkeypatch.setattr(codegen, "MEMO_LIMIT", 2)
+    engine = policyengine.load(BASE_FILE, table_limit=0)
+    interpreter = Interpreter(engine.policy)
+    for facts in fact_space(engine.policy):
+        assert same(engine.evaluate(*build_inputs(engine.policy, facts)), interpreter.evaluate(facts)[0])
+    assert len(engine.evaluate.__globals__["WHOLE"]) == 2  # the rest were built, returned and not kept
+
+
+def test_evaluate_is_documented_and_takes_the_same_arguments_with_or_without_stores(
+        table_engine: policyengine.Engine) -> None:
+    import inspect
+
+    shipped = policyengine.load(BASE_FILE.parent)
+    assert shipped.stores and not table_engine.stores
+    for engine in (table_engine, shipped):
+        assert engine.evaluate.__name__ == "evaluate"
+        assert (engine.evaluate.__doc__ or "").startswith("Decide every action for ``order`` and ``user``")
+        assert list(inspect.signature(engine.evaluate).parameters) == ["order", "user", "strict", "store"]
+    order = {**ORDER, "store": {"id": "acme", "manual_fulfillment": True}}
+    # without overrides, naming a store changes nothing: every store runs the base policy
+    assert table_engine.evaluate(order, {"role": "member"}, store="acme") is table_engine.evaluate(order, {"role": "member"})
+
+
 def test_a_policy_past_the_table_limit_falls_back_to_closures(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(BASE_FILE.read_text(encoding="utf-8"), encoding="utf-8")
