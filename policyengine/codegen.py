@@ -261,11 +261,29 @@ class _Generator:
             lines += [f"if {self.code(action.visible)}:", f"    a_{name} = {pick}", "else:", f"    a_{name} = H_{name}"]
         return lines
 
+    def all_dicts(self, ret: Callable[[str], list[str]]) -> list[str]:
+        """The shortest way through a tabled policy whose facts are all read by path, taken when the inputs are
+        plain dicts: read, check the bools and look up, in one try block. Anything unusual (a missing key, a nested
+        object, a wrong type, an undeclared value) falls through to the general reads, which read those dicts again
+        (a plain dict read has no side effects) and say what is wrong."""
+        paths = {i: inline_path(self.getters[i]) for i in self.eager}
+        if not self.table or not paths or any(path is None for path in paths.values()):
+            return []
+        access = {i: path[0] + "".join(f"[{k!r}]" for k in path[1:]) for i, path in paths.items() if path}
+        bools = [i for i in self.eager if self.policy.facts[i].type == "bool"]
+        key = "(" + "".join(f"f{i}, " if i in bools else f"{access[i]}, " for i in self.policy.needed) + ")"
+        roots = sorted({path[0] for path in paths.values() if path})
+        return [f"if {' and '.join(f'{root}.__class__ is dict' for root in roots)}:", "    try:",
+                *(f"        f{i} = {access[i]}" for i in bools),
+                f"        if {' and '.join(f'f{i}.__class__ is bool' for i in bools) or 'True'}:",
+                *("            " + line for line in ret(f"TABLE[{key}]")),
+                "    except Exception:", "        pass"]
+
     def body(self, ret: Callable[[str], list[str]]) -> list[str]:
         """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it."""
         policy = self.policy
         values = "(" + "".join(f"f{i}, " for i in policy.needed) + ")"
-        lines = ["bad = None", *self.reads()]
+        lines = [*self.all_dicts(ret), "bad = None", *self.reads()]
         if self.table:
             bools = [f"f{i}.__class__ is bool" for i in self.eager if policy.facts[i].type == "bool"]
             lines += [f"if bad is None{''.join(' and ' + b for b in bools)}:", "    try:",

@@ -781,3 +781,16 @@ def test_store_id_is_read_once_only_to_pick_a_store_override() -> None:
     engine.evaluate(make_order(), {"role": "member"})
     assert adapter.reads["store.id"] == 1
     assert {name: adapter.reads[name] for name in NEEDED} == {name: 1 for name in NEEDED}
+
+
+def test_the_store_is_read_alike_from_dicts_objects_and_mixes(engine: policyengine.Engine) -> None:
+    """The store dispatch reads ``store.id`` inline from dicts and through the adapter otherwise: same store."""
+    fields = {"status": "Error", "has_shipment": False, "sent_to_warehouse": False, "channel": "amazon"}
+    store = {"id": "acme", "manual_fulfillment": True}
+    as_dict = {**fields, "store": store}
+    store_object = {**fields, "store": types.SimpleNamespace(**store)}  # a dict order holding an object
+    as_object = types.SimpleNamespace(**fields, store=types.MappingProxyType(store))  # an object holding a Mapping
+    results = [engine.evaluate(order, {"role": "member"}) for order in (as_dict, store_object, as_object)]
+    assert [r.store_override for r in results] == ["acme@1"] * 3
+    assert results[0] == results[1] == results[2]
+    assert results[0]["delete"].reasons == ("Amazon orders are imported again after a delete; archive it instead.",)

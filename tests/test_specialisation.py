@@ -409,3 +409,17 @@ def test_evaluate_many_is_evaluate_in_a_loop(table_engine: policyengine.Engine,
         if any(d.errors for d in engine.evaluate_many(pairs)):
             with pytest.raises(policyengine.FactError):
                 engine.evaluate_many(pairs, strict=True)
+
+
+@SETTINGS
+@given(rows=st.lists(st.tuples(mixed_facts, st.sampled_from([None, "order.total", "order.tags", "user.role"]),
+                               st.sampled_from([None, "12", float("nan"), [1], 7])), max_size=20))
+def test_evaluate_many_is_evaluate_in_a_loop_on_non_finite_facts(
+        mixed_engines: tuple[policyengine.Engine, Interpreter], rows: list[Any]) -> None:
+    engine, _ = mixed_engines
+    pairs = [build_inputs(engine.policy, facts if fact is None else {**facts, fact: bad}) for facts, fact, bad in rows]
+    many = engine.evaluate_many(pairs)
+    assert many == [engine.evaluate(o, u) for o, u in pairs]
+    # with good facts, results of one outcome are one shared object, in a batch as in single calls
+    good = [(a, pair) for a, pair, (_, fact, _) in zip(many, pairs, rows, strict=True) if fact is None]
+    assert all(a is engine.evaluate(*pair) for a, pair in good)
