@@ -6,15 +6,17 @@ From one compiled policy and one adapter, built once per engine:
   and the combinations are few enough (``table_limit``), the complete Decisions of every combination are computed
   here, once, and ``evaluate`` is a read of the facts plus one dict lookup. Identical Decisions are shared.
 * **the fast path** otherwise: one generated function that reads the facts (inlined for the default adapter:
-  ``order["status"]`` or ``order.status``), checks their types inline, computes each named condition once and picks
-  each action's Decision from a per-action table of precomputed, shared Decision objects. Expensive facts are read
-  lazily, and ``and``/``or`` operands that read them are moved after the cheap ones.
+  ``order["status"]`` or ``order.status``), checks their types inline, computes each named condition once and packs
+  every action's outcome into one int naming a shared Decisions in a bounded memo (past :data:`PACK_BITS`, it picks
+  each action's Decision from a per-action table and assembles the result). Expensive facts are read lazily, and
+  ``and``/``or`` operands that read them are moved after the cheap ones.
 * **the fail-closed path**, taken only when a fact is bad or a condition raises: the :class:`~.interpret.Interpreter`
   evaluates each condition separately and never lets an unknown condition enable or show an action.
 
-``evaluate_many`` is the same body in a loop, so a batch pays no per-order call or dispatch overhead. All paths use
-the same Python translation of each condition and the same decision builder; the test suite checks them against
-each other and against rule-engine.
+The generated ``evaluate`` is what :class:`~.engine.Engine` hands out as ``engine.evaluate`` when no store has to be
+chosen, so its signature is the public one. ``evaluate_many`` is the same body in a loop, so a batch pays no
+per-order call. All paths use the same Python translation of each condition and the same decision builder; the test
+suite checks them against each other and against rule-engine.
 """
 
 from __future__ import annotations
