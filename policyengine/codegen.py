@@ -36,7 +36,7 @@ from .errors import FactError, FactProblem
 from .interpret import MISSING, ActionShape, Interpreter, Unknown, check_value, namespace_for
 from .model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "fast_reader", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "TABLE_LIMIT"]
+__all__ = ["Evaluator", "build_evaluator", "fast_reader", "finish", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
 """Up to this many allow/guard/effect bits, an action's Decisions are all built at load time; past it they are built
@@ -47,7 +47,7 @@ MEMO_LIMIT = 4096
 built on each use and not kept, so memory stays bounded whatever the inputs."""
 
 PACK_BITS = 60
-"""Up to this many bits of packed outcome key (see ``_Generator.fields``), the fast path names the whole outcome with
+"""Up to this many bits of packed outcome key (see ``_Generator._fields``), the fast path names the whole outcome with
 one int and shares one Decisions per outcome; past it (hundreds of actions) each result is assembled per call."""
 
 TABLE_LIMIT = 4096
@@ -74,6 +74,17 @@ class _Raw:
 RAW: Any = _Raw()
 """Passed as ``strict``, makes the generated ``evaluate`` return the fail-closed path's ``(Decisions, problems)``
 unfinished, for a caller that adds problems of its own (the store dispatch)."""
+
+
+def finish(result: tuple[Decisions, tuple[FactProblem, ...]], strict: Any) -> Any:
+    """The fail-closed path's ``(Decisions, problems)`` as ``evaluate`` returns it: the Decisions, or
+    :class:`FactError` when ``strict``; unchanged when ``strict`` is :data:`RAW`."""
+    if strict is RAW:
+        return result
+    decisions, problems = result
+    if strict and problems:
+        raise FactError(problems)
+    return decisions
 
 
 class _LazyBad(Exception):
@@ -116,6 +127,12 @@ def _fast_check(fact: FactSpec, var: str, i: int) -> str:
 
 
 _SEQUENCES = frozenset({list, tuple, set, frozenset})
+
+
+def _access(path: tuple[str, ...], style: str = "dict") -> str:
+    """The Python read of a getter's path: ``order['store']['id']`` (dicts) or ``order.store.id`` (objects)."""
+    root, *keys = path
+    return root + "".join(f"[{k!r}]" if style == "dict" else f".{k}" for k in keys)
 
 
 class _Rewriter(ast.NodeTransformer):
@@ -161,6 +178,9 @@ class _Generator:
         self.lazy_conditions = lazy_conditions
         inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
         self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
+        self.fields = self._fields()
+        self.packed = not table and sum(width for _, _, width, _ in self.fields) <= PACK_BITS
+        """Whether one int can name the whole outcome, so equal outcomes share one memoised Decisions."""
 
     def _reads_expensive(self, expr: CompiledExpr) -> bool:
         index = {f.name: i for i, f in enumerate(self.policy.facts)}
@@ -212,14 +232,13 @@ class _Generator:
                 f"    bad = failed(bad, {i}, exc)"]
 
     def inline_read(self, i: int, style: str) -> list[str]:
-        root, *keys = inline_path(self.getters[i]) or ()
-        access = root + "".join(f"[{k!r}]" if style == "dict" else f".{k}" for k in keys)
+        access = _access(inline_path(self.getters[i]) or (), style)
         # A shape the inline read does not expect (a nested object in a dict, a Mapping that is not a dict)
         # goes through the adapter's own getter, which handles any mix.
         return ["try:", f"    f{i} = {access}", "except Exception:", f"    f{i}, bad = read({i}, order, user, bad)"]
 
     # -- deciding ----------------------------------------------------------------------------------------------
-    def fields(self) -> list[tuple[ActionShape, int, int, bool]]:
+    def _fields(self) -> list[tuple[ActionShape, int, int, bool]]:
         """Each action's slice of the packed outcome key: ``(shape, offset, width, always visible)``. The field
         holds the action's table key; an action that can be hidden has one more, lowest bit, set when visible (a
         hidden action's field is 0)."""
@@ -232,16 +251,11 @@ class _Generator:
             offset += width
         return out
 
-    @property
-    def packed(self) -> bool:
-        """Whether one int can name the whole outcome, so equal outcomes share one memoised Decisions."""
-        return not self.table and sum(width for _, _, width, _ in self.fields()) <= PACK_BITS
-
     def decide(self, packed: bool = False) -> list[str]:
         """Conditions in dependency order, then each action's decision: ``a_<id>`` each, or (``packed``) ``k``,
-        the outcome key of :meth:`fields`."""
+        the outcome key of :meth:`_fields`."""
         lines = ["k = 0"] if packed else []
-        fields = {shape.action.spec.id: (offset, always) for shape, offset, _, always in self.fields()}
+        fields = {shape.action.spec.id: (offset, always) for shape, offset, _, always in self.fields}
         for kind, name in self.policy.order:
             if kind == "condition":
                 if name not in self.lazy_conditions:
@@ -271,7 +285,7 @@ class _Generator:
         paths = {i: inline_path(self.getters[i]) for i in self.eager}
         if not self.table or not paths or any(path is None for path in paths.values()):
             return []
-        access = {i: path[0] + "".join(f"[{k!r}]" for k in path[1:]) for i, path in paths.items() if path}
+        access = {i: _access(path) for i, path in paths.items() if path}
         bools = [i for i in self.eager if self.policy.facts[i].type == "bool"]
         key = "(" + "".join(f"f{i}, " if i in bools else f"{access[i]}, " for i in self.policy.needed) + ")"
         roots = sorted({path[0] for path in paths.values() if path})
@@ -412,14 +426,6 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         decisions = interpreter.run(env)
         return decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
 
-    def finish(result: tuple[Decisions, tuple[FactProblem, ...]], strict: Any) -> Any:
-        if strict is RAW:
-            return result
-        decisions, problems = result
-        if strict and problems:
-            raise FactError(problems)
-        return decisions
-
     namespace = namespace_for(policy)
     for name, shape in shapes.items():
         if shape.bits <= MAX_TABLE_BITS:
@@ -438,7 +444,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     namespace.update(SEQUENCES=_SEQUENCES, JOIN="".join)
     generator = _Generator(policy, shapes, getters, expensive, table)
     if generator.packed:
-        namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields(), namespace, interpreter.meta)
+        namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
     namespace["FINISH"] = finish
     source = generator.source()
     if table:
@@ -467,12 +473,11 @@ def fast_reader(getter: Any) -> Callable[[Any, Any], Any]:
     path = inline_path(getter)
     if path is None:
         return cast(Callable[[Any, Any], Any], getter)
-    root, *keys = path
     source = "\n".join([
         "def read(order, user):",
-        f"    if {root}.__class__ is dict:",
+        f"    if {path[0]}.__class__ is dict:",
         "        try:",
-        f"            return {root}{''.join(f'[{k!r}]' for k in keys)}",
+        f"            return {_access(path)}",
         "        except Exception:",
         "            pass  # a nested object, or missing: the getter decides what that means",
         "    return GETTER(order, user)",

@@ -19,10 +19,10 @@ import attrs
 
 from .adapters import Adapter, DefaultAdapter, read_failure
 from .bulk import BulkResult, summarise, why_not
-from .codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader
+from .codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
 from .compiler import CompiledPolicy, compile_policy
 from .decision import Decision, Decisions, DecisionsMeta
-from .errors import Diagnostic, FactError, FactProblem, PolicyError
+from .errors import Diagnostic, FactProblem, PolicyError
 from .locks import check_locks
 from .merge import merge_override
 from .model import OverrideSpec, PolicySpec, parse_override, parse_policy
@@ -163,7 +163,7 @@ class Engine:
             return _documented(default)
         by_store = {store: bound.evaluator.evaluate for store, bound in self._by_store.items()}
         read_store = fast_reader(self._store_of) if self._store_of is not None else None
-        finish = self._finish
+        store_unknown = self._store_unknown
 
         def evaluate(order: Any, user: Any, strict: bool = False, store: str | None = None) -> Decisions:
             if store is None:
@@ -172,27 +172,19 @@ class Engine:
                 try:
                     store = read_store(order, user)
                 except Exception as exc:  # the adapter's own failure: fail closed
-                    return finish(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)), strict)
+                    return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)), strict)
                 if store.__class__ is not str:
                     problem = FactProblem(STORE_FACT, f"expected a string, got {type(store).__name__}")
-                    return finish(default(order, user, RAW), problem, strict)
+                    return store_unknown(default(order, user, RAW), problem, strict)
             return by_store.get(store, default)(order, user, strict)  # type: ignore[no-any-return]
 
         return _documented(evaluate)
 
     @staticmethod
-    def _finish(result: Any, problem: FactProblem | None, strict: bool) -> Decisions:
-        problems: tuple[FactProblem, ...] = ()
-        if result.__class__ is Decisions:
-            decisions = result
-        else:  # the fail-closed path said what was wrong
-            decisions, problems = result
-        if problem is not None:
-            decisions, problems = _fail_closed(decisions, problem), (problem, *problems)
-        if strict and problems:
-            raise FactError(problems)
-        assert isinstance(decisions, Decisions)
-        return decisions
+    def _store_unknown(result: Any, problem: FactProblem, strict: bool) -> Decisions:
+        """The base's result for an order whose store could not be read: every action hidden (see _fail_closed)."""
+        decisions, problems = (result, ()) if result.__class__ is Decisions else result
+        return finish((_fail_closed(decisions, problem), (problem, *problems)), strict)  # type: ignore[no-any-return]
 
     def evaluate_many(self, pairs: Iterable[tuple[Any, Any]], *, strict: bool = False,
                       store: str | None = None) -> list[Decisions]:
@@ -205,7 +197,7 @@ class Engine:
             bound = self._default if store is None else self._by_store.get(store, self._default)
             results, slow = bound.evaluator.evaluate_many(pairs)
             for i in slow:
-                results[i] = self._finish(results[i], None, strict)
+                results[i] = finish(results[i], strict)
             return results
         return [self.evaluate(order, user, strict=strict) for order, user in pairs]
 
