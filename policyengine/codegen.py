@@ -111,6 +111,9 @@ class Evaluator:
     """The generated Python source (for the curious and for debugging)."""
     table_size: int = 0
     """Fact combinations precomputed (0 when the policy is not specialised into one table)."""
+    batch_in_c: bool = False
+    """Whether ``evaluate_many`` runs the C loop of :mod:`policyengine._batch` (a tabled policy whose facts are all
+    read by path, with the extension built)."""
 
 
 def _fast_check(fact: FactSpec, var: str, i: int) -> str:
@@ -127,6 +130,13 @@ def _fast_check(fact: FactSpec, var: str, i: int) -> str:
 
 
 _SEQUENCES = frozenset({list, tuple, set, frozenset})
+
+_ROOTS = ("order", "user")
+
+try:  # the optional C batch loop (policyengine/_batch.c), built when a C compiler was present at install
+    from . import _batch
+except ImportError:  # pragma: no cover - depends on the machine that installed the package
+    _batch = None  # type: ignore[assignment]
 
 
 def _access(path: tuple[str, ...], style: str = "dict") -> str:
@@ -295,16 +305,25 @@ class _Generator:
                 *("            " + line for line in ret(f"TABLE[{key}]")),
                 "    except Exception:", "        pass"]
 
+    def table_paths(self) -> tuple[tuple[tuple[Any, ...], ...], tuple[bool, ...]] | None:
+        """For the C batch loop: each table-key fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user) and
+        whether it must be a bool; None when the policy is not tabled or a fact is not read by a plain path."""
+        paths = [inline_path(self.getters[i]) for i in self.policy.needed]
+        if not self.table or any(path is None or path[0] not in _ROOTS for path in paths):
+            return None
+        return (tuple((_ROOTS.index(path[0]), *path[1:]) for path in paths if path),
+                tuple(self.policy.facts[i].type == "bool" for i in self.policy.needed))
+
     def body(self, ret: Callable[[str], list[str]]) -> list[str]:
         """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it."""
         policy = self.policy
         values = "(" + "".join(f"f{i}, " for i in policy.needed) + ")"
         lines = [*self.all_dicts(ret), "bad = None", *self.reads()]
-        if self.table:
+        if self.table:  # a value that is undeclared, unhashable or raises on == misses here and is checked below
             bools = [f"f{i}.__class__ is bool" for i in self.eager if policy.facts[i].type == "bool"]
             lines += [f"if bad is None{''.join(' and ' + b for b in bools)}:", "    try:",
                       *("        " + line for line in ret(f"TABLE[{values}]")),
-                      "    except (KeyError, TypeError):", "        pass"]
+                      "    except Exception:", "        pass"]
         for i in self.eager:
             if policy.facts[i].type == "set":
                 # "".join checks every member is a string, in C; a set fact used only with `in` stays as given
@@ -451,7 +470,32 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         namespace["TABLE"] = _table(policy, generator, namespace)
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
-    return Evaluator(namespace["evaluate"], namespace["evaluate_many"], source, len(namespace.get("TABLE", ())))
+    many = namespace["evaluate_many"]
+    paths = generator.table_paths()
+    if paths is not None and _batch is not None:
+        many = _batch_loop(_batch.lookup_all, namespace["TABLE"], paths, namespace["evaluate"])
+    return Evaluator(namespace["evaluate"], many, source, len(namespace.get("TABLE", ())), many is not namespace["evaluate_many"])
+
+
+def _batch_loop(lookup_all: Callable[..., tuple[list[Any], list[int]]], table: dict[tuple[Any, ...], Any],
+                paths: tuple[tuple[tuple[Any, ...], ...], tuple[bool, ...]],
+                evaluate: Callable[..., Any]) -> Callable[[Any], tuple[list[Any], list[int]]]:
+    """``evaluate_many`` of a tabled policy through the C loop: it answers every pair of plain dicts with valid facts
+    from the table, and leaves the others (None) to the generated ``evaluate``, which is the one to judge them."""
+    fact_paths, bools = paths
+
+    def evaluate_many(pairs: Any) -> tuple[list[Any], list[int]]:
+        pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
+        results, misses = lookup_all(pairs, table, fact_paths, bools)
+        slow = []
+        for i in misses:
+            order, user = pairs[i]
+            result = results[i] = evaluate(order, user, RAW)
+            if result.__class__ is not Decisions:
+                slow.append(i)
+        return results, slow
+
+    return evaluate_many
 
 
 def _memo(shape: ActionShape) -> tuple[dict[int, Any], Callable[[int], Any]]:

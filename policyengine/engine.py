@@ -137,6 +137,12 @@ class Engine:
         return self._default.evaluator.table_size > 0
 
     @property
+    def batch_in_c(self) -> bool:
+        """Whether ``evaluate_many`` of the latest base policy runs the optional C loop (``policyengine._batch``,
+        built at install when a C compiler is present; it decides exactly like the generated Python loop)."""
+        return self._default.evaluator.batch_in_c
+
+    @property
     def generated_source(self) -> str:
         """The Python source of the latest base policy's generated fast evaluator."""
         return self._default.evaluator.source

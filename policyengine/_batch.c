@@ -1,0 +1,186 @@
+/* policyengine._batch: the batch loop of a tabled policy, in C (optional; built when a C compiler is present).
+ *
+ * lookup_all(pairs, table, paths, bools) -> (results, misses)
+ *
+ * For each (order, user) pair of the list `pairs`, reads every fact along its path through plain dicts only, checks that the facts
+ * marked in `bools` are exactly True or False, and looks the tuple of values up in `table` (the policy's table of
+ * every fact combination). `results[i]` is the table's Decisions, or None when pair i is anything else: not a
+ * 2-tuple, a root or a nested value that is not a plain dict, a missing key, a value of the wrong type, an undeclared
+ * value, an unhashable value. `misses` lists those indexes, in order; the caller decides them with the generated
+ * Python evaluate, which says what is wrong. So this loop only ever returns what the Python fast path would return
+ * for the same input, and never decides a bad fact itself.
+ *
+ * paths[j] is (root, key, key, ...) for fact j of the table's key, root 0 for the order and 1 for the user.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* After a failed lookup: 0 to treat the pair as a miss (no error, or an ordinary exception raised by host code such
+ * as a key's __eq__, which the Python path will meet again), -1 to stop (KeyboardInterrupt, MemoryError, ...). */
+static int
+miss_or_fail(void)
+{
+    if (!PyErr_Occurred()) {
+        return 0;
+    }
+    if (PyErr_ExceptionMatches(PyExc_Exception) && !PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        PyErr_Clear();
+        return 0;
+    }
+    return -1;
+}
+
+/* The value at `path` (its keys from index 1 on) from `root`, as a new reference; NULL for a miss (see
+ * miss_or_fail). */
+static PyObject *
+follow(PyObject *root, PyObject *path)
+{
+    Py_ssize_t length = PyTuple_GET_SIZE(path);
+    PyObject *current = root;
+    Py_INCREF(current);
+    for (Py_ssize_t i = 1; i < length; i++) {
+        if (!PyDict_CheckExact(current)) {
+            Py_DECREF(current);
+            return NULL;
+        }
+        PyObject *next = PyDict_GetItemWithError(current, PyTuple_GET_ITEM(path, i));
+        Py_XINCREF(next); /* borrowed: hold it before anything else can run */
+        Py_DECREF(current);
+        if (next == NULL) {
+            return NULL;
+        }
+        current = next;
+    }
+    return current;
+}
+
+/* What lookup_all checked once about its arguments, for each pair. */
+typedef struct {
+    PyObject *table;
+    PyObject *paths;
+    PyObject *bools;
+    Py_ssize_t facts;
+    unsigned char roots[64]; /* per fact: 0 the order, 1 the user */
+} Spec;
+
+/* The table entry for one pair, as a new reference; NULL for a miss (see miss_or_fail). The caller holds a
+ * reference to `pair`, a tuple, so its items stay alive. */
+static PyObject *
+lookup_one(PyObject *pair, const Spec *spec)
+{
+    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        return NULL;
+    }
+    PyObject *key = PyTuple_New(spec->facts);
+    if (key == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < spec->facts; j++) {
+        PyObject *value = follow(PyTuple_GET_ITEM(pair, spec->roots[j]), PyTuple_GET_ITEM(spec->paths, j));
+        if (value == NULL) {
+            Py_DECREF(key); /* a partly filled tuple is safe to free */
+            return NULL;
+        }
+        PyTuple_SET_ITEM(key, j, value);
+        if (PyTuple_GET_ITEM(spec->bools, j) == Py_True && value != Py_True && value != Py_False) {
+            Py_DECREF(key); /* 1, 0, 1.0 and friends equal a bool but are a bad fact */
+            return NULL;
+        }
+    }
+    PyObject *hit = PyDict_GetItemWithError(spec->table, key);
+    Py_XINCREF(hit);
+    Py_DECREF(key);
+    return hit;
+}
+
+static PyObject *
+lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, table, paths, bools) takes 4 arguments");
+        return NULL;
+    }
+    Spec spec = {args[1], args[2], args[3], 0, {0}};
+    if (!PyDict_Check(spec.table) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.bools)
+        || PyTuple_GET_SIZE(spec.paths) != PyTuple_GET_SIZE(spec.bools) || PyTuple_GET_SIZE(spec.paths) > 64) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all: table must be a dict, paths and bools tuples of one length (<= 64)");
+        return NULL;
+    }
+    spec.facts = PyTuple_GET_SIZE(spec.paths);
+    for (Py_ssize_t j = 0; j < spec.facts; j++) {
+        PyObject *path = PyTuple_GET_ITEM(spec.paths, j);
+        if (!PyTuple_CheckExact(path) || PyTuple_GET_SIZE(path) < 1 || !PyLong_CheckExact(PyTuple_GET_ITEM(path, 0))) {
+            PyErr_SetString(PyExc_TypeError, "lookup_all: each path must be a tuple (root, key, ...)");
+            return NULL;
+        }
+        Py_ssize_t root = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, 0));
+        if (root != 0 && root != 1) {
+            PyErr_SetString(PyExc_ValueError, "lookup_all: a path's root must be 0 (order) or 1 (user)");
+            return NULL;
+        }
+        spec.roots[j] = (unsigned char)root;
+    }
+    if (!PyList_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all: pairs must be a list");
+        return NULL;
+    }
+    PyObject *pairs = args[0];
+    Py_ssize_t n = PyList_GET_SIZE(pairs);
+    PyObject *results = PyList_New(n);
+    PyObject *misses = PyList_New(0);
+    if (results == NULL || misses == NULL) {
+        goto error;
+    }
+    /* Host code can run during a lookup (a key's __eq__) and could change `pairs`: each pair is held while it is
+     * read, and the length is checked again on every step. Pairs past a shortened end stay None (misses). */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *hit = NULL;
+        if (i < PyList_GET_SIZE(pairs)) {
+            PyObject *pair = PyList_GET_ITEM(pairs, i);
+            Py_INCREF(pair);
+            hit = lookup_one(pair, &spec);
+            Py_DECREF(pair);
+        }
+        if (hit == NULL) {
+            if (miss_or_fail() < 0) {
+                goto error;
+            }
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL) {
+                goto error;
+            }
+            int appended = PyList_Append(misses, index);
+            Py_DECREF(index);
+            if (appended < 0) {
+                goto error;
+            }
+            Py_INCREF(Py_None);
+            hit = Py_None;
+        }
+        PyList_SET_ITEM(results, i, hit);
+    }
+    return Py_BuildValue("(NN)", results, misses);
+
+error:
+    Py_XDECREF(results);
+    Py_XDECREF(misses);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"lookup_all", (PyCFunction)(void (*)(void))lookup_all, METH_FASTCALL,
+     "lookup_all(pairs, table, paths, bools) -> (results, misses): the table entry of each (order, user) pair whose "
+     "facts are all read through plain dicts and valid, None and its index in misses for every other pair."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "policyengine._batch",
+    "The batch loop of a tabled policy, in C (optional: policyengine works the same without it).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__batch(void)
+{
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,139 @@
+"""The optional C batch loop (``policyengine/_batch.c``) decides exactly like the generated Python loop.
+
+The C loop answers only pairs of plain dicts whose facts are all valid, from the policy's table; every other pair is
+a miss, decided by the generated Python ``evaluate``. So on any input, ``evaluate_many`` with the C loop must equal
+``evaluate_many`` without it, and ``evaluate`` in a loop, object for object where the table answered. Host code that
+runs during a lookup (a value's ``__eq__`` or ``__hash__``) must neither crash it nor be swallowed when it raises
+something that is not an ``Exception``. Skipped where the extension was not built (no C compiler at install).
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from typing import Any
+
+import pytest
+from conftest import BASE_FILE
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import policyengine
+from policyengine import codegen
+
+batch = pytest.importorskip("policyengine._batch", reason="the C batch loop was not built (no C compiler at install)")
+
+
+class Status(str, enum.Enum):
+    ERROR = "Error"
+    SHIPPED = "Shipped"
+
+
+class Touchy(str):
+    """A string whose comparisons raise: it reaches the table lookup's ``__eq__``."""
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("do not compare me")
+
+    __hash__ = str.__hash__
+
+
+class Stop(BaseException):
+    """Not an Exception: must get out of the C loop, as it gets out of the Python one."""
+
+
+class Unhashable(str):
+    def __hash__(self) -> int:
+        raise Stop
+
+
+class Sub(dict):  # type: ignore[type-arg]
+    """A dict subclass: not a plain dict, so the C loop leaves it to Python."""
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[policyengine.Engine, policyengine.Engine]:
+    in_c = policyengine.load(BASE_FILE)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(codegen, "_batch", None)
+        in_python = policyengine.load(BASE_FILE)
+    assert in_c.batch_in_c and not in_python.batch_in_c
+    return in_c, in_python
+
+
+statuses = st.sampled_from(["Error", "Shipped", "Pending", "Archived", "Weird", "", None, 1, Status.ERROR,
+                            Status.SHIPPED, Touchy("Error"), Touchy("Nope")])
+flags = st.sampled_from([True, False, True, False, 1, 0, 1.0, 0.0, "yes", None])
+roles = st.sampled_from(["admin", "member", "viewer", "viewer", 3, None, Touchy("admin")])
+
+
+@st.composite
+def pairs(draw: Any) -> Any:
+    fields = {"status": draw(statuses), "has_shipment": draw(flags), "sent_to_warehouse": draw(flags)}
+    fields = {k: v for k, v in fields.items() if draw(st.integers(0, 9)) or k == "status"}  # sometimes missing
+    store: Any = {"id": "acme", "manual_fulfillment": draw(flags)}
+    store = draw(st.sampled_from([store, store, store, types.SimpleNamespace(**store), types.MappingProxyType(store)]))
+    order: Any = {**fields, "store": store}
+    order = draw(st.sampled_from([order, order, order, Sub(order), types.SimpleNamespace(**order)]))
+    user: Any = {"role": draw(roles)}
+    user = draw(st.sampled_from([user, user, user, types.SimpleNamespace(**user)]))
+    return draw(st.sampled_from([(order, user), (order, user), (order, user), [order, user]]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch_pairs=st.lists(pairs(), max_size=25))
+def test_the_c_loop_decides_like_the_python_loop_on_any_input(
+        engines: tuple[policyengine.Engine, policyengine.Engine], batch_pairs: list[Any]) -> None:
+    in_c, in_python = engines
+    got = in_c.evaluate_many(batch_pairs)
+    assert got == in_python.evaluate_many(batch_pairs)
+    one_by_one = [in_c.evaluate(order, user) for order, user in batch_pairs]
+    assert got == one_by_one
+    table = {id(d) for d in in_c.evaluate.__globals__["TABLE"].values()}
+    for result, single in zip(got, one_by_one, strict=True):
+        if id(result) in table:  # answered from the table, by either loop: the very object evaluate returns
+            assert result is single
+    if any(result.errors for result in got):
+        with pytest.raises(policyengine.FactError):
+            in_c.evaluate_many(batch_pairs, strict=True)
+
+
+def test_a_base_exception_from_host_code_gets_out(engines: tuple[policyengine.Engine, policyengine.Engine]) -> None:
+    good = ({"status": "Error", "has_shipment": False, "sent_to_warehouse": False,
+             "store": {"id": "x", "manual_fulfillment": True}}, {"role": "admin"})
+    bad = ({**good[0], "status": Unhashable("Error")}, {"role": "admin"})
+    for engine in engines:
+        with pytest.raises(Stop):
+            engine.evaluate_many([good, bad, good])
+
+
+def test_bulk_runs_on_the_c_loop_and_agrees(engines: tuple[policyengine.Engine, policyengine.Engine]) -> None:
+    orders = [{"id": f"o{i}", "status": status, "has_shipment": i % 2 == 0, "sent_to_warehouse": i % 3 == 0,
+               "store": {"id": "x", "manual_fulfillment": i % 5 == 0}}
+              for i, status in enumerate(["Error", "Shipped", "Weird", "Archived", "Pending", None] * 7)]
+    in_c, in_python = engines
+    for action in in_c.actions:
+        assert in_c.bulk(action, orders, {"role": "member"}) == in_python.bulk(action, orders, {"role": "member"})
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    ((), TypeError, "takes 4 arguments"),
+    (((), {}, (), ()), TypeError, "pairs must be a list"),
+    (([], [], (), ()), TypeError, "table must be a dict"),
+    (([], {}, ((0, "a"),), ()), TypeError, "tuples of one length"),
+    (([], {}, (("order", "a"),), (False,)), TypeError, "each path must be a tuple (root, key, ...)"),
+    (([], {}, ((2, "a"),), (False,)), ValueError, "root must be 0 (order) or 1 (user)"),
+])
+def test_lookup_all_refuses_malformed_arguments(args: tuple[Any, ...], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        batch.lookup_all(*args)
+
+
+def test_lookup_all_reports_each_miss_by_index() -> None:
+    table = {("a", True): "A-true", ("a", False): "A-false"}
+    paths, bools = ((0, "k"), (1, "flag")), (False, True)
+    pairs = [({"k": "a"}, {"flag": True}), ({"k": "b"}, {"flag": True}), ({"k": "a"}, {"flag": 1}),
+             ([{"k": "a"}], {}), ({"k": "a"}, {"flag": False}), ({"k": ["a"]}, {"flag": False}), "junk"]
+    results, misses = batch.lookup_all(pairs, table, paths, bools)
+    assert results == ["A-true", None, None, None, "A-false", None, None]
+    assert misses == [1, 2, 3, 5, 6]
