@@ -1,16 +1,18 @@
 /* policyengine._batch: the batch loop of a tabled policy, in C (optional; built when a C compiler is present).
  *
- * lookup_all(pairs, table, paths, bools) -> (results, misses)
+ * lookup_all(pairs, flat, paths, indexes, bools) -> (results, misses)
  *
- * For each (order, user) pair of the list `pairs`, reads every fact along its path through plain dicts only, checks that the facts
- * marked in `bools` are exactly True or False, and looks the tuple of values up in `table` (the policy's table of
- * every fact combination). `results[i]` is the table's Decisions, or None when pair i is anything else: not a
- * 2-tuple, a root or a nested value that is not a plain dict, a missing key, a value of the wrong type, an undeclared
- * value, an unhashable value. `misses` lists those indexes, in order; the caller decides them with the generated
- * Python evaluate, which says what is wrong. So this loop only ever returns what the Python fast path would return
- * for the same input, and never decides a bad fact itself.
+ * For each (order, user) pair of the list `pairs`, reads every fact along its path through plain dicts only, checks
+ * that the facts marked in `bools` are exactly True or False, turns each value into its position in the fact's
+ * domain (`indexes[j]`, a dict value -> position) and returns the entry of `flat` at the mixed-radix number of those
+ * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains).
+ * `results[i]` is that Decisions, or None when pair i is anything else: not a 2-tuple, a root or a nested value that
+ * is not a plain dict, a missing key, a value of the wrong type, an undeclared value, an unhashable value. `misses`
+ * lists those indexes, in order; the caller decides them with the generated Python evaluate, which says what is
+ * wrong. So this loop only ever returns what the Python fast path would return for the same input, and never decides
+ * a bad fact itself.
  *
- * paths[j] is (root, key, key, ...) for fact j of the table's key, root 0 for the order and 1 for the user.
+ * paths[j] is (root, key, key, ...) for fact j, root 0 for the order and 1 for the user.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -54,16 +56,20 @@ follow(PyObject *root, PyObject *path)
     return current;
 }
 
+#define MAX_FACTS 64
+
 /* What lookup_all checked once about its arguments, for each pair. */
 typedef struct {
-    PyObject *table;
+    PyObject *flat;
     PyObject *paths;
+    PyObject *indexes;
     PyObject *bools;
     Py_ssize_t facts;
-    unsigned char roots[64]; /* per fact: 0 the order, 1 the user */
+    unsigned char roots[MAX_FACTS]; /* per fact: 0 the order, 1 the user */
+    Py_ssize_t sizes[MAX_FACTS];    /* per fact: the size of its domain */
 } Spec;
 
-/* The table entry for one pair, as a new reference; NULL for a miss (see miss_or_fail). The caller holds a
+/* The flat table's entry for one pair, as a new reference; NULL for a miss (see miss_or_fail). The caller holds a
  * reference to `pair`, a tuple, so its items stay alive. */
 static PyObject *
 lookup_one(PyObject *pair, const Spec *spec)
@@ -71,42 +77,46 @@ lookup_one(PyObject *pair, const Spec *spec)
     if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
         return NULL;
     }
-    PyObject *key = PyTuple_New(spec->facts);
-    if (key == NULL) {
-        return NULL;
-    }
+    Py_ssize_t at = 0;
     for (Py_ssize_t j = 0; j < spec->facts; j++) {
         PyObject *value = follow(PyTuple_GET_ITEM(pair, spec->roots[j]), PyTuple_GET_ITEM(spec->paths, j));
         if (value == NULL) {
-            Py_DECREF(key); /* a partly filled tuple is safe to free */
             return NULL;
         }
-        PyTuple_SET_ITEM(key, j, value);
         if (PyTuple_GET_ITEM(spec->bools, j) == Py_True && value != Py_True && value != Py_False) {
-            Py_DECREF(key); /* 1, 0, 1.0 and friends equal a bool but are a bad fact */
+            Py_DECREF(value); /* 1, 0, 1.0 and friends equal a bool but are a bad fact */
             return NULL;
         }
+        PyObject *position = PyDict_GetItemWithError(PyTuple_GET_ITEM(spec->indexes, j), value);
+        Py_DECREF(value);
+        if (position == NULL) {
+            return NULL; /* an undeclared value, or an unhashable one (an error miss_or_fail clears) */
+        }
+        at = at * spec->sizes[j] + PyLong_AsSsize_t(position);
     }
-    PyObject *hit = PyDict_GetItemWithError(spec->table, key);
-    Py_XINCREF(hit);
-    Py_DECREF(key);
+    PyObject *hit = PyTuple_GET_ITEM(spec->flat, at);
+    Py_INCREF(hit);
     return hit;
 }
 
 static PyObject *
 lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, table, paths, bools) takes 4 arguments");
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, bools) takes 5 arguments");
         return NULL;
     }
-    Spec spec = {args[1], args[2], args[3], 0, {0}};
-    if (!PyDict_Check(spec.table) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.bools)
-        || PyTuple_GET_SIZE(spec.paths) != PyTuple_GET_SIZE(spec.bools) || PyTuple_GET_SIZE(spec.paths) > 64) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all: table must be a dict, paths and bools tuples of one length (<= 64)");
+    Spec spec = {args[1], args[2], args[3], args[4], 0, {0}, {0}};
+    if (!PyTuple_CheckExact(spec.flat) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.indexes)
+        || !PyTuple_CheckExact(spec.bools) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
+        || PyTuple_GET_SIZE(spec.indexes) != PyTuple_GET_SIZE(spec.paths)
+        || PyTuple_GET_SIZE(spec.bools) != PyTuple_GET_SIZE(spec.paths)) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all: flat, paths, indexes and bools must be tuples, the last three "
+                                         "of one length (<= 64)");
         return NULL;
     }
     spec.facts = PyTuple_GET_SIZE(spec.paths);
+    Py_ssize_t combinations = 1;
     for (Py_ssize_t j = 0; j < spec.facts; j++) {
         PyObject *path = PyTuple_GET_ITEM(spec.paths, j);
         if (!PyTuple_CheckExact(path) || PyTuple_GET_SIZE(path) < 1 || !PyLong_CheckExact(PyTuple_GET_ITEM(path, 0))) {
@@ -119,6 +129,27 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         spec.roots[j] = (unsigned char)root;
+        PyObject *index = PyTuple_GET_ITEM(spec.indexes, j);
+        if (!PyDict_CheckExact(index)) {
+            PyErr_SetString(PyExc_TypeError, "lookup_all: each index must be a dict");
+            return NULL;
+        }
+        spec.sizes[j] = PyDict_GET_SIZE(index);
+        /* every position must be an int in range, so that any lookup lands inside flat */
+        PyObject *value, *position;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(index, &pos, &value, &position)) {
+            Py_ssize_t p = PyLong_CheckExact(position) ? PyLong_AsSsize_t(position) : -1;
+            if (p < 0 || p >= spec.sizes[j]) {
+                PyErr_SetString(PyExc_ValueError, "lookup_all: an index maps a value outside its domain's range");
+                return NULL;
+            }
+        }
+        combinations *= spec.sizes[j];
+    }
+    if (combinations != PyTuple_GET_SIZE(spec.flat)) {
+        PyErr_SetString(PyExc_ValueError, "lookup_all: flat must hold one entry per combination of the indexes");
+        return NULL;
     }
     if (!PyList_CheckExact(args[0])) {
         PyErr_SetString(PyExc_TypeError, "lookup_all: pairs must be a list");
@@ -169,8 +200,8 @@ error:
 
 static PyMethodDef methods[] = {
     {"lookup_all", (PyCFunction)(void (*)(void))lookup_all, METH_FASTCALL,
-     "lookup_all(pairs, table, paths, bools) -> (results, misses): the table entry of each (order, user) pair whose "
-     "facts are all read through plain dicts and valid, None and its index in misses for every other pair."},
+     "lookup_all(pairs, flat, paths, indexes, bools) -> (results, misses): the table entry of each (order, user) "
+     "pair whose facts are all read through plain dicts and valid, None and its index in misses for every other pair."},
     {NULL, NULL, 0, NULL},
 };
 

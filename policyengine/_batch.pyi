@@ -2,5 +2,5 @@
 
 from typing import Any
 
-def lookup_all(pairs: list[Any], table: dict[Any, Any], paths: tuple[tuple[Any, ...], ...],
-               bools: tuple[bool, ...]) -> tuple[list[Any], list[int]]: ...
+def lookup_all(pairs: list[Any], flat: tuple[Any, ...], paths: tuple[tuple[Any, ...], ...],
+               indexes: tuple[dict[Any, int], ...], bools: tuple[bool, ...]) -> tuple[list[Any], list[int]]: ...

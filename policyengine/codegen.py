@@ -473,20 +473,23 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     many = namespace["evaluate_many"]
     paths = generator.table_paths()
     if paths is not None and _batch is not None:
-        many = _batch_loop(_batch.lookup_all, namespace["TABLE"], paths, namespace["evaluate"])
+        domains = [facts[i].domain for i in policy.needed]
+        flat = tuple(namespace["TABLE"][values] for values in itertools.product(*domains))
+        indexes = tuple({value: at for at, value in enumerate(domain)} for domain in domains)
+        many = _batch_loop((flat, paths[0], indexes, paths[1]), namespace["evaluate"])
     return Evaluator(namespace["evaluate"], many, source, len(namespace.get("TABLE", ())), many is not namespace["evaluate_many"])
 
 
-def _batch_loop(lookup_all: Callable[..., tuple[list[Any], list[int]]], table: dict[tuple[Any, ...], Any],
-                paths: tuple[tuple[tuple[Any, ...], ...], tuple[bool, ...]],
-                evaluate: Callable[..., Any]) -> Callable[[Any], tuple[list[Any], list[int]]]:
-    """``evaluate_many`` of a tabled policy through the C loop: it answers every pair of plain dicts with valid facts
-    from the table, and leaves the others (None) to the generated ``evaluate``, which is the one to judge them."""
-    fact_paths, bools = paths
+def _batch_loop(spec: tuple[Any, ...], evaluate: Callable[..., Any]) -> Callable[[Any], tuple[list[Any], list[int]]]:
+    """``evaluate_many`` of a tabled policy through the C loop (``spec``: its arguments after ``pairs``): it answers
+    every pair of plain dicts with valid facts from the table, and leaves the others (None) to the generated
+    ``evaluate``, which is the one to judge them."""
+    assert _batch is not None
+    lookup_all = _batch.lookup_all
 
     def evaluate_many(pairs: Any) -> tuple[list[Any], list[int]]:
         pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
-        results, misses = lookup_all(pairs, table, fact_paths, bools)
+        results, misses = lookup_all(pairs, *spec)
         slow = []
         for i in misses:
             order, user = pairs[i]
