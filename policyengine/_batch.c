@@ -145,6 +145,10 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 return NULL;
             }
         }
+        if (spec.sizes[j] > 0 && combinations > PY_SSIZE_T_MAX / spec.sizes[j]) {
+            PyErr_SetString(PyExc_OverflowError, "lookup_all: too many combinations");
+            return NULL;
+        }
         combinations *= spec.sizes[j];
     }
     if (combinations != PyTuple_GET_SIZE(spec.flat)) {
