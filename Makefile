@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test check bench clean
 
 # The install also builds the optional C batch loop (policyengine/_batch.c) when a C compiler is present.
-$(STAMP): pyproject.toml policyengine/_batch.c
+$(STAMP): pyproject.toml setup.py policyengine/_batch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
