@@ -188,6 +188,13 @@ class _Generator:
         self.lazy_conditions = lazy_conditions
         inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
         self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
+        self.bools = [i for i in self.eager if policy.facts[i].type == "bool"]
+        paths = [inline_path(getters[i]) for i in policy.needed]
+        self.paths: list[tuple[str, ...]] | None = None
+        """Each table-key fact's path, when the policy is tabled and every fact is read by a path from the order or
+        the user (so plain-dict inputs can be read directly, in the generated code or in C); else None."""
+        if table and all(path is not None and path[0] in _ROOTS for path in paths):
+            self.paths = [path for path in paths if path is not None]
         self.fields = self._fields()
         self.packed = not table and sum(width for _, _, width, _ in self.fields) <= PACK_BITS
         """Whether one int can name the whole outcome, so equal outcomes share one memoised Decisions."""
@@ -292,27 +299,28 @@ class _Generator:
         plain dicts: read, check the bools and look up, in one try block. Anything unusual (a missing key, a nested
         object, a wrong type, an undeclared value) falls through to the general reads, which read those dicts again
         (a plain dict read has no side effects) and say what is wrong."""
-        paths = {i: inline_path(self.getters[i]) for i in self.eager}
-        if not self.table or not paths or any(path is None for path in paths.values()):
+        if self.paths is None:
             return []
-        access = {i: _access(path) for i, path in paths.items() if path}
-        bools = [i for i in self.eager if self.policy.facts[i].type == "bool"]
-        key = "(" + "".join(f"f{i}, " if i in bools else f"{access[i]}, " for i in self.policy.needed) + ")"
-        roots = sorted({path[0] for path in paths.values() if path})
+        access = dict(zip(self.policy.needed, map(_access, self.paths), strict=True))
+        key = "(" + "".join(f"f{i}, " if i in self.bools else f"{access[i]}, " for i in self.policy.needed) + ")"
+        roots = sorted({path[0] for path in self.paths})
         return [f"if {' and '.join(f'{root}.__class__ is dict' for root in roots)}:", "    try:",
-                *(f"        f{i} = {access[i]}" for i in bools),
-                f"        if {' and '.join(f'f{i}.__class__ is bool' for i in bools) or 'True'}:",
+                *(f"        f{i} = {access[i]}" for i in self.bools),
+                f"        if {' and '.join(f'f{i}.__class__ is bool' for i in self.bools) or 'True'}:",
                 *("            " + line for line in ret(f"TABLE[{key}]")),
                 "    except Exception:", "        pass"]
 
-    def table_paths(self) -> tuple[tuple[tuple[Any, ...], ...], tuple[bool, ...]] | None:
-        """For the C batch loop: each table-key fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user) and
-        whether it must be a bool; None when the policy is not tabled or a fact is not read by a plain path."""
-        paths = [inline_path(self.getters[i]) for i in self.policy.needed]
-        if not self.table or any(path is None or path[0] not in _ROOTS for path in paths):
+    def batch_args(self, table: Mapping[tuple[Any, ...], Any]) -> tuple[Any, ...] | None:
+        """The arguments of the C batch loop after the pairs (see policyengine/_batch.c): the table flattened in
+        product order, each fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user), each fact's value ->
+        position in its domain, and whether it must be a bool. None when the policy has no such table."""
+        if self.paths is None:
             return None
-        return (tuple((_ROOTS.index(path[0]), *path[1:]) for path in paths if path),
-                tuple(self.policy.facts[i].type == "bool" for i in self.policy.needed))
+        domains = [self.policy.facts[i].domain for i in self.policy.needed]
+        return (tuple(table[values] for values in itertools.product(*domains)),
+                tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths),
+                tuple({value: at for at, value in enumerate(domain)} for domain in domains),
+                tuple(i in self.bools for i in self.policy.needed))
 
     def body(self, ret: Callable[[str], list[str]]) -> list[str]:
         """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it."""
@@ -320,8 +328,7 @@ class _Generator:
         values = "(" + "".join(f"f{i}, " for i in policy.needed) + ")"
         lines = [*self.all_dicts(ret), "bad = None", *self.reads()]
         if self.table:  # a value that is undeclared, unhashable or raises on == misses here and is checked below
-            bools = [f"f{i}.__class__ is bool" for i in self.eager if policy.facts[i].type == "bool"]
-            lines += [f"if bad is None{''.join(' and ' + b for b in bools)}:", "    try:",
+            lines += [f"if bad is None{''.join(f' and f{i}.__class__ is bool' for i in self.bools)}:", "    try:",
                       *("        " + line for line in ret(f"TABLE[{values}]")),
                       "    except Exception:", "        pass"]
         for i in self.eager:
@@ -470,14 +477,11 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         namespace["TABLE"] = _table(policy, generator, namespace)
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
-    many = namespace["evaluate_many"]
-    paths = generator.table_paths()
-    if paths is not None and _batch is not None:
-        domains = [facts[i].domain for i in policy.needed]
-        flat = tuple(namespace["TABLE"][values] for values in itertools.product(*domains))
-        indexes = tuple({value: at for at, value in enumerate(domain)} for domain in domains)
-        many = _batch_loop((flat, paths[0], indexes, paths[1]), namespace["evaluate"])
-    return Evaluator(namespace["evaluate"], many, source, len(namespace.get("TABLE", ())), many is not namespace["evaluate_many"])
+    many, batch_args = namespace["evaluate_many"], generator.batch_args(namespace.get("TABLE", {}))
+    if batch_args is not None and _batch is not None:
+        many = _batch_loop(batch_args, namespace["evaluate"])
+    return Evaluator(namespace["evaluate"], many, source, len(namespace.get("TABLE", ())),
+                     batch_in_c=many is not namespace["evaluate_many"])
 
 
 def _batch_loop(spec: tuple[Any, ...], evaluate: Callable[..., Any]) -> Callable[[Any], tuple[list[Any], list[int]]]:
