@@ -1,8 +1,8 @@
 /* policyengine._batch: the batch loop of a tabled policy, in C (optional; built when a C compiler is present).
  *
- * lookup_all(pairs, flat, paths, indexes, bools) -> (results, misses)
+ * lookup_all(pairs, flat, paths, indexes, bools[, user]) -> (results, misses)
  *
- * For each (order, user) pair of the list `pairs`, reads every fact along its path through plain dicts only, checks
+ * For each (order, user) pair of the list `pairs` (or, given `user`, each order of the list `pairs` with that user), reads every fact along its path through plain dicts only, checks
  * that the facts marked in `bools` are exactly True or False, turns each value into its position in the fact's
  * domain (`indexes[j]`, a dict value -> position) and returns the entry of `flat` at the mixed-radix number of those
  * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains).
@@ -69,17 +69,15 @@ typedef struct {
     Py_ssize_t sizes[MAX_FACTS];    /* per fact: the size of its domain */
 } Spec;
 
-/* The flat table's entry for one pair, as a new reference; NULL for a miss (see miss_or_fail). The caller holds a
- * reference to `pair`, a tuple, so its items stay alive. */
+/* The flat table's entry for one order and user, as a new reference; NULL for a miss (see miss_or_fail). The
+ * caller holds references to both. */
 static PyObject *
-lookup_one(PyObject *pair, const Spec *spec)
+lookup_one(PyObject *order, PyObject *user, const Spec *spec)
 {
-    if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
-        return NULL;
-    }
+    PyObject *roots[2] = {order, user};
     Py_ssize_t at = 0;
     for (Py_ssize_t j = 0; j < spec->facts; j++) {
-        PyObject *value = follow(PyTuple_GET_ITEM(pair, spec->roots[j]), PyTuple_GET_ITEM(spec->paths, j));
+        PyObject *value = follow(roots[spec->roots[j]], PyTuple_GET_ITEM(spec->paths, j));
         if (value == NULL) {
             return NULL;
         }
@@ -102,10 +100,12 @@ lookup_one(PyObject *pair, const Spec *spec)
 static PyObject *
 lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, bools) takes 5 arguments");
+    if (nargs != 5 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, bools[, user]) takes 5 or 6 "
+                                         "arguments");
         return NULL;
     }
+    PyObject *one_user = nargs == 6 ? args[5] : NULL; /* given: `pairs` holds orders, all for this user */
     Spec spec = {args[1], args[2], args[3], args[4], 0, {0}, {0}};
     if (!PyTuple_CheckExact(spec.flat) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.indexes)
         || !PyTuple_CheckExact(spec.bools) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
@@ -171,10 +171,15 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *hit = NULL;
         if (i < PyList_GET_SIZE(pairs)) {
-            PyObject *pair = PyList_GET_ITEM(pairs, i);
-            Py_INCREF(pair);
-            hit = lookup_one(pair, &spec);
-            Py_DECREF(pair);
+            PyObject *item = PyList_GET_ITEM(pairs, i);
+            Py_INCREF(item); /* held while read: its tuple items (order, user) live as long as it does */
+            if (one_user != NULL) {
+                hit = lookup_one(item, one_user, &spec);
+            }
+            else if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
+                hit = lookup_one(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), &spec);
+            }
+            Py_DECREF(item);
         }
         if (hit == NULL) {
             if (miss_or_fail() < 0) {
@@ -204,8 +209,9 @@ error:
 
 static PyMethodDef methods[] = {
     {"lookup_all", (PyCFunction)(void (*)(void))lookup_all, METH_FASTCALL,
-     "lookup_all(pairs, flat, paths, indexes, bools) -> (results, misses): the table entry of each (order, user) "
-     "pair whose facts are all read through plain dicts and valid, None and its index in misses for every other pair."},
+     "lookup_all(pairs, flat, paths, indexes, bools[, user]) -> (results, misses): the table entry of each (order, "
+     "user) pair (or each order, with user) whose facts are all read through plain dicts and valid, None and its "
+     "index in misses for every other one."},
     {NULL, NULL, 0, NULL},
 };
 

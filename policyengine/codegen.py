@@ -102,11 +102,12 @@ class Evaluator:
     ``evaluate(order, user, strict=False, store=None)`` is :meth:`Engine.evaluate` itself for an engine without
     store overrides (``store`` then changes nothing); with ``strict=RAW`` the fail-closed path's result comes back as
     ``(Decisions, problems)``. ``evaluate_many(pairs)`` returns ``(results, indexes of results that are
-    (Decisions, problems) pairs)``.
+    (Decisions, problems) pairs)``, and ``evaluate_orders(orders, user)`` the same for many orders of one user.
     """
 
     evaluate: Callable[..., Any]
     evaluate_many: Callable[[Any], tuple[list[Any], list[int]]]
+    evaluate_orders: Callable[[Any, Any], tuple[list[Any], list[int]]]
     source: str = attrs.field(repr=False)
     """The generated Python source (for the curious and for debugging)."""
     table_size: int = 0
@@ -132,6 +133,9 @@ def _fast_check(fact: FactSpec, var: str, i: int) -> str:
 _SEQUENCES = frozenset({list, tuple, set, frozenset})
 
 _ROOTS = ("order", "user")
+
+BatchArgs = tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...], tuple[dict[Any, int], ...], tuple[bool, ...]]
+"""The C batch loop's arguments after the inputs: flat table, paths, domain positions, bool facts."""
 
 try:  # the optional C batch loop (policyengine/_batch.c), built when a C compiler was present at install
     from . import _batch
@@ -310,7 +314,7 @@ class _Generator:
                 *("            " + line for line in ret(f"TABLE[{key}]")),
                 "    except Exception:", "        pass"]
 
-    def batch_args(self, table: Mapping[tuple[Any, ...], Any]) -> tuple[Any, ...] | None:
+    def batch_args(self, table: Mapping[tuple[Any, ...], Any]) -> BatchArgs | None:
         """The arguments of the C batch loop after the pairs (see policyengine/_batch.c): the table flattened in
         product order, each fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user), each fact's value ->
         position in its domain, and whether it must be a bool. None when the policy has no such table."""
@@ -477,32 +481,45 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         namespace["TABLE"] = _table(policy, generator, namespace)
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
-    many, batch_args = namespace["evaluate_many"], generator.batch_args(namespace.get("TABLE", {}))
+    evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
+
+    def orders_in_python(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
+        return many(zip(orders, itertools.repeat(user)))  # type: ignore[no-any-return]
+
+    batch_args = generator.batch_args(namespace.get("TABLE", {}))
     if batch_args is not None and _batch is not None:
-        many = _batch_loop(batch_args, namespace["evaluate"])
-    return Evaluator(namespace["evaluate"], many, source, len(namespace.get("TABLE", ())),
-                     batch_in_c=many is not namespace["evaluate_many"])
+        return Evaluator(evaluate, *_batch_loops(batch_args, evaluate), source, len(namespace["TABLE"]), batch_in_c=True)
+    return Evaluator(evaluate, many, orders_in_python, source, len(namespace.get("TABLE", ())))
 
 
-def _batch_loop(spec: tuple[Any, ...], evaluate: Callable[..., Any]) -> Callable[[Any], tuple[list[Any], list[int]]]:
-    """``evaluate_many`` of a tabled policy through the C loop (``spec``: its arguments after ``pairs``): it answers
-    every pair of plain dicts with valid facts from the table, and leaves the others (None) to the generated
-    ``evaluate``, which is the one to judge them."""
+def _batch_loops(spec: BatchArgs, evaluate: Callable[..., Any]) -> tuple[
+        Callable[[Any], tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]]]:
+    """``evaluate_many`` and ``evaluate_orders`` of a tabled policy through the C loop (``spec``: its arguments after
+    the pairs): it answers every plain-dict input with valid facts from the table, and leaves the others (None) to the
+    generated ``evaluate``, which is the one to judge them."""
     assert _batch is not None
     lookup_all = _batch.lookup_all
+
+    def complete(results: list[Any], misses: list[int], pair: Callable[[int], tuple[Any, Any]]) -> list[int]:
+        slow = []
+        for i in misses:
+            order, user = pair(i)
+            result = results[i] = evaluate(order, user, RAW)
+            if result.__class__ is not Decisions:
+                slow.append(i)
+        return slow
 
     def evaluate_many(pairs: Any) -> tuple[list[Any], list[int]]:
         pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
         results, misses = lookup_all(pairs, *spec)
-        slow = []
-        for i in misses:
-            order, user = pairs[i]
-            result = results[i] = evaluate(order, user, RAW)
-            if result.__class__ is not Decisions:
-                slow.append(i)
-        return results, slow
+        return results, complete(results, misses, pairs.__getitem__)
 
-    return evaluate_many
+    def evaluate_orders(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
+        orders = list(orders)  # no (order, user) tuple per order: a bulk of 100,000 orders makes no garbage
+        results, misses = lookup_all(orders, *spec, user)
+        return results, complete(results, misses, lambda i: (orders[i], user))
+
+    return evaluate_many, evaluate_orders
 
 
 def _memo(shape: ActionShape) -> tuple[dict[int, Any], Callable[[int], Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -196,16 +195,29 @@ class Engine:
                       store: str | None = None) -> list[Decisions]:
         """:meth:`evaluate` over many ``(order, user)`` pairs, possibly of different stores, in input order.
 
-        Without store overrides (or with ``store`` given) the whole batch runs in one generated loop: no per-order
-        call or dispatch, and orders with the same facts share one Decisions object.
+        Without store overrides (or with ``store`` given) the whole batch runs in one generated loop (in C where the
+        optional extension is built): no per-order call or dispatch, and orders with the same facts share one
+        Decisions object.
         """
         if self._store_of is None or store is not None:
-            bound = self._default if store is None else self._by_store.get(store, self._default)
-            results, slow = bound.evaluator.evaluate_many(pairs)
-            for i in slow:
-                results[i] = finish(results[i], strict)
-            return results
+            return self._finished(self._batch_evaluator(store).evaluate_many(pairs), strict)
         return [self.evaluate(order, user, strict=strict) for order, user in pairs]
+
+    def _evaluate_orders(self, orders: Sequence[Any], user: Any, store: str | None) -> list[Decisions]:
+        """:meth:`evaluate_many` of ``orders``, all for ``user``."""
+        if self._store_of is None or store is not None:
+            return self._finished(self._batch_evaluator(store).evaluate_orders(orders, user), False)
+        return [self.evaluate(order, user) for order in orders]
+
+    def _batch_evaluator(self, store: str | None) -> Evaluator:
+        return (self._default if store is None else self._by_store.get(store, self._default)).evaluator
+
+    @staticmethod
+    def _finished(batch: tuple[list[Any], list[int]], strict: bool) -> list[Decisions]:
+        results, slow = batch
+        for i in slow:
+            results[i] = finish(results[i], strict)
+        return results
 
     def bulk(self, action: str, orders: Sequence[Any], user: Any, *, store: str | None = None) -> BulkResult:
         """The bulk menu entry for ``action`` over ``orders`` (one user): which orders it applies to, and the
@@ -218,7 +230,7 @@ class Engine:
             close = difflib.get_close_matches(action, sorted(labels), n=1)
             raise KeyError(f"unknown action {action!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
         label = labels[action]
-        results = self.evaluate_many(zip(orders, itertools.repeat(user)), store=store)
+        results = self._evaluate_orders(orders, user, store)
         # Results are shared Decisions objects (one per outcome): orders are grouped by result first, so each
         # outcome is judged once, not once per order. `results` keeps every result alive, so no id is reused.
         by_result: dict[int, list[int]] = {}

@@ -124,7 +124,7 @@ FLAT = ("A-false", "A-true", "B-false", "B-true")  # itertools.product order of 
 
 
 @pytest.mark.parametrize(("args", "error", "message"), [
-    ((), TypeError, "takes 5 arguments"),
+    ((), TypeError, "takes 5 or 6 arguments"),
     (((), FLAT, PATHS, INDEXES, BOOLS), TypeError, "pairs must be a list"),
     (([], list(FLAT), PATHS, INDEXES, BOOLS), TypeError, "must be tuples"),
     (([], FLAT, PATHS, INDEXES, (False,)), TypeError, "must be tuples"),
@@ -147,3 +147,11 @@ def test_lookup_all_reports_each_miss_by_index() -> None:
     results, misses = batch.lookup_all(pairs, FLAT, PATHS, INDEXES, BOOLS)
     assert results == ["A-true", None, None, None, "B-false", None, None, "B-true", None, None]
     assert misses == [1, 2, 3, 5, 6, 8, 9]
+
+
+def test_lookup_all_with_one_user_reads_orders_alone() -> None:
+    orders = [{"k": "a"}, {"k": "b"}, {"k": "c"}, ({"k": "a"}, {"flag": True}), types.SimpleNamespace(k="a")]
+    results, misses = batch.lookup_all(orders, FLAT, PATHS, INDEXES, BOOLS, {"flag": True})
+    assert results == ["A-true", "B-true", None, None, None]
+    assert misses == [2, 3, 4]
+    assert batch.lookup_all(orders[:2], FLAT, PATHS, INDEXES, BOOLS, {"flag": 1}) == ([None, None], [0, 1])
