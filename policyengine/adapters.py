@@ -27,7 +27,7 @@ An expensive fact is read lazily, only when a condition that needs it is evaluat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .model import FactSpec
@@ -42,7 +42,8 @@ class Adapter(Protocol):
     """Maps each declared fact to a getter. Called once per fact when the engine is built, never per evaluation.
 
     Optional methods the engine uses when present: ``expensive(fact) -> bool`` (read the fact lazily, after the
-    cheap ones) and ``order_id(order) -> str | None`` (ids in bulk results).
+    cheap ones), ``order_id(order) -> str | None`` (ids in bulk results) and ``order_ids(orders)`` (the same for
+    many orders at once; bulk uses it when present).
     """
 
     def getter(self, fact: FactSpec) -> Getter:
@@ -63,6 +64,10 @@ def _step(obj: Any, key: str) -> Any:
     if isinstance(obj, Mapping):
         return obj[key]
     return getattr(obj, key)
+
+
+def _as_id(value: Any) -> str | None:
+    return value if value.__class__ is str else None if value is None else str(value)
 
 
 def inline_path(getter: Getter) -> tuple[str, ...] | None:
@@ -122,4 +127,16 @@ class DefaultAdapter:
                 value = _step(order, "id")
             except (LookupError, AttributeError, TypeError):
                 return None
-        return value if value.__class__ is str else None if value is None else str(value)
+        return _as_id(value)
+
+    def order_ids(self, orders: Sequence[Any]) -> list[str | None]:
+        """:meth:`order_id` of every order, in one pass (bulk asks it of every selected order)."""
+        out: list[str | None] = []
+        append = out.append
+        for order in orders:
+            if order.__class__ is dict:
+                value = order.get("id")
+                append(value if value.__class__ is str else _as_id(value))
+            else:
+                append(self.order_id(order))
+        return out

@@ -70,10 +70,11 @@ def summarise(action: str, label: str, total: int, groups: Mapping[str | None, S
     """A :class:`BulkResult` from the orders' input indexes grouped by :func:`why_not` of their decision (the group
     ``None`` is the orders the action applies to), each group in input order."""
     applicable = tuple(groups.get(None, ()))
-    skipped = tuple(BulkGroup(reason, tuple(idx), tuple(ids[i] for i in idx))
+    id_of = ids.__getitem__
+    skipped = tuple(BulkGroup(reason, tuple(idx), tuple(map(id_of, idx)))
                     for reason, idx in sorted(((r, i) for r, i in groups.items() if r is not None),
                                               key=lambda kv: (-len(kv[1]), kv[1][0])))
     noun = "order" if total == 1 else "orders"
     summary = f"{label} {len(applicable)} of {total} {noun}"
     summary += "".join(f"; {len(g.indexes)} skipped: {_phrase(g.reason)}" for g in skipped)
-    return BulkResult(action, label, total, applicable, tuple(ids[i] for i in applicable), skipped, summary)
+    return BulkResult(action, label, total, applicable, tuple(map(id_of, applicable)), skipped, summary)

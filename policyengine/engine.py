@@ -244,8 +244,9 @@ class Engine:
             groups.setdefault(why_not(self._bulk_decision(results[indexes[0]], action, label)), []).extend(indexes)
         for indexes in groups.values():
             indexes.sort()  # back to input order, as several outcomes may share a reason
-        order_id = getattr(self._adapter, "order_id", None)
-        ids = [order_id(o) for o in orders] if order_id is not None else [None] * len(orders)
+        order_ids, order_id = (getattr(self._adapter, name, None) for name in ("order_ids", "order_id"))
+        ids = (order_ids(orders) if order_ids is not None else list(map(order_id, orders)) if order_id is not None
+               else [None] * len(orders))
         return summarise(action, label, len(results), groups, ids)
 
     @staticmethod

@@ -517,3 +517,26 @@ def test_cli_evaluate_store_table_exact(cli_dir: Path, capsys: pytest.CaptureFix
     code, plain, _ = _run(capsys, "evaluate", "policies", "--order", order, "--user", '{"role": "admin"}')
     assert plain.splitlines()[0] == "order-actions@1"
     assert "  Force Delete      enabled   delete_order(), asks to confirm" in plain.splitlines()
+
+
+class _OneByOne(policyengine.DefaultAdapter):
+    """An adapter of a host that names orders itself, one at a time (no ``order_ids``)."""
+
+    order_ids = None  # type: ignore[assignment]
+
+    def order_id(self, order: Any) -> str | None:
+        return f"#{order['ref']}" if "ref" in order else None
+
+
+class _Nameless(policyengine.DefaultAdapter):
+    order_ids = None  # type: ignore[assignment]
+    order_id = None  # type: ignore[assignment]
+
+
+def test_bulk_ids_come_from_order_ids_then_order_id_then_nowhere() -> None:
+    orders = [{**make_order("Error"), "id": "x1", "ref": 1}, {**make_order("Error", has_shipment=True), "id": 7},
+              make_order("Error")]
+    results = [policyengine.load(BASE, adapter=adapter).bulk("reset", orders, MEMBER)
+               for adapter in (policyengine.DefaultAdapter(), _OneByOne(), _Nameless())]
+    by_kind = [(r.applicable_ids, [g.order_ids for g in r.skipped]) for r in results]
+    assert by_kind == [(("x1", None), [("7",)]), (("#1", None), [(None,)]), ((None, None), [(None,)])]
