@@ -26,6 +26,18 @@ def add_path(parser: Any) -> None:
     parser.add_argument("path", nargs="?", default=DEFAULT_PATH, help="policy directory or file (default: policies)")
 
 
+def add_order_and_user(parser: Any) -> None:
+    """The one order and user a command decides (``--order``, ``--user``), and the store it decides them as."""
+    parser.add_argument("--order", required=True, help="the order as JSON text or a JSON file")
+    parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    parser.add_argument("--store", help="decide as this store (default: the order's store.id)")
+
+
+def order_and_user(args: Any) -> tuple[Any, Any]:
+    """The parsed ``--order`` and ``--user`` of :func:`add_order_and_user`."""
+    return json_arg(args.order, "order"), json_arg(args.user, "user")
+
+
 def json_arg(value: str, name: str) -> Any:
     """``--order``/``--user`` take JSON text, or the path of a JSON file."""
     text = value

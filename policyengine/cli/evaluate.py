@@ -9,16 +9,14 @@ import sys
 from ..decision import Decision, Decisions
 from ..engine import load
 from ..errors import FactError
-from .common import EXIT_FACTS, EXIT_OK, add_path, json_arg
+from .common import EXIT_FACTS, EXIT_OK, add_order_and_user, add_path, order_and_user
 
 HELP = "decide every action for one order and user"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_path(parser)
-    parser.add_argument("--order", required=True, help="the order as JSON text or a JSON file")
-    parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
-    parser.add_argument("--store", help="decide as this store (default: the order's store.id)")
+    add_order_and_user(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--strict", action="store_true", help="exit 1 on a bad fact instead of failing closed")
 
@@ -50,7 +48,7 @@ def format_table(decisions: Decisions) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    order, user = json_arg(args.order, "order"), json_arg(args.user, "user")
+    order, user = order_and_user(args)
     engine = load(args.path)
     try:
         decisions = engine.evaluate(order, user, strict=args.strict, store=args.store)

@@ -11,16 +11,14 @@ from typing import Any
 from ..decision import Decision
 from ..engine import load
 from ..explain import ActionExplanation, Explanation, FactValue, Trace, explain
-from .common import EXIT_OK, UsageError, add_path, json_arg
+from .common import EXIT_OK, UsageError, add_order_and_user, add_path, order_and_user
 
 HELP = "show why each action is enabled, disabled or hidden for one order and user"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_path(parser)
-    parser.add_argument("--order", required=True, help="the order as JSON text or a JSON file")
-    parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
-    parser.add_argument("--store", help="decide as this store (default: the order's store.id)")
+    add_order_and_user(parser)
     parser.add_argument("--action", action="append", metavar="ID", help="explain only this action; repeatable")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -104,7 +102,7 @@ def format_text(explanation: Explanation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    order, user = json_arg(args.order, "order"), json_arg(args.user, "user")
+    order, user = order_and_user(args)
     engine = load(args.path)
     try:
         explanation = explain(engine, order, user, store=args.store, actions=args.action)
