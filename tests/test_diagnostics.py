@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_support import Row, cli_blocks, printed, rows
 
 import policyengine
 from policyengine import Diagnostic, PolicyError
@@ -177,7 +178,6 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"{case}.yaml"
 
 
-Row = tuple[str, int, int, str, str | None]
 
 
 def _expected(case: str, target: str) -> list[Row]:
@@ -196,22 +196,9 @@ def test_api(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         policyengine.load(target)
     diagnostics = info.value.diagnostics
     assert all(type(d) is Diagnostic for d in diagnostics)
-    got = [(d.file, d.line, d.column, d.message, d.hint) for d in diagnostics]
+    got = rows(diagnostics)
     assert got == _expected(case, target)
     assert _sorted(got)
-
-
-def _cli_blocks(stderr: str) -> list[tuple[str, str | None]]:
-    """The CLI's stderr as (``file:line:col: message``, hint) pairs; ``at $.path`` lines are skipped."""
-    blocks: list[list[Any]] = []
-    for line in stderr.splitlines():
-        if line.startswith("    hint: ") and blocks:
-            blocks[-1][1] = line[len("    hint: "):]
-        elif line.startswith("    at $") and blocks:
-            continue
-        else:
-            blocks.append([line, None])
-    return [(text, hint) for text, hint in blocks]
 
 
 @pytest.mark.parametrize("case", _case_params())
@@ -222,12 +209,7 @@ def test_cli(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     assert code == EXIT_LOAD == 3
     assert out == ""
     assert "Traceback" not in err
-    expected = _expected(case, target)
-    count = len(expected)
-    assert _cli_blocks(err) == [
-        *((f"{file}:{line}:{column}: {message}", hint) for file, line, column, message, hint in expected),
-        (f"{count} problem{'s' if count != 1 else ''} found", None),
-    ]
+    assert cli_blocks(err) == printed(_expected(case, target))
 
 
 @pytest.mark.parametrize("case", _case_params())

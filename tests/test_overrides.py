@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import pytest
 import yaml
+from cli_support import Row, cli_blocks, printed, rows
 from overrides_support import (
     ADMINS_ONLY,
     BASE,
@@ -96,16 +97,11 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: P
     return case
 
 
-Row = tuple[str, int, int, str, str | None]
 
 
 def _expected(case: str) -> list[Row]:
     return [(e.get("file", f"{case}/override.yaml"), e["line"], e["column"], e["message"], e.get("hint"))
             for e in EXPECTED[case]]
-
-
-def _rows(diagnostics: Any) -> list[Row]:
-    return [(d.file, d.line, d.column, d.message, d.hint) for d in diagnostics]
 
 
 @pytest.mark.parametrize("case", _params(EXPECTED))
@@ -114,17 +110,7 @@ def test_api(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(PolicyError) as info:
         policyengine.load(target)
     assert all(type(d) is Diagnostic for d in info.value.diagnostics)
-    assert _rows(info.value.diagnostics) == _expected(case)
-
-
-def _cli_blocks(stderr: str) -> list[tuple[str, str | None]]:
-    blocks: list[list[Any]] = []
-    for line in stderr.splitlines():
-        if line.startswith("    hint: ") and blocks:
-            blocks[-1][1] = line[len("    hint: "):]
-        elif not line.startswith("    at $"):
-            blocks.append([line, None])
-    return [(text, hint) for text, hint in blocks]
+    assert rows(info.value.diagnostics) == _expected(case)
 
 
 @pytest.mark.parametrize("case", _params(EXPECTED))
@@ -134,12 +120,7 @@ def test_cli(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys:
     out, err = capsys.readouterr()
     assert code == EXIT_LOAD == 3
     assert out == ""
-    expected = _expected(case)
-    count = len(expected)
-    assert _cli_blocks(err) == [
-        *((f"{file}:{line}:{column}: {message}", hint) for file, line, column, message, hint in expected),
-        (f"{count} problem{'s' if count != 1 else ''} found", None),
-    ]
+    assert cli_blocks(err) == printed(_expected(case))
 
 
 @pytest.mark.parametrize("case", _params(EXPECTED))
@@ -200,7 +181,7 @@ def test_the_shipped_base_keeps_the_same_locks(case: str, tmp_path: Path, monkey
     target = _prepare(case, tmp_path, monkeypatch, base=SHIPPED_BASE)
     with pytest.raises(PolicyError) as info:
         policyengine.load(target)
-    assert _normalised(_rows(info.value.diagnostics)) == _normalised(_expected(case))
+    assert _normalised(rows(info.value.diagnostics)) == _normalised(_expected(case))
 
 
 # -- accepted overrides: narrowing, stricter, reworded -------------------------------------------------------

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_support import Row, cli_blocks, printed, rows
 from overrides_support import BASE_TEXT, base_version, make_order, override, where, write_tree
 
 import policyengine
@@ -28,9 +29,6 @@ V2 = base_version(2, replace={
 })
 MEMBER = {"role": "member"}
 
-Row = tuple[str, int, int, str, str | None]
-
-
 def _tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> str:
     """Write the policy directory ``p`` under ``tmp_path`` and chdir there: diagnostics name ``p/<file>``."""
     write_tree(tmp_path / "p", files)
@@ -42,16 +40,12 @@ def _refused(path: str, capsys: pytest.CaptureFixture[str]) -> list[Row]:
     """The diagnostics of loading ``path``, checked to be the same through the CLI (exit 3)."""
     with pytest.raises(PolicyError) as info:
         policyengine.load(path)
-    rows = [(d.file, d.line, d.column, d.message, d.hint) for d in info.value.diagnostics]
+    refused = rows(info.value.diagnostics)
     assert main(["validate", path]) == 3
     out, err = capsys.readouterr()
     assert out == ""
-    printed = [line for line in err.splitlines() if not line.startswith("    ")]
-    assert printed == [*(f"{f}:{line}:{col}: {msg}" for f, line, col, msg, _ in rows),
-                       f"{len(rows)} problem{'s' if len(rows) != 1 else ''} found"]
-    hints = [line.removeprefix("    hint: ") for line in err.splitlines() if line.startswith("    hint: ")]
-    assert hints == [hint for *_, hint in rows if hint]
-    return rows
+    assert cli_blocks(err) == printed(refused)
+    return refused
 
 
 # -- versions side by side ------------------------------------------------------------------------------------
