@@ -144,8 +144,8 @@ def test_every_case_is_complete() -> None:
         assert isinstance(entries, list) and entries, case
         for entry in entries:
             assert {"line", "column", "message"} <= entry.keys() <= FIELDS, (case, entry)
-        rows = _expected(case)
-        assert [r[:3] for r in rows] == sorted(r[:3] for r in rows), f"{case}: not in file/line/column order"
+        expected = _expected(case)
+        assert [r[:3] for r in expected] == sorted(r[:3] for r in expected), f"{case}: not in file/line/column order"
 
 
 _LOCK_AT = re.compile(r"(?P<file>[\w./-]+/order-actions\.yaml):(?P<line>\d+):(?P<column>\d+)")
@@ -169,9 +169,9 @@ def test_lock_diagnostics_point_at_the_override_and_name_the_lock(case: str) -> 
         assert base_lines[int(lock["line"]) - 1][int(lock["column"]) - 1:].startswith("locked:")
 
 
-def _normalised(rows: list[Row]) -> list[tuple[Any, ...]]:
+def _normalised(found: list[Row]) -> list[tuple[Any, ...]]:
     return [(file, line, column, _LOCK_AT.sub("<base>", message), _LOCK_AT.sub("<base>", hint or ""))
-            for file, line, column, message, hint in rows]
+            for file, line, column, message, hint in found]
 
 
 @pytest.mark.parametrize("case", LOCK_CASES)
