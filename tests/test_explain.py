@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import run_cli
 from conftest import BASE_STORE, POLICIES, build_inputs, fact_space, oracle
 
 import policyengine
 from policyengine import DefaultAdapter
-from policyengine.cli import main
 from policyengine.explain import Trace, explain
 
 POLICY = """\
@@ -84,17 +84,11 @@ def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return Path("shop")
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 ORDER = json.dumps({"status": "Open", "has_shipment": False, "store": {"id": "acme"}})
 
 
 def test_explain_text(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["explain", str(shop), "--order", ORDER, "--user", '{"role": "member"}'], capsys)
+    code, out, err = run_cli(capsys, "explain", str(shop), "--order", ORDER, "--user", '{"role": "member"}')
     assert (code, err) == (0, "")
     assert out == """\
 shop@1 + store override acme@1
@@ -136,8 +130,8 @@ Purge (purge): hidden
 
 
 def test_explain_one_action_as_another_store(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["explain", str(shop), "--order", ORDER, "--user", '{"role": "viewer"}',
-                            "--store", "other", "--action", "reset"], capsys)
+    code, out, _ = run_cli(capsys, "explain", str(shop), "--order", ORDER, "--user", '{"role": "viewer"}',
+                            "--store", "other", "--action", "reset")
     assert code == 0
     assert out == """\
 shop@1 (store other has no override)
@@ -162,8 +156,8 @@ Reset (reset): disabled
 
 def test_explain_bad_facts_fail_closed(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
     order = json.dumps({"status": "Opne", "store": {"id": "acme"}})
-    code, out, _ = run_cli(["explain", str(shop), "--order", order, "--user", '{"role": "admin"}',
-                            "--action", "purge", "--action", "archive"], capsys)
+    code, out, _ = run_cli(capsys, "explain", str(shop), "--order", order, "--user", '{"role": "admin"}',
+                            "--action", "purge", "--action", "archive")
     assert code == 0
     assert out == """\
 shop@1 + store override acme@1
@@ -203,8 +197,8 @@ def test_explain_when_the_store_cannot_be_read(shop: Path) -> None:
 
 
 def test_explain_json(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["explain", str(shop), "--order", ORDER, "--user", '{"role": "member"}',
-                            "--action", "archive", "--format", "json"], capsys)
+    code, out, _ = run_cli(capsys, "explain", str(shop), "--order", ORDER, "--user", '{"role": "member"}',
+                            "--action", "archive", "--format", "json")
     assert code == 0
     data = json.loads(out)
     assert (data["policy"], data["store"], data["store_override"], data["problems"]) == ("shop@1", "acme", "acme@1", [])
@@ -223,7 +217,7 @@ def test_explain_json(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_action_is_a_usage_error(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["explain", str(shop), "--order", ORDER, "--user", "{}", "--action", "rest"], capsys)
+    code, out, err = run_cli(capsys, "explain", str(shop), "--order", ORDER, "--user", "{}", "--action", "rest")
     assert (code, out) == (2, "")
     assert err == "policyengine explain: --action: unknown action 'rest' (actions: reset, archive, purge)\n"
 

@@ -13,21 +13,16 @@ import os
 from pathlib import Path
 
 import pytest
+from cli_support import run_cli
 from conftest import POLICIES
 
 import policyengine
-from policyengine.cli import EXIT_LOAD, main
+from policyengine.cli import EXIT_LOAD
 from policyengine.lint import MAX_SPACE, RULES, Analysis, lint
 
 GOLDEN = Path(__file__).parent / "golden" / "lint"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 UPDATE = bool(os.environ.get("PE_UPDATE_GOLDEN"))
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def rule_of(case: str) -> str | None:
@@ -46,7 +41,7 @@ def test_every_rule_has_a_golden_case() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_golden_output(case: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
-    code, out, err = run_cli(["lint", case], capsys)
+    code, out, err = run_cli(capsys, "lint", case)
     expected = GOLDEN / case / "expected.out"
     if UPDATE:
         expected.write_text(out, "utf-8")
@@ -58,19 +53,19 @@ def test_golden_output(case: str, capsys: pytest.CaptureFixture[str], monkeypatc
 def test_golden_rules_and_strict(case: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Each case reports its own rule only (and at least once); --strict fails exactly when there are findings."""
     monkeypatch.chdir(GOLDEN)
-    code, out, _ = run_cli(["lint", "--format", "json", case], capsys)
+    code, out, _ = run_cli(capsys, "lint", "--format", "json", case)
     report = json.loads(out)
     assert code == 0
     rules = {f["rule"] for f in report["findings"]}
     expected = rule_of(case)
     assert rules == ({expected} if expected else set())
     assert report["ok"] is (not report["findings"])
-    strict, _, _ = run_cli(["lint", "--strict", case], capsys)
+    strict, _, _ = run_cli(capsys, "lint", "--strict", case)
     assert strict == (1 if report["findings"] else 0)
 
 
 def test_shipped_policies_pass_lint_strict(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["lint", "--strict", str(POLICIES)], capsys)
+    code, out, err = run_cli(capsys, "lint", "--strict", str(POLICIES))
     assert (code, err) == (0, "")
     assert out.endswith("no findings; checked order-actions@1, store acme (acme@1), store globex (globex@2)\n")
     assert out.count("\n") == 1  # nothing skipped either: the shipped policies read finite facts only
@@ -78,7 +73,7 @@ def test_shipped_policies_pass_lint_strict(capsys: pytest.CaptureFixture[str]) -
 
 def test_json_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
-    code, out, _ = run_cli(["lint", "--format", "json", "pe103-guard-never-fires"], capsys)
+    code, out, _ = run_cli(capsys, "lint", "--format", "json", "pe103-guard-never-fires")
     assert code == 0
     report = json.loads(out)
     assert report["ok"] is False
@@ -97,7 +92,7 @@ def test_json_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
 
 def test_skipped_conditions_are_listed_in_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
-    _, out, _ = run_cli(["lint", "--format", "json", "skipped-non-finite-facts"], capsys)
+    _, out, _ = run_cli(capsys, "lint", "--format", "json", "skipped-non-finite-facts")
     report = json.loads(out)
     assert report["findings"] == []
     assert [(s["what"], s["reason"]) for s in report["skipped"]] == [
@@ -109,18 +104,18 @@ def test_skipped_conditions_are_listed_in_json(capsys: pytest.CaptureFixture[str
 
 def test_disable_rules_by_id_or_name(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
-    code, out, _ = run_cli(["lint", "--strict", "--disable", "PE301", "pe301-unused-condition"], capsys)
+    code, out, _ = run_cli(capsys, "lint", "--strict", "--disable", "PE301", "pe301-unused-condition")
     assert (code, out) == (0, "no findings; checked shop@1, store acme (acme@1)\n")
-    code, out, _ = run_cli(["lint", "--strict", "--disable", "unused-condition,pe302", "pe301-unused-condition"], capsys)
+    code, out, _ = run_cli(capsys, "lint", "--strict", "--disable", "unused-condition,pe302", "pe301-unused-condition")
     assert code == 0
-    code, _, err = run_cli(["lint", "--disable", "PE999", "pe301-unused-condition"], capsys)
+    code, _, err = run_cli(capsys, "lint", "--disable", "PE999", "pe301-unused-condition")
     assert code == 2
     assert err.startswith("policyengine lint: --disable: unknown rule 'PE999' (rules: PE101, PE102")
 
 
 def test_policies_that_do_not_load_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "p.yaml").write_text("apiVersion: policyengine/v1\nkind: ActionPolicy\n")
-    code, out, err = run_cli(["lint", "--strict", str(tmp_path)], capsys)
+    code, out, err = run_cli(capsys, "lint", "--strict", str(tmp_path))
     assert code == EXIT_LOAD == 3
     assert "missing required key 'name'" in err
 

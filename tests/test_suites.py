@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_support import run_cli
 
 import policyengine
 from policyengine import PolicyError
-from policyengine.cli import EXIT_LOAD, EXIT_OK, EXIT_TESTS, EXIT_USAGE, main
+from policyengine.cli import EXIT_LOAD, EXIT_OK, EXIT_TESTS, EXIT_USAGE
 from policyengine.suites import load_suites, run_suites, run_tests
 from policyengine.testing import check_suites, decision_matrix, format_matrix
 from policyengine.validate import SCHEMAS
@@ -46,9 +47,7 @@ def engine() -> policyengine.Engine:
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["test", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(capsys, "test", *args)
 
 
 # -- the shipped suites ---------------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 import rule_engine
+from cli_support import run_cli
 from conftest import BASE_STORE, POLICIES, build_inputs, fact_space, oracle, set_path
 
 import policyengine
-from policyengine.cli import main
 from policyengine.verify import STATES, Clause, find_invariant_files, load_invariants, verify
 
 GOLDEN = Path(__file__).parent / "golden" / "verify"
@@ -36,12 +36,6 @@ CASES = {  # case -> (extra arguments, exit code)
     "vacuous-and-skipped": ([], 0),
     "bad-invariants": ([], 3),
 }
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def check_golden(path: Path, text: str) -> None:
@@ -57,7 +51,7 @@ def check_golden(path: Path, text: str) -> None:
 def test_golden_output(case: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
     args, expected_code = CASES[case]
-    code, out, err = run_cli(["verify", *args, case], capsys)
+    code, out, err = run_cli(capsys, "verify", *args, case)
     check_golden(GOLDEN / case / "expected.out", out)
     check_golden(GOLDEN / case / "expected.err", err)
     assert code == expected_code
@@ -69,14 +63,14 @@ def test_golden_cases_are_all_run() -> None:
 
 def test_strict_fails_on_vacuous_or_skipped(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
-    code, out, _ = run_cli(["verify", "--strict", "vacuous-and-skipped"], capsys)
+    code, out, _ = run_cli(capsys, "verify", "--strict", "vacuous-and-skipped")
     assert code == 1
     assert out.endswith("1 hold, 1 vacuous, 1 skipped\n")
 
 
 def test_json_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
-    code, out, _ = run_cli(["verify", "--format", "json", "violated"], capsys)
+    code, out, _ = run_cli(capsys, "verify", "--format", "json", "violated")
     assert code == 1
     report = json.loads(out)
     assert report["ok"] is False
@@ -117,7 +111,7 @@ def test_counterexamples_force_the_violation() -> None:
 
 
 def test_shipped_policies_verify(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(["verify", str(POLICIES)], capsys)
+    code, out, err = run_cli(capsys, "verify", str(POLICIES))
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == (f"verify: 12 invariants ({SHIPPED_INVARIANTS.relative_to(Path.cwd())}) against "
@@ -254,7 +248,7 @@ def test_a_mutated_policy_breaks_its_invariant(invariant: str, old: str, new: st
     text = base.read_text("utf-8")
     assert text.count(old) == 1
     base.write_text(text.replace(old, new), "utf-8")
-    code, out, _ = run_cli(["verify", "--format", "json", str(target)], capsys)
+    code, out, _ = run_cli(capsys, "verify", "--format", "json", str(target))
     assert code == 1
     report = json.loads(out)
     statuses = {r["id"]: r["status"] for r in report["invariants"]}
@@ -267,7 +261,7 @@ def test_a_mutated_policy_breaks_its_invariant(invariant: str, old: str, new: st
 
 def test_no_invariants_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(POLICIES / "order-actions.yaml", tmp_path)
-    code, out, err = run_cli(["verify", str(tmp_path)], capsys)
+    code, out, err = run_cli(capsys, "verify", str(tmp_path))
     assert (code, out) == (2, "")
     assert err == f"policyengine verify: no PolicyInvariants file under {tmp_path} (add one, or pass --invariants)\n"
 
@@ -279,16 +273,16 @@ def test_invariants_from_elsewhere(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "checks" / "inv.yaml").write_text(
         "apiVersion: policyengine/v1\nkind: PolicyInvariants\ninvariants:\n"
         "  - {id: admins-see-force-delete, when: \"user.role == 'admin'\", expect: {force_delete: visible}}\n")
-    code, out, _ = run_cli(["verify", str(tmp_path / "policies"), "--invariants", str(tmp_path / "checks")], capsys)
+    code, out, _ = run_cli(capsys, "verify", str(tmp_path / "policies"), "--invariants", str(tmp_path / "checks"))
     assert (code, out.splitlines()[1:]) == (0, ["  ok      admins-see-force-delete", "1 hold"])
     # The shipped invariants name store globex, which this directory does not have: an error, not a silent pass.
-    code, _, err = run_cli(["verify", str(tmp_path / "policies"), "--invariants", str(SHIPPED_INVARIANTS)], capsys)
+    code, _, err = run_cli(capsys, "verify", str(tmp_path / "policies"), "--invariants", str(SHIPPED_INVARIANTS))
     assert code == 3
     assert "no store override for 'globex' is loaded (loaded: none)" in err
 
 
 def test_a_file_of_another_kind_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(["verify", str(POLICIES), "--invariants", str(POLICIES / "order-actions.yaml")], capsys)
+    code, _, err = run_cli(capsys, "verify", str(POLICIES), "--invariants", str(POLICIES / "order-actions.yaml"))
     assert code == 3
     assert "order-actions.yaml:8:7: expected a PolicyInvariants file, got ActionPolicy" in err
 
@@ -309,7 +303,7 @@ invariants:
     for_stores: everywhere
     expect: {delete: hidden}
 """)
-    code, out, err = run_cli(["verify", str(tmp_path)], capsys)
+    code, out, err = run_cli(capsys, "verify", str(tmp_path))
     assert (code, out) == (3, "")
     name = f"{tmp_path}/inv.yaml"
     assert [line for line in err.splitlines() if not line.startswith("    at ")] == [
