@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test check bench clean
 
-# The install also builds the optional C batch loop (policyengine/_batch.c) when a C compiler is present.
-$(STAMP): pyproject.toml setup.py policyengine/_batch.c
+# The install also builds the optional C batch loop (policyengine/runtime/_batch.c) when a C compiler is present.
+$(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
@@ -38,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/*.so
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so

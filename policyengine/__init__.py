@@ -8,22 +8,23 @@ Typical use::
     decisions = engine.evaluate(order, user)
     if decisions["reset"].enabled: ...
 
-The pipeline is one module per stage, data flowing one way: :mod:`~policyengine.yamlsource` (load YAML with
-positions), :mod:`~policyengine.validate` (JSON Schema), :mod:`~policyengine.model` (the policy AST),
-:mod:`~policyengine.compiler` and :mod:`~policyengine.translate` (parse and type-check every condition with
-rule-engine, translate it to Python), :mod:`~policyengine.merge` and :mod:`~policyengine.locks` (store overrides and
-their lock proofs), :mod:`~policyengine.codegen` and :mod:`~policyengine.interpret` (the specialised and the
-condition-by-condition evaluators) and :mod:`~policyengine.engine` (the public entry points). Analysis and tooling
-(:mod:`~policyengine.space`, matrix, diff, lint, verify, explain, suites) build on the interpreter; presentation
-lives in :mod:`policyengine.cli` only.
+The package is laid out by role, each folder depending only on those below it:
+
+- :mod:`policyengine.cli`: one module per command (presentation only);
+- :mod:`policyengine.toolkit` and :mod:`policyengine.testing`: YAML test suites and the pytest helper;
+- :mod:`policyengine.analysis`: matrix, diff, lint, verify, explain;
+- :mod:`policyengine.engine` and :mod:`policyengine.locks`: loading a directory, store dispatch, lock proofs;
+- :mod:`policyengine.runtime`: generated evaluators, the interpreter, decisions, adapters, bulk;
+- :mod:`policyengine.pipeline`: YAML with positions, JSON Schema validation, the AST, compilation, merging;
+- :mod:`policyengine.errors`: the one error hierarchy, rooted at :class:`PolicyError`.
 """
 
-from .adapters import Adapter, DefaultAdapter, Getter
-from .bulk import BulkGroup, BulkResult
-from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
+from .runtime.adapters import Adapter, DefaultAdapter, Getter
+from .runtime.bulk import BulkGroup, BulkResult
+from .runtime.decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from .engine import Engine, StorePolicy, load
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
-from .model import FactSpec
+from .pipeline.model import FactSpec
 
 __all__ = [
     "Adapter",

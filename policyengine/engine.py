@@ -16,17 +16,17 @@ from typing import Any
 
 import attrs
 
-from .adapters import Adapter, DefaultAdapter, read_failure
-from .bulk import BulkResult, summarise, why_not
-from .codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
-from .compiler import CompiledPolicy, compile_policy
-from .decision import Decision, Decisions, DecisionsMeta
+from .runtime.adapters import Adapter, DefaultAdapter, read_failure
+from .runtime.bulk import BulkResult, summarise, why_not
+from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
+from .pipeline.compiler import CompiledPolicy, compile_policy
+from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .errors import Diagnostic, FactProblem, PolicyError
 from .locks import check_locks
-from .merge import merge_override
-from .model import OverrideSpec, PolicySpec, parse_override, parse_policy
-from .validate import valid_document
-from .yamlsource import Document
+from .pipeline.merge import merge_override
+from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
+from .pipeline.validate import valid_document
+from .pipeline.yamlsource import Document
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
@@ -137,7 +137,7 @@ class Engine:
 
     @property
     def batch_in_c(self) -> bool:
-        """Whether ``evaluate_many`` of the latest base policy runs the optional C loop (``policyengine._batch``,
+        """Whether ``evaluate_many`` of the latest base policy runs the optional C loop (``policyengine.runtime._batch``,
         built at install when a C compiler is present; it decides exactly like the generated Python loop)."""
         return self._default.evaluator.batch_in_c
 

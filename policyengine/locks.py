@@ -14,11 +14,11 @@ from typing import Any
 
 import attrs
 
-from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
+from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .errors import Diagnostic
-from .interpret import Interpreter, Unknown
-from .model import OverrideSpec
-from .space import assignments, depends_on, describe
+from .runtime.interpret import Interpreter, Unknown
+from .pipeline.model import OverrideSpec
+from .analysis.space import assignments, depends_on, describe
 
 __all__ = ["check_locks", "MAX_LOCK_SPACE"]
 

@@ -32,11 +32,11 @@ from typing import Any
 
 import pytest
 
-from .decision import Decision
+from .runtime.decision import Decision
 from .engine import STORE_FACT, Engine, load
-from .model import FactSpec
-from .space import assignments, finite_needed, possible_assignments
-from .suites import TestRun, run_suites
+from .pipeline.model import FactSpec
+from .analysis.space import assignments, finite_needed, possible_assignments
+from .toolkit.suites import TestRun, run_suites
 
 __all__ = ["decision_matrix", "format_matrix", "check_suites", "policy_engine", "policy_matrix", "policy_tests"]
 
@@ -153,7 +153,7 @@ def check_suites(policies: str | Path | Engine = "policies", *, suites: str | Pa
     """Run the YAML test suites of ``policies`` (or those in ``suites``); raise :class:`AssertionError` listing,
     for each failed case, its ``file:line`` and expected vs actual per action (as ``policyengine test`` does)."""
     from .cli.test import failure_text  # the CLI's own wording
-    from .suites import load_suites
+    from .toolkit.suites import load_suites
 
     engine = _engine(policies)
     where = suites if suites is not None else policies if not isinstance(policies, Engine) else None

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import policyengine
 from policyengine import Decision, Effect
-from policyengine.interpret import namespace_for
+from policyengine.runtime.interpret import namespace_for
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

@@ -1,4 +1,4 @@
-"""The optional C batch loop (``policyengine/_batch.c``) decides exactly like the generated Python loop.
+"""The optional C batch loop (``policyengine/runtime/_batch.c``) decides exactly like the generated Python loop.
 
 The C loop answers only pairs of plain dicts whose facts are all valid, from the policy's table; every other pair is
 a miss, decided by the generated Python ``evaluate``. So on any input, ``evaluate_many`` with the C loop must equal
@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine
-from policyengine import codegen
+from policyengine.runtime import codegen
 
-batch = pytest.importorskip("policyengine._batch", reason="the C batch loop was not built (no C compiler at install)")
+batch = pytest.importorskip("policyengine.runtime._batch", reason="the C batch loop was not built (no C compiler at install)")
 
 
 class Status(str, enum.Enum):

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, currently_in_test_context, event, given, set
 from hypothesis import strategies as st
 
 import policyengine
-from policyengine.diff import diff_engines, diff_policies, union_actions
-from policyengine.matrix import Matrix, Outcome, build_matrix
+from policyengine.analysis.diff import diff_engines, diff_policies, union_actions
+from policyengine.analysis.matrix import Matrix, Outcome, build_matrix
 
 GOLDEN = ROOT / "tests" / "golden" / "diff"
 

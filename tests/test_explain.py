@@ -21,7 +21,7 @@ from conftest import BASE_STORE, POLICIES, build_inputs, fact_space, oracle
 
 import policyengine
 from policyengine import DefaultAdapter
-from policyengine.explain import Trace, explain
+from policyengine.analysis.explain import Trace, explain
 
 POLICY = """\
 apiVersion: policyengine/v1

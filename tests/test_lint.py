@@ -18,7 +18,7 @@ from conftest import POLICIES
 
 import policyengine
 from policyengine.cli import EXIT_LOAD
-from policyengine.lint import MAX_SPACE, RULES, Analysis, lint
+from policyengine.analysis.lint import MAX_SPACE, RULES, Analysis, lint
 
 GOLDEN = Path(__file__).parent / "golden" / "lint"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine
-from policyengine.matrix import Axis, Cube, Matrix, Outcome, build_matrix, cover, describe_cubes
+from policyengine.analysis.matrix import Axis, Cube, Matrix, Outcome, build_matrix, cover, describe_cubes
 
 GOLDEN = ROOT / "tests" / "golden" / "diff"
 

@@ -633,18 +633,18 @@ def test_sources_point_into_the_file_that_wrote_the_condition(shop: policyengine
     decisions = engine.evaluate(_shop_order(has_shipment=True, sent_to_warehouse=True, flagged=True,
                                             channel="amazon"), MEMBER)
     assert decisions["reset"].source == (
-        policyengine.decision.Source("guard", "has-shipment", where(base, MERGE_BASE, "order.has_shipment",
+        policyengine.runtime.decision.Source("guard", "has-shipment", where(base, MERGE_BASE, "order.has_shipment",
                                                                     after="id: has-shipment"), "order.has_shipment"),
-        policyengine.decision.Source("guard", "flagged", where(store, SHOP, "flagged", after="id: flagged"), "flagged"),
+        policyengine.runtime.decision.Source("guard", "flagged", where(store, SHOP, "flagged", after="id: flagged"), "flagged"),
     )
-    assert decisions["delete"].source[1] == policyengine.decision.Source(
+    assert decisions["delete"].source[1] == policyengine.runtime.decision.Source(
         "guard", "amazon", where(store, SHOP, "order.channel == 'amazon'", after="id: amazon"),
         "order.channel == 'amazon'")
     edit = decisions["edit"].source
     assert [(s.kind, s.where.split(":")[0]) for s in edit] == [("visible", store)]
     assert edit[0].where == where(store, SHOP, "true", after="edit:")  # the `hidden: true` that hid it
     refund = engine.evaluate(_shop_order(), MEMBER)["refund"].source
-    assert refund == (policyengine.decision.Source(
+    assert refund == (policyengine.runtime.decision.Source(
         "allow", None, where(store, SHOP, "can_act and", after="refund:"), "can_act and order.channel == 'shopify'"),)
     # an unchanged action's source stays in the base
     reprocess = engine.evaluate(_shop_order(), MEMBER)["reprocess"].source

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine
-from policyengine.interpret import Interpreter
+from policyengine.runtime.interpret import Interpreter
 
 SETTINGS = settings(max_examples=200, deadline=None)
 
@@ -107,7 +107,7 @@ def test_every_path_fails_closed_alike_on_a_bad_fact(table_engine: policyengine.
 
 
 def _reads(policy: Any, action_id: str) -> set[str]:
-    from policyengine.space import depends_on
+    from policyengine.analysis.space import depends_on
 
     action = next(a for a in policy.actions if a.id == action_id)
     return depends_on(policy, action.exprs())
@@ -224,7 +224,7 @@ def _wide_policy(actions: int, guards: int) -> str:
 
 
 def test_a_policy_too_wide_to_pack_assembles_each_result_and_agrees(tmp_path: Path) -> None:
-    from policyengine.codegen import PACK_BITS
+    from policyengine.runtime.codegen import PACK_BITS
 
     path = tmp_path / "wide.yaml"
     path.write_text(_wide_policy(actions=10, guards=6), encoding="utf-8")  # 10 x (1 + 6 + 1) = 80 bits
@@ -243,7 +243,7 @@ def test_a_policy_too_wide_to_pack_assembles_each_result_and_agrees(tmp_path: Pa
 
 
 def test_the_outcome_memo_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from policyengine import codegen
+    from policyengine.runtime import codegen
 
     monkeypatch.setattr(codegen, "MEMO_LIMIT", 2)
     engine = policyengine.load(BASE_FILE, table_limit=0)

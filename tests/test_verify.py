@@ -25,7 +25,7 @@ from cli_support import run_cli
 from conftest import BASE_STORE, POLICIES, build_inputs, fact_space, oracle, set_path
 
 import policyengine
-from policyengine.verify import STATES, Clause, find_invariant_files, load_invariants, verify
+from policyengine.analysis.verify import STATES, Clause, find_invariant_files, load_invariants, verify
 
 GOLDEN = Path(__file__).parent / "golden" / "verify"
 UPDATE = bool(os.environ.get("PE_UPDATE_GOLDEN"))

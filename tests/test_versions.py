@@ -20,7 +20,7 @@ from overrides_support import BASE_TEXT, base_version, make_order, override, whe
 import policyengine
 from policyengine import PolicyError
 from policyengine.cli import main
-from policyengine.decision import Source
+from policyengine.runtime.decision import Source
 
 V1 = base_version(1)
 V2 = base_version(2, replace={

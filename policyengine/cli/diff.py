@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..diff import ActionDiff, Change, Diff, SourceError, diff_engines, load_source
+from ..analysis.diff import ActionDiff, Change, Diff, SourceError, diff_engines, load_source
 from ..engine import Engine
 from ..errors import PolicyError
-from ..matrix import MatrixTooLarge, describe_cubes, show_value
+from ..analysis.matrix import MatrixTooLarge, describe_cubes, show_value
 from .common import DEFAULT_PATH, EXIT_LOAD, EXIT_OK, UsageError, print_diagnostics
 from .matrix import add_impossible, add_output, emit, esc, md, outcome_html, outcome_text, page, when_html, when_lines
 

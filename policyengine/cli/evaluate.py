@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..decision import Decision, Decisions
+from ..runtime.decision import Decision, Decisions
 from ..engine import load
 from ..errors import FactError
 from .common import EXIT_FACTS, EXIT_OK, add_order_and_user, add_path, order_and_user

@@ -7,7 +7,7 @@ import argparse
 import json
 
 from ..engine import load
-from ..lint import RULES, LintReport, lint
+from ..analysis.lint import RULES, LintReport, lint
 from .common import EXIT_FACTS, EXIT_OK, UsageError, add_path
 
 HELP = "find conditions that are always true/false, guards that never fire, unused declarations... (warnings)"

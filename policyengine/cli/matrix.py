@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..engine import Engine, load
-from ..matrix import Axis, Combination, Cube, Matrix, MatrixTooLarge, Outcome, build_matrix, describe_cubes, effect_text, show_value
+from ..analysis.matrix import Axis, Combination, Cube, Matrix, MatrixTooLarge, Outcome, build_matrix, describe_cubes, effect_text, show_value
 from .common import EXIT_OK, UsageError, add_path
 
 HELP = "print the decision table of every combination of the finite facts"

@@ -13,9 +13,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
-from ..decision import Effect
+from ..runtime.decision import Effect
 from ..engine import load
-from ..suites import (
+from ..toolkit.suites import (
     STATE_GROUPS,
     CaseResult,
     Mismatch,

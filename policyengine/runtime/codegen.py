@@ -30,11 +30,11 @@ from typing import Any, cast
 import attrs
 
 from .adapters import Adapter, inline_path, read_failure
-from .compiler import CompiledExpr, CompiledPolicy
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
-from .errors import FactError, FactProblem
+from ..errors import FactError, FactProblem
 from .interpret import MISSING, ActionShape, Interpreter, Unknown, check_value, namespace_for
-from .model import FactSpec
+from ..pipeline.model import FactSpec
 
 __all__ = ["Evaluator", "build_evaluator", "fast_reader", "finish", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "TABLE_LIMIT"]
 
@@ -113,7 +113,7 @@ class Evaluator:
     table_size: int = 0
     """Fact combinations precomputed (0 when the policy is not specialised into one table)."""
     batch_in_c: bool = False
-    """Whether ``evaluate_many`` runs the C loop of :mod:`policyengine._batch` (a tabled policy whose facts are all
+    """Whether ``evaluate_many`` runs the C loop of :mod:`policyengine.runtime._batch` (a tabled policy whose facts are all
     read by path, with the extension built)."""
 
 
@@ -137,7 +137,7 @@ _ROOTS = ("order", "user")
 BatchArgs = tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...], tuple[dict[Any, int], ...], tuple[bool, ...]]
 """The C batch loop's arguments after the inputs: flat table, paths, domain positions, bool facts."""
 
-try:  # the optional C batch loop (policyengine/_batch.c), built when a C compiler was present at install
+try:  # the optional C batch loop (policyengine/runtime/_batch.c), built when a C compiler was present at install
     from . import _batch
 except ImportError:  # pragma: no cover - depends on the machine that installed the package
     _batch = None  # type: ignore[assignment]
@@ -315,7 +315,7 @@ class _Generator:
                 "    except Exception:", "        pass"]
 
     def batch_args(self, table: Mapping[tuple[Any, ...], Any]) -> BatchArgs | None:
-        """The arguments of the C batch loop after the pairs (see policyengine/_batch.c): the table flattened in
+        """The arguments of the C batch loop after the pairs (see policyengine/runtime/_batch.c): the table flattened in
         product order, each fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user), each fact's value ->
         position in its domain, and whether it must be a bool. None when the policy has no such table."""
         if self.paths is None:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import yaml
 
-from .errors import Diagnostic, PolicyError
+from ..errors import Diagnostic, PolicyError
 
 __all__ = ["Mark", "Document", "display_name", "read_document", "parse_document", "MAX_FILE_BYTES"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .errors import Diagnostic
+from ..errors import Diagnostic
 from .yamlsource import Document
 
 __all__ = ["ActionSpec", "ActionPatch", "ConditionSpec", "EffectSpec", "Expr", "FactSpec", "GuardPatch", "GuardSpec",

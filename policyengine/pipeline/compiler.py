@@ -1,4 +1,4 @@
-"""Stage 3, compile: turn a validated :class:`~policyengine.model.PolicySpec` into a :class:`CompiledPolicy`.
+"""Stage 3, compile: turn a validated :class:`~policyengine.pipeline.model.PolicySpec` into a :class:`CompiledPolicy`.
 
 Every condition is parsed by rule-engine under a typed context built from the declared facts, so unknown facts,
 type mismatches and syntax errors are found at load time, with the column inside the expression. Named conditions
@@ -19,7 +19,7 @@ import rule_engine.ast as re_ast
 from rule_engine import DataType
 from rule_engine import errors as re_errors
 
-from .errors import Diagnostic, PolicyError, did_you_mean
+from ..errors import Diagnostic, PolicyError, did_you_mean
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .translate import ACTION_STATES, TranslationError, translate
 from .yamlsource import Document

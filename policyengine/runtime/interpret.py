@@ -14,11 +14,11 @@ from typing import Any
 
 import attrs
 
-from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
-from .errors import FactProblem
-from .model import FactSpec
-from .translate import to_decimal
+from ..errors import FactProblem
+from ..pipeline.model import FactSpec
+from ..pipeline.translate import to_decimal
 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]
 

@@ -1,6 +1,6 @@
 """Why each action got its state, for one order and user (``policyengine explain``).
 
-The trace is read from the :class:`~policyengine.interpret.Interpreter`'s environment (the evaluator the fast path
+The trace is read from the :class:`~policyengine.runtime.interpret.Interpreter`'s environment (the evaluator the fast path
 falls back to, checked by the test suite to agree with it), not recomputed: for each action, the visibility, allow
 condition, deny guards and conditional effects, each with its text, its ``file:line:col``, its value and the facts,
 named conditions (recursively) and other actions' states it read; the conditions that determined the state are the
@@ -16,12 +16,12 @@ from typing import Any
 
 import attrs
 
-from .adapters import Adapter, read_failure
-from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from .decision import Decision
-from .engine import STORE_FACT, Engine
-from .errors import FactProblem
-from .interpret import MISSING, Interpreter, Unknown
+from ..runtime.adapters import Adapter, read_failure
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
+from ..runtime.decision import Decision
+from ..engine import STORE_FACT, Engine
+from ..errors import FactProblem
+from ..runtime.interpret import MISSING, Interpreter, Unknown
 from .space import depends_on
 
 __all__ = ["ActionExplanation", "ActionRead", "Explanation", "FactValue", "Trace", "explain"]

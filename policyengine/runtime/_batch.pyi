@@ -1,4 +1,4 @@
-"""Type stub of the optional C batch loop (policyengine/_batch.c)."""
+"""Type stub of the optional C batch loop (policyengine/runtime/_batch.c)."""
 
 from typing import Any
 

@@ -29,14 +29,14 @@ from typing import Any
 
 import attrs
 
-from .compiler import CompiledExpr, CompiledPolicy, compile_conditions
-from .decision import Decision
-from .engine import Engine, policy_files
-from .errors import Diagnostic, PolicyError, did_you_mean
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
+from ..runtime.decision import Decision
+from ..engine import Engine, policy_files
+from ..errors import Diagnostic, PolicyError, did_you_mean
 from .lint import Analysis, Row
-from .model import Expr
-from .validate import valid_document
-from .yamlsource import Document, read_document
+from ..pipeline.model import Expr
+from ..pipeline.validate import valid_document
+from ..pipeline.yamlsource import Document, read_document
 
 __all__ = ["KIND", "STATES", "ActionState", "Check", "Clause", "Counterexample", "Invariant", "InvariantResult",
            "Invariants", "VerifyReport", "find_invariant_files", "load_invariants", "verify"]

@@ -18,7 +18,7 @@ from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from .errors import Diagnostic, PolicyError, did_you_mean
+from ..errors import Diagnostic, PolicyError, did_you_mean
 from .yamlsource import Document, read_document
 
 __all__ = ["API_VERSIONS", "SCHEMAS", "schema_for", "validate_document"]

@@ -1,7 +1,7 @@
 """The decision matrix: every decision of a policy over every combination of its finite facts, grouped for people.
 
 The finite facts a policy reads (enums and bools) span a finite space that we enumerate exactly, deciding each
-combination with the :class:`~policyengine.interpret.Interpreter` (the same translation of each condition the fast
+combination with the :class:`~policyengine.runtime.interpret.Interpreter` (the same translation of each condition the fast
 path runs). What Cedar's symbolic analysis needs a solver for is here a plain loop.
 
 * **Impossible combinations.** A policy's ``constraints`` say which combinations cannot happen (a Shipped order has
@@ -27,10 +27,10 @@ from typing import Any
 
 import attrs
 
-from .compiler import CompiledPolicy
-from .decision import Decision, Effect
-from .interpret import Interpreter
-from .model import FactSpec
+from ..pipeline.compiler import CompiledPolicy
+from ..runtime.decision import Decision, Effect
+from ..runtime.interpret import Interpreter
+from ..pipeline.model import FactSpec
 from .space import depends_on
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
@@ -315,7 +315,7 @@ class Matrix:
 
     def entries(self) -> set[tuple[tuple[Any, ...], str, Outcome]]:
         """Every ``(values, action, outcome)`` of the combinations shown (``absent`` outcomes without their reason):
-        what :mod:`~policyengine.diff` compares."""
+        what :mod:`~policyengine.analysis.diff` compares."""
         return {(c.values, a.id, o.comparable) for c in self.shown for a, o in zip(self.actions, c.outcomes, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from .model import FactSpec
+from ..pipeline.model import FactSpec
 
 __all__ = ["Adapter", "DefaultAdapter", "Getter", "inline_path", "read_failure"]
 

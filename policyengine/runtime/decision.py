@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import attrs
 
-from .errors import FactProblem
+from ..errors import FactProblem
 
 __all__ = ["Decision", "Decisions", "Effect", "FrozenMap", "State"]
 

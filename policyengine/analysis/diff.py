@@ -2,7 +2,7 @@
 
 Both policies are decided over one space: the finite facts either reads, each with the union of both sides'
 values (see :func:`union_axes`). For every combination and every action of either side, the old and the new
-:class:`~policyengine.matrix.Outcome` are compared; the diff is exactly the set difference of the two matrices
+:class:`~policyengine.analysis.matrix.Outcome` are compared; the diff is exactly the set difference of the two matrices
 over that space (``Diff.entries() == {(c, a, o, n)}`` where ``(c, a, o)`` is in the old matrix and not the new,
 and ``(c, a, n)`` in the new and not the old). Changes are grouped by action and by kind (``enabled→disabled``,
 ``hidden→enabled``, ``reason changed``, ``effect changed``), each group described by a cube cover of its
@@ -36,9 +36,9 @@ from typing import Any
 
 import attrs
 
-from .compiler import CompiledPolicy
-from .engine import Engine, load
-from .errors import PolicyError
+from ..pipeline.compiler import CompiledPolicy
+from ..engine import Engine, load
+from ..errors import PolicyError
 from .matrix import (
     MAX_COMBINATIONS,
     ActionInfo,
@@ -206,7 +206,7 @@ class Diff:
 
     def entries(self) -> set[tuple[tuple[Any, ...], str, Outcome, Outcome]]:
         """Every ``(combination, action, old outcome, new outcome)`` that differs (``absent`` outcomes without their
-        reason, as :meth:`Matrix.entries <policyengine.matrix.Matrix.entries>` has them)."""
+        reason, as :meth:`Matrix.entries <policyengine.analysis.matrix.Matrix.entries>` has them)."""
         return {(c, ch.action, ch.old.comparable, ch.new.comparable) for a in self.actions for ch in a.changes
                 for c in ch.combinations}
 

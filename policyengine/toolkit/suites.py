@@ -7,7 +7,7 @@ order field or a fact value the policy does not declare is a :class:`~policyengi
 ``file:line:col`` diagnostic. Running returns plain, frozen result objects; presentation (text, JUnit XML, JSON)
 is the caller's business (see :mod:`policyengine.cli.test`).
 
-Coverage is measured with the :class:`~policyengine.interpret.Interpreter`, which records the value of every
+Coverage is measured with the :class:`~policyengine.runtime.interpret.Interpreter`, which records the value of every
 condition: which deny guards fired in some case, which conditions were seen both true and false. A case exercises
 an action's conditions only if it checks that action (lists it, or its ``default`` is not ``ignore``).
 """
@@ -22,15 +22,15 @@ from typing import Any
 
 import attrs
 
-from .compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from .decision import Decision, Decisions, Effect, FrozenMap
-from .engine import STORE_FACT, Engine, load, policy_files
-from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
-from .interpret import MISSING, Interpreter, check_value
-from .model import FactSpec
-from .space import possible_assignments
-from .validate import SCHEMAS, validate_document
-from .yamlsource import Document, read_document
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
+from ..runtime.decision import Decision, Decisions, Effect, FrozenMap
+from ..engine import STORE_FACT, Engine, load, policy_files
+from ..errors import Diagnostic, FactProblem, PolicyError, did_you_mean
+from ..runtime.interpret import MISSING, Interpreter, check_value
+from ..pipeline.model import FactSpec
+from ..analysis.space import possible_assignments
+from ..pipeline.validate import SCHEMAS, validate_document
+from ..pipeline.yamlsource import Document, read_document
 
 __all__ = [
     "SUITE_KIND", "STATE_GROUPS", "Expectation", "Case", "Suite", "Mismatch", "CaseResult", "GuardCoverage",

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from .errors import Diagnostic, did_you_mean
+from ..errors import Diagnostic, did_you_mean
 from .model import ActionPatch, ActionSpec, ConditionSpec, Expr, FactSpec, GuardSpec, OverrideSpec, PolicySpec, parse_action
 
 __all__ = ["merge_override"]

@@ -10,8 +10,8 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .compiler import CompiledExpr, CompiledPolicy
-from .model import FactSpec
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy
+from ..pipeline.model import FactSpec
 
 __all__ = ["depends_on", "assignments", "possible_assignments", "finite_needed", "describe"]
 
@@ -49,7 +49,7 @@ def finite_needed(policy: CompiledPolicy) -> list[FactSpec]:
 def possible_assignments(policy: CompiledPolicy, facts: Iterable[FactSpec] | None = None) -> Iterator[dict[str, Any]]:
     """:func:`assignments` of ``facts`` (default: :func:`finite_needed`) that break none of the policy's
     declared constraints (a constraint that reads a fact not assigned is not applied)."""
-    from .interpret import Interpreter  # here, not at the top: interpret imports nothing from analysis
+    from ..runtime.interpret import Interpreter  # here, not at the top: interpret imports nothing from analysis
 
     chosen = list(finite_needed(policy) if facts is None else facts)
     names = {f.name for f in chosen}
