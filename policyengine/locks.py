@@ -18,7 +18,7 @@ from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .errors import Diagnostic
 from .runtime.interpret import Interpreter, Unknown
 from .pipeline.model import OverrideSpec
-from .analysis.space import assignments, depends_on, describe
+from .proof.space import assignments, depends_on, describe
 
 __all__ = ["check_locks", "MAX_LOCK_SPACE"]
 

@@ -35,7 +35,7 @@ import pytest
 from .runtime.decision import Decision
 from .engine import STORE_FACT, Engine, load
 from .pipeline.model import FactSpec
-from .analysis.space import assignments, finite_needed, possible_assignments
+from .proof.space import assignments, finite_needed, possible_assignments
 from .toolkit.suites import TestRun, run_suites
 
 __all__ = ["decision_matrix", "format_matrix", "check_suites", "policy_engine", "policy_matrix", "policy_tests"]

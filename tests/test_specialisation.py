@@ -107,7 +107,7 @@ def test_every_path_fails_closed_alike_on_a_bad_fact(table_engine: policyengine.
 
 
 def _reads(policy: Any, action_id: str) -> set[str]:
-    from policyengine.analysis.space import depends_on
+    from policyengine.proof.space import depends_on
 
     action = next(a for a in policy.actions if a.id == action_id)
     return depends_on(policy, action.exprs())

@@ -1,3 +1,3 @@
-"""Analysis of loaded policies: :mod:`.space` (the combinations of finite facts), :mod:`.matrix`, :mod:`.diff`,
+"""Analysis of loaded policies: :mod:`.matrix`, :mod:`.diff`,
 :mod:`.lint`, :mod:`.verify` and :mod:`.explain`. Depends on the engine and the runtime; presentation stays in
 :mod:`policyengine.cli`."""

@@ -22,7 +22,7 @@ from ..runtime.decision import Decision
 from ..engine import STORE_FACT, Engine
 from ..errors import FactProblem
 from ..runtime.interpret import MISSING, Interpreter, Unknown
-from .space import depends_on
+from ..proof.space import depends_on
 
 __all__ = ["ActionExplanation", "ActionRead", "Explanation", "FactValue", "Trace", "explain"]
 

@@ -33,7 +33,7 @@ from ..runtime.decision import Decision
 from ..engine import STORE_FACT, Engine
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
-from .space import assignments, depends_on
+from ..proof.space import assignments, depends_on
 from ..pipeline.yamlsource import Document
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
@@ -194,7 +194,7 @@ class Analysis:
 
     def _possible(self, names: frozenset[str]) -> Iterator[Row]:
         """Every combination of ``names`` that breaks no declared constraint reading only them (as
-        :func:`~policyengine.analysis.space.possible_assignments`, which fails on a constraint reading a fact that no
+        :func:`~policyengine.proof.space.possible_assignments`, which fails on a constraint reading a fact that no
         condition reads: the interpreter does not resolve such a fact, so it is bound here)."""
         chosen = [f for f in self.policy.facts if f.name in names]
         applicable = [e for e, facts in zip(self.policy.constraints.values(), self._constraints, strict=True)

@@ -31,7 +31,7 @@ from ..pipeline.compiler import CompiledPolicy
 from ..runtime.decision import Decision, Effect
 from ..runtime.interpret import Interpreter
 from ..pipeline.model import FactSpec
-from .space import depends_on
+from ..proof.space import depends_on
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
            "ConstraintInfo", "Cube", "Matrix", "MatrixTooLarge", "Outcome", "Row", "axes_of", "build_matrix",

@@ -28,7 +28,7 @@ from ..engine import STORE_FACT, Engine, load, policy_files
 from ..errors import Diagnostic, FactProblem, PolicyError, did_you_mean
 from ..runtime.interpret import MISSING, Interpreter, check_value
 from ..pipeline.model import FactSpec
-from ..analysis.space import possible_assignments
+from ..proof.space import possible_assignments
 from ..pipeline.validate import SCHEMAS, validate_document
 from ..pipeline.yamlsource import Document, read_document
 
