@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 ## test: run the whole test suite
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 ## check: the shipped policies load, pass their YAML tests, lint clean (strict) and keep every invariant
 check: $(STAMP)

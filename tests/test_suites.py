@@ -479,7 +479,10 @@ def test_the_pytest_plugin_in_a_host_project(tmp_path: Path) -> None:
 
     def pytest_run(seed: str, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=tmp_path,
-                              capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
+                              capture_output=True, text=True, env={**host_env, "PYTHONHASHSEED": seed})
+
+    # A host's own run, not a worker of ours: pytest-xdist's variables would make syrupy keep its report quiet.
+    host_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
 
     first = pytest_run("1", "--snapshot-update")
     assert first.returncode == 0, first.stdout + first.stderr
