@@ -1,0 +1,198 @@
+"""Does one policy widen another over the finite facts? The decision procedure behind every lock check.
+
+A lock is a :class:`Claim`: wherever its premise holds (a condition of one policy is true, or an action of one
+policy is enabled), one of its conclusions holds too. :func:`decide` searches the combinations of the facts the
+claim reads (through named conditions and action references, and nothing else) for a counterexample.
+
+It is fast because it never evaluates a whole policy: each named condition and action is evaluated on demand and
+remembered by the values of the facts it reads (a :class:`Cone`), so a condition shared by many combinations, or by
+many claims, is evaluated once per combination of *its own* facts. Every evaluation and every combination tried is
+paid from a :class:`Budget`, so a hostile override is refused in bounded time instead of running for minutes.
+
+Facts without a finite set of values (string, number, set) are not enumerated: :func:`decide` answers
+:class:`Unprovable` for them. A solver may serve such claims instead; it sees the same :class:`Claim` (the
+conditions of each side, as compiled) and answers the same three ways.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..errors import FactProblem
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy
+from ..pipeline.model import FactSpec
+from ..runtime.interpret import Interpreter, Unknown
+from .space import assignments, depends_on
+
+__all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decide", "MAX_CLAIM_SPACE",
+           "MAX_PROOF_WORK"]
+
+MAX_CLAIM_SPACE = 1 << 16
+"""More combinations than this in one claim and it is refused as unprovable rather than searched."""
+
+MAX_PROOF_WORK = 1 << 20
+"""Evaluations and combinations one load may spend on proofs (all claims of an override or a version together)."""
+
+
+class OverBudget(Exception):
+    """The proofs would cost more than their :class:`Budget`."""
+
+
+@attrs.define(slots=True)
+class Budget:
+    """Work left for proofs: one unit per combination tried and per condition or action evaluated."""
+
+    left: int = MAX_PROOF_WORK
+    spent: int = 0
+
+    def spend(self, units: int) -> None:
+        self.spent += units
+        if self.spent > self.left:
+            raise OverBudget(f"more than {self.left} evaluations")
+
+
+@attrs.frozen(slots=True)
+class Term:
+    """A statement about one side: ``expr`` is true, or (``expr`` None) action ``action`` is enabled; ``negated``
+    flips it (action not enabled)."""
+
+    side: str  # "base" | "other"
+    expr: CompiledExpr | None = None
+    action: str | None = None
+    negated: bool = False
+
+
+@attrs.frozen(slots=True)
+class Claim:
+    """Wherever ``premise`` holds, one of ``conclusions`` holds (none: the premise never holds)."""
+
+    premise: Term
+    conclusions: tuple[Term, ...]
+
+
+@attrs.frozen(slots=True)
+class Unprovable:
+    """The claim cannot be decided by enumeration; ``why`` says what stands in the way."""
+
+    why: str
+
+
+class _Env(dict[Any, Any]):
+    """An interpreter environment for one combination that evaluates named conditions and actions on demand."""
+
+    __slots__ = ("cone", "values")
+
+    def __init__(self, cone: Cone, values: Mapping[str, Any]) -> None:
+        super().__init__({f"f{cone.index[n]}": v for n, v in values.items() if n in cone.index})
+        self.cone, self.values = cone, values
+
+    def __missing__(self, key: Any) -> Any:
+        value = self.cone.node(key, self)
+        self[key] = value
+        return value
+
+
+class Cone:
+    """Evaluates the conditions of one policy over partial combinations of facts, each named condition and action
+    remembered by the values of the facts it reads."""
+
+    def __init__(self, policy: CompiledPolicy, budget: Budget) -> None:
+        self.policy, self.budget = policy, budget
+        self.interpreter = Interpreter(policy)
+        self.index = self.interpreter.fact_index
+        self.actions = {a.id: a for a in policy.actions}
+        self._support: dict[str, tuple[str, ...]] = {}
+        self._memo: dict[str, dict[tuple[Any, ...], Any]] = {}
+
+    def reads(self, exprs: Sequence[CompiledExpr]) -> set[str]:
+        return depends_on(self.policy, exprs)
+
+    def _exprs(self, key: str) -> list[CompiledExpr]:
+        kind, name = key[:2], key[2:]
+        return [self.policy.conditions[name]] if kind == "c_" else list(self.actions[name].exprs())
+
+    def node(self, key: Any, env: _Env) -> Any:
+        """The value of ``c_<name>`` or ``a_<id>`` in ``env``'s combination (a fact not in it: unknown)."""
+        if not isinstance(key, str) or key[:2] not in ("c_", "a_"):  # a fact outside the combination: never true
+            return Unknown((FactProblem(str(key), "not part of the combination"),))
+        support = self._support.get(key)
+        if support is None:
+            support = self._support[key] = tuple(sorted(self.reads(self._exprs(key))))
+        memo = self._memo.setdefault(key, {})
+        projection = tuple(env.values.get(name) for name in support)
+        if projection in memo:
+            return memo[projection]
+        self.budget.spend(1)
+        name = key[2:]
+        if key.startswith("c_"):
+            value = self.interpreter.value(self.policy.conditions[name], env)
+        else:
+            value = self.interpreter._action(self.interpreter.shapes[name], env)  # noqa: SLF001 - one action
+        memo[projection] = value
+        return value
+
+    def env(self, values: Mapping[str, Any]) -> _Env:
+        return _Env(self, values)
+
+    def holds(self, term: Term, env: _Env) -> bool:
+        if term.expr is not None:
+            value = self.interpreter.value(term.expr, env)
+            result = value is True
+        else:
+            result = bool(env[f"a_{term.action}"].enabled)
+        return result is not term.negated
+
+    def term_reads(self, term: Term) -> set[str]:
+        return self.reads([term.expr] if term.expr is not None else list(self.actions[term.action or ""].exprs()))
+
+
+def facts_of(claim: Claim, cones: Mapping[str, Cone]) -> set[str]:
+    """Every fact the claim reads, on either side."""
+    return {f for t in (claim.premise, *claim.conclusions) for f in cones[t.side].term_reads(t)}
+
+
+def space(names: set[str], facts: Mapping[str, FactSpec]) -> tuple[list[FactSpec], int] | Unprovable:
+    """The facts to enumerate and how many combinations they make, or why they cannot be enumerated."""
+    open_facts = sorted(n for n in names if not facts[n].finite)
+    if open_facts:
+        return Unprovable(f"it reads {', '.join(open_facts)}, which has no finite set of values")
+    chosen = [facts[n] for n in sorted(names)]
+    size = math.prod(len(f.domain) for f in chosen)
+    if size > MAX_CLAIM_SPACE:
+        return Unprovable(f"{size} fact combinations are too many to check")
+    return chosen, size
+
+
+def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec]) -> dict[str, Any] | Unprovable | None:
+    """A combination of the facts ``claim`` reads where it fails, None when it holds everywhere, or
+    :class:`Unprovable`. Every combination counts, even one the base's constraints rule out (a lock must hold when
+    the host's data is inconsistent too); a possible counterexample is preferred, as it reads better.
+    Raises :class:`OverBudget` when the cones' budget runs out."""
+    found = space(facts_of(claim, cones), facts)
+    if isinstance(found, Unprovable):
+        return found
+    chosen, _ = found
+    base = cones["base"]
+    impossible = None
+    for values in assignments(chosen):
+        base.budget.spend(1)
+        envs = {side: cone.env(values) for side, cone in cones.items()}
+        if not cones[claim.premise.side].holds(claim.premise, envs[claim.premise.side]):
+            continue
+        if any(cones[t.side].holds(t, envs[t.side]) for t in claim.conclusions):
+            continue
+        if not _impossible(base, values):
+            return values
+        impossible = impossible or values
+    return impossible
+
+
+def _impossible(cone: Cone, values: Mapping[str, Any]) -> bool:
+    """Whether ``values`` definitely breaks a constraint of ``cone``'s policy that reads only facts it assigns."""
+    env = cone.env(values)
+    return any(cone.interpreter.value(expr, env) is False for expr in cone.policy.constraints.values()
+               if cone.reads([expr]) <= values.keys())
