@@ -97,11 +97,13 @@ def companion_diagnostics(engine: object, root: Path) -> list[Diagnostic]:
     for kind, load in (("PolicyTestSuite", load_suites), ("PolicyInvariants", load_invariants)):
         folder = root / PLACES[kind]
         files = layout_files(folder) if folder.is_dir() else []
-        placed = [f for f in files if read_placed(f, PLACES[kind], diagnostics) is not None]
-        if not placed:
-            continue
-        try:
-            load(engine, folder if kind == "PolicyTestSuite" else placed)  # type: ignore[operator]
-        except PolicyError as err:
-            diagnostics += err.diagnostics
+        found: list[Diagnostic] = []
+        for file in files:
+            read_placed(file, PLACES[kind], found)
+        diagnostics += found
+        if files and not found:  # each file reads and has its kind and shape: check it against the engine
+            try:
+                load(engine, folder if kind == "PolicyTestSuite" else files)  # type: ignore[operator]
+            except PolicyError as err:
+                diagnostics += err.diagnostics
     return diagnostics

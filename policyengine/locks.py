@@ -344,26 +344,24 @@ def check_settable(policy: CompiledPolicy) -> list[Diagnostic]:
             out.append(spec.doc.diagnostic(("settable", i), f"{name} can never be settable: user facts and "
                                                             f"{STORE_FACT} are not for effects to change"))
     for action in spec.actions:
-        out += _unsettable(spec, action.doc, action.effects, spec.may_set, spec.label)
+        for effect in action.effects:
+            for name, _ in effect.set:
+                refused = _unsettable(spec, name, spec.may_set, spec.label)
+                if refused is not None:
+                    out.append(action.doc.diagnostic((*effect.path, "set", name), refused[0], key=True,
+                                                     hint=refused[1]))
     return out
 
 
-def _unsettable(base: PolicySpec, doc: Document, effects: tuple[EffectSpec, ...], allowed: frozenset[str],
-                label: str) -> list[Diagnostic]:
-    out = []
-    for effect in effects:
-        for name, _ in effect.set:
-            path = (*effect.path, "set", name)
-            if _never_settable(base, name):
-                out.append(doc.diagnostic(path, f"no effect may set {name}: user facts and {STORE_FACT} are never "
-                                                "settable", key=True,
-                                          hint="an effect the host applies would change who acts or which store's "
-                                               "policy decides"))
-            elif name not in allowed:
-                out.append(doc.diagnostic(path, f"effect sets {name}, which {label} does not declare settable",
-                                          key=True, hint=f"{label} lets effects set: "
-                                                         f"{', '.join(sorted(allowed)) or 'nothing'}"))
-    return out
+def _unsettable(base: PolicySpec, name: str, allowed: frozenset[str], label: str) -> tuple[str, str] | None:
+    """Why an effect may not set fact ``name`` (message, hint), or None when it may."""
+    if _never_settable(base, name):
+        return (f"no effect may set {name}: user facts and {STORE_FACT} are never settable",
+                "an effect the host applies would change who acts or which store's policy decides")
+    if name not in allowed:
+        return (f"effect sets {name}, which {label} does not declare settable",
+                f"{label} lets effects set: {', '.join(sorted(allowed)) or 'nothing'}")
+    return None
 
 
 def check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
@@ -382,15 +380,19 @@ def check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: Overri
         effects = action.spec.effects
         if effects is base_effects.get(action.id):
             continue  # the base's own, untouched
-        out += _unsettable(base.spec, override.doc, effects, base.spec.may_set, label)
         for effect, compiled in zip(effects, action.effects, strict=True):
             for name, _ in effect.set:
+                path = (*effect.path, "set", name)
+                refused = _unsettable(base.spec, name, base.spec.may_set, label)
+                if refused is not None:
+                    out.append(override.doc.diagnostic(path, refused[0], key=True, hint=refused[1]))
+                    continue
                 lock = guarded.get(name)
                 if lock is None or _inherited(effect, compiled.when, base_effects.get(action.id, ()), merged,
                                               redefined):
                     continue
                 out.append(override.doc.diagnostic(
-                    (*effect.path, "set", name),
+                    path,
                     f"a store may not add or change an effect that sets {name}: locked conditions read it (the lock "
                     f"on {lock.what}), so applying it would let a later decision escape the lock", key=True,
                     hint=f"{label} locks it at {lock.where}"))
