@@ -16,8 +16,10 @@ conditions of each side, as compiled) and answers the same three ways.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -26,7 +28,7 @@ from ..errors import FactProblem
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..runtime.interpret import Interpreter, Unknown
-from .space import assignments, depends_on
+from .space import depends_on
 
 __all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decide", "MAX_CLAIM_SPACE",
            "MAX_PROOF_WORK"]
@@ -34,7 +36,7 @@ __all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decid
 MAX_CLAIM_SPACE = 1 << 16
 """More combinations than this in one claim and it is refused as unprovable rather than searched."""
 
-MAX_PROOF_WORK = 1 << 20
+MAX_PROOF_WORK = 1 << 19
 """Evaluations and combinations one load may spend on proofs (all claims of an override or a version together)."""
 
 
@@ -87,7 +89,8 @@ class _Env(dict[Any, Any]):
     __slots__ = ("cone", "values")
 
     def __init__(self, cone: Cone, values: Mapping[str, Any]) -> None:
-        super().__init__({f"f{cone.index[n]}": v for n, v in values.items() if n in cone.index})
+        slots = cone.slots
+        super().__init__({slots[n]: v for n, v in values.items() if n in slots})
         self.cone, self.values = cone, values
 
     def __missing__(self, key: Any) -> Any:
@@ -103,10 +106,10 @@ class Cone:
     def __init__(self, policy: CompiledPolicy, budget: Budget) -> None:
         self.policy, self.budget = policy, budget
         self.interpreter = Interpreter(policy)
-        self.index = self.interpreter.fact_index
+        self.slots = {name: f"f{i}" for name, i in self.interpreter.fact_index.items()}
         self.actions = {a.id: a for a in policy.actions}
-        self._support: dict[str, tuple[str, ...]] = {}
-        self._memo: dict[str, dict[tuple[Any, ...], Any]] = {}
+        self._key: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
+        self._memo: dict[str, dict[Any, Any]] = {}
 
     def reads(self, exprs: Sequence[CompiledExpr]) -> set[str]:
         return depends_on(self.policy, exprs)
@@ -119,11 +122,11 @@ class Cone:
         """The value of ``c_<name>`` or ``a_<id>`` in ``env``'s combination (a fact not in it: unknown)."""
         if not isinstance(key, str) or key[:2] not in ("c_", "a_"):  # a fact outside the combination: never true
             return Unknown((FactProblem(str(key), "not part of the combination"),))
-        support = self._support.get(key)
-        if support is None:
-            support = self._support[key] = tuple(sorted(self.reads(self._exprs(key))))
+        project = self._key.get(key)
+        if project is None:
+            project = self._key[key] = _getter(sorted(self.reads(self._exprs(key))))
         memo = self._memo.setdefault(key, {})
-        projection = tuple(env.values.get(name) for name in support)
+        projection = project(env.values)
         if projection in memo:
             return memo[projection]
         self.budget.spend(1)
@@ -167,24 +170,53 @@ def space(names: set[str], facts: Mapping[str, FactSpec]) -> tuple[list[FactSpec
     return chosen, size
 
 
+def _getter(keys: Sequence[Any]) -> Callable[[Any], Any]:
+    """Picks ``keys`` out of a mapping or a sequence, as one hashable value."""
+    return itemgetter(*keys) if keys else (lambda _: ())
+
+
+class _Table:
+    """One term's value by the values of the facts it reads: each distinct combination of them evaluated once."""
+
+    __slots__ = ("cone", "term", "support", "key", "memo")
+
+    def __init__(self, cone: Cone, term: Term, names: list[str]) -> None:
+        self.cone, self.term = cone, term
+        self.support = sorted(cone.term_reads(term))
+        self.key = _getter([names.index(n) for n in self.support])
+        self.memo: dict[Any, bool] = {}
+
+    def holds(self, combo: tuple[Any, ...], names: list[str]) -> bool:
+        key = self.key(combo)
+        try:
+            return self.memo[key]
+        except KeyError:
+            self.cone.budget.spend(1)
+            values = dict(zip(self.support, (key,) if len(self.support) == 1 else key, strict=True))
+            value = self.memo[key] = self.cone.holds(self.term, self.cone.env(values))
+            return value
+
+
 def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec]) -> dict[str, Any] | Unprovable | None:
     """A combination of the facts ``claim`` reads where it fails, None when it holds everywhere, or
     :class:`Unprovable`. Every combination counts, even one the base's constraints rule out (a lock must hold when
     the host's data is inconsistent too); a possible counterexample is preferred, as it reads better.
-    Raises :class:`OverBudget` when the cones' budget runs out."""
+    Raises :class:`OverBudget` when the cones' budget runs out (the combinations are paid for before any is tried).
+
+    This is the one function a solver would serve for claims over facts without a finite set of values."""
     found = space(facts_of(claim, cones), facts)
     if isinstance(found, Unprovable):
         return found
-    chosen, _ = found
+    chosen, size = found
     base = cones["base"]
+    base.budget.spend(size)
+    names = [f.name for f in chosen]
+    premise, *conclusions = (_Table(cones[t.side], t, names) for t in (claim.premise, *claim.conclusions))
     impossible = None
-    for values in assignments(chosen):
-        base.budget.spend(1)
-        envs = {side: cone.env(values) for side, cone in cones.items()}
-        if not cones[claim.premise.side].holds(claim.premise, envs[claim.premise.side]):
+    for combo in itertools.product(*(f.domain for f in chosen)):
+        if not premise.holds(combo, names) or any(c.holds(combo, names) for c in conclusions):
             continue
-        if any(cones[t.side].holds(t, envs[t.side]) for t in claim.conclusions):
-            continue
+        values = dict(zip(names, combo, strict=True))
         if not _impossible(base, values):
             return values
         impossible = impossible or values
