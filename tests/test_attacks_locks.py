@@ -305,3 +305,17 @@ def test_a_locked_guard_narrowed_through_its_list_literal(tmp_path: Path, monkey
     assert (file, line) == ("p/stores/acme.yaml", 12)
     assert message == ("store override weakens the locked guard 'has-shipment' of action 'reset': with "
                        "order.status='Partially Shipped' order-actions@1's guard fires and the store's does not")
+
+
+def test_diff_shows_an_unlock_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    v2 = base_version(2, replace={
+        "    locked: [visible, allow]\n": "    locked: [visible]\n",
+        "\nfacts:\n": "\nunlocks:\n  - {action: force_delete, part: allow, reason: PROD-42 reviewed}\n\nfacts:\n"})
+    write_tree(tmp_path, {"v1/order-actions.yaml": V1, "v2/order-actions.yaml": v2})
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", "v1", "v2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("  locked changed")
+    assert out[at:at + 3] == ["  locked changed", "    old: visible, allow",
+                              "    new: visible (unlocks force_delete.allow: PROD-42 reviewed)"]
