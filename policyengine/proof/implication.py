@@ -27,7 +27,7 @@ import attrs
 from ..errors import FactProblem
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
-from ..runtime.interpret import Interpreter, Unknown
+from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from .space import depends_on
 
 __all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decide", "MAX_CLAIM_SPACE",
@@ -84,19 +84,36 @@ class Unprovable:
 
 
 class _Env(dict[Any, Any]):
-    """An interpreter environment for one combination that evaluates named conditions and actions on demand."""
+    """An interpreter environment for one combination: facts, named conditions and actions looked up on demand."""
 
     __slots__ = ("cone", "values")
 
     def __init__(self, cone: Cone, values: Mapping[str, Any]) -> None:
-        slots = cone.slots
-        super().__init__({slots[n]: v for n, v in values.items() if n in slots})
+        super().__init__()
         self.cone, self.values = cone, values
 
     def __missing__(self, key: Any) -> Any:
-        value = self.cone.node(key, self)
+        fact = self.cone.fact_of.get(key)
+        if fact is not None:
+            value = self.values[fact] if fact in self.values else _NOT_ASSIGNED
+        else:
+            value = self.cone.node(key, self)
         self[key] = value
         return value
+
+
+_NOT_ASSIGNED = Unknown((FactProblem("(a fact)", "not part of the combination"),))
+
+
+@attrs.frozen(slots=True)
+class _Fast:
+    """A condition that reads only facts and named conditions, as a function of them (its Python translation)."""
+
+    fn: Callable[..., Any]
+    facts: tuple[str, ...]
+    """The facts it reads by name, its first parameters."""
+    conditions: tuple[str, ...]
+    """The ``c_<name>`` of the named conditions it reads, its other parameters."""
 
 
 class Cone:
@@ -106,8 +123,10 @@ class Cone:
     def __init__(self, policy: CompiledPolicy, budget: Budget) -> None:
         self.policy, self.budget = policy, budget
         self.interpreter = Interpreter(policy)
-        self.slots = {name: f"f{i}" for name, i in self.interpreter.fact_index.items()}
+        self.fact_of = {f"f{i}": name for name, i in self.interpreter.fact_index.items()}
         self.actions = {a.id: a for a in policy.actions}
+        self._namespace = namespace_for(policy)
+        self._fast: dict[int, _Fast | None] = {}
         self._key: dict[str, Callable[[Mapping[str, Any]], Any]] = {}
         self._memo: dict[str, dict[Any, Any]] = {}
 
@@ -118,10 +137,8 @@ class Cone:
         kind, name = key[:2], key[2:]
         return [self.policy.conditions[name]] if kind == "c_" else list(self.actions[name].exprs())
 
-    def node(self, key: Any, env: _Env) -> Any:
-        """The value of ``c_<name>`` or ``a_<id>`` in ``env``'s combination (a fact not in it: unknown)."""
-        if not isinstance(key, str) or key[:2] not in ("c_", "a_"):  # a fact outside the combination: never true
-            return Unknown((FactProblem(str(key), "not part of the combination"),))
+    def node(self, key: str, env: _Env) -> Any:
+        """The value of ``c_<name>`` (bool or Unknown) or ``a_<id>`` (a Decision) in ``env``'s combination."""
         project = self._key.get(key)
         if project is None:
             project = self._key[key] = _getter(sorted(self.reads(self._exprs(key))))
@@ -132,21 +149,50 @@ class Cone:
         self.budget.spend(1)
         name = key[2:]
         if key.startswith("c_"):
-            value = self.interpreter.value(self.policy.conditions[name], env)
-        else:
+            value = self.value(self.policy.conditions[name], env)
+        else:  # an action another condition reads: its whole decision, as evaluate builds it
             value = self.interpreter._action(self.interpreter.shapes[name], env)  # noqa: SLF001 - one action
         memo[projection] = value
         return value
+
+    def value(self, expr: CompiledExpr, env: _Env) -> Any:
+        """``expr``'s value in ``env``: True, False or Unknown, exactly as the interpreter has it. Conditions that
+        read no action (nearly all) skip the interpreter's bookkeeping: the proofs only ask whether it is true."""
+        fast = self._fast.get(id(expr), False)
+        if fast is False:
+            fast = self._fast[id(expr)] = None if expr.actions else self._compile(expr)
+        if fast is None:
+            return self.interpreter.value(expr, env)
+        values = env.values
+        if not all(name in values for name in fast.facts):
+            return _NOT_ASSIGNED
+        named = [env[key] for key in fast.conditions]
+        if any(isinstance(v, Unknown) for v in named):
+            return _NOT_ASSIGNED
+        try:
+            return bool(fast.fn(*[values[name] for name in fast.facts], *named))
+        except Exception:  # as the interpreter: a condition that raises is unknown, never true
+            return _NOT_ASSIGNED
+
+    def _compile(self, expr: CompiledExpr) -> _Fast:
+        index = self.interpreter.fact_index
+        facts, conditions = tuple(sorted(expr.facts)), tuple(f"c_{c}" for c in sorted(expr.conditions))
+        params = ", ".join((*(f"f{index[f]}" for f in facts), *conditions))
+        fn = eval(f"lambda {params}: {expr.python}", self._namespace)  # noqa: S307 - our own translation
+        return _Fast(fn, facts, conditions)
 
     def env(self, values: Mapping[str, Any]) -> _Env:
         return _Env(self, values)
 
     def holds(self, term: Term, env: _Env) -> bool:
         if term.expr is not None:
-            value = self.interpreter.value(term.expr, env)
-            result = value is True
-        else:
-            result = bool(env[f"a_{term.action}"].enabled)
+            result = self.value(term.expr, env) is True
+        else:  # enabled: shown, allowed, no guard fires and nothing it reads is unknown
+            action = self.actions[term.action or ""]
+            result = (self.value(action.visible, env) is True and self.value(action.allow, env) is True
+                      and all(self.value(g.when, env) is False for g in action.guards)
+                      and not any(isinstance(self.value(e.when, env), Unknown) for e in action.effects
+                                  if e.when is not None))
         return result is not term.negated
 
     def term_reads(self, term: Term) -> set[str]:
