@@ -350,11 +350,12 @@ class _Loader:
         """With store overrides loaded, every version must declare store.id: store dispatch never turns off."""
         if not overrides:
             return
+        files = ", ".join(d.file for d in overrides[:3]) + (f" and {len(overrides) - 3} more" if len(overrides) > 3 else "")
         for policy in versions.values():
             if not any(f.name == STORE_FACT for f in policy.facts):
                 self.diagnostics.append(policy.spec.doc.diagnostic(
                     ("facts",), f"{policy.spec.label} declares no {STORE_FACT} fact, but store overrides are loaded "
-                                f"({', '.join(d.file for d in overrides)}): no order could be given its store's policy",
+                                f"({files}): no order could be given its store's policy",
                     key=True, hint=f"declare {STORE_FACT} (type: string) in every version"))
 
     def stores(self, docs: list[Document], versions: dict[int, CompiledPolicy], name: str) -> list[StorePolicy]:

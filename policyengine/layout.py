@@ -45,7 +45,12 @@ def place_of(root: Path, file: Path) -> str | None:
 
 def belongs(kind: str) -> str:
     """Where files of ``kind`` belong, in words."""
-    place = PLACES[kind]
+    return _in_words(PLACES[kind])
+
+
+def _in_words(place: str | None) -> str:
+    if place is None:
+        return "outside the policy layout"
     return "at the top of the policy directory" if not place else f"under {place}/"
 
 
@@ -66,8 +71,7 @@ def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) ->
     kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
     known = kind in SCHEMAS
     if place is None or (known and PLACES[kind] != place):
-        here = ("outside the policy layout" if place is None else
-                "at the top of the policy directory" if not place else f"under {place}/")
+        here = _in_words(place)
         message = f"{_article(kind)} {kind} does not belong {here}: it belongs {belongs(kind)}" if known else \
             f"a file {here}"
         diagnostics.append(doc.diagnostic(("kind",), message) if known else
