@@ -36,6 +36,7 @@ from .pipeline.model import EffectSpec, OverrideSpec, PolicySpec
 from .pipeline.yamlsource import Document
 from .proof.implication import (MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, Cone, OverBudget, Term, Unprovable,
                                 decide)
+from .proof.bdd import Diagrams
 from .proof.space import depends_on, describe
 
 __all__ = ["check_locks", "check_pinned", "check_version", "check_effects", "check_settable", "MAX_LOCK_SPACE",
@@ -107,8 +108,9 @@ class _Prover:
 
     def __init__(self, base: CompiledPolicy, other: CompiledPolicy) -> None:
         budget = Budget()
-        self.cones = {"base": Cone(base, budget), "other": Cone(other, budget)}
         self.facts = {f.name: f for f in (*base.facts, *other.facts)}
+        diagrams = Diagrams([f for f in self.facts.values() if f.finite], budget.spend)
+        self.cones = {"base": Cone(base, budget, diagrams), "other": Cone(other, budget, diagrams)}
 
     def decide(self, claim: Claim) -> dict[str, Any] | Unprovable | None:
         return decide(claim, self.cones, self.facts)

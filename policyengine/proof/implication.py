@@ -28,6 +28,7 @@ from ..errors import FactProblem
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
+from .bdd import Diagrams, Symbolic
 from .space import depends_on
 
 __all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decide", "MAX_CLAIM_SPACE",
@@ -120,8 +121,9 @@ class Cone:
     """Evaluates the conditions of one policy over partial combinations of facts, each named condition and action
     remembered by the values of the facts it reads."""
 
-    def __init__(self, policy: CompiledPolicy, budget: Budget) -> None:
+    def __init__(self, policy: CompiledPolicy, budget: Budget, diagrams: Diagrams) -> None:
         self.policy, self.budget = policy, budget
+        self.symbolic = Symbolic(policy, diagrams)
         self.interpreter = Interpreter(policy)
         self.fact_of = {f"f{i}": name for name, i in self.interpreter.fact_index.items()}
         self.actions = {a.id: a for a in policy.actions}
@@ -195,6 +197,11 @@ class Cone:
                                   if e.when is not None))
         return result is not term.negated
 
+    def diagram(self, term: Term) -> int | None:
+        """The term as a decision diagram, or None when what it reads is not symbolic."""
+        found = self.symbolic.expr(term.expr) if term.expr is not None else self.symbolic.enabled(term.action or "")
+        return found if found is None or not term.negated else self.symbolic.d.negate(found)
+
     def term_reads(self, term: Term) -> set[str]:
         return self.reads([term.expr] if term.expr is not None else list(self.actions[term.action or ""].exprs()))
 
@@ -255,8 +262,11 @@ def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec
         return found
     chosen, size = found
     base = cones["base"]
-    base.budget.spend(size)
     names = [f.name for f in chosen]
+    symbolic = _symbolically(claim, cones, names)
+    if symbolic is not _ENUMERATE:
+        return symbolic  # type: ignore[return-value]
+    base.budget.spend(size)
     premise, *conclusions = (_Table(cones[t.side], t, names) for t in (claim.premise, *claim.conclusions))
     impossible = None
     for combo in itertools.product(*(f.domain for f in chosen)):
@@ -267,6 +277,28 @@ def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec
             return values
         impossible = impossible or values
     return impossible
+
+
+_ENUMERATE = object()
+
+
+def _symbolically(claim: Claim, cones: Mapping[str, Cone], names: list[str]) -> Any:
+    """:func:`decide` with decision diagrams when every term (and every constraint that could rule a
+    counterexample out) is symbolic: the same answer, including the same first counterexample, without trying
+    the combinations one by one. ``_ENUMERATE`` when something is not symbolic."""
+    base = cones["base"]
+    d = base.symbolic.d
+    premise, *conclusions = (cones[t.side].diagram(t) for t in (claim.premise, *claim.conclusions))
+    constraints = [base.symbolic.expr(c) for c in base.policy.constraints.values() if base.reads([c]) <= set(names)]
+    if premise is None or None in conclusions or None in constraints:
+        return _ENUMERATE
+    violation = premise
+    for conclusion in conclusions:
+        violation = d.apply("and", violation, d.negate(conclusion))  # type: ignore[arg-type]
+    possible = violation
+    for constraint in constraints:
+        possible = d.apply("and", possible, constraint)  # type: ignore[arg-type]
+    return d.first(possible, names) or d.first(violation, names)
 
 
 def _impossible(cone: Cone, values: Mapping[str, Any]) -> bool:
