@@ -19,6 +19,7 @@ from overrides_support import write_tree
 
 import policyengine
 from policyengine import PolicyError
+from policyengine.proof import implication
 
 STATUSES = ("New", "Open", "Shipped")
 ROLES = ("admin", "member", "viewer")
@@ -143,3 +144,30 @@ def test_the_lock_check_agrees_with_brute_force(tmp_path_factory: object, base: 
         refused = err.diagnostics
     assert all(("widens" in d.message or "weakens" in d.message) and "with " in d.message for d in refused), refused
     assert bool(refused) == expected, (base, changes, refused)
+
+
+def _diagnostics(path: Path) -> list[tuple[str, int, int, str]]:
+    try:
+        policyengine.load(path)
+    except PolicyError as err:
+        return [(d.file, d.line, d.column, d.message) for d in err.diagnostics]
+    return []
+
+
+@settings(max_examples=int(os.environ.get("LOCK_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(base=BASES, changes=CHANGES)
+def test_decision_diagrams_and_enumeration_give_the_same_diagnostics(tmp_path_factory: object, base: dict[str, str],
+                                                                     changes: dict[str, str]) -> None:
+    """The same refusals, at the same places, with the same first counterexample, whether a claim is decided on
+    decision diagrams or by trying every combination (proof/implication.py falls back to the latter)."""
+    root = write_tree(Path(tmp_path_factory.mktemp("same")),  # type: ignore[attr-defined]
+                      {"prop.yaml": _policy(base), "stores/s.yaml": _override(changes)})
+    symbolic = _diagnostics(root)
+    original = implication._symbolically
+    implication._symbolically = lambda *args: implication._ENUMERATE  # type: ignore[assignment]
+    try:
+        enumerated = _diagnostics(root)
+    finally:
+        implication._symbolically = original  # type: ignore[assignment]
+    assert symbolic == enumerated
