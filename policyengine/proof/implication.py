@@ -4,10 +4,12 @@ A lock is a :class:`Claim`: wherever its premise holds (a condition of one polic
 policy is enabled), one of its conclusions holds too. :func:`decide` searches the combinations of the facts the
 claim reads (through named conditions and action references, and nothing else) for a counterexample.
 
-It is fast because it never evaluates a whole policy: each named condition and action is evaluated on demand and
-remembered by the values of the facts it reads (a :class:`Cone`), so a condition shared by many combinations, or by
-many claims, is evaluated once per combination of *its own* facts. Every evaluation and every combination tried is
-paid from a :class:`Budget`, so a hostile override is refused in bounded time instead of running for minutes.
+It is fast because it never evaluates a whole policy. When every condition involved is plain boolean structure,
+the claim is decided on decision diagrams (:mod:`.bdd`), with no combination tried one by one. Otherwise each named
+condition and action is evaluated on demand and remembered by the values of the facts it reads (a :class:`Cone`),
+so a condition shared by many combinations, or by many claims, is evaluated once per combination of *its own*
+facts. Every diagram node, evaluation and combination is paid from a :class:`Budget`, so a hostile override is
+refused in bounded time instead of running for minutes.
 
 Facts without a finite set of values (string, number, set) are not enumerated: :func:`decide` answers
 :class:`Unprovable` for them. A solver may serve such claims instead; it sees the same :class:`Claim` (the
@@ -47,15 +49,15 @@ class OverBudget(Exception):
 
 @attrs.define(slots=True)
 class Budget:
-    """Work left for proofs: one unit per combination tried and per condition or action evaluated."""
+    """Work for proofs: one unit per combination tried, condition or action evaluated, and diagram node built."""
 
-    left: int = MAX_PROOF_WORK
+    limit: int = MAX_PROOF_WORK
     spent: int = 0
 
     def spend(self, units: int) -> None:
         self.spent += units
-        if self.spent > self.left:
-            raise OverBudget(f"more than {self.left} evaluations")
+        if self.spent > self.limit:
+            raise OverBudget(f"more than {self.limit} evaluations")
 
 
 @attrs.frozen(slots=True)
@@ -254,7 +256,8 @@ def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec
     """A combination of the facts ``claim`` reads where it fails, None when it holds everywhere, or
     :class:`Unprovable`. Every combination counts, even one the base's constraints rule out (a lock must hold when
     the host's data is inconsistent too); a possible counterexample is preferred, as it reads better.
-    Raises :class:`OverBudget` when the cones' budget runs out (the combinations are paid for before any is tried).
+    Raises :class:`OverBudget` when the cones' budget runs out (enumerated combinations are paid for before any is
+    tried).
 
     This is the one function a solver would serve for claims over facts without a finite set of values."""
     found = space(facts_of(claim, cones), facts)
