@@ -37,7 +37,8 @@ __all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decid
            "MAX_PROOF_WORK"]
 
 MAX_CLAIM_SPACE = 1 << 16
-"""More combinations than this in one claim and it is refused as unprovable rather than searched."""
+"""More combinations than this in one claim that must be enumerated (not decided on decision diagrams) and it is
+refused as unprovable rather than searched."""
 
 MAX_PROOF_WORK = 1 << 19
 """Evaluations and combinations one load may spend on proofs (all claims of an override or a version together)."""
@@ -213,18 +214,6 @@ def facts_of(claim: Claim, cones: Mapping[str, Cone]) -> set[str]:
     return {f for t in (claim.premise, *claim.conclusions) for f in cones[t.side].term_reads(t)}
 
 
-def space(names: set[str], facts: Mapping[str, FactSpec]) -> tuple[list[FactSpec], int] | Unprovable:
-    """The facts to enumerate and how many combinations they make, or why they cannot be enumerated."""
-    open_facts = sorted(n for n in names if not facts[n].finite)
-    if open_facts:
-        return Unprovable(f"it reads {', '.join(open_facts)}, which has no finite set of values")
-    chosen = [facts[n] for n in sorted(names)]
-    size = math.prod(len(f.domain) for f in chosen)
-    if size > MAX_CLAIM_SPACE:
-        return Unprovable(f"{size} fact combinations are too many to check")
-    return chosen, size
-
-
 def _getter(keys: Sequence[Any]) -> Callable[[Any], Any]:
     """Picks ``keys`` out of a mapping or a sequence, as one hashable value."""
     return itemgetter(*keys) if keys else (lambda _: ())
@@ -260,15 +249,18 @@ def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec
     tried).
 
     This is the one function a solver would serve for claims over facts without a finite set of values."""
-    found = space(facts_of(claim, cones), facts)
-    if isinstance(found, Unprovable):
-        return found
-    chosen, size = found
-    base = cones["base"]
-    names = [f.name for f in chosen]
-    symbolic = _symbolically(claim, cones, names)
+    names = sorted(facts_of(claim, cones))
+    open_facts = [n for n in names if not facts[n].finite]
+    if open_facts:
+        return Unprovable(f"it reads {', '.join(open_facts)}, which has no finite set of values")
+    symbolic = _symbolically(claim, cones, names)  # any number of facts: its cost is paid node by node
     if symbolic is not _ENUMERATE:
         return symbolic  # type: ignore[return-value]
+    chosen = [facts[n] for n in names]
+    size = math.prod(len(f.domain) for f in chosen)
+    if size > MAX_CLAIM_SPACE:
+        return Unprovable(f"{size} fact combinations are too many to check")
+    base = cones["base"]
     base.budget.spend(size)
     premise, *conclusions = (_Table(cones[t.side], t, names) for t in (claim.premise, *claim.conclusions))
     impossible = None
