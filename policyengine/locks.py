@@ -180,9 +180,10 @@ def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: Override
     try:
         out = _claims(base, merged, list(_locks(base)), voice, lambda kept: _culprit(kept, override, merged), prover)
         out += _check_operations(base, merged, override, prover)
+        out += check_effects(base, merged, override, prover)
     except OverBudget:
         return [_over_budget(override.doc, ("store",), "this override")]
-    return out + check_effects(base, merged, override)
+    return out
 
 
 def check_pinned(latest: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
@@ -366,46 +367,63 @@ def _unsettable(base: PolicySpec, name: str, allowed: frozenset[str], label: str
     return None
 
 
-def check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
+def check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec,
+                  prover: _Prover | None = None) -> list[Diagnostic]:
     """A store's effects set only facts the base declares settable, and add or change no ``set`` of a fact a
-    locked condition or guard reads: once the host applies it, the next decision would escape the lock."""
+    locked condition or guard reads (nor make it apply more often: the action must not be enabled where the base's
+    is not, nor its condition read a redefined named condition): once the host applies it, the next decision would
+    escape the lock."""
     label = base.spec.label
-    locks = list(_locks(base))
     guarded: dict[str, _Lock] = {}
-    for lock in locks:
+    for lock in _locks(base):
         for name in sorted(depends_on(base, [lock.expr])):
             guarded.setdefault(name, lock)
-    base_effects = {a.id: a.spec.effects for a in base.actions}
+    base_actions = {a.id: a for a in base.actions}
     redefined = {c.name for c in override.conditions}
+    prover = prover or _Prover(base, merged)
     out = []
     for action in merged.actions:
-        effects = action.spec.effects
-        if effects is base_effects.get(action.id):
-            continue  # the base's own, untouched
-        for effect, compiled in zip(effects, action.effects, strict=True):
+        before = base_actions.get(action.id)
+        own = before is not None and action.spec.effects is before.spec.effects  # the base's, untouched
+        sets_guarded: _Lock | None = None
+        for effect, compiled in zip(action.spec.effects, action.effects, strict=True):
             for name, _ in effect.set:
-                path = (*effect.path, "set", name)
-                refused = _unsettable(base.spec, name, base.spec.may_set, label)
+                refused = None if own else _unsettable(base.spec, name, base.spec.may_set, label)
                 if refused is not None:
-                    out.append(override.doc.diagnostic(path, refused[0], key=True, hint=refused[1]))
+                    out.append(override.doc.diagnostic((*effect.path, "set", name), refused[0], key=True,
+                                                       hint=refused[1]))
                     continue
                 lock = guarded.get(name)
-                if lock is None or _inherited(effect, compiled.when, base_effects.get(action.id, ()), merged,
-                                              redefined):
+                if lock is None:
                     continue
+                sets_guarded = sets_guarded or lock
+                changed = sorted(_closure_conditions(merged, [compiled.when]) & redefined if compiled.when else ())
+                if not changed and (own or _restated(effect, before.spec.effects if before else ())):
+                    continue
+                path = ("conditions", changed[0]) if own else (*effect.path, "set", name)
                 out.append(override.doc.diagnostic(
-                    path,
-                    f"a store may not add or change an effect that sets {name}: locked conditions read it (the lock "
-                    f"on {lock.what}), so applying it would let a later decision escape the lock", key=True,
+                    path, f"a store may not add or change an effect that sets {name}: locked conditions read it (the "
+                          f"lock on {lock.what}), so applying it would let a later decision escape the lock", key=True,
                     hint=f"{label} locks it at {lock.where}"))
+        if sets_guarded is not None and before is not None:
+            found = prover.decide(Claim(Term("other", action=action.id), (Term("base", action=action.id),)))
+            if found is not None and not isinstance(found, Unprovable):
+                out.append(override.doc.diagnostic(
+                    ("actions", action.id) if any(p.id == action.id for p in override.actions) else ("store",),
+                    f"store override enables action {action.id!r}, whose effects set facts locked conditions read "
+                    f"(the lock on {sets_guarded.what}), where {label} does not: with {describe(found)}", key=True,
+                    hint=f"an action whose effects a lock depends on keeps the base's conditions (locked at "
+                         f"{sets_guarded.where})"))
+            elif isinstance(found, Unprovable):
+                out.append(override.doc.diagnostic(
+                    ("actions", action.id) if any(p.id == action.id for p in override.actions) else ("store",),
+                    f"cannot prove that action {action.id!r}, whose effects set facts locked conditions read, is "
+                    f"enabled only where {label} enables it: {found.why}", key=True))
     return out
 
 
-def _inherited(effect: EffectSpec, when: CompiledExpr | None, base: tuple[EffectSpec, ...], merged: CompiledPolicy,
-               redefined: set[str]) -> bool:
-    """Whether ``effect`` is one of the base action's effects, restated word for word, under a ``when`` that reads
-    no condition the store redefines."""
+def _restated(effect: EffectSpec, base: tuple[EffectSpec, ...]) -> bool:
+    """Whether ``effect`` is one of the base action's effects, restated word for word."""
     text = effect.when.text if effect.when else None
-    same = any((e.when.text if e.when else None, e.set, e.operation) == (text, effect.set, effect.operation)
+    return any((e.when.text if e.when else None, e.set, e.operation) == (text, effect.set, effect.operation)
                for e in base)
-    return same and not (when is not None and _closure_conditions(merged, [when]) & redefined)

@@ -301,10 +301,42 @@ def test_a_locked_guard_narrowed_through_its_list_literal(tmp_path: Path, monkey
     store = override("acme", "actions:\n  reset:\n    replace_deny:\n      has-shipment:\n"
                              "        when: \"order.status in ['Shipped']\"\n")
     path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": policy, "stores/acme.yaml": store})
+    assert [(r[0], r[1], r[3]) for r in _refused(path, capsys)] == [
+        # Reset's own effect sets order.status, which the lock reads: enabling Reset more often is refused too
+        ("p/stores/acme.yaml", 9, "store override enables action 'reset', whose effects set facts locked conditions "
+                                  "read (the lock on guard 'has-shipment' of action 'reset'), where order-actions@1 "
+                                  "does not: with order.status='Partially Shipped', user.role='admin'"),
+        ("p/stores/acme.yaml", 12, "store override weakens the locked guard 'has-shipment' of action 'reset': with "
+                                   "order.status='Partially Shipped' order-actions@1's guard fires and the store's "
+                                   "does not"),
+    ]
+
+
+def test_a_store_may_not_make_an_effect_on_a_locked_fact_apply_more_often(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The base's own Recall clears order.sent_to_warehouse (settable) for Error orders, for admins. A store may not
+    redefine the condition the effect applies under, nor enable Recall for members: either would let Delete's
+    locked guard be escaped on the next click."""
+    base = base_version(1, replace={
+        "\nfacts:\n": "\nsettable: [order.status, order.sent_to_warehouse]\n\nfacts:\n",
+        "\nconditions:\n": "\nconditions:\n  recallable: \"order.status == 'Error'\"\n",
+        "\nactions:\n": "\nactions:\n  recall:\n    label: Recall\n    allow: is_admin\n    effects:\n"
+                        "      - {when: recallable, set: {order.sent_to_warehouse: false}}\n"})
+    redefine = override("acme", "conditions:\n  recallable: \"true\"\n")
+    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": base, "stores/acme.yaml": redefine})
     [(file, line, _, message, _)] = _refused(path, capsys)
-    assert (file, line) == ("p/stores/acme.yaml", 12)
-    assert message == ("store override weakens the locked guard 'has-shipment' of action 'reset': with "
-                       "order.status='Partially Shipped' order-actions@1's guard fires and the store's does not")
+    assert (file, line) == ("p/stores/acme.yaml", 9)  # the redefined recallable
+    assert message.startswith("a store may not add or change an effect that sets order.sent_to_warehouse")
+    enable = override("acme", "actions:\n  recall:\n    allow: can_act\n")
+    (tmp_path / "p" / "stores" / "acme.yaml").write_text(enable, "utf-8")
+    [(file, line, _, message, _)] = _refused(path, capsys)
+    assert (file, line, message) == (
+        "p/stores/acme.yaml", 9, "store override enables action 'recall', whose effects set facts locked conditions "
+                                 "read (the lock on guard 'sent-to-warehouse' of action 'delete'), where "
+                                 "order-actions@1 does not: with order.status='New', user.role='member'")
+    relabel = override("acme", "actions:\n  recall:\n    label: Unsend\n")
+    (tmp_path / "p" / "stores" / "acme.yaml").write_text(relabel, "utf-8")
+    assert policyengine.load(path).stores == ("acme",)
 
 
 def test_diff_shows_an_unlock_with_its_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
