@@ -18,9 +18,9 @@ at the override's (or newer version's) line that causes it, with a counterexampl
 Three checks use these claims: :func:`check_locks` (a store override on the base it runs on),
 :func:`check_pinned` (a store pinned to an older version keeps the latest version's locks too) and
 :func:`check_version` (a newer version keeps an older one's locks unless an ``unlocks:`` entry says why not).
-Effects are checked too (:func:`check_effects`, :func:`check_settable`): a ``set`` effect changes facts once the
-host applies it, so a store may only set what the base declares settable, and never add or change a ``set`` of a
-fact that a locked condition reads.
+Effects are checked too (:func:`check_settable` for a version, and with every store override): a ``set`` effect
+changes facts once the host applies it, so a store may only set what the base declares settable, and never add,
+change or apply more often a ``set`` of a fact that a locked condition reads.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from .proof.implication import (MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, 
 from .proof.bdd import Diagrams
 from .proof.space import depends_on, describe
 
-__all__ = ["check_locks", "check_pinned", "check_version", "check_effects", "check_settable", "MAX_LOCK_SPACE",
+__all__ = ["check_locks", "check_pinned", "check_version", "check_settable", "MAX_LOCK_SPACE",
            "MAX_PROOF_WORK", "STORE_FACT"]
 
 MAX_LOCK_SPACE = MAX_CLAIM_SPACE
@@ -180,7 +180,7 @@ def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: Override
     try:
         out = _claims(base, merged, list(_locks(base)), voice, lambda kept: _culprit(kept, override, merged), prover)
         out += _check_operations(base, merged, override, prover)
-        out += check_effects(base, merged, override, prover)
+        out += _check_effects(base, merged, override, prover)
     except OverBudget:
         return [_over_budget(override.doc, ("store",), "this override")]
     return out
@@ -367,8 +367,8 @@ def _unsettable(base: PolicySpec, name: str, allowed: frozenset[str], label: str
     return None
 
 
-def check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec,
-                  prover: _Prover | None = None) -> list[Diagnostic]:
+def _check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec,
+                  prover: _Prover) -> list[Diagnostic]:
     """A store's effects set only facts the base declares settable, and add or change no ``set`` of a fact a
     locked condition or guard reads (nor make it apply more often: the action must not be enabled where the base's
     is not, nor its condition read a redefined named condition): once the host applies it, the next decision would
@@ -380,7 +380,6 @@ def check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: Overri
             guarded.setdefault(name, lock)
     base_actions = {a.id: a for a in base.actions}
     redefined = {c.name for c in override.conditions}
-    prover = prover or _Prover(base, merged)
     out = []
     for action in merged.actions:
         before = base_actions.get(action.id)
