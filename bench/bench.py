@@ -74,6 +74,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+import lockproof  # noqa: E402
 import nonfinite  # noqa: E402
 import orderactions as oa  # noqa: E402
 import synthetic  # noqa: E402
@@ -377,6 +378,17 @@ def _ratio(value: float) -> str:
     return f"{value:.0f}x" if value >= 100 else f"{value:.2f}x"
 
 
+def report_lock_proofs() -> dict[str, Any]:
+    """Lock-proof time: loading the shipped policies with and without their store overrides, a small override whose
+    every proof reads 14 facts, and a hostile 1 MiB one (bench/lockproof.py); CPU ms, decision tables off."""
+    res = lockproof.measure()
+    print(f"lock proofs (CPU, table_limit=0): base alone {res['base_only_ms']:.0f} ms, with the shipped overrides "
+          f"{res['shipped_ms']:.0f} ms; {res['wide_13_bytes']} B override over 13 store facts {res['wide_13_ms']:.0f} ms "
+          f"({res['wide_13']}); {res['hostile_1mib_bytes']} B hostile override {res['hostile_1mib_ms']:.0f} ms "
+          f"({res['hostile_1mib']})")
+    return res
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -662,6 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return (f"{res['ratio_min']:.{digits}f}..{res['ratio_max']:.{digits}f} over {res['rounds']} rounds; "
                 f"best/best {res['ratio_best']:.{digits}f}x")
 
+    lock_proofs = report_lock_proofs()
     targets = [
         Target("dicts", "evaluate, default policy, dict inputs <= 1.0x hand-written", d["ratio"], 1.0,
                detail=spread(d)),
@@ -700,6 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "verified": checked,
             "targets": [t.to_dict() for t in targets],
             "results": results,
+            "lock_proofs_cpu_ms": lock_proofs,
             "run_seconds": total_s,
         }
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

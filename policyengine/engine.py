@@ -22,16 +22,13 @@ from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .errors import Diagnostic, FactProblem, PolicyError
-from .locks import check_locks
+from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
+from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
 from .pipeline.merge import merge_override
 from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
-from .pipeline.validate import valid_document
 from .pipeline.yamlsource import Document
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
-
-_SUFFIXES = (".yaml", ".yml")
-STORE_FACT = "store.id"
 
 
 @attrs.frozen(slots=True)
@@ -280,10 +277,8 @@ def _documented(evaluate: Callable[..., Decisions]) -> Callable[..., Decisions]:
 
 
 def policy_files(path: Path) -> list[Path]:
-    """The YAML files under ``path`` (recursively, sorted), or ``[path]`` for a file."""
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
-    return [path]
+    """The YAML files under ``path`` (recursively, sorted, hidden ones left out), or ``[path]`` for a file."""
+    return layout_files(path) if path.is_dir() else [path]
 
 
 
@@ -303,12 +298,18 @@ class _Loader:
             return None
 
     def documents(self, root: Path) -> list[Document]:
+        """The documents that decide: policy versions at the top of ``root``, store overrides under ``stores/``
+        (see :mod:`policyengine.layout`). Test suites and invariants are not read; any other file is an error."""
         files = policy_files(root)
         if not files:
             self.diagnostics.append(Diagnostic(str(root), 1, 1, "no policy files (*.yaml, *.yml) found"))
+        deciding = {PLACES[kind] for kind in DECIDING}
         docs = []
         for file in files:
-            doc = valid_document(file, self.diagnostics)
+            place = place_of(root, file) if root.is_dir() else ""
+            if place is not None and place not in deciding:
+                continue  # tests/, invariants/: for validate and the toolkit, never for deciding
+            doc = read_placed(file, place, self.diagnostics)
             if doc is not None:
                 # the revision names files relative to the loaded directory: the same set hashes alike anywhere
                 self.relative[doc.file] = file.relative_to(root).as_posix() if root.is_dir() else file.name
@@ -336,9 +337,26 @@ class _Loader:
                     hint="bump the version of the newer file"))
             seen.setdefault(spec.version, spec)
             policy = self.attempt(compile_policy, spec)  # a duplicate is still compiled: report all its problems
-            if policy is not None and not duplicate:
-                compiled[spec.version] = policy
+            if policy is not None:
+                self.diagnostics += check_settable(policy)
+                if not duplicate:
+                    compiled[spec.version] = policy
+        ordered = [compiled[v] for v in sorted(compiled)]
+        for older, newer in zip(ordered, ordered[1:]):
+            self.diagnostics += check_version(older, newer)
         return compiled
+
+    def dispatch(self, versions: dict[int, CompiledPolicy], overrides: list[Document]) -> None:
+        """With store overrides loaded, every version must declare store.id: store dispatch never turns off."""
+        if not overrides:
+            return
+        files = ", ".join(d.file for d in overrides[:3]) + (f" and {len(overrides) - 3} more" if len(overrides) > 3 else "")
+        for policy in versions.values():
+            if not any(f.name == STORE_FACT for f in policy.facts):
+                self.diagnostics.append(policy.spec.doc.diagnostic(
+                    ("facts",), f"{policy.spec.label} declares no {STORE_FACT} fact, but store overrides are loaded "
+                                f"({files}): no order could be given its store's policy",
+                    key=True, hint=f"declare {STORE_FACT} (type: string) in every version"))
 
     def stores(self, docs: list[Document], versions: dict[int, CompiledPolicy], name: str) -> list[StorePolicy]:
         out: list[StorePolicy] = []
@@ -378,16 +396,15 @@ class _Loader:
                      + (f", or pin: {override.based_on}" if override.based_on in versions else "")))
             return None
         base = versions[runs_on]
-        if not any(f.name == STORE_FACT for f in base.facts):
-            self.diagnostics.append(doc.diagnostic(("store",), f"{base.spec.label} declares no {STORE_FACT} fact, so no "
-                                                               "order can select this override"))
-            return None
         merged_spec, refused = merge_override(base.spec, override)
         self.diagnostics += refused
         merged = self.attempt(compile_policy, merged_spec)
         if merged is None:
             return None
         problems = check_locks(base, merged, override)
+        latest = versions[max(versions)]
+        if latest is not base:
+            problems += check_pinned(latest, merged, override)
         self.diagnostics += problems
         return None if problems or refused else StorePolicy(override.store, override, runs_on, merged)
 
@@ -403,7 +420,8 @@ def _revision(docs: Iterable[Document], names: Mapping[str, str]) -> str:
 def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int = TABLE_LIMIT) -> Engine:
     """Load, validate and compile the policies at ``path`` (a directory or one file) into an :class:`Engine`.
 
-    A directory holds one policy (any number of its versions) and its store overrides, in any layout. Raises
+    A directory holds one policy (any number of its versions, at its top) and its store overrides (under
+    ``stores/``), laid out as :mod:`policyengine.layout` says; test suites and invariants are not read. Raises
     :class:`PolicyError` carrying every diagnostic found (all files are checked before it is raised).
     ``table_limit`` bounds how many fact combinations a policy may be specialised into (0 turns tables off).
     """
@@ -419,6 +437,7 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     if not policy_docs and not loader.diagnostics:
         loader.diagnostics.append(Diagnostic(str(path), 1, 1, "no ActionPolicy found"))
     versions = loader.policies(policy_docs)
+    loader.dispatch(versions, by_kind.get("StoreOverride", []))
     name = policy_docs[0].data["name"] if policy_docs else ""
     stores = loader.stores(by_kind.get("StoreOverride", []), versions, name)
     if loader.diagnostics:

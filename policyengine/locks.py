@@ -1,101 +1,230 @@
-"""Part of stage 3, compile: prove that a store override keeps every lock of its base policy.
+"""Locks: what no store override, and no newer version without saying so, may weaken.
 
-A lock says what a store may not *widen*: a locked visibility or allow condition may only become stricter (the
-store's condition implies the base's), and a locked guard may only fire more often (the base's condition implies
-the store's). We decide that on meaning, exhaustively over every combination of the finite facts the conditions
-read, so no rewording, renamed condition or redefined named condition can slip a widening through; a violation is
-reported with a counterexample, at the override's line, naming the lock's line.
+A base policy locks an action's ``visible`` and/or ``allow`` condition (``locked: [visible, allow]``) or a guard
+(``locked: true``). Another policy keeps a lock when, over every combination of the finite facts either side reads:
+
+* a locked visibility or allow condition is true only where the base's is (it implies the base's);
+* a locked guard fires wherever the base's fires (the base's implies it), or, if it has no such guard, the action
+  is not enabled there;
+* no action performs an operation the base only performs through locked actions (``delete_order``) where none
+  of those is enabled.
+
+Each is a :class:`~policyengine.proof.implication.Claim`, decided on meaning by
+:func:`~policyengine.proof.implication.decide` (never skipped because the text looks the same: literals are
+compiled to positional names, so equal text can mean different lists, patterns or numbers), so no rewording,
+renamed or redefined named condition, action reference or alias slips a widening through. A violation is reported
+at the override's (or newer version's) line that causes it, with a counterexample, naming the lock's line.
+
+Three checks use these claims: :func:`check_locks` (a store override on the base it runs on),
+:func:`check_pinned` (a store pinned to an older version keeps the latest version's locks too) and
+:func:`check_version` (a newer version keeps an older one's locks unless an ``unlocks:`` entry says why not).
+Effects are checked too (:func:`check_settable` for a version, and with every store override): a ``set`` effect
+changes facts once the host applies it, so a store may only set what the base declares settable, and never add,
+change or apply more often a ``set`` of a fact that a locked condition reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 
-from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .errors import Diagnostic
-from .runtime.interpret import Interpreter, Unknown
-from .pipeline.model import OverrideSpec
-from .proof.space import assignments, depends_on, describe
+from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledGuard, CompiledPolicy
+from .pipeline.model import EffectSpec, OverrideSpec, PolicySpec
+from .pipeline.yamlsource import Document
+from .proof.implication import (MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, Cone, OverBudget, Term, Unprovable,
+                                decide)
+from .proof.bdd import Diagrams
+from .proof.space import depends_on, describe
 
-__all__ = ["check_locks", "MAX_LOCK_SPACE"]
+__all__ = ["check_locks", "check_pinned", "check_version", "check_settable", "MAX_LOCK_SPACE",
+           "MAX_PROOF_WORK", "STORE_FACT"]
 
-MAX_LOCK_SPACE = 1 << 16
-"""More combinations than this and the check refuses rather than run for long (declare fewer facts per lock)."""
+MAX_LOCK_SPACE = MAX_CLAIM_SPACE
+"""More combinations than this in one lock and the check refuses rather than run for long (read fewer facts)."""
+
+STORE_FACT = "store.id"
 
 
 @attrs.frozen(slots=True)
-class _Obligation:
+class _Lock:
+    """One lock of a base policy: an action's ``visible`` or ``allow`` condition, or one of its guards."""
+
     action: CompiledAction
-    what: str  # "visible" | "allow" | "guard"
-    guard_id: str | None
-    base: CompiledExpr
-    store: CompiledExpr
-    lock_where: str
+    part: str  # "visible" | "allow" | "guard"
+    guard: CompiledGuard | None
+    where: str
+    """``file:line:col`` of its ``locked`` key."""
+
+    @property
+    def expr(self) -> CompiledExpr:
+        return self.guard.when if self.guard is not None else getattr(self.action, self.part)
+
+    @property
+    def what(self) -> str:
+        if self.guard is not None:
+            return f"guard {self.guard.spec.id!r} of action {self.action.id!r}"
+        return f"the {'visibility' if self.part == 'visible' else 'allow condition'} of action {self.action.id!r}"
 
 
-def _obligations(base: CompiledPolicy, merged: CompiledPolicy) -> Iterator[_Obligation]:
-    merged_actions = {a.id: a for a in merged.actions}
-    for action in base.actions:
-        mine = merged_actions[action.id]
+def _locks(policy: CompiledPolicy) -> Iterator[_Lock]:
+    for action in policy.actions:
         spec = action.spec
-        lock_where = spec.doc.where((*spec.path, "locked"), key=True)
-        if "visible" in spec.locked:
-            yield _Obligation(mine, "visible", None, action.visible, mine.visible, lock_where)
-        if "allow" in spec.locked:
-            yield _Obligation(mine, "allow", None, action.allow, mine.allow, lock_where)
-        store_guards = {g.spec.id: g for g in mine.guards}
+        for part in ("visible", "allow"):
+            if part in spec.locked:
+                yield _Lock(action, part, None, spec.doc.where((*spec.path, "locked"), key=True))
         for guard in action.guards:
-            if guard.spec.locked and guard.spec.id in store_guards:  # dropping one is refused by merge
-                where = guard.spec.doc.where((*guard.spec.path, "locked"), key=True)
-                yield _Obligation(mine, "guard", guard.spec.id, guard.when, store_guards[guard.spec.id].when, where)
+            if guard.spec.locked:
+                yield _Lock(action, "guard", guard, guard.spec.doc.where((*guard.spec.path, "locked"), key=True))
 
 
-def _signature(policy: CompiledPolicy, expr: CompiledExpr) -> tuple[Any, ...]:
-    """What an expression means, syntactically: its translation and that of everything it reads, through named
-    conditions and referenced actions (whose every condition, guard and effect counts)."""
-    actions = {a.id: a for a in policy.actions}
-    seen: dict[str, str] = {}
-    todo: list[tuple[str, CompiledExpr]] = [("", expr)]
-    while todo:
-        label, current = todo.pop()
-        if label in seen:
+@attrs.frozen(slots=True)
+class _Kept:
+    """How ``other`` must keep one lock: the claim, and the other policy's counterpart (None: the guard is gone)."""
+
+    lock: _Lock
+    claim: Claim
+    mine: CompiledAction
+    counterpart: CompiledExpr | None
+
+
+def _kept(lock: _Lock, other: CompiledPolicy) -> _Kept | None:
+    mine = next((a for a in other.actions if a.id == lock.action.id), None)
+    if mine is None:
+        return None  # the action is not offered at all: nothing to widen
+    if lock.guard is None:
+        own = getattr(mine, lock.part)
+        return _Kept(lock, Claim(Term("other", own), (Term("base", lock.expr),)), mine, own)
+    guard = next((g for g in mine.guards if g.spec.id == lock.guard.spec.id), None)
+    if guard is None:  # (merge refuses dropping a locked guard; another version may lack it)
+        return _Kept(lock, Claim(Term("base", lock.expr), (Term("other", action=mine.id, negated=True),)), mine, None)
+    return _Kept(lock, Claim(Term("base", lock.expr), (Term("other", guard.when),)), mine, guard.when)
+
+
+class _Prover:
+    """Decides claims about ``base`` and ``other`` under one work budget."""
+
+    def __init__(self, base: CompiledPolicy, other: CompiledPolicy) -> None:
+        budget = Budget()
+        self.facts = {f.name: f for f in (*base.facts, *other.facts)}
+        diagrams = Diagrams([f for f in self.facts.values() if f.finite], budget.spend)
+        self.cones = {"base": Cone(base, budget, diagrams), "other": Cone(other, budget, diagrams)}
+
+    def decide(self, claim: Claim) -> dict[str, Any] | Unprovable | None:
+        return decide(claim, self.cones, self.facts)
+
+
+@attrs.frozen(slots=True)
+class _Voice:
+    """Who is being checked, as messages name it."""
+
+    who: str  # "store override" | "order-actions@2"
+    them: str  # "the store" | "order-actions@2"
+    doc: Document
+    hint: Callable[[_Lock], str]
+
+
+def _claims(base: CompiledPolicy, other: CompiledPolicy, locks: list[_Lock], voice: _Voice,
+            place: Callable[[_Kept], tuple[tuple[str | int, ...], bool]], prover: _Prover) -> list[Diagnostic]:
+    out = []
+    for lock in locks:
+        kept = _kept(lock, other)
+        if kept is None:
             continue
-        seen[label] = current.python
-        todo += [(f"condition {c}", policy.conditions[c]) for c in current.conditions]
-        for action_id in current.actions:
-            action = actions[action_id]
-            todo += [(f"action {action_id} {i}", e) for i, e in enumerate(action.exprs())]
-            seen[f"action {action_id} guards"] = repr([g.spec.id for g in action.guards])
-    return tuple(sorted(seen.items()))
+        found = prover.decide(kept.claim)
+        if found is None:
+            continue
+        path, key = place(kept)
+        if isinstance(found, Unprovable):
+            out.append(voice.doc.diagnostic(path, f"cannot prove this keeps the lock on {lock.what}: {found.why}",
+                                            key=key, hint=f"locked at {lock.where}; add a deny guard instead, which "
+                                                          "can only narrow"))
+        else:
+            out.append(voice.doc.diagnostic(path, _message(kept, found, base.spec.label, voice), key=key,
+                                            hint=voice.hint(lock)))
+    return out
 
 
-def _closure_conditions(policy: CompiledPolicy, expr: CompiledExpr) -> set[str]:
+def _message(kept: _Kept, values: dict[str, Any], base_label: str, voice: _Voice) -> str:
+    lock, when = kept.lock, describe(values)
+    action = lock.action.id
+    if lock.part == "visible":
+        return (f"{voice.who} widens the locked visibility of action {action!r}: with {when} {voice.them} would show "
+                f"it, where {base_label} hides it")
+    if lock.part == "allow":
+        return (f"{voice.who} widens the locked allow condition of action {action!r}: with {when} {voice.them} would "
+                f"allow it, where {base_label} does not")
+    guard = lock.guard.spec.id if lock.guard is not None else ""
+    if kept.counterpart is None:
+        return (f"{voice.who} drops the locked guard {guard!r} of action {action!r}: with {when} {base_label}'s guard "
+                f"fires and {voice.them} enables the action")
+    return (f"{voice.who} weakens the locked guard {guard!r} of action {action!r}: with {when} {base_label}'s guard "
+            f"fires and {voice.them}'s does not")
+
+
+def _over_budget(doc: Document, path: tuple[str | int, ...], what: str) -> Diagnostic:
+    return doc.diagnostic(path, f"proving that {what} keeps the locks needs more than {MAX_PROOF_WORK} evaluations",
+                          key=True, hint="locks are proved over every combination of the facts they read: read fewer "
+                                         "facts in the conditions locks depend on")
+
+
+# -- a store override on the base it runs on ---------------------------------------------------------------------
+
+def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
+    """Every way ``merged`` (base + ``override``) weakens a lock of ``base`` or sets a fact it may not; empty when
+    all locks hold."""
+    voice = _Voice("store override", "the store", override.doc, lambda lock: f"the base policy locks it at {lock.where}")
+    prover = _Prover(base, merged)
+    try:
+        out = _claims(base, merged, list(_locks(base)), voice, lambda kept: _culprit(kept, override, merged), prover)
+        out += _check_operations(base, merged, override, prover)
+        out += _check_effects(base, merged, override, prover)
+    except OverBudget:
+        return [_over_budget(override.doc, ("store",), "this override")]
+    return out
+
+
+def check_pinned(latest: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
+    """A store pinned to an older version must still keep every lock of the ``latest`` version."""
+    voice = _Voice("store override", "the store", override.doc,
+                   lambda lock: f"{latest.spec.label} locks it at {lock.where}: a store keeps the latest version's "
+                                "locks, whatever version it pins")
+    prover = _Prover(latest, merged)
+    try:
+        out = _claims(latest, merged, list(_locks(latest)), voice, lambda kept: (("base", "pin"), False), prover)
+        return out + _check_operations(latest, merged, override, prover, at=("base", "pin"))
+    except OverBudget:
+        return [_over_budget(override.doc, ("base", "pin"), "this pinned override")]
+
+
+def _culprit(kept: _Kept, override: OverrideSpec, merged: CompiledPolicy) -> tuple[tuple[str | int, ...], bool]:
+    """Where in the override the widening comes from: the replaced condition, else a redefined named condition."""
+    lock = kept.lock
+    patch = next((p for p in override.actions if p.id == lock.action.id), None)
+    if patch is not None:
+        if lock.guard is None and getattr(patch, lock.part) is not None:
+            return getattr(patch, lock.part).path, False
+        for change in patch.replace_deny:
+            if lock.guard is not None and change.id == lock.guard.spec.id and change.when is not None:
+                return change.when.path, False
+    redefined = {c.name for c in override.conditions}
+    exprs = [kept.counterpart] if kept.counterpart is not None else list(kept.mine.exprs())
+    for name in sorted(_closure_conditions(merged, exprs) & redefined):
+        return ("conditions", name), True
+    return (("actions", lock.action.id) if patch is not None else ("store",)), True
+
+
+def _closure_conditions(policy: CompiledPolicy, exprs: list[CompiledExpr]) -> set[str]:
     out: set[str] = set()
-    todo = list(expr.conditions)
+    todo = [c for e in exprs for c in e.conditions]
     while todo:
         name = todo.pop()
         if name not in out:
             out.add(name)
             todo += list(policy.conditions[name].conditions)
     return out
-
-
-def _culprit(ob: _Obligation, override: OverrideSpec, merged: CompiledPolicy) -> tuple[tuple[str | int, ...], str]:
-    """Where in the override the widening comes from: the replaced condition, else a redefined named condition."""
-    patch = next((p for p in override.actions if p.id == ob.action.id), None)
-    if patch is not None:
-        if ob.what in ("visible", "allow") and getattr(patch, ob.what) is not None:
-            return getattr(patch, ob.what).path, "value"
-        for change in patch.replace_deny:
-            if change.id == ob.guard_id and change.when is not None:
-                return change.when.path, "value"
-    redefined = {c.name for c in override.conditions}
-    for name in sorted(_closure_conditions(merged, ob.store) & redefined):
-        return ("conditions", name), "key"
-    return (("actions", ob.action.id) if patch is not None else ("store",)), "key"
 
 
 def _operations(action: CompiledAction) -> set[str]:
@@ -106,72 +235,8 @@ def _is_locked(action: CompiledAction) -> bool:
     return bool(action.spec.locked) or any(g.spec.locked for g in action.guards)
 
 
-class _Prover:
-    """Searches the finite fact space for a counterexample.
-
-    Every combination counts, even one the base's constraints rule out: a lock must hold when the host's data is
-    inconsistent too. The counterexample shown is a possible one when there is one, as it reads better."""
-
-    def __init__(self, base: CompiledPolicy, merged: CompiledPolicy) -> None:
-        self.base, self.merged = base, merged
-        self.facts = {f.name: f for f in (*base.facts, *merged.facts)}
-        self.base_run, self.store_run = Interpreter(base), Interpreter(merged)
-
-    def search(self, names: set[str], violated: Any) -> dict[str, Any] | str | None:
-        """An assignment of ``names`` where ``violated(base_env, store_env)``; None if there is none; a message
-        when the space cannot be searched."""
-        open_facts = sorted(n for n in names if not self.facts[n].finite)
-        if open_facts:
-            return f"it reads {', '.join(open_facts)}, which has no finite set of values"
-        space = [self.facts[n] for n in sorted(names)]
-        size = 1
-        for fact in space:
-            size *= len(fact.domain)
-        if size > MAX_LOCK_SPACE:
-            return f"{size} fact combinations are too many to check"
-        impossible = None
-        for values in assignments(space):
-            _, base_env = self.base_run.evaluate(values)
-            _, store_env = self.store_run.evaluate(values)
-            if violated(base_env, store_env):
-                if not self.base_run.broken_constraints(base_env):
-                    return values
-                impossible = impossible or values
-        return impossible
-
-
-def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
-    """Every way ``merged`` (base + ``override``) widens a lock of ``base``; empty when all locks hold."""
-    # Only what the override changed needs proof; an untouched condition trivially keeps its lock.
-    obligations = [ob for ob in _obligations(base, merged) if _signature(base, ob.base) != _signature(merged, ob.store)]
-    prover = _Prover(base, merged)
-    out = []
-    for ob in obligations:
-        path, place = _culprit(ob, override, merged)
-        names = depends_on(base, [ob.base]) | depends_on(merged, [ob.store])
-
-        def widened(base_env: dict[Any, Any], store_env: dict[Any, Any], ob: _Obligation = ob) -> bool:
-            base_value = _known(prover.base_run.value(ob.base, base_env))
-            store_value = _known(prover.store_run.value(ob.store, store_env))
-            if ob.what == "guard":
-                return base_value is True and store_value is not True
-            return store_value is True and base_value is not True
-
-        found = prover.search(names, widened)
-        if isinstance(found, str):
-            out.append(override.doc.diagnostic(path, f"cannot prove this keeps the lock on {_what(ob)}: {found}",
-                                               key=place == "key",
-                                               hint=f"locked at {ob.lock_where}; add a deny guard instead, which can "
-                                                    "only narrow"))
-        elif found is not None:
-            out.append(override.doc.diagnostic(path, _message(ob, found, base.spec.label), key=place == "key",
-                                               hint=f"the base policy locks it at {ob.lock_where}"))
-    out += _check_operations(base, merged, override, prover)
-    return out
-
-
-def _check_operations(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec,
-                      prover: _Prover) -> list[Diagnostic]:
+def _check_operations(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec, prover: _Prover,
+                      at: tuple[str, ...] | None = None) -> list[Diagnostic]:
     """No store action may perform what a locked base action does (``delete_order``, say) where none of those
     locked actions is enabled: a new "delete for everyone" action is as much a widening as an unlocked one."""
     owners: dict[str, list[CompiledAction]] = {}
@@ -187,48 +252,177 @@ def _check_operations(base: CompiledPolicy, merged: CompiledPolicy, override: Ov
             locked = owners.get(operation)
             if not locked:
                 continue
-            names = depends_on(merged, action.exprs()) | depends_on(base, [e for c in locked for e in c.exprs()])
-
-            def escalates(base_env: dict[Any, Any], store_env: dict[Any, Any], action: CompiledAction = action,
-                          locked: list[CompiledAction] = locked) -> bool:
-                return bool(store_env[f"a_{action.id}"].enabled) and not any(
-                    base_env[f"a_{c.id}"].enabled for c in locked)
-
-            found = prover.search(names, escalates)
+            claim = Claim(Term("other", action=action.id), tuple(Term("base", action=c.id) for c in locked))
+            found = prover.decide(claim)
             if found is None:
                 continue
             ids = ", ".join(repr(c.id) for c in locked)
-            path = (*action.spec.path, "effects") if action.spec.doc is override.doc else ("actions", action.id)
+            path = at or ((*action.spec.path, "effects") if action.spec.doc is override.doc else ("actions", action.id))
             where = "; ".join(f"{c.id} at {c.spec.doc.where(c.spec.path, key=True)}" for c in locked)
-            if isinstance(found, str):
+            if isinstance(found, Unprovable):
                 message = (f"cannot prove that action {action.id!r}, which performs {operation!r}, is enabled only "
-                           f"where the base's locked {ids} is: {found}")
+                           f"where the base's locked {ids} is: {found.why}")
             else:
                 message = (f"action {action.id!r} performs {operation!r}, which the base policy only performs through "
                            f"locked {ids}: with {describe(found)} the store would enable {action.id!r} where "
                            f"{base.spec.label} enables none of them")
-            out.append(override.doc.diagnostic(path, message, key=True,
+            out.append(override.doc.diagnostic(path, message, key=at is None,
                                                hint=f"give it the locked action's conditions ({where})"))
     return out
 
 
-def _known(value: Any) -> Any:
-    return None if isinstance(value, Unknown) else value
+# -- a newer version on an older one ---------------------------------------------------------------------------
+
+def check_version(older: CompiledPolicy, newer: CompiledPolicy) -> list[Diagnostic]:
+    """Every lock of ``older`` that ``newer`` drops or weakens without an ``unlocks:`` entry saying so, and every
+    ``unlocks:`` entry that names no lock of ``older``."""
+    spec, label = newer.spec, newer.spec.label
+    doc = spec.doc
+    locks = list(_locks(older))
+    unlocked: set[tuple[str, str | None]] = set()
+    out = []
+    for entry in spec.unlocks:
+        key = (entry.action, entry.part or f"guard {entry.guard}")
+        if not any((lock.action.id, _lock_key(lock)) == key for lock in locks):
+            out.append(doc.diagnostic(entry.path, f"nothing to unlock: {older.spec.label} does not lock {entry.what}",
+                                      key=False, hint="an unlocks entry names a lock of the previous version"))
+        unlocked.add(key)
+    kept_locks = []
+    for lock in locks:
+        if (lock.action.id, _lock_key(lock)) in unlocked:
+            continue
+        mine = next((a for a in newer.actions if a.id == lock.action.id), None)
+        if mine is None:
+            continue
+        still = (lock.part in mine.spec.locked if lock.guard is None else
+                 any(g.spec.id == lock.guard.spec.id and g.spec.locked for g in mine.guards))
+        if not still:
+            out.append(doc.diagnostic(mine.spec.path, f"{label} no longer locks {lock.what}, which "
+                                                      f"{older.spec.label} locks at {lock.where}", key=True,
+                                      hint=f"keep it locked, or add an unlocks entry with the reason: unlocks: "
+                                           f"[{{action: {lock.action.id}, "
+                                           f"{'part: ' + lock.part if lock.guard is None else 'guard: ' + lock.guard.spec.id}"
+                                           f", reason: ...}}]"))
+        else:
+            kept_locks.append(lock)
+    voice = _Voice(label, label, doc, lambda lock: f"{older.spec.label} locks it at {lock.where}; if this is "
+                                                   "intended, say so in an unlocks entry with the reason")
+
+    def place(kept: _Kept) -> tuple[tuple[str | int, ...], bool]:
+        if kept.counterpart is None:
+            return kept.mine.spec.path, True
+        own = kept.mine.spec
+        spot = next((g for g in own.deny if kept.lock.guard is not None and g.id == kept.lock.guard.spec.id), None)
+        return (spot.when.path if spot is not None else getattr(own, kept.lock.part).path), False
+
+    try:
+        out += _claims(older, newer, kept_locks, voice, place, _Prover(older, newer))
+    except OverBudget:
+        out.append(_over_budget(doc, ("version",), label))
+    return out
 
 
-def _what(ob: _Obligation) -> str:
-    if ob.what == "guard":
-        return f"guard {ob.guard_id!r} of action {ob.action.id!r}"
-    return f"the {'visibility' if ob.what == 'visible' else 'allow condition'} of action {ob.action.id!r}"
+def _lock_key(lock: _Lock) -> str:
+    return lock.part if lock.guard is None else f"guard {lock.guard.spec.id}"
 
 
-def _message(ob: _Obligation, values: dict[str, Any], base_label: str) -> str:
-    when = describe(values)
-    if ob.what == "visible":
-        return (f"store override widens the locked visibility of action {ob.action.id!r}: with {when} the store "
-                f"would show it, where {base_label} hides it")
-    if ob.what == "allow":
-        return (f"store override widens the locked allow condition of action {ob.action.id!r}: with {when} the "
-                f"store would allow it, where {base_label} does not")
-    return (f"store override weakens the locked guard {ob.guard_id!r} of action {ob.action.id!r}: with {when} "
-            f"{base_label}'s guard fires and the store's does not")
+# -- effects ---------------------------------------------------------------------------------------------------
+
+def _never_settable(policy: PolicySpec, name: str) -> bool:
+    """User facts describe who acts, and store.id picks the policy that decides: no effect may set them."""
+    fact = next((f for f in policy.facts if f.name == name), None)
+    return name == STORE_FACT or name.startswith("user.") or (fact is not None and fact.source[0] == "user")
+
+
+def check_settable(policy: CompiledPolicy) -> list[Diagnostic]:
+    """A base policy's ``settable`` list names declared facts other than user facts and store.id, and its own
+    effects set only those."""
+    spec = policy.spec
+    declared = {f.name for f in spec.facts}
+    out = []
+    for i, name in enumerate(spec.settable or ()):
+        if name not in declared:
+            out.append(spec.doc.diagnostic(("settable", i), f"settable fact {name!r} is not declared"))
+        elif _never_settable(spec, name):
+            out.append(spec.doc.diagnostic(("settable", i), f"{name} can never be settable: user facts and "
+                                                            f"{STORE_FACT} are not for effects to change"))
+    for action in spec.actions:
+        for effect in action.effects:
+            for name, _ in effect.set:
+                refused = _unsettable(spec, name, spec.may_set, spec.label)
+                if refused is not None:
+                    out.append(action.doc.diagnostic((*effect.path, "set", name), refused[0], key=True,
+                                                     hint=refused[1]))
+    return out
+
+
+def _unsettable(base: PolicySpec, name: str, allowed: frozenset[str], label: str) -> tuple[str, str] | None:
+    """Why an effect may not set fact ``name`` (message, hint), or None when it may."""
+    if _never_settable(base, name):
+        return (f"no effect may set {name}: user facts and {STORE_FACT} are never settable",
+                "an effect the host applies would change who acts or which store's policy decides")
+    if name not in allowed:
+        return (f"effect sets {name}, which {label} does not declare settable",
+                f"{label} lets effects set: {', '.join(sorted(allowed)) or 'nothing'}")
+    return None
+
+
+def _check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec,
+                  prover: _Prover) -> list[Diagnostic]:
+    """A store's effects set only facts the base declares settable, and add or change no ``set`` of a fact a
+    locked condition or guard reads (nor make it apply more often: the action must not be enabled where the base's
+    is not, nor its condition read a redefined named condition): once the host applies it, the next decision would
+    escape the lock."""
+    label = base.spec.label
+    guarded: dict[str, _Lock] = {}
+    for lock in _locks(base):
+        for name in sorted(depends_on(base, [lock.expr])):
+            guarded.setdefault(name, lock)
+    base_actions = {a.id: a for a in base.actions}
+    redefined = {c.name for c in override.conditions}
+    out = []
+    for action in merged.actions:
+        before = base_actions.get(action.id)
+        own = before is not None and action.spec.effects is before.spec.effects  # the base's, untouched
+        sets_guarded: _Lock | None = None
+        for effect, compiled in zip(action.spec.effects, action.effects, strict=True):
+            for name, _ in effect.set:
+                refused = None if own else _unsettable(base.spec, name, base.spec.may_set, label)
+                if refused is not None:
+                    out.append(override.doc.diagnostic((*effect.path, "set", name), refused[0], key=True,
+                                                       hint=refused[1]))
+                    continue
+                lock = guarded.get(name)
+                if lock is None:
+                    continue
+                sets_guarded = sets_guarded or lock
+                changed = sorted(_closure_conditions(merged, [compiled.when]) & redefined if compiled.when else ())
+                if not changed and (own or _restated(effect, before.spec.effects if before else ())):
+                    continue
+                path = ("conditions", changed[0]) if own else (*effect.path, "set", name)
+                out.append(override.doc.diagnostic(
+                    path, f"a store may not add or change an effect that sets {name}: locked conditions read it (the "
+                          f"lock on {lock.what}), so applying it would let a later decision escape the lock", key=True,
+                    hint=f"{label} locks it at {lock.where}"))
+        if sets_guarded is not None and before is not None:
+            found = prover.decide(Claim(Term("other", action=action.id), (Term("base", action=action.id),)))
+            if found is not None and not isinstance(found, Unprovable):
+                out.append(override.doc.diagnostic(
+                    ("actions", action.id) if any(p.id == action.id for p in override.actions) else ("store",),
+                    f"store override enables action {action.id!r}, whose effects set facts locked conditions read "
+                    f"(the lock on {sets_guarded.what}), where {label} does not: with {describe(found)}", key=True,
+                    hint=f"an action whose effects a lock depends on keeps the base's conditions (locked at "
+                         f"{sets_guarded.where})"))
+            elif isinstance(found, Unprovable):
+                out.append(override.doc.diagnostic(
+                    ("actions", action.id) if any(p.id == action.id for p in override.actions) else ("store",),
+                    f"cannot prove that action {action.id!r}, whose effects set facts locked conditions read, is "
+                    f"enabled only where {label} enables it: {found.why}", key=True))
+    return out
+
+
+def _restated(effect: EffectSpec, base: tuple[EffectSpec, ...]) -> bool:
+    """Whether ``effect`` is one of the base action's effects, restated word for word."""
+    text = effect.when.text if effect.when else None
+    return any((e.when.text if e.when else None, e.set, e.operation) == (text, effect.set, effect.operation)
+               for e in base)

@@ -79,7 +79,8 @@ actions:
 def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "shop").mkdir()
     (tmp_path / "shop" / "policy.yaml").write_text(POLICY)
-    (tmp_path / "shop" / "acme.yaml").write_text(STORE)
+    (tmp_path / "shop" / "stores").mkdir()
+    (tmp_path / "shop" / "stores" / "acme.yaml").write_text(STORE)
     monkeypatch.chdir(tmp_path)
     return Path("shop")
 
@@ -104,8 +105,8 @@ Reset (reset): disabled
         can_act: `user.role in ['admin', 'member']` = true  (shop/policy.yaml:11:12)
             user.role = 'member'
     deny has-shipment: `order.has_shipment` = false  (shop/policy.yaml:19:15)
-  * deny busy: `busy` = true  (shop/acme.yaml:12:15)
-        busy: `order.status == 'Open'` = true  (shop/acme.yaml:7:9)
+  * deny busy: `busy` = true  (shop/stores/acme.yaml:12:15)
+        busy: `order.status == 'Open'` = true  (shop/stores/acme.yaml:7:9)
             order.status = 'Open'
     effect 1 when: `order.status == 'Archived'` = false  (shop/policy.yaml:22:15)
         order.status = 'Open'

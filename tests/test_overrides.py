@@ -1,7 +1,7 @@
 """Store overrides (issue 3): locks enforced on meaning, exact diagnostics for bad overrides, merge semantics.
 
 Bad overrides are golden cases, as in tests/test_diagnostics.py: ``tests/golden/overrides/cases/<case>.yaml`` (one
-override) or ``cases/<case>/`` (a directory), each loaded next to a frozen copy of the base policy
+override, loaded as ``<case>/stores/override.yaml``) or ``cases/<case>/`` (a directory), each loaded next to a frozen copy of the base policy
 (``tests/golden/overrides/order-actions.yaml``), with the exact diagnostics in ``tests/golden/overrides/expected.yaml``.
 Every case runs through ``policyengine.load`` and through ``policyengine validate`` (text and JSON).
 
@@ -89,8 +89,8 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: P
     if source.is_dir():
         shutil.copytree(source, target)
     else:
-        target.mkdir()
-        shutil.copyfile(CASES / f"{case}.yaml", target / "override.yaml")
+        (target / "stores").mkdir(parents=True)
+        shutil.copyfile(CASES / f"{case}.yaml", target / "stores" / "override.yaml")
     if not any("kind: ActionPolicy" in p.read_text("utf-8") for p in target.rglob("*.y*ml")):
         shutil.copyfile(base, target / "order-actions.yaml")
     monkeypatch.chdir(tmp_path)
@@ -100,7 +100,7 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: P
 
 
 def _expected(case: str) -> list[Row]:
-    return [(e.get("file", f"{case}/override.yaml"), e["line"], e["column"], e["message"], e.get("hint"))
+    return [(e.get("file", f"{case}/stores/override.yaml"), e["line"], e["column"], e["message"], e.get("hint"))
             for e in EXPECTED[case]]
 
 
@@ -159,7 +159,7 @@ def test_lock_diagnostics_point_at_the_override_and_name_the_lock(case: str) -> 
     locks = [e for e in _expected(case) if "lock" in e[3]]
     assert locks, case
     for file, line, column, message, hint in locks:
-        assert file == f"{case}/override.yaml"
+        assert file == f"{case}/stores/override.yaml"
         override_lines = (CASES / f"{case}.yaml").read_text("utf-8").splitlines()
         assert 1 <= line <= len(override_lines) and column <= len(override_lines[line - 1])
         named = [m for m in _LOCK_AT.finditer(f"{message} {hint}")]
@@ -585,8 +585,8 @@ def test_an_order_whose_store_id_is_bad_fails_closed(shop: policyengine.Engine, 
 
 LAYOUTS: dict[str, dict[str, str]] = {
     "nested": {"base": "order-actions.yaml", "shop": "stores/shop.yaml", "other": "stores/other.yaml"},
-    "reversed": {"base": "zz/policy.yml", "shop": "b/shop-store.yaml", "other": "a-other.yaml"},
-    "flat": {"base": "3.yaml", "shop": "1.yaml", "other": "2.yml"},
+    "reversed": {"base": "policy.yml", "shop": "stores/b/shop-store.yaml", "other": "stores/a-other.yaml"},
+    "flat": {"base": "3.yaml", "shop": "stores/1.yaml", "other": "stores/2.yml"},
 }
 TEXTS = {"base": MERGE_BASE, "shop": SHOP, "other": OTHER}
 
@@ -681,7 +681,7 @@ def test_a_lock_cannot_be_widened_through_an_action_it_references(tmp_path: Path
     """Purge is locked to show only where Edit is enabled (admins); a store enabling Edit for everybody would show
     Purge to members: the override must be refused, at the override, naming the lock."""
     files = {"base.yaml": MINI.replace("{VISIBLE}", visible),
-             "s1.yaml": override("s1", "actions:\n  edit:\n    allow: \"true\"", policy="mini")}
+             "stores/s1.yaml": override("s1", "actions:\n  edit:\n    allow: \"true\"", policy="mini")}
     path = write_tree(tmp_path / "p", files)
     loaded = None
     try:

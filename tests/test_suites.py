@@ -336,14 +336,19 @@ def test_bad_suite_diagnostics_through_the_cli(case: str, capsys: pytest.Capture
     assert lines == [*expected, f"{count} problem{'s' if count != 1 else ''} found"]
 
 
-def test_a_bad_suite_in_the_policy_directory_stops_the_policies_from_loading(tmp_path: Path) -> None:
+def test_a_bad_suite_in_the_policy_directory_does_not_stop_loading_but_fails_validate_and_test(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """load() reads only what decides (issue 9); validate and the toolkit still check the suites, and fail."""
     policies = tmp_path / "policies"
     shutil.copytree(ROOT / "policies", policies)
     shutil.copy(BAD / "bad-state.yaml", policies / "tests" / "typo.yaml")
-    with pytest.raises(PolicyError) as info:
-        policyengine.load(policies)
-    (d,) = info.value.diagnostics
-    assert (Path(d.file).name, d.line, d.column, d.hint) == ("typo.yaml", 19, 14, "did you mean 'enabled'?")
+    assert policyengine.load(policies).stores == ("acme", "globex")
+    for command in (["validate", str(policies)], ["test", str(policies)]):
+        code, out, err = run_cli(capsys, *command)
+        assert code == EXIT_LOAD, command
+        first = err.splitlines()[0]
+        assert first.startswith(f"{policies / 'tests' / 'typo.yaml'}:19:14: "), (command, first)
+        assert "    hint: did you mean 'enabled'?" in err.splitlines()
 
 
 def test_duplicate_suite_names_in_a_directory(tmp_path: Path, engine: policyengine.Engine) -> None:

@@ -289,7 +289,8 @@ def test_a_file_of_another_kind_is_refused(capsys: pytest.CaptureFixture[str]) -
 
 def test_schema_problems_are_load_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(POLICIES / "order-actions.yaml", tmp_path)
-    (tmp_path / "inv.yaml").write_text("""\
+    (tmp_path / "invariants").mkdir()
+    (tmp_path / "invariants" / "inv.yaml").write_text("""\
 apiVersion: policyengine/v1
 kind: PolicyInvariants
 invariants:
@@ -305,7 +306,7 @@ invariants:
 """)
     code, out, err = run_cli(capsys, "verify", str(tmp_path))
     assert (code, out) == (3, "")
-    name = f"{tmp_path}/inv.yaml"
+    name = f"{tmp_path}/invariants/inv.yaml"
     assert [line for line in err.splitlines() if not line.startswith("    at ")] == [
         f"{name}:5:22: 'not-enable' is not one of: enabled, disabled, hidden, visible, not-enabled, not-disabled",
         "    hint: did you mean 'not-enabled'?",

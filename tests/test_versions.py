@@ -173,19 +173,28 @@ def test_pinning_a_version_that_is_not_loaded(tmp_path: Path, monkeypatch: pytes
     ]
 
 
-def test_locks_are_those_of_the_version_the_store_runs_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    """Version 2 locks Archive's allow; an override widening it is fine on version 1 and refused on version 2."""
+def test_locks_are_those_of_the_version_the_store_runs_on_and_the_latest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Version 2 locks Archive's allow; an override widening it is refused on version 2, and also when pinned to
+    version 1 (issue 9, attack 2: a pin must not escape a newer lock)."""
     widen = "actions:\n  archive:\n    allow: \"true\""
     pinned = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
                                            "stores/acme.yaml": override("acme", widen, pin=1)})
+    lock = where("p/v2.yaml", V2, "locked", after="  archive:\n")
+    assert _refused(pinned, capsys) == [
+        ("p/stores/acme.yaml", 8, 8,
+         "store override widens the locked allow condition of action 'archive': with user.role='viewer' the store "
+         "would allow it, where order-actions@2 does not",
+         f"order-actions@2 locks it at {lock}: a store keeps the latest version's locks, whatever version it pins"),
+    ]
+    # without version 2 loaded, version 1 has no such lock: the same override loads
+    (tmp_path / "p" / "v2.yaml").unlink()
     engine = policyengine.load(pinned)
     assert engine.evaluate(make_order(store="acme"), {"role": "viewer"})["archive"].enabled
 
     shutil.rmtree(tmp_path / "p")
     path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
                                          "stores/acme.yaml": override("acme", widen, compatible=(2,))})
-    lock = where("p/v2.yaml", V2, "locked", after="  archive:\n")
     assert _refused(path, capsys) == [
         ("p/stores/acme.yaml", 11, 12,
          "store override widens the locked allow condition of action 'archive': with user.role='viewer' the store "

@@ -295,6 +295,25 @@ def _details(old: ActionInfo | None, new: ActionInfo | None) -> tuple[DetailChan
                  for field in ("label", "confirm", "destructive") if getattr(old, field) != getattr(new, field))
 
 
+def _locks_text(policy: CompiledPolicy, action_id: str) -> str | None:
+    """An action's locks as text (``visible, allow, guard 'sent-to-warehouse'``), None when the policy lacks it."""
+    action = next((a for a in policy.actions if a.id == action_id), None)
+    if action is None:
+        return None
+    parts = [p for p in ("visible", "allow") if p in action.spec.locked]
+    parts += [f"guard {g.spec.id!r}" for g in action.guards if g.spec.locked]
+    return ", ".join(parts) or "none"
+
+
+def _lock_details(old: CompiledPolicy, new: CompiledPolicy, action_id: str) -> tuple[DetailChange, ...]:
+    """A change to an action's locks, with the reason of each ``unlocks:`` entry NEW gives for it."""
+    before, after = _locks_text(old, action_id), _locks_text(new, action_id)
+    if before is None or after is None or before == after:
+        return ()
+    reasons = [f"unlocks {u.what}: {u.reason}" for u in new.spec.unlocks if u.action == action_id]
+    return (DetailChange("locked", before, after + "".join(f" ({r})" for r in reasons)),)
+
+
 _KIND_ORDER = {"reason changed": 1, "effect changed": 2, "undecided changed": 3}
 
 
@@ -329,7 +348,7 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy, *, old_name: str | N
     for k, action in enumerate(actions):
         changes = sorted(by_action.get(k, []),
                          key=lambda c: (_KIND_ORDER.get(c.kind, 0), c.kind, _position(axes, c.combinations[0])))
-        details = _details(old_info.get(action.id), new_info.get(action.id))
+        details = (*_details(old_info.get(action.id), new_info.get(action.id)), *_lock_details(old, new, action.id))
         if changes or details:
             diffs.append(ActionDiff(action, tuple(changes), details))
     held = sorted({p.facts[i].name for p in (old, new) for i in p.needed if not p.facts[i].finite}

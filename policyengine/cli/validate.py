@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..engine import load
+from ..errors import PolicyError
+from ..layout import companion_diagnostics
 from .common import EXIT_OK, add_path
 
-HELP = "check that the policies load; print every problem"
+HELP = "check that the policies load, and that their test suites and invariants are valid; print every problem"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     engine = load(args.path)
+    root = Path(args.path)
+    problems = companion_diagnostics(engine, root) if root.is_dir() else []  # tests/ and invariants/ too
+    if problems:
+        raise PolicyError(problems)
+    unlocks = [(engine.version_policy(v).spec.label, u) for v in engine.versions for u in engine.version_policy(v).spec.unlocks]
     if args.format == "json":
         print(json.dumps({"ok": True, "policy": engine.name, "versions": list(engine.versions),
-                          "stores": list(engine.stores), "revision": engine.revision, "diagnostics": []}))
+                          "stores": list(engine.stores), "revision": engine.revision, "diagnostics": [],
+                          "unlocks": [{"version": label, "action": u.action, "part": u.part, "guard": u.guard,
+                                       "reason": u.reason} for label, u in unlocks]}))
         return EXIT_OK
     policy = engine.policy
     versions = ", ".join(str(v) for v in engine.versions)
@@ -30,4 +40,6 @@ def run(args: argparse.Namespace) -> int:
         override = engine.store_override(store)
         assert override is not None
         print(f"  store {store}: override {override.override.label} on {engine.name}@{override.base_version}")
+    for label, unlock in unlocks:
+        print(f"  {label} unlocks {unlock.what}: {unlock.reason}")
     return EXIT_OK

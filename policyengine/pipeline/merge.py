@@ -8,8 +8,9 @@ The rules, in one place (the README has them with examples):
   ``hidden: true`` hides it; ``visible``/``allow`` replace the condition and/or reason; ``deny`` adds guards;
   ``drop_deny`` removes base guards; ``replace_deny`` changes a base guard's condition and/or reason;
 * an action the base does not have is a new action (it needs ``label`` and ``allow``), appended to the menu;
-* a ``locked`` guard can never be dropped. Whether a change widens a locked visibility, allow condition or guard
-  is decided on meaning, not on wording, by :mod:`policyengine.locks` after compilation.
+* a ``locked`` guard can never be dropped. Whether a change widens a locked visibility, allow condition or guard,
+  or sets a fact it may not, is decided on meaning, not on wording, by :mod:`policyengine.locks` after compilation;
+* what effects may set stays the base's (``settable``, or the facts the base's own effects set).
 
 Merging is a pure function of (base, override): file order never matters.
 """
@@ -145,7 +146,9 @@ class _Merger:
                 new = self.new_action(patch)
                 if new is not None:
                     actions.append(new)
-        return attrs.evolve(self.base, facts=self.facts(), conditions=self.conditions(), actions=tuple(actions))
+        # What effects may set is the base's to say (declared, or what its own effects set), not the store's.
+        return attrs.evolve(self.base, facts=self.facts(), conditions=self.conditions(), actions=tuple(actions),
+                            settable=tuple(sorted(self.base.may_set)))
 
 
 def merge_override(base: PolicySpec, override: OverrideSpec) -> tuple[PolicySpec, list[Diagnostic]]:

@@ -15,7 +15,7 @@ from ..errors import Diagnostic
 from .yamlsource import Document
 
 __all__ = ["ActionSpec", "ActionPatch", "ConditionSpec", "EffectSpec", "Expr", "FactSpec", "GuardPatch", "GuardSpec",
-           "OverrideSpec", "PolicySpec", "parse_override", "parse_policy", "parse_action", "parse_facts",
+           "OverrideSpec", "PolicySpec", "UnlockSpec", "parse_override", "parse_policy", "parse_action", "parse_facts",
            "parse_conditions"]
 
 PathT = tuple[str | int, ...]
@@ -108,6 +108,23 @@ class ActionSpec:
 
 
 @attrs.frozen(slots=True)
+class UnlockSpec:
+    """A newer version's explicit, reviewed weakening of a lock of the previous version: the ``visible`` or
+    ``allow`` lock of an action (``part``), or one of its locked guards (``guard``)."""
+
+    action: str
+    part: str | None
+    guard: str | None
+    reason: str
+    path: PathT
+
+    @property
+    def what(self) -> str:
+        """``force_delete.allow``, ``delete guard 'sent-to-warehouse'``: the lock, as validate and diff show it."""
+        return f"{self.action}.{self.part}" if self.part else f"{self.action} guard {self.guard!r}"
+
+
+@attrs.frozen(slots=True)
 class PolicySpec:
     """One ActionPolicy document, as written (or as merged with a store override)."""
 
@@ -119,10 +136,21 @@ class PolicySpec:
     doc: Document = attrs.field(eq=False, repr=False)
     constraints: tuple[ConditionSpec, ...] = ()
     """Which fact combinations are possible (for analysis only; never used to decide)."""
+    settable: tuple[str, ...] | None = None
+    """The facts an effect may set, as declared (``settable:``); None when undeclared (see :attr:`may_set`)."""
+    unlocks: tuple[UnlockSpec, ...] = ()
+    """Locks of the previous version this version weakens on purpose."""
 
     @property
     def label(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def may_set(self) -> frozenset[str]:
+        """The facts an effect may set: those declared ``settable``, or else those this policy's own effects set."""
+        if self.settable is not None:
+            return frozenset(self.settable)
+        return frozenset(name for a in self.actions for e in a.effects for name, _ in e.set)
 
 
 @attrs.frozen(slots=True)
@@ -245,8 +273,11 @@ def parse_policy(doc: Document) -> PolicySpec:
     """Build the spec of a schema-valid ActionPolicy document."""
     data = doc.data
     actions = tuple(parse_action(doc, action_id, a, ("actions", action_id)) for action_id, a in data["actions"].items())
+    settable = tuple(data["settable"]) if "settable" in data else None
+    unlocks = tuple(UnlockSpec(u["action"], u.get("part"), u.get("guard"), u["reason"], ("unlocks", i))
+                    for i, u in enumerate(data.get("unlocks") or ()))
     return PolicySpec(data["name"], data["version"], parse_facts(doc, data), parse_conditions(doc, data), actions, doc,
-                      parse_conditions(doc, data, "constraints"))
+                      parse_conditions(doc, data, "constraints"), settable, unlocks)
 
 
 def _patch(doc: Document, action_id: str, a: dict[str, Any]) -> ActionPatch:

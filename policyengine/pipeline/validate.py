@@ -7,6 +7,7 @@ located at the offending key or value through the document's position tables.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -62,11 +63,24 @@ def _registry() -> Registry:
     return Registry().with_resources(resources)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _whole_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    """``pattern`` as the code downstream trusts it: the whole string matches, and no patterned string (an id, a
+    name, an operation) holds a control character. jsonschema applies patterns with ``re.search``, where ``$`` also
+    matches before a final newline: the schemas anchor with ``(?!\\n)$``, and this refuses control characters
+    whatever a pattern says, so ``"delete_order\\n"`` can never pass for ``delete_order``."""
+    if isinstance(instance, str) and (re.search(pattern, instance) is None or _CONTROL.search(instance)):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     schema = schema_for(kind)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
+    base = jsonschema.validators.validator_for(schema)
+    base.check_schema(schema)
+    cls = jsonschema.validators.extend(base, {"pattern": _whole_pattern})
     return cls(schema, registry=_registry())
 
 
@@ -133,7 +147,7 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
     elif keyword == "pattern" and "propertyNames" in err.relative_schema_path:
         yield doc.diagnostic((*path, err.instance), _name_message(path, err.instance, err.validator_value), key=True)
     elif keyword == "pattern":
-        yield doc.diagnostic(path, f"{err.instance!r} does not match the required form {err.validator_value}")
+        yield doc.diagnostic(path, f"{err.instance!r} does not match the required form {_shown(err.validator_value)}")
     elif keyword in ("minProperties", "minItems", "minLength"):
         yield doc.diagnostic(path, "must not be empty")
     elif keyword == "uniqueItems":
@@ -152,7 +166,12 @@ def _name_message(path: tuple[Any, ...], name: Any, pattern: str) -> str:
     where = path[-1] if path else "top level"
     kinds = {"facts": "fact name (dotted, lowercase: order.status)", "actions": "action id (lowercase, digits, _)",
              "conditions": "condition name (lowercase, digits, _)", "set": "fact name (dotted, lowercase)"}
-    return f"{name!r} is not a valid {kinds.get(str(where), 'name')}; it must match {pattern}"
+    return f"{name!r} is not a valid {kinds.get(str(where), 'name')}; it must match {_shown(pattern)}"
+
+
+def _shown(pattern: str) -> str:
+    """A pattern as authors read it: ``(?!\\n)`` only keeps Python's ``$`` from accepting a final newline."""
+    return pattern.replace("(?!\\n)", "")
 
 
 def _diagnose_alternatives(doc: Document, err: Any, path: tuple[Any, ...]) -> Iterator[Diagnostic]:

@@ -1,3 +1,5 @@
 """Decision procedures shared by the lock proofs (:mod:`policyengine.locks`) and analysis
-(:mod:`policyengine.analysis`): :mod:`.space` enumerates the combinations of finite facts a set of conditions reads.
+(:mod:`policyengine.analysis`): :mod:`.space` enumerates the combinations of finite facts a set of conditions reads;
+:mod:`.implication` decides whether one policy widens another (the lock proofs), on :mod:`.bdd` decision diagrams
+where conditions are plain boolean structure and by enumeration otherwise.
 Depends on the pipeline and the runtime's interpreter."""

@@ -1,0 +1,113 @@
+"""The trust layout of a policy directory: each kind of file has one place, so who may write a file (a review
+rule, a CODEOWNERS entry) decides what it can do.
+
+=====================  ==========================  ===================================================
+kind                   place                       read by
+=====================  ==========================  ===================================================
+``ActionPolicy``       the top of the directory    :func:`policyengine.load` (every version, one file each)
+``StoreOverride``      ``stores/`` (any depth)     :func:`policyengine.load`
+``PolicyTestSuite``    ``tests/`` (any depth)      ``policyengine test``, ``validate``
+``PolicyInvariants``   ``invariants/`` (any depth) ``policyengine verify``, ``validate``
+=====================  ==========================  ===================================================
+
+A file of another kind in a place, or a YAML file anywhere else, is a load error naming where its kind belongs:
+a policy version dropped under ``stores/`` is refused rather than becoming the latest version. ``load`` reads only
+the files that decide (the top and ``stores/``), so a broken test suite or invariant never stops an engine from
+loading; ``validate`` checks them too (:func:`companion_diagnostics`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import Diagnostic, PolicyError
+from .pipeline.validate import SCHEMAS, validate_document
+from .pipeline.yamlsource import Document, read_document
+
+__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "companion_diagnostics"]
+
+PLACES = {"ActionPolicy": "", "StoreOverride": "stores", "PolicyTestSuite": "tests", "PolicyInvariants": "invariants"}
+"""Each kind's place: a folder of the policy directory ("" is its top)."""
+
+DECIDING = ("ActionPolicy", "StoreOverride")
+"""The kinds that decide, the only ones ``load`` reads."""
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+def place_of(root: Path, file: Path) -> str | None:
+    """The place ``file`` is in ("" for the top of ``root``, else its first folder), or None outside the layout."""
+    parts = file.relative_to(root).parts
+    if len(parts) == 1:
+        return ""
+    return parts[0] if parts[0] in PLACES.values() else None
+
+
+def belongs(kind: str) -> str:
+    """Where files of ``kind`` belong, in words."""
+    return _in_words(PLACES[kind])
+
+
+def _in_words(place: str | None) -> str:
+    if place is None:
+        return "outside the policy layout"
+    return "at the top of the policy directory" if not place else f"under {place}/"
+
+
+def layout_files(root: Path) -> list[Path]:
+    """Every YAML file under ``root`` (sorted, hidden files and folders left out)."""
+    return sorted(p for p in root.rglob("*") if p.suffix in _SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) -> Document | None:
+    """Stages 1 and 2 for a file in ``place``: the document when it reads, is of the kind that place holds and
+    matches its schema; otherwise None, with the problem added to ``diagnostics``."""
+    try:
+        doc = read_document(file)
+    except PolicyError as err:
+        diagnostics += err.diagnostics
+        return None
+    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+    known = kind in SCHEMAS
+    if place is None or (known and PLACES[kind] != place):
+        here = _in_words(place)
+        message = f"{_article(kind)} {kind} does not belong {here}: it belongs {belongs(kind)}" if known else \
+            f"a file {here}"
+        diagnostics.append(doc.diagnostic(("kind",), message) if known else
+                           Diagnostic(doc.file, 1, 1, message, _layout_hint()))
+        return None
+    problems = validate_document(doc)
+    diagnostics += problems
+    return None if problems else doc
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "AEIOU" else "a"
+
+
+def _layout_hint() -> str:
+    return ("policy versions go at the top of the policy directory, store overrides under stores/, test suites "
+            "under tests/, invariants under invariants/")
+
+
+def companion_diagnostics(engine: object, root: Path) -> list[Diagnostic]:
+    """What is wrong with the test suites (``tests/``) and invariants (``invariants/``) of the policy directory
+    ``root`` that ``engine`` was loaded from: files of another kind, and every problem their own loaders find."""
+    from .analysis.verify import load_invariants  # here: analysis and the toolkit import the engine
+    from .toolkit.suites import load_suites
+
+    diagnostics: list[Diagnostic] = []
+    for kind, load in (("PolicyTestSuite", load_suites), ("PolicyInvariants", load_invariants)):
+        folder = root / PLACES[kind]
+        files = layout_files(folder) if folder.is_dir() else []
+        found: list[Diagnostic] = []
+        for file in files:
+            read_placed(file, PLACES[kind], found)
+        diagnostics += found
+        if files and not found:  # each file reads and has its kind and shape: check it against the engine
+            try:
+                load(engine, folder if kind == "PolicyTestSuite" else files)  # type: ignore[operator]
+            except PolicyError as err:
+                diagnostics += err.diagnostics
+    return diagnostics
