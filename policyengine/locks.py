@@ -18,6 +18,7 @@ from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .errors import Diagnostic
 from .runtime.interpret import Interpreter, Unknown
 from .pipeline.model import OverrideSpec
+from .proof.smt_locks import store_escalates, store_widens
 from .proof.space import assignments, depends_on, describe
 
 __all__ = ["check_locks", "MAX_LOCK_SPACE"]
@@ -117,6 +118,10 @@ class _Prover:
         self.facts = {f.name: f for f in (*base.facts, *merged.facts)}
         self.base_run, self.store_run = Interpreter(base), Interpreter(merged)
 
+    def envs(self, values: dict[str, Any]) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        """The base's and the store's environments for ``values`` (to re-check a solver's counterexample)."""
+        return self.base_run.evaluate(values)[1], self.store_run.evaluate(values)[1]
+
     def search(self, names: set[str], violated: Any) -> dict[str, Any] | str | None:
         """An assignment of ``names`` where ``violated(base_env, store_env)``; None if there is none; a message
         when the space cannot be searched."""
@@ -158,6 +163,9 @@ def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: Override
             return store_value is True and base_value is not True
 
         found = prover.search(names, widened)
+        if isinstance(found, str):  # no finite space to enumerate: the SMT solver decides (issue 15)
+            found = store_widens(base, merged, ob.base, ob.store, guard=ob.what == "guard",
+                                 confirm=lambda values, w=widened: w(*prover.envs(values)))
         if isinstance(found, str):
             out.append(override.doc.diagnostic(path, f"cannot prove this keeps the lock on {_what(ob)}: {found}",
                                                key=place == "key",
@@ -195,6 +203,9 @@ def _check_operations(base: CompiledPolicy, merged: CompiledPolicy, override: Ov
                     base_env[f"a_{c.id}"].enabled for c in locked)
 
             found = prover.search(names, escalates)
+            if isinstance(found, str):  # no finite space to enumerate: the SMT solver decides (issue 15)
+                found = store_escalates(base, merged, action.id, [c.id for c in locked],
+                                        confirm=lambda values, e=escalates: e(*prover.envs(values)))
             if found is None:
                 continue
             ids = ", ".join(repr(c.id) for c in locked)
