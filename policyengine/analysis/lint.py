@@ -23,7 +23,7 @@ This module also holds the exact-enumeration core (:class:`Analysis`) that ``ver
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -34,12 +34,11 @@ from ..engine import STORE_FACT, Engine
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
 from ..proof.space import assignments, depends_on
+from .decide import ENUMERATE_LIMIT, MAX_SPACE, Query, Undecided, enabled, false, query, true
 from ..pipeline.yamlsource import Document
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
 
-MAX_SPACE = 1 << 16
-"""More fact combinations than this for one analysis and it is skipped rather than run for long."""
 
 
 # -- the rules ---------------------------------------------------------------------------------------------------
@@ -174,7 +173,7 @@ class Analysis:
         self._rows: dict[frozenset[str], tuple[Row, ...]] = {}
         self._envs: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
 
-    def space(self, exprs: Iterable[CompiledExpr], facts: Iterable[str] = ()) -> Space:
+    def space(self, exprs: Iterable[CompiledExpr], facts: Iterable[str] = (), limit: int = MAX_SPACE) -> Space:
         names = depends_on(self.policy, exprs) | set(facts)
         relevant = tuple(f.name for f in self.policy.facts if f.name in names)
         open_facts = [self.facts[n] for n in relevant if not self.facts[n].finite]
@@ -184,8 +183,8 @@ class Analysis:
                                        "no finite set of values")
         closure = self._closure(set(relevant))
         size = math.prod(len(self.facts[n].domain) for n in closure)
-        if size > MAX_SPACE:
-            return Space(relevant, (), f"{size} combinations of {len(closure)} facts (the limit is {MAX_SPACE})")
+        if size > limit:
+            return Space(relevant, (), f"{size} combinations of {len(closure)} facts (the limit is {limit})")
         key = frozenset(closure)
         rows = self._rows.get(key)
         if rows is None:
@@ -227,6 +226,16 @@ class Analysis:
             self.interpreter.run(env)
             self._envs[key] = env
         return env
+
+    def solver_row(self, values: Mapping[str, Any]) -> Row:
+        """The row of any valid values (a solver's counterexample: numbers, strings and sets too), facts that no
+        decision reads included, so that it can be re-checked by the interpreter."""
+        env = dict(self.env(values))
+        needed = set(self.policy.needed)
+        for name, value in values.items():
+            if self.index[name] not in needed:
+                env[f"f{self.index[name]}"] = value
+        return Row(values, env)
 
     def value(self, expr: CompiledExpr, row: Row) -> bool | None:
         """``expr``'s value in ``row`` (None if it could not be decided), evaluating it if the run did not (the
@@ -342,69 +351,68 @@ class _Linter:
         for name, expr in policy.conditions.items():
             if _is_literal(expr, "true") or _is_literal(expr, "false"):
                 continue
-            space = analysis.space([expr])
-            if space.skipped:
-                self.skip(expr.where, f"condition {name!r}", space.skipped)
+            q = query(analysis, [expr])
+            try:
+                constant = _constant(q, expr)
+            except Undecided as err:
+                self.skip(expr.where, f"condition {name!r}", str(err))
                 continue
-            values = {analysis.value(expr, row) for row in space.rows}
-            if values == {True}:
+            if constant is True:
                 out.append(_Raw("PE101", expr.where, f"condition {name!r} is always true",
                                 "fix the condition, or replace it with `true`; only combinations the policy's "
                                 "constraints allow are considered"))
-            elif values == {False}:
+            elif constant is False:
                 out.append(_Raw("PE102", expr.where, f"condition {name!r} is never true",
                                 "fix the condition; only combinations the policy's constraints allow are considered"))
         for action in policy.actions:
-            out += self.action(analysis, action)
+            q = query(analysis, action.exprs())
+            try:
+                out += self.action(q, action)
+            except Undecided as err:
+                spec = action.spec
+                self.skip(spec.doc.where(spec.path, key=True), f"action {spec.id!r}", str(err))
         return out
 
-    def action(self, analysis: Analysis, action: CompiledAction) -> list[_Raw]:
+    def action(self, q: Query, action: CompiledAction) -> list[_Raw]:
         spec = action.spec
         name = spec.id
         if _is_literal(action.visible, "false"):
             return []  # switched off on purpose (`visible: false`, or `hidden: true` in a store override)
-        space = analysis.space(action.exprs())
-        if space.skipped:
-            self.skip(spec.doc.where(spec.path, key=True), f"action {name!r}", space.skipped)
-            return []
-        rows = space.rows
-        if not rows:
+        if not q.exists():
             return []
         out: list[_Raw] = []
-        visible = [r for r in rows if analysis.value(action.visible, r) is True]
-        if not visible:
+        visible = true(action.visible)
+        if not q.exists(visible):
             return [_Raw("PE202", action.visible.where, f"action {name!r} is hidden from everybody: its visibility "
                                                          f"`{action.visible.text}` is never true",
                          "fix the condition; to switch an action off on purpose write `visible: false` "
                          "(`hidden: true` in a store override)")]
-        if not _is_literal(action.visible, "true") and len(visible) == len(rows):
+        if not _is_literal(action.visible, "true") and q.forall(visible):
             out.append(_Raw("PE101", action.visible.where,
                             f"the visibility of action {name!r} is always true: it is never hidden",
                             "drop `visible` (an action is visible by default), or fix the condition"))
-        allow_values = [analysis.value(action.allow, r) for r in rows]
-        if not _is_literal(action.allow, "true") and all(v is True for v in allow_values):
+        if not _is_literal(action.allow, "true") and q.forall(true(action.allow)):
             out.append(_Raw("PE101", action.allow.where, f"the allow condition of action {name!r} is always true",
                             "write `allow: true` if everybody may use it, or fix the condition"))
-        enabled = [r for r in visible if analysis.decision(name, r).enabled]
-        if not enabled and not _is_literal(action.allow, "false"):
-            out.append(self.never_enabled(analysis, action, visible))
-        elif enabled:
+        ever_enabled = q.exists(visible & enabled(name))
+        if not ever_enabled and not _is_literal(action.allow, "false"):
+            out.append(self.never_enabled(q, action))
+        elif ever_enabled:
             for guard in action.guards:
-                fired = [r for r in visible if analysis.value(guard.when, r) is True]
+                fires = true(guard.when)
                 gid = guard.spec.id
-                if not fired:
-                    ever = any(analysis.value(guard.when, r) is True for r in rows)
-                    message = (f"guard {gid!r} of action {name!r} only fires when the action is hidden" if ever
+                if not q.exists(visible & fires):
+                    message = (f"guard {gid!r} of action {name!r} only fires when the action is hidden" if q.exists(fires)
                                else f"guard {gid!r} of action {name!r} never fires")
                     out.append(_Raw("PE103", guard.when.where, message,
                                     "remove the guard, or fix its condition"))
-                elif all(analysis.value(action.allow, r) is False for r in fired):
+                elif q.forall(~(visible & fires) | false(action.allow)):
                     out.append(_Raw("PE104", guard.when.where,
                                     f"guard {gid!r} of action {name!r} never decides anything: whenever it fires, "
                                     f"the allow condition `{action.allow.text}` is already false",
                                     "remove the guard (allow's reason is shown), or narrow the allow condition"))
         if spec.allow_reason is None and not _is_literal(action.allow, "true") and \
-                any(analysis.value(action.allow, r) is False for r in visible):
+                q.exists(visible & false(action.allow)):
             out.append(_Raw("PE401", action.allow.where,
                             f"action {name!r} can be disabled by its allow condition, which gives no reason: people "
                             f"would read \"not allowed: `{action.allow.text}` is false\"",
@@ -413,24 +421,25 @@ class _Linter:
             when = effect.when
             if when is None or _is_literal(when, "true") or _is_literal(when, "false"):
                 continue
-            values = {analysis.value(when, r) for r in rows}
-            if values == {True}:
+            constant = _constant(q, when)
+            if constant is True:
                 out.append(_Raw("PE101", when.where, f"effect {i + 1} of action {name!r} always applies: its "
                                                       "`when` is always true", "drop the `when`"))
-            elif values == {False}:
+            elif constant is False:
                 out.append(_Raw("PE102", when.where, f"effect {i + 1} of action {name!r} never applies: its "
                                                       "`when` is never true", "fix the condition, or drop the effect"))
         return out
 
     @staticmethod
-    def never_enabled(analysis: Analysis, action: CompiledAction, visible: Sequence[Row]) -> _Raw:
+    def never_enabled(q: Query, action: CompiledAction) -> _Raw:
         name = action.spec.id
         hint = "fix the conditions; to switch an action off on purpose write `allow: false` with a reason"
-        if all(analysis.value(action.allow, r) is False for r in visible):
+        visible = true(action.visible)
+        if q.forall(~visible | false(action.allow)):
             return _Raw("PE201", action.allow.where, f"action {name!r} is enabled for nobody: its allow condition "
                                                       f"`{action.allow.text}` is never true where it is visible", hint)
         for guard in action.guards:
-            if all(analysis.value(guard.when, r) is True for r in visible):
+            if q.forall(~visible | true(guard.when)):
                 return _Raw("PE201", guard.when.where, f"action {name!r} is enabled for nobody: guard "
                                                         f"{guard.spec.id!r} fires whenever it is visible", hint)
         spec = action.spec
@@ -540,6 +549,18 @@ class _Linter:
                     out.append(_Raw("PE302", _at(doc, fact.path), f"fact {fact.name!r} is not read by any condition",
                                     "remove it, or use it"))
         return out
+
+
+def _constant(q: Query, expr: CompiledExpr) -> bool | None:
+    """True when ``expr`` is known true in every possible combination, False when known false in every one, else
+    None (and None when no combination is possible); raises :class:`Undecided`."""
+    if not q.exists():
+        return None
+    if q.forall(true(expr)):
+        return True
+    if q.forall(false(expr)):
+        return False
+    return None
 
 
 def _rerun(analysis: Analysis, row: Row) -> Row:

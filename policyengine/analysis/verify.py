@@ -33,7 +33,8 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
 from ..runtime.decision import Decision
 from ..engine import Engine, policy_files
 from ..errors import Diagnostic, PolicyError, did_you_mean
-from .lint import Analysis, Row
+from ..proof import smt
+from .lint import ENUMERATE_LIMIT, MAX_SPACE, Analysis, Row, Space
 from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document
 from ..pipeline.yamlsource import Document, read_document
@@ -175,13 +176,17 @@ class Check:
     """How many of those match ``when`` / ``unless``."""
     counterexample: Counterexample | None = None
     reason: str | None = None
-    """Why it was skipped."""
+    """Why it was skipped (could not be decided)."""
+    method: str = "enumerated"
+    """``enumerated`` (every combination of finite facts) or ``solver`` (decided by the SMT solver)."""
+    caveats: tuple[str, ...] = ()
+    """What a solver's verdict assumes (exact arithmetic, see :mod:`policyengine.proof.smt`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy": self.target, "store": self.store, "status": self.status, "combinations": self.combinations,
                 "matching": self.matching,
                 "counterexample": self.counterexample.to_dict() if self.counterexample else None,
-                "reason": self.reason}
+                "reason": self.reason, "method": self.method, "caveats": list(self.caveats)}
 
 
 @attrs.frozen(slots=True)
@@ -428,9 +433,10 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     actions = {a for c in inv.clauses for a in _states(policy, c) if a in analysis.actions}
     exprs: list[CompiledExpr] = [e for a in policy.actions if a.id in actions for e in a.exprs()]
     exprs += [e for e in (compiled.when, compiled.unless) if e is not None]
-    space = analysis.space(exprs)
+    # Enumerate while that is cheap; past ENUMERATE_LIMIT combinations (or with no finite space) the solver decides.
+    space = analysis.space(exprs, limit=ENUMERATE_LIMIT if smt.available() else MAX_SPACE)
     if space.skipped:
-        return Check(target.label, target.store, "skipped", reason=space.skipped)
+        return _solve(inv, target, compiled, analysis, space)
     when = analysis.bind(compiled.when, compiled.constants) if compiled.when is not None else None
     unless = analysis.bind(compiled.unless, compiled.constants) if compiled.unless is not None else None
     table: dict[tuple[Any, ...], bool] = {}
@@ -463,6 +469,80 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     example = Counterexample(tuple((space.facts[k], key[k]) for k in kept),
                              tuple(zip(space.facts, key, strict=True)), tuple(failed))
     return Check(target.label, target.store, "violated", len(table), len(matching), example)
+
+
+def _clause_formula(terms: smt.PolicyTerms, clause: Clause) -> Any:
+    z3 = smt.z3
+    accepted = STATES[clause.state]
+    ok = []
+    for action in _states(terms.policy, clause):
+        if action in terms.actions:
+            ok.append(z3.Or(*[terms.action(action).state(s) for s in sorted(accepted)]))
+        else:  # an action this policy does not offer is hidden
+            ok.append(z3.BoolVal("hidden" in accepted))
+    if clause.quantifier == "every":
+        return z3.And(z3.BoolVal(True), *ok)
+    if clause.quantifier == "any":
+        return z3.Or(z3.BoolVal(False), *ok)
+    return z3.Not(z3.Or(z3.BoolVal(False), *ok))
+
+
+def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analysis, space: Space) -> Check:
+    """The check decided by the SMT solver: a violation, confirmed by the interpreter, with the fewest facts
+    that force it; or holds / vacuous; or skipped with the reason the solver could not decide."""
+    def skipped(reason: str) -> Check:
+        return Check(target.label, target.store, "skipped", reason=f"{space.skipped}; {reason}", method="solver")
+
+    if not smt.available():
+        return skipped(smt.INSTALL)
+    z3 = smt.z3
+    try:
+        encoder = smt.Encoder()
+        terms = encoder.policy(target.policy)
+        matched = z3.And(z3.BoolVal(True), *([terms.expr(compiled.when).true] if compiled.when else []),
+                         *([terms.expr(compiled.unless).false] if compiled.unless else []))
+        holds = z3.And(*[_clause_formula(terms, c) for c in inv.clauses])
+        possible = terms.possible()
+        caveats = terms.caveats()
+    except smt.Unsupported as err:
+        return skipped(str(err))
+    facts = list(space.facts)
+    row_of = analysis.solver_row
+
+    def violates(values: Mapping[str, Any]) -> bool:
+        row = row_of(values)
+        return _matches(analysis, compiled, row) and any(_broken(analysis, c, row) is not None for c in inv.clauses)
+
+    options = {"facts": facts, "caveats": caveats}
+    found = smt.satisfiable(encoder, z3.And(possible, matched, z3.Not(holds)), confirm=violates, **options)
+    if found.undecided:
+        return skipped(found.reason or "the solver could not decide")
+    if found.fails:
+        some = smt.satisfiable(encoder, z3.And(possible, matched), **options)
+        if some.undecided:
+            return skipped(some.reason or "the solver could not decide")
+        status = "holds" if some.holds else "vacuous"
+        return Check(target.label, target.store, status, method="solver", caveats=found.caveats)
+    witness = dict(found.values or {})
+    kept = [f for f in facts if f in witness]
+    bad = z3.And(matched, z3.Not(holds))
+    for name in list(kept):  # greedily drop the facts that do not matter: every completion still violates it
+        trial = [k for k in kept if k != name]
+        forced = smt.implies(encoder, z3.And(possible, encoder.fix({k: witness[k] for k in trial})), bad, **options)
+        if forced.holds:
+            kept = trial
+    row = row_of(witness)
+    failed = [(c.describe(), broken) for c in inv.clauses if (broken := _broken(analysis, c, row)) is not None]
+    example = Counterexample(tuple((k, witness[k]) for k in kept), tuple((f, witness[f]) for f in facts if f in witness),
+                             tuple(failed))
+    return Check(target.label, target.store, "violated", counterexample=example, method="solver",
+                 caveats=found.caveats)
+
+
+def _matches(analysis: Analysis, compiled: _Compiled, row: Row) -> bool:
+    when = analysis.bind(compiled.when, compiled.constants) if compiled.when is not None else None
+    unless = analysis.bind(compiled.unless, compiled.constants) if compiled.unless is not None else None
+    return (when is None or when(row) is True) and (unless is None or unless(row) is False)
 
 
 def verify(engine: Engine, invariants: Invariants) -> VerifyReport:

@@ -383,8 +383,9 @@ class PolicyTerms:
         enumeration decides it, an unknown constraint does not rule a combination out)."""
         return z3.And(z3.BoolVal(True), *[z3.Not(self.expr(e).false) for e in self.policy.constraints.values()])
 
-    def constraint_caveats(self) -> frozenset[str]:
-        return frozenset().union(*[self.expr(e).caveats for e in self.policy.constraints.values()])
+    def caveats(self) -> frozenset[str]:
+        """The caveats of everything translated so far (what a verdict over these terms assumes)."""
+        return frozenset().union(*[c.caveats for c in self._exprs.values()])
 
     def _translate(self, expr: CompiledExpr) -> Cond:
         caveats: set[str] = set()
