@@ -73,7 +73,6 @@ class Query:
         self.analysis = analysis
         self.rows = rows
         self.reason = reason  # why enumeration was not possible (when rows is None)
-        self._solver: tuple[smt.Encoder, smt.PolicyTerms, Any] | None = None
 
     @property
     def method(self) -> str:
@@ -98,16 +97,13 @@ class Query:
 
     # -- the solver --------------------------------------------------------------------------------------------------
     def _terms(self) -> tuple[smt.Encoder, smt.PolicyTerms, Any]:
-        if self._solver is None:
-            if not smt.available():
-                raise Undecided(f"{self.reason}; {smt.INSTALL}")
-            try:
-                encoder = smt.Encoder()
-                terms = encoder.policy(self.analysis.policy)
-                self._solver = (encoder, terms, terms.possible())
-            except smt.Unsupported as err:
-                raise Undecided(f"{self.reason}; could not decide: {err}") from err
-        return self._solver
+        if not smt.available():
+            raise Undecided(f"{self.reason}; {smt.INSTALL}")
+        try:
+            solver: tuple[smt.Encoder, smt.PolicyTerms, Any] = self.analysis.solver()
+        except smt.Unsupported as err:
+            raise Undecided(f"{self.reason}; could not decide: {err}") from err
+        return solver
 
     def formula(self, pred: Pred) -> Any:
         z3 = smt.z3

@@ -34,6 +34,7 @@ from ..engine import STORE_FACT, Engine
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
 from ..proof.space import assignments, depends_on
+from ..proof import smt
 from .decide import ENUMERATE_LIMIT, MAX_SPACE, Query, Undecided, enabled, false, query, true
 from ..pipeline.yamlsource import Document
 
@@ -172,6 +173,16 @@ class Analysis:
         self._constraints = [frozenset(depends_on(policy, [e])) for e in policy.constraints.values()]
         self._rows: dict[frozenset[str], tuple[Row, ...]] = {}
         self._envs: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
+        self._solver: tuple[smt.Encoder, smt.PolicyTerms, Any] | None = None
+
+    def solver(self) -> tuple[smt.Encoder, smt.PolicyTerms, Any]:
+        """The policy in z3, shared by every question asked of this analysis: ``(encoder, terms, possible)``, where
+        ``possible`` is its constraints. Raises :class:`~policyengine.proof.smt.Unsupported` (z3 missing too)."""
+        if self._solver is None:
+            encoder = smt.Encoder()
+            terms = encoder.policy(self.policy)
+            self._solver = (encoder, terms, terms.possible())
+        return self._solver
 
     def space(self, exprs: Iterable[CompiledExpr], facts: Iterable[str] = (), limit: int = MAX_SPACE) -> Space:
         names = depends_on(self.policy, exprs) | set(facts)

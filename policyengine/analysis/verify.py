@@ -497,12 +497,10 @@ def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
         return skipped(smt.INSTALL)
     z3 = smt.z3
     try:
-        encoder = smt.Encoder()
-        terms = encoder.policy(target.policy)
+        encoder, terms, possible = analysis.solver()
         matched = z3.And(z3.BoolVal(True), *([terms.expr(compiled.when).true] if compiled.when else []),
                          *([terms.expr(compiled.unless).false] if compiled.unless else []))
         holds = z3.And(*[_clause_formula(terms, c) for c in inv.clauses])
-        possible = terms.possible()
         caveats = terms.caveats()
     except smt.Unsupported as err:
         return skipped(str(err))

@@ -172,10 +172,15 @@ class ActionTerms:
 class _Val:
     """A sub-expression: its z3 value (of its kind), whether computing it raises, and caveats."""
 
-    kind: str  # bool | num | str | set
+    kind: str  # bool | num | str | enum | set
     term: Any
     error: Any
     caveats: frozenset[str] = frozenset()
+    values: tuple[str, ...] = ()
+    """For ``enum``: the declared values; the term is the index of the value (integers solve much faster than
+    strings, and most conditions compare enums with literals)."""
+    literal: Any = None
+    """For a string literal: its Python value."""
 
 
 class _SetFact:
@@ -237,7 +242,9 @@ class Encoder:
             name = spec.name
             if spec.type == "bool":
                 self.vars[name] = z3.Bool(name)
-            elif spec.type in ("enum", "string"):
+            elif spec.type == "enum":
+                self.vars[name] = z3.Int(name)
+            elif spec.type == "string":
                 self.vars[name] = z3.String(name)
             elif spec.type == "number":
                 self.vars[name] = z3.Real(name)
@@ -251,7 +258,7 @@ class Encoder:
         out = []
         for name, spec in self.facts.items():
             if spec.type == "enum":
-                out.append(z3.Or(*[self.vars[name] == z3.StringVal(v) for v in spec.values]))
+                out.append(z3.And(self.vars[name] >= 0, self.vars[name] < len(spec.values)))
             elif spec.type == "set":
                 out += self.sets[name].domain()
         return out
@@ -266,7 +273,9 @@ class Encoder:
             var = self.vars[name]
             if spec.type == "bool":
                 out.append(var == z3.BoolVal(bool(value)))
-            elif spec.type in ("enum", "string"):
+            elif spec.type == "enum":
+                out.append(var == spec.values.index(value))
+            elif spec.type == "string":
                 out.append(var == z3.StringVal(value))
             elif spec.type == "number":
                 out.append(var == _fraction(Decimal(repr(value)) if isinstance(value, float) else Decimal(value)))
@@ -287,7 +296,9 @@ class Encoder:
             spec, var = self.facts[name], self.vars[name]
             if spec.type == "bool":
                 out[name] = z3.is_true(model.eval(var, model_completion=True))
-            elif spec.type in ("enum", "string"):
+            elif spec.type == "enum":
+                out[name] = spec.values[model.eval(var, model_completion=True).as_long()]
+            elif spec.type == "string":
                 out[name] = _string(model, model.eval(var, model_completion=True))
             elif spec.type == "number":
                 value = _number(model.eval(var, model_completion=True))
@@ -445,10 +456,10 @@ class PolicyTerms:
             if fact in self.specs:
                 spec = self.specs[fact]
                 _, var = self._fact_var(fact)
-                kind = {"bool": "bool", "enum": "str", "string": "str", "number": "num", "set": "set"}[spec.type]
-                value = _Val(kind, var, _false())
+                kind = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}[spec.type]
+                value = _Val(kind, var, _false(), values=spec.values if kind == "enum" else ())
                 for _attribute in names[cut:]:  # only .length passes the compiler
-                    length = var.length if kind == "set" else z3.Length(var)
+                    length = var.length if kind == "set" else z3.Length(_text_of(value))
                     value = _Val("num", z3.ToReal(length), _false())
                 return value
         raise Unsupported(f"cannot resolve {'.'.join(names)!r}")  # pragma: no cover - the compiler resolved it
@@ -461,7 +472,7 @@ class PolicyTerms:
         if isinstance(node, ast.FloatExpression):
             return _Val("num", _fraction(Decimal(node.value)), _false())
         if isinstance(node, ast.StringExpression):
-            return _Val("str", z3.StringVal(node.value), _false())
+            return _Val("str", z3.StringVal(node.value), _false(), literal=node.value)
         if isinstance(node, ast.UnaryExpression):
             right = self._node(node.right)
             if node.type == "not":
@@ -477,6 +488,8 @@ class PolicyTerms:
                         z3.Or(left.error, z3.And(z3.Not(left.term), right.error)), caveats)
         if isinstance(node, ast.TernaryExpression):
             cond, true, false = self._node(node.condition), self._node(node.case_true), self._node(node.case_false)
+            if "enum" in (true.kind, false.kind):  # compare as text: the branches may be different enums
+                true, false = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (true, false))
             return _Val(true.kind, z3.If(cond.term, true.term, false.term),
                         z3.Or(cond.error, z3.If(cond.term, true.error, false.error)),
                         cond.caveats | true.caveats | false.caveats)
@@ -494,10 +507,16 @@ class PolicyTerms:
         left, right = self._node(node.left), self._node(node.right)
         if "set" in (left.kind, right.kind):
             raise Unsupported("comparing sets is not modelled by the solver (use membership and .length)")
-        a, b = left.term, right.term
-        result = {"eq": lambda: a == b, "ne": lambda: a != b, "lt": lambda: a < b, "le": lambda: a <= b,
-                  "gt": lambda: a > b, "ge": lambda: a >= b}[node.type]()
-        return _Val("bool", result, z3.Or(left.error, right.error), left.caveats | right.caveats)
+        compare = _COMPARE[node.type]
+        error, caveats = z3.Or(left.error, right.error), left.caveats | right.caveats
+        if left.kind == "enum" and right.literal is not None:
+            return _Val("bool", _index_in(left, lambda v: compare(v, right.literal)), error, caveats)
+        if right.kind == "enum" and left.literal is not None:
+            return _Val("bool", _index_in(right, lambda v: compare(left.literal, v)), error, caveats)
+        if left.kind == right.kind == "enum" and left.values == right.values and node.type in ("eq", "ne"):
+            return _Val("bool", compare(left.term, right.term), error, caveats)
+        a, b = (_text_of(v) if v.kind == "enum" else v.term for v in (left, right))
+        return _Val("bool", compare(a, b), error, caveats)
 
     def _contains(self, node: Any) -> _Val:
         member = self._node(node.member)
@@ -506,14 +525,19 @@ class PolicyTerms:
             options = [self._node(item) for item in container.value]
             if member.kind == "set":
                 raise Unsupported("a set in a list is not modelled by the solver")
+            if member.kind == "enum":
+                listed = {o.literal for o in options}
+                return _Val("bool", _index_in(member, lambda v: v in listed), member.error, member.caveats)
             return _Val("bool", _any([member.term == o.term for o in options]), member.error, member.caveats)
         box = self._node(container)
         error = z3.Or(member.error, box.error)
+        text = _text_of(member) if member.kind == "enum" else member.term
         if box.kind == "set":
-            if member.kind != "str":
-                raise Unsupported("only strings are looked for in sets")
-            return _Val("bool", box.term.contains(member.term), error, member.caveats)
-        return _Val("bool", z3.Contains(box.term, member.term), error, member.caveats | box.caveats)
+            return _Val("bool", box.term.contains(text), error, member.caveats)
+        if box.kind == "enum" and member.literal is not None:
+            return _Val("bool", _index_in(box, lambda v: member.literal in v), error, member.caveats)
+        box_text = _text_of(box) if box.kind == "enum" else box.term
+        return _Val("bool", z3.Contains(box_text, text), error, member.caveats | box.caveats)
 
     def _arithmetic(self, node: Any) -> _Val:
         left, right = self._node(node.left), self._node(node.right)
@@ -552,11 +576,36 @@ class PolicyTerms:
     def _regex(self, node: Any) -> _Val:
         subject = self._node(node.left)
         pattern = node.right.value
-        language = regex_language(pattern, search=node.type.endswith("fzs"))
-        matched = z3.InRe(subject.term, language)
+        search = node.type.endswith("fzs")
+        if subject.kind == "enum":  # decided by Python's own re, value by value: exact for any pattern
+            compiled = re.compile(pattern)
+            test = compiled.search if search else compiled.match
+            matched = _index_in(subject, lambda v: test(v) is not None)
+        else:
+            matched = z3.InRe(subject.term, regex_language(pattern, search=search))
         if node.type.startswith("ne"):
             matched = z3.Not(matched)
         return _Val("bool", matched, subject.error, subject.caveats)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+
+
+def _index_in(value: _Val, test: Callable[[str], bool]) -> Any:
+    """An enum's index is one of the values ``test`` accepts (decided in Python, value by value)."""
+    return _any([value.term == i for i, v in enumerate(value.values) if test(v)])
+
+
+def _text_of(value: _Val) -> Any:
+    """A string term for a string or an enum value (the enum's index mapped to its text)."""
+    if value.kind != "enum":
+        return value.term
+    text = z3.StringVal(value.values[-1])
+    for i, v in reversed(list(enumerate(value.values[:-1]))):
+        text = z3.If(value.term == i, z3.StringVal(v), text)
+    return text
 
 
 # -- regular expressions ---------------------------------------------------------------------------------------------
@@ -730,7 +779,7 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
     retries = [None, 2, 6]
     last_reason = ""
     for digits in retries:
-        solver = z3.Solver()
+        solver = z3.SimpleSolver()  # no tactic preprocessing: several times faster on these small formulas
         solver.set("timeout", int(budget_ms))
         solver.add(*encoder.domain())
         if digits is not None:
