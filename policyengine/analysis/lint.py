@@ -23,7 +23,7 @@ This module also holds the exact-enumeration core (:class:`Analysis`) that ``ver
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -468,12 +468,21 @@ class _Linter:
         out: list[_Raw] = []
         store = override.store
 
+        solver = _Compare(base, merged)
+        undecided: list[str] = []
+
         def same_decisions(action_ids: Iterable[str]) -> bool | None:
             for action_id in action_ids:
                 b, m = base_actions[action_id], merged_actions[action_id]
-                space = mine.space(m.exprs(), depends_on(base, b.exprs()))
+                space = mine.space(m.exprs(), depends_on(base, b.exprs()), limit=_limit())
                 if space.skipped:
-                    return None
+                    try:
+                        if not solver.same_decisions(b, m):
+                            return False
+                    except Undecided as err:
+                        undecided.append(f"{space.skipped}; {err}")
+                        return None
+                    continue
                 for row in space.rows:
                     if _shown(theirs.decision(action_id, _rerun(theirs, row))) != _shown(mine.decision(action_id, row)):
                         return False
@@ -489,18 +498,23 @@ class _Linter:
                                 f"every possible order as {base.spec.label} does",
                                 "remove the change, or fix it"))
             elif same is None:
-                self.skip(_at(override.doc, patch.path), f"store {store}'s change to action {patch.id!r}",
-                          "it reads a fact with no finite set of values")
+                self.skip(_at(override.doc, patch.path), f"store {store}'s change to action {patch.id!r}", undecided[-1])
         redefined = 0
         for condition in override.conditions:
             if condition.name not in base.conditions:
                 continue
             b, m = base.conditions[condition.name], merged.conditions[condition.name]
-            space = mine.space([m], depends_on(base, [b]))
+            space = mine.space([m], depends_on(base, [b]), limit=_limit())
             where = _at(condition.expr.doc, ("conditions", condition.name))
             if space.skipped:
-                self.skip(where, f"store {store}'s condition {condition.name!r}", space.skipped)
-            elif all(theirs.value(b, _rerun(theirs, row)) == mine.value(m, row) for row in space.rows):
+                try:
+                    same = solver.same_condition(b, m)
+                except Undecided as err:
+                    self.skip(where, f"store {store}'s condition {condition.name!r}", f"{space.skipped}; {err}")
+                    continue
+            else:
+                same = all(theirs.value(b, _rerun(theirs, row)) == mine.value(m, row) for row in space.rows)
+            if same:
                 redefined += 1
                 out.append(_Raw("PE501", where, f"store {store} redefines condition {condition.name!r} with the same "
                                                 f"value as {base.spec.label} for every possible combination of facts",
@@ -560,6 +574,128 @@ class _Linter:
                     out.append(_Raw("PE302", _at(doc, fact.path), f"fact {fact.name!r} is not read by any condition",
                                     "remove it, or use it"))
         return out
+
+
+def _limit() -> int:
+    return ENUMERATE_LIMIT if smt.available() else MAX_SPACE
+
+
+class _Compare:
+    """Whether a store's policy decides an action (or a named condition) exactly as its base, by the solver: one
+    translation of both policies over the same facts, over the combinations the store's constraints allow. A
+    difference is confirmed by the interpreter before it counts."""
+
+    def __init__(self, base: CompiledPolicy, merged: CompiledPolicy) -> None:
+        self.base, self.merged = base, merged
+        self._terms: tuple[smt.Encoder, smt.PolicyTerms, smt.PolicyTerms, Any] | None = None
+
+    def terms(self) -> tuple[smt.Encoder, smt.PolicyTerms, smt.PolicyTerms, Any]:
+        if self._terms is None:
+            if not smt.available():
+                raise Undecided(smt.INSTALL)
+            try:
+                encoder = smt.Encoder()
+                theirs, mine = encoder.policy(self.base), encoder.policy(self.merged)
+                self._terms = (encoder, theirs, mine, mine.possible())
+            except smt.Unsupported as err:
+                raise Undecided(f"could not decide: {err}") from err
+        return self._terms
+
+    def differ(self, formula: Any, confirm: Callable[[Any, Any], bool]) -> bool:
+        encoder, _, _, possible = self.terms()
+        runs = Interpreter(self.base), Interpreter(self.merged)
+        verdict = smt.satisfiable(encoder, smt.z3.And(possible, formula),
+                                  confirm=lambda values: confirm(*(r.evaluate(dict(values))[1] for r in runs)))
+        if verdict.undecided:
+            raise Undecided(verdict.reason or "could not decide")
+        return verdict.holds
+
+    def same_condition(self, b: CompiledExpr, m: CompiledExpr) -> bool:
+        z3 = smt.z3
+        try:
+            _, theirs, mine, _ = self.terms()
+            x, y = theirs.expr(b), mine.expr(m)
+        except smt.Unsupported as err:
+            raise Undecided(f"could not decide: {err}") from err
+        differ = z3.Or(z3.Xor(x.unknown, y.unknown), z3.And(z3.Not(x.unknown), z3.Xor(x.value, y.value)))
+
+        def shown(their_env: Any, my_env: Any) -> bool:  # named conditions are evaluated by every run
+            return _known(their_env[id(b)]) != _known(my_env[id(m)])
+
+        return not self.differ(differ, shown)
+
+    def same_decisions(self, b: CompiledAction, m: CompiledAction) -> bool:
+        """Decisions (state, reasons, effects, label...) identical for every possible combination."""
+        if (b.spec.label, b.spec.confirm, b.spec.destructive) != (m.spec.label, m.spec.confirm, m.spec.destructive):
+            return False  # every decision carries them
+        z3 = smt.z3
+        try:
+            _, theirs, mine, _ = self.terms()
+            sides = [_Shown.of(theirs, b), _Shown.of(mine, m)]
+        except smt.Unsupported as err:
+            raise Undecided(f"could not decide: {err}") from err
+        old, new = sides
+        shown = z3.And(old.visible, new.visible)
+        differ = z3.Or(z3.Xor(old.visible, new.visible), z3.Xor(old.enabled, new.enabled),
+                       z3.Xor(old.hidden_unknown, new.hidden_unknown),
+                       z3.And(old.hidden_known, new.hidden_known, z3.BoolVal(old.hidden_text != new.hidden_text)),
+                       z3.And(shown, z3.Or(z3.Xor(old.errors, new.errors), _lists_differ(old.reasons, new.reasons),
+                                           _lists_differ(old.effects, new.effects))))
+
+        def confirm(their_env: Any, my_env: Any) -> bool:
+            return _shown(their_env[f"a_{b.id}"]) != _shown(my_env[f"a_{m.id}"])
+
+        return not self.differ(differ, confirm)
+
+
+def _known(value: Any) -> Any:
+    return None if isinstance(value, Unknown) else value
+
+
+@attrs.frozen(slots=True)
+class _Shown:
+    """What people see of one action's decision, in z3: its states, and its reasons and effects as
+    (condition, text) lists in the order the decision lists them."""
+
+    visible: Any
+    enabled: Any
+    hidden_known: Any
+    hidden_unknown: Any
+    hidden_text: str
+    errors: Any
+    reasons: tuple[tuple[Any, Any], ...]
+    effects: tuple[tuple[Any, Any], ...]
+
+    @classmethod
+    def of(cls, terms: smt.PolicyTerms, action: CompiledAction) -> _Shown:
+        z3 = smt.z3
+        spec = action.spec
+        visible, allow = terms.expr(action.visible), terms.expr(action.allow)
+        state = terms.action(action.id)
+        allow_text = spec.allow_reason or f"not allowed: `{spec.allow.text}` is false"
+        reasons = [(allow.false, allow_text), *((terms.expr(g.when).true, g.spec.reason) for g in action.guards)]
+        effects = [(z3.BoolVal(True) if e.when is None else terms.expr(e.when).true, (e.spec.set, e.spec.operation))
+                   for e in action.effects]
+        return cls(state.visible, state.enabled, visible.false, visible.unknown,
+                   spec.hidden_reason or f"not shown: `{spec.visible.text}` is false",
+                   z3.And(state.visible, state.errors), tuple(reasons), tuple(effects))
+
+
+def _lists_differ(old: Sequence[tuple[Any, Any]], new: Sequence[tuple[Any, Any]]) -> Any:
+    """Whether two lists of (condition, item), each filtered by its conditions, can differ: exact when each
+    list's items are distinct and both order their common items alike; otherwise :class:`Undecided`."""
+    z3 = smt.z3
+    old_items, new_items = [i for _, i in old], [i for _, i in new]
+    common = [i for i in old_items if i in new_items]
+    if len(set(map(repr, old_items))) < len(old_items) or len(set(map(repr, new_items))) < len(new_items) or \
+            common != [i for i in new_items if i in old_items]:
+        raise Undecided("could not decide: the same reason or effect appears twice, or in another order")
+
+    def when(items: Sequence[tuple[Any, Any]], item: Any) -> Any:
+        return next((c for c, i in items if i == item), z3.BoolVal(False))
+
+    everything = [*old_items, *(i for i in new_items if i not in old_items)]
+    return z3.Or(z3.BoolVal(False), *[z3.Xor(when(old, i), when(new, i)) for i in everything])
 
 
 def _constant(q: Query, expr: CompiledExpr) -> bool | None:
