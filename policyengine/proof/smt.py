@@ -37,6 +37,7 @@ What is modelled, and how exactly (docs/explain-lint-verify.md has the user's ve
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -49,10 +50,18 @@ from rule_engine import ast
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 
-try:  # the optional extra policyengine[smt]
-    import z3
-except ImportError:  # pragma: no cover - exercised by the tests that hide z3
-    z3 = None
+class _LazyZ3:
+    """Stands for the z3 module until first used: importing z3 costs a quarter of a second, which every command
+    (and ``import policyengine``) would pay; the first use imports it and puts the real module in its place."""
+
+    def __getattr__(self, name: str) -> Any:
+        import z3 as module  # the optional extra policyengine[smt]
+
+        globals()["z3"] = module
+        return getattr(module, name)
+
+
+z3: Any = _LazyZ3() if importlib.util.find_spec("z3") is not None else None
 
 try:
     from re import _constants as _sre, _parser as _sre_parse  # type: ignore[attr-defined]
