@@ -244,7 +244,6 @@ def test_lint_and_verify_agree_by_enumeration_and_by_solver(monkeypatch: pytest.
 
     findings, checks = run()
     monkeypatch.setattr(decide, "ENUMERATE_LIMIT", 0)  # every question to the solver
-    monkeypatch.setattr("policyengine.analysis.verify.ENUMERATE_LIMIT", 0)
     solved_findings, solved_checks = run()
     assert solved_findings == findings
     assert any(findings) and any(c.status == "violated" for c in checks[1].values())

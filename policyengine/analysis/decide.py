@@ -18,16 +18,25 @@ import attrs
 
 from ..pipeline.compiler import CompiledExpr
 from ..proof import smt
+from ..proof.space import depends_on
 
-__all__ = ["ENUMERATE_LIMIT", "MAX_SPACE", "Pred", "Query", "Undecided", "enabled", "false", "query", "true"]
+__all__ = ["ENUMERATE_LIMIT", "MAX_SPACE", "enumerate_limit", "Pred", "Query", "Undecided", "enabled", "false", "query", "true"]
 
 MAX_SPACE = 1 << 16
 """More fact combinations than this for one analysis and it is not enumerated (the SMT solver decides it, or it is
 skipped when the solver is not installed)."""
 
 ENUMERATE_LIMIT = 1 << 12
-"""Up to this many combinations enumeration is faster than the solver; past it, with the solver installed, the
-solver decides."""
+"""Enumeration evaluates every condition and action of the policy for each combination; while combinations times
+the policy's conditions and actions stay under this, enumeration is faster than the solver. Past it, with the
+solver installed, the solver decides (see :func:`enumerate_limit`)."""
+
+
+def enumerate_limit(policy: Any) -> int:
+    """How many combinations of ``policy``'s facts to enumerate before asking the solver instead (when installed)."""
+    if not smt.available():
+        return MAX_SPACE
+    return ENUMERATE_LIMIT // max(16, len(policy.order))
 
 
 class Undecided(Exception):
@@ -134,14 +143,32 @@ class Query:
         encoder, terms, possible = self._terms()
         formula = self.formula(pred)
 
-        def confirm(values: Any) -> bool:
-            return self.holds_in(pred, self.analysis.solver_row(values))
+        exprs, actions = list(self._exprs(pred)), list(self._actions(pred))
 
-        verdict = smt.satisfiable(encoder, smt.z3.And(possible, formula), confirm=confirm,
-                                  facts=list(encoder.facts))
+        def confirm(values: Any) -> bool:
+            return self.holds_in(pred, self.analysis.solver_row(values, exprs, actions))
+
+        reads = depends_on(self.analysis.policy, [*exprs, *(e for a in actions for e in self.analysis.actions[a].exprs())])
+        verdict = smt.satisfiable(encoder, smt.z3.And(possible, formula), confirm=confirm, facts=sorted(reads))
         if verdict.undecided:
             raise Undecided(f"{self.reason}; {verdict.reason}")
         return dict(verdict.values or {}) if verdict.holds else None
+
+    def _exprs(self, pred: Pred) -> Iterable[CompiledExpr]:
+        """The conditions ``pred`` reads."""
+        if pred.op in ("true", "false"):
+            yield pred.args[0]
+        elif pred.op in ("and", "or", "not"):
+            for arg in pred.args:
+                yield from self._exprs(arg)
+
+    def _actions(self, pred: Pred) -> Iterable[str]:
+        """The actions whose state ``pred`` reads."""
+        if pred.op == "enabled":
+            yield pred.args[0]
+        elif pred.op in ("and", "or", "not"):
+            for arg in pred.args:
+                yield from self._actions(arg)
 
     def exists(self, pred: Pred = ANY) -> bool:
         return self.example(pred) is not None
@@ -153,7 +180,7 @@ class Query:
 
 def query(analysis: Any, exprs: Iterable[CompiledExpr], facts: Iterable[str] = ()) -> Query:
     """A :class:`Query` over the facts ``exprs`` depend on: enumerated when that is cheap, else by the solver."""
-    space = analysis.space(list(exprs), facts, limit=ENUMERATE_LIMIT if smt.available() else MAX_SPACE)
+    space = analysis.space(list(exprs), facts, limit=enumerate_limit(analysis.policy))
     if space.skipped:
         return Query(analysis, None, space.skipped)
     return Query(analysis, space.rows, None)

@@ -35,7 +35,7 @@ from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
 from ..proof.space import assignments, depends_on
 from ..proof import smt
-from .decide import ENUMERATE_LIMIT, MAX_SPACE, Query, Undecided, enabled, false, query, true
+from .decide import ENUMERATE_LIMIT, MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
 from ..pipeline.yamlsource import Document
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
@@ -238,10 +238,26 @@ class Analysis:
             self._envs[key] = env
         return env
 
-    def solver_row(self, values: Mapping[str, Any]) -> Row:
+    def solver_row(self, values: Mapping[str, Any], exprs: Iterable[CompiledExpr] | None = None,
+                   actions: Iterable[str] = ()) -> Row:
         """The row of any valid values (a solver's counterexample: numbers, strings and sets too), facts that no
-        decision reads included, so that it can be re-checked by the interpreter."""
-        env = dict(self.env(values))
+        decision reads included, so that it can be re-checked by the interpreter. With ``exprs`` (and
+        ``actions``), only what they depend on is evaluated (a large policy is not run whole to re-check one
+        condition)."""
+        if exprs is None:
+            env = dict(self.env(values))
+        else:
+            env, _ = self.interpreter.resolve(values)
+            decided = [self.actions[a] for a in actions]
+            nodes = _closure_nodes(self.policy, [*exprs, *(e for a in decided for e in a.exprs())])
+            nodes |= {("action", a) for a in actions}
+            for kind, name in self.policy.order:
+                if (kind, name) not in nodes:
+                    continue
+                if kind == "condition":
+                    env[f"c_{name}"] = self.interpreter.value(self.policy.conditions[name], env)
+                else:  # as Interpreter.run decides an action
+                    env[f"a_{name}"] = self.interpreter._action(self.interpreter.shapes[name], env)
         needed = set(self.policy.needed)
         for name, value in values.items():
             if self.index[name] not in needed:
@@ -474,7 +490,7 @@ class _Linter:
         def same_decisions(action_ids: Iterable[str]) -> bool | None:
             for action_id in action_ids:
                 b, m = base_actions[action_id], merged_actions[action_id]
-                space = mine.space(m.exprs(), depends_on(base, b.exprs()), limit=_limit())
+                space = mine.space(m.exprs(), depends_on(base, b.exprs()), limit=enumerate_limit(merged))
                 if space.skipped:
                     try:
                         if not solver.same_decisions(b, m):
@@ -504,7 +520,7 @@ class _Linter:
             if condition.name not in base.conditions:
                 continue
             b, m = base.conditions[condition.name], merged.conditions[condition.name]
-            space = mine.space([m], depends_on(base, [b]), limit=_limit())
+            space = mine.space([m], depends_on(base, [b]), limit=enumerate_limit(merged))
             where = _at(condition.expr.doc, ("conditions", condition.name))
             if space.skipped:
                 try:
@@ -576,8 +592,22 @@ class _Linter:
         return out
 
 
-def _limit() -> int:
-    return ENUMERATE_LIMIT if smt.available() else MAX_SPACE
+def _closure_nodes(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[tuple[str, str]]:
+    """The named conditions and actions ``exprs`` read, directly or through each other."""
+    actions = {a.id: a for a in policy.actions}
+    out: set[tuple[str, str]] = set()
+    todo = list(exprs)
+    while todo:
+        expr = todo.pop()
+        for name in expr.conditions:
+            if ("condition", name) not in out:
+                out.add(("condition", name))
+                todo.append(policy.conditions[name])
+        for action in expr.actions:
+            if ("action", action) not in out:
+                out.add(("action", action))
+                todo += list(actions[action].exprs())
+    return out
 
 
 class _Compare:

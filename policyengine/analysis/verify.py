@@ -34,7 +34,8 @@ from ..runtime.decision import Decision
 from ..engine import Engine, policy_files
 from ..errors import Diagnostic, PolicyError, did_you_mean
 from ..proof import smt
-from .lint import ENUMERATE_LIMIT, MAX_SPACE, Analysis, Row, Space
+from . import decide
+from .lint import Analysis, Row, Space
 from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document
 from ..pipeline.yamlsource import Document, read_document
@@ -434,7 +435,7 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     exprs: list[CompiledExpr] = [e for a in policy.actions if a.id in actions for e in a.exprs()]
     exprs += [e for e in (compiled.when, compiled.unless) if e is not None]
     # Enumerate while that is cheap; past ENUMERATE_LIMIT combinations (or with no finite space) the solver decides.
-    space = analysis.space(exprs, limit=ENUMERATE_LIMIT if smt.available() else MAX_SPACE)
+    space = analysis.space(exprs, limit=decide.enumerate_limit(policy))
     if space.skipped:
         return _solve(inv, target, compiled, analysis, space)
     when = analysis.bind(compiled.when, compiled.constants) if compiled.when is not None else None

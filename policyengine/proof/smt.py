@@ -200,6 +200,7 @@ class _SetFact:
         self.length = z3.Int(f"{name}#length")
         self.members: list[tuple[Any, Any]] = []  # (string term, is-member bool)
         self._by_key: dict[str, Any] = {}
+        self._done = 0
 
     def contains(self, term: Any) -> Any:
         key = term.sexpr()
@@ -209,16 +210,18 @@ class _SetFact:
             self.members.append((term, flag))
         return self._by_key[key]
 
-    def domain(self) -> list[Any]:
-        out = [self.length >= 0]
-        counted = []
-        for i, (term, flag) in enumerate(self.members):
-            for other, other_flag in self.members[:i]:
-                out.append(z3.Implies(term == other, flag == other_flag))
-            new = z3.And(flag, *[z3.Or(term != other, z3.Not(f)) for other, f in self.members[:i]])
-            counted.append(z3.If(new, 1, 0))
-        if counted:
+    def new_domain(self) -> list[Any]:
+        """The consistency constraints of the members added since the last call (the earlier ones stay valid:
+        a length at least the distinct members counted so far is implied by the count with more members)."""
+        out = [self.length >= 0] if self._done == 0 else []
+        for i in range(self._done, len(self.members)):
+            term, flag = self.members[i]
+            out += [z3.Implies(term == other, flag == f) for other, f in self.members[:i]]
+        if len(self.members) > self._done:
+            counted = [z3.If(z3.And(flag, *[z3.Or(term != other, z3.Not(f)) for other, f in self.members[:i]]), 1, 0)
+                       for i, (term, flag) in enumerate(self.members)]
             out.append(self.length >= z3.Sum(counted))
+        self._done = len(self.members)
         return out
 
 
@@ -235,6 +238,8 @@ class Encoder:
         self.sets: dict[str, _SetFact] = {}
         self.bad: dict[str, Any] = {}
         self._policies: dict[int, PolicyTerms] = {}
+        self._solver: Any = None
+        self._bounded: set[str] = set()
 
     def policy(self, policy: CompiledPolicy) -> PolicyTerms:
         terms = self._policies.get(id(policy))
@@ -262,15 +267,18 @@ class Encoder:
             self.bad[name] = z3.Bool(f"{name}#bad") if self.bad_facts else z3.BoolVal(False)
         return self.vars[spec.name]
 
-    def domain(self) -> list[Any]:
-        """What every fact's value must satisfy (an enum is one of its values; a set is consistent)."""
-        out = []
+    def solver(self) -> Any:
+        """The encoder's solver, with every fact's domain asserted (an enum is one of its values; a set is
+        consistent); queries run in a push/pop scope on it, so the domain is built and asserted once."""
+        if self._solver is None:
+            self._solver = z3.SimpleSolver()  # no tactic preprocessing: several times faster on these formulas
         for name, spec in self.facts.items():
-            if spec.type == "enum":
-                out.append(z3.And(self.vars[name] >= 0, self.vars[name] < len(spec.values)))
+            if spec.type == "enum" and name not in self._bounded:
+                self._bounded.add(name)
+                self._solver.add(z3.And(self.vars[name] >= 0, self.vars[name] < len(spec.values)))
             elif spec.type == "set":
-                out += self.sets[name].domain()
-        return out
+                self._solver.add(*self.sets[name].new_domain())
+        return self._solver
 
     def fix(self, values: Mapping[str, Any]) -> Any:
         """The formula that pins each fact of ``values`` to its value."""
@@ -788,23 +796,27 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
     retries = [None, 2, 6]
     last_reason = ""
     for digits in retries:
-        solver = z3.SimpleSolver()  # no tactic preprocessing: several times faster on these small formulas
+        solver = encoder.solver()
         solver.set("timeout", int(budget_ms))
-        solver.add(*encoder.domain())
-        if digits is not None:
-            solver.add(*_granular(encoder, digits))
-        solver.add(formula)
-        result = solver.check()
+        solver.push()
+        try:
+            if digits is not None:
+                solver.add(*_granular(encoder, digits))
+            solver.add(formula)
+            result = solver.check()
+            model = solver.model() if result == z3.sat else None
+            reason = solver.reason_unknown() if result == z3.unknown else ""
+        finally:
+            solver.pop()
         if result == z3.unsat:
             if digits is None:
                 return Verdict("fails", caveats=notes)
             break  # no example at this granularity: what the first attempt found cannot be shown
         if result == z3.unknown:
-            reason = solver.reason_unknown()
             if reason in ("timeout", "canceled"):
                 reason = f"the solver gave up after its time budget of {budget_ms} ms"
             return Verdict("undecided", reason=f"could not decide: {reason}", caveats=notes)
-        values = encoder.values(solver.model(), names)
+        values = encoder.values(model, names)
         if isinstance(values, str):
             last_reason = f"the solver's example needs {values}"
             continue
