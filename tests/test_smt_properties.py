@@ -151,11 +151,11 @@ def test_implies_and_equivalent_agree_with_brute_force(tmp_path: Path, first: st
 
 
 PATTERNS = ("^am[a-z]*$", "zon", "a|b", "^(ab)+c?$", "x{2,3}", "[^a-c]", ".$", "^$", "a.*b", "^\\.", "[a-c]{2}z",
-            "(?s)a.b", "(?a)\\d+", "(?a)^\\w+\\s?$", "b+?a", "\\Aab\\Z", "a$")
+            "(?s)a.b", "(?a)\\d+", "(?a)^\\w+\\s?$", "(?a)\\s", "b+?a", "\\Aab\\Z", "a$")
 
 
 @SETTINGS
-@given(text=st.text(alphabet="abcxz.\n 1", max_size=6), pattern=st.sampled_from(PATTERNS),
+@given(text=st.text(alphabet="abcxz.\n 1\x1c\u00e9", max_size=6), pattern=st.sampled_from(PATTERNS),
        search=st.booleans())
 def test_regexes_match_as_python_re(text: str, pattern: str, search: bool) -> None:
     language = smt.regex_language(pattern, search=search)

@@ -444,7 +444,7 @@ class _Solver:
             states = [(("enabled", "disabled", "hidden") if present else ("absent",)) for _, present in sides]
             formulas = [{s: (terms.action(action).state(s) if present else z3.BoolVal(True)) for s in names}
                         for (terms, present), names in zip(sides, states, strict=True)]
-            caveats = old_terms.caveats() | new_terms.caveats()
+            caveats = frozenset().union(*[t.action(action).caveats for t, present in sides if present])
         except smt.Unsupported as err:
             return None, f"could not decide: {err}"
         interpreters = (Interpreter(self.old), Interpreter(self.new))

@@ -23,7 +23,7 @@ with no finite set of values is *skipped* (never guessed), one whose ``when`` ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -434,12 +434,11 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     actions = {a for c in inv.clauses for a in _states(policy, c) if a in analysis.actions}
     exprs: list[CompiledExpr] = [e for a in policy.actions if a.id in actions for e in a.exprs()]
     exprs += [e for e in (compiled.when, compiled.unless) if e is not None]
-    # Enumerate while that is cheap; past ENUMERATE_LIMIT combinations (or with no finite space) the solver decides.
+    # Enumerate while that is cheap (decide.enumerate_limit); past it, or with no finite space, the solver decides.
     space = analysis.space(exprs, limit=decide.enumerate_limit(policy))
     if space.skipped:
         return _solve(inv, target, compiled, analysis, space)
-    when = analysis.bind(compiled.when, compiled.constants) if compiled.when is not None else None
-    unless = analysis.bind(compiled.unless, compiled.constants) if compiled.unless is not None else None
+    matches = _matcher(analysis, compiled)
     table: dict[tuple[Any, ...], bool] = {}
     matching: set[tuple[Any, ...]] = set()
     first: tuple[tuple[Any, ...], Row] | None = None
@@ -447,7 +446,7 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
         key = space.project(row)
         if key in table:
             continue
-        matched = (when is None or when(row) is True) and (unless is None or unless(row) is False)
+        matched = matches(row)
         bad = matched and any(_broken(analysis, c, row) is not None for c in inv.clauses)
         table[key] = bad
         if matched:
@@ -502,15 +501,18 @@ def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
         matched = z3.And(z3.BoolVal(True), *([terms.expr(compiled.when).true] if compiled.when else []),
                          *([terms.expr(compiled.unless).false] if compiled.unless else []))
         holds = z3.And(*[_clause_formula(terms, c) for c in inv.clauses])
-        caveats = terms.caveats()
+        read = [terms.expr(e) for e in (compiled.when, compiled.unless) if e is not None]
+        acted = [terms.action(a) for c in inv.clauses for a in _states(target.policy, c) if a in terms.actions]
+        caveats = frozenset().union(*[x.caveats for x in (*read, *acted)])
     except smt.Unsupported as err:
         return skipped(str(err))
     facts = list(space.facts)
     row_of = analysis.solver_row
+    matches = _matcher(analysis, compiled)
 
     def violates(values: Mapping[str, Any]) -> bool:
         row = row_of(values)
-        return _matches(analysis, compiled, row) and any(_broken(analysis, c, row) is not None for c in inv.clauses)
+        return matches(row) and any(_broken(analysis, c, row) is not None for c in inv.clauses)
 
     options = {"facts": facts, "caveats": caveats}
     found = smt.satisfiable(encoder, z3.And(possible, matched, z3.Not(holds)), confirm=violates, **options)
@@ -538,10 +540,11 @@ def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
                  caveats=found.caveats)
 
 
-def _matches(analysis: Analysis, compiled: _Compiled, row: Row) -> bool:
+def _matcher(analysis: Analysis, compiled: _Compiled) -> Callable[[Row], bool]:
+    """Whether a row matches the invariant's ``when`` (true) and ``unless`` (false); unknown never matches."""
     when = analysis.bind(compiled.when, compiled.constants) if compiled.when is not None else None
     unless = analysis.bind(compiled.unless, compiled.constants) if compiled.unless is not None else None
-    return (when is None or when(row) is True) and (unless is None or unless(row) is False)
+    return lambda row: (when is None or when(row) is True) and (unless is None or unless(row) is False)
 
 
 def verify(engine: Engine, invariants: Invariants) -> VerifyReport:

@@ -411,10 +411,6 @@ class PolicyTerms:
         enumeration decides it, an unknown constraint does not rule a combination out)."""
         return z3.And(z3.BoolVal(True), *[z3.Not(self.expr(e).false) for e in self.policy.constraints.values()])
 
-    def caveats(self) -> frozenset[str]:
-        """The caveats of everything translated so far (what a verdict over these terms assumes)."""
-        return frozenset().union(*[c.caveats for c in self._exprs.values()])
-
     def _translate(self, expr: CompiledExpr) -> Cond:
         caveats: set[str] = set()
         unknown = [self.encoder.bad[self._fact_var(name)[0]] for name in sorted(expr.facts)]
@@ -756,13 +752,13 @@ class _Regex:
             raise self.unsupported(f"{_CATEGORY_TEXT.get(name, name)} (a Unicode class; write [0-9] / [A-Za-z0-9_] / "
                                    "[ \\t\\n\\r\\f\\v], or add the (?a) flag)")
         ranges = {"CATEGORY_DIGIT": ["09"], "CATEGORY_WORD": ["az", "AZ", "09", "__"],
-                  "CATEGORY_SPACE": ["  ", "\t\r", "\x1c\x1f"]}
+                  "CATEGORY_SPACE": ["  ", "\t\r"]}
         negated = {"CATEGORY_NOT_DIGIT": "CATEGORY_DIGIT", "CATEGORY_NOT_WORD": "CATEGORY_WORD",
                    "CATEGORY_NOT_SPACE": "CATEGORY_SPACE"}
         base = negated.get(name, name)
         if base not in ranges:
             raise self.unsupported(name.lower())
-        # (?a)\s is [ \t\n\r\f\v] plus \x1c-\x1f, exactly as Python's ASCII whitespace
+        # (?a)\s is [ \t\n\r\f\v], as Python's re has it
         union = z3.Union(*[z3.Range(r[0], r[1]) for r in ranges[base]]) if len(ranges[base]) > 1 else \
             z3.Range(ranges[base][0][0], ranges[base][0][1])
         if name in negated:
