@@ -164,7 +164,7 @@ def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: Override
 
         found = prover.search(names, widened)
         if isinstance(found, str):  # no finite space to enumerate: the SMT solver decides (issue 15)
-            found = store_widens(base, merged, ob.base, ob.store, guard=ob.what == "guard",
+            found = store_widens(base, merged, ob.base, ob.store, guard=ob.what == "guard", store=override.store,
                                  confirm=lambda values, w=widened: w(*prover.envs(values)))
         if isinstance(found, str):
             out.append(override.doc.diagnostic(path, f"cannot prove this keeps the lock on {_what(ob)}: {found}",
@@ -204,7 +204,7 @@ def _check_operations(base: CompiledPolicy, merged: CompiledPolicy, override: Ov
 
             found = prover.search(names, escalates)
             if isinstance(found, str):  # no finite space to enumerate: the SMT solver decides (issue 15)
-                found = store_escalates(base, merged, action.id, [c.id for c in locked],
+                found = store_escalates(base, merged, action.id, [c.id for c in locked], store=override.store,
                                         confirm=lambda values, e=escalates: e(*prover.envs(values)))
             if found is None:
                 continue

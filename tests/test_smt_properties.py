@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 import policyengine
 from policyengine.analysis import decide
+from policyengine.analysis.diff import diff_policies
 from policyengine.analysis.lint import lint
 from policyengine.analysis.verify import find_invariant_files, load_invariants, verify
 from policyengine.proof import smt
@@ -252,3 +253,31 @@ def test_lint_and_verify_agree_by_enumeration_and_by_solver(monkeypatch: pytest.
         assert {c.method for c in after.values()} == {"solver"}
         for check in after.values():  # each solver counterexample was re-evaluated: it shows what broke
             assert check.counterexample is None or check.counterexample.failed
+
+
+@SETTINGS
+@given(first=conditions(), second=conditions())
+def test_diff_widens_agrees_with_brute_force(tmp_path: Path, first: str, second: str) -> None:
+    """OLD allows action ``a`` on ``first``, NEW on ``second``: ``diff`` says it widens exactly when some values
+    enable it in NEW and not in OLD (each solver example really does), and a brute force over sampled values
+    never finds a widening the diff missed."""
+    (tmp_path / "old").mkdir(exist_ok=True)
+    (tmp_path / "new").mkdir(exist_ok=True)
+    old, new = load_pair(tmp_path / "old", first, "true"), load_pair(tmp_path / "new", second, "true")
+    diff = diff_policies(old.policy, new.policy)
+    action = next((a for a in diff.actions if a.action.id == "a"), None)
+    if action is not None and action.undecided is not None:
+        assert "rounding" in action.undecided or "would have to be" in action.undecided, action.undecided
+        return
+    solved = action.solved if action is not None else ()
+    for change in solved:
+        values = dict(change.example)
+        states = (old.evaluate(order_of(values), {})["a"].state, new.evaluate(order_of(values), {})["a"].state)
+        assert states == (change.old, change.new), (first, second, change)
+    points = grid(sorted(set(reads(old)) | set(reads(new))), hash((second, first)) & 0xFFFF)
+    widened = any(new.evaluate(order_of(p), {})["a"].enabled and not old.evaluate(order_of(p), {})["a"].enabled
+                  for p in points)
+    if widened:
+        assert action is not None and action.widens, (first, second)
+    if action is not None and any(c.widens for c in solved):
+        assert any(c.new == "enabled" for c in solved)

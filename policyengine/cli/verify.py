@@ -2,8 +2,9 @@
 invariants over every possible order and user, for the base policy and every store override.
 
 Exit 0 when every invariant holds (vacuous or skipped ones are warnings), 1 when one is violated (or, with
-``--strict``, vacuous or skipped: could not be decided, for example without the SMT solver), 2 when there is no invariant to check, 3 when the policies or the invariants do
-not load.
+``--strict``, vacuous or skipped: could not be decided, for example without the SMT solver), 2 when there is no
+invariant to check, 3 when the policies or the invariants do not load. Invariants over number, string and set
+facts are decided by the SMT solver (``policyengine[smt]``); such checks say so.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_path(parser)
     parser.add_argument("--invariants", action="append", default=[], metavar="FILE|DIR",
                         help="PolicyInvariants file(s) to check (default: those under PATH); repeatable")
-    parser.add_argument("--strict", action="store_true", help="also exit 1 when an invariant is vacuous or skipped")
+    parser.add_argument("--strict", action="store_true",
+                        help="also exit 1 when an invariant is vacuous or skipped (could not be decided)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 

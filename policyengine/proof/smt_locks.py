@@ -18,10 +18,11 @@ Confirm = Callable[[Mapping[str, Any]], bool]
 
 
 def store_widens(base: CompiledPolicy, merged: CompiledPolicy, base_expr: CompiledExpr, store_expr: CompiledExpr,
-                 *, guard: bool, confirm: Confirm, budget_ms: int = smt.BUDGET_MS) -> Found:
+                 *, guard: bool, confirm: Confirm, store: str | None = None, budget_ms: int = smt.BUDGET_MS) -> Found:
     """Where ``store_expr`` is true and ``base_expr`` is not (``guard``: where the base's guard fires and the
     store's does not), over every valid combination of facts; ``confirm`` re-checks a counterexample with the
-    interpreter. A lock whose proof would rely on arithmetic is not proved (the message says why)."""
+    interpreter. ``store``: the override's store, whose orders alone the store's policy decides (``store.id`` is
+    that). A lock whose proof would rely on arithmetic is not proved (the message says why)."""
     def widened(enc: smt.Encoder) -> Any:
         old, new = enc.policy(base).expr(base_expr), enc.policy(merged).expr(store_expr)
         caveats = old.caveats | new.caveats
@@ -29,11 +30,11 @@ def store_widens(base: CompiledPolicy, merged: CompiledPolicy, base_expr: Compil
             return smt.z3.And(old.true, smt.z3.Not(new.true)), caveats
         return smt.z3.And(new.true, smt.z3.Not(old.true)), caveats
 
-    return _search(base, widened, confirm, budget_ms)
+    return _search(base, widened, confirm, budget_ms, store)
 
 
 def store_escalates(base: CompiledPolicy, merged: CompiledPolicy, action_id: str, locked: Sequence[str], *,
-                    confirm: Confirm, budget_ms: int = smt.BUDGET_MS) -> Found:
+                    confirm: Confirm, store: str | None = None, budget_ms: int = smt.BUDGET_MS) -> Found:
     """Where the store enables ``action_id`` and the base enables none of the ``locked`` actions."""
     def escalates(enc: smt.Encoder) -> Any:
         mine = enc.policy(merged).action(action_id)
@@ -41,10 +42,11 @@ def store_escalates(base: CompiledPolicy, merged: CompiledPolicy, action_id: str
         caveats = mine.caveats.union(*[t.caveats for t in theirs])
         return smt.z3.And(mine.enabled, *[smt.z3.Not(t.enabled) for t in theirs]), caveats
 
-    return _search(base, escalates, confirm, budget_ms)
+    return _search(base, escalates, confirm, budget_ms, store)
 
 
-def _search(base: CompiledPolicy, build: Callable[[smt.Encoder], Any], confirm: Confirm, budget_ms: int) -> Found:
+def _search(base: CompiledPolicy, build: Callable[[smt.Encoder], Any], confirm: Confirm, budget_ms: int,
+            store: str | None) -> Found:
     if not smt.available():
         return smt.INSTALL.removeprefix("could not decide: ")
     try:
@@ -52,6 +54,10 @@ def _search(base: CompiledPolicy, build: Callable[[smt.Encoder], Any], confirm: 
         formula, found_caveats = build(encoder)
         caveats = sorted(found_caveats)
         names = list(encoder.facts)  # what the proof reads (the constraints may read more)
+        if store is not None:
+            from ..engine import STORE_FACT  # here: the engine imports the lock checks
+
+            formula = smt.z3.And(formula, encoder.fix({STORE_FACT: store}))
         # Every combination counts, even one the base's constraints rule out; a possible one reads better.
         possible = encoder.policy(base).possible()
         options = {"facts": names, "budget_ms": budget_ms, "confirm": confirm}
