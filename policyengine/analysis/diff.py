@@ -16,7 +16,10 @@ combinations.
   judge it); only combinations both sides rule out are left out (so a NEW constraint cannot hide a widening).
 
 A change *widens* when the action may be enabled (or shown) in NEW where it was not surely enabled (shown) in OLD;
-``undecided`` outcomes (facts held unknown) count as possibly enabled/shown, so the check is conservative.
+``undecided`` outcomes (facts held unknown) count as possibly enabled/shown, so the check is conservative. An action
+whose decisions read number, string or set facts and whose conditions differ is compared exactly by the SMT solver
+(:class:`SolvedChange`); its held-unknown changes then no longer count on their own, and when the solver cannot
+decide, :attr:`ActionDiff.undecided` says why (``--fail-on-widen`` fails).
 
 :func:`load_source` loads a side from a directory or file, or from a git revision (``REV:PATH``).
 """

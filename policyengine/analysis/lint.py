@@ -1,10 +1,11 @@
 """Static analysis of loaded policies (``policyengine lint``): what a policy says that cannot be what its author meant.
 
-Every rule is decided exactly, not guessed: the finite facts (enum, bool) are enumerated over every combination
-the policy's declared constraints allow, and each condition is evaluated by the same :class:`Interpreter` that
-decides orders. A condition that reads a fact with no finite set of values (a number, string or set) cannot be
-enumerated; it is listed as *skipped*, never reported on a guess. The base policy (every loaded version) and every
-store override's merged policy are analysed; a finding that only shows in a store says so.
+Every rule is decided exactly, not guessed: small spaces of finite facts (enum, bool) are enumerated over every
+combination the policy's declared constraints allow, each condition evaluated by the same :class:`Interpreter`
+that decides orders; conditions over number, string or set facts, and large spaces, are decided by the SMT solver
+(:mod:`.decide` asks both the same questions). What neither can decide is listed as *skipped*, with the reason,
+never reported on a guess. The base policy (every loaded version) and every store override's merged policy are
+analysed; a finding that only shows in a store says so.
 
 Rules (ids are stable; ``docs/explain-lint-verify.md`` explains each with an example and the fix):
 
@@ -17,7 +18,8 @@ Rules (ids are stable; ``docs/explain-lint-verify.md`` explains each with an exa
 * PE401 disabled-without-reason: an allow condition that can disable the action but gives people no reason;
 * PE501 override-changes-nothing: a store override (or one of its changes) that changes no decision.
 
-This module also holds the exact-enumeration core (:class:`Analysis`) that ``verify`` builds on.
+This module also holds the exact-enumeration core (:class:`Analysis`, with its translation for the solver) that
+``verify`` builds on.
 """
 
 from __future__ import annotations
@@ -35,11 +37,10 @@ from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
 from ..proof.space import assignments, depends_on
 from ..proof import smt
-from .decide import ENUMERATE_LIMIT, MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
+from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
 from ..pipeline.yamlsource import Document
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
-
 
 
 # -- the rules ---------------------------------------------------------------------------------------------------

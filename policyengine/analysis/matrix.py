@@ -9,8 +9,9 @@ path runs). What Cedar's symbolic analysis needs a solver for is here a plain lo
   combinations they take out are *don't-cares* when rows are described, which keeps descriptions short.
 * **Facts that are not enumerated.** String, number and set facts have no finite domain. The matrix holds them
   *unknown*: a decision that depends on one is an ``undecided`` outcome naming the facts it depends on and the
-  states it may take (fail closed: it is never reported enabled). Facts a policy declares but never reads do not
-  matter and are listed as such.
+  states it may take (fail closed: it is never reported enabled); with the SMT solver installed, each state comes
+  with the condition under which the action takes it (``enabled when not (order.total > 1000)``). Facts a policy
+  declares but never reads do not matter and are listed as such.
 * **Grouping.** Combinations with identical decisions (every action's state, reasons and effects) form one row;
   each row (and, per action, each outcome) is described by a small set of *cubes*, ``order.status in {New,
   Pending}, user.role = admin``, found by greedy cube expansion over the finite domains (a multi-valued take on

@@ -15,10 +15,12 @@ they may read facts, named conditions and ``actions.<id>.<state>``. ``expect`` i
 that must all hold): ``{<action>: <state>, ...}``, or a quantifier ``every`` / ``any`` / ``none`` over a list of
 actions, ``all`` or ``destructive``, with ``is: <state>``.
 
-Each invariant is checked for the base policy and every store override (``for_stores`` narrows it), exhaustively:
-every combination of the finite facts it depends on that the policy's declared constraints allow. A violation
-comes with a counterexample, generalised greedily to the fewest facts that force it. An invariant that reads a fact
-with no finite set of values is *skipped* (never guessed), one whose ``when`` never matches is *vacuous*.
+Each invariant is checked for the base policy and every store override (``for_stores`` narrows it), exactly:
+every combination of the finite facts it depends on that the policy's declared constraints allow, enumerated while
+they are few, and by the SMT solver otherwise (number, string and set facts, large spaces: verify does not
+enumerate a whole space per invariant). A violation comes with a counterexample, generalised greedily to the
+fewest facts that force it. An invariant that could not be decided is *skipped* with the reason (never guessed),
+one whose ``when`` never matches is *vacuous*.
 """
 
 from __future__ import annotations
