@@ -240,6 +240,7 @@ class Encoder:
         self._policies: dict[int, PolicyTerms] = {}
         self._solver: Any = None
         self._bounded: set[str] = set()
+        self._regexes: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}
 
     def policy(self, policy: CompiledPolicy) -> PolicyTerms:
         terms = self._policies.get(id(policy))
@@ -266,6 +267,24 @@ class Encoder:
                 self.vars[name] = self.sets[name] = _SetFact(name)
             self.bad[name] = z3.Bool(f"{name}#bad") if self.bad_facts else z3.BoolVal(False)
         return self.vars[spec.name]
+
+    def matches(self, term: Any, language: Any) -> Any:
+        """A boolean that is true exactly when ``term`` is in ``language``. z3 gives up on two separate regex
+        memberships of one string (even ``'azon'`` for ``.*zon.*`` and ``a.*``), but not on one membership of an
+        intersection: so every membership of a term is tied to one intersection, chosen per query
+        (:meth:`regex_links`)."""
+        key = term.sexpr()
+        found = self._regexes.setdefault(key, (term, []))[1]
+        flag = z3.Bool(f"{key}#re#{len(found)}")
+        found.append((language, flag))
+        return flag
+
+    def regex_links(self) -> list[Any]:
+        """For each string with regex memberships: it lies in the intersection of each language or its
+        complement, as its membership booleans say."""
+        return [z3.InRe(term, z3.Intersect(*[z3.If(flag, lang, z3.Complement(lang)) for lang, flag in found])
+                        if len(found) > 1 else z3.If(found[0][1], found[0][0], z3.Complement(found[0][0])))
+                for term, found in self._regexes.values()]
 
     def solver(self) -> Any:
         """The encoder's solver, with every fact's domain asserted (an enum is one of its values; a set is
@@ -595,7 +614,7 @@ class PolicyTerms:
             test = compiled.search if search else compiled.match
             matched = _index_in(subject, lambda v: test(v) is not None)
         else:
-            matched = z3.InRe(subject.term, regex_language(pattern, search=search))
+            matched = self.encoder.matches(subject.term, regex_language(pattern, search=search))
         if node.type.startswith("ne"):
             matched = z3.Not(matched)
         return _Val("bool", matched, subject.error, subject.caveats)
@@ -796,6 +815,7 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
         solver.set("timeout", int(budget_ms))
         solver.push()
         try:
+            solver.add(*encoder.regex_links())  # per query: the memberships translated so far, in one intersection
             if digits is not None:
                 solver.add(*_granular(encoder, digits))
             solver.add(formula)
