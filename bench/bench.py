@@ -78,6 +78,7 @@ import lockproof  # noqa: E402
 import nonfinite  # noqa: E402
 import orderactions as oa  # noqa: E402
 import synthetic  # noqa: E402
+import analysis_bench  # noqa: E402
 
 import policyengine  # noqa: E402
 
@@ -702,6 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{sum(t.passed for t in targets)}/{len(targets)} targets met (timing {timing_s:.1f} s, whole run "
           f"{total_s:.1f} s). Ratios are medians of per-round ratios, engine and baseline interleaved in the same run; "
           f"this is not a test.")
+    results["analysis"] = analysis_bench.run(quick=q)  # issue 15: per-analysis times (bench/analysis_bench.py)
 
     if args.json:
         out = {

@@ -25,7 +25,8 @@ change or apply more often a ``set`` of a fact that a locked condition reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -37,6 +38,8 @@ from .pipeline.yamlsource import Document
 from .proof.implication import (MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, Cone, OverBudget, Term, Unprovable,
                                 decide)
 from .proof.bdd import Diagrams
+from .proof import smt
+from .proof.smt_locks import solve_claim
 from .proof.space import depends_on, describe
 
 __all__ = ["check_locks", "check_pinned", "check_version", "check_settable", "MAX_LOCK_SPACE",
@@ -46,6 +49,9 @@ MAX_LOCK_SPACE = MAX_CLAIM_SPACE
 """More combinations than this in one lock and the check refuses rather than run for long (read fewer facts)."""
 
 STORE_FACT = "store.id"
+
+SOLVER_BUDGET_MS = 5000
+"""Solver time all lock proofs of one override (or version) may spend together; past it the rest are refused."""
 
 
 @attrs.frozen(slots=True)
@@ -106,14 +112,34 @@ def _kept(lock: _Lock, other: CompiledPolicy) -> _Kept | None:
 class _Prover:
     """Decides claims about ``base`` and ``other`` under one work budget."""
 
-    def __init__(self, base: CompiledPolicy, other: CompiledPolicy) -> None:
+    def __init__(self, base: CompiledPolicy, other: CompiledPolicy, store: str | None = None) -> None:
         budget = Budget()
         self.facts = {f.name: f for f in (*base.facts, *other.facts)}
         diagrams = Diagrams([f for f in self.facts.values() if f.finite], budget.spend)
         self.cones = {"base": Cone(base, budget, diagrams), "other": Cone(other, budget, diagrams)}
+        self.policies = {"base": base, "other": other}
+        self.store = store  # a store override's store: the only orders its policy decides
+        self.started, self.solver_ms = time.monotonic(), SOLVER_BUDGET_MS
 
     def decide(self, claim: Claim) -> dict[str, Any] | Unprovable | None:
-        return decide(claim, self.cones, self.facts)
+        found = decide(claim, self.cones, self.facts)
+        if not isinstance(found, Unprovable):
+            return found
+        # Facts without a finite set of values, or too many combinations: the SMT solver decides (refusing what it
+        # cannot), and every counterexample it finds is re-checked by the interpreter.
+        left = self.solver_ms - int((time.monotonic() - self.started) * 1000)
+        if left <= 0:  # one override's proofs share one time budget, so a hostile file is refused in bounded time
+            return Unprovable(f"the solver's time budget for these proofs ({self.solver_ms} ms) is spent")
+        solved = solve_claim(claim, self.policies, confirm=lambda values: self._fails(claim, values), store=self.store,
+                             budget_ms=min(left, smt.BUDGET_MS))
+        return Unprovable(solved) if isinstance(solved, str) else solved
+
+    def _fails(self, claim: Claim, values: Mapping[str, Any]) -> bool:
+        def holds(term: Term) -> bool:
+            cone = self.cones[term.side]
+            return cone.holds(term, cone.env(values))
+
+        return holds(claim.premise) and not any(holds(t) for t in claim.conclusions)
 
 
 @attrs.frozen(slots=True)
@@ -176,7 +202,7 @@ def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: Override
     """Every way ``merged`` (base + ``override``) weakens a lock of ``base`` or sets a fact it may not; empty when
     all locks hold."""
     voice = _Voice("store override", "the store", override.doc, lambda lock: f"the base policy locks it at {lock.where}")
-    prover = _Prover(base, merged)
+    prover = _Prover(base, merged, override.store)
     try:
         out = _claims(base, merged, list(_locks(base)), voice, lambda kept: _culprit(kept, override, merged), prover)
         out += _check_operations(base, merged, override, prover)
@@ -191,7 +217,7 @@ def check_pinned(latest: CompiledPolicy, merged: CompiledPolicy, override: Overr
     voice = _Voice("store override", "the store", override.doc,
                    lambda lock: f"{latest.spec.label} locks it at {lock.where}: a store keeps the latest version's "
                                 "locks, whatever version it pins")
-    prover = _Prover(latest, merged)
+    prover = _Prover(latest, merged, override.store)
     try:
         out = _claims(latest, merged, list(_locks(latest)), voice, lambda kept: (("base", "pin"), False), prover)
         return out + _check_operations(latest, merged, override, prover, at=("base", "pin"))

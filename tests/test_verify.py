@@ -26,6 +26,7 @@ from conftest import BASE_STORE, POLICIES, build_inputs, fact_space, oracle, set
 
 import policyengine
 from policyengine.analysis.verify import STATES, Clause, find_invariant_files, load_invariants, verify
+from policyengine.proof import smt
 
 GOLDEN = Path(__file__).parent / "golden" / "verify"
 UPDATE = bool(os.environ.get("PE_UPDATE_GOLDEN"))
@@ -33,7 +34,7 @@ SHIPPED_INVARIANTS = POLICIES / "invariants" / "order-actions.yaml"
 
 CASES = {  # case -> (extra arguments, exit code)
     "violated": ([], 1),
-    "vacuous-and-skipped": ([], 0),
+    "vacuous-and-skipped": ([], 1),
     "bad-invariants": ([], 3),
 }
 
@@ -63,9 +64,26 @@ def test_golden_cases_are_all_run() -> None:
 
 def test_strict_fails_on_vacuous_or_skipped(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(GOLDEN)
+    code, out, _ = run_cli(capsys, "verify", "--strict", "--invariants", "admins.yaml", "vacuous-and-skipped")
+    assert code == 0
+    assert out.endswith("1 hold\n")
     code, out, _ = run_cli(capsys, "verify", "--strict", "vacuous-and-skipped")
     assert code == 1
-    assert out.endswith("1 hold, 1 vacuous, 1 skipped\n")
+    assert out.endswith("2 hold, 1 violated, 1 vacuous, 1 skipped\n")
+
+
+def test_without_the_solver_number_invariants_are_skipped(capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(GOLDEN)
+    monkeypatch.setattr(smt, "z3", None)
+    code, out, _ = run_cli(capsys, "verify", "--format", "json", "vacuous-and-skipped")
+    report = json.loads(out)
+    assert code == 0  # nothing violated: a warning, but make check runs --strict
+    assert report["counts"] == {"holds": 1, "violated": 0, "vacuous": 1, "skipped": 3}
+    big = next(r for r in report["invariants"] if r["id"] == "no-big-refunds")["checks"][0]
+    assert big["reason"] == ("reads order.total (number), which has no finite set of values; " + smt.INSTALL)
+    code, _, _ = run_cli(capsys, "verify", "--strict", "vacuous-and-skipped")
+    assert code == 1
 
 
 def test_json_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,7 +99,8 @@ def test_json_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
     assert resume["expect"] == "at least one of reprocess, reset is enabled"
     base, acme = resume["checks"]
     assert base == {"policy": "shop@1", "store": None, "status": "holds", "combinations": base["combinations"],
-                    "matching": base["matching"], "counterexample": None, "reason": None}
+                    "matching": base["matching"], "counterexample": None, "reason": None, "method": "enumerated",
+                    "caveats": []}
     assert acme["counterexample"] == {
         "facts": {"order.status": "Archived", "order.has_shipment": True, "user.role": "admin"},
         "witness": {"order.status": "Archived", "order.has_shipment": True, "user.role": "admin"},

@@ -16,7 +16,10 @@ combinations.
   judge it); only combinations both sides rule out are left out (so a NEW constraint cannot hide a widening).
 
 A change *widens* when the action may be enabled (or shown) in NEW where it was not surely enabled (shown) in OLD;
-``undecided`` outcomes (facts held unknown) count as possibly enabled/shown, so the check is conservative.
+``undecided`` outcomes (facts held unknown) count as possibly enabled/shown, so the check is conservative. An action
+whose decisions read number, string or set facts and whose conditions differ is compared exactly by the SMT solver
+(:class:`SolvedChange`); its held-unknown changes then no longer count on their own, and when the solver cannot
+decide, :attr:`ActionDiff.undecided` says why (``--fail-on-widen`` fails).
 
 :func:`load_source` loads a side from a directory or file, or from a git revision (``REV:PATH``).
 """
@@ -39,6 +42,9 @@ import attrs
 from ..pipeline.compiler import CompiledPolicy
 from ..engine import Engine, load
 from ..errors import PolicyError
+from ..proof import smt
+from ..proof.space import depends_on
+from ..runtime.interpret import Interpreter
 from .matrix import (
     MAX_COMBINATIONS,
     ActionInfo,
@@ -55,8 +61,8 @@ from .matrix import (
     space_size,
 )
 
-__all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "SourceError", "diff_engines", "diff_policies",
-           "load_source", "union_axes", "union_actions"]
+__all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "SolvedChange", "SourceError", "diff_engines",
+           "diff_policies", "load_source", "union_axes", "union_actions"]
 
 
 # -- results ---------------------------------------------------------------------------------------------------------
@@ -71,6 +77,10 @@ def change_kind(old: Outcome, new: Outcome) -> str:
     if old.effects != new.effects:
         return "effect changed"
     return "undecided changed"
+
+
+def _widens_states(old: str, new: str) -> bool:
+    return (new == "enabled" and old != "enabled") or (new not in ("hidden", "absent") and old in ("hidden", "absent"))
 
 
 def widens(old: Outcome, new: Outcome) -> bool:
@@ -93,6 +103,10 @@ class Change:
     when: tuple[Cube, ...]
     combinations: tuple[tuple[Any, ...], ...]
     """The combinations (values aligned with :attr:`Diff.axes`), in enumeration order."""
+    solved: bool = False
+    """An outcome held unknown here, in an action whose states the SMT solver compared exactly
+    (:attr:`ActionDiff.solved`): this change says how the held-unknown outcomes differ, and does not count as
+    widening or narrowing on its own."""
 
     @property
     def kind(self) -> str:
@@ -104,11 +118,44 @@ class Change:
 
     @property
     def widens(self) -> bool:
-        return widens(self.old, self.new)
+        return not self.solved and widens(self.old, self.new)
 
     @property
     def narrows(self) -> bool:
-        return narrows(self.old, self.new)
+        return not self.solved and narrows(self.old, self.new)
+
+
+@attrs.frozen(slots=True)
+class SolvedChange:
+    """A state change of one action decided by the SMT solver over every valid value of the facts with no finite
+    set of values (numbers, strings, sets), with a concrete example the interpreter confirmed."""
+
+    action: str
+    old: str
+    """``enabled``, ``disabled``, ``hidden`` or ``absent``."""
+    new: str
+    example: tuple[tuple[str, Any], ...]
+    caveats: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return f"{self.old}→{self.new}"
+
+    @property
+    def widens(self) -> bool:
+        return _widens_states(self.old, self.new)
+
+    @property
+    def narrows(self) -> bool:
+        return _widens_states(self.new, self.old)
+
+    def describe(self) -> str:
+        return smt.describe_values(dict(self.example))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "widens": self.widens, "narrows": self.narrows, "old": self.old, "new": self.new,
+                "example": dict(self.example), "description": f"for example {self.describe()}",
+                "caveats": list(self.caveats)}
 
 
 @attrs.frozen(slots=True)
@@ -126,14 +173,18 @@ class ActionDiff:
     """The action as NEW has it (as OLD had it when NEW removed it)."""
     changes: tuple[Change, ...]
     details: tuple[DetailChange, ...]
+    solved: tuple[SolvedChange, ...] = ()
+    """State changes the SMT solver found where the decisions read facts with no finite set of values."""
+    undecided: str | None = None
+    """Why such an action's states could not be compared (``--fail-on-widen`` then fails: never a silent pass)."""
 
     @property
     def widens(self) -> bool:
-        return any(c.widens for c in self.changes)
+        return any(c.widens for c in (*self.changes, *self.solved))
 
     @property
     def narrows(self) -> bool:
-        return any(c.narrows for c in self.changes)
+        return any(c.narrows for c in (*self.changes, *self.solved))
 
     @property
     def count(self) -> int:
@@ -201,6 +252,11 @@ class Diff:
         return any(a.widens for a in self.actions)
 
     @property
+    def undecided(self) -> tuple[tuple[str, str], ...]:
+        """``(action, why)`` for each action whose states could not be compared exactly."""
+        return tuple((a.action.id, a.undecided) for a in self.actions if a.undecided is not None)
+
+    @property
     def changed_combinations(self) -> int:
         return len({c for a in self.actions for ch in a.changes for c in ch.combinations})
 
@@ -216,14 +272,17 @@ class Diff:
         changed = [a for a in self.actions if a.changes]
         if not self.actions:
             return f"no decision changes ({len(self.compared)} combinations compared)"
-        wider = [a.action.id for a in changed if a.widens]
-        narrower = [a.action.id for a in changed if a.narrows]
-        other = [a.action.id for a in self.actions if not a.widens and not a.narrows]
+        wider = [a.action.id for a in self.actions if a.widens]
+        narrower = [a.action.id for a in self.actions if a.narrows]
+        undecided = [a.action.id for a in self.actions if a.undecided is not None]
+        other = [a.action.id for a in self.actions if not a.widens and not a.narrows and a.undecided is None]
         parts = []
         if wider:
             parts.append(f"{len(wider)} more permissive ({', '.join(wider)})")
         if narrower:
             parts.append(f"{len(narrower)} more restrictive ({', '.join(narrower)})")
+        if undecided:
+            parts.append(f"{len(undecided)} could not be decided ({', '.join(undecided)})")
         if other:
             parts.append(f"{len(other)} otherwise changed ({', '.join(other)})")
         count = len(self.actions)
@@ -254,6 +313,8 @@ class Diff:
                 "changes": [{"kind": c.kind, "widens": c.widens, "narrows": c.narrows, "old": c.old.to_dict(),
                              "new": c.new.to_dict(), "count": c.count, "description": describe_cubes(c.when, axes),
                              "when": [cube.to_dict() for cube in c.when]} for c in a.changes],
+                "solved": [c.to_dict() for c in a.solved],
+                "undecided": a.undecided,
             } for a in self.actions],
         }
 
@@ -344,17 +405,114 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy, *, old_name: str | N
         by_action.setdefault(k, []).append(Change(actions[k].id, o, n, space.cover(numbers, dont_care), combos))
     old_info = {a.id: a for a in actions_of(old)}
     new_info = {a.id: a for a in actions_of(new)}
+    solver = _Solver(old, new, include_impossible)
     diffs = []
     for k, action in enumerate(actions):
         changes = sorted(by_action.get(k, []),
                          key=lambda c: (_KIND_ORDER.get(c.kind, 0), c.kind, _position(axes, c.combinations[0])))
         details = (*_details(old_info.get(action.id), new_info.get(action.id)), *_lock_details(old, new, action.id))
-        if changes or details:
-            diffs.append(ActionDiff(action, tuple(changes), details))
+        solved, undecided = solver.compare(action.id)
+        if solved is not None:  # the solver compared its states exactly: held-unknown outcomes no longer guess
+            changes = [attrs.evolve(c, solved=True) if c.old.depends_on or c.new.depends_on else c for c in changes]
+        if changes or details or solved or undecided:
+            diffs.append(ActionDiff(action, tuple(changes), details, tuple(solved or ()), undecided))
     held = sorted({p.facts[i].name for p in (old, new) for i in p.needed if not p.facts[i].finite}
                   - {a.name for a in axes})
     return Diff(old_name or old.spec.label, new_name or new.spec.label, store, axes, fact_changes, tuple(held),
                 include_impossible, space_size(axes), tuple(compared), tuple(diffs))
+
+
+class _Solver:
+    """Compares one action's states in OLD and NEW exactly with the SMT solver, when its decisions read a fact with no
+    finite set of values and its conditions differ (identical conditions over the same facts decide alike)."""
+
+    def __init__(self, old: CompiledPolicy, new: CompiledPolicy, include_impossible: bool) -> None:
+        self.old, self.new = old, new
+        self.include_impossible = include_impossible
+        self.old_actions = {a.id: a for a in old.actions}
+        self.new_actions = {a.id: a for a in new.actions}
+        self._state: tuple[Any, Any, Any, Any] | None = None
+
+    def _needs(self, action: str) -> bool:
+        sides = [(p, acts[action]) for p, acts in ((self.old, self.old_actions), (self.new, self.new_actions))
+                 if action in acts]
+        reads = [depends_on(p, a.exprs()) for p, a in sides]
+        if all(f.finite for (p, _), names in zip(sides, reads, strict=True) for f in p.facts if f.name in names):
+            return False
+        if len(sides) == 2:
+            return _meaning(self.old, sides[0][1]) != _meaning(self.new, sides[1][1])
+        return True
+
+    def _setup(self) -> tuple[Any, Any, Any, Any]:
+        if self._state is None:
+            encoder = smt.Encoder()
+            old_terms, new_terms = encoder.policy(self.old), encoder.policy(self.new)
+            allowed = smt.z3.BoolVal(True) if self.include_impossible else smt.z3.Or(old_terms.possible(),
+                                                                                      new_terms.possible())
+            self._state = (encoder, old_terms, new_terms, allowed)
+        return self._state
+
+    def compare(self, action: str) -> tuple[list[SolvedChange] | None, str | None]:
+        """``(state changes, None)``; ``(None, why)`` when they could not be compared; ``(None, None)`` when the
+        finite enumeration alone decides this action."""
+        if not self._needs(action):
+            return None, None
+        if not smt.available():
+            return None, smt.INSTALL
+        z3 = smt.z3
+        try:
+            encoder, old_terms, new_terms, allowed = self._setup()
+            sides = [(terms, action in terms.actions) for terms in (old_terms, new_terms)]
+            states = [(("enabled", "disabled", "hidden") if present else ("absent",)) for _, present in sides]
+            formulas = [{s: (terms.action(action).state(s) if present else z3.BoolVal(True)) for s in names}
+                        for (terms, present), names in zip(sides, states, strict=True)]
+            caveats = frozenset().union(*[t.action(action).caveats for t, present in sides if present])
+        except smt.Unsupported as err:
+            return None, f"could not decide: {err}"
+        interpreters = (Interpreter(self.old), Interpreter(self.new))
+        reads = set().union(*[depends_on(p, acts[action].exprs()) for p, acts in
+                              ((self.old, self.old_actions), (self.new, self.new_actions)) if action in acts])
+        out = []
+        for old_state in states[0]:
+            for new_state in states[1]:
+                if old_state == new_state:
+                    continue
+
+                def confirm(values: Any, pair: tuple[str, str] = (old_state, new_state)) -> bool:
+                    got = tuple(_state_of(run, action, values) for run in interpreters)
+                    return got == pair
+
+                verdict = smt.satisfiable(encoder, z3.And(allowed, formulas[0][old_state], formulas[1][new_state]),
+                                          facts=sorted(reads), confirm=confirm, caveats=caveats)
+                if verdict.undecided:
+                    return None, verdict.reason
+                if verdict.holds:
+                    example = tuple(sorted((verdict.values or {}).items()))
+                    out.append(SolvedChange(action, old_state, new_state, example, verdict.caveats))
+        return out, None
+
+
+def _state_of(interpreter: Interpreter, action: str, values: Any) -> str:
+    decisions, _ = interpreter.evaluate(values)
+    return decisions[action].state if action in decisions else "absent"
+
+
+def _meaning(policy: CompiledPolicy, action: Any) -> tuple[Any, ...]:
+    """What decides an action's states, as written: the text of every condition it reads, through named conditions
+    and referenced actions, and the declarations of the facts they read."""
+    actions = {a.id: a for a in policy.actions}
+    seen: dict[str, str] = {}
+    todo = [(f"{action.id} {i}", e) for i, e in enumerate(action.exprs())]
+    while todo:
+        label, expr = todo.pop()
+        if label in seen:
+            continue
+        seen[label] = expr.text
+        todo += [(f"condition {c}", policy.conditions[c]) for c in expr.conditions]
+        for other in expr.actions:
+            todo += [(f"{other} {i}", e) for i, e in enumerate(actions[other].exprs())]
+    facts = {f.name: (f.type, f.values) for f in policy.facts if f.name in depends_on(policy, action.exprs())}
+    return tuple(sorted(seen.items())), tuple(sorted(facts.items()))
 
 
 def _position(axes: Sequence[Axis], values: tuple[Any, ...]) -> tuple[int, ...]:

@@ -1,10 +1,11 @@
 """Static analysis of loaded policies (``policyengine lint``): what a policy says that cannot be what its author meant.
 
-Every rule is decided exactly, not guessed: the finite facts (enum, bool) are enumerated over every combination
-the policy's declared constraints allow, and each condition is evaluated by the same :class:`Interpreter` that
-decides orders. A condition that reads a fact with no finite set of values (a number, string or set) cannot be
-enumerated; it is listed as *skipped*, never reported on a guess. The base policy (every loaded version) and every
-store override's merged policy are analysed; a finding that only shows in a store says so.
+Every rule is decided exactly, not guessed: small spaces of finite facts (enum, bool) are enumerated over every
+combination the policy's declared constraints allow, each condition evaluated by the same :class:`Interpreter`
+that decides orders; conditions over number, string or set facts, and large spaces, are decided by the SMT solver
+(:mod:`.decide` asks both the same questions). What neither can decide is listed as *skipped*, with the reason,
+never reported on a guess. The base policy (every loaded version) and every store override's merged policy are
+analysed; a finding that only shows in a store says so.
 
 Rules (ids are stable; ``docs/explain-lint-verify.md`` explains each with an example and the fix):
 
@@ -17,7 +18,8 @@ Rules (ids are stable; ``docs/explain-lint-verify.md`` explains each with an exa
 * PE401 disabled-without-reason: an allow condition that can disable the action but gives people no reason;
 * PE501 override-changes-nothing: a store override (or one of its changes) that changes no decision.
 
-This module also holds the exact-enumeration core (:class:`Analysis`) that ``verify`` builds on.
+This module also holds the exact-enumeration core (:class:`Analysis`, with its translation for the solver) that
+``verify`` builds on.
 """
 
 from __future__ import annotations
@@ -34,12 +36,11 @@ from ..engine import STORE_FACT, Engine
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
 from ..proof.space import assignments, depends_on
+from ..proof import smt
+from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
 from ..pipeline.yamlsource import Document
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
-
-MAX_SPACE = 1 << 16
-"""More fact combinations than this for one analysis and it is skipped rather than run for long."""
 
 
 # -- the rules ---------------------------------------------------------------------------------------------------
@@ -173,8 +174,18 @@ class Analysis:
         self._constraints = [frozenset(depends_on(policy, [e])) for e in policy.constraints.values()]
         self._rows: dict[frozenset[str], tuple[Row, ...]] = {}
         self._envs: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
+        self._solver: tuple[smt.Encoder, smt.PolicyTerms, Any] | None = None
 
-    def space(self, exprs: Iterable[CompiledExpr], facts: Iterable[str] = ()) -> Space:
+    def solver(self) -> tuple[smt.Encoder, smt.PolicyTerms, Any]:
+        """The policy in z3, shared by every question asked of this analysis: ``(encoder, terms, possible)``, where
+        ``possible`` is its constraints. Raises :class:`~policyengine.proof.smt.Unsupported` (z3 missing too)."""
+        if self._solver is None:
+            encoder = smt.Encoder()
+            terms = encoder.policy(self.policy)
+            self._solver = (encoder, terms, terms.possible())
+        return self._solver
+
+    def space(self, exprs: Iterable[CompiledExpr], facts: Iterable[str] = (), limit: int = MAX_SPACE) -> Space:
         names = depends_on(self.policy, exprs) | set(facts)
         relevant = tuple(f.name for f in self.policy.facts if f.name in names)
         open_facts = [self.facts[n] for n in relevant if not self.facts[n].finite]
@@ -184,8 +195,8 @@ class Analysis:
                                        "no finite set of values")
         closure = self._closure(set(relevant))
         size = math.prod(len(self.facts[n].domain) for n in closure)
-        if size > MAX_SPACE:
-            return Space(relevant, (), f"{size} combinations of {len(closure)} facts (the limit is {MAX_SPACE})")
+        if size > limit:
+            return Space(relevant, (), f"{size} combinations of {len(closure)} facts (the limit is {limit})")
         key = frozenset(closure)
         rows = self._rows.get(key)
         if rows is None:
@@ -227,6 +238,32 @@ class Analysis:
             self.interpreter.run(env)
             self._envs[key] = env
         return env
+
+    def solver_row(self, values: Mapping[str, Any], exprs: Iterable[CompiledExpr] | None = None,
+                   actions: Iterable[str] = ()) -> Row:
+        """The row of any valid values (a solver's counterexample: numbers, strings and sets too), facts that no
+        decision reads included, so that it can be re-checked by the interpreter. With ``exprs`` (and
+        ``actions``), only what they depend on is evaluated (a large policy is not run whole to re-check one
+        condition)."""
+        if exprs is None:
+            env = dict(self.env(values))
+        else:
+            env, _ = self.interpreter.resolve(values)
+            decided = [self.actions[a] for a in actions]
+            nodes = _closure_nodes(self.policy, [*exprs, *(e for a in decided for e in a.exprs())])
+            nodes |= {("action", a) for a in actions}
+            for kind, name in self.policy.order:
+                if (kind, name) not in nodes:
+                    continue
+                if kind == "condition":
+                    env[f"c_{name}"] = self.interpreter.value(self.policy.conditions[name], env)
+                else:  # as Interpreter.run decides an action
+                    env[f"a_{name}"] = self.interpreter._action(self.interpreter.shapes[name], env)
+        needed = set(self.policy.needed)
+        for name, value in values.items():
+            if self.index[name] not in needed:
+                env[f"f{self.index[name]}"] = value
+        return Row(values, env)
 
     def value(self, expr: CompiledExpr, row: Row) -> bool | None:
         """``expr``'s value in ``row`` (None if it could not be decided), evaluating it if the run did not (the
@@ -342,69 +379,68 @@ class _Linter:
         for name, expr in policy.conditions.items():
             if _is_literal(expr, "true") or _is_literal(expr, "false"):
                 continue
-            space = analysis.space([expr])
-            if space.skipped:
-                self.skip(expr.where, f"condition {name!r}", space.skipped)
+            q = query(analysis, [expr])
+            try:
+                constant = _constant(q, expr)
+            except Undecided as err:
+                self.skip(expr.where, f"condition {name!r}", str(err))
                 continue
-            values = {analysis.value(expr, row) for row in space.rows}
-            if values == {True}:
+            if constant is True:
                 out.append(_Raw("PE101", expr.where, f"condition {name!r} is always true",
                                 "fix the condition, or replace it with `true`; only combinations the policy's "
                                 "constraints allow are considered"))
-            elif values == {False}:
+            elif constant is False:
                 out.append(_Raw("PE102", expr.where, f"condition {name!r} is never true",
                                 "fix the condition; only combinations the policy's constraints allow are considered"))
         for action in policy.actions:
-            out += self.action(analysis, action)
+            q = query(analysis, action.exprs())
+            try:
+                out += self.action(q, action)
+            except Undecided as err:
+                spec = action.spec
+                self.skip(spec.doc.where(spec.path, key=True), f"action {spec.id!r}", str(err))
         return out
 
-    def action(self, analysis: Analysis, action: CompiledAction) -> list[_Raw]:
+    def action(self, q: Query, action: CompiledAction) -> list[_Raw]:
         spec = action.spec
         name = spec.id
         if _is_literal(action.visible, "false"):
             return []  # switched off on purpose (`visible: false`, or `hidden: true` in a store override)
-        space = analysis.space(action.exprs())
-        if space.skipped:
-            self.skip(spec.doc.where(spec.path, key=True), f"action {name!r}", space.skipped)
-            return []
-        rows = space.rows
-        if not rows:
+        if not q.exists():
             return []
         out: list[_Raw] = []
-        visible = [r for r in rows if analysis.value(action.visible, r) is True]
-        if not visible:
+        visible = true(action.visible)
+        if not q.exists(visible):
             return [_Raw("PE202", action.visible.where, f"action {name!r} is hidden from everybody: its visibility "
                                                          f"`{action.visible.text}` is never true",
                          "fix the condition; to switch an action off on purpose write `visible: false` "
                          "(`hidden: true` in a store override)")]
-        if not _is_literal(action.visible, "true") and len(visible) == len(rows):
+        if not _is_literal(action.visible, "true") and q.forall(visible):
             out.append(_Raw("PE101", action.visible.where,
                             f"the visibility of action {name!r} is always true: it is never hidden",
                             "drop `visible` (an action is visible by default), or fix the condition"))
-        allow_values = [analysis.value(action.allow, r) for r in rows]
-        if not _is_literal(action.allow, "true") and all(v is True for v in allow_values):
+        if not _is_literal(action.allow, "true") and q.forall(true(action.allow)):
             out.append(_Raw("PE101", action.allow.where, f"the allow condition of action {name!r} is always true",
                             "write `allow: true` if everybody may use it, or fix the condition"))
-        enabled = [r for r in visible if analysis.decision(name, r).enabled]
-        if not enabled and not _is_literal(action.allow, "false"):
-            out.append(self.never_enabled(analysis, action, visible))
-        elif enabled:
+        ever_enabled = q.exists(visible & enabled(name))
+        if not ever_enabled and not _is_literal(action.allow, "false"):
+            out.append(self.never_enabled(q, action))
+        elif ever_enabled:
             for guard in action.guards:
-                fired = [r for r in visible if analysis.value(guard.when, r) is True]
+                fires = true(guard.when)
                 gid = guard.spec.id
-                if not fired:
-                    ever = any(analysis.value(guard.when, r) is True for r in rows)
-                    message = (f"guard {gid!r} of action {name!r} only fires when the action is hidden" if ever
+                if not q.exists(visible & fires):
+                    message = (f"guard {gid!r} of action {name!r} only fires when the action is hidden" if q.exists(fires)
                                else f"guard {gid!r} of action {name!r} never fires")
                     out.append(_Raw("PE103", guard.when.where, message,
                                     "remove the guard, or fix its condition"))
-                elif all(analysis.value(action.allow, r) is False for r in fired):
+                elif q.forall(~(visible & fires) | false(action.allow)):
                     out.append(_Raw("PE104", guard.when.where,
                                     f"guard {gid!r} of action {name!r} never decides anything: whenever it fires, "
                                     f"the allow condition `{action.allow.text}` is already false",
                                     "remove the guard (allow's reason is shown), or narrow the allow condition"))
         if spec.allow_reason is None and not _is_literal(action.allow, "true") and \
-                any(analysis.value(action.allow, r) is False for r in visible):
+                q.exists(visible & false(action.allow)):
             out.append(_Raw("PE401", action.allow.where,
                             f"action {name!r} can be disabled by its allow condition, which gives no reason: people "
                             f"would read \"not allowed: `{action.allow.text}` is false\"",
@@ -413,24 +449,25 @@ class _Linter:
             when = effect.when
             if when is None or _is_literal(when, "true") or _is_literal(when, "false"):
                 continue
-            values = {analysis.value(when, r) for r in rows}
-            if values == {True}:
+            constant = _constant(q, when)
+            if constant is True:
                 out.append(_Raw("PE101", when.where, f"effect {i + 1} of action {name!r} always applies: its "
                                                       "`when` is always true", "drop the `when`"))
-            elif values == {False}:
+            elif constant is False:
                 out.append(_Raw("PE102", when.where, f"effect {i + 1} of action {name!r} never applies: its "
                                                       "`when` is never true", "fix the condition, or drop the effect"))
         return out
 
     @staticmethod
-    def never_enabled(analysis: Analysis, action: CompiledAction, visible: Sequence[Row]) -> _Raw:
+    def never_enabled(q: Query, action: CompiledAction) -> _Raw:
         name = action.spec.id
         hint = "fix the conditions; to switch an action off on purpose write `allow: false` with a reason"
-        if all(analysis.value(action.allow, r) is False for r in visible):
+        visible = true(action.visible)
+        if q.forall(~visible | false(action.allow)):
             return _Raw("PE201", action.allow.where, f"action {name!r} is enabled for nobody: its allow condition "
                                                       f"`{action.allow.text}` is never true where it is visible", hint)
         for guard in action.guards:
-            if all(analysis.value(guard.when, r) is True for r in visible):
+            if q.forall(~visible | true(guard.when)):
                 return _Raw("PE201", guard.when.where, f"action {name!r} is enabled for nobody: guard "
                                                         f"{guard.spec.id!r} fires whenever it is visible", hint)
         spec = action.spec
@@ -448,12 +485,21 @@ class _Linter:
         out: list[_Raw] = []
         store = override.store
 
+        solver = _Compare(base, merged)
+        undecided: list[str] = []
+
         def same_decisions(action_ids: Iterable[str]) -> bool | None:
             for action_id in action_ids:
                 b, m = base_actions[action_id], merged_actions[action_id]
-                space = mine.space(m.exprs(), depends_on(base, b.exprs()))
+                space = mine.space(m.exprs(), depends_on(base, b.exprs()), limit=enumerate_limit(merged))
                 if space.skipped:
-                    return None
+                    try:
+                        if not solver.same_decisions(b, m):
+                            return False
+                    except Undecided as err:
+                        undecided.append(f"{space.skipped}; {err}")
+                        return None
+                    continue
                 for row in space.rows:
                     if _shown(theirs.decision(action_id, _rerun(theirs, row))) != _shown(mine.decision(action_id, row)):
                         return False
@@ -469,18 +515,23 @@ class _Linter:
                                 f"every possible order as {base.spec.label} does",
                                 "remove the change, or fix it"))
             elif same is None:
-                self.skip(_at(override.doc, patch.path), f"store {store}'s change to action {patch.id!r}",
-                          "it reads a fact with no finite set of values")
+                self.skip(_at(override.doc, patch.path), f"store {store}'s change to action {patch.id!r}", undecided[-1])
         redefined = 0
         for condition in override.conditions:
             if condition.name not in base.conditions:
                 continue
             b, m = base.conditions[condition.name], merged.conditions[condition.name]
-            space = mine.space([m], depends_on(base, [b]))
+            space = mine.space([m], depends_on(base, [b]), limit=enumerate_limit(merged))
             where = _at(condition.expr.doc, ("conditions", condition.name))
             if space.skipped:
-                self.skip(where, f"store {store}'s condition {condition.name!r}", space.skipped)
-            elif all(theirs.value(b, _rerun(theirs, row)) == mine.value(m, row) for row in space.rows):
+                try:
+                    same = solver.same_condition(b, m)
+                except Undecided as err:
+                    self.skip(where, f"store {store}'s condition {condition.name!r}", f"{space.skipped}; {err}")
+                    continue
+            else:
+                same = all(theirs.value(b, _rerun(theirs, row)) == mine.value(m, row) for row in space.rows)
+            if same:
                 redefined += 1
                 out.append(_Raw("PE501", where, f"store {store} redefines condition {condition.name!r} with the same "
                                                 f"value as {base.spec.label} for every possible combination of facts",
@@ -540,6 +591,154 @@ class _Linter:
                     out.append(_Raw("PE302", _at(doc, fact.path), f"fact {fact.name!r} is not read by any condition",
                                     "remove it, or use it"))
         return out
+
+
+def _closure_nodes(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[tuple[str, str]]:
+    """The named conditions and actions ``exprs`` read, directly or through each other."""
+    actions = {a.id: a for a in policy.actions}
+    out: set[tuple[str, str]] = set()
+    todo = list(exprs)
+    while todo:
+        expr = todo.pop()
+        for name in expr.conditions:
+            if ("condition", name) not in out:
+                out.add(("condition", name))
+                todo.append(policy.conditions[name])
+        for action in expr.actions:
+            if ("action", action) not in out:
+                out.add(("action", action))
+                todo += list(actions[action].exprs())
+    return out
+
+
+class _Compare:
+    """Whether a store's policy decides an action (or a named condition) exactly as its base, by the solver: one
+    translation of both policies over the same facts, over the combinations the store's constraints allow. A
+    difference is confirmed by the interpreter before it counts."""
+
+    def __init__(self, base: CompiledPolicy, merged: CompiledPolicy) -> None:
+        self.base, self.merged = base, merged
+        self._terms: tuple[smt.Encoder, smt.PolicyTerms, smt.PolicyTerms, Any] | None = None
+
+    def terms(self) -> tuple[smt.Encoder, smt.PolicyTerms, smt.PolicyTerms, Any]:
+        if self._terms is None:
+            if not smt.available():
+                raise Undecided(smt.INSTALL)
+            try:
+                encoder = smt.Encoder()
+                theirs, mine = encoder.policy(self.base), encoder.policy(self.merged)
+                self._terms = (encoder, theirs, mine, mine.possible())
+            except smt.Unsupported as err:
+                raise Undecided(f"could not decide: {err}") from err
+        return self._terms
+
+    def differ(self, formula: Any, confirm: Callable[[Any, Any], bool]) -> bool:
+        encoder, _, _, possible = self.terms()
+        runs = Interpreter(self.base), Interpreter(self.merged)
+        verdict = smt.satisfiable(encoder, smt.z3.And(possible, formula),
+                                  confirm=lambda values: confirm(*(r.evaluate(dict(values))[1] for r in runs)))
+        if verdict.undecided:
+            raise Undecided(verdict.reason or "could not decide")
+        return verdict.holds
+
+    def same_condition(self, b: CompiledExpr, m: CompiledExpr) -> bool:
+        z3 = smt.z3
+        try:
+            _, theirs, mine, _ = self.terms()
+            x, y = theirs.expr(b), mine.expr(m)
+        except smt.Unsupported as err:
+            raise Undecided(f"could not decide: {err}") from err
+        differ = z3.Or(z3.Xor(x.unknown, y.unknown), z3.And(z3.Not(x.unknown), z3.Xor(x.value, y.value)))
+
+        def shown(their_env: Any, my_env: Any) -> bool:  # named conditions are evaluated by every run
+            return _known(their_env[id(b)]) != _known(my_env[id(m)])
+
+        return not self.differ(differ, shown)
+
+    def same_decisions(self, b: CompiledAction, m: CompiledAction) -> bool:
+        """Decisions (state, reasons, effects, label...) identical for every possible combination."""
+        if (b.spec.label, b.spec.confirm, b.spec.destructive) != (m.spec.label, m.spec.confirm, m.spec.destructive):
+            return False  # every decision carries them
+        z3 = smt.z3
+        try:
+            _, theirs, mine, _ = self.terms()
+            sides = [_Shown.of(theirs, b), _Shown.of(mine, m)]
+        except smt.Unsupported as err:
+            raise Undecided(f"could not decide: {err}") from err
+        old, new = sides
+        shown = z3.And(old.visible, new.visible)
+        differ = z3.Or(z3.Xor(old.visible, new.visible), z3.Xor(old.enabled, new.enabled),
+                       z3.Xor(old.hidden_unknown, new.hidden_unknown),
+                       z3.And(old.hidden_known, new.hidden_known, z3.BoolVal(old.hidden_text != new.hidden_text)),
+                       z3.And(shown, z3.Or(z3.Xor(old.errors, new.errors), _lists_differ(old.reasons, new.reasons),
+                                           _lists_differ(old.effects, new.effects))))
+
+        def confirm(their_env: Any, my_env: Any) -> bool:
+            return _shown(their_env[f"a_{b.id}"]) != _shown(my_env[f"a_{m.id}"])
+
+        return not self.differ(differ, confirm)
+
+
+def _known(value: Any) -> Any:
+    return None if isinstance(value, Unknown) else value
+
+
+@attrs.frozen(slots=True)
+class _Shown:
+    """What people see of one action's decision, in z3: its states, and its reasons and effects as
+    (condition, text) lists in the order the decision lists them."""
+
+    visible: Any
+    enabled: Any
+    hidden_known: Any
+    hidden_unknown: Any
+    hidden_text: str
+    errors: Any
+    reasons: tuple[tuple[Any, Any], ...]
+    effects: tuple[tuple[Any, Any], ...]
+
+    @classmethod
+    def of(cls, terms: smt.PolicyTerms, action: CompiledAction) -> _Shown:
+        z3 = smt.z3
+        spec = action.spec
+        visible, allow = terms.expr(action.visible), terms.expr(action.allow)
+        state = terms.action(action.id)
+        allow_text = spec.allow_reason or f"not allowed: `{spec.allow.text}` is false"
+        reasons = [(allow.false, allow_text), *((terms.expr(g.when).true, g.spec.reason) for g in action.guards)]
+        effects = [(z3.BoolVal(True) if e.when is None else terms.expr(e.when).true, (e.spec.set, e.spec.operation))
+                   for e in action.effects]
+        return cls(state.visible, state.enabled, visible.false, visible.unknown,
+                   spec.hidden_reason or f"not shown: `{spec.visible.text}` is false",
+                   z3.And(state.visible, state.errors), tuple(reasons), tuple(effects))
+
+
+def _lists_differ(old: Sequence[tuple[Any, Any]], new: Sequence[tuple[Any, Any]]) -> Any:
+    """Whether two lists of (condition, item), each filtered by its conditions, can differ: exact when each
+    list's items are distinct and both order their common items alike; otherwise :class:`Undecided`."""
+    z3 = smt.z3
+    old_items, new_items = [i for _, i in old], [i for _, i in new]
+    common = [i for i in old_items if i in new_items]
+    if len(set(map(repr, old_items))) < len(old_items) or len(set(map(repr, new_items))) < len(new_items) or \
+            common != [i for i in new_items if i in old_items]:
+        raise Undecided("could not decide: the same reason or effect appears twice, or in another order")
+
+    def when(items: Sequence[tuple[Any, Any]], item: Any) -> Any:
+        return next((c for c, i in items if i == item), z3.BoolVal(False))
+
+    everything = [*old_items, *(i for i in new_items if i not in old_items)]
+    return z3.Or(z3.BoolVal(False), *[z3.Xor(when(old, i), when(new, i)) for i in everything])
+
+
+def _constant(q: Query, expr: CompiledExpr) -> bool | None:
+    """True when ``expr`` is known true in every possible combination, False when known false in every one, else
+    None (and None when no combination is possible); raises :class:`Undecided`."""
+    if not q.exists():
+        return None
+    if q.forall(true(expr)):
+        return True
+    if q.forall(false(expr)):
+        return False
+    return None
 
 
 def _rerun(analysis: Analysis, row: Row) -> Row:

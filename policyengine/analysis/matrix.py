@@ -9,8 +9,9 @@ path runs). What Cedar's symbolic analysis needs a solver for is here a plain lo
   combinations they take out are *don't-cares* when rows are described, which keeps descriptions short.
 * **Facts that are not enumerated.** String, number and set facts have no finite domain. The matrix holds them
   *unknown*: a decision that depends on one is an ``undecided`` outcome naming the facts it depends on and the
-  states it may take (fail closed: it is never reported enabled). Facts a policy declares but never reads do not
-  matter and are listed as such.
+  states it may take (fail closed: it is never reported enabled); with the SMT solver installed, each state comes
+  with the condition under which the action takes it (``enabled when not (order.total > 1000)``). Facts a policy
+  declares but never reads do not matter and are listed as such.
 * **Grouping.** Combinations with identical decisions (every action's state, reasons and effects) form one row;
   each row (and, per action, each outcome) is described by a small set of *cubes*, ``order.status in {New,
   Pending}, user.role = admin``, found by greedy cube expansion over the finite domains (a multi-valued take on
@@ -27,10 +28,11 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledPolicy
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..runtime.decision import Decision, Effect
-from ..runtime.interpret import Interpreter
+from ..runtime.interpret import Interpreter, Unknown
 from ..pipeline.model import FactSpec
+from ..proof import smt
 from ..proof.space import depends_on
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
@@ -146,6 +148,9 @@ class Outcome:
     effects: tuple[Effect, ...] = ()
     may_be: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    conditions: tuple[tuple[str, str], ...] = ()
+    """For ``undecided``: each state it may take and the condition (on the held-unknown facts) under which it does,
+    found by the SMT solver: ``(("enabled", "not (order.total > 1000)"), ("disabled", "order.total > 1000"))``."""
 
     @classmethod
     def of(cls, decision: Decision) -> Outcome:
@@ -193,11 +198,18 @@ class Outcome:
             return f"undecided ({' or '.join(self.may_be)})"
         return self.state
 
+    @property
+    def described(self) -> str:
+        """``enabled when not (order.total > 1000); disabled when order.total > 1000`` (empty without conditions)."""
+        return "; ".join(f"{state} when {when}" for state, when in self.conditions)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"state": self.state, "reasons": list(self.reasons),
                                "effects": [e.to_dict() for e in self.effects]}
         if self.state == "undecided":
             out["may_be"] = list(self.may_be)
+        if self.conditions:
+            out["when"] = dict(self.conditions)
         if self.depends_on:
             out["depends_on"] = list(self.depends_on)
         return out
@@ -364,6 +376,7 @@ class Decider:
         # interpreter resolves only the facts decisions read, and such a constraint cannot rule a decision out.
         self.constraints = [(name, expr) for name, expr in policy.constraints.items() if depends_on(policy, [expr]) <= read]
         self.missing_action = Outcome.absent(f"{policy.spec.label} has no such action")
+        self.conditions = _Conditions(policy, self.interpreter)
 
     def decide(self, values: Sequence[Any]) -> tuple[tuple[Outcome, ...], tuple[str, ...], bool]:
         """``(outcomes, broken constraints, decidable)``: not decidable when a value the policy reads is not one
@@ -377,8 +390,108 @@ class Decider:
             values_text = ", ".join(f"{p.fact} = {show_value(assignment[p.fact])}" for p in undeclared)
             why = Outcome.absent(f"{self.policy.spec.label} does not declare {values_text}")
             return tuple(why for _ in self.slots), broken, False
-        return (tuple(Outcome.of(decisions[s]) if s is not None else self.missing_action for s in self.slots),
-                broken, True)
+        outcomes = []
+        for slot in self.slots:
+            if slot is None:
+                outcomes.append(self.missing_action)
+                continue
+            outcome = Outcome.of(decisions[slot])
+            if outcome.state == "undecided":
+                outcome = self.conditions.refine(slot, outcome, assignment, env)
+            outcomes.append(outcome)
+        return tuple(outcomes), broken, True
+
+
+class _Conditions:
+    """Describes an undecided outcome by conditions: with the finite facts of one combination fixed, under which
+    values of the held-unknown facts the action is enabled, disabled or hidden (decided by the SMT solver; the
+    outcome stays plainly undecided when the solver is missing or cannot decide). Conditions are written with the
+    policy's own condition texts, named conditions spelled out: ``not (order.total > 1000)``."""
+
+    def __init__(self, policy: CompiledPolicy, interpreter: Interpreter) -> None:
+        self.policy = policy
+        self.interpreter = interpreter
+        self.actions = {a.id: a for a in policy.actions}
+        self._terms: Any = None
+        self._cache: dict[tuple[Any, ...], Outcome] = {}
+
+    def refine(self, action_id: str, outcome: Outcome, assignment: Mapping[str, Any], env: dict[Any, Any]) -> Outcome:
+        action = self.actions[action_id]
+        reads = depends_on(self.policy, action.exprs())
+        fixed = {k: v for k, v in assignment.items() if k in reads}
+        key = (action_id, outcome, tuple(sorted(fixed.items())))
+        if key not in self._cache:
+            self._cache[key] = self._refine(action, outcome, fixed, env)
+        return self._cache[key]
+
+    def _refine(self, action: CompiledAction, outcome: Outcome, fixed: Mapping[str, Any], env: dict[Any, Any]) -> Outcome:
+        if not smt.available():
+            return outcome
+        try:
+            if self._terms is None:
+                encoder = smt.Encoder()
+                self._terms = (encoder, encoder.policy(self.policy))
+            encoder, terms = self._terms
+            z3 = smt.z3
+            pin = encoder.fix(fixed)
+
+            def possible(formula: Any) -> bool | None:
+                verdict = smt.satisfiable(encoder, z3.And(pin, formula))
+                return None if verdict.undecided else verdict.holds
+
+            state = terms.action(action.id)
+            formulas = {"enabled": state.enabled, "disabled": z3.And(state.visible, z3.Not(state.enabled)),
+                        "hidden": z3.Not(state.visible)}
+            may_be = [s for s, f in formulas.items() if possible(f)]
+            if None in (possible(f) for f in formulas.values()) or len(may_be) < 2:
+                return outcome if len(may_be) != 1 else attrs.evolve(outcome, may_be=tuple(may_be))
+            parts = {}
+            for label, expr in [("visible", action.visible), ("allow", action.allow),
+                                *((f"guard {g.spec.id}", g.when) for g in action.guards)]:
+                value = self.interpreter.value(expr, env)
+                if not isinstance(value, Unknown):
+                    parts[label] = bool(value)
+                    continue
+                cond = terms.expr(expr)
+                can_true, can_false = possible(cond.true), possible(cond.false)
+                if can_true is None or can_false is None:
+                    return outcome
+                parts[label] = self._text(expr) if can_true and can_false else bool(can_true)
+        except smt.Unsupported:
+            return outcome
+        texts = self._describe(parts)
+        return attrs.evolve(outcome, may_be=tuple(may_be), conditions=tuple((s, texts[s]) for s in may_be))
+
+    def _text(self, expr: CompiledExpr) -> str:
+        text = expr.text.strip()
+        if text in self.policy.conditions:  # a bare named condition: spell it out
+            return self._text(self.policy.conditions[text])
+        return text
+
+    @staticmethod
+    def _describe(parts: Mapping[str, bool | str]) -> dict[str, str]:
+        """Each state's condition from the parts that vary (text) and those fixed (bool)."""
+        def conj(items: Sequence[str]) -> str:
+            return " and ".join(f"({i})" if len(items) > 1 and " " in i else i for i in items) or "true"
+
+        def disj(items: Sequence[str]) -> str:
+            return " or ".join(f"({i})" if len(items) > 1 and " " in i else i for i in items) or "false"
+
+        def negate(item: str) -> str:
+            return f"not ({item})" if " " in item else f"not {item}"
+
+        visible = parts["visible"]
+        guards = [v for k, v in parts.items() if k.startswith("guard ")]
+        shown = [] if visible is True else [str(visible)]
+        allow = parts["allow"]
+        if allow is False or True in guards:  # disabled wherever shown
+            enabled, disabled = "false", conj(shown)
+        else:
+            blocking = ([] if allow is True else [negate(str(allow))]) + [str(g) for g in guards if isinstance(g, str)]
+            enabled = conj([*shown, *([] if allow is True else [str(allow)]),
+                            *(negate(str(g)) for g in guards if isinstance(g, str))])
+            disabled = conj([*shown, disj(blocking)]) if blocking else "false"
+        return {"enabled": enabled, "disabled": disabled, "hidden": negate(str(visible)) if shown else "false"}
 
 
 def space_size(axes: Sequence[Axis]) -> int:

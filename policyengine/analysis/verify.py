@@ -15,15 +15,17 @@ they may read facts, named conditions and ``actions.<id>.<state>``. ``expect`` i
 that must all hold): ``{<action>: <state>, ...}``, or a quantifier ``every`` / ``any`` / ``none`` over a list of
 actions, ``all`` or ``destructive``, with ``is: <state>``.
 
-Each invariant is checked for the base policy and every store override (``for_stores`` narrows it), exhaustively:
-every combination of the finite facts it depends on that the policy's declared constraints allow. A violation
-comes with a counterexample, generalised greedily to the fewest facts that force it. An invariant that reads a fact
-with no finite set of values is *skipped* (never guessed), one whose ``when`` never matches is *vacuous*.
+Each invariant is checked for the base policy and every store override (``for_stores`` narrows it), exactly:
+every combination of the finite facts it depends on that the policy's declared constraints allow, enumerated while
+they are few, and by the SMT solver otherwise (number, string and set facts, large spaces: verify does not
+enumerate a whole space per invariant). A violation comes with a counterexample, generalised greedily to the
+fewest facts that force it. An invariant that could not be decided is *skipped* with the reason (never guessed),
+one whose ``when`` never matches is *vacuous*.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,9 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
 from ..runtime.decision import Decision
 from ..engine import Engine, policy_files
 from ..errors import Diagnostic, PolicyError, did_you_mean
-from .lint import Analysis, Row
+from ..proof import smt
+from . import decide
+from .lint import Analysis, Row, Space
 from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document
 from ..pipeline.yamlsource import Document, read_document
@@ -175,13 +179,17 @@ class Check:
     """How many of those match ``when`` / ``unless``."""
     counterexample: Counterexample | None = None
     reason: str | None = None
-    """Why it was skipped."""
+    """Why it was skipped (could not be decided)."""
+    method: str = "enumerated"
+    """``enumerated`` (every combination of finite facts) or ``solver`` (decided by the SMT solver)."""
+    caveats: tuple[str, ...] = ()
+    """What a solver's verdict assumes (exact arithmetic, see :mod:`policyengine.proof.smt`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"policy": self.target, "store": self.store, "status": self.status, "combinations": self.combinations,
                 "matching": self.matching,
                 "counterexample": self.counterexample.to_dict() if self.counterexample else None,
-                "reason": self.reason}
+                "reason": self.reason, "method": self.method, "caveats": list(self.caveats)}
 
 
 @attrs.frozen(slots=True)
@@ -428,11 +436,11 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     actions = {a for c in inv.clauses for a in _states(policy, c) if a in analysis.actions}
     exprs: list[CompiledExpr] = [e for a in policy.actions if a.id in actions for e in a.exprs()]
     exprs += [e for e in (compiled.when, compiled.unless) if e is not None]
-    space = analysis.space(exprs)
+    # Enumerate while that is cheap (decide.enumerate_limit); past it, or with no finite space, the solver decides.
+    space = analysis.space(exprs, limit=decide.enumerate_limit(policy))
     if space.skipped:
-        return Check(target.label, target.store, "skipped", reason=space.skipped)
-    when = analysis.bind(compiled.when, compiled.constants) if compiled.when is not None else None
-    unless = analysis.bind(compiled.unless, compiled.constants) if compiled.unless is not None else None
+        return _solve(inv, target, compiled, analysis, space)
+    matches = _matcher(analysis, compiled)
     table: dict[tuple[Any, ...], bool] = {}
     matching: set[tuple[Any, ...]] = set()
     first: tuple[tuple[Any, ...], Row] | None = None
@@ -440,7 +448,7 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
         key = space.project(row)
         if key in table:
             continue
-        matched = (when is None or when(row) is True) and (unless is None or unless(row) is False)
+        matched = matches(row)
         bad = matched and any(_broken(analysis, c, row) is not None for c in inv.clauses)
         table[key] = bad
         if matched:
@@ -463,6 +471,82 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     example = Counterexample(tuple((space.facts[k], key[k]) for k in kept),
                              tuple(zip(space.facts, key, strict=True)), tuple(failed))
     return Check(target.label, target.store, "violated", len(table), len(matching), example)
+
+
+def _clause_formula(terms: smt.PolicyTerms, clause: Clause) -> Any:
+    z3 = smt.z3
+    accepted = STATES[clause.state]
+    ok = []
+    for action in _states(terms.policy, clause):
+        if action in terms.actions:
+            ok.append(z3.Or(*[terms.action(action).state(s) for s in sorted(accepted)]))
+        else:  # an action this policy does not offer is hidden
+            ok.append(z3.BoolVal("hidden" in accepted))
+    if clause.quantifier == "every":
+        return z3.And(z3.BoolVal(True), *ok)
+    if clause.quantifier == "any":
+        return z3.Or(z3.BoolVal(False), *ok)
+    return z3.Not(z3.Or(z3.BoolVal(False), *ok))
+
+
+def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analysis, space: Space) -> Check:
+    """The check decided by the SMT solver: a violation, confirmed by the interpreter, with the fewest facts
+    that force it; or holds / vacuous; or skipped with the reason the solver could not decide."""
+    def skipped(reason: str) -> Check:
+        return Check(target.label, target.store, "skipped", reason=f"{space.skipped}; {reason}", method="solver")
+
+    if not smt.available():
+        return skipped(smt.INSTALL)
+    z3 = smt.z3
+    try:
+        encoder, terms, possible = analysis.solver()
+        matched = z3.And(z3.BoolVal(True), *([terms.expr(compiled.when).true] if compiled.when else []),
+                         *([terms.expr(compiled.unless).false] if compiled.unless else []))
+        holds = z3.And(*[_clause_formula(terms, c) for c in inv.clauses])
+        read = [terms.expr(e) for e in (compiled.when, compiled.unless) if e is not None]
+        acted = [terms.action(a) for c in inv.clauses for a in _states(target.policy, c) if a in terms.actions]
+        caveats = frozenset().union(*[x.caveats for x in (*read, *acted)])
+    except smt.Unsupported as err:
+        return skipped(str(err))
+    facts = list(space.facts)
+    row_of = analysis.solver_row
+    matches = _matcher(analysis, compiled)
+
+    def violates(values: Mapping[str, Any]) -> bool:
+        row = row_of(values)
+        return matches(row) and any(_broken(analysis, c, row) is not None for c in inv.clauses)
+
+    options = {"facts": facts, "caveats": caveats}
+    found = smt.satisfiable(encoder, z3.And(possible, matched, z3.Not(holds)), confirm=violates, **options)
+    if found.undecided:
+        return skipped(found.reason or "the solver could not decide")
+    if found.fails:
+        some = smt.satisfiable(encoder, z3.And(possible, matched), **options)
+        if some.undecided:
+            return skipped(some.reason or "the solver could not decide")
+        status = "holds" if some.holds else "vacuous"
+        return Check(target.label, target.store, status, method="solver", caveats=found.caveats)
+    witness = dict(found.values or {})
+    kept = [f for f in facts if f in witness]
+    bad = z3.And(matched, z3.Not(holds))
+    for name in list(kept):  # greedily drop the facts that do not matter: every completion still violates it
+        trial = [k for k in kept if k != name]
+        forced = smt.implies(encoder, z3.And(possible, encoder.fix({k: witness[k] for k in trial})), bad, **options)
+        if forced.holds:
+            kept = trial
+    row = row_of(witness)
+    failed = [(c.describe(), broken) for c in inv.clauses if (broken := _broken(analysis, c, row)) is not None]
+    example = Counterexample(tuple((k, witness[k]) for k in kept), tuple((f, witness[f]) for f in facts if f in witness),
+                             tuple(failed))
+    return Check(target.label, target.store, "violated", counterexample=example, method="solver",
+                 caveats=found.caveats)
+
+
+def _matcher(analysis: Analysis, compiled: _Compiled) -> Callable[[Row], bool]:
+    """Whether a row matches the invariant's ``when`` (true) and ``unless`` (false); unknown never matches."""
+    when = analysis.bind(compiled.when, compiled.constants) if compiled.when is not None else None
+    unless = analysis.bind(compiled.unless, compiled.constants) if compiled.unless is not None else None
+    return lambda row: (when is None or when(row) is True) and (unless is None or unless(row) is False)
 
 
 def verify(engine: Engine, invariants: Invariants) -> VerifyReport:

@@ -3,7 +3,8 @@
 OLD and NEW are directories (or files), or git revisions: ``REV:PATH`` (PATH at revision REV, relative to the
 repository root, or to the current directory when it starts with ``./``), or a bare ``REV`` meaning the other
 side's directory (or ``policies``) at that revision. NEW defaults to ``policies``. Exit codes: 0, or 1 with
-``--fail-on-widen`` when some action becomes enabled or visible where it was not; 2 bad usage (a revision that does
+``--fail-on-widen`` when some action becomes enabled or visible where it was not (or when that could not be
+decided: facts with no finite set of values are compared by the SMT solver, ``policyengine[smt]``); 2 bad usage (a revision that does
 not exist); 3 a side does not load.
 """
 
@@ -76,8 +77,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     emit(render(diffs, args.format, expand=args.expand, many=args.all_stores), args.output)
     wider = [f"{scope(d)}: {a.action.id}" if args.all_stores else a.action.id for d in diffs for a in d.actions if a.widens]
+    undecided = [f"{scope(d)}: {a}" if args.all_stores else a for d in diffs for a, _ in d.undecided]
     if args.fail_on_widen and wider:
         print(f"policyengine diff: --fail-on-widen: more permissive: {', '.join(wider)}", file=sys.stderr)
+        return EXIT_WIDENS
+    if args.fail_on_widen and undecided:  # never a silent pass
+        print(f"policyengine diff: --fail-on-widen: could not decide whether these widen: {', '.join(undecided)}",
+              file=sys.stderr)
         return EXIT_WIDENS
     return EXIT_OK
 
@@ -165,6 +171,7 @@ def text_diff(diff: Diff, expand: bool, many: bool) -> str:
             out += [f"    old: {outcome_text(change.old)}", f"    new: {outcome_text(change.new)}"]
             if expand:
                 out += [f"      - {point(diff, values)}" for values in change.combinations]
+        out += solved_lines(action)
         for detail in action.details:
             out += [f"  {detail.field} changed", f"    old: {detail.old}", f"    new: {detail.new}"]
     out += ["", f"summary: {diff.summary}"]
@@ -183,9 +190,23 @@ def markdown_diff(diff: Diff, expand: bool, many: bool) -> str:
                     f"  - old: {md(outcome_text(change.old))}", f"  - new: {md(outcome_text(change.new))}"]
             if expand:
                 out += [f"  - `{md(point(diff, values))}`" for values in change.combinations]
+        out += [f"- {md(line.strip())}" for line in solved_lines(action) if not line.startswith("    ")]
         for detail in action.details:
             out += [f"- **{detail.field} changed**", f"  - old: {md(str(detail.old))}", f"  - new: {md(str(detail.new))}"]
     return "\n".join(out)
+
+
+def solved_lines(action: ActionDiff) -> list[str]:
+    """The state changes the SMT solver found (facts with no finite set of values), or why it could not decide."""
+    out = []
+    for change in action.solved:
+        tags = (["wider"] if change.widens else []) + (["narrower"] if change.narrows else [])
+        title = f"{change.kind} (decided by the SMT solver{''.join(', ' + t for t in tags)}): for example {change.describe()}"
+        out.append(f"  {title}")
+        out += [f"    note: {caveat}" for caveat in change.caveats]
+    if action.undecided is not None:
+        out.append(f"  {action.undecided}")
+    return out
 
 
 def render_csv(diffs: Sequence[Diff]) -> str:
@@ -199,6 +220,12 @@ def render_csv(diffs: Sequence[Diff]) -> str:
                 writer.writerow([scope(diff), action.action.id, c.kind, c.widens, c.narrows, c.count,
                                  describe_cubes(c.when, diff.axes), c.old.state, outcome_text(c.old), c.new.state,
                                  outcome_text(c.new)])
+            for sc in action.solved:
+                writer.writerow([scope(diff), action.action.id, sc.kind, sc.widens, sc.narrows, "",
+                                 f"for example {sc.describe()} (SMT solver)", sc.old, sc.old, sc.new, sc.new])
+            if action.undecided is not None:
+                writer.writerow([scope(diff), action.action.id, "undecided", "", "", "", action.undecided, "", "", "",
+                                 ""])
             for d in action.details:
                 writer.writerow([scope(diff), action.action.id, f"{d.field} changed", False, False, "", "", "", d.old,
                                  "", d.new])
@@ -229,6 +256,10 @@ def render_html(diffs: Sequence[Diff], *, expand: bool, many: bool) -> str:
                         f"<li>{esc(point(diff, values))}</li>" for values in c.combinations) + "</ul></details>"
                 body.append(f"<tr><td>{esc(change_title(c))}</td><td>{when}</td><td>{outcome_html(c.old)}</td>"
                             f"<td>{outcome_html(c.new)}</td></tr>")
+            body += [f"<tr><td>{esc(sc.kind)} (SMT solver)</td><td>for example {esc(sc.describe())}</td>"
+                     f"<td>{esc(sc.old)}</td><td>{esc(sc.new)}</td></tr>" for sc in action.solved]
+            if action.undecided is not None:
+                body.append(f"<tr><td>undecided</td><td colspan=\"3\">{esc(action.undecided)}</td></tr>")
             body += [f"<tr><td>{esc(d.field)} changed</td><td>always</td><td>{esc(d.old)}</td><td>{esc(d.new)}</td></tr>"
                      for d in action.details]
             body.append("</table>")

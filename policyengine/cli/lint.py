@@ -16,7 +16,8 @@ DOCS = "docs/explain-lint-verify.md"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_path(parser)
-    parser.add_argument("--strict", action="store_true", help="exit 1 when there is any finding")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when there is any finding, or anything could not be decided (skipped)")
     parser.add_argument("--disable", action="append", default=[], metavar="RULE",
                         help="do not report this rule (an id like PE301 or a name like unused-condition); repeatable")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -78,4 +79,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(format_text(report))
-    return EXIT_FACTS if args.strict and report.findings else EXIT_OK
+    return EXIT_FACTS if args.strict and (report.findings or report.skipped) else EXIT_OK

@@ -176,6 +176,8 @@ def outcome_text(outcome: Outcome) -> str:
         return "enabled" + (f": does {'; '.join(map(effect_text, outcome.effects))}" if outcome.effects else "")
     depends = ", ".join(outcome.depends_on)
     if outcome.state == "undecided":
+        if outcome.conditions:
+            return f"undecided: {outcome.described}"
         return f"undecided, may be {' or '.join(outcome.may_be)}: depends on {depends}"
     if outcome.depends_on:
         return f"{outcome.state} (more reasons may apply, depending on {depends}): {sentences(outcome.reasons)}"
@@ -211,7 +213,8 @@ class Notes:
             return "enabled" + (f" ({self.effect('; '.join(map(effect_text, outcome.effects)))})" if outcome.effects else "")
         texts = list(outcome.reasons)
         if outcome.state == "undecided":
-            texts.insert(0, f"may be {' or '.join(outcome.may_be)}: depends on {', '.join(outcome.depends_on)}")
+            texts.insert(0, outcome.described or
+                         f"may be {' or '.join(outcome.may_be)}: depends on {', '.join(outcome.depends_on)}")
         elif outcome.depends_on:
             texts.append(f"more reasons may apply, depending on {', '.join(outcome.depends_on)}")
         refs = ",".join(str(self.reason(t)) for t in texts)
@@ -418,7 +421,8 @@ def outcome_html(outcome: Outcome) -> str:
     if outcome.state == "enabled" and outcome.effects:
         parts.append(" does " + "; ".join(f"<code>{esc(effect_text(e))}</code>" for e in outcome.effects))
     if outcome.state == "undecided":
-        parts.append(f" depends on {esc(', '.join(outcome.depends_on))}")
+        parts.append(f" {esc(outcome.described)}" if outcome.conditions else
+                     f" depends on {esc(', '.join(outcome.depends_on))}")
     elif outcome.depends_on:
         parts.append(f" (more reasons may apply, depending on {esc(', '.join(outcome.depends_on))})")
     if outcome.reasons:

@@ -2,8 +2,9 @@
 invariants over every possible order and user, for the base policy and every store override.
 
 Exit 0 when every invariant holds (vacuous or skipped ones are warnings), 1 when one is violated (or, with
-``--strict``, vacuous or skipped), 2 when there is no invariant to check, 3 when the policies or the invariants do
-not load.
+``--strict``, vacuous or skipped: could not be decided, for example without the SMT solver), 2 when there is no
+invariant to check, 3 when the policies or the invariants do not load. Invariants over number, string and set
+facts are decided by the SMT solver (``policyengine[smt]``); such checks say so.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_path(parser)
     parser.add_argument("--invariants", action="append", default=[], metavar="FILE|DIR",
                         help="PolicyInvariants file(s) to check (default: those under PATH); repeatable")
-    parser.add_argument("--strict", action="store_true", help="also exit 1 when an invariant is vacuous or skipped")
+    parser.add_argument("--strict", action="store_true",
+                        help="also exit 1 when an invariant is vacuous or skipped (could not be decided)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
@@ -42,15 +44,20 @@ def _facts(pairs: tuple[tuple[str, Any], ...]) -> str:
 
 
 def _check_lines(check: Check, where: str) -> list[str]:
+    notes = [f"      {where}: note ({check.target}): {caveat}" for caveat in check.caveats]
+    if check.status == "holds":
+        return notes
     if check.status == "skipped":
         return [f"      {where}: skipped in {check.target}: {check.reason}"]
     if check.status == "vacuous":
+        how = "decided by the SMT solver" if check.method == "solver" else f"{check.combinations} combinations"
         return [f"      {where}: vacuous in {check.target}: no possible order and user matches when/unless "
-                f"({check.combinations} combinations)"]
+                f"({how})", *notes]
     example = check.counterexample
     assert example is not None
-    lines = [f"      {where}: violated in {check.target}",
-             f"        counterexample: {_facts(example.facts)}"]
+    how = " (decided by the SMT solver)" if check.method == "solver" else ""
+    lines = [f"      {where}: violated in {check.target}{how}",
+             f"        counterexample: {_facts(example.facts)}", *notes]
     if len(example.facts) < len(example.witness):
         lines.append(f"        for example: {_facts(example.witness)}")
     for expected, states in example.failed:
@@ -73,8 +80,7 @@ def format_text(report: VerifyReport) -> str:
         title = f"{inv.id}: {inv.description}" if inv.description else inv.id
         lines.append(f"  {_LABELS[result.status]:<7} {title}")
         for check in result.checks:
-            if check.status != "holds":
-                lines += _check_lines(check, inv.where)
+            lines += _check_lines(check, inv.where)
     counts = report.counts
     parts = [f"{counts['holds']} hold"] + [f"{n} {status}" for status, n in counts.items() if n and status != "holds"]
     lines.append(f"{', '.join(parts)}")

@@ -1,0 +1,865 @@
+"""Exact analysis beyond finite facts: compiled conditions translated into z3 (the optional extra
+``policyengine[smt]``), and three queries over them: :func:`satisfiable`, :func:`implies` and :func:`equivalent`.
+
+:mod:`.space` enumerates the finite facts (enum, bool); a condition that reads a number, string or set fact has
+no finite space, and this module decides it instead. Each query returns a :class:`Verdict`: it holds, it fails
+with a concrete, readable counterexample (``order.total = 1000.01``), or it is undecided with the reason (the
+solver is not installed, gave up within its time budget, or the condition uses something the translation cannot
+express exactly). Nothing is ever guessed: an undecided query is never reported as a pass.
+
+What is modelled, and how exactly (docs/explain-lint-verify.md has the user's version):
+
+* **bool** facts are z3 booleans; **enum** facts are strings among their declared values; **string** facts are z3
+  strings (equality, ordering by code point, ``in`` as substring, ``.length``, and the regexes of the policy
+  language: literals, classes and ranges, ``.``, alternation, groups, every repetition, ``^``/``\\A`` at the
+  start and ``$``/``\\Z`` at the end, matched with Python's ``re.match``/``re.search`` semantics). Patterns with
+  what z3's regex theory cannot express (back-references, look-arounds, word boundaries, flags other than
+  ``(?s)``/``(?a)``, and the Unicode classes ``\\d \\w \\s`` without ``(?a)``) make the query undecided, with the
+  reason. z3 strings hold code points up to U+2FFFF; a proof covers those strings.
+* **number** facts are exact rationals, compared exactly as rule-engine compares Decimals. ``+ - *`` and unary
+  ``-`` are exact; ``//`` and ``%`` truncate toward zero exactly as Decimal does, and fail on a zero divisor or a
+  quotient of 28 digits or more, as Decimal does; ``/`` is exact division, failing on a zero divisor. Decimal
+  rounds a result that needs more than 28 significant digits; the solver does not, so every verdict that relies
+  on arithmetic carries that caveat (:attr:`Verdict.caveats`). ``**`` is modelled for whole literal exponents
+  from -64 to 64. A counterexample is always a value a number fact can hold (an int, or a float whose shortest
+  repr is the exact decimal), and the analyses re-evaluate it with the interpreter before showing it.
+* **set** facts are observed through membership (``'vip' in order.tags``) and ``.length``: each membership is a
+  boolean tied to the others (equal strings, equal membership), and the length is at least the number of distinct
+  members; a counterexample fills the rest with fresh strings. Other set operations are undecided, with the reason.
+* **Failing closed.** Every condition is a pair (value, unknown). A condition is unknown when a fact it reads is bad
+  (only with ``bad_facts=True``: the analyses ask about valid facts, as enumeration does), when a named condition
+  it reads is unknown, when it reads the state of an action decided under errors (as the interpreter decides:
+  the visibility of an action shown despite errors stays known), or when its computation fails (a zero divisor),
+  following Python's short-circuit order exactly as the generated code evaluates it. Action states are built
+  as the decision builder builds them: hidden when visibility is unknown, never enabled under an unknown
+  allow, guard or effect condition.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import attrs
+from rule_engine import ast
+
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
+from ..pipeline.model import FactSpec
+
+class _LazyZ3:
+    """Stands for the z3 module until first used: importing z3 costs a quarter of a second, which every command
+    (and ``import policyengine``) would pay; the first use imports it and puts the real module in its place."""
+
+    def __getattr__(self, name: str) -> Any:
+        import z3 as module  # the optional extra policyengine[smt]
+
+        globals()["z3"] = module
+        return getattr(module, name)
+
+
+z3: Any = _LazyZ3() if importlib.util.find_spec("z3") is not None else None
+
+try:
+    from re import _constants as _sre, _parser as _sre_parse  # type: ignore[attr-defined]
+except ImportError:  # Python 3.10
+    import sre_constants as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
+__all__ = ["BUDGET_MS", "INSTALL", "Cond", "Encoder", "PolicyTerms", "Unsupported", "Verdict", "available",
+           "equivalent", "implies", "satisfiable", "show_value", "describe_values"]
+
+BUDGET_MS = 2000
+"""The solver's time budget per query, in milliseconds, unless the caller gives one."""
+
+INSTALL = "could not decide: install policyengine[smt] (the z3 solver) to analyse number, string and set facts"
+"""The reason of every verdict when z3 is not installed."""
+
+ARITHMETIC_CAVEAT = ("arithmetic is computed exactly; Decimal rounds results that need more than 28 significant "
+                     "digits, which this verdict does not cover")
+_MAX_CHAR = 0x2FFFF
+_PREC_LIMIT = 10 ** 28
+
+
+def available() -> bool:
+    """Whether the solver is installed."""
+    return z3 is not None
+
+
+class Unsupported(Exception):
+    """A condition the translation cannot express exactly; the message says what and why."""
+
+
+@attrs.frozen(slots=True)
+class Verdict:
+    """The answer to one query."""
+
+    status: str
+    """``holds``, ``fails`` or ``undecided``."""
+    values: Mapping[str, Any] | None = None
+    """For ``fails`` (and a satisfiable formula): fact name -> a value a fact can hold; facts left out are bad
+    (only with ``bad_facts``) or read by nothing."""
+    reason: str | None = None
+    """Why it is undecided."""
+    caveats: tuple[str, ...] = ()
+    """What the verdict assumes (see :data:`ARITHMETIC_CAVEAT`)."""
+
+    @property
+    def holds(self) -> bool:
+        return self.status == "holds"
+
+    @property
+    def fails(self) -> bool:
+        return self.status == "fails"
+
+    @property
+    def undecided(self) -> bool:
+        return self.status == "undecided"
+
+    def describe(self) -> str:
+        """The counterexample, readable: ``order.total = 1000.01, user.role = 'member'``."""
+        return describe_values(self.values or {})
+
+
+def show_value(value: Any) -> str:
+    """One fact value as a policy author writes it: ``true``, ``1000.01``, ``'member'``, ``['vip']``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (frozenset, set, list, tuple)):
+        return "[" + ", ".join(repr(v) for v in sorted(value)) + "]"
+    return repr(value)
+
+
+def describe_values(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} = {show_value(value)}" for name, value in sorted(values.items())) or "any facts"
+
+
+@attrs.frozen(slots=True)
+class Cond:
+    """A condition: its value, whether it is unknown (fails closed), and the caveats of its translation."""
+
+    value: Any
+    unknown: Any
+    caveats: frozenset[str] = frozenset()
+
+    @property
+    def true(self) -> Any:
+        """Known to be true."""
+        return z3.And(self.value, z3.Not(self.unknown))
+
+    @property
+    def false(self) -> Any:
+        """Known to be false."""
+        return z3.And(z3.Not(self.value), z3.Not(self.unknown))
+
+
+@attrs.frozen(slots=True)
+class ActionTerms:
+    """An action's states as the decision builder decides them."""
+
+    visible: Any
+    enabled: Any
+    errors: Any
+    """Decided under errors (hidden with an unknown visibility, or shown with an unknown allow/guard/effect)."""
+    caveats: frozenset[str]
+
+    def state(self, name: str) -> Any:
+        """``enabled``, ``disabled``, ``hidden`` or ``visible``."""
+        if name == "enabled":
+            return self.enabled
+        if name == "disabled":
+            return z3.And(self.visible, z3.Not(self.enabled))
+        if name == "hidden":
+            return z3.Not(self.visible)
+        return self.visible
+
+
+@attrs.frozen(slots=True)
+class _Val:
+    """A sub-expression: its z3 value (of its kind), whether computing it raises, and caveats."""
+
+    kind: str  # bool | num | str | enum | set
+    term: Any
+    error: Any
+    caveats: frozenset[str] = frozenset()
+    values: tuple[str, ...] = ()
+    """For ``enum``: the declared values; the term is the index of the value (integers solve much faster than
+    strings, and most conditions compare enums with literals)."""
+    literal: Any = None
+    """For a string literal: its Python value."""
+
+
+class _SetFact:
+    """A set fact, observed through membership of string terms and its length."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.length = z3.Int(f"{name}#length")
+        self.members: list[tuple[Any, Any]] = []  # (string term, is-member bool)
+        self._by_key: dict[str, Any] = {}
+        self._done = 0
+
+    def contains(self, term: Any) -> Any:
+        key = term.sexpr()
+        if key not in self._by_key:
+            flag = z3.Bool(f"{self.name}#has#{len(self.members)}")
+            self._by_key[key] = flag
+            self.members.append((term, flag))
+        return self._by_key[key]
+
+    def new_domain(self) -> list[Any]:
+        """The consistency constraints of the members added since the last call (the earlier ones stay valid:
+        a length at least the distinct members counted so far is implied by the count with more members)."""
+        out = [self.length >= 0] if self._done == 0 else []
+        for i in range(self._done, len(self.members)):
+            term, flag = self.members[i]
+            out += [z3.Implies(term == other, flag == f) for other, f in self.members[:i]]
+        if len(self.members) > self._done:
+            counted = [z3.If(z3.And(flag, *[z3.Or(term != other, z3.Not(f)) for other, f in self.members[:i]]), 1, 0)
+                       for i, (term, flag) in enumerate(self.members)]
+            out.append(self.length >= z3.Sum(counted))
+        self._done = len(self.members)
+        return out
+
+
+class Encoder:
+    """z3 variables for facts, shared by every policy encoded with it (a base and its store's merged policy read
+    the same ``order.total``), and the per-policy translations (:meth:`policy`)."""
+
+    def __init__(self, *, bad_facts: bool = False) -> None:
+        if z3 is None:
+            raise Unsupported(INSTALL)
+        self.bad_facts = bad_facts
+        self.facts: dict[str, FactSpec] = {}
+        self.vars: dict[str, Any] = {}
+        self.sets: dict[str, _SetFact] = {}
+        self.bad: dict[str, Any] = {}
+        self._policies: dict[int, PolicyTerms] = {}
+        self._solver: Any = None
+        self._bounded: set[str] = set()
+        self._regexes: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}
+
+    def policy(self, policy: CompiledPolicy) -> PolicyTerms:
+        terms = self._policies.get(id(policy))
+        if terms is None:
+            terms = self._policies[id(policy)] = PolicyTerms(self, policy)
+        return terms
+
+    def fact(self, spec: FactSpec) -> Any:
+        known = self.facts.get(spec.name)
+        if known is not None and (known.type, known.values) != (spec.type, spec.values):
+            raise Unsupported(f"fact {spec.name} is declared with different types in the policies compared")
+        if known is None:
+            self.facts[spec.name] = spec
+            name = spec.name
+            if spec.type == "bool":
+                self.vars[name] = z3.Bool(name)
+            elif spec.type == "enum":
+                self.vars[name] = z3.Int(name)
+            elif spec.type == "string":
+                self.vars[name] = z3.String(name)
+            elif spec.type == "number":
+                self.vars[name] = z3.Real(name)
+            else:
+                self.vars[name] = self.sets[name] = _SetFact(name)
+            self.bad[name] = z3.Bool(f"{name}#bad") if self.bad_facts else z3.BoolVal(False)
+        return self.vars[spec.name]
+
+    def matches(self, term: Any, language: Any) -> Any:
+        """A boolean that is true exactly when ``term`` is in ``language``. z3 gives up on two separate regex
+        memberships of one string (even ``'azon'`` for ``.*zon.*`` and ``a.*``), but not on one membership of an
+        intersection: so every membership of a term is tied to one intersection, chosen per query
+        (:meth:`regex_links`)."""
+        key = term.sexpr()
+        found = self._regexes.setdefault(key, (term, []))[1]
+        flag = z3.Bool(f"{key}#re#{len(found)}")
+        found.append((language, flag))
+        return flag
+
+    def regex_links(self) -> list[Any]:
+        """For each string with regex memberships: it lies in the intersection of each language or its
+        complement, as its membership booleans say."""
+        return [z3.InRe(term, z3.Intersect(*[z3.If(flag, lang, z3.Complement(lang)) for lang, flag in found])
+                        if len(found) > 1 else z3.If(found[0][1], found[0][0], z3.Complement(found[0][0])))
+                for term, found in self._regexes.values()]
+
+    def solver(self) -> Any:
+        """The encoder's solver, with every fact's domain asserted (an enum is one of its values; a set is
+        consistent); queries run in a push/pop scope on it, so the domain is built and asserted once."""
+        if self._solver is None:
+            self._solver = z3.SimpleSolver()  # no tactic preprocessing: several times faster on these formulas
+        for name, spec in self.facts.items():
+            if spec.type == "enum" and name not in self._bounded:
+                self._bounded.add(name)
+                self._solver.add(z3.And(self.vars[name] >= 0, self.vars[name] < len(spec.values)))
+            elif spec.type == "set":
+                self._solver.add(*self.sets[name].new_domain())
+        return self._solver
+
+    def fix(self, values: Mapping[str, Any]) -> Any:
+        """The formula that pins each fact of ``values`` to its value."""
+        out = []
+        for name, value in values.items():
+            spec = self.facts.get(name)
+            if spec is None:
+                continue
+            var = self.vars[name]
+            if spec.type == "bool":
+                out.append(var == z3.BoolVal(bool(value)))
+            elif spec.type == "enum":
+                out.append(var == spec.values.index(value))
+            elif spec.type == "string":
+                out.append(var == z3.StringVal(value))
+            elif spec.type == "number":
+                out.append(var == _fraction(Decimal(repr(value)) if isinstance(value, float) else Decimal(value)))
+            else:
+                out.append(var.length == len(value))
+                out += [flag == _any([term == z3.StringVal(v) for v in sorted(value)]) for term, flag in var.members]
+        return z3.And(z3.BoolVal(True), *out)
+
+    # -- models back to values ----------------------------------------------------------------------------------
+    def values(self, model: Any, names: Iterable[str]) -> dict[str, Any] | str:
+        """The facts ``names`` in ``model`` as values a fact can hold, or why one cannot be."""
+        out: dict[str, Any] = {}
+        for name in sorted(set(names)):
+            if name not in self.facts:
+                continue
+            if self.bad_facts and z3.is_true(model.eval(self.bad[name], model_completion=True)):
+                continue  # bad: left out, i.e. missing
+            spec, var = self.facts[name], self.vars[name]
+            if spec.type == "bool":
+                out[name] = z3.is_true(model.eval(var, model_completion=True))
+            elif spec.type == "enum":
+                out[name] = spec.values[model.eval(var, model_completion=True).as_long()]
+            elif spec.type == "string":
+                out[name] = _string(model, model.eval(var, model_completion=True))
+            elif spec.type == "number":
+                value = _number(model.eval(var, model_completion=True))
+                if isinstance(value, str):
+                    return f"{name} would have to be {value}"
+                out[name] = value
+            else:
+                out[name] = self._set_value(model, self.sets[name])
+        return out
+
+    @staticmethod
+    def _set_value(model: Any, fact: _SetFact) -> frozenset[str]:
+        members = {_string(model, model.eval(t, model_completion=True)) for t, flag in fact.members
+                   if z3.is_true(model.eval(flag, model_completion=True))}
+        observed = {_string(model, model.eval(t, model_completion=True)) for t, _ in fact.members}
+        length = model.eval(fact.length, model_completion=True).as_long()
+        filler = 0
+        while len(members) < min(length, 1000):
+            filler += 1
+            candidate = f"tag{filler}"
+            if candidate not in observed:
+                members.add(candidate)
+        return frozenset(members)
+
+
+def _string(model: Any, value: Any) -> str:
+    text = value.as_string()
+    if "\\" not in text:
+        return str(text)
+    length = model.eval(z3.Length(value)).as_long()
+    return "".join(chr(model.eval(z3.StrToCode(z3.SubString(value, i, 1))).as_long()) for i in range(length))
+
+
+def _number(value: Any) -> int | float | str:
+    if not z3.is_rational_value(value):
+        return "an irrational number"
+    exact = Fraction(value.numerator_as_long(), value.denominator_as_long())
+    if exact.denominator == 1:
+        return int(exact)
+    denominator = exact.denominator
+    for prime in (2, 5):
+        while denominator % prime == 0:
+            denominator //= prime
+    if denominator != 1:
+        return f"{exact}, which no decimal number is"
+    digits = Decimal(exact.numerator) / Decimal(exact.denominator)  # exact: a terminating decimal
+    as_float = float(exact)
+    if Decimal(repr(as_float)) != digits:
+        return f"{digits}, which a float cannot hold exactly"
+    return as_float
+
+
+def _fraction(value: Decimal) -> Any:
+    numerator, denominator = value.as_integer_ratio()
+    return z3.RealVal(numerator) / z3.RealVal(denominator) if denominator != 1 else z3.RealVal(numerator)
+
+
+def _false() -> Any:
+    return z3.BoolVal(False)
+
+
+def _any(terms: Sequence[Any]) -> Any:
+    terms = [t for t in terms if not z3.is_false(t)]
+    if not terms:
+        return z3.BoolVal(False)
+    return terms[0] if len(terms) == 1 else z3.Or(*terms)
+
+
+class PolicyTerms:
+    """The z3 translation of one compiled policy's conditions, named conditions, actions and constraints."""
+
+    def __init__(self, encoder: Encoder, policy: CompiledPolicy) -> None:
+        self.encoder = encoder
+        self.policy = policy
+        self.specs = {f.name: f for f in policy.facts}
+        self.actions = {a.id: a for a in policy.actions}
+        self._exprs: dict[int, Cond] = {}
+        self._actions: dict[str, ActionTerms] = {}
+
+    # -- conditions ----------------------------------------------------------------------------------------------
+    def expr(self, expr: CompiledExpr) -> Cond:
+        """``expr`` as a :class:`Cond`: raises :class:`Unsupported` for what the translation cannot express."""
+        found = self._exprs.get(id(expr))
+        if found is None:
+            found = self._exprs[id(expr)] = self._translate(expr)
+        return found
+
+    def condition(self, name: str) -> Cond:
+        return self.expr(self.policy.conditions[name])
+
+    def possible(self) -> Any:
+        """The policy's declared constraints: a combination is possible unless a constraint is known false (as
+        enumeration decides it, an unknown constraint does not rule a combination out)."""
+        return z3.And(z3.BoolVal(True), *[z3.Not(self.expr(e).false) for e in self.policy.constraints.values()])
+
+    def _translate(self, expr: CompiledExpr) -> Cond:
+        caveats: set[str] = set()
+        unknown = [self.encoder.bad[self._fact_var(name)[0]] for name in sorted(expr.facts)]
+        for name in sorted(expr.conditions):
+            cond = self.condition(name)
+            unknown.append(cond.unknown)
+            caveats |= cond.caveats
+        for action_id in sorted(expr.actions):
+            action = self.action(action_id)
+            caveats |= action.caveats
+            reads = {state for a, state in expr.action_states if a == action_id}
+            trusted = action.visible if reads <= {"visible", "hidden"} else _false()
+            unknown.append(z3.And(action.errors, z3.Not(trusted)))
+        value = self._node(expr.rule.statement.expression)
+        assert value.kind == "bool"
+        unknown.append(value.error)
+        return Cond(value.term, _any(unknown), frozenset(caveats | value.caveats))
+
+    # -- actions ---------------------------------------------------------------------------------------------------
+    def action(self, action_id: str) -> ActionTerms:
+        found = self._actions.get(action_id)
+        if found is None:
+            found = self._actions[action_id] = self._action(self.actions[action_id])
+        return found
+
+    def _action(self, action: CompiledAction) -> ActionTerms:
+        visible = self.expr(action.visible)
+        allow = self.expr(action.allow)
+        guards = [self.expr(g.when) for g in action.guards]
+        effects = [self.expr(e.when) for e in action.effects if e.when is not None]
+        shown = visible.true
+        errors_if_shown = _any([allow.unknown, *(g.unknown for g in guards), *(e.unknown for e in effects)])
+        enabled = z3.And(shown, allow.true, *[z3.Not(g.value) for g in guards], z3.Not(errors_if_shown))
+        errors = z3.Or(visible.unknown, z3.And(shown, errors_if_shown))
+        caveats = frozenset().union(*[c.caveats for c in (visible, allow, *guards, *effects)])
+        return ActionTerms(shown, enabled, errors, caveats)
+
+    # -- the AST -------------------------------------------------------------------------------------------------
+    def _fact_var(self, name: str) -> tuple[str, Any]:
+        spec = self.specs[name]
+        return name, self.encoder.fact(spec)
+
+    def _reference(self, node: Any) -> _Val:
+        names: list[str] = []
+        while isinstance(node, ast.GetAttributeExpression):
+            names.append(node.name)
+            node = node.object
+        names.append(node.name)
+        names.reverse()
+        if names[0] == "actions":
+            return _Val("bool", self.action(names[1]).state(names[2]), _false())
+        if len(names) == 1 and names[0] in self.policy.conditions:
+            return _Val("bool", self.condition(names[0]).value, _false())
+        for cut in range(len(names), 1, -1):
+            fact = ".".join(names[:cut])
+            if fact in self.specs:
+                spec = self.specs[fact]
+                _, var = self._fact_var(fact)
+                kind = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}[spec.type]
+                value = _Val(kind, var, _false(), values=spec.values if kind == "enum" else ())
+                for _attribute in names[cut:]:  # only .length passes the compiler
+                    length = var.length if kind == "set" else z3.Length(_text_of(value))
+                    value = _Val("num", z3.ToReal(length), _false())
+                return value
+        raise Unsupported(f"cannot resolve {'.'.join(names)!r}")  # pragma: no cover - the compiler resolved it
+
+    def _node(self, node: Any) -> _Val:
+        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
+            return self._reference(node)
+        if isinstance(node, ast.BooleanExpression):
+            return _Val("bool", z3.BoolVal(bool(node.value)), _false())
+        if isinstance(node, ast.FloatExpression):
+            return _Val("num", _fraction(Decimal(node.value)), _false())
+        if isinstance(node, ast.StringExpression):
+            return _Val("str", z3.StringVal(node.value), _false(), literal=node.value)
+        if isinstance(node, ast.UnaryExpression):
+            right = self._node(node.right)
+            if node.type == "not":
+                return _Val("bool", z3.Not(right.term), right.error, right.caveats)
+            return _Val("num", -right.term, right.error, right.caveats | {ARITHMETIC_CAVEAT})
+        if isinstance(node, ast.LogicExpression):
+            left, right = self._node(node.left), self._node(node.right)
+            caveats = left.caveats | right.caveats
+            if node.type == "and":  # Python's short circuit: the right side runs only when the left is true
+                return _Val("bool", z3.And(left.term, right.term),
+                            z3.Or(left.error, z3.And(left.term, right.error)), caveats)
+            return _Val("bool", z3.Or(left.term, right.term),
+                        z3.Or(left.error, z3.And(z3.Not(left.term), right.error)), caveats)
+        if isinstance(node, ast.TernaryExpression):
+            cond, true, false = self._node(node.condition), self._node(node.case_true), self._node(node.case_false)
+            if "enum" in (true.kind, false.kind):  # compare as text: the branches may be different enums
+                true, false = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (true, false))
+            return _Val(true.kind, z3.If(cond.term, true.term, false.term),
+                        z3.Or(cond.error, z3.If(cond.term, true.error, false.error)),
+                        cond.caveats | true.caveats | false.caveats)
+        if isinstance(node, ast.FuzzyComparisonExpression):
+            return self._regex(node)
+        if isinstance(node, ast.ComparisonExpression):
+            return self._compare(node)
+        if isinstance(node, ast.ContainsExpression):
+            return self._contains(node)
+        if isinstance(node, (ast.ArithmeticExpression, ast.AddExpression, ast.SubtractExpression)):
+            return self._arithmetic(node)
+        raise Unsupported(f"{type(node).__name__} is not modelled")  # pragma: no cover - the compiler rejects it
+
+    def _compare(self, node: Any) -> _Val:
+        left, right = self._node(node.left), self._node(node.right)
+        if "set" in (left.kind, right.kind):
+            raise Unsupported("comparing sets is not modelled by the solver (use membership and .length)")
+        compare = _COMPARE[node.type]
+        error, caveats = z3.Or(left.error, right.error), left.caveats | right.caveats
+        if left.kind == "enum" and right.literal is not None:
+            return _Val("bool", _index_in(left, lambda v: compare(v, right.literal)), error, caveats)
+        if right.kind == "enum" and left.literal is not None:
+            return _Val("bool", _index_in(right, lambda v: compare(left.literal, v)), error, caveats)
+        if left.kind == right.kind == "enum" and left.values == right.values and node.type in ("eq", "ne"):
+            return _Val("bool", compare(left.term, right.term), error, caveats)
+        a, b = (_text_of(v) if v.kind == "enum" else v.term for v in (left, right))
+        return _Val("bool", compare(a, b), error, caveats)
+
+    def _contains(self, node: Any) -> _Val:
+        member = self._node(node.member)
+        container = node.container
+        if isinstance(container, (ast.ArrayExpression, ast.SetExpression)):
+            options = [self._node(item) for item in container.value]
+            if member.kind == "set":
+                raise Unsupported("a set in a list is not modelled by the solver")
+            if member.kind == "enum":
+                listed = {o.literal for o in options}
+                return _Val("bool", _index_in(member, lambda v: v in listed), member.error, member.caveats)
+            return _Val("bool", _any([member.term == o.term for o in options]), member.error, member.caveats)
+        box = self._node(container)
+        error = z3.Or(member.error, box.error)
+        text = _text_of(member) if member.kind == "enum" else member.term
+        if box.kind == "set":
+            return _Val("bool", box.term.contains(text), error, member.caveats)
+        if box.kind == "enum" and member.literal is not None:
+            return _Val("bool", _index_in(box, lambda v: member.literal in v), error, member.caveats)
+        box_text = _text_of(box) if box.kind == "enum" else box.term
+        return _Val("bool", z3.Contains(box_text, text), error, member.caveats | box.caveats)
+
+    def _arithmetic(self, node: Any) -> _Val:
+        left, right = self._node(node.left), self._node(node.right)
+        a, b = left.term, right.term
+        error = z3.Or(left.error, right.error)
+        caveats = left.caveats | right.caveats | {ARITHMETIC_CAVEAT}
+        kind = node.type
+        if kind == "add":
+            return _Val("num", a + b, error, caveats)
+        if kind == "sub":
+            return _Val("num", a - b, error, caveats)
+        if kind == "mul":
+            return _Val("num", a * b, error, caveats)
+        if kind == "tdiv":
+            return _Val("num", a / b, z3.Or(error, b == 0), caveats)
+        if kind in ("fdiv", "mod"):
+            ratio = a / b
+            quotient = z3.ToReal(z3.If(ratio >= 0, z3.ToInt(ratio), -z3.ToInt(-ratio)))  # truncated, as Decimal
+            failed = z3.Or(error, b == 0, z3.And(b != 0, z3.Or(quotient >= _PREC_LIMIT, quotient <= -_PREC_LIMIT)))
+            return _Val("num", quotient if kind == "fdiv" else a - b * quotient, failed, caveats)
+        if kind == "pow":
+            exponent = node.right
+            if not isinstance(exponent, ast.FloatExpression) or Decimal(exponent.value) != int(exponent.value) \
+                    or abs(int(exponent.value)) > 64:
+                raise Unsupported("the solver models ** only with a whole literal exponent from -64 to 64")
+            n = int(exponent.value)
+            product = z3.RealVal(1)
+            for _ in range(abs(n)):
+                product = product * a
+            if n > 0:
+                return _Val("num", product, error, caveats)
+            # Decimal: 0 ** 0 and 0 ** -n fail (InvalidOperation, DivisionByZero)
+            return _Val("num", product if n == 0 else 1 / product, z3.Or(error, a == 0), caveats)
+        raise Unsupported(f"arithmetic {kind!r} is not modelled")  # pragma: no cover
+
+    def _regex(self, node: Any) -> _Val:
+        subject = self._node(node.left)
+        pattern = node.right.value
+        search = node.type.endswith("fzs")
+        if subject.kind == "enum":  # decided by Python's own re, value by value: exact for any pattern
+            compiled = re.compile(pattern)
+            test = compiled.search if search else compiled.match
+            matched = _index_in(subject, lambda v: test(v) is not None)
+        else:
+            matched = self.encoder.matches(subject.term, regex_language(pattern, search=search))
+        if node.type.startswith("ne"):
+            matched = z3.Not(matched)
+        return _Val("bool", matched, subject.error, subject.caveats)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+
+
+def _index_in(value: _Val, test: Callable[[str], bool]) -> Any:
+    """An enum's index is one of the values ``test`` accepts (decided in Python, value by value)."""
+    return _any([value.term == i for i, v in enumerate(value.values) if test(v)])
+
+
+def _text_of(value: _Val) -> Any:
+    """A string term for a string or an enum value (the enum's index mapped to its text)."""
+    if value.kind != "enum":
+        return value.term
+    text = z3.StringVal(value.values[-1])
+    for i, v in reversed(list(enumerate(value.values[:-1]))):
+        text = z3.If(value.term == i, z3.StringVal(v), text)
+    return text
+
+
+# -- regular expressions ---------------------------------------------------------------------------------------------
+
+def regex_language(pattern: str, *, search: bool) -> Any:
+    """The z3 language of the strings ``re.match`` (or ``re.search``) accepts; :class:`Unsupported` names what
+    z3's regex theory cannot express."""
+    parsed = _sre_parse.parse(pattern)
+    flags = parsed.state.flags
+    allowed = re.UNICODE | re.ASCII | re.DOTALL | re.VERBOSE
+    if flags & ~allowed:
+        raise Unsupported(f"the regex {pattern!r} uses flags (ignore case, multiline...) the solver's regex theory "
+                          "cannot express")
+    items = list(parsed)
+    start_anchor = bool(items) and _op(items[0]) == "AT" and _name(items[0][1]) in ("AT_BEGINNING",
+                                                                                     "AT_BEGINNING_STRING")
+    if start_anchor:
+        items = items[1:]
+    end = None
+    if items and _op(items[-1]) == "AT" and _name(items[-1][1]) in ("AT_END", "AT_END_STRING"):
+        end = _name(items[-1][1])
+        items = items[:-1]
+    translator = _Regex(pattern, flags)
+    body = translator.sequence(items)
+    anything = z3.Star(z3.AllChar(z3.ReSort(z3.StringSort())))
+    if end == "AT_END":  # Python's $ also matches before a final newline
+        body = z3.Concat(body, z3.Option(z3.Re(z3.StringVal("\n"))))
+    elif end is None:
+        body = z3.Concat(body, anything)
+    if search and not start_anchor:
+        body = z3.Concat(anything, body)
+    return body
+
+
+def _op(item: Any) -> str:
+    return _name(item[0])
+
+
+def _name(constant: Any) -> str:
+    return str(getattr(constant, "name", constant))
+
+
+class _Regex:
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        self.dotall = bool(flags & re.DOTALL)
+        self.ascii = bool(flags & re.ASCII)
+
+    def unsupported(self, what: str) -> Unsupported:
+        return Unsupported(f"the regex {self.pattern!r} uses {what}, which the solver's regex theory cannot express "
+                           "exactly")
+
+    def sequence(self, items: Iterable[Any]) -> Any:
+        parts = [self.item(item) for item in items]
+        if not parts:
+            return z3.Re(z3.StringVal(""))
+        return parts[0] if len(parts) == 1 else z3.Concat(*parts)
+
+    def char(self, code: int) -> Any:
+        return z3.Re(z3.StringVal(chr(code)))
+
+    def all_chars(self) -> Any:
+        return z3.AllChar(z3.ReSort(z3.StringSort()))
+
+    def item(self, item: Any) -> Any:
+        op, arg = _op(item), item[1]
+        if op == "LITERAL":
+            return self.char(arg)
+        if op == "NOT_LITERAL":
+            return z3.Intersect(self.all_chars(), z3.Complement(self.char(arg)))
+        if op == "ANY":
+            if self.dotall:
+                return self.all_chars()
+            return z3.Intersect(self.all_chars(), z3.Complement(self.char(10)))
+        if op == "IN":
+            return self.klass(arg)
+        if op == "BRANCH":
+            options = [self.sequence(branch) for branch in arg[1]]
+            return options[0] if len(options) == 1 else z3.Union(*options)
+        if op == "SUBPATTERN":
+            _group, add_flags, del_flags, body = arg
+            if add_flags & ~(re.UNICODE | re.ASCII | re.VERBOSE) or del_flags:
+                raise self.unsupported("flags inside a group")
+            return self.sequence(body)
+        if op in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, body = arg
+            inner = self.sequence(body)
+            if op == "POSSESSIVE_REPEAT":
+                raise self.unsupported("a possessive repetition")
+            if _name(high) == "MAXREPEAT" or high == _sre.MAXREPEAT:
+                if low == 0:
+                    return z3.Star(inner)
+                return z3.Concat(z3.Loop(inner, low, low), z3.Star(inner)) if low > 1 else z3.Plus(inner)
+            if high == 0:
+                return z3.Re(z3.StringVal(""))
+            return z3.Loop(inner, low, high)
+        if op == "AT":
+            raise self.unsupported("an anchor or word boundary that is not at the start or the end")
+        if op in ("GROUPREF", "GROUPREF_EXISTS"):
+            raise self.unsupported("a back-reference")
+        if op in ("ASSERT", "ASSERT_NOT"):
+            raise self.unsupported("a look-ahead or look-behind")
+        raise self.unsupported(op.lower().replace("_", " "))
+
+    def klass(self, members: Sequence[Any]) -> Any:
+        negate = False
+        options = []
+        for op_code, arg in members:
+            op = _name(op_code)
+            if op == "NEGATE":
+                negate = True
+            elif op == "LITERAL":
+                options.append(self.char(arg))
+            elif op == "RANGE":
+                low, high = arg
+                options.append(z3.Range(chr(low), chr(min(high, _MAX_CHAR))))
+            elif op == "CATEGORY":
+                options.append(self.category(_name(arg)))
+            else:
+                raise self.unsupported(f"{op.lower()} in a character class")
+        if not options:
+            union = z3.Intersect(self.all_chars(), z3.Complement(self.all_chars()))
+        else:
+            union = options[0] if len(options) == 1 else z3.Union(*options)
+        if negate:
+            return z3.Intersect(self.all_chars(), z3.Complement(union))
+        return union
+
+    def category(self, name: str) -> Any:
+        if not self.ascii:
+            raise self.unsupported(f"{_CATEGORY_TEXT.get(name, name)} (a Unicode class; write [0-9] / [A-Za-z0-9_] / "
+                                   "[ \\t\\n\\r\\f\\v], or add the (?a) flag)")
+        ranges = {"CATEGORY_DIGIT": ["09"], "CATEGORY_WORD": ["az", "AZ", "09", "__"],
+                  "CATEGORY_SPACE": ["  ", "\t\r"]}
+        negated = {"CATEGORY_NOT_DIGIT": "CATEGORY_DIGIT", "CATEGORY_NOT_WORD": "CATEGORY_WORD",
+                   "CATEGORY_NOT_SPACE": "CATEGORY_SPACE"}
+        base = negated.get(name, name)
+        if base not in ranges:
+            raise self.unsupported(name.lower())
+        # (?a)\s is [ \t\n\r\f\v], as Python's re has it
+        union = z3.Union(*[z3.Range(r[0], r[1]) for r in ranges[base]]) if len(ranges[base]) > 1 else \
+            z3.Range(ranges[base][0][0], ranges[base][0][1])
+        if name in negated:
+            return z3.Intersect(self.all_chars(), z3.Complement(union))
+        return union
+
+
+_CATEGORY_TEXT = {"CATEGORY_DIGIT": "\\d", "CATEGORY_NOT_DIGIT": "\\D", "CATEGORY_WORD": "\\w",
+                  "CATEGORY_NOT_WORD": "\\W", "CATEGORY_SPACE": "\\s", "CATEGORY_NOT_SPACE": "\\S"}
+
+
+# -- queries -----------------------------------------------------------------------------------------------------
+
+Confirm = Callable[[Mapping[str, Any]], bool]
+
+
+def _granular(encoder: Encoder, digits: int) -> list[Any]:
+    """Number facts restricted to ``digits`` decimal places: the values a float can hold exactly, for a retry."""
+    scale = z3.RealVal(10 ** digits)
+    return [z3.IsInt(encoder.vars[n] * scale) for n, s in encoder.facts.items() if s.type == "number"]
+
+
+def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None = None,
+                budget_ms: int = BUDGET_MS, confirm: Confirm | None = None,
+                caveats: Iterable[str] = ()) -> Verdict:
+    """``holds`` with an example (``values``) when some valid facts satisfy ``formula``; ``fails`` when none do;
+    ``undecided`` with the reason. ``confirm`` re-checks an example exactly (with the interpreter): an example
+    it rejects is retried at coarser number granularity, then reported as undecided, never trusted."""
+    names = list(encoder.facts) if facts is None else list(facts)
+    notes = tuple(sorted(set(caveats)))
+    retries = [None, 2, 6]
+    last_reason = ""
+    for digits in retries:
+        solver = encoder.solver()
+        solver.set("timeout", int(budget_ms))
+        solver.push()
+        try:
+            solver.add(*encoder.regex_links())  # per query: the memberships translated so far, in one intersection
+            if digits is not None:
+                solver.add(*_granular(encoder, digits))
+            solver.add(formula)
+            result = solver.check()
+            model = solver.model() if result == z3.sat else None
+            reason = solver.reason_unknown() if result == z3.unknown else ""
+        finally:
+            solver.pop()
+        if result == z3.unsat:
+            if digits is None:
+                return Verdict("fails", caveats=notes)
+            break  # no example at this granularity: what the first attempt found cannot be shown
+        if result == z3.unknown:
+            if reason in ("timeout", "canceled"):
+                reason = f"the solver gave up after its time budget of {budget_ms} ms"
+            return Verdict("undecided", reason=f"could not decide: {reason}", caveats=notes)
+        values = encoder.values(model, names)
+        if isinstance(values, str):
+            last_reason = f"the solver's example needs {values}"
+            continue
+        if confirm is not None and not confirm(values):
+            last_reason = (f"the solver's example ({describe_values(values)}) does not show it when evaluated "
+                           "(Decimal rounding the solver does not model)")
+            continue
+        return Verdict("holds", values, caveats=notes)
+    return Verdict("undecided", reason=f"could not decide: {last_reason or 'no example a fact can hold'}",
+                   caveats=notes)
+
+
+def implies(encoder: Encoder, premise: Any, conclusion: Any, **options: Any) -> Verdict:
+    """``holds`` when every valid combination satisfying ``premise`` satisfies ``conclusion``; ``fails`` with a
+    counterexample (``values``) otherwise; ``undecided`` with the reason."""
+    found = satisfiable(encoder, z3.And(premise, z3.Not(conclusion)), **options)
+    return _negate(found)
+
+
+def equivalent(encoder: Encoder, left: Any, right: Any, **options: Any) -> Verdict:
+    """``holds`` when ``left`` and ``right`` agree on every valid combination; else a counterexample."""
+    return _negate(satisfiable(encoder, z3.Xor(left, right), **options))
+
+
+def _negate(found: Verdict) -> Verdict:
+    if found.status == "holds":
+        return Verdict("fails", found.values, caveats=found.caveats)
+    if found.status == "fails":
+        return Verdict("holds", caveats=found.caveats)
+    return found
