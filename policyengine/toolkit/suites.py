@@ -692,7 +692,7 @@ def _suite_documents(path: Path, diagnostics: list[Diagnostic]) -> list[Document
             diagnostics += err.diagnostics
             continue
         kind = doc.data.get("kind")
-        if kind != SUITE_KIND and kind in SCHEMAS:  # a policy or an override: not ours
+        if kind != SUITE_KIND and isinstance(kind, str) and kind in SCHEMAS:  # a policy or an override: not ours
             if not path.is_dir():
                 diagnostics.append(doc.diagnostic(("kind",) if kind is not None else (),
                                                   f"not a test suite (kind {kind!r}); expected kind {SUITE_KIND}"))
