@@ -48,30 +48,27 @@ MAX_JSONL_BYTES = 256 * 1024 * 1024
 """``--orders`` files larger than this are refused (about a million orders)."""
 
 
-def read_input(path: str, option: str, limit: int) -> str:
+def read_input(path: str, option: str, limit: int, *, unreadable: str = "cannot read") -> str:
     """The UTF-8 text of the regular file ``path`` given to ``option``; anything else is a :class:`UsageError`
     (a FIFO or device is refused before a byte is read, and no more than ``limit`` bytes are ever read)."""
     try:
         raw = read_regular_file(path, limit)
     except NotReadable as err:
-        raise UsageError(f"{option}: {path}: {err}") from None
-    return _utf8(raw, f"{option}: {path}")
-
-
-def _utf8(raw: bytes, what: str) -> str:
+        raise UsageError(f"{option}: {unreadable} {path} ({'too large: ' if err.too_large else ''}{err.reason})") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
-        raise UsageError(f"{what}: not UTF-8 text (byte {err.start}, line {line})") from None
+        raise UsageError(f"{option}: {path}: not UTF-8 text (byte {err.start}, line {line})") from None
 
 
-def parse_json(text: str, what: str) -> Any:
-    """``json.loads`` with every failure a one-line :class:`UsageError` naming ``what``."""
+def parse_json(text: str, what: str, *, position: bool = True) -> Any:
+    """``json.loads`` with every failure a one-line :class:`UsageError` starting with ``what``."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise UsageError(f"{what}: invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        where = f" at line {err.lineno} column {err.colno}" if position else ""
+        raise UsageError(f"{what}: invalid JSON: {err.msg}{where}") from None
     except RecursionError:
         raise UsageError(f"{what}: invalid JSON: nested too deeply") from None
     except ValueError:  # only an integer past Python's int/str conversion limit gets here
@@ -83,7 +80,8 @@ def json_arg(value: str, name: str) -> Any:
     """``--order``/``--user`` take JSON text, or the path of a JSON file."""
     option = f"--{name}"
     if not value.lstrip().startswith(("{", "[")):
-        return parse_json(read_input(value, option, MAX_JSON_BYTES), f"{option}: {value}")
+        return parse_json(read_input(value, option, MAX_JSON_BYTES, unreadable="not JSON and not a readable file:"),
+                          option)
     try:  # text from the command line: undecodable bytes arrive as lone surrogates
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError as err:
@@ -99,7 +97,7 @@ def read_jsonl(path: str, name: str = "orders") -> list[tuple[int, Any]]:
     out = []
     for number, line in enumerate(read_input(path, option, MAX_JSONL_BYTES).split("\n"), 1):
         if line.strip():
-            out.append((number, parse_json(line, f"{option}: {path}:{number}")))
+            out.append((number, parse_json(line, f"{option}: {path}:{number}", position=False)))
     return out
 
 

@@ -9,6 +9,7 @@ implicit timestamps and multiple documents. The builder is iterative, so nesting
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -305,7 +306,12 @@ def display_name(path: Path) -> str:
 
 
 class NotReadable(Exception):
-    """:func:`read_regular_file` refused a path: the message says why (not a regular file, too large, an OS error)."""
+    """:func:`read_regular_file` refused a path; ``reason`` says why in a few words (``No such file or directory``,
+    ``not a regular file (a FIFO, device or socket)``, ``too large: ...``), for each caller's own message."""
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.too_large = reason, too_large
 
 
 def read_regular_file(path: str | Path, limit: int) -> bytes:
@@ -319,15 +325,15 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
-        raise NotReadable(f"cannot read file: {err.strerror or err}") from None
+        raise NotReadable(err.strerror or str(err)) from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise NotReadable("is a directory, not a file")
+            raise NotReadable(os.strerror(errno.EISDIR))
         if not stat.S_ISREG(info.st_mode):
-            raise NotReadable("not a regular file (a FIFO, device or socket); refusing to read it")
+            raise NotReadable("not a regular file (a FIFO, device or socket)")
         if info.st_size > limit:
-            raise NotReadable(f"file is too large ({info.st_size} bytes; the limit is {limit})")
+            raise NotReadable(f"{info.st_size} bytes; the limit is {limit}", too_large=True)
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -336,10 +342,10 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
         if size > limit:
-            raise NotReadable(f"file is too large (over {limit} bytes; the limit is {limit})")
+            raise NotReadable(f"over {limit} bytes; the limit is {limit}", too_large=True)
         return b"".join(chunks)
     except OSError as err:
-        raise NotReadable(f"cannot read file: {err.strerror or err}") from None
+        raise NotReadable(err.strerror or str(err)) from None
     finally:
         os.close(fd)
 
@@ -350,7 +356,8 @@ def read_document(path: Path, display: str | None = None) -> Document:
     try:
         raw = read_regular_file(path, MAX_FILE_BYTES)
     except NotReadable as err:
-        raise PolicyError([Diagnostic(name, 1, 1, str(err))]) from None
+        message = f"file is too large ({err.reason})" if err.too_large else f"cannot read file: {err.reason}"
+        raise PolicyError([Diagnostic(name, 1, 1, message)]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -1,9 +1,11 @@
 /* policyengine._batch: the batch loop of a tabled policy, in C (optional; built when a C compiler is present).
  *
- * lookup_all(pairs, flat, paths, indexes, bools[, user]) -> (results, misses)
+ * lookup_all(pairs, flat, paths, indexes, classes[, user]) -> (results, misses)
  *
- * For each (order, user) pair of the list `pairs` (or, given `user`, each order of the list `pairs` with that user), reads every fact along its path through plain dicts only, checks
- * that the facts marked in `bools` are exactly True or False, turns each value into its position in the fact's
+ * For each (order, user) pair of the list `pairs` (or, given `user`, each order of the list `pairs` with that user),
+ * reads every fact along its path through plain dicts only, checks that each value's class is exactly `classes[j]`
+ * (policyengine/runtime/values.py: EXACT; no subclass, no look-alike that compares and hashes equal to a declared
+ * value, and nothing host-defined runs in the lookup), turns each value into its position in the fact's
  * domain (`indexes[j]`, a dict value -> position) and returns the entry of `flat` at the mixed-radix number of those
  * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains).
  * `results[i]` is that Decisions, or None when pair i is anything else: not a 2-tuple, a root or a nested value that
@@ -63,7 +65,7 @@ typedef struct {
     PyObject *flat;
     PyObject *paths;
     PyObject *indexes;
-    PyObject *bools;
+    PyObject *classes;
     Py_ssize_t facts;
     unsigned char roots[MAX_FACTS]; /* per fact: 0 the order, 1 the user */
     Py_ssize_t sizes[MAX_FACTS];    /* per fact: the size of its domain */
@@ -81,8 +83,8 @@ lookup_one(PyObject *order, PyObject *user, const Spec *spec)
         if (value == NULL) {
             return NULL;
         }
-        if (PyTuple_GET_ITEM(spec->bools, j) == Py_True && value != Py_True && value != Py_False) {
-            Py_DECREF(value); /* 1, 0, 1.0 and friends equal a bool but are a bad fact */
+        if ((PyObject *)Py_TYPE(value) != PyTuple_GET_ITEM(spec->classes, j)) {
+            Py_DECREF(value); /* 1 equals True, a str subclass may equal 'admin': not exact, so not ours to decide */
             return NULL;
         }
         PyObject *position = PyDict_GetItemWithError(PyTuple_GET_ITEM(spec->indexes, j), value);
@@ -101,17 +103,17 @@ static PyObject *
 lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5 && nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, bools[, user]) takes 5 or 6 "
+        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, classes[, user]) takes 5 or 6 "
                                          "arguments");
         return NULL;
     }
     PyObject *one_user = nargs == 6 ? args[5] : NULL; /* given: `pairs` holds orders, all for this user */
     Spec spec = {args[1], args[2], args[3], args[4], 0, {0}, {0}};
     if (!PyTuple_CheckExact(spec.flat) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.indexes)
-        || !PyTuple_CheckExact(spec.bools) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
+        || !PyTuple_CheckExact(spec.classes) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
         || PyTuple_GET_SIZE(spec.indexes) != PyTuple_GET_SIZE(spec.paths)
-        || PyTuple_GET_SIZE(spec.bools) != PyTuple_GET_SIZE(spec.paths)) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all: flat, paths, indexes and bools must be tuples, the last three "
+        || PyTuple_GET_SIZE(spec.classes) != PyTuple_GET_SIZE(spec.paths)) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all: flat, paths, indexes and classes must be tuples, the last three "
                                          "of one length (<= 64)");
         return NULL;
     }
@@ -129,6 +131,10 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         spec.roots[j] = (unsigned char)root;
+        if (!PyType_Check(PyTuple_GET_ITEM(spec.classes, j))) {
+            PyErr_SetString(PyExc_TypeError, "lookup_all: each class must be a type");
+            return NULL;
+        }
         PyObject *index = PyTuple_GET_ITEM(spec.indexes, j);
         if (!PyDict_CheckExact(index)) {
             PyErr_SetString(PyExc_TypeError, "lookup_all: each index must be a dict");
@@ -209,7 +215,7 @@ error:
 
 static PyMethodDef methods[] = {
     {"lookup_all", (PyCFunction)(void (*)(void))lookup_all, METH_FASTCALL,
-     "lookup_all(pairs, flat, paths, indexes, bools[, user]) -> (results, misses): the table entry of each (order, "
+     "lookup_all(pairs, flat, paths, indexes, classes[, user]) -> (results, misses): the table entry of each (order, "
      "user) pair (or each order, with user) whose facts are all read through plain dicts and valid, None and its "
      "index in misses for every other one."},
     {NULL, NULL, 0, NULL},
