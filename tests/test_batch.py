@@ -150,14 +150,27 @@ def test_lookup_all_reports_each_miss_by_index() -> None:
     pairs = [({"k": "a"}, {"flag": True}), ({"k": "c"}, {"flag": True}), ({"k": "a"}, {"flag": 1}),
              ([{"k": "a"}], {}), ({"k": "b"}, {"flag": False}), ({"k": ["a"]}, {"flag": False}), "junk",
              ({"k": "b"}, {"flag": True}), ({}, {"flag": True}), (types.SimpleNamespace(k="a"), {"flag": True})]
-    results, misses = batch.lookup_all(pairs, FLAT, PATHS, INDEXES, CLASSES)
+    results, misses, keys = batch.lookup_all(pairs, FLAT, PATHS, INDEXES, CLASSES)
     assert results == ["A-true", None, None, None, "B-false", None, None, "B-true", None, None]
     assert misses == [1, 2, 3, 5, 6, 8, 9]
+    # a key for each miss read through plain dicts with plain values (or missing ones); None for the others
+    assert keys == [("c", str, True, bool), ("a", str, 1, int), None, None, None, (..., None, True, bool), None]
 
 
 def test_lookup_all_with_one_user_reads_orders_alone() -> None:
     orders = [{"k": "a"}, {"k": "b"}, {"k": "c"}, ({"k": "a"}, {"flag": True}), types.SimpleNamespace(k="a")]
-    results, misses = batch.lookup_all(orders, FLAT, PATHS, INDEXES, CLASSES, {"flag": True})
+    results, misses, _ = batch.lookup_all(orders, FLAT, PATHS, INDEXES, CLASSES, {"flag": True})
     assert results == ["A-true", "B-true", None, None, None]
     assert misses == [2, 3, 4]
-    assert batch.lookup_all(orders[:2], FLAT, PATHS, INDEXES, CLASSES, {"flag": 1}) == ([None, None], [0, 1])
+    assert batch.lookup_all(orders[:2], FLAT, PATHS, INDEXES, CLASSES, {"flag": 1}) == (
+        [None, None], [0, 1], [("a", str, 1, int), ("b", str, 1, int)])
+
+
+def test_the_keys_of_misses_tell_values_and_classes_apart() -> None:
+    orders = [{"k": "a"}, {}, {"k": 1}, {"k": True}, {"k": 1.0}, {"k": None}]
+    results, misses, keys = batch.lookup_all(orders, FLAT, PATHS, INDEXES, CLASSES, {})
+    assert (results, misses) == ([None] * 6, [0, 1, 2, 3, 4, 5])
+    assert keys == [("a", str, ..., None), (..., None, ..., None), (1, int, ..., None), (True, bool, ..., None),
+                    None, (None, type(None), ..., None)]  # a float is no key: 0.0 == -0.0, yet they read differently
+
+

@@ -373,9 +373,10 @@ class _Generator:
         values = self.key()
         lines = [*(self.all_dicts(ret) if shortcut else []), "bad = None", *self.reads()]
         if self.table:  # anything but exact declared values (undeclared, a look-alike, a subclass) is checked below
-            lines += [f"if bad is None and {self.exact_all()}:", "    try:",
-                      *("        " + line for line in ret(f"TABLE[{values}]")),
-                      "    except Exception:", "        pass"]
+            # .get, not [] in a try: exact values hash safely, and an undeclared one raises no exception (which
+            # would cost more than everything else the fail-closed path does)
+            lines += [f"if bad is None and {self.exact_all()}:", f"    hit = TABLE_GET({values})",
+                      "    if hit is not None:", *("        " + line for line in ret("hit"))]
         for i in self.eager:
             if policy.facts[i].type == "set":
                 # exact containers of exact strings (STR_ONLY iterates in C); a set fact used only with `in` stays
@@ -578,6 +579,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     source = generator.source()
     if table:
         namespace["TABLE"] = _table(policy, generator, namespace)
+        namespace["TABLE_GET"] = namespace["TABLE"].get
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
     evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
@@ -600,24 +602,35 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
     assert _batch is not None
     lookup_all = _batch.lookup_all
 
-    def complete(results: list[Any], misses: list[int], pair: Callable[[int], tuple[Any, Any]]) -> list[int]:
+    by_key: dict[tuple[Any, ...], Any] = {}  # bounded like the slow memo, whose results it shares
+
+    def complete(results: list[Any], misses: list[int], keys: list[Any],
+                 pair: Callable[[int], tuple[Any, Any]]) -> list[int]:
+        """Decide the misses in Python; those with a key (see _batch.c) once per key."""
         slow = []
-        for i in misses:
-            order, user = pair(i)
-            result = results[i] = missed(order, user)
+        for i, key in zip(misses, keys):
+            result = by_key.get(key) if key is not None else None
+            if result is None:
+                order, user = pair(i)
+                result = missed(order, user)
+                if key is not None:
+                    if len(by_key) >= SLOW_MEMO_CELLS:
+                        by_key.clear()
+                    by_key[key] = result
+            results[i] = result
             if result.__class__ is not Decisions:
                 slow.append(i)
         return slow
 
     def evaluate_many(pairs: Any) -> tuple[list[Any], list[int]]:
         pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
-        results, misses = lookup_all(pairs, *spec)
-        return results, complete(results, misses, pairs.__getitem__)
+        results, misses, keys = lookup_all(pairs, *spec)
+        return results, complete(results, misses, keys, pairs.__getitem__)
 
     def evaluate_orders(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
         orders = list(orders)  # no (order, user) tuple per order: a bulk of 100,000 orders makes no garbage
-        results, misses = lookup_all(orders, *spec, user)
-        return results, complete(results, misses, lambda i: (orders[i], user))
+        results, misses, keys = lookup_all(orders, *spec, user)
+        return results, complete(results, misses, keys, lambda i: (orders[i], user))
 
     return evaluate_many, evaluate_orders
 
