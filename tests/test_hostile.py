@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import BASE_FILE, POLICIES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +26,6 @@ import policyengine
 from policyengine import FactError
 from policyengine.runtime import codegen
 from policyengine.runtime.interpret import Interpreter
-
-from conftest import BASE_FILE, POLICIES
 
 SETTINGS = settings(max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "40")), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -108,9 +107,9 @@ def rows(decisions: Any) -> list[tuple[str, str, tuple[str, ...]]]:
     return [(d.action, d.state, d.reasons) for d in decisions.values()]
 
 
-def never_raises(call: Callable[[], Any]) -> Any:
+def never_raises(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
-        return call()
+        return call(*args, **kwargs)
     except Exception as exc:  # pragma: no cover - the failure this test exists to catch
         raise AssertionError(f"raised {type(exc).__name__}") from None
 
@@ -122,11 +121,11 @@ def test_no_path_raises_and_all_paths_agree(paths: dict[str, policyengine.Engine
                                             store: Any) -> None:
     order, user = pair
     for name, engine in paths.items():
-        single = never_raises(lambda: engine.evaluate(order, user, store=store))
-        batch = never_raises(lambda: engine.evaluate_many([(order, user), (order, user)], store=store))
+        single = never_raises(engine.evaluate, order, user, store=store)
+        batch = never_raises(engine.evaluate_many, [(order, user), (order, user)], store=store)
         assert [rows(single)] * 2 == [rows(d) for d in batch], name
         for action in engine.actions:
-            result = never_raises(lambda: engine.bulk(action, [order], user, store=store))
+            result = never_raises(engine.bulk, action, [order], user, store=store)
             assert (result.applicable == (0,)) == single[action].enabled, (name, action)
         try:
             strict = engine.evaluate(order, user, strict=True, store=store)

@@ -69,7 +69,7 @@ def test_a_reload_loop_keeps_no_memory() -> None:
 
 
 def _closure(fn: Any, name: str) -> Any:
-    return dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ())))[name]
+    return dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__ or ()), strict=True))[name]
 
 
 def test_the_class_memo_is_bounded() -> None:

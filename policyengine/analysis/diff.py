@@ -55,7 +55,8 @@ from .matrix import (
     space_size,
 )
 
-__all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "SourceError", "MissingSource", "diff_engines", "diff_policies",
+__all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "SourceError", "MissingSource", "diff_engines",
+           "diff_policies",
            "load_source", "union_axes", "union_actions"]
 
 

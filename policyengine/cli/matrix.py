@@ -15,7 +15,6 @@ import io
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from ..engine import Engine, load
 from ..analysis.matrix import Axis, Combination, Cube, Matrix, MatrixTooLarge, Outcome, build_matrix, describe_cubes, effect_text, show_value

@@ -71,7 +71,7 @@ def _as_id(value: Any) -> str | None:
     """An order id as text: a str as it is; anything else through ``str`` (None when that fails, or the value is
     an integer too long to print: an id is never that)."""
     if type(value) is str or value is None:
-        return value  # type: ignore[no-any-return]
+        return value
     try:
         if issubclass(type(value), int) and int.bit_length(value) > 256:
             return None

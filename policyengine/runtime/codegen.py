@@ -608,7 +608,7 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
                  pair: Callable[[int], tuple[Any, Any]]) -> list[int]:
         """Decide the misses in Python; those with a key (see _batch.c) once per key."""
         slow = []
-        for i, key in zip(misses, keys):
+        for i, key in zip(misses, keys, strict=True):
             result = by_key.get(key) if key is not None else None
             if result is None:
                 order, user = pair(i)

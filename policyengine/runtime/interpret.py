@@ -16,7 +16,6 @@ import attrs
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from ..errors import FactProblem
-from ..pipeline.model import FactSpec
 from ..pipeline.translate import to_decimal
 from .values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
 
