@@ -106,3 +106,16 @@ def test_a_batch_of_bad_orders_shares_its_results(path: Any) -> None:
     assert len({id(r) for r in results}) == 1
     bulk = engine.bulk("revalidate", orders, {"role": "admin"})
     assert bulk.applicable == () and len(bulk.skipped) == 1
+
+
+def test_memos_keep_no_large_host_values() -> None:
+    engine = policyengine.load(BASE_FILE)
+    slow = engine.evaluate.__globals__["slow"]
+    memos = [_closure(slow, "slow_memo"), _closure(_closure(slow, "problem_or_value"), "checked")]
+    order = {"status": "Error", "has_shipment": False, "sent_to_warehouse": False,
+             "store": {"id": "x", "manual_fulfillment": True}}
+    for i in range(20):
+        big = f"{i}" + "x" * 1_000_000
+        engine.evaluate({**order, "status": big}, {"role": "admin"})
+        engine.evaluate_many([({**order, "status": big}, {"role": "admin"})])
+    assert all(len(repr(key)) < 10_000 for memo in memos for key in memo)

@@ -507,7 +507,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
                 return known
         value, message = check_value(facts[i], raw)
         result = (i, message) if message else value
-        if plain:
+        if plain and _small((raw,)):
             if len(checked) >= SLOW_MEMO_CELLS:
                 checked.clear()
             checked[(i, cls, raw)] = result
@@ -551,9 +551,10 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
                 env[f"f{i}"] = value
         decisions = interpreter.run(env)
         result = decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
-        if len(slow_memo) >= slow_capacity:
-            slow_memo.clear()
-        slow_memo[memo_key] = result
+        if _small(key):
+            if len(slow_memo) >= slow_capacity:
+                slow_memo.clear()
+            slow_memo[memo_key] = result
         return result
 
     namespace = namespace_for(policy)
@@ -613,7 +614,7 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
             if result is None:
                 order, user = pair(i)
                 result = missed(order, user)
-                if key is not None:
+                if key is not None and _small(key):
                     if len(by_key) >= SLOW_MEMO_CELLS:
                         by_key.clear()
                     by_key[key] = result
@@ -635,8 +636,25 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
     return evaluate_many, evaluate_orders
 
 
-_PLAIN_VALUES = frozenset({str, int, float, bool, type(None)})
-"""Classes whose hashing and comparison are their own (no host code runs): safe as memo keys, whatever the value."""
+_PLAIN_VALUES = frozenset({str, int, bool, type(None)})
+"""Classes whose hashing and comparison are their own (no host code runs) and exact (not float: 0.0 == -0.0, yet
+they are told apart in messages): safe as memo keys, whatever the value."""
+
+_MEMO_VALUE_CHARS = 1024
+
+
+def _small(values: Any) -> bool:
+    """Whether a memo key made of ``values`` is small: a memo bounded by its count of entries must not keep a host's
+    megabyte strings or integers alive (those inputs are decided afresh each time instead)."""
+    for value in values:
+        cls = type(value)
+        if (cls is str and len(value) > _MEMO_VALUE_CHARS) or (cls is int and value.bit_length() > 4 * _MEMO_VALUE_CHARS):
+            return False
+        if cls is tuple and not _small(value):  # a problem (i, message), or a set fact as a frozenset below
+            return False
+        if cls is frozenset and (len(value) > 64 or not _small(value)):
+            return False
+    return True
 
 
 def _mark(i: int, message: str, pad: str, *, keep: bool = False) -> list[str]:
