@@ -645,14 +645,13 @@ _MEMO_VALUE_CHARS = 1024
 
 def _small(values: Any) -> bool:
     """Whether a memo key made of ``values`` is small: a memo bounded by its count of entries must not keep a host's
-    megabyte strings or integers alive (those inputs are decided afresh each time instead)."""
+    megabyte strings or integers alive (those inputs are decided afresh each time instead). A problem, a tuple, is
+    ours: its message is bounded by the policy (however many values an enum declares)."""
     for value in values:
         cls = type(value)
         if (cls is str and len(value) > _MEMO_VALUE_CHARS) or (cls is int and value.bit_length() > 4 * _MEMO_VALUE_CHARS):
             return False
-        if cls is tuple and not _small(value):  # a problem (i, message), or a set fact as a frozenset below
-            return False
-        if cls is frozenset and (len(value) > 64 or not _small(value)):
+        if cls is frozenset and (len(value) > 64 or not _small(value)):  # a set fact's value
             return False
     return True
 
