@@ -27,7 +27,7 @@ from .locks import check_locks
 from .pipeline.merge import merge_override
 from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
 from .pipeline.validate import valid_document
-from .pipeline.yamlsource import Document
+from .pipeline.yamlsource import Document, is_directory, missing
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
@@ -287,7 +287,7 @@ def _documented(evaluate: Callable[..., Decisions]) -> Callable[..., Decisions]:
 
 def policy_files(path: Path) -> list[Path]:
     """The YAML files under ``path`` (recursively, sorted), or ``[path]`` for a file."""
-    if path.is_dir():
+    if is_directory(path):
         return sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
     return [path]
 
@@ -414,8 +414,9 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     ``table_limit`` bounds how many fact combinations a policy may be specialised into (0 turns tables off).
     """
     root = Path(path)
-    if not root.exists():
-        raise PolicyError([Diagnostic(str(path), 1, 1, "no such file or directory")])
+    absent = missing(root)
+    if absent is not None:
+        raise PolicyError([Diagnostic(str(path), 1, 1, absent)])
     loader = _Loader()
     docs = loader.documents(root)
     by_kind: dict[str, list[Document]] = {}

@@ -204,3 +204,32 @@ def test_a_fifo_nobody_reads_is_refused_as_an_output(capsys: pytest.CaptureFixtu
         code, _, err = run_cli(capsys, "test", str(POLICIES), "--junit", str(bad["fifo"]))
     assert code == 2
     assert err.splitlines()[-1] == f"policyengine test: --junit: cannot write {bad['fifo']} (a FIFO with no reader)"
+
+
+LONG = "a" * 5000  # a name the OS refuses to look up (ENAMETOOLONG)
+
+
+@pytest.mark.parametrize(("argv", "code", "ends"), [
+    (["validate", LONG], 3, f"{LONG}:1:1: File name too long"),
+    (["lint", LONG], 3, f"{LONG}:1:1: File name too long"),
+    (["test", str(POLICIES), "--suites", LONG], 3, f"{LONG}:1:1: File name too long"),
+    (["verify", str(POLICIES), "--invariants", LONG], 3, f"{LONG}:1:1: cannot read file: File name too long"),
+    (["diff", LONG, str(POLICIES)], 3, f"{LONG}:1:1: no such file or directory (nor a git revision)"),
+    (["bulk", str(POLICIES), "--action", "reset", "--orders", LONG, "--user", USER], 2,
+     f"policyengine bulk: --orders: cannot read {LONG} (File name too long)"),
+], ids=["validate", "lint", "suites", "invariants", "diff", "orders"])
+def test_a_name_too_long_to_look_up_is_answered(capsys: pytest.CaptureFixture[str], argv: list[str], code: int,
+                                                ends: str) -> None:
+    returned, _, err = run_cli(capsys, *argv)
+    assert returned == code
+    assert "Traceback" not in err
+    assert ends in err.splitlines()
+
+
+def test_load_names_a_path_it_cannot_look_up() -> None:
+    import policyengine
+
+    for path, why in ((LONG, "File name too long"), ("a\x00b", "embedded null byte")):
+        with pytest.raises(policyengine.PolicyError) as raised:
+            policyengine.load(path)
+        assert [d.message for d in raised.value.diagnostics] == [why]

@@ -39,6 +39,7 @@ import attrs
 from ..pipeline.compiler import CompiledPolicy
 from ..engine import Engine, load
 from ..errors import PolicyError
+from ..pipeline.yamlsource import missing
 from .matrix import (
     MAX_COMBINATIONS,
     ActionInfo,
@@ -397,12 +398,12 @@ def split_ref(ref: str, *, other: str | None = None, default_path: str = "polici
     other side (``other``, when that is a directory) or ``default_path``, relative to the current directory.
     """
     base = cwd or Path.cwd()
-    if (base / ref).exists():
+    if missing(base / ref) is None:
         return None
     if ":" in ref:
         rev, path = ref.split(":", 1)
         return rev, path
-    path = other if other is not None and (base / other).exists() else default_path
+    path = other if other is not None and missing(base / other) is None else default_path
     return ref, "./" + PurePosixPath(Path(path).as_posix()).as_posix().removeprefix("./")
 
 

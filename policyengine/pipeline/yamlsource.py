@@ -21,7 +21,8 @@ import yaml
 
 from ..errors import Diagnostic, PolicyError
 
-__all__ = ["Mark", "Document", "display_name", "read_document", "read_regular_file", "NotReadable", "parse_document", "MAX_FILE_BYTES"]
+__all__ = ["Mark", "Document", "display_name", "read_document", "read_regular_file", "NotReadable", "missing", "is_directory",
+           "parse_document", "MAX_FILE_BYTES"]
 
 MAX_FILE_BYTES = 1024 * 1024
 """Policy files are small; anything larger is refused before parsing (a cheap guard against hostile input)."""
@@ -348,6 +349,26 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
         raise NotReadable(err.strerror or str(err)) from None
     finally:
         os.close(fd)
+
+
+def missing(path: str | Path) -> str | None:
+    """Why ``path`` names nothing that can be read (``no such file or directory``, ``File name too long``, ...), or
+    None when something is there. Never raises: a name too long, or holding a NUL, is an answer too."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "no such file or directory"
+    except (OSError, ValueError) as err:
+        return getattr(err, "strerror", None) or str(err)
+    return None
+
+
+def is_directory(path: Path) -> bool:
+    """``path.is_dir()``, false for a name that cannot even be looked up (too long, a NUL): reading it says why."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def read_document(path: Path, display: str | None = None) -> Document:

@@ -30,7 +30,7 @@ from ..runtime.interpret import MISSING, Interpreter, check_value
 from ..pipeline.model import FactSpec
 from ..proof.space import possible_assignments
 from ..pipeline.validate import SCHEMAS, validate_document
-from ..pipeline.yamlsource import Document, read_document
+from ..pipeline.yamlsource import Document, missing, read_document
 
 __all__ = [
     "SUITE_KIND", "STATE_GROUPS", "Expectation", "Case", "Suite", "Mismatch", "CaseResult", "GuardCoverage",
@@ -712,8 +712,9 @@ def load_suites(engine: Engine, path: str | Path) -> tuple[Suite, ...]:
     """
     root = Path(path)
     diagnostics: list[Diagnostic] = []
-    if not root.exists():
-        raise PolicyError([Diagnostic(str(path), 1, 1, "no such file or directory")])
+    absent = missing(root)
+    if absent is not None:
+        raise PolicyError([Diagnostic(str(path), 1, 1, absent)])
     docs = _suite_documents(root, diagnostics)
     if not docs and not diagnostics:
         diagnostics.append(Diagnostic(str(path), 1, 1, f"no test suites (kind: {SUITE_KIND}) found"))
