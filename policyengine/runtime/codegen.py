@@ -263,9 +263,12 @@ class _Generator:
             return self.dict_read(i)
         access = _access(inline_path(self.getters[i]) or (), style)
         # A shape the inline read does not expect (a nested object in a dict, a Mapping that is not a dict)
-        # goes through the adapter's own getter, which handles any mix. A key missing from the dicts read is the
-        # fact missing: said here, without a second failing read through the getter (bad data costs little).
-        missing = [] if style != "dict" else ["except KeyError:", f"    f{i} = MISSING", *_mark(i, "missing", "    ")]
+        # goes through the adapter's own getter, which handles any mix. A key missing from the dicts read, or an
+        # attribute missing from the plain object itself, is the fact missing: said here, without a second failing
+        # read through the getter (bad data costs little). (Deeper attribute reads may meet a dict: the getter's.)
+        path = inline_path(self.getters[i]) or ()
+        lookup = "KeyError" if style == "dict" else "AttributeError" if len(path) == 2 else None
+        missing = [] if lookup is None else [f"except {lookup}:", f"    f{i} = MISSING", *_mark(i, "missing", "    ")]
         return ["try:", f"    f{i} = {access}", *missing, "except Exception:",
                 f"    f{i}, bad = read({i}, order, user, bad)"]
 
@@ -572,7 +575,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     namespace.update(PLAIN=plain_classes, is_plain=is_plain)
     namespace.update(MISSING=MISSING, UNSET=UNSET, LazyBad=_LazyBad, failed=failed, read=read, suspect=suspect,
                      slow=slow, DECISIONS=Decisions, NEW=object.__new__, META=interpreter.meta)
-    namespace.update(SEQUENCES=SEQUENCES, STR_ONLY=frozenset({str}).issuperset, type=type, map=map)
+    namespace.update(SEQUENCES=SEQUENCES, STR_ONLY=frozenset({str}).issuperset, type=type, map=map,
+                     AttributeError=AttributeError)
     generator = _Generator(policy, shapes, getters, expensive, table)
     if generator.packed:
         namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
