@@ -209,7 +209,7 @@ class Engine:
         """
         if self._store_of is None or type(store) is str:
             return self._finished(self._batch_evaluator(store).evaluate_many(pairs), strict)
-        return [self.evaluate(order, user, strict, store) for order, user in pairs]
+        return [self.evaluate(*_as_pair(pair), strict, store) for pair in pairs]
 
     def _evaluate_orders(self, orders: Sequence[Any], user: Any, store: str | None) -> list[Decisions]:
         """:meth:`evaluate_many` of ``orders``, all for ``user``."""
@@ -277,6 +277,15 @@ The store is read from the order (the ``store.id`` fact) unless ``store`` names 
 is enabled (or shown, when its visibility is unknown) because of an error, the affected decisions say why, and
 ``decision.errors`` lists the problems. With ``strict=True`` a bad fact raises :class:`FactError` instead.
 """
+
+
+def _as_pair(item: Any) -> tuple[Any, Any]:
+    """A batch item as ``(order, user)``; one that is not a pair has no facts, ``(None, None)``: it fails closed."""
+    try:
+        order, user = item
+    except Exception:
+        return None, None
+    return order, user
 
 
 def _documented(evaluate: Callable[..., Decisions]) -> Callable[..., Decisions]:

@@ -244,3 +244,20 @@ def test_a_store_that_is_not_a_string_fails_closed() -> None:
     assert [str(p) for p in decisions.errors] == ["store.id: expected a string, got list ['acme']"]
     with pytest.raises(FactError):
         engine.evaluate(GOOD_ORDER, {"role": "admin"}, store=["acme"], strict=True)
+
+
+def test_a_batch_item_that_is_not_a_pair_fails_closed(paths: dict[str, policyengine.Engine]) -> None:
+    class Unpackable:
+        def __iter__(self) -> Any:
+            raise Boom()
+
+    items = [(GOOD_ORDER, {"role": "admin"}), "junk", (GOOD_ORDER,), Unpackable(), None]
+    for name, engine in paths.items():
+        results = engine.evaluate_many(items)
+        assert len(results) == 5, name
+        assert rows(results[0]) == rows(engine.evaluate(GOOD_ORDER, {"role": "admin"}))
+        for result in results[1:]:
+            assert rows(result) == rows(engine.evaluate(None, None)), name
+            assert not any(d.enabled for d in result.values())
+        with pytest.raises(FactError):
+            engine.evaluate_many(items, strict=True)

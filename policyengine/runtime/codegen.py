@@ -424,7 +424,10 @@ class _Generator:
             return [f"append({expr})", "continue"]
 
         many = ["def evaluate_many(pairs):", "    out = []", "    append = out.append",
-                "    slow_indexes = []", "    slow_at = slow_indexes.append", "    for order, user in pairs:",
+                "    slow_indexes = []", "    slow_at = slow_indexes.append", "    for pair in pairs:",
+                "        try:", "            order, user = pair",
+                "        except Exception:  # not an (order, user) pair: no facts at all, so it fails closed",
+                "            order = user = None",
                 *("        " + line for line in self.body(collect)), "    return out, slow_indexes"]
         missed = []
         if self.paths is not None:  # what the C loop leaves to Python: evaluate's body, less its dict shortcut
@@ -616,7 +619,7 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
         for i, key in zip(misses, keys, strict=True):
             result = by_key.get(key) if key is not None else None
             if result is None:
-                order, user = pair(i)
+                order, user = _as_pair(pair, i)
                 result = missed(order, user)
                 if key is not None and _small(key):
                     if len(by_key) >= SLOW_MEMO_CELLS:
@@ -671,6 +674,16 @@ def _one_class(kind: str) -> type:
     """The one exact class a table-key fact's value must have, for the C loop (table facts are enums and bools)."""
     (cls,) = EXACT[kind]
     return cls
+
+
+def _as_pair(pair: Callable[[int], Any], i: int) -> tuple[Any, Any]:
+    """Item ``i`` of a batch as ``(order, user)``; an item that is not a pair has no facts: ``(None, None)``, which
+    fails closed (as the generated loop does)."""
+    try:
+        order, user = pair(i)
+    except Exception:
+        return None, None
+    return order, user
 
 
 def _memo(shape: ActionShape) -> tuple[dict[int, Any], Callable[[int], Any]]:
