@@ -210,6 +210,28 @@ def verify_results(name: str, pairs: Sequence[Pair], results: Sequence[Any],
 Thunk = Callable[[], Any]
 
 
+def broken(pairs: Sequence[Pair], kinds: Sequence[Callable[[dict, int], None]]) -> list[Pair]:
+    """Copies of ``pairs`` with one fact broken in each order, by ``kinds`` in turn (issue 11's bad-fact figures: what
+    a broken import sends). The originals are left as they are."""
+    out = []
+    for i, (order, user) in enumerate(pairs):
+        copy = {k: dict(v) if isinstance(v, dict) else v for k, v in order.items()}
+        kinds[i % len(kinds)](copy, i)
+        out.append((copy, user))
+    return out
+
+
+DEFAULT_BREAKS: list[Callable[[dict, int], None]] = [
+    lambda o, i: o["store"].pop("manual_fulfillment"),  # a missing fact
+    lambda o, i: o.update(has_shipment="no"),  # a wrong type
+    lambda o, i: o.update(status="Shiped"),  # an undeclared value
+]
+NONFINITE_BREAKS: list[Callable[[dict, int], None]] = [
+    lambda o, i: o.pop("total"), lambda o, i: o.update(total="12.50"), lambda o, i: o.update(tags="vip")]
+UNIQUE_BREAK: list[Callable[[dict, int], None]] = [lambda o, i: o.update(status=f"Imported-{i}")]
+"""Every order bad in its own way (no two messages alike): the fail-closed path's worst case, for context."""
+
+
 def _noop(order: Any, user: Any) -> None:
     return None
 
@@ -573,6 +595,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["nonfinite"] = summarise(nf_rounds, "engine", "handwritten")
     results["nonfinite_batch"] = summarise(nf_batch_rounds, "evaluate_many", "evaluate_loop")
 
+    print("timing: bad facts vs good facts (the fail-closed path) ...", flush=True)
+    bad_pairs, bad_batch = broken(pairs, DEFAULT_BREAKS), broken(batch_pairs, DEFAULT_BREAKS)
+    bad_orders = [o for o, _ in bad_batch]
+    nf_bad = broken(nf_pairs, NONFINITE_BREAKS)
+    unique_bad = broken(pairs, UNIQUE_BREAK)
+    if evaluate_many(bad_batch[:2000]) != [evaluate(o, u) for o, u in bad_batch[:2000]] or any(
+            d.enabled and d.errors for r in evaluate_many(bad_batch[:2000]) for d in r.values()):
+        print("\nFAILED: bad facts: evaluate_many and evaluate differ, or enable an action despite errors",
+              file=sys.stderr)
+        return 1
+    bad_rounds = compare_thunks({
+        "good": (lambda: [evaluate(o, u) for o, u in pairs], n),
+        "bad": (lambda: [evaluate(o, u) for o, u in bad_pairs], n),
+        "unique": (lambda: [evaluate(o, u) for o, u in unique_bad], n),
+        "nf_good": (lambda: [nf_evaluate(o, u) for o, u in nf_pairs], n),
+        "nf_bad": (lambda: [nf_evaluate(o, u) for o, u in nf_bad], n),
+    }, passes * 2)
+    bad_batch_rounds = compare_thunks({
+        "good": (lambda: evaluate_many(batch_pairs), batch_n),
+        "bad": (lambda: evaluate_many(bad_batch), batch_n),
+        "bulk_good": (lambda: engine.bulk("reset", bulk_orders, bulk_user), batch_n),
+        "bulk_bad": (lambda: engine.bulk("reset", bad_orders, bulk_user), batch_n),
+    }, batch_rounds)
+    results["bad_facts"] = {
+        "evaluate": summarise(bad_rounds, "bad", "good"),
+        "evaluate_unique": summarise(bad_rounds, "unique", "good"),
+        "nonfinite": summarise(bad_rounds, "nf_bad", "nf_good"),
+        "evaluate_many": summarise(bad_batch_rounds, "bad", "good"),
+        "bulk": summarise(bad_batch_rounds, "bulk_bad", "bulk_good"),
+    }
+
     print("timing: store dispatch (policies/) ...", flush=True)
     dir_evaluate = dir_engine.evaluate
     plain_rounds = compare({"engine": dir_evaluate, "handwritten": oa.handwritten_store_menu}, store_plain, **single)
@@ -654,6 +707,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         b["floor_vs_evaluate_loop"])
     row("non-finite, dicts vs hand-written", nf["engine_ns"], nf["handwritten_ns"], nf)
     row(f"  evaluate_many (batches of {chunk}) vs loop", nfb["evaluate_many_ns"], nfb["evaluate_loop_ns"], nfb)
+    bf = results["bad_facts"]
+    for label, res, bad_key, good_key in (
+            ("bad facts vs good, evaluate (default)", bf["evaluate"], "bad_ns", "good_ns"),
+            ("  every order bad its own way (context)", bf["evaluate_unique"], "unique_ns", "good_ns"),
+            ("bad facts vs good, evaluate (non-finite)", bf["nonfinite"], "nf_bad_ns", "nf_good_ns"),
+            (f"bad facts vs good, evaluate_many {batch_n}", bf["evaluate_many"], "bad_ns", "good_ns"),
+            (f"bad facts vs good, bulk('reset') {batch_n}", bf["bulk"], "bulk_bad_ns", "bulk_good_ns")):
+        row(label, res[bad_key], res[good_key], res)
     row("policies/ dir, stores without override", sp["engine_ns"], sp["handwritten_ns"], sp)
     row("policies/ dir, all 4 stores (acme, globex)", sm["engine_ns"], sm["handwritten_ns"], sm)
     row("naive rule-engine vs engine, default policy", nd["naive_ns"], nd["engine_ns"], nd)
@@ -685,6 +746,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                0.7, detail=f"{spread(b)}; batch loop in {'C' if engine.batch_in_c else 'Python'}; the floor "
                            f"(reads + lookup, no checks, in Python) is {b['floor_vs_evaluate_loop']['ratio']:.2f}x"),
         Target("nonfinite", "non-finite facts (total, tags) <= 2x hand-written", nf["ratio"], 2.0, detail=spread(nf)),
+        *(Target(f"bad_facts_{key}", f"bad facts within 5x good facts: {what}", bf[key]["ratio"], 5.0,
+                 detail=spread(bf[key]))
+          for key, what in (("evaluate", "evaluate"), ("nonfinite", "evaluate, non-finite policy"),
+                            ("evaluate_many", "evaluate_many"), ("bulk", "bulk"))),
         Target("naive_default", ">= 500x faster than naive Rule.matches (default policy)", nd["ratio"], 500,
                higher_is_better=True, detail=spread(nd, 0)),
         Target("synthetic_load", "load + compile of the synthetic policy < 2 s (median CPU time)",

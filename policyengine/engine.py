@@ -17,7 +17,8 @@ from typing import Any
 import attrs
 
 from .runtime.adapters import Adapter, DefaultAdapter, read_failure
-from .runtime.bulk import BulkResult, summarise, why_not
+from .runtime.values import check_value, describe
+from .runtime.bulk import BulkResult, order_ids, summarise, why_not
 from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
@@ -26,7 +27,7 @@ from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
 from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
 from .pipeline.merge import merge_override
 from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
-from .pipeline.yamlsource import Document
+from .pipeline.yamlsource import Document, is_directory, missing
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
@@ -166,6 +167,12 @@ class Engine:
         by_store = {store: bound.evaluator.evaluate for store, bound in self._by_store.items()}
         read_store = fast_reader(self._store_of) if self._store_of is not None else None
         store_unknown = self._store_unknown
+        store_fact = next((f for f in self.policy.facts if f.name == STORE_FACT), None)
+
+        def check_store(store: Any) -> tuple[Any, str | None]:
+            if store_fact is None:
+                return store, f"expected a string, got {type(store).__name__}"
+            return check_value(store_fact, store)
 
         def evaluate(order: Any, user: Any, strict: bool = False, store: str | None = None) -> Decisions:
             if store is None:
@@ -175,9 +182,10 @@ class Engine:
                     store = read_store(order, user)
                 except Exception as exc:  # the adapter's own failure: fail closed
                     return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)), strict)
-                if store.__class__ is not str:
-                    problem = FactProblem(STORE_FACT, f"expected a string, got {type(store).__name__}")
-                    return store_unknown(default(order, user, RAW), problem, strict)
+            if type(store) is not str:  # read, or given: only a string names a store (values.py decides the rest)
+                store, message = check_store(store)
+                if message:
+                    return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, message), strict)
             return by_store.get(store, default)(order, user, strict)  # type: ignore[no-any-return]
 
         return _documented(evaluate)
@@ -196,18 +204,18 @@ class Engine:
         optional extension is built): no per-order call or dispatch, and orders with the same facts share one
         Decisions object.
         """
-        if self._store_of is None or store is not None:
+        if self._store_of is None or type(store) is str:
             return self._finished(self._batch_evaluator(store).evaluate_many(pairs), strict)
-        return [self.evaluate(order, user, strict=strict) for order, user in pairs]
+        return [self.evaluate(*_as_pair(pair), strict, store) for pair in pairs]
 
     def _evaluate_orders(self, orders: Sequence[Any], user: Any, store: str | None) -> list[Decisions]:
         """:meth:`evaluate_many` of ``orders``, all for ``user``."""
-        if self._store_of is None or store is not None:
+        if self._store_of is None or type(store) is str:
             return self._finished(self._batch_evaluator(store).evaluate_orders(orders, user), False)
-        return [self.evaluate(order, user) for order in orders]
+        return [self.evaluate(order, user, False, store) for order in orders]
 
     def _batch_evaluator(self, store: str | None) -> Evaluator:
-        return (self._default if store is None else self._by_store.get(store, self._default)).evaluator
+        return (self._by_store.get(store, self._default) if type(store) is str else self._default).evaluator
 
     @staticmethod
     def _finished(batch: tuple[list[Any], list[int]], strict: bool) -> list[Decisions]:
@@ -223,10 +231,11 @@ class Engine:
         # The base's label names the action in the summary; a store-only action takes its (first) store's.
         policies = (*(s.policy for s in self._stores.values()), self.policy)
         labels = {a.id: a.spec.label for p in policies for a in p.actions}
-        if action not in labels:
-            close = difflib.get_close_matches(action, sorted(labels), n=1)
-            raise KeyError(f"unknown action {action!r}" + (f"; did you mean {close[0]!r}?" if close else ""))
+        if type(action) is not str or action not in labels:
+            close = difflib.get_close_matches(action, sorted(labels), n=1) if type(action) is str else []
+            raise KeyError(f"unknown action {describe(action)}" + (f"; did you mean {close[0]!r}?" if close else ""))
         label = labels[action]
+        orders = orders if type(orders) is list else list(orders)  # read once, whatever kind of iterable it is
         results = self._evaluate_orders(orders, user, store)
         # Results are shared Decisions objects (one per outcome): orders are grouped by result first, so each
         # outcome is judged once, not once per order. `results` keeps every result alive, so no id is reused.
@@ -241,10 +250,7 @@ class Engine:
             groups.setdefault(why_not(self._bulk_decision(results[indexes[0]], action, label)), []).extend(indexes)
         for indexes in groups.values():
             indexes.sort()  # back to input order, as several outcomes may share a reason
-        order_ids, order_id = (getattr(self._adapter, name, None) for name in ("order_ids", "order_id"))
-        ids = (order_ids(orders) if order_ids is not None else list(map(order_id, orders)) if order_id is not None
-               else [None] * len(orders))
-        return summarise(action, label, len(results), groups, ids)
+        return summarise(action, label, len(results), groups, order_ids(self._adapter, orders))
 
     @staticmethod
     def _bulk_decision(result: Decisions, action: str, label: str) -> Decision:
@@ -270,6 +276,15 @@ is enabled (or shown, when its visibility is unknown) because of an error, the a
 """
 
 
+def _as_pair(item: Any) -> tuple[Any, Any]:
+    """A batch item as ``(order, user)``; one that is not a pair has no facts, ``(None, None)``: it fails closed."""
+    try:
+        order, user = item
+    except Exception:
+        return None, None
+    return order, user
+
+
 def _documented(evaluate: Callable[..., Decisions]) -> Callable[..., Decisions]:
     evaluate.__doc__ = _EVALUATE_DOC
     evaluate.__name__ = evaluate.__qualname__ = "evaluate"
@@ -278,7 +293,7 @@ def _documented(evaluate: Callable[..., Decisions]) -> Callable[..., Decisions]:
 
 def policy_files(path: Path) -> list[Path]:
     """The YAML files under ``path`` (recursively, sorted, hidden ones left out), or ``[path]`` for a file."""
-    return layout_files(path) if path.is_dir() else [path]
+    return layout_files(path) if is_directory(path) else [path]
 
 
 
@@ -426,8 +441,9 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     ``table_limit`` bounds how many fact combinations a policy may be specialised into (0 turns tables off).
     """
     root = Path(path)
-    if not root.exists():
-        raise PolicyError([Diagnostic(str(path), 1, 1, "no such file or directory")])
+    absent = missing(root)
+    if absent is not None:
+        raise PolicyError([Diagnostic(str(path), 1, 1, absent)])
     loader = _Loader()
     docs = loader.documents(root)
     by_kind: dict[str, list[Document]] = {}

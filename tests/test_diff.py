@@ -159,9 +159,10 @@ def test_a_side_that_does_not_load_exits_3(capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.usefixtures("in_golden")
-def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_path_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(capsys, "diff", "v1", "no-such-dir-or-rev") == (
-        2, "", "policyengine diff: no-such-dir-or-rev: not a file, directory or git revision\n")
+        3, "", "policyengine diff: NEW (no-such-dir-or-rev) does not load:\n"
+               "no-such-dir-or-rev:1:1: no such file or directory (nor a git revision)\n1 problem found\n")
 
 
 # -- git revisions -------------------------------------------------------------------------------------------------
@@ -248,10 +249,12 @@ def test_bad_revisions_exit_2(capsys: pytest.CaptureFixture[str], repo: Path) ->
     assert run_cli(capsys, "diff", "HEAD~5:policies", "policies") == (
         2, "", "policyengine diff: HEAD~5:policies: no such git revision 'HEAD~5'\n")
     code, out, err = run_cli(capsys, "diff", "HEAD:nope", "policies")
-    assert (code, out) == (2, "")
-    assert err == "policyengine diff: HEAD:nope: path 'nope' does not exist in 'HEAD'\n"
+    assert (code, out) == (3, "")  # a missing path, as for every command: the policies do not load
+    assert err == ("policyengine diff: OLD (HEAD:nope) does not load:\n"
+                   "HEAD:nope:1:1: path 'nope' does not exist in 'HEAD'\n1 problem found\n")
     assert run_cli(capsys, "diff", "nope", "policies") == (
-        2, "", "policyengine diff: nope: not a file, directory or git revision\n")
+        3, "", "policyengine diff: OLD (nope) does not load:\nnope:1:1: no such file or directory (nor a git revision)\n"
+               "1 problem found\n")
 
 
 def test_a_revision_that_does_not_load_exits_3(capsys: pytest.CaptureFixture[str], repo: Path) -> None:

@@ -45,6 +45,7 @@ from ..errors import PolicyError
 from ..proof import smt
 from ..proof.space import depends_on
 from ..runtime.interpret import Interpreter
+from ..pipeline.yamlsource import missing
 from .matrix import (
     MAX_COMBINATIONS,
     ActionInfo,
@@ -61,8 +62,8 @@ from .matrix import (
     space_size,
 )
 
-__all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "SolvedChange", "SourceError", "diff_engines",
-           "diff_policies", "load_source", "union_axes", "union_actions"]
+__all__ = ["ActionDiff", "Change", "DetailChange", "Diff", "FactChange", "MissingSource", "SolvedChange", "SourceError",
+           "diff_engines", "diff_policies", "load_source", "union_axes", "union_actions"]
 
 
 # -- results ---------------------------------------------------------------------------------------------------------
@@ -546,6 +547,11 @@ class SourceError(ValueError):
     """A side of a diff is neither a file or directory nor a git revision that exists."""
 
 
+class MissingSource(SourceError):
+    """A side of a diff names a path that exists neither here nor (``REV:PATH``) at its revision: like any command
+    given a missing path, the policies do not load."""
+
+
 def _git(args: Sequence[str], cwd: Path, what: str, *, explain: bool = True) -> bytes:
     """Run git; on failure raise :class:`SourceError` saying ``what`` (and, with ``explain``, git's last words)."""
     try:
@@ -568,12 +574,12 @@ def split_ref(ref: str, *, other: str | None = None, default_path: str = "polici
     other side (``other``, when that is a directory) or ``default_path``, relative to the current directory.
     """
     base = cwd or Path.cwd()
-    if (base / ref).exists():
+    if missing(base / ref) is None:
         return None
     if ":" in ref:
         rev, path = ref.split(":", 1)
         return rev, path
-    path = other if other is not None and (base / other).exists() else default_path
+    path = other if other is not None and missing(base / other) is None else default_path
     return ref, "./" + PurePosixPath(Path(path).as_posix()).as_posix().removeprefix("./")
 
 
@@ -590,9 +596,17 @@ def load_source(ref: str, *, other: str | None = None, default_path: str = "poli
     name = f"{rev}:{path}"
     if rev.startswith("-"):
         raise SourceError(f"{ref}: not a git revision")
-    what = f"{ref}: not a file, directory or git revision" if ":" not in ref else f"{ref}: no such git revision {rev!r}"
-    _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], base, what, explain=False)
-    kind = _git(["cat-file", "-t", name], base, name).decode().strip()  # its error names a missing path well
+    try:
+        _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], base, f"{ref}: no such git revision {rev!r}",
+             explain=False)
+    except SourceError as err:
+        if ":" in ref:
+            raise
+        raise MissingSource(f"{ref}: no such file or directory (nor a git revision)") from err
+    try:
+        kind = _git(["cat-file", "-t", name], base, name).decode().strip()  # its error names a missing path well
+    except SourceError as err:
+        raise MissingSource(str(err)) from None
     oid = _git(["rev-parse", "--verify", "--quiet", name], base, name).decode().strip()
     top = Path(_git(["rev-parse", "--show-toplevel"], base, name).decode().strip())
     if path.startswith("./"):  # relative to the current directory: name it from the repository root, as git does

@@ -46,8 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     commands = _commands()
     args = _parser(commands).parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # text we did not write (an order id, a path) may not encode: escape it
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         return int(commands[args.command].run(args))
+    except KeyboardInterrupt:
+        return 130  # interrupted: the shell's convention, and no traceback
     except UsageError as err:
         print(f"policyengine {args.command}: {err}", file=sys.stderr)
         return EXIT_USAGE

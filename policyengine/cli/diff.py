@@ -5,7 +5,7 @@ repository root, or to the current directory when it starts with ``./``), or a b
 side's directory (or ``policies``) at that revision. NEW defaults to ``policies``. Exit codes: 0, or 1 with
 ``--fail-on-widen`` when some action becomes enabled or visible where it was not (or when that could not be
 decided: facts with no finite set of values are compared by the SMT solver, ``policyengine[smt]``); 2 bad usage (a revision that does
-not exist); 3 a side does not load.
+not exist); 3 a side does not load (a missing path included).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..analysis.diff import ActionDiff, Change, Diff, SourceError, diff_engines, load_source
+from ..analysis.diff import ActionDiff, Change, Diff, MissingSource, SourceError, diff_engines, load_source
 from ..engine import Engine
-from ..errors import PolicyError
+from ..errors import Diagnostic, PolicyError
 from ..analysis.matrix import MatrixTooLarge, describe_cubes, show_value
 from .common import DEFAULT_PATH, EXIT_LOAD, EXIT_OK, UsageError, print_diagnostics
 from .matrix import add_impossible, add_output, emit, esc, md, outcome_html, outcome_text, page, when_html, when_lines
@@ -48,15 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load(ref: str, other: str | None, side: str, fmt: str) -> tuple[Engine, str] | int:
     try:
         return load_source(ref, other=other, default_path=DEFAULT_PATH)
+    except MissingSource as err:  # a missing path: the policies do not load, as for every other command
+        diagnostics: Sequence[Diagnostic] = [Diagnostic(ref, 1, 1, str(err).removeprefix(f"{ref}: "))]
     except SourceError as err:
         raise UsageError(str(err)) from None
     except PolicyError as err:
-        if fmt == "json":
-            print(json.dumps({"ok": False, "side": side, "source": ref,
-                              "diagnostics": [d.to_dict() for d in err.diagnostics]}, indent=2))
-        print(f"policyengine diff: {side.upper()} ({ref}) does not load:", file=sys.stderr)
-        print_diagnostics(err.diagnostics, sys.stderr)
-        return EXIT_LOAD
+        diagnostics = err.diagnostics
+    if fmt == "json":
+        print(json.dumps({"ok": False, "side": side, "source": ref,
+                          "diagnostics": [d.to_dict() for d in diagnostics]}, indent=2))
+    print(f"policyengine diff: {side.upper()} ({ref}) does not load:", file=sys.stderr)
+    print_diagnostics(diagnostics, sys.stderr)
+    return EXIT_LOAD
 
 
 def run(args: argparse.Namespace) -> int:

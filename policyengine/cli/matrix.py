@@ -15,11 +15,10 @@ import io
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from ..engine import Engine, load
 from ..analysis.matrix import Axis, Combination, Cube, Matrix, MatrixTooLarge, Outcome, build_matrix, describe_cubes, effect_text, show_value
-from .common import EXIT_OK, UsageError, add_path
+from .common import EXIT_OK, UsageError, add_path, write_output
 
 HELP = "print the decision table of every combination of the finite facts"
 FORMATS = ("text", "markdown", "csv", "json", "html")
@@ -53,10 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def emit(text: str, output: str | None) -> None:
     """Print ``text``, or write it to ``output``."""
     if output:
-        try:
-            Path(output).write_text(text if text.endswith("\n") else text + "\n", "utf-8")
-        except OSError as err:
-            raise UsageError(f"--output: cannot write {output} ({err.strerror})") from None
+        write_output(output, (text if text.endswith("\n") else text + "\n").encode("utf-8", "backslashreplace"),
+                     "--output")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 

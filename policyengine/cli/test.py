@@ -7,6 +7,7 @@ or the suites do not load (every diagnostic printed), 2 when ``--filter`` select
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import xml.etree.ElementTree as ET
@@ -25,7 +26,7 @@ from ..toolkit.suites import (
     matches,
     run_suites,
 )
-from .common import EXIT_OK, EXIT_TESTS, UsageError, add_path
+from .common import EXIT_OK, EXIT_TESTS, UsageError, add_path, write_output
 
 HELP = "run the YAML test suites (kind: PolicyTestSuite) of a policy directory"
 
@@ -226,7 +227,9 @@ def run(args: argparse.Namespace) -> int:
     coverage = args.coverage or args.fail_under is not None
     below = args.fail_under is not None and guard_percent(result.coverage) < args.fail_under
     if args.junit:
-        junit_xml(result).write(args.junit, encoding="utf-8", xml_declaration=True)
+        xml = io.BytesIO()
+        junit_xml(result).write(xml, encoding="utf-8", xml_declaration=True)
+        write_output(args.junit, xml.getvalue(), "--junit")
     if args.format == "json":
         out: dict[str, Any] = {"ok": result.ok and not below, "passed": result.passed, "failed": result.failed,
                                "results": [result_dict(r) for r in result.results]}

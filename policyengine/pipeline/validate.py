@@ -110,6 +110,9 @@ def _check_header(doc: Document) -> list[Diagnostic]:
     kind = data.get("kind")
     if kind is None:
         out.append(doc.diagnostic((), "missing required key 'kind'", hint=f"one of: {', '.join(SCHEMAS)}"))
+    elif not isinstance(kind, str):  # a list or mapping cannot even be looked up among the kinds
+        out.append(doc.diagnostic(("kind",), f"kind must be a string, got {_describe(kind)}",
+                                  hint=f"one of: {', '.join(SCHEMAS)}"))
     elif kind not in SCHEMAS:
         out.append(doc.diagnostic(("kind",), f"unknown kind {kind!r}; supported: {', '.join(SCHEMAS)}",
                                   hint=did_you_mean(str(kind), SCHEMAS)))

@@ -9,7 +9,10 @@ implicit timestamps and multiple documents. The builder is iterative, so nesting
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import errno
+import os
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +21,23 @@ import yaml
 
 from ..errors import Diagnostic, PolicyError
 
-__all__ = ["Mark", "Document", "display_name", "read_document", "parse_document", "MAX_FILE_BYTES"]
+__all__ = ["Mark", "Document", "display_name", "read_document", "read_regular_file", "NotReadable", "missing", "is_directory",
+           "parse_document", "MAX_FILE_BYTES"]
 
 MAX_FILE_BYTES = 1024 * 1024
 """Policy files are small; anything larger is refused before parsing (a cheap guard against hostile input)."""
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = yaml.resolver.Resolver()
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_CORE_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
+_SCALARS = yaml.constructor.SafeConstructor()
+# The constructor's scalar methods, called directly: they keep no state. (Its construct_object remembers every node
+# it ever built in `constructed_objects`, so one shared constructor kept every scalar of every load alive.)
+_CORE_TAGS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
+    "tag:yaml.org,2002:str": _SCALARS.construct_yaml_str,
+    "tag:yaml.org,2002:int": _SCALARS.construct_yaml_int,
+    "tag:yaml.org,2002:float": _SCALARS.construct_yaml_float,
+    "tag:yaml.org,2002:bool": _SCALARS.construct_yaml_bool,
+    "tag:yaml.org,2002:null": _SCALARS.construct_yaml_null,
 }
 _EMPTY_HINT = "a policy file is a YAML mapping with apiVersion and kind"
 
@@ -224,9 +230,14 @@ class _Builder:
         if tag == "tag:yaml.org,2002:timestamp":
             raise _Reject(event.start_mark, f"unquoted date/time {event.value!r} is ambiguous",
                           f'quote it if you mean the text: "{event.value}"')
-        if tag not in _CORE_TAGS:
-            raise _Reject(event.start_mark, f"unsupported YAML value {event.value!r} ({tag})")
-        return _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, event.value))
+        construct = _CORE_TAGS.get(tag)
+        if construct is None:
+            raise _Reject(event.start_mark, f"unsupported YAML value {event.value!r:.80} ({tag})")
+        try:
+            return construct(yaml.ScalarNode(tag, event.value))
+        except ValueError:  # an integer of thousands of digits: Python refuses to convert it
+            raise _Reject(event.start_mark, f"number too large ({len(event.value)} characters)",
+                          "policy numbers are small; quote it if you mean the text") from None
 
     @staticmethod
     def _check_tag(event: Any, expected: str) -> None:
@@ -295,16 +306,79 @@ def display_name(path: Path) -> str:
         return str(path)
 
 
+class NotReadable(Exception):
+    """:func:`read_regular_file` refused a path; ``reason`` says why in a few words (``No such file or directory``,
+    ``not a regular file (a FIFO, device or socket)``, ``too large: ...``), for each caller's own message."""
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.reason, self.too_large = reason, too_large
+
+
+def read_regular_file(path: str | Path, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them; raise :class:`NotReadable` otherwise.
+
+    The file is opened without blocking and checked with ``fstat`` on the open descriptor (no race with a rename):
+    a FIFO, a device (``/dev/zero`` never ends), a socket or a directory is refused before a byte is read. The read
+    itself stops past ``limit``, so a file that grows (or lies about its size, as ``/proc`` files do) cannot
+    exhaust memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise NotReadable(err.strerror or str(err)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise NotReadable(os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(info.st_mode):
+            raise NotReadable("not a regular file (a FIFO, device or socket)")
+        if info.st_size > limit:
+            raise NotReadable(f"{info.st_size} bytes; the limit is {limit}", too_large=True)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise NotReadable(f"over {limit} bytes; the limit is {limit}", too_large=True)
+        return b"".join(chunks)
+    except OSError as err:
+        raise NotReadable(err.strerror or str(err)) from None
+    finally:
+        os.close(fd)
+
+
+def missing(path: str | Path) -> str | None:
+    """Why ``path`` names nothing that can be read (``no such file or directory``, ``File name too long``, ...), or
+    None when something is there. Never raises: a name too long, or holding a NUL, is an answer too."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "no such file or directory"
+    except (OSError, ValueError) as err:
+        return getattr(err, "strerror", None) or str(err)
+    return None
+
+
+def is_directory(path: Path) -> bool:
+    """``path.is_dir()``, false for a name that cannot even be looked up (too long, a NUL): reading it says why."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def read_document(path: Path, display: str | None = None) -> Document:
     """Read and parse the YAML file at ``path``; diagnostics name it ``display`` (default: :func:`display_name`)."""
     name = display or display_name(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise PolicyError([Diagnostic(name, 1, 1, f"file is too large ({size} bytes; the limit is {MAX_FILE_BYTES})")])
-        raw = path.read_bytes()
-    except OSError as err:
-        raise PolicyError([Diagnostic(name, 1, 1, f"cannot read file: {err.strerror or err}")]) from None
+        raw = read_regular_file(path, MAX_FILE_BYTES)
+    except NotReadable as err:
+        message = f"file is too large ({err.reason})" if err.too_large else f"cannot read file: {err.reason}"
+        raise PolicyError([Diagnostic(name, 1, 1, message)]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -1,14 +1,17 @@
 /* policyengine._batch: the batch loop of a tabled policy, in C (optional; built when a C compiler is present).
  *
- * lookup_all(pairs, flat, paths, indexes, bools[, user]) -> (results, misses)
+ * lookup_all(pairs, flat, paths, indexes, classes[, user]) -> (results, misses, keys)
  *
- * For each (order, user) pair of the list `pairs` (or, given `user`, each order of the list `pairs` with that user), reads every fact along its path through plain dicts only, checks
- * that the facts marked in `bools` are exactly True or False, turns each value into its position in the fact's
+ * For each (order, user) pair of the list `pairs` (or, given `user`, each order of the list `pairs` with that user),
+ * reads every fact along its path through plain dicts only, checks that each value's class is exactly `classes[j]`
+ * (policyengine/runtime/values.py: EXACT; no subclass, no look-alike that compares and hashes equal to a declared
+ * value, and nothing host-defined runs in the lookup), turns each value into its position in the fact's
  * domain (`indexes[j]`, a dict value -> position) and returns the entry of `flat` at the mixed-radix number of those
  * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains).
  * `results[i]` is that Decisions, or None when pair i is anything else: not a 2-tuple, a root or a nested value that
  * is not a plain dict, a missing key, a value of the wrong type, an undeclared value, an unhashable value. `misses`
- * lists those indexes, in order; the caller decides them with the generated Python evaluate, which says what is
+ * lists those indexes, in order, and `keys` the key of each miss (see lookup_one; None for a miss that has none); the
+ * caller decides them with the generated Python evaluate, which says what is
  * wrong. So this loop only ever returns what the Python fast path would return for the same input, and never decides
  * a bad fact itself.
  *
@@ -33,12 +36,13 @@ miss_or_fail(void)
 }
 
 /* The value at `path` (its keys from index 1 on) from `root`, as a new reference; NULL for a miss (see
- * miss_or_fail). */
+ * miss_or_fail), with *missing set when the miss is a key absent from a plain dict (the fact is missing). */
 static PyObject *
-follow(PyObject *root, PyObject *path)
+follow(PyObject *root, PyObject *path, int *missing)
 {
     Py_ssize_t length = PyTuple_GET_SIZE(path);
     PyObject *current = root;
+    *missing = 0;
     Py_INCREF(current);
     for (Py_ssize_t i = 1; i < length; i++) {
         if (!PyDict_CheckExact(current)) {
@@ -49,6 +53,7 @@ follow(PyObject *root, PyObject *path)
         Py_XINCREF(next); /* borrowed: hold it before anything else can run */
         Py_DECREF(current);
         if (next == NULL) {
+            *missing = !PyErr_Occurred();
             return NULL;
         }
         current = next;
@@ -63,55 +68,99 @@ typedef struct {
     PyObject *flat;
     PyObject *paths;
     PyObject *indexes;
-    PyObject *bools;
+    PyObject *classes;
     Py_ssize_t facts;
     unsigned char roots[MAX_FACTS]; /* per fact: 0 the order, 1 the user */
     Py_ssize_t sizes[MAX_FACTS];    /* per fact: the size of its domain */
 } Spec;
 
 /* The flat table's entry for one order and user, as a new reference; NULL for a miss (see miss_or_fail). The
- * caller holds references to both. */
+ * caller holds references to both.
+ *
+ * A miss read entirely through plain dicts whose facts are each missing or an exact str, int or bool or None gets a
+ * key in *key_out: (value or Ellipsis, its class or None for missing, ...) per fact. The Python path decides inputs
+ * with equal keys alike (the same facts missing, the same values of the same classes; hashing and comparing these
+ * runs no host code), so the caller decides each key once: bad data in a batch costs about what good data costs.
+ * Any other miss leaves *key_out NULL. */
 static PyObject *
-lookup_one(PyObject *order, PyObject *user, const Spec *spec)
+lookup_one(PyObject *order, PyObject *user, const Spec *spec, PyObject **key_out)
 {
     PyObject *roots[2] = {order, user};
-    Py_ssize_t at = 0;
+    PyObject *leaves[MAX_FACTS];
+    PyObject *result = NULL;
+    Py_ssize_t at = 0, read = 0;
+    int hit = 1, keyable = 1;
+    *key_out = NULL;
     for (Py_ssize_t j = 0; j < spec->facts; j++) {
-        PyObject *value = follow(roots[spec->roots[j]], PyTuple_GET_ITEM(spec->paths, j));
+        int missing;
+        PyObject *value = follow(roots[spec->roots[j]], PyTuple_GET_ITEM(spec->paths, j), &missing);
+        leaves[j] = value;
+        read = j + 1;
         if (value == NULL) {
-            return NULL;
+            hit = 0;
+            if (!missing) {
+                keyable = 0; /* not plain dicts all the way, or an error: neither a hit nor a key */
+                break;
+            }
+            continue;
         }
-        if (PyTuple_GET_ITEM(spec->bools, j) == Py_True && value != Py_True && value != Py_False) {
-            Py_DECREF(value); /* 1, 0, 1.0 and friends equal a bool but are a bad fact */
-            return NULL;
+        PyTypeObject *cls = Py_TYPE(value);
+        if (cls != &PyUnicode_Type && cls != &PyLong_Type && cls != &PyBool_Type && value != Py_None) {
+            keyable = 0;
+        }
+        if (!hit || (PyObject *)cls != PyTuple_GET_ITEM(spec->classes, j)) {
+            hit = 0; /* 1 equals True, a str subclass may equal 'admin': not exact, so not ours to decide */
+            if (!keyable) {
+                break;
+            }
+            continue;
         }
         PyObject *position = PyDict_GetItemWithError(PyTuple_GET_ITEM(spec->indexes, j), value);
-        Py_DECREF(value);
         if (position == NULL) {
-            return NULL; /* an undeclared value, or an unhashable one (an error miss_or_fail clears) */
+            hit = 0; /* an undeclared value (exact classes hash and compare without host code) */
+            if (PyErr_Occurred()) {
+                keyable = 0;
+                break;
+            }
+            continue;
         }
         at = at * spec->sizes[j] + PyLong_AsSsize_t(position);
     }
-    PyObject *hit = PyTuple_GET_ITEM(spec->flat, at);
-    Py_INCREF(hit);
-    return hit;
+    if (hit && read == spec->facts) {
+        result = PyTuple_GET_ITEM(spec->flat, at);
+        Py_INCREF(result);
+    }
+    else if (keyable && read == spec->facts && (*key_out = PyTuple_New(2 * spec->facts)) != NULL) {
+        for (Py_ssize_t j = 0; j < spec->facts; j++) {
+            PyObject *value = leaves[j] != NULL ? leaves[j] : Py_Ellipsis;
+            PyObject *cls = leaves[j] != NULL ? (PyObject *)Py_TYPE(leaves[j]) : Py_None;
+            Py_INCREF(value);
+            Py_INCREF(cls);
+            PyTuple_SET_ITEM(*key_out, 2 * j, value);
+            PyTuple_SET_ITEM(*key_out, 2 * j + 1, cls);
+        }
+    }
+    for (Py_ssize_t j = 0; j < read; j++) {
+        Py_XDECREF(leaves[j]);
+    }
+    return result;
 }
 
 static PyObject *
 lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5 && nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, bools[, user]) takes 5 or 6 "
+        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, classes[, user]) takes 5 or 6 "
                                          "arguments");
         return NULL;
     }
     PyObject *one_user = nargs == 6 ? args[5] : NULL; /* given: `pairs` holds orders, all for this user */
     Spec spec = {args[1], args[2], args[3], args[4], 0, {0}, {0}};
     if (!PyTuple_CheckExact(spec.flat) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.indexes)
-        || !PyTuple_CheckExact(spec.bools) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
+        || !PyTuple_CheckExact(spec.classes) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
         || PyTuple_GET_SIZE(spec.indexes) != PyTuple_GET_SIZE(spec.paths)
-        || PyTuple_GET_SIZE(spec.bools) != PyTuple_GET_SIZE(spec.paths)) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all: flat, paths, indexes and bools must be tuples, the last three "
+        || PyTuple_GET_SIZE(spec.classes) != PyTuple_GET_SIZE(spec.paths)) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all: flat, paths, indexes and classes must be tuples, the last three "
                                          "of one length (<= 64)");
         return NULL;
     }
@@ -129,6 +178,10 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         spec.roots[j] = (unsigned char)root;
+        if (!PyType_Check(PyTuple_GET_ITEM(spec.classes, j))) {
+            PyErr_SetString(PyExc_TypeError, "lookup_all: each class must be a type");
+            return NULL;
+        }
         PyObject *index = PyTuple_GET_ITEM(spec.indexes, j);
         if (!PyDict_CheckExact(index)) {
             PyErr_SetString(PyExc_TypeError, "lookup_all: each index must be a dict");
@@ -163,34 +216,42 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t n = PyList_GET_SIZE(pairs);
     PyObject *results = PyList_New(n);
     PyObject *misses = PyList_New(0);
-    if (results == NULL || misses == NULL) {
+    PyObject *keys = PyList_New(0);
+    if (results == NULL || misses == NULL || keys == NULL) {
         goto error;
     }
     /* Host code can run during a lookup (a key's __eq__) and could change `pairs`: each pair is held while it is
      * read, and the length is checked again on every step. Pairs past a shortened end stay None (misses). */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *hit = NULL;
+        PyObject *key = NULL;
         if (i < PyList_GET_SIZE(pairs)) {
             PyObject *item = PyList_GET_ITEM(pairs, i);
             Py_INCREF(item); /* held while read: its tuple items (order, user) live as long as it does */
             if (one_user != NULL) {
-                hit = lookup_one(item, one_user, &spec);
+                hit = lookup_one(item, one_user, &spec, &key);
             }
             else if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
-                hit = lookup_one(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), &spec);
+                hit = lookup_one(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), &spec, &key);
             }
             Py_DECREF(item);
         }
         if (hit == NULL) {
             if (miss_or_fail() < 0) {
+                Py_XDECREF(key);
                 goto error;
             }
             PyObject *index = PyLong_FromSsize_t(i);
             if (index == NULL) {
+                Py_XDECREF(key);
                 goto error;
             }
             int appended = PyList_Append(misses, index);
             Py_DECREF(index);
+            if (appended == 0) {
+                appended = PyList_Append(keys, key != NULL ? key : Py_None);
+            }
+            Py_XDECREF(key);
             if (appended < 0) {
                 goto error;
             }
@@ -199,19 +260,20 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         PyList_SET_ITEM(results, i, hit);
     }
-    return Py_BuildValue("(NN)", results, misses);
+    return Py_BuildValue("(NNN)", results, misses, keys);
 
 error:
     Py_XDECREF(results);
     Py_XDECREF(misses);
+    Py_XDECREF(keys);
     return NULL;
 }
 
 static PyMethodDef methods[] = {
     {"lookup_all", (PyCFunction)(void (*)(void))lookup_all, METH_FASTCALL,
-     "lookup_all(pairs, flat, paths, indexes, bools[, user]) -> (results, misses): the table entry of each (order, "
-     "user) pair (or each order, with user) whose facts are all read through plain dicts and valid, None and its "
-     "index in misses for every other one."},
+     "lookup_all(pairs, flat, paths, indexes, classes[, user]) -> (results, misses, keys): the table entry of each "
+     "(order, user) pair (or each order, with user) whose facts are all read through plain dicts and valid, None and "
+     "its index in misses for every other one (with, in keys, what the Python path decides it from, or None)."},
     {NULL, NULL, 0, NULL},
 };
 

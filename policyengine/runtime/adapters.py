@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..pipeline.model import FactSpec
+from .values import MISSING, safe_text
 
 __all__ = ["Adapter", "DefaultAdapter", "Getter", "inline_path", "read_failure"]
 
@@ -52,22 +53,32 @@ class Adapter(Protocol):
 
 
 def read_failure(exc: Exception) -> str:
-    """What a getter's exception means for the fact: ``missing`` (a lookup failed), or the adapter failing."""
+    """What a getter's exception means for the fact: ``missing`` (a lookup failed), or the adapter failing (its
+    text bounded, and never raising: an exception whose ``__str__`` raises is named by its class)."""
     if isinstance(exc, (LookupError, AttributeError)):
         return "missing"
-    return f"the adapter failed: {type(exc).__name__}: {exc}"
+    return f"the adapter failed: {type(exc).__name__}: {safe_text(exc)}"
 
 
 def _step(obj: Any, key: str) -> Any:
-    if obj.__class__ is dict:  # the common case, without an isinstance check through the ABC machinery
-        return obj[key]
-    if isinstance(obj, Mapping):
+    cls = type(obj)  # not obj.__class__: the object's to define (a lazy proxy's may raise)
+    if cls is dict or issubclass(cls, Mapping):  # a dict first: no ABC check in the common case
         return obj[key]
     return getattr(obj, key)
 
 
 def _as_id(value: Any) -> str | None:
-    return value if value.__class__ is str else None if value is None else str(value)
+    """An order id as text: a str as it is; anything else through ``str`` (None when that fails, or the value is
+    an integer too long to print: an id is never that)."""
+    if type(value) is str or value is None:
+        return value
+    try:
+        if issubclass(type(value), int) and int.bit_length(value) > 256:
+            return None
+        text = str(value)
+        return text if type(text) is str else None
+    except Exception:
+        return None
 
 
 def inline_path(getter: Getter) -> tuple[str, ...] | None:
@@ -120,23 +131,21 @@ class DefaultAdapter:
 
     def order_id(self, order: Any) -> str | None:
         """The order's id for bulk results (``order["id"]`` or ``order.id``), or None."""
-        if order.__class__ is dict:  # bulk asks this of every order
-            value = order.get("id")
-        else:
-            try:
-                value = _step(order, "id")
-            except (LookupError, AttributeError, TypeError):
-                return None
+        try:
+            value = order.get("id") if type(order) is dict else _step(order, "id")
+        except Exception:  # no id, or a lookup that fails in any way: the order is named by its position instead
+            return None
         return _as_id(value)
 
     def order_ids(self, orders: Sequence[Any]) -> list[str | None]:
         """:meth:`order_id` of every order, in one pass (bulk asks it of every selected order)."""
         out: list[str | None] = []
         append = out.append
+        order_id = self.order_id
         for order in orders:
-            if order.__class__ is dict:
-                value = order.get("id")
-                append(value if value.__class__ is str else _as_id(value))
-            else:
-                append(self.order_id(order))
+            try:
+                value = order.get("id") if type(order) is dict else MISSING
+            except Exception:  # a key that collides with "id" and raises: order_id says None
+                value = MISSING
+            append(value if type(value) is str else order_id(order))
         return out

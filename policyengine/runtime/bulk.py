@@ -13,7 +13,7 @@ import attrs
 
 from .decision import Decision
 
-__all__ = ["BulkGroup", "BulkResult", "summarise", "why_not"]
+__all__ = ["BulkGroup", "BulkResult", "order_ids", "summarise", "why_not"]
 
 
 @attrs.frozen(slots=True)
@@ -49,6 +49,30 @@ class BulkResult:
                 "applicable": {"count": len(self.applicable), "indexes": list(self.applicable),
                                "order_ids": list(self.applicable_ids)},
                 "skipped": [g.to_dict() for g in self.skipped], "summary": self.summary}
+
+
+def order_ids(adapter: Any, orders: Sequence[Any]) -> list[str | None]:
+    """Each order's id through the adapter's ``order_ids`` (or ``order_id``), where it has one; None for an order
+    whose id cannot be had. A host adapter that raises, or answers with a wrong count or non-text, costs the ids
+    (bulk names those orders by position), never the result."""
+    many, one = getattr(adapter, "order_ids", None), getattr(adapter, "order_id", None)
+    if many is not None:
+        try:
+            ids = list(many(orders))
+        except Exception:
+            ids = []
+        if len(ids) == len(orders) and all(type(i) is str or i is None for i in ids):
+            return ids
+    if one is None:
+        return [None] * len(orders)
+    out: list[str | None] = []
+    for order in orders:
+        try:
+            value = one(order)
+        except Exception:
+            value = None
+        out.append(value if type(value) is str else None)
+    return out
 
 
 def why_not(decision: Decision) -> str | None:

@@ -33,10 +33,12 @@ from .adapters import Adapter, inline_path, read_failure
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from ..errors import FactError, FactProblem
-from .interpret import MISSING, ActionShape, Interpreter, Unknown, check_value, namespace_for
+from .interpret import ActionShape, Interpreter, Unknown, namespace_for
+from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "fast_reader", "finish", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "TABLE_LIMIT"]
+__all__ = ["Evaluator", "build_evaluator", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
+           "PACK_BITS", "RAW", "SLOW_MEMO_CELLS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
 """Up to this many allow/guard/effect bits, an action's Decisions are all built at load time; past it they are built
@@ -52,6 +54,16 @@ one int and shares one Decisions per outcome; past it (hundreds of actions) each
 
 TABLE_LIMIT = 4096
 """The default bound on whole-policy tables (fact combinations); past it the fast path computes conditions."""
+
+SLOW_MEMO_CELLS = 32768
+"""The fail-closed path remembers its results by their inputs (each bad fact's problem, each good fact's value), so a
+batch of orders that all lack a fact costs about what good ones cost. It keeps at most this many decisions (a policy
+of 8 actions: 4,096 results; of 2,000 actions: 16), and starts afresh when full, so memory stays bounded and the
+memo follows whatever the bad inputs currently are."""
+
+CLASS_MEMO_LIMIT = 1024
+"""How many classes of order/user objects an evaluator remembers as Mapping-or-not; past it, it starts afresh (every
+``unittest.mock.Mock`` is a class of its own: an unbounded memo grew without end)."""
 
 
 class _Unset:
@@ -118,24 +130,19 @@ class Evaluator:
 
 
 def _fast_check(fact: FactSpec, var: str, i: int) -> str:
-    """A Python test that ``var`` is valid as-is (strict: anything unusual takes the complete slow check)."""
-    if fact.type == "bool":
-        return f"{var}.__class__ is bool"
+    """A Python test that ``var`` is valid as-is (strict: anything unusual takes the complete slow check). The class
+    tests are :func:`~.values.exact_test`'s: the one definition of what is taken as-is."""
+    test = exact_test(fact.type, var)
     if fact.type == "enum":
-        return f"({var}.__class__ is str and {var} in V{i})"
-    if fact.type == "string":
-        return f"{var}.__class__ is str"
+        return f"({test} and {var} in V{i})"
     if fact.type == "number":  # x - x == 0.0 is false for NaN and the infinities; both tests are specialised
-        return f"({var}.__class__ is int or ({var}.__class__ is float and {var} - {var} == 0.0))"
-    return f"{var}.__class__ is frozenset"
-
-
-_SEQUENCES = frozenset({list, tuple, set, frozenset})
+        return f"(type({var}) is int or (type({var}) is float and {var} - {var} == 0.0))"
+    return test
 
 _ROOTS = ("order", "user")
 
-BatchArgs = tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...], tuple[dict[Any, int], ...], tuple[bool, ...]]
-"""The C batch loop's arguments after the inputs: flat table, paths, domain positions, bool facts."""
+BatchArgs = tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...], tuple[dict[Any, int], ...], tuple[type, ...]]
+"""The C batch loop's arguments after the inputs: flat table, paths, domain positions, the exact class of each fact."""
 
 try:  # the optional C batch loop (policyengine/runtime/_batch.c), built when a C compiler was present at install
     from . import _batch
@@ -192,7 +199,6 @@ class _Generator:
         self.lazy_conditions = lazy_conditions
         inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
         self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
-        self.bools = [i for i in self.eager if policy.facts[i].type == "bool"]
         paths = [inline_path(getters[i]) for i in policy.needed]
         self.paths: list[tuple[str, ...]] | None = None
         """Each table-key fact's path, when the policy is tabled and every fact is read by a path from the order or
@@ -233,11 +239,11 @@ class _Generator:
             else:
                 by_root.setdefault(path[0], []).append(i)
         for root, indexes in by_root.items():
-            lines.append(f"if {root}.__class__ is dict:")
+            lines.append(f"if type({root}) is dict:")
             for i in indexes:
                 lines += ["    " + line for line in self.inline_read(i, "dict")]
             # Attribute reads only for plain objects: on a Mapping, `m.items` is a method, not the fact.
-            lines.append(f"elif PLAIN.get({root}.__class__) or is_plain({root}):")
+            lines.append(f"elif PLAIN.get(type({root})) or is_plain({root}):")
             for i in indexes:
                 lines += ["    " + line for line in self.inline_read(i, "attr")]
             lines.append("else:")
@@ -253,10 +259,39 @@ class _Generator:
                 f"    bad = failed(bad, {i}, exc)"]
 
     def inline_read(self, i: int, style: str) -> list[str]:
+        if style == "dict" and self.paths is not None:
+            return self.dict_read(i)
         access = _access(inline_path(self.getters[i]) or (), style)
         # A shape the inline read does not expect (a nested object in a dict, a Mapping that is not a dict)
-        # goes through the adapter's own getter, which handles any mix.
-        return ["try:", f"    f{i} = {access}", "except Exception:", f"    f{i}, bad = read({i}, order, user, bad)"]
+        # goes through the adapter's own getter, which handles any mix. A key missing from the dicts read, or an
+        # attribute missing from the plain object itself, is the fact missing: said here, without a second failing
+        # read through the getter (bad data costs little). (Deeper attribute reads may meet a dict: the getter's.)
+        path = inline_path(self.getters[i]) or ()
+        lookup = "KeyError" if style == "dict" else "AttributeError" if len(path) == 2 else None
+        missing = [] if lookup is None else [f"except {lookup}:", f"    f{i} = MISSING", *_mark(i, "missing", "    ")]
+        return ["try:", f"    f{i} = {access}", *missing, "except Exception:",
+                f"    f{i}, bad = read({i}, order, user, bad)"]
+
+    def dict_read(self, i: int) -> list[str]:
+        """A read of a plain dict that raises nothing for a missing key (``dict.get`` at each step): for tabled
+        policies, whose plain-dict inputs reach these reads only when :meth:`all_dicts` failed (or the C loop
+        missed). A good read is already done by then; a bad one raises no second exception here, which is most of
+        what bad data would cost. A nested value that is not a plain dict goes through the adapter's getter."""
+        root, *keys = inline_path(self.getters[i]) or ()
+        var = f"f{i}"
+        lines = [f"{var} = {root}.get({keys[0]!r}, MISSING)"]
+        indent = ""
+        for key in keys[1:]:
+            lines += [f"{indent}if type({var}) is dict:", f"{indent}    {var} = {var}.get({key!r}, MISSING)"]
+            indent += "    "
+        lines += [f"{indent}if {var} is MISSING:", *_mark(i, "missing", indent + "    ")]
+        for depth in range(len(keys) - 1, 0, -1):  # each step whose value was not a dict: missing, or the getter's
+            pad = "    " * (depth - 1)
+            lines += [f"{pad}elif {var} is MISSING:", *_mark(i, "missing", pad + "    "), f"{pad}else:",
+                      f"{pad}    {var}, bad = read({i}, order, user, bad)"]
+        # a key that collides with ours and raises from __eq__ (host code) is the getter's to report
+        return ["try:", *("    " + line for line in lines), "except Exception:",
+                f"    {var}, bad = read({i}, order, user, bad)"]
 
     # -- deciding ----------------------------------------------------------------------------------------------
     def _fields(self) -> list[tuple[ActionShape, int, int, bool]]:
@@ -300,51 +335,61 @@ class _Generator:
 
     def all_dicts(self, ret: Callable[[str], list[str]]) -> list[str]:
         """The shortest way through a tabled policy whose facts are all read by path, taken when the inputs are
-        plain dicts: read, check the bools and look up, in one try block. Anything unusual (a missing key, a nested
+        plain dicts: read, check every value is exact and look up, in one try block. Anything unusual (a missing key, a nested
         object, a wrong type, an undeclared value) falls through to the general reads, which read those dicts again
         (a plain dict read has no side effects) and say what is wrong."""
         if self.paths is None:
             return []
-        access = dict(zip(self.policy.needed, map(_access, self.paths), strict=True))
-        key = "(" + "".join(f"f{i}, " if i in self.bools else f"{access[i]}, " for i in self.policy.needed) + ")"
+        needed = self.policy.needed
         roots = sorted({path[0] for path in self.paths})
-        return [f"if {' and '.join(f'{root}.__class__ is dict' for root in roots)}:", "    try:",
-                *(f"        f{i} = {access[i]}" for i in self.bools),
-                f"        if {' and '.join(f'f{i}.__class__ is bool' for i in self.bools) or 'True'}:",
-                *("            " + line for line in ret(f"TABLE[{key}]")),
+        return [f"if {' and '.join(f'type({root}) is dict' for root in roots)}:", "    try:",
+                *(f"        f{i} = {_access(path)}" for i, path in zip(needed, self.paths, strict=True)),
+                f"        if {self.exact_all()}:",
+                *("            " + line for line in ret(f"TABLE[{self.key()}]")),
                 "    except Exception:", "        pass"]
+
+    def exact_all(self) -> str:
+        """The test that every table-key fact holds an exact value (:mod:`.values`): only those are looked up, so a
+        look-alike that hashes and compares equal to a declared value never finds its row."""
+        return " and ".join(exact_test(self.policy.facts[i].type, f"f{i}") for i in self.policy.needed) or "True"
+
+    def key(self) -> str:
+        return "(" + "".join(f"f{i}, " for i in self.policy.needed) + ")"
 
     def batch_args(self, table: Mapping[tuple[Any, ...], Any]) -> BatchArgs | None:
         """The arguments of the C batch loop after the pairs (see policyengine/runtime/_batch.c): the table flattened in
         product order, each fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user), each fact's value ->
-        position in its domain, and whether it must be a bool. None when the policy has no such table."""
+        position in its domain, and the exact class its value must have (:data:`.values.EXACT`). None when the
+        policy has no such table."""
         if self.paths is None:
             return None
         domains = [self.policy.facts[i].domain for i in self.policy.needed]
         return (tuple(table[values] for values in itertools.product(*domains)),
                 tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths),
                 tuple({value: at for at, value in enumerate(domain)} for domain in domains),
-                tuple(i in self.bools for i in self.policy.needed))
+                tuple(_one_class(self.policy.facts[i].type) for i in self.policy.needed))
 
-    def body(self, ret: Callable[[str], list[str]]) -> list[str]:
-        """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it."""
+    def body(self, ret: Callable[[str], list[str]], shortcut: bool = True) -> list[str]:
+        """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it. Without ``shortcut``,
+        no :meth:`all_dicts` (for inputs the C loop has already found are not all plain dicts with exact values)."""
         policy = self.policy
-        values = "(" + "".join(f"f{i}, " for i in policy.needed) + ")"
-        lines = [*self.all_dicts(ret), "bad = None", *self.reads()]
-        if self.table:  # a value that is undeclared, unhashable or raises on == misses here and is checked below
-            lines += [f"if bad is None{''.join(f' and f{i}.__class__ is bool' for i in self.bools)}:", "    try:",
-                      *("        " + line for line in ret(f"TABLE[{values}]")),
-                      "    except Exception:", "        pass"]
+        values = self.key()
+        lines = [*(self.all_dicts(ret) if shortcut else []), "bad = None", *self.reads()]
+        if self.table:  # anything but exact declared values (undeclared, a look-alike, a subclass) is checked below
+            # .get, not [] in a try: exact values hash safely, and an undeclared one raises no exception (which
+            # would cost more than everything else the fail-closed path does)
+            lines += [f"if bad is None and {self.exact_all()}:", f"    hit = TABLE_GET({values})",
+                      "    if hit is not None:", *("        " + line for line in ret("hit"))]
         for i in self.eager:
             if policy.facts[i].type == "set":
-                # "".join checks every member is a string, in C; a set fact used only with `in` stays as given
+                # exact containers of exact strings (STR_ONLY iterates in C); a set fact used only with `in` stays
+                # as given. Anything else (a str subclass member, a host container) takes the complete check.
                 keep = i in self.membership_only
-                lines += [f"if f{i}.__class__ in SEQUENCES:", "    try:", f"        JOIN(f{i})",
-                          "    except TypeError:", f"        bad = suspect(bad, {i})",
-                          *([] if keep else ["    else:", f"        f{i} = frozenset(f{i})"]),
+                lines += [f"if type(f{i}) in SEQUENCES and STR_ONLY(map(type, f{i})):",
+                          f"    {'pass' if keep else f'f{i} = frozenset(f{i})'}",
                           f"elif f{i} is not MISSING:", f"    bad = suspect(bad, {i})"]
-            else:
-                lines += [f"if not {_fast_check(policy.facts[i], f'f{i}', i)}:", f"    bad = suspect(bad, {i})"]
+            else:  # "" = re-check with the complete checker (unless a read failed already and said why)
+                lines += [f"if not {_fast_check(policy.facts[i], f'f{i}', i)}:", *_mark(i, "", "    ", keep=True)]
         lines += ["if bad is not None:", *("    " + line for line in ret(f"slow({values}, bad, order, user)"))]
         packed = self.packed
         lines += ["try:", *("    " + line for line in self.decide(packed))]
@@ -379,9 +424,16 @@ class _Generator:
             return [f"append({expr})", "continue"]
 
         many = ["def evaluate_many(pairs):", "    out = []", "    append = out.append",
-                "    slow_indexes = []", "    slow_at = slow_indexes.append", "    for order, user in pairs:",
+                "    slow_indexes = []", "    slow_at = slow_indexes.append", "    for pair in pairs:",
+                "        try:", "            order, user = pair",
+                "        except Exception:  # not an (order, user) pair: no facts at all, so it fails closed",
+                "            order = user = None",
                 *("        " + line for line in self.body(collect)), "    return out, slow_indexes"]
-        return "\n".join(single) + "\n\n\n" + "\n".join(many) + "\n"
+        missed = []
+        if self.paths is not None:  # what the C loop leaves to Python: evaluate's body, less its dict shortcut
+            missed = ["", "", "def evaluate_missed(order, user):",
+                      *("    " + line for line in self.body(lambda expr: [f"return {expr}"], shortcut=False))]
+        return "\n".join(single) + "\n\n\n" + "\n".join(many) + "\n".join(missed) + "\n"
 
 
 def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None, *,
@@ -414,12 +466,18 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         bad.setdefault(i, "")  # "" = re-check with the complete checker
         return bad
 
-    plain_classes: dict[type, bool] = {}  # per engine, never shrinks: a class is a Mapping or not for good
+    plain_classes: dict[type, bool] = {}  # per engine, bounded: see CLASS_MEMO_LIMIT
 
     def is_plain(obj: Any) -> bool:
         """Whether facts are read from ``obj`` as attributes (it is not a Mapping); remembered per class."""
-        result = not isinstance(obj, Mapping)
-        plain_classes[obj.__class__] = result
+        cls = type(obj)
+        try:
+            result = not issubclass(cls, Mapping)
+        except Exception:  # a class whose subclass check raises: read through the getters, which fail closed
+            return False
+        if len(plain_classes) >= CLASS_MEMO_LIMIT:
+            plain_classes.clear()
+        plain_classes[cls] = result
         return result
 
     def lazy(i: int) -> Callable[[Any, Any], Any]:
@@ -434,27 +492,76 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             return value
         return fetch
 
+    position = {i: at for at, i in enumerate(policy.needed)}
+    unchecked = [at for at, i in enumerate(policy.needed) if facts[i].type == "set" or i in expensive]
+    numbers = [at for at, i in enumerate(policy.needed) if facts[i].type == "number"]
+    slow_memo: dict[Any, tuple[Decisions, tuple[FactProblem, ...]]] = {}
+    slow_capacity = max(16, SLOW_MEMO_CELLS // max(1, len(policy.actions)))
+
+    checked: dict[tuple[int, type, Any], Any] = {}  # bounded like slow_memo; plain values only (hashing is safe)
+
+    def problem_or_value(i: int, raw: Any, message: str | None) -> Any:
+        """The checked value of fact ``i``, or ``(i, message)`` saying what is wrong (a tuple: no good value is one,
+        and it hashes and compares in C, which matters on this path)."""
+        if message:
+            return i, message
+        cls = type(raw)
+        plain = cls in _PLAIN_VALUES
+        if plain:
+            known = checked.get((i, cls, raw), checked)
+            if known is not checked:
+                return known
+        value, message = check_value(facts[i], raw)
+        result = (i, message) if message else value
+        if plain and _small((raw,)):
+            if len(checked) >= SLOW_MEMO_CELLS:
+                checked.clear()
+            checked[(i, cls, raw)] = result
+        return result
+
     def slow(values: tuple[Any, ...], bad: dict[int, str], order: Any, user: Any,
              lazy_bad: _LazyBad | None = None) -> tuple[Decisions, tuple[FactProblem, ...]]:
-        env: dict[Any, Any] = {}
-        problems: list[FactProblem] = []
-        for i, raw in zip(policy.needed, values, strict=True):
-            message = bad.get(i)
-            if lazy_bad is not None and i == lazy_bad.index:
-                raw = lazy_bad.raw
-            elif raw is UNSET:  # an expensive fact not read yet: the fail-closed path reads everything
+        """The fail-closed path. Facts not in ``bad`` passed the fast checks (exact values), so only the bad ones,
+        expensive ones not read yet and set facts (normalised) are looked at; the result is remembered by those
+        inputs (each bad fact as its problem), since the interpreter decides from nothing else."""
+        key = list(values)
+        for i, message in bad.items():
+            if message:  # a read failed: its message says all
+                key[position[i]] = (i, message)
+            else:
+                raw = lazy_bad.raw if lazy_bad is not None and i == lazy_bad.index else key[position[i]]
+                key[position[i]] = problem_or_value(i, raw, None)
+        for at in unchecked:
+            raw, i = key[at], policy.needed[at]
+            if i in bad:
+                continue  # checked above
+            if raw is UNSET:  # an expensive fact not read yet: the fail-closed path reads everything
                 raw, failure = read(i, order, user, None)
-                message = failure[i] if failure else None
-            if not message:
-                raw, message = check_value(facts[i], raw)
-            if message:
-                problem = FactProblem(facts[i].name, message)
+                key[at] = problem_or_value(i, raw, failure[i] if failure else None)
+            elif type(raw) in SEQUENCES and type(raw) is not frozenset:  # passed the fast check: exact strings
+                key[at] = frozenset(raw)
+        memo_key: Any = tuple(key)
+        if numbers:  # 1 and 1.0 are equal keys, not equal facts (their arithmetic differs past 2**53)
+            memo_key = (memo_key, tuple([type(key[at]) for at in numbers]))
+        result = slow_memo.get(memo_key)
+        if result is not None:
+            return result
+        env: dict[Any, Any] = {}
+        problems = []
+        for i, value in zip(policy.needed, key, strict=True):
+            if type(value) is tuple:
+                problem = FactProblem(facts[i].name, value[1])
                 problems.append(problem)
                 env[f"f{i}"] = Unknown((problem,))
             else:
-                env[f"f{i}"] = raw
+                env[f"f{i}"] = value
         decisions = interpreter.run(env)
-        return decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
+        result = decisions, tuple(dict.fromkeys([*problems, *decisions.errors]))
+        if _small(key):
+            if len(slow_memo) >= slow_capacity:
+                slow_memo.clear()
+            slow_memo[memo_key] = result
+        return result
 
     namespace = namespace_for(policy)
     for name, shape in shapes.items():
@@ -471,7 +578,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     namespace.update(PLAIN=plain_classes, is_plain=is_plain)
     namespace.update(MISSING=MISSING, UNSET=UNSET, LazyBad=_LazyBad, failed=failed, read=read, suspect=suspect,
                      slow=slow, DECISIONS=Decisions, NEW=object.__new__, META=interpreter.meta)
-    namespace.update(SEQUENCES=_SEQUENCES, JOIN="".join)
+    namespace.update(SEQUENCES=SEQUENCES, STR_ONLY=frozenset({str}).issuperset, type=type, map=map,
+                     AttributeError=AttributeError)
     generator = _Generator(policy, shapes, getters, expensive, table)
     if generator.packed:
         namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
@@ -479,6 +587,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     source = generator.source()
     if table:
         namespace["TABLE"] = _table(policy, generator, namespace)
+        namespace["TABLE_GET"] = namespace["TABLE"].get
     code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
     evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
@@ -488,11 +597,12 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
 
     batch_args = generator.batch_args(namespace.get("TABLE", {}))
     if batch_args is not None and _batch is not None:
-        return Evaluator(evaluate, *_batch_loops(batch_args, evaluate), source, len(namespace["TABLE"]), batch_in_c=True)
+        return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source,
+                         len(namespace["TABLE"]), batch_in_c=True)
     return Evaluator(evaluate, many, orders_in_python, source, len(namespace.get("TABLE", ())))
 
 
-def _batch_loops(spec: BatchArgs, evaluate: Callable[..., Any]) -> tuple[
+def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
         Callable[[Any], tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]]]:
     """``evaluate_many`` and ``evaluate_orders`` of a tabled policy through the C loop (``spec``: its arguments after
     the pairs): it answers every plain-dict input with valid facts from the table, and leaves the others (None) to the
@@ -500,26 +610,80 @@ def _batch_loops(spec: BatchArgs, evaluate: Callable[..., Any]) -> tuple[
     assert _batch is not None
     lookup_all = _batch.lookup_all
 
-    def complete(results: list[Any], misses: list[int], pair: Callable[[int], tuple[Any, Any]]) -> list[int]:
+    by_key: dict[tuple[Any, ...], Any] = {}  # bounded like the slow memo, whose results it shares
+
+    def complete(results: list[Any], misses: list[int], keys: list[Any],
+                 pair: Callable[[int], tuple[Any, Any]]) -> list[int]:
+        """Decide the misses in Python; those with a key (see _batch.c) once per key."""
         slow = []
-        for i in misses:
-            order, user = pair(i)
-            result = results[i] = evaluate(order, user, RAW)
+        for i, key in zip(misses, keys, strict=True):
+            result = by_key.get(key) if key is not None else None
+            if result is None:
+                order, user = _as_pair(pair, i)
+                result = missed(order, user)
+                if key is not None and _small(key):
+                    if len(by_key) >= SLOW_MEMO_CELLS:
+                        by_key.clear()
+                    by_key[key] = result
+            results[i] = result
             if result.__class__ is not Decisions:
                 slow.append(i)
         return slow
 
     def evaluate_many(pairs: Any) -> tuple[list[Any], list[int]]:
         pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
-        results, misses = lookup_all(pairs, *spec)
-        return results, complete(results, misses, pairs.__getitem__)
+        results, misses, keys = lookup_all(pairs, *spec)
+        return results, complete(results, misses, keys, pairs.__getitem__)
 
     def evaluate_orders(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
         orders = list(orders)  # no (order, user) tuple per order: a bulk of 100,000 orders makes no garbage
-        results, misses = lookup_all(orders, *spec, user)
-        return results, complete(results, misses, lambda i: (orders[i], user))
+        results, misses, keys = lookup_all(orders, *spec, user)
+        return results, complete(results, misses, keys, lambda i: (orders[i], user))
 
     return evaluate_many, evaluate_orders
+
+
+_PLAIN_VALUES = frozenset({str, int, bool, type(None)})
+"""Classes whose hashing and comparison are their own (no host code runs) and exact (not float: 0.0 == -0.0, yet
+they are told apart in messages): safe as memo keys, whatever the value."""
+
+_MEMO_VALUE_CHARS = 1024
+
+
+def _small(values: Any) -> bool:
+    """Whether a memo key made of ``values`` is small: a memo bounded by its count of entries must not keep a host's
+    megabyte strings or integers alive (those inputs are decided afresh each time instead). A problem, a tuple, is
+    ours: its message is bounded by the policy (however many values an enum declares)."""
+    for value in values:
+        cls = type(value)
+        if (cls is str and len(value) > _MEMO_VALUE_CHARS) or (cls is int and value.bit_length() > 4 * _MEMO_VALUE_CHARS):
+            return False
+        if cls is frozenset and (len(value) > 64 or not _small(value)):  # a set fact's value
+            return False
+    return True
+
+
+def _mark(i: int, message: str, pad: str, *, keep: bool = False) -> list[str]:
+    """Generated lines recording ``message`` for fact ``i`` in ``bad`` (created on the first problem; ``keep``: not
+    over a message already there). Inlined: this is most of what a bad fact costs on the fast path."""
+    return [f"{pad}if bad is None:", f"{pad}    bad = {{{i}: {message!r}}}",
+            f"{pad}elif {i} not in bad:" if keep else f"{pad}else:", f"{pad}    bad[{i}] = {message!r}"]
+
+
+def _one_class(kind: str) -> type:
+    """The one exact class a table-key fact's value must have, for the C loop (table facts are enums and bools)."""
+    (cls,) = EXACT[kind]
+    return cls
+
+
+def _as_pair(pair: Callable[[int], Any], i: int) -> tuple[Any, Any]:
+    """Item ``i`` of a batch as ``(order, user)``; an item that is not a pair has no facts: ``(None, None)``, which
+    fails closed (as the generated loop does)."""
+    try:
+        order, user = pair(i)
+    except Exception:
+        return None, None
+    return order, user
 
 
 def _memo(shape: ActionShape) -> tuple[dict[int, Any], Callable[[int], Any]]:
@@ -543,7 +707,7 @@ def fast_reader(getter: Any) -> Callable[[Any, Any], Any]:
         return cast(Callable[[Any, Any], Any], getter)
     source = "\n".join([
         "def read(order, user):",
-        f"    if {path[0]}.__class__ is dict:",
+        f"    if type({path[0]}) is dict:",
         "        try:",
         f"            return {_access(path)}",
         "        except Exception:",

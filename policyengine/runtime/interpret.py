@@ -8,7 +8,6 @@ decision builder, so they cannot drift apart; the test suite checks that they ag
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,21 +16,11 @@ import attrs
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from ..errors import FactProblem
-from ..pipeline.model import FactSpec
 from ..pipeline.translate import to_decimal
+from .values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]
 
-
-class _Missing:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-MISSING: Any = _Missing()
-"""The value of a fact the adapter could not find."""
 
 SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "bool": bool, "dict": dict,
                  "frozenset": frozenset, "Exception": Exception, "KeyError": KeyError, "TypeError": TypeError,
@@ -43,36 +32,6 @@ def namespace_for(policy: CompiledPolicy) -> dict[str, Any]:
     namespace: dict[str, Any] = dict(policy.constants)
     namespace["__builtins__"] = dict(SAFE_BUILTINS)
     return namespace
-
-
-def check_value(fact: FactSpec, value: Any) -> tuple[Any, str | None]:
-    """Normalise ``value`` for ``fact`` or say what is wrong with it (the complete, slow check)."""
-    kind = fact.type
-    if value is MISSING:
-        return value, "missing"
-    if value is None:
-        return value, "missing (null)"
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value, None
-    elif kind in ("enum", "string"):
-        if isinstance(value, str):
-            plain = str.__str__(value)  # a StrEnum member counts as its value
-            if kind == "enum" and plain not in fact.values:
-                return value, f"{plain!r} is not a declared value (expected one of: {', '.join(fact.values)})"
-            return plain, None
-    elif kind == "number":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if isinstance(value, float) and not math.isfinite(value):
-                return value, f"{value!r} is not a finite number"
-            return value, None
-    elif kind == "set" and isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
-        return frozenset(str.__str__(v) for v in value), None
-    return value, f"expected {_TYPE_WORDS[kind]}, got {type(value).__name__} {value!r:.60}"
-
-
-_TYPE_WORDS = {"bool": "true/false", "enum": "a string", "string": "a string", "number": "a number",
-               "set": "a list of strings"}
 
 
 @attrs.frozen(slots=True)

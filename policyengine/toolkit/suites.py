@@ -30,7 +30,7 @@ from ..runtime.interpret import MISSING, Interpreter, check_value
 from ..pipeline.model import FactSpec
 from ..proof.space import possible_assignments
 from ..pipeline.validate import SCHEMAS, validate_document
-from ..pipeline.yamlsource import Document, read_document
+from ..pipeline.yamlsource import Document, missing, read_document
 
 __all__ = [
     "SUITE_KIND", "STATE_GROUPS", "Expectation", "Case", "Suite", "Mismatch", "CaseResult", "GuardCoverage",
@@ -692,7 +692,7 @@ def _suite_documents(path: Path, diagnostics: list[Diagnostic]) -> list[Document
             diagnostics += err.diagnostics
             continue
         kind = doc.data.get("kind")
-        if kind != SUITE_KIND and kind in SCHEMAS:  # a policy or an override: not ours
+        if kind != SUITE_KIND and isinstance(kind, str) and kind in SCHEMAS:  # a policy or an override: not ours
             if not path.is_dir():
                 diagnostics.append(doc.diagnostic(("kind",) if kind is not None else (),
                                                   f"not a test suite (kind {kind!r}); expected kind {SUITE_KIND}"))
@@ -712,8 +712,9 @@ def load_suites(engine: Engine, path: str | Path) -> tuple[Suite, ...]:
     """
     root = Path(path)
     diagnostics: list[Diagnostic] = []
-    if not root.exists():
-        raise PolicyError([Diagnostic(str(path), 1, 1, "no such file or directory")])
+    absent = missing(root)
+    if absent is not None:
+        raise PolicyError([Diagnostic(str(path), 1, 1, absent)])
     docs = _suite_documents(root, diagnostics)
     if not docs and not diagnostics:
         diagnostics.append(Diagnostic(str(path), 1, 1, f"no test suites (kind: {SUITE_KIND}) found"))
