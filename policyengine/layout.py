@@ -69,7 +69,7 @@ def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) ->
         diagnostics += err.diagnostics
         return None
     kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-    known = kind in SCHEMAS
+    known = isinstance(kind, str) and kind in SCHEMAS  # `kind: [x]` is for validation to word
     if place is None or (known and PLACES[kind] != place):
         here = _in_words(place)
         message = f"{_article(kind)} {kind} does not belong {here}: it belongs {belongs(kind)}" if known else \
