@@ -200,7 +200,7 @@ class Engine:
         Decisions object.
         """
         if self._store_of is None or store is not None:
-            return self._finished(self._batch_evaluator(store).evaluate_many(pairs), strict)
+            return self._finished(self._batch_evaluator(store).evaluate_many(pairs, strict), strict)
         return [self.evaluate(order, user, strict=strict) for order, user in pairs]
 
     def _evaluate_orders(self, orders: Sequence[Any], user: Any, store: str | None) -> list[Decisions]:

@@ -5,7 +5,8 @@
  * For each (order, user) pair of the list `pairs` (or, given `user`, each order of the list `pairs` with that user), reads every fact along its path through plain dicts only, checks
  * that the facts marked in `bools` are exactly True or False, turns each value into its position in the fact's
  * domain (`indexes[j]`, a dict value -> position) and returns the entry of `flat` at the mixed-radix number of those
- * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains).
+ * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains, or
+ * None for a combination whose conditions raise: a miss).
  * `results[i]` is that Decisions, or None when pair i is anything else: not a 2-tuple, a root or a nested value that
  * is not a plain dict, a missing key, a value of the wrong type, an undeclared value, an unhashable value. `misses`
  * lists those indexes, in order; the caller decides them with the generated Python evaluate, which says what is
@@ -93,6 +94,9 @@ lookup_one(PyObject *order, PyObject *user, const Spec *spec)
         at = at * spec->sizes[j] + PyLong_AsSsize_t(position);
     }
     PyObject *hit = PyTuple_GET_ITEM(spec->flat, at);
+    if (hit == Py_None) {
+        return NULL; /* a combination whose conditions raise: not in the table, the Python path decides it */
+    }
     Py_INCREF(hit);
     return hit;
 }
