@@ -264,9 +264,9 @@ class _Translator:
     def numbers_in(self, member: Any, container: Any) -> str:
         """``member in [number literals]`` as rule-engine decides it: Decimal equality with each literal."""
         values = [self.number(item) for item in container.value]
-        if id(member) in self.decimal or isinstance(member, ast.FloatExpression):
-            return f"({self.as_decimal(member)} in {self.constant(frozenset(values))})"
         code = self.expr(member)
+        if id(member) in self.decimal:
+            return f"({code} in {self.constant(frozenset(values))})"
         floats, ints, single = member_sets(values)
         if single:
             return f"({code} in {self.constant(floats)})"
