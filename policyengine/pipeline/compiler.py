@@ -136,6 +136,9 @@ class _Compiler:
         names = sorted(self.facts)
         for name in names:
             fact = self.facts[name]
+            if fact.type == "enum" and len(fact.values) > MAX_ENUM_VALUES:
+                self.error(fact.doc.diagnostic((*fact.path, "values"), f"enum {name} declares {len(fact.values)} "
+                                               f"values (the limit is {MAX_ENUM_VALUES})"))
             root = name.split(".")[0]
             if root in _RESERVED_ROOTS:
                 self.error(fact.doc.diagnostic(fact.path, f"fact root {root!r} is reserved", key=True,
@@ -373,6 +376,9 @@ class _Compiler:
         return CompiledPolicy(self.spec, self.spec.facts, needed, ok_conditions, tuple(ok_actions.values()), order,
                               dict(self.constants), ctx, {k: v for k, v in constraints.items() if v is not None})
 
+
+MAX_ENUM_VALUES = 10_000
+"""The most values one enum fact may declare."""
 
 MAX_CONDITION_LENGTH = 1_000_000
 """The longest condition text (characters)."""

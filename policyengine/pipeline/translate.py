@@ -75,7 +75,7 @@ MAX_DEPTH = 32
 """How deeply a condition may nest (a chain of ``and``/``or`` counts once): deeper is a load error, so neither
 rule-engine's parser nor Python's compiler ever meet a condition they cannot handle."""
 
-MAX_LIST_ITEMS = 50_000
+MAX_LIST_ITEMS = 10_000
 """How many members one list literal may have."""
 
 
