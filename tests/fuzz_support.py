@@ -57,26 +57,28 @@ def engines(text: str, paths: Mapping[str, dict[str, Any]] = PATHS) -> dict[str,
         return {name: policyengine.load(path, **kwargs) for name, kwargs in paths.items()}
 
 
-def inputs(policy: Any, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(order, user)`` dicts holding ``values`` (fact name -> value; :data:`MISSING` leaves a fact out)."""
+def inputs(policy: Any, values: Mapping[str, Any], objects: bool = False) -> tuple[Any, Any]:
+    """``(order, user)`` holding ``values`` (fact name -> value; :data:`MISSING` leaves a fact out): nested dicts,
+    or (``objects``) nested attribute objects, which the default adapter reads by attribute."""
     roots: dict[str, dict[str, Any]] = {"order": {}, "user": {}}
     specs = {f.name: f for f in policy.facts}
+    containers: list[dict[str, Any]] = list(roots.values())
     for name, value in values.items():
         if value is MISSING:
             continue
         root, *path = specs[name].source
         node = roots[root]
         for key in path[:-1]:
-            node = node.setdefault(key, {})
+            if key not in node:
+                containers.append(node.setdefault(key, {}))
+            node = node[key]
         node[path[-1]] = value
+    if objects:
+        def to_object(node: dict[str, Any]) -> Any:
+            return types.SimpleNamespace(**{k: to_object(v) if any(v is c for c in containers) else v
+                                            for k, v in node.items()})
+        return to_object(roots["order"]), to_object(roots["user"])
     return roots["order"], roots["user"]
-
-
-def as_objects(value: Any) -> Any:
-    """Nested dicts as attribute objects (the default adapter reads them by attribute)."""
-    if isinstance(value, dict):
-        return types.SimpleNamespace(**{k: as_objects(v) for k, v in value.items()})
-    return value
 
 
 def outcome(decisions: Any) -> dict[str, tuple[str, bool]]:
@@ -84,15 +86,17 @@ def outcome(decisions: Any) -> dict[str, tuple[str, bool]]:
     return {action: (d.state, bool(d.errors)) for action, d in decisions.items()}
 
 
-def all_paths(engs: Mapping[str, policyengine.Engine], values: Mapping[str, Any]) -> Any:
-    """Decide ``values`` on every path; assert they all agree; return the Decisions."""
+def all_paths(engs: Mapping[str, policyengine.Engine], values: Mapping[str, Any]) -> tuple[Any, set[Any]]:
+    """Decide ``values`` on every path; assert they all agree; return the Decisions and what ``strict`` raised."""
     main = engs["evaluate"]
     order, user = inputs(main.policy, values)
+    objects = inputs(main.policy, values, objects=True)
     first = main.evaluate(order, user)
     context = f"facts={dict(values)!r}"
+    raised: dict[str, set[Any]] = {}
     for name, eng in engs.items():
         assert eng.evaluate(order, user) == first, f"{name} differs: {context}"
-        assert eng.evaluate(as_objects(order), as_objects(user)) == first, f"{name} on objects differs: {context}"
+        assert eng.evaluate(*objects) == first, f"{name} on objects differs: {context}"
         many = eng.evaluate_many([(order, user), (order, user)])
         assert many == [first, first], f"{name} evaluate_many differs: {context}"
         problems: tuple[Any, ...] = ()
@@ -112,7 +116,9 @@ def all_paths(engs: Mapping[str, policyengine.Engine], values: Mapping[str, Any]
         for action, decision in first.items():
             bulk = eng.bulk(action, [order], user)
             assert (bulk.applicable == (0,)) == decision.enabled, f"{name} bulk {action} differs: {context}"
-    return first
+        raised[name] = set(problems)
+    assert len({frozenset(p) for p in raised.values()}) == 1, f"strict differs between paths: {raised} {context}"
+    return first, raised["evaluate"]
 
 
 # -- the oracle ----------------------------------------------------------------------------------------------------
@@ -264,8 +270,12 @@ def bad_facts(policy: Any, values: Mapping[str, Any]) -> set[str]:
 
 def check(engs: Mapping[str, policyengine.Engine], values: Mapping[str, Any]) -> Any:
     """Every path agrees with every other and with the oracle, for ``values``; returns the Decisions."""
-    decisions = all_paths(engs, values)
+    decisions, problems = all_paths(engs, values)
     policy = engs["evaluate"].policy
-    expected = oracle_states(policy, values, bad_facts(policy, values))
+    bad = bad_facts(policy, values)
+    expected = oracle_states(policy, values, bad)
     assert outcome(decisions) == expected, f"facts={dict(values)!r}"
+    needed = {policy.facts[i].name for i in policy.needed}
+    # strict raises for every bad fact the policy reads, and for every problem a decision was made under
+    assert {p.fact for p in problems} >= bad & needed and bool(problems) == bool(bad & needed or decisions.errors)
     return decisions
