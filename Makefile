@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench clean
+.PHONY: demo test check bench fuzz clean
 
 # The install also builds the optional C batch loop (policyengine/runtime/_batch.c) when a C compiler is present.
 $(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c
@@ -25,6 +25,11 @@ demo: $(STAMP)
 ## test: run the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## fuzz: the differential and load fuzzers of tests/test_fuzz.py at their long profile (about half an hour; prints
+## the figures: cases run, time, largest hostile file and its load time). `make test` runs them briefly.
+fuzz: $(STAMP)
+	POLICYENGINE_FUZZ=long $(BIN)/python -m pytest tests/test_fuzz.py -q -s -p no:cacheprovider
 
 ## check: the shipped policies load, pass their YAML tests, lint clean (strict) and keep every invariant
 check: $(STAMP)

@@ -242,3 +242,32 @@ def test_a_policy_that_reads_no_fact() -> None:
         engine = load_text(text, **kwargs)
         assert [d.state for d in engine.evaluate({}, {}).values()] == ["enabled", "hidden"]
         assert [d.state for d in engine.evaluate_many([({}, {})])[0].values()] == ["enabled", "hidden"]
+
+
+def test_a_lock_proved_at_28_digits_holds_in_a_40_digit_thread(tmp_path: Any) -> None:
+    """A store rewrites the locked has-shipment guard as arithmetic that equals the base's guard at rule-engine's 28
+    digits (so the lock check accepts it) but not at 40: a host thread at 40 digits must still see the guard fire."""
+    from overrides_support import BASE, make_order, override, write_tree
+
+    guard = "(order.has_shipment ? 10000000000000000000000000000001 : 0) + 1 == 10000000000000000000000000000000"
+    store = override("acme", f"""
+actions:
+  reset:
+    replace_deny:
+      has-shipment:
+        when: "{guard}"
+""")
+    root = write_tree(tmp_path / "policies", {"order-actions.yaml": BASE, "stores/acme.yaml": store})
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40  # neither the lock proof at load nor evaluate may see this
+        engine = policyengine.load(root)
+        reset = engine.evaluate(make_order("Open", has_shipment=True), {"role": "member"})["reset"]
+    assert reset.state == "disabled" and any("shipment" in reason for reason in reset.reasons)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        seen: dict[str, str] = {}
+        thread = threading.Thread(target=lambda: seen.update(
+            state=engine.evaluate(make_order("Open", has_shipment=True), {"role": "member"})["reset"].state))
+    thread.start()
+    thread.join()
+    assert seen == {"state": "disabled"}

@@ -31,15 +31,16 @@ import policyengine
 
 LONG = os.environ.get("POLICYENGINE_FUZZ") == "long"
 LOAD_BOUND = 2.0
-"""Seconds one load of a hostile file may take (checked in the long profile only: no timing in the default suite)."""
+"""CPU seconds one load of a hostile file may take (checked in the long profile only: no timing in the default
+suite; CPU time, not wall time, so that other work on the machine does not count)."""
 
 # No shrinking: each example loads engines, so shrinking takes minutes; the failing example is printed as drawn.
 _COMMON: dict[str, Any] = {"deadline": None, "database": None, "phases": [Phase.explicit, Phase.generate],
                            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
 DIFFERENTIAL = settings(max_examples=2000 if LONG else 10, **_COMMON)
-LOADS = settings(max_examples=2000 if LONG else 20, **_COMMON)
+LOADS = settings(max_examples=2000 if LONG else 6, **_COMMON)
 
-FIGURES: dict[str, Any] = {"policies": 0, "fact sets": 0, "loads": 0, "refused": 0, "largest": (0, 0.0, ""),
+FIGURES: dict[str, Any] = {"policies": 0, "policies refused": 0, "fact sets": 0, "loads": 0, "refused": 0, "largest": (0, 0.0, ""),
                            "slowest": (0.0, 0, "")}
 
 
@@ -50,10 +51,11 @@ def _report() -> Any:
     if LONG:
         size, seconds, what = FIGURES["largest"]
         slowest, slow_size, slow_what = FIGURES["slowest"]
-        print(f"\nfuzz figures: {FIGURES['policies']} random policies x {FIGURES['fact sets']} fact sets in total; "
+        print(f"\nfuzz figures: {FIGURES['policies']} random policies ({FIGURES['policies refused']} more refused at "
+              f"load), {FIGURES['fact sets']} fact sets in total; "
               f"{FIGURES['loads']} mutated loads ({FIGURES['refused']} refused with PolicyError); "
               f"{time.perf_counter() - started:.0f} s; largest hostile file {size} bytes ({what}) loaded in "
-              f"{seconds:.2f} s; slowest load {slowest:.2f} s ({slow_size} bytes, {slow_what})")
+              f"{seconds:.2f} CPU s; slowest load {slowest:.2f} CPU s ({slow_size} bytes, {slow_what})")
 
 
 # -- random policies ---------------------------------------------------------------------------------------------
@@ -208,7 +210,13 @@ def fact_sets(draw: Any) -> dict[str, Any]:
 @DIFFERENTIAL
 @given(text=policies(), facts=st.lists(fact_sets(), min_size=1, max_size=6))
 def test_every_path_decides_like_rule_engine(text: str, facts: list[dict[str, Any]]) -> None:
-    engs = engines(text)
+    try:
+        engs = engines(text)
+    except policyengine.PolicyError as err:  # literal arithmetic rule-engine cannot fold (1e23 // 7), or folds past
+        assert all(d.message.startswith(("invalid condition: arithmetic error", "number literal"))
+                   for d in err.diagnostics), err  # the literal budget (1e400 ** 2)
+        FIGURES["policies refused"] += 1
+        return
     FIGURES["policies"] += 1
     for values in facts:
         check(engs, values)
@@ -256,13 +264,13 @@ def test_mutated_shipped_files_load_or_raise_policy_error(mutation: tuple[Path, 
         shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("tests", "invariants"))
         target = root / path.relative_to(POLICIES)
         target.write_text(text)
-        started = time.perf_counter()
+        started = time.process_time()
         try:
             policyengine.load(root)
         except policyengine.PolicyError as err:
             assert err.diagnostics, err
             FIGURES["refused"] += 1
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
     FIGURES["loads"] += 1
     size = len(text.encode())
     if size > FIGURES["largest"][0]:
