@@ -173,9 +173,28 @@ class _StepCompiler:
     operand fails, so the fast path (plain Python ``and``/``or``, reordered for expensive facts) returns exactly
     this whenever it does not raise, and raising sends it here."""
 
-    def __init__(self, expr: CompiledExpr, namespace: dict[str, Any]) -> None:
+    def __init__(self, expr: CompiledExpr, namespace: dict[str, Any], fact_index: Mapping[str, int]) -> None:
         self.expr = expr
         self.namespace = namespace
+        self.fact_index = fact_index
+
+    def step(self) -> Step:
+        """The condition as one Python function while everything it reads is known and nothing raises (the common
+        case, and as fast as before); the three-valued evaluation, built on first need, otherwise."""
+        expr = self.expr
+        params = tuple(sorted({f"f{self.fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
+                              | {f"a_{a}" for a in expr.actions}))
+        whole = self.evaluator(params, expr.python, visibility=False)
+        three_valued: list[Step] = []  # built once, on first need (a racing thread at worst builds it twice)
+
+        def evaluate(env: dict[Any, Any]) -> Any:
+            value = whole(env)
+            if value.__class__ is not Unknown:
+                return value
+            if not three_valued:
+                three_valued.append(self.compile(ast.parse(expr.python, mode="eval").body))
+            return three_valued[0](env)
+        return evaluate
 
     def compile(self, node: ast.expr) -> Step:
         if isinstance(node, ast.BoolOp):
@@ -197,9 +216,12 @@ class _StepCompiler:
 
     def atom(self, node: ast.expr) -> Step:
         params = tuple(sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and _PARAM.fullmatch(n.id)}))
-        fn = eval(f"lambda {', '.join(params)}: {ast.unparse(node)}", self.namespace)  # noqa: S307 - our translation
         # reading an action's visibility only stays known when that action is shown but disabled by errors
-        visibility = isinstance(node, ast.Attribute) and node.attr == "visible"
+        return self.evaluator(params, ast.unparse(node), isinstance(node, ast.Attribute) and node.attr == "visible")
+
+    def evaluator(self, params: tuple[str, ...], source: str, visibility: bool) -> Step:
+        """``source`` (reading ``params``) as one atom: its value, or Unknown when anything it reads is or it fails."""
+        fn = eval(f"lambda {', '.join(params)}: {source}", self.namespace)  # noqa: S307 - our own translation
         expr = self.expr
 
         def evaluate(env: dict[Any, Any]) -> Any:
@@ -260,8 +282,7 @@ class Interpreter:
         self.shapes = {a.id: ActionShape.of(a) for a in policy.actions}
         self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
         namespace = namespace_for(policy)
-        self._steps: dict[int, Step] = {id(e): _StepCompiler(e, namespace).compile(ast.parse(e.python, mode="eval").body)
-                                        for e in self._exprs()}
+        self._steps = {id(e): _StepCompiler(e, namespace, self.fact_index).step() for e in self._exprs()}
         # Facts decisions read, and those only constraints read (analysis asks about them too).
         constrained = {self.fact_index[f] for e in policy.constraints.values() for f in e.facts}
         self._resolved = sorted(set(policy.needed) | constrained)
