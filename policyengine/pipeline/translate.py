@@ -79,28 +79,6 @@ MAX_LIST_ITEMS = 10_000
 """How many members one list literal may have."""
 
 
-def _check_size(root: Any) -> None:
-    """Refuse a condition nested deeper than :data:`MAX_DEPTH` or with a list longer than :data:`MAX_LIST_ITEMS`
-    (iteratively: the check itself never recurses)."""
-    todo = [(root, 1)]
-    while todo:
-        node, depth = todo.pop()
-        if depth > MAX_DEPTH:
-            raise TranslationError(f"the condition nests more than {MAX_DEPTH} levels deep (the limit)", None,
-                                   "split it into named conditions")
-        if isinstance(node, (ast.ArrayExpression, ast.SetExpression)):
-            if len(node.value) > MAX_LIST_ITEMS:
-                raise TranslationError(f"a list literal has {len(node.value)} members (the limit is "
-                                       f"{MAX_LIST_ITEMS})")
-            continue
-        for key in ("left", "right", "member", "container", "condition", "case_true", "case_false", "object"):
-            child = getattr(node, key, None)
-            if isinstance(child, ast.ExpressionBase):
-                same_chain = isinstance(node, ast.LogicExpression) and isinstance(child, ast.LogicExpression) \
-                    and child.type == node.type
-                todo.append((child, depth if same_chain else depth + 1))
-
-
 class _Translator:
     def __init__(self, facts: Mapping[str, Any], fact_index: Mapping[str, int], conditions: set[str],
                  actions: set[str], refs: Refs, prefix: str) -> None:
@@ -110,6 +88,7 @@ class _Translator:
         self.actions = actions
         self.refs = refs
         self.prefix = prefix
+        self.depth = 0
         self.enum_values: dict[str, frozenset[str]] = {}  # per enum fact, for checks in time linear in the literals
         self.decimal: set[int] = set()  # ids of nodes whose Python value is a Decimal (rule-engine's exact value)
 
@@ -168,6 +147,19 @@ class _Translator:
 
     # -- expressions -----------------------------------------------------------------------------------------
     def expr(self, node: Any) -> str:
+        """``node``'s Python source; refuses nesting past :data:`MAX_DEPTH` (rule-engine's parser, which recurses
+        more than this, has already accepted the condition, and compiler.MAX_OPERATORS keeps it far from Python's
+        recursion limit)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise TranslationError(f"the condition nests more than {MAX_DEPTH} levels deep (the limit)", None,
+                                       "split it into named conditions")
+            return self.node(node)
+        finally:
+            self.depth -= 1
+
+    def node(self, node: Any) -> str:
         if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
             return self.reference(node)
         if isinstance(node, ast.BooleanExpression):
@@ -252,8 +244,14 @@ class _Translator:
                                    f"1e{MAX_LITERAL_EXPONENT}")
         return node.value  # type: ignore[no-any-return]
 
+    @staticmethod
+    def check_length(node: Any) -> None:
+        if len(node.value) > MAX_LIST_ITEMS:
+            raise TranslationError(f"a list literal has {len(node.value)} members (the limit is {MAX_LIST_ITEMS})")
+
     def collection(self, node: Any) -> str:
         """A list literal of strings or bools (numbers: see :meth:`numbers_in`)."""
+        self.check_length(node)
         members = []
         for member in node.value:
             if not isinstance(member, (ast.StringExpression, ast.FloatExpression, ast.BooleanExpression)):
@@ -328,6 +326,7 @@ class _Translator:
         container, member = node.container, node.member
         numbers = False
         if isinstance(container, (ast.ArrayExpression, ast.SetExpression)):
+            self.check_length(container)
             numbers = _is(member.result_type, DataType.FLOAT)
             for item in container.value:
                 if type_name(item.result_type) != type_name(member.result_type):
@@ -376,7 +375,6 @@ def translate(rule: rule_engine.Rule, *, facts: Mapping[str, Any], fact_index: M
     """Python source equivalent to ``rule`` and what it reads; raises :class:`TranslationError`."""
     refs = Refs()
     node = rule.statement.expression
-    _check_size(node)
     translator = _Translator(facts, fact_index, conditions, actions, refs, prefix)
     if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
         translator.reference(node)  # a group of facts or a bare action reference explains itself
