@@ -69,6 +69,9 @@ def _is(dt: Any, kind: Any) -> bool:
     return bool(DataType.is_type(dt, kind))
 
 
+_EXACT = "9007199254740992.0"
+"""2**53: below it, an int and a float compare in Python as rule-engine compares them."""
+
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 MAX_DEPTH = 32
@@ -310,8 +313,12 @@ class _Translator:
             return compare_literal(left_code, op, self.number(right))
         if id(right) in native and isinstance(left, ast.FloatExpression):
             return compare_literal(right_code, _FLIP[op], self.number(left))
-        if len(native) == 2:  # two ints or two floats compare exactly in Python; an int and a float in Decimal
-            return (f"({left_code} {op} {right_code} if {left_code}.__class__ is {right_code}.__class__ "
+        if len(native) == 2:
+            # Two ints or two floats compare in Python exactly as in Decimal; so do an int and a float below 2**53
+            # (the float's shortest repr is on the same side of every integer as the float itself); else Decimal.
+            small = f"-{_EXACT} < {{0}} < {_EXACT}"
+            return (f"({left_code} {op} {right_code} if {left_code}.__class__ is {right_code}.__class__ or "
+                    f"({small.format(left_code)} and {small.format(right_code)}) "
                     f"else D({left_code}) {op} D({right_code}))")
         return f"({self.as_decimal(left)} {op} {self.as_decimal(right)})"
 
