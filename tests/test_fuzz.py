@@ -30,6 +30,8 @@ from hypothesis import strategies as st
 import policyengine
 
 LONG = os.environ.get("POLICYENGINE_FUZZ") == "long"
+LONG_EXAMPLES = int(os.environ.get("POLICYENGINE_FUZZ_EXAMPLES", "2000"))
+"""Examples per fuzzer in the long profile (``make fuzz FUZZ_EXAMPLES=...`` to change)."""
 LOAD_BOUND = 2.0
 """CPU seconds one load of a hostile file may take (checked in the long profile only: no timing in the default
 suite; CPU time, not wall time, so that other work on the machine does not count)."""
@@ -37,8 +39,8 @@ suite; CPU time, not wall time, so that other work on the machine does not count
 # No shrinking: each example loads engines, so shrinking takes minutes; the failing example is printed as drawn.
 _COMMON: dict[str, Any] = {"deadline": None, "database": None, "phases": [Phase.explicit, Phase.generate],
                            "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
-DIFFERENTIAL = settings(max_examples=2000 if LONG else 10, **_COMMON)
-LOADS = settings(max_examples=2000 if LONG else 6, **_COMMON)
+DIFFERENTIAL = settings(max_examples=LONG_EXAMPLES if LONG else 10, **_COMMON)
+LOADS = settings(max_examples=LONG_EXAMPLES if LONG else 6, **_COMMON)
 
 FIGURES: dict[str, Any] = {"policies": 0, "policies refused": 0, "fact sets": 0, "loads": 0, "refused": 0, "largest": (0, 0.0, ""),
                            "slowest": (0.0, 0, "")}
