@@ -68,11 +68,6 @@ def literal_problem(value: Decimal) -> str | None:
     return None
 
 
-def _float(value: Decimal) -> float:
-    """The float nearest ``value`` (correctly rounded; +-inf past the float range)."""
-    return float(value)
-
-
 def _ceil(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=decimal.ROUND_CEILING))
 
@@ -100,10 +95,10 @@ def _float_form(op: str, value: Decimal) -> tuple[str, float] | None:
     ``g`` is the float nearest ``value``. Every float below ``g`` has a repr below ``value`` and every float above
     it one above (``value`` lies in ``g``'s rounding interval, each repr in its own float's), so only ``g`` itself
     needs the exact comparison of its repr with ``value``, done here."""
-    g = _float(value)
-    side = 0 if not math.isfinite(g) else (to_decimal(g) > value) - (to_decimal(g) < value)
+    g = float(value)  # the nearest float (correctly rounded; +-inf past the float range)
     if not math.isfinite(g):  # past the float range: every finite float is on one side
         return (op, g) if op != "==" else None
+    side = (to_decimal(g) > value) - (to_decimal(g) < value)
     if op == "<":
         return ("<" if side >= 0 else "<="), g
     if op == "<=":
@@ -145,7 +140,7 @@ def member_sets(values: Iterable[Decimal]) -> tuple[frozenset[float], frozenset[
     ints: set[int] = set()
     single = True
     for value in values:
-        g = _float(value)
+        g = float(value)  # the nearest float (correctly rounded; +-inf past the float range)
         if math.isfinite(g) and to_decimal(g) == value:
             floats.add(g)
             single = single and Decimal(g) == value

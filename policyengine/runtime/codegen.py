@@ -357,9 +357,10 @@ class _Generator:
         lines += ["if bad is not None:", *("    " + line for line in ret(f"slow({values}, bad, order, user)"))]
         packed = self.packed
         lines += ["try:", *("    " + line for line in self.decide(packed))]
-        if self.expensive:  # strict: every fact is checked, read or not, so the answer is the adapter's choice alone
-            lines += ["    if strict:", *(f"        if f{i} is UNSET: f{i} = L{i}(order, user)" for i in sorted(self.expensive))]
         if self.expensive:
+            # strict checks every fact, needed by a decision or not: the answer must not depend on which facts the
+            # adapter marks expensive
+            lines += ["    if strict:", *(f"        if f{i} is UNSET: f{i} = L{i}(order, user)" for i in sorted(self.expensive))]
             lines += ["except LazyBad as exc:",
                       *("    " + line for line in ret(f"slow({values}, {{exc.index: exc.message}}, order, user, exc)"))]
         # A condition that raises (a division by zero, say) is re-run by the fail-closed path, which knows which
