@@ -274,3 +274,28 @@ def test_the_step_counter_sees_catastrophic_patterns() -> None:
         work.append(matcher.steps)
     assert work[2] > 3 * work[1] > 9 * work[0]  # about 4x for every 2 more characters: exponential
     assert unsafe_reason("(a+)+b") is not None
+
+
+def test_chains_of_expensive_named_conditions_load() -> None:
+    """Each condition within the depth limit, but inlined into each other (the lazy path inlines named conditions
+    reading expensive facts) they nest past what Python compiles: the engine computes them in place instead."""
+    from fuzz_support import Expensive, engines
+
+    conditions = "\n".join(f"  c{k}: \"{'not ' * 30}{f'c{k - 1}' if k else 'order.total > 1'}\"" for k in range(12))
+    policy = f"""
+apiVersion: policyengine/v1
+kind: ActionPolicy
+name: deep
+version: 1
+facts:
+  order.total: {{type: number}}
+conditions:
+{conditions}
+actions:
+  act:
+    label: Act
+    allow: c11
+"""
+    engs = engines(policy, {"eager": {}, "lazy": {"adapter": Expensive()}})
+    for engine in engs.values():
+        assert [engine.evaluate({"total": t}, {})["act"].state for t in (5, 0)] == ["enabled", "disabled"]

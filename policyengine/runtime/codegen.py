@@ -188,7 +188,7 @@ class _Rewriter:
 
 class _Generator:
     def __init__(self, policy: CompiledPolicy, shapes: Mapping[str, ActionShape], getters: Mapping[int, Any],
-                 expensive: set[int], table: bool) -> None:
+                 expensive: set[int], table: bool, inline: bool = True) -> None:
         self.policy = policy
         self.shapes = shapes
         self.getters = getters
@@ -196,8 +196,9 @@ class _Generator:
         self.table = table
         self.eager = [i for i in policy.needed if i not in expensive]
         self.membership_only = _membership_only(policy)
-        lazy_conditions = {name for name, expr in policy.conditions.items() if self._reads_expensive(expr)}
+        lazy_conditions = {name for name, expr in policy.conditions.items() if inline and self._reads_expensive(expr)}
         self.lazy_conditions = lazy_conditions
+        """Named conditions reading expensive facts, inlined where they are used (so a short-circuit skips them)."""
         inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
         self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
         self.bools = [i for i in self.eager if policy.facts[i].type == "bool"]
@@ -485,13 +486,20 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
                      slow=slow, DECISIONS=Decisions, NEW=object.__new__, META=interpreter.meta)
     namespace.update(SEQUENCES=_SEQUENCES, JOIN="".join)
     generator = _Generator(policy, shapes, getters, expensive, table)
+    try:
+        source = generator.source()
+        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
+    except (RecursionError, SyntaxError, MemoryError):
+        # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
+        # compiles: compute them where they are declared instead (same values, a little less laziness)
+        generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
+        source = generator.source()
+        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     if generator.packed:
         namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
     namespace["FINISH"] = finish
-    source = generator.source()
     if table:
         namespace["TABLE"] = _table(policy, generator, namespace)
-    code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
     evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
 
