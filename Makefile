@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench clean
+.PHONY: demo test check bench fuzz clean
 
 # The install also builds the optional C batch loop (policyengine/runtime/_batch.c) when a C compiler is present.
 $(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c
@@ -25,6 +25,13 @@ demo: $(STAMP)
 ## test: run the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
+
+## fuzz: the differential and load fuzzers of tests/test_fuzz.py at their long profile (FUZZ_EXAMPLES each, 2000 by
+## default: the better part of an hour; prints the figures: cases run, time, largest hostile file and its load time).
+## `make test` runs them briefly.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	POLICYENGINE_FUZZ=long POLICYENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -q -s -p no:cacheprovider
 
 ## check: the shipped policies load, pass their YAML tests, lint clean and keep every invariant; --strict: anything
 ## an analysis could not decide (a fact the SMT solver cannot model, a solver that gave up) fails the check too

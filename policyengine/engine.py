@@ -205,7 +205,7 @@ class Engine:
         Decisions object.
         """
         if self._store_of is None or type(store) is str:
-            return self._finished(self._batch_evaluator(store).evaluate_many(pairs), strict)
+            return self._finished(self._batch_evaluator(store).evaluate_many(pairs, strict), strict)
         return [self.evaluate(*_as_pair(pair), strict, store) for pair in pairs]
 
     def _evaluate_orders(self, orders: Sequence[Any], user: Any, store: str | None) -> list[Decisions]:

@@ -460,10 +460,13 @@ def test_bad_facts_fail_closed(order: Any, user: Any, adapter: Any, bad: dict[st
     decisions = engine.evaluate(order, user)
     assert list(decisions) == list(DEFAULT_ACTIONS)
 
-    # decisions.errors lists exactly the bad facts, each with a message saying why
+    # decisions.errors lists the bad facts some decision could not be made without (three-valued `and`/`or`: a
+    # bad fact that another operand overrules changes nothing), each with a message saying why
     problems = {p.fact: p for p in decisions.errors}
-    assert set(problems) == set(bad)
+    assert set(problems) <= set(bad)
     for fact, words in bad.items():
+        if fact not in problems:
+            continue
         assert isinstance(problems[fact], FactProblem)
         assert words in problems[fact].message, problems[fact]
 
@@ -491,8 +494,8 @@ def test_bad_facts_fail_closed(order: Any, user: Any, adapter: Any, bad: dict[st
     with pytest.raises(FactError) as raised:
         engine.evaluate(order, user, strict=True)
     assert isinstance(raised.value, policyengine.PolicyError)
-    assert {p.fact for p in raised.value.problems} == set(bad)
-    assert set(raised.value.problems) == set(decisions.errors)
+    assert {p.fact for p in raised.value.problems} == set(bad)  # strict: every bad fact, whether it mattered or not
+    assert set(raised.value.problems) >= set(decisions.errors)
     for fact in bad:
         assert fact in str(raised.value)
 

@@ -7,6 +7,7 @@ and action references form a graph that must be acyclic; the compiled policy lis
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import operator
 import re
@@ -21,7 +22,8 @@ from rule_engine import errors as re_errors
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
-from .translate import ACTION_STATES, TranslationError, translate
+from .numbers import CONTEXT
+from .translate import ACTION_STATES, MAX_DEPTH, TranslationError, translate
 from .yamlsource import Document
 
 __all__ = ["CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard", "CompiledPolicy", "compile_policy"]
@@ -134,6 +136,9 @@ class _Compiler:
         names = sorted(self.facts)
         for name in names:
             fact = self.facts[name]
+            if fact.type == "enum" and len(fact.values) > MAX_ENUM_VALUES:
+                self.error(fact.doc.diagnostic((*fact.path, "values"), f"enum {name} declares {len(fact.values)} "
+                                               f"values (the limit is {MAX_ENUM_VALUES})"))
             root = name.split(".")[0]
             if root in _RESERVED_ROOTS:
                 self.error(fact.doc.diagnostic(fact.path, f"fact root {root!r} is reserved", key=True,
@@ -167,15 +172,28 @@ class _Compiler:
         types["actions"] = _object_type("actions", {a: dict(state) for a in self.action_ids})
         for name in self.condition_names:
             types.setdefault(name, DataType.BOOLEAN)
-        return rule_engine.Context(type_resolver=types, mapping_attribute_lookup=False)
+        # rule-engine evaluates (as the test oracle) under the same fixed decimal context as the generated code
+        return rule_engine.Context(type_resolver=types, mapping_attribute_lookup=False, decimal_context=CONTEXT)
 
     # -- conditions --------------------------------------------------------------------------------------
     def compile_expr(self, expr: Expr, ctx: rule_engine.Context) -> CompiledExpr | None:
         self.counter += 1
+        too_big = _too_big(expr.text)
+        if too_big:
+            self.error(expr.diagnostic(too_big, hint="split it into named conditions"))
+            return None
         try:
-            rule = rule_engine.Rule(expr.text, context=ctx)
+            with decimal.localcontext(CONTEXT):  # rule-engine folds constant arithmetic while it parses
+                rule = rule_engine.Rule(expr.text, context=ctx)
         except re_errors.EngineError as err:
             self.error(self.engine_error(expr, err))
+            return None
+        except RecursionError:  # a last resort: _too_big keeps conditions well below this
+            self.error(expr.diagnostic(f"the condition nests too deeply to parse (the limit is {MAX_DEPTH} levels)",
+                                       hint="split it into named conditions"))
+            return None
+        except Exception as err:  # noqa: BLE001 - whatever the parser raises, the author gets a located diagnostic
+            self.error(expr.diagnostic(f"invalid condition: {err!r}"))
             return None
         try:
             python, refs = translate(rule, facts=self.facts, fact_index=self.fact_index,
@@ -186,6 +204,9 @@ class _Compiler:
             return None
         except re.error as err:
             self.error(expr.diagnostic(f"invalid regular expression: {err}"))
+            return None
+        except (RecursionError, ArithmeticError, ValueError, MemoryError) as err:
+            self.error(expr.diagnostic(f"invalid condition: {err!r}"))
             return None
         self.constants.update(refs.constants)
         return CompiledExpr(expr.text, python, frozenset(refs.facts), frozenset(refs.conditions),
@@ -354,6 +375,30 @@ class _Compiler:
         needed = tuple(sorted({self.fact_index[f] for e in exprs for f in e.facts}))
         return CompiledPolicy(self.spec, self.spec.facts, needed, ok_conditions, tuple(ok_actions.values()), order,
                               dict(self.constants), ctx, {k: v for k, v in constraints.items() if v is not None})
+
+
+MAX_ENUM_VALUES = 10_000
+"""The most values one enum fact may declare."""
+
+MAX_CONDITION_LENGTH = 1_000_000
+"""The longest condition text (characters)."""
+
+MAX_OPERATORS = 256
+"""The most operators one condition may have (``and``, ``+``, ``==``, ``?``...; list commas do not count)."""
+
+_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
+_OPERATOR = re.compile(r"\b(?:and|or|not|in)\b|[=!]~~?|[=!<>]=|\*\*|//|[-+*/%<>?]")
+
+
+def _too_big(text: str) -> str | None:
+    """Why a condition is over the load budget, found before it is parsed (rule-engine's parser recurses once per
+    operator), or None."""
+    if len(text) > MAX_CONDITION_LENGTH:
+        return f"the condition is {len(text)} characters long (the limit is {MAX_CONDITION_LENGTH})"
+    operators = len(_OPERATOR.findall(_STRING.sub("''", text)))
+    if operators > MAX_OPERATORS:
+        return f"the condition has {operators} operators (the limit is {MAX_OPERATORS})"
+    return None
 
 
 def _edges(exprs: Iterable[CompiledExpr]) -> list[tuple[str, str]]:

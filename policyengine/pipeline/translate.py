@@ -23,13 +23,16 @@ import attrs
 import rule_engine
 from rule_engine import DataType, ast
 
+from .numbers import MAX_LITERAL_DIGITS, MAX_LITERAL_EXPONENT, compare_literal, literal_problem, member_sets
+from .numbers import to_decimal as to_decimal  # re-exported: where it was
+from .regexes import MAX_MATCHED_LENGTH, unsafe_reason
+
 __all__ = ["ACTION_STATES", "Refs", "TranslationError", "translate", "type_name"]
 
 ACTION_STATES = ("visible", "hidden", "enabled", "disabled")
 """What a condition may ask of another action: ``actions.delete.enabled``."""
 
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-_ARITH = {"add": "+", "sub": "-", "mul": "*", "tdiv": "/", "fdiv": "//", "mod": "%", "pow": "**"}
 _STATE_CODE = {"visible": "{0}.visible", "hidden": "(not {0}.visible)", "enabled": "{0}.enabled",
                "disabled": "({0}.state == 'disabled')"}
 
@@ -66,28 +69,17 @@ def _is(dt: Any, kind: Any) -> bool:
     return bool(DataType.is_type(dt, kind))
 
 
-def _round_trips(value: Any) -> bool:
-    """Whether a number literal means the same as a Python int/float (so plain comparison equals rule-engine's)."""
-    if not isinstance(value, Decimal):
-        return True
-    if value == value.to_integral_value():
-        return True
-    return Decimal(repr(float(value))) == value
+_EXACT = "9007199254740992.0"
+"""2**53: below it, an int and a float compare in Python as rule-engine compares them."""
 
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
-def to_decimal(value: Any) -> Decimal:
-    """A fact's number as rule-engine sees it (ints exactly, floats through their shortest repr)."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int):
-        return Decimal(int(value))
-    return Decimal(repr(value))
+MAX_DEPTH = 32
+"""How deeply a condition may nest (a chain of ``and``/``or`` counts once): deeper is a load error, so neither
+rule-engine's parser nor Python's compiler ever meet a condition they cannot handle."""
 
-
-def _literal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
+MAX_LIST_ITEMS = 10_000
+"""How many members one list literal may have."""
 
 
 class _Translator:
@@ -99,7 +91,9 @@ class _Translator:
         self.actions = actions
         self.refs = refs
         self.prefix = prefix
-        self.decimal: set[int] = set()  # ids of nodes whose Python value is a Decimal
+        self.depth = 0
+        self.enum_values: dict[str, frozenset[str]] = {}  # per enum fact, for checks in time linear in the literals
+        self.decimal: set[int] = set()  # ids of nodes whose Python value is a Decimal (rule-engine's exact value)
 
     def constant(self, value: Any) -> str:
         name = f"K_{self.prefix}_{len(self.refs.constants)}"
@@ -156,16 +150,26 @@ class _Translator:
 
     # -- expressions -----------------------------------------------------------------------------------------
     def expr(self, node: Any) -> str:
+        """``node``'s Python source; refuses nesting past :data:`MAX_DEPTH` (rule-engine's parser, which recurses
+        more than this, has already accepted the condition, and compiler.MAX_OPERATORS keeps it far from Python's
+        recursion limit)."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise TranslationError(f"the condition nests more than {MAX_DEPTH} levels deep (the limit)", None,
+                                       "split it into named conditions")
+            return self.node(node)
+        finally:
+            self.depth -= 1
+
+    def node(self, node: Any) -> str:
         if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
             return self.reference(node)
         if isinstance(node, ast.BooleanExpression):
             return "True" if node.value else "False"
         if isinstance(node, ast.FloatExpression):
-            value = _literal(node.value)
-            if _round_trips(node.value):
-                return repr(value)
-            self.decimal.add(id(node))  # more digits than a float holds: compare as rule-engine does, in Decimal
-            return self.constant(node.value)
+            self.decimal.add(id(node))  # alone (a ternary's branch, say), a literal is its exact Decimal
+            return self.constant(self.number(node))
         if isinstance(node, ast.StringExpression):
             return repr(node.value)
         if isinstance(node, ast.NullExpression):
@@ -176,14 +180,20 @@ class _Translator:
             if node.type == "not":
                 self.require_bool(node.right, "not")
                 return f"(not {self.expr(node.right)})"
-            code = f"(-{self.expr(node.right)})"
-            if id(node.right) in self.decimal:
-                self.decimal.add(id(node))
-            return code
+            # rule-engine negates a Decimal under its context, so more than 28 digits are rounded: so do we
+            self.decimal.add(id(node))
+            return f"D_neg({self.as_decimal(node.right)})"
         if isinstance(node, ast.LogicExpression):
-            self.require_bool(node.left, node.type)
-            self.require_bool(node.right, node.type)
-            return f"({self.expr(node.left)} {node.type} {self.expr(node.right)})"
+            operands = []  # a chain of one operator is one flat Python expression, however long
+            todo = [node]
+            while todo:
+                current = todo.pop()
+                if isinstance(current, ast.LogicExpression) and current.type == node.type:
+                    todo += [current.right, current.left]
+                else:
+                    self.require_bool(current, node.type)
+                    operands.append(self.expr(current))
+            return "(" + f" {node.type} ".join(operands) + ")"
         if isinstance(node, ast.FuzzyComparisonExpression):
             return self.regex(node)
         if isinstance(node, ast.ComparisonExpression):  # includes ArithmeticComparisonExpression
@@ -194,9 +204,10 @@ class _Translator:
             for side in (node.left, node.right):
                 if not _is(side.result_type, DataType.FLOAT):
                     raise TranslationError(f"arithmetic needs numbers, got {type_name(side.result_type)}")
-            # rule-engine computes in Decimal (so 0.1 * 3 == 0.3 and -7 // 2 == -3): so do we, exactly.
+            # rule-engine computes in Decimal (so 0.1 * 3 == 0.3 and -7 // 2 == -3): so do we, exactly, under the
+            # one fixed context (numbers.CONTEXT), whatever the caller's thread-local context is.
             self.decimal.add(id(node))
-            return f"({self.as_decimal(node.left)} {_ARITH[node.type]} {self.as_decimal(node.right)})"
+            return f"D_{node.type}({self.as_decimal(node.left)}, {self.as_decimal(node.right)})"
         if isinstance(node, ast.TernaryExpression):
             self.require_bool(node.condition, "?")
             true, false = self.expr(node.case_true), self.expr(node.case_false)
@@ -223,22 +234,53 @@ class _Translator:
         if names:
             return ".".join(names)
         if isinstance(node, (ast.StringExpression, ast.FloatExpression, ast.BooleanExpression)):
-            return str(_literal(node.value)).lower() if isinstance(node.value, bool) else str(_literal(node.value))
+            return str(node.value).lower() if isinstance(node.value, bool) else str(node.value)
         return None
 
+    def number(self, node: Any) -> Decimal:
+        """A number literal's value, within the load budget."""
+        problem = literal_problem(node.value)
+        if problem:
+            raise TranslationError(problem, self.needle(node) if node.value.is_finite() else None,
+                                   "number literals are finite, with at most "
+                                   f"{MAX_LITERAL_DIGITS} digits, between 1e-{MAX_LITERAL_EXPONENT} and "
+                                   f"1e{MAX_LITERAL_EXPONENT}")
+        return node.value  # type: ignore[no-any-return]
+
+    @staticmethod
+    def check_length(node: Any) -> None:
+        if len(node.value) > MAX_LIST_ITEMS:
+            raise TranslationError(f"a list literal has {len(node.value)} members (the limit is {MAX_LIST_ITEMS})")
+
     def collection(self, node: Any) -> str:
+        """A list literal of strings or bools (numbers: see :meth:`numbers_in`)."""
+        self.check_length(node)
         members = []
         for member in node.value:
             if not isinstance(member, (ast.StringExpression, ast.FloatExpression, ast.BooleanExpression)):
                 raise TranslationError("list members must be literal values", self.needle(member))
-            members.append(_literal(member.value))
+            members.append(member.value)
         return self.constant(frozenset(members))
+
+    def numbers_in(self, member: Any, container: Any) -> str:
+        """``member in [number literals]`` as rule-engine decides it: Decimal equality with each literal."""
+        values = [self.number(item) for item in container.value]
+        code = self.expr(member)
+        if id(member) in self.decimal:
+            return f"({code} in {self.constant(frozenset(values))})"
+        floats, ints, single = member_sets(values)
+        if single:
+            return f"({code} in {self.constant(floats)})"
+        return f"({code} in {self.constant(floats)} if {code}.__class__ is float else {code} in {self.constant(ints)})"
 
     def check_enum_literal(self, fact_node: Any, literal_node: Any) -> None:
         spec = self.enum_fact(fact_node)
         if spec is None or not isinstance(literal_node, ast.StringExpression):
             return
-        if literal_node.value not in spec.values:
+        values = self.enum_values.get(spec.name)
+        if values is None:
+            values = self.enum_values[spec.name] = frozenset(spec.values)
+        if literal_node.value not in values:
             import difflib
 
             close = difflib.get_close_matches(literal_node.value, spec.values, n=1, cutoff=0.6)
@@ -259,22 +301,40 @@ class _Translator:
                                    self.needle(left))
         self.check_enum_literal(left, right)
         self.check_enum_literal(right, left)
-        if {id(left), id(right)} & self.decimal:
-            left_code, right_code = self.as_decimal(left), self.as_decimal(right)
-        return f"({left_code} {_COMPARE[node.type]} {right_code})"
+        op = _COMPARE[node.type]
+        if not _is(lt, DataType.FLOAT):
+            return f"({left_code} {op} {right_code})"
+        return self.compare_numbers(left, op, right, left_code, right_code)
+
+    def compare_numbers(self, left: Any, op: str, right: Any, left_code: str, right_code: str) -> str:
+        """Numbers compared exactly as rule-engine compares them (as Decimals): see :mod:`.numbers`."""
+        native = {id(n) for n in (left, right) if id(n) not in self.decimal}  # Python ints and floats
+        if id(left) in native and isinstance(right, ast.FloatExpression):
+            return compare_literal(left_code, op, self.number(right))
+        if id(right) in native and isinstance(left, ast.FloatExpression):
+            return compare_literal(right_code, _FLIP[op], self.number(left))
+        if len(native) == 2:
+            # Two ints or two floats compare in Python exactly as in Decimal; so do an int and a float below 2**53
+            # (the float's shortest repr is on the same side of every integer as the float itself); else Decimal.
+            small = f"-{_EXACT} < {{0}} < {_EXACT}"
+            return (f"({left_code} {op} {right_code} if {left_code}.__class__ is {right_code}.__class__ or "
+                    f"({small.format(left_code)} and {small.format(right_code)}) "
+                    f"else D({left_code}) {op} D({right_code}))")
+        return f"({self.as_decimal(left)} {op} {self.as_decimal(right)})"
 
     def as_decimal(self, node: Any) -> str:
         """``node`` as a Decimal, converted the way rule-engine converts numbers."""
         code = self.expr(node)
         if id(node) in self.decimal:
             return code
-        if isinstance(node, ast.FloatExpression):
-            return self.constant(node.value)
         return f"D({code})"
 
     def contains(self, node: Any) -> str:
         container, member = node.container, node.member
+        numbers = False
         if isinstance(container, (ast.ArrayExpression, ast.SetExpression)):
+            self.check_length(container)
+            numbers = _is(member.result_type, DataType.FLOAT)
             for item in container.value:
                 if type_name(item.result_type) != type_name(member.result_type):
                     raise TranslationError(
@@ -292,6 +352,8 @@ class _Translator:
         else:
             raise TranslationError(f"'in' needs a list, set or string on its right, got "
                                    f"{type_name(container.result_type)}", self.needle(container))
+        if numbers:
+            return self.numbers_in(member, container)
         return f"({self.expr(member)} in {self.expr(container)})"
 
     def regex(self, node: Any) -> str:
@@ -299,10 +361,20 @@ class _Translator:
             raise TranslationError("the right side of =~ must be a literal regular expression", self.needle(node.right))
         if not _is(node.left.result_type, DataType.STRING):
             raise TranslationError("=~ matches strings only", self.needle(node.left))
-        pattern = self.constant(re.compile(node.right.value))
+        compiled = re.compile(node.right.value)
+        unsafe = unsafe_reason(node.right.value)
+        if unsafe:
+            raise TranslationError(f"regular expression {node.right.value!r} could take exponential or polynomial "
+                                   f"time to match: {unsafe}", node.right.value,
+                                   "patterns without nested or overlapping quantifiers, backreferences or "
+                                   "lookaround always match in linear time")
+        pattern = self.constant(compiled)
         method = "search" if node.type.endswith("fzs") else "match"
         negate = "is None" if node.type.startswith("ne") else "is not None"
-        return f"({pattern}.{method}({self.expr(node.left)}) {negate})"
+        value = self.expr(node.left)
+        # past MAX_MATCHED_LENGTH characters the match is not tried: TOO_LONG raises, the condition is unknown
+        return (f"({pattern}.{method}({value}) {negate} if len({value}) <= {MAX_MATCHED_LENGTH} "
+                f"else TOO_LONG({value}))")
 
 
 def translate(rule: rule_engine.Rule, *, facts: Mapping[str, Any], fact_index: Mapping[str, int],

@@ -7,7 +7,8 @@
  * (policyengine/runtime/values.py: EXACT; no subclass, no look-alike that compares and hashes equal to a declared
  * value, and nothing host-defined runs in the lookup), turns each value into its position in the fact's
  * domain (`indexes[j]`, a dict value -> position) and returns the entry of `flat` at the mixed-radix number of those
- * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains).
+ * positions (`flat` holds the Decisions of every fact combination, in itertools.product order of the domains, or
+ * None for a combination whose conditions raise: a miss).
  * `results[i]` is that Decisions, or None when pair i is anything else: not a 2-tuple, a root or a nested value that
  * is not a plain dict, a missing key, a value of the wrong type, an undeclared value, an unhashable value. `misses`
  * lists those indexes, in order, and `keys` the key of each miss (see lookup_one; None for a miss that has none); the
@@ -126,7 +127,8 @@ lookup_one(PyObject *order, PyObject *user, const Spec *spec, PyObject **key_out
         }
         at = at * spec->sizes[j] + PyLong_AsSsize_t(position);
     }
-    if (hit && read == spec->facts) {
+    /* a combination whose conditions raise is None in the table: a miss, decided (and keyed) like any other */
+    if (hit && read == spec->facts && PyTuple_GET_ITEM(spec->flat, at) != Py_None) {
         result = PyTuple_GET_ITEM(spec->flat, at);
         Py_INCREF(result);
     }

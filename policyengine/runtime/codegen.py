@@ -118,7 +118,7 @@ class Evaluator:
     """
 
     evaluate: Callable[..., Any]
-    evaluate_many: Callable[[Any], tuple[list[Any], list[int]]]
+    evaluate_many: Callable[..., tuple[list[Any], list[int]]]
     evaluate_orders: Callable[[Any, Any], tuple[list[Any], list[int]]]
     source: str = attrs.field(repr=False)
     """The generated Python source (for the curious and for debugging)."""
@@ -156,8 +156,12 @@ def _access(path: tuple[str, ...], style: str = "dict") -> str:
     return root + "".join(f"[{k!r}]" if style == "dict" else f".{k}" for k in keys)
 
 
-class _Rewriter(ast.NodeTransformer):
-    """Makes expensive facts lazy (read at first use, once) and evaluates cheap ``and``/``or`` operands first."""
+class _Rewriter:
+    """Makes expensive facts lazy (read at first use, once) and evaluates cheap ``and``/``or`` operands first.
+
+    Only the operands of a condition's boolean skeleton (its ``and``/``or``/``not``/``?:``, see
+    :class:`~.interpret.Interpreter`) are reordered: there the three-valued semantics makes the order irrelevant. An
+    ``and`` inside a comparison (``order.flag == (a and b)``) keeps its order, like the atom it belongs to."""
 
     def __init__(self, lazy: set[str], inline_conditions: Mapping[str, ast.expr]) -> None:
         self.lazy = lazy
@@ -167,27 +171,31 @@ class _Rewriter(ast.NodeTransformer):
         return any(isinstance(n, ast.Name) and (n.id in self.lazy or n.id in self.inline_conditions)
                    for n in ast.walk(node))
 
-    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
-        cheap = [v for v in node.values if not self.costly(v)]
-        node.values = cheap + [v for v in node.values if self.costly(v)]  # stable: order kept within each
-        self.generic_visit(node)
-        return node
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        if node.id in self.inline_conditions:
-            fresh: ast.AST = ast.parse(ast.unparse(self.inline_conditions[node.id]), mode="eval").body
-            rewritten: ast.AST = self.visit(fresh)
-            return rewritten
-        if node.id in self.lazy:
-            i = node.id[1:]
-            return ast.parse(f"({node.id} if {node.id} is not UNSET else ({node.id} := L{i}(order, user)))",
-                             mode="eval").body
+    def rewrite(self, node: ast.AST, skeleton: bool = True) -> ast.AST:
+        if isinstance(node, ast.Name):
+            if node.id in self.inline_conditions:  # a condition of its own: its own skeleton
+                return self.rewrite(ast.parse(ast.unparse(self.inline_conditions[node.id]), mode="eval").body)
+            if node.id in self.lazy:
+                i = node.id[1:]
+                return ast.parse(f"({node.id} if {node.id} is not UNSET else ({node.id} := L{i}(order, user)))",
+                                 mode="eval").body
+            return node
+        if isinstance(node, ast.BoolOp) and skeleton:
+            cheap = [v for v in node.values if not self.costly(v)]
+            node.values = cheap + [v for v in node.values if self.costly(v)]  # stable: order kept within each
+        inner = skeleton and (isinstance(node, (ast.BoolOp, ast.IfExp))
+                              or isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                setattr(node, field, [self.rewrite(v, inner) if isinstance(v, ast.AST) else v for v in value])
+            elif isinstance(value, ast.AST):
+                setattr(node, field, self.rewrite(value, inner))
         return node
 
 
 class _Generator:
     def __init__(self, policy: CompiledPolicy, shapes: Mapping[str, ActionShape], getters: Mapping[int, Any],
-                 expensive: set[int], table: bool) -> None:
+                 expensive: set[int], table: bool, inline: bool = True) -> None:
         self.policy = policy
         self.shapes = shapes
         self.getters = getters
@@ -195,8 +203,9 @@ class _Generator:
         self.table = table
         self.eager = [i for i in policy.needed if i not in expensive]
         self.membership_only = _membership_only(policy)
-        lazy_conditions = {name for name, expr in policy.conditions.items() if self._reads_expensive(expr)}
+        lazy_conditions = {name for name, expr in policy.conditions.items() if inline and self._reads_expensive(expr)}
         self.lazy_conditions = lazy_conditions
+        """Named conditions reading expensive facts, inlined where they are used (so a short-circuit skips them)."""
         inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
         self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
         paths = [inline_path(getters[i]) for i in policy.needed]
@@ -225,7 +234,7 @@ class _Generator:
     def code(self, expr: CompiledExpr) -> str:
         if not self.expensive:
             return expr.python
-        return ast.unparse(self.rewriter.visit(ast.parse(expr.python, mode="eval")))
+        return ast.unparse(self.rewriter.rewrite(ast.parse(expr.python, mode="eval").body))
 
     # -- reading facts -----------------------------------------------------------------------------------------
     def reads(self) -> list[str]:
@@ -338,7 +347,7 @@ class _Generator:
         plain dicts: read, check every value is exact and look up, in one try block. Anything unusual (a missing key, a nested
         object, a wrong type, an undeclared value) falls through to the general reads, which read those dicts again
         (a plain dict read has no side effects) and say what is wrong."""
-        if self.paths is None:
+        if not self.paths:  # None, or a policy that reads no fact at all (its one table row is read below)
             return []
         needed = self.policy.needed
         roots = sorted({path[0] for path in self.paths})
@@ -364,7 +373,8 @@ class _Generator:
         if self.paths is None:
             return None
         domains = [self.policy.facts[i].domain for i in self.policy.needed]
-        return (tuple(table[values] for values in itertools.product(*domains)),
+        # a combination missing from the table (its conditions raise) is None: the C loop leaves it to evaluate
+        return (tuple(table.get(values) for values in itertools.product(*domains)),
                 tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths),
                 tuple({value: at for at, value in enumerate(domain)} for domain in domains),
                 tuple(_one_class(self.policy.facts[i].type) for i in self.policy.needed))
@@ -394,6 +404,9 @@ class _Generator:
         packed = self.packed
         lines += ["try:", *("    " + line for line in self.decide(packed))]
         if self.expensive:
+            # strict checks every fact, needed by a decision or not: the answer must not depend on which facts the
+            # adapter marks expensive
+            lines += ["    if strict:", *(f"        if f{i} is UNSET: f{i} = L{i}(order, user)" for i in sorted(self.expensive))]
             lines += ["except LazyBad as exc:",
                       *("    " + line for line in ret(f"slow({values}, {{exc.index: exc.message}}, order, user, exc)"))]
         # A condition that raises (a division by zero, say) is re-run by the fail-closed path, which knows which
@@ -423,7 +436,7 @@ class _Generator:
                 return ["slow_at(len(out))", f"append({expr})", "continue"]
             return [f"append({expr})", "continue"]
 
-        many = ["def evaluate_many(pairs):", "    out = []", "    append = out.append",
+        many = ["def evaluate_many(pairs, strict=False):", "    out = []", "    append = out.append",
                 "    slow_indexes = []", "    slow_at = slow_indexes.append", "    for pair in pairs:",
                 "        try:", "            order, user = pair",
                 "        except Exception:  # not an (order, user) pair: no facts at all, so it fails closed",
@@ -581,14 +594,21 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     namespace.update(SEQUENCES=SEQUENCES, STR_ONLY=frozenset({str}).issuperset, type=type, map=map,
                      AttributeError=AttributeError)
     generator = _Generator(policy, shapes, getters, expensive, table)
+    try:
+        source = generator.source()
+        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
+    except (RecursionError, SyntaxError, MemoryError):
+        # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
+        # compiles: compute them where they are declared instead (same values, a little less laziness)
+        generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
+        source = generator.source()
+        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     if generator.packed:
         namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
     namespace["FINISH"] = finish
-    source = generator.source()
     if table:
         namespace["TABLE"] = _table(policy, generator, namespace)
         namespace["TABLE_GET"] = namespace["TABLE"].get
-    code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
     evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
 
@@ -603,7 +623,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
 
 
 def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
-        Callable[[Any], tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]]]:
+        Callable[..., tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]]]:
     """``evaluate_many`` and ``evaluate_orders`` of a tabled policy through the C loop (``spec``: its arguments after
     the pairs): it answers every plain-dict input with valid facts from the table, and leaves the others (None) to the
     generated ``evaluate``, which is the one to judge them."""
@@ -630,7 +650,7 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
                 slow.append(i)
         return slow
 
-    def evaluate_many(pairs: Any) -> tuple[list[Any], list[int]]:
+    def evaluate_many(pairs: Any, strict: bool = False) -> tuple[list[Any], list[int]]:
         pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
         results, misses, keys = lookup_all(pairs, *spec)
         return results, complete(results, misses, keys, pairs.__getitem__)
@@ -766,7 +786,11 @@ def _table(policy: CompiledPolicy, generator: _Generator, namespace: dict[str, A
     exec(compile("\n".join(decide) + "\n", f"<policyengine-table:{policy.name}>", "exec"), scope)  # noqa: S102
     shared: dict[Any, Any] = {}
     table = {}
+    decide = scope["decide"]
     for values in itertools.product(*(policy.facts[i].domain for i in policy.needed)):
-        decisions = scope["decide"](*values)
+        try:
+            decisions = decide(*values)
+        except Exception:  # noqa: BLE001 - a condition that raises here (1 / 0) is left to the fail-closed path,
+            continue       # which decides it per call, exactly as without a table
         table[values] = shared.setdefault(decisions, decisions)  # identical Decisions are one object
     return table

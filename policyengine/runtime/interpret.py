@@ -8,6 +8,8 @@ decision builder, so they cannot drift apart; the test suite checks that they ag
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,7 +18,8 @@ import attrs
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from ..errors import FactProblem
-from ..pipeline.translate import to_decimal
+from ..pipeline.numbers import ARITHMETIC, to_decimal
+from ..pipeline.regexes import too_long
 from .values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]
@@ -24,7 +27,7 @@ __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "n
 
 SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "bool": bool, "dict": dict,
                  "frozenset": frozenset, "Exception": Exception, "KeyError": KeyError, "TypeError": TypeError,
-                 "D": to_decimal}
+                 "D": to_decimal, "TOO_LONG": too_long, **{f"D_{name}": op for name, op in ARITHMETIC.items()}}
 
 
 def namespace_for(policy: CompiledPolicy) -> dict[str, Any]:
@@ -110,13 +113,109 @@ class Unknown:
         return f"Unknown({'; '.join(map(str, self.problems))})"
 
 
-@attrs.frozen(slots=True)
-class _Step:
-    """One condition: a Python function of exactly the names it reads."""
+Step = Callable[[dict[Any, Any]], Any]
+"""One condition, or one part of it, compiled: environment -> True, False or :class:`Unknown`."""
 
-    expr: CompiledExpr
-    fn: Callable[..., bool]
-    params: tuple[str, ...]
+_PARAM = re.compile(r"f\d+|c_\w+|a_\w+")
+
+
+class _StepCompiler:
+    """Compiles a condition's Python translation into a three-valued :data:`Step`.
+
+    The **one error semantics** of every evaluation path: ``and``, ``or``, ``not`` and a boolean ``?:`` are
+    three-valued (Kleene's logic). An operand that is unknown (it reads a bad fact, or its computation failed) is
+    ignored when another operand decides: ``false and <unknown>`` is false, ``true or <unknown>`` true, whatever the
+    operands' order. Every other operation (a comparison, arithmetic, ``in``, ``=~``) is an *atom*: unknown as soon
+    as anything inside it is. Evaluated operand by operand, in any order, this gives the same value whenever no
+    operand fails, so the fast path (plain Python ``and``/``or``, reordered for expensive facts) returns exactly
+    this whenever it does not raise, and raising sends it here."""
+
+    def __init__(self, expr: CompiledExpr, namespace: dict[str, Any], fact_index: Mapping[str, int]) -> None:
+        self.expr = expr
+        self.namespace = namespace
+        self.fact_index = fact_index
+
+    def step(self) -> Step:
+        """The condition as one Python function while everything it reads is known and nothing raises (the common
+        case, and as fast as before); the three-valued evaluation, built on first need, otherwise."""
+        expr = self.expr
+        params = tuple(sorted({f"f{self.fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
+                              | {f"a_{a}" for a in expr.actions}))
+        whole = self.evaluator(params, expr.python, visibility=False)
+        three_valued: list[Step] = []  # built once, on first need (a racing thread at worst builds it twice)
+
+        def evaluate(env: dict[Any, Any]) -> Any:
+            value = whole(env)
+            if value.__class__ is not Unknown:
+                return value
+            if not three_valued:
+                three_valued.append(self.compile(ast.parse(expr.python, mode="eval").body))
+            return three_valued[0](env)
+        return evaluate
+
+    def compile(self, node: ast.expr) -> Step:
+        if isinstance(node, ast.BoolOp):
+            return _connective([self.compile(v) for v in node.values], isinstance(node.op, ast.Or))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            operand = self.compile(node.operand)
+            return lambda env: value if (value := operand(env)).__class__ is Unknown else not value
+        if isinstance(node, ast.IfExp):
+            test, body, orelse = self.compile(node.test), self.compile(node.body), self.compile(node.orelse)
+
+            def choose(env: dict[Any, Any]) -> Any:
+                value = test(env)
+                return value if value.__class__ is Unknown else body(env) if value else orelse(env)
+            return choose
+        if isinstance(node, ast.Constant):
+            constant = bool(node.value)
+            return lambda env: constant
+        return self.atom(node)
+
+    def atom(self, node: ast.expr) -> Step:
+        params = tuple(sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and _PARAM.fullmatch(n.id)}))
+        # reading an action's visibility only stays known when that action is shown but disabled by errors
+        return self.evaluator(params, ast.unparse(node), isinstance(node, ast.Attribute) and node.attr == "visible")
+
+    def evaluator(self, params: tuple[str, ...], source: str, visibility: bool) -> Step:
+        """``source`` (reading ``params``) as one atom: its value, or Unknown when anything it reads is or it fails."""
+        fn = eval(f"lambda {', '.join(params)}: {source}", self.namespace)  # noqa: S307 - our own translation
+        expr = self.expr
+
+        def evaluate(env: dict[Any, Any]) -> Any:
+            problems: list[FactProblem] = []
+            args = []
+            for name in params:
+                arg = env[name]
+                if arg.__class__ is Unknown:
+                    problems += arg.problems
+                elif arg.__class__ is Decision and arg.errors and not (visibility and arg.state != "hidden"):
+                    problems += arg.errors  # a state decided under errors is never trusted by another action
+                args.append(arg)
+            if problems:
+                return Unknown(tuple(dict.fromkeys(problems)))
+            try:
+                return bool(fn(*args))
+            except Exception as exc:  # e.g. a division by zero in a numeric condition: unknown, fail closed
+                facts = ", ".join(sorted(expr.facts)) or "(condition)"
+                return Unknown((FactProblem(facts, f"`{expr.text}` ({expr.where}) failed: {exc!r}"),))
+        return evaluate
+
+
+def _connective(parts: list[Step], is_or: bool) -> Step:
+    """Kleene's ``or`` (``is_or``) or ``and`` of ``parts``: decided by any operand that decides, else unknown if any
+    operand is, with the problems of every unknown operand."""
+    decides = is_or
+
+    def evaluate(env: dict[Any, Any]) -> Any:
+        unknown: list[Unknown] = []
+        for part in parts:
+            value = part(env)
+            if value.__class__ is Unknown:
+                unknown.append(value)
+            elif value is decides:
+                return decides
+        return Unknown(_problems(*unknown)) if unknown else not decides
+    return evaluate
 
 
 def _known(value: Any) -> bool | None:
@@ -140,7 +239,7 @@ class Interpreter:
         self.shapes = {a.id: ActionShape.of(a) for a in policy.actions}
         self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
         namespace = namespace_for(policy)
-        self._steps = {id(e): self._step(e, namespace) for e in self._exprs()}
+        self._steps = {id(e): _StepCompiler(e, namespace, self.fact_index).step() for e in self._exprs()}
         # Facts decisions read, and those only constraints read (analysis asks about them too).
         constrained = {self.fact_index[f] for e in policy.constraints.values() for f in e.facts}
         self._resolved = sorted(set(policy.needed) | constrained)
@@ -148,12 +247,6 @@ class Interpreter:
     def _exprs(self) -> list[CompiledExpr]:
         policy = self.policy
         return [*policy.conditions.values(), *(e for a in policy.actions for e in a.exprs()), *policy.constraints.values()]
-
-    def _step(self, expr: CompiledExpr, namespace: dict[str, Any]) -> _Step:
-        params = tuple(sorted({f"f{self.fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
-                              | {f"a_{a}" for a in expr.actions}))
-        fn = eval(f"lambda {', '.join(params)}: {expr.python}", namespace)  # noqa: S307 - our own translation
-        return _Step(expr, fn, params)
 
     def resolve(self, values: Mapping[str, Any]) -> tuple[dict[Any, Any], tuple[FactProblem, ...]]:
         """An environment from fact name -> raw value (absent = missing), checking every fact a decision or a
@@ -184,33 +277,9 @@ class Interpreter:
 
     def value(self, expr: CompiledExpr, env: dict[Any, Any]) -> Any:
         """``expr``'s value (bool, or :class:`Unknown`), recorded in ``env`` under ``id(expr)``."""
-        step = self._steps[id(expr)]
-        problems: list[FactProblem] = []
-        args = []
-        for name in step.params:
-            arg = env[name]
-            if isinstance(arg, Unknown):
-                problems += arg.problems
-            elif isinstance(arg, Decision) and arg.errors and not self._visibility_known(expr, arg):
-                problems += arg.errors  # a state decided under errors is never trusted by another action
-            args.append(arg)
-        result: Any
-        if problems:
-            result = Unknown(tuple(dict.fromkeys(problems)))
-        else:
-            try:
-                result = bool(step.fn(*args))
-            except Exception as exc:  # e.g. a division by zero in a numeric condition: unknown, fail closed
-                facts = ", ".join(sorted(expr.facts)) or "(condition)"
-                result = Unknown((FactProblem(facts, f"`{expr.text}` ({expr.where}) failed: {exc!r}"),))
+        result = self._steps[id(expr)](env)
         env[id(expr)] = result
         return result
-
-    @staticmethod
-    def _visibility_known(expr: CompiledExpr, decision: Decision) -> bool:
-        """An action shown despite errors (they only made it disabled) still has a known visibility."""
-        reads = {state for action, state in expr.action_states if action == decision.action}
-        return decision.state != "hidden" and reads <= {"visible", "hidden"}
 
     def _action(self, shape: ActionShape, env: dict[Any, Any]) -> Decision:
         action = shape.action
