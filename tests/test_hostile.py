@@ -207,11 +207,16 @@ def test_a_getter_exception_whose_str_raises_is_reported() -> None:
 
 
 def test_a_set_fact_whose_iteration_raises_fails_closed(extra_engine: policyengine.Engine) -> None:
-    order = {"id": "o1", "channel": "web", "items": 3, "total": 10, "note": "", "customer": {"tier": "gold"},
+    # a bronze customer: `gold` is false, so nothing but the tags can decide `vip or gold or many_tags`
+    order = {"id": "o1", "channel": "web", "items": 3, "total": 10, "note": "", "customer": {"tier": "bronze"},
              "tags": hostile(list, frozenset({"__iter__", "__len__"}), False)}
-    decisions = extra_engine.evaluate(order, {"role": "admin", "profile": {"email": "a@example.com"}})
+    user = {"role": "admin", "profile": {"email": "a@example.com"}}
+    decisions = extra_engine.evaluate(order, user)
     assert any(p.fact == "order.tags" for p in decisions.errors)
     assert not any(d.enabled and d.errors for d in decisions.values())
+    with pytest.raises(FactError) as raised:
+        extra_engine.evaluate(order, user, strict=True)
+    assert any(p.fact == "order.tags" for p in raised.value.problems)
 
 
 def test_order_ids_that_cannot_be_read_leave_the_bulk_result_whole() -> None:

@@ -208,15 +208,20 @@ def test_the_solver_gives_up_with_a_clear_diagnostic(tmp_path: Path) -> None:
 
 
 def test_failing_computations_fail_closed_as_the_interpreter_decides(tmp_path: Path) -> None:
-    """A zero divisor makes the condition unknown: the allow is not true, the action disabled, never enabled."""
-    engine = load_pair(tmp_path, "order.total / order.count > 3 or order.flag", "order.flag")
+    """A zero divisor makes its comparison unknown; with `and`, a true other side cannot decide, so the allow is
+    unknown and the action disabled, never enabled (with `or`, a true other side decides: Kleene's logic)."""
+    engine = load_pair(tmp_path, "order.total / order.count > 3 and order.flag", "order.flag")
     encoder = smt.Encoder()
     terms = encoder.policy(engine.policy)
     a, b = terms.action("a").enabled, terms.action("b").enabled
-    # With count 0 and flag true, the division (evaluated first) fails: a is unknown, so disabled, where b is enabled.
     verdict = smt.implies(encoder, b, a, confirm=lambda v: enabled(engine, dict(v)) == (False, True))
-    assert verdict.fails and verdict.values["order.count"] == 0
-    assert enabled(engine, dict(verdict.values)) == (False, True)
+    assert verdict.fails and enabled(engine, dict(verdict.values)) == (False, True)
+    zero = smt.implies(encoder, smt.z3.And(b, encoder.fix({"order.count": 0})), a)
+    assert zero.fails and enabled(engine, dict(zero.values)) == (False, True)  # the division fails: unknown
+    (tmp_path / "or").mkdir()
+    either = load_pair(tmp_path / "or", "order.total / order.count > 3 or order.flag", "order.flag")
+    terms = encoder.policy(either.policy)
+    assert smt.implies(encoder, terms.action("b").enabled, terms.action("a").enabled).holds
 
 
 def test_bad_facts_can_be_modelled(tmp_path: Path) -> None:

@@ -432,21 +432,15 @@ class PolicyTerms:
 
     def _translate(self, expr: CompiledExpr) -> Cond:
         caveats: set[str] = set()
-        unknown = [self.encoder.bad[self._fact_var(name)[0]] for name in sorted(expr.facts)]
         for name in sorted(expr.conditions):
-            cond = self.condition(name)
-            unknown.append(cond.unknown)
-            caveats |= cond.caveats
+            caveats |= self.condition(name).caveats
         for action_id in sorted(expr.actions):
-            action = self.action(action_id)
-            caveats |= action.caveats
-            reads = {state for a, state in expr.action_states if a == action_id}
-            trusted = action.visible if reads <= {"visible", "hidden"} else _false()
-            unknown.append(z3.And(action.errors, z3.Not(trusted)))
-        value = self._node(expr.rule.statement.expression)
+            caveats |= self.action(action_id).caveats
+        # What is unknown flows from the atoms that read a bad fact, an unknown named condition or an untrusted
+        # action state (or whose computation fails), through the condition's three-valued skeleton.
+        value = self._node(expr.rule.statement.expression, skeleton=True)
         assert value.kind == "bool"
-        unknown.append(value.error)
-        return Cond(value.term, _any(unknown), frozenset(caveats | value.caveats))
+        return Cond(value.term, value.error, frozenset(caveats | value.caveats))
 
     # -- actions ---------------------------------------------------------------------------------------------------
     def action(self, action_id: str) -> ActionTerms:
@@ -480,23 +474,31 @@ class PolicyTerms:
         names.append(node.name)
         names.reverse()
         if names[0] == "actions":
-            return _Val("bool", self.action(names[1]).state(names[2]), _false())
+            # a state decided under errors is never trusted, but for a visibility read while the action is shown
+            action = self.action(names[1])
+            trusted = action.visible if names[2] == "visible" else _false()
+            return _Val("bool", action.state(names[2]), z3.And(action.errors, z3.Not(trusted)))
         if len(names) == 1 and names[0] in self.policy.conditions:
-            return _Val("bool", self.condition(names[0]).value, _false())
+            cond = self.condition(names[0])
+            return _Val("bool", cond.value, cond.unknown)
         for cut in range(len(names), 1, -1):
             fact = ".".join(names[:cut])
             if fact in self.specs:
                 spec = self.specs[fact]
                 _, var = self._fact_var(fact)
                 kind = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}[spec.type]
-                value = _Val(kind, var, _false(), values=spec.values if kind == "enum" else ())
+                bad = self.encoder.bad[fact]
+                value = _Val(kind, var, bad, values=spec.values if kind == "enum" else ())
                 for _attribute in names[cut:]:  # only .length passes the compiler
                     length = var.length if kind == "set" else z3.Length(_text_of(value))
-                    value = _Val("num", z3.ToReal(length), _false())
+                    value = _Val("num", z3.ToReal(length), bad)
                 return value
         raise Unsupported(f"cannot resolve {'.'.join(names)!r}")  # pragma: no cover - the compiler resolved it
 
-    def _node(self, node: Any) -> _Val:
+    def _node(self, node: Any, skeleton: bool = False) -> _Val:
+        """``node`` in z3. ``skeleton``: it is part of its condition's boolean skeleton (``and``, ``or``, ``not`` and
+        ``?:`` from the top), which is three-valued (Kleene) as the interpreter decides; everything below is an atom,
+        unknown as soon as anything inside it is (Python's own short circuit, whose raising makes it unknown)."""
         if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
             return self._reference(node)
         if isinstance(node, ast.BooleanExpression):
@@ -506,20 +508,27 @@ class PolicyTerms:
         if isinstance(node, ast.StringExpression):
             return _Val("str", z3.StringVal(node.value), _false(), literal=node.value)
         if isinstance(node, ast.UnaryExpression):
-            right = self._node(node.right)
+            right = self._node(node.right, skeleton and node.type == "not")
             if node.type == "not":
                 return _Val("bool", z3.Not(right.term), right.error, right.caveats)
             return _Val("num", -right.term, right.error, right.caveats | {ARITHMETIC_CAVEAT})
         if isinstance(node, ast.LogicExpression):
-            left, right = self._node(node.left), self._node(node.right)
+            left, right = self._node(node.left, skeleton), self._node(node.right, skeleton)
             caveats = left.caveats | right.caveats
+            if skeleton:  # Kleene: an operand known to decide decides, whatever the other one is
+                decides = (lambda v: z3.And(z3.Not(v.error), z3.Not(v.term))) if node.type == "and" else \
+                    (lambda v: z3.And(z3.Not(v.error), v.term))
+                error = z3.And(z3.Or(left.error, right.error), z3.Not(decides(left)), z3.Not(decides(right)))
+                term = z3.And(left.term, right.term) if node.type == "and" else z3.Or(left.term, right.term)
+                return _Val("bool", term, error, caveats)
             if node.type == "and":  # Python's short circuit: the right side runs only when the left is true
                 return _Val("bool", z3.And(left.term, right.term),
                             z3.Or(left.error, z3.And(left.term, right.error)), caveats)
             return _Val("bool", z3.Or(left.term, right.term),
                         z3.Or(left.error, z3.And(z3.Not(left.term), right.error)), caveats)
         if isinstance(node, ast.TernaryExpression):
-            cond, true, false = self._node(node.condition), self._node(node.case_true), self._node(node.case_false)
+            cond = self._node(node.condition, skeleton)
+            true, false = self._node(node.case_true, skeleton), self._node(node.case_false, skeleton)
             if "enum" in (true.kind, false.kind):  # compare as text: the branches may be different enums
                 true, false = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (true, false))
             return _Val(true.kind, z3.If(cond.term, true.term, false.term),
