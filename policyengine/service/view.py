@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..engine import STORE_FACT, Engine
+from ..errors import json_path
 from ..pipeline.compiler import CompiledPolicy
 from ..runtime.decision import Decision, Decisions
 from .reasons import reason_ids, reason_table
@@ -55,12 +56,14 @@ def _problems(decision: Decision | Decisions) -> list[dict[str, str]]:
 class EngineView:
     """What the service and the decision log need of one engine, computed once when it loads."""
 
-    __slots__ = ("engine", "_reasons", "_facts", "_cache")
+    __slots__ = ("engine", "fact_fields", "_reasons", "_facts", "_cache")
 
     def __init__(self, engine: Engine, log: DecisionLog | None = None) -> None:
         self.engine = engine
         policies = self.policies()
         self._reasons = {key: reason_table(policy) for key, policy in policies.items()}
+        self.fact_fields = {f.name: json_path(f.source) for policy in policies.values() for f in policy.facts}
+        """Fact name -> the JSON path it is read from (``$.order.store.id``), to name the field of a bad fact."""
         self._facts: dict[PolicyKey, list[tuple[str, Callable[[Any, Any], Any], Callable[[Any], Any] | None]]] = {}
         if log is not None:
             expensive = getattr(engine.adapter, "expensive", None)
