@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         shown = f"[{host}]" if ":" in host else host
         print(f"policyengine serve: listening on http://{shown}:{port} (policies: {args.path})", file=sys.stderr,
               flush=True)
-        config = uvicorn.Config(create_app(live, token=token, max_body=args.max_body), log_level="warning",
+        # log_config=None: uvicorn's own dictConfig would close every handler configured so far (the decision log's)
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        config = uvicorn.Config(create_app(live, token=token, max_body=args.max_body), log_config=None,
                                 access_log=False, lifespan="off", server_header=False)
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -24,10 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
+import fastjsonschema
 import jsonschema
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -104,23 +105,6 @@ class Endpoint:
 
 
 # -- handlers --------------------------------------------------------------------------------------------------------
-def _tally(results: Sequence[Decisions]) -> dict[tuple[str, str], int]:
-    """Decisions by (action, state); each shared Decisions object is walked once."""
-    times: dict[int, list[Any]] = {}
-    for result in results:
-        entry = times.get(id(result))
-        if entry is None:
-            times[id(result)] = [result, 1]
-        else:
-            entry[1] += 1
-    counts: dict[tuple[str, str], int] = {}
-    for result, n in times.values():
-        for decision in result.values():
-            key = (decision.action, decision.state)
-            counts[key] = counts.get(key, 0) + n
-    return counts
-
-
 def _cannot_decide(call: Call, err: FactError, prefix: str = "$") -> ApiError:
     fields = call.snap.view.fact_fields
     first = fields.get(err.problems[0].fact) if err.problems else None
@@ -255,11 +239,14 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
+
+
 def _parse(body: bytes) -> Any:
-    if not body.strip():
+    if not body:
         raise ApiError(400, "invalid_json", "the body is empty; send a JSON object")
     try:
-        return json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+        return _DECODER.decode(body.decode("utf-8"))
     except json.JSONDecodeError as err:
         raise ApiError(400, "invalid_json", f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
     except UnicodeDecodeError:
@@ -300,14 +287,16 @@ class Service:
         self.token = f"Bearer {token}".encode() if token else None
         self.max_body = max_body
         self.metrics = ServiceMetrics(live)
-        self.validators = {r.request: jsonschema.Draft202012Validator(SCHEMAS[r.request])
-                           for r in routes if r.request is not None}
+        # compiled checks for the common, valid case; jsonschema words the errors of the others
+        names = {r.request for r in routes if r.request is not None}
+        self.checks = {name: fastjsonschema.compile(SCHEMAS[name]) for name in names}
+        self.validators = {name: jsonschema.Draft202012Validator(SCHEMAS[name]) for name in names}
         self.openapi = dumps(openapi(routes, title="policyengine", version=__version__, auth=token is not None))
 
     def decided(self, kind: str, call: Call, pairs: Sequence[tuple[Any, Any]], results: Sequence[Decisions],
                 store: str | None) -> None:
         """A decision request is done: count its decisions, and log it when there is a decision log."""
-        self.metrics.count_decisions(_tally(results))
+        self.metrics.count_decisions(call.snap.view, results)
         log = self.live.decision_log
         if log is not None:
             log.log(kind, call.snap.view, pairs, results, store=store, request_id=call.request_id, started=call.started)
@@ -317,14 +306,24 @@ class Service:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             raise ApiError(413, "too_large", f"the body is {length} bytes; the limit is {self.max_body}")
         chunks, size = [], 0
-        async for chunk in request.stream():
+        while True:  # the ASGI messages themselves: counted as they come, refused as soon as they are too many
+            message = await request.receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
                 raise ApiError(413, "too_large", f"the body is over the limit of {self.max_body} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _validate(self, schema: str, body: Any) -> None:
+        try:
+            self.checks[schema](body)
+            return
+        except fastjsonschema.JsonSchemaException:
+            pass
         errors = sorted(self.validators[schema].iter_errors(body), key=lambda e: (len(e.absolute_path), e.path))
         if errors:
             details = [_problem(e) for e in errors[:20]]
@@ -358,6 +357,8 @@ class Service:
                 reply = route.handler(Call(body, snapshot, request_id, started, self))
             except ApiError as err:
                 reply = Reply(err.status, err.body())
+            except ClientDisconnect:  # nobody is left to read the answer; counted as a bad request
+                reply = Reply(400, ApiError(400, "invalid_request", "the client left before sending the body").body())
             except Exception:  # a bug of ours: say so, and never leak a traceback to the caller
                 _log.exception("internal error answering %s %s (request %s)", route.method, route.path, request_id)
                 reply = Reply(500, ApiError(500, "internal", "internal error; the service log has the details").body())

@@ -74,7 +74,7 @@ class EngineView:
                 # a fact the adapter calls expensive (a query, say) is not read a second time just for the log
                 self._facts[key] = [(f.name, engine.adapter.getter(f), log.redaction(f.name)) for f in facts
                                     if not (expensive is not None and expensive(f))]
-        self._cache: dict[int, tuple[Decisions, bytes]] = {}
+        self._cache: dict[int, tuple[Decisions, bytes, tuple[tuple[str, str], ...]]] = {}
 
     def policies(self) -> dict[PolicyKey, CompiledPolicy]:
         """Every policy the engine decides with, by ``(Decisions.policy, Decisions.store_override)``."""
@@ -119,14 +119,21 @@ class EngineView:
     def menu_json(self, decisions: Decisions) -> bytes:
         """:meth:`menu` as JSON bytes, remembered per Decisions object (the entry holds the object, so its id
         cannot be reused while remembered; the memory is bounded)."""
+        return self._remembered(decisions)[1]
+
+    def states(self, decisions: Decisions) -> tuple[tuple[str, str], ...]:
+        """``(action, state)`` of each decision (for the metrics), remembered like :meth:`menu_json`."""
+        return self._remembered(decisions)[2]
+
+    def _remembered(self, decisions: Decisions) -> tuple[Decisions, bytes, tuple[tuple[str, str], ...]]:
         entry = self._cache.get(id(decisions))
         if entry is not None and entry[0] is decisions:
-            return entry[1]
-        data = dumps(self.menu(decisions))
+            return entry
+        entry = (decisions, dumps(self.menu(decisions)), tuple((d.action, d.state) for d in decisions.values()))
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache = {}
-        self._cache[id(decisions)] = (decisions, data)
-        return data
+        self._cache[id(decisions)] = entry
+        return entry
 
     # -- decision logs ----------------------------------------------------------------------------------------
     def facts(self, decisions: Decisions, order: Any, user: Any) -> dict[str, Any]:
