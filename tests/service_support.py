@@ -8,6 +8,7 @@ application would. ``policy_copy(tmp_path)`` copies the shipped policies, for te
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import threading
@@ -76,3 +77,29 @@ class Records(logging.Handler):
     def close(self) -> None:
         self.logger.removeHandler(self)
         super().close()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one step (write a sibling, rename it over), as editors and deploy tools do."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def variant(base: str, n: int) -> str:
+    """The shipped base policy with two labels marked ``vN``: a response shows which set decided it."""
+    return base.replace("label: Reset\n", f"label: Reset v{n}\n").replace("label: Delete\n", f"label: Delete v{n}\n")
+
+
+BROKEN = "label: [Reset"
+"""What :func:`broken` writes: a YAML syntax error."""
+
+
+def broken(base: str) -> str:
+    return base.replace("label: Reset\n", BROKEN + "\n")
+
+
+def marks(labels: Any) -> set[str]:
+    """The variant numbers a set of labels carries (``{"3"}`` for one set, more when sets were mixed)."""
+    return {label.split(" v")[1] if " v" in label else "shipped" for label in labels
+            if label.startswith(("Reset", "Delete"))}

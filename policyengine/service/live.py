@@ -252,7 +252,7 @@ class LivePolicies:
             return Path(changed).name == name if name else changed.endswith(_SUFFIXES) or Path(changed).is_dir()
 
         yield from watchfiles.watch(target, watch_filter=relevant, stop_event=self._stop, debounce=self._debounce_ms,
-                                    step=50, yield_on_timeout=False, raise_interrupt=False)
+                                    step=50, rust_timeout=500, yield_on_timeout=True, raise_interrupt=False)
 
     def _run(self, watch: bool, first: bool) -> None:
         if first:
@@ -260,8 +260,13 @@ class LivePolicies:
             while not self._ready.is_set() and not watch and not self._stop.wait(1.0):
                 self.reload()  # without a watcher, retry until the first set loads
         if watch:
-            for _ in self._changes():
-                self.reload()
+            checked = False
+            for changes in self._changes():
+                # The first (empty) batch comes once the watch is set up: files changed after the first load and
+                # before then are caught by that reload (which loads nothing when the files are as they were).
+                if changes or not checked:
+                    self.reload()
+                    checked = True
 
     def close(self) -> None:
         """Stop watching (the last snapshot keeps serving). Idempotent."""
