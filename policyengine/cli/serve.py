@@ -136,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         config = uvicorn.Config(create_app(live, token=token, max_body=args.max_body), log_config=None,
                                 access_log=False, lifespan="off", server_header=False)
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully and raises it again on its way out
+        pass
     finally:
         live.close()
         sock.close()
