@@ -129,6 +129,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                          "properties": {"store": {"type": "string"}, "override": {"type": "string"},
                                         "runs_on": {"type": "string"}}}},
                      "status": {"$ref": "#/components/schemas/Status"}}},
+    "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
     "Ready": {"type": "object", "required": ["ready", "revision"],
               "properties": {"ready": {"type": "boolean"}, "revision": _NULLABLE_STRING}},

@@ -132,8 +132,8 @@ def evaluate_batch(call: Call) -> Reply:
         results = snap.engine.evaluate_many(pairs, strict=strict, store=store)
     except FactError as err:
         # name the first pair at fault (found again one by one: this is the error path only)
-        index = next(i for i, (o, u) in enumerate(pairs) if snap.engine.evaluate(o, u, store=store).errors)
-        raise _cannot_decide(call, err, f"$.pairs[{index}]") from None
+        index = next((i for i, (o, u) in enumerate(pairs) if snap.engine.evaluate(o, u, store=store).errors), None)
+        raise _cannot_decide(call, err, f"$.pairs[{index}]" if index is not None else "$.pairs") from None
     call.service.decided("batch", call, pairs, results, store)
     menu = snap.view.menu_json
     return Reply(200, b'{"results":[' + b",".join([menu(r) for r in results]) + b"]}")
@@ -163,8 +163,7 @@ def explain_decisions(call: Call) -> Reply:
         index = actions.index(err.args[0]) if actions and err.args[0] in actions else None
         field = f"$.actions[{index}]" if index is not None else "$.actions"
         raise ApiError(422, "unknown_action", f"unknown action {err.args[0]!r} (actions: {known})", field) from None
-    if call.service.live.decision_log is not None:
-        call.service.decided("explain", call, [(order, user)], [snap.engine.evaluate(order, user, store=store)], store)
+    call.service.decided("explain", call, [(order, user)], [snap.engine.evaluate(order, user, store=store)], store)
     return Reply(200, dumps({**explanation.to_dict(), "revision": snap.engine.revision}))
 
 
@@ -202,7 +201,6 @@ def openapi_document(call: Call) -> Reply:
     return Reply(200, call.service.openapi)
 
 
-_ERRORS_ONLY: dict[int, tuple[str, str | None]] = {}
 ROUTES: tuple[Endpoint, ...] = (
     Endpoint("POST", "/v1/evaluate", "evaluate", "Decide every action of the menu for one order and user", evaluate,
              {200: ("The menu: provenance and every action in menu order", "Menu")}, request="EvaluateRequest"),
@@ -223,7 +221,7 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/metrics", "metrics", "Prometheus metrics", metrics,
              {200: ("Prometheus text exposition", "text:text/plain")}, needs_policies=False),
     Endpoint("GET", "/openapi.json", "openapi", "This document", openapi_document,
-             {200: ("The OpenAPI 3.1 document", "text:application/json")}, auth=False, needs_policies=False),
+             {200: ("The OpenAPI 3.1 document", "OpenApiDocument")}, auth=False, needs_policies=False),
 )
 
 

@@ -274,7 +274,8 @@ class LivePolicies:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
-        self._status = attrs.evolve(self._status, watching=False)
+        with self._load_lock:
+            self._status = attrs.evolve(self._status, watching=False)
 
     def __enter__(self) -> LivePolicies:
         return self
