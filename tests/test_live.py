@@ -74,12 +74,15 @@ def test_reload_swaps_good_sets_and_refuses_bad_ones(tree: Path) -> None:
         assert live.engine is good and marks(labels(live)) == {"1"}  # the last good set keeps serving
         status = live.status
         assert status.failed == refused and status.last == refused and status.serving == record
+        assert status.diagnostics == refused.diagnostics and status.failed_at == refused.at
+        assert status.revision == record.revision and status.loaded_at == record.at
         assert (status.reloads, status.failures) == (2, 1)
         [diagnostic] = refused.diagnostics
         assert diagnostic.file.endswith("order-actions.yaml") and "started at line 80" in diagnostic.message
         assert refused.digest != record.digest
         write_atomically(base, variant(shipped, 1))  # back to the set that serves: nothing to load
         assert live.reload() == record and live.status.failed is None and live.engine is good
+        assert live.status.diagnostics == () and live.status.failed_at is None
         assert live.status.reloads == 2
 
 

@@ -94,7 +94,23 @@ class LiveStatus:
 
     @property
     def revision(self) -> str | None:
+        """The revision serving (None until a set has loaded)."""
         return self.serving.revision if self.serving else None
+
+    @property
+    def loaded_at(self) -> datetime | None:
+        """When the set serving loaded."""
+        return self.serving.at if self.serving else None
+
+    @property
+    def failed_at(self) -> datetime | None:
+        """When the newest refused set was tried (None when the newest files serve)."""
+        return self.failed.at if self.failed else None
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """Why the newest files are refused (empty when they serve)."""
+        return self.failed.diagnostics if self.failed else ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "ready": self.ready, "revision": self.revision, "watching": self.watching,
