@@ -256,6 +256,8 @@ def test_unknown_paths_and_methods(client: httpx.Client) -> None:
     error(client.get("/v1/nope"), 404, "not_found")
     error(client.get("/v1/evaluate"), 405, "method_not_allowed")
     error(client.delete("/v1/policies"), 405, "method_not_allowed")
+    head = client.head("/healthz")
+    assert head.status_code == 200 and head.content == b""
 
 
 def test_request_ids(client: httpx.Client) -> None:
