@@ -13,6 +13,7 @@ imported only then) or the caller of :meth:`LivePolicies.reload`. Readers never 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["LivePolicies", "LiveStatus", "LoadRecord", "NotReady", "Snapshot", "live"]
 
 _SUFFIXES = (".yaml", ".yml")
+_log = logging.getLogger("policyengine.live")
 _SETTLE_ATTEMPTS = 3
 
 
@@ -270,18 +272,24 @@ class LivePolicies:
         yield from watchfiles.watch(target, watch_filter=relevant, stop_event=self._stop, debounce=self._debounce_ms,
                                     step=50, rust_timeout=500, yield_on_timeout=True, raise_interrupt=False)
 
+    def _reload_in_background(self) -> None:
+        try:
+            self.reload()
+        except Exception:  # an adapter's own failure, say: report it, and keep watching with the last good set
+            _log.exception("reloading %s failed", self._path)
+
     def _run(self, watch: bool, first: bool) -> None:
         if first:
-            self.reload()
+            self._reload_in_background()
             while not self._ready.is_set() and not watch and not self._stop.wait(1.0):
-                self.reload()  # without a watcher, retry until the first set loads
+                self._reload_in_background()  # without a watcher, retry until the first set loads
         if watch:
             checked = False
             for changes in self._changes():
                 # The first (empty) batch comes once the watch is set up: files changed after the first load and
                 # before then are caught by that reload (which loads nothing when the files are as they were).
                 if changes or not checked:
-                    self.reload()
+                    self._reload_in_background()
                     checked = True
 
     def close(self) -> None:
