@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,smt]'
+	$(BIN)/python -m pip install --quiet -e '.[test,smt,serve,sql]'
 	touch $(STAMP)
 
 ## demo: print the Actions menu of the shipped policies for a few example orders and users
@@ -44,6 +44,7 @@ check: $(STAMP)
 ## bench: the benchmark suite (issue 5's targets, ratios against hand-written code; not part of the tests)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/http_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so

@@ -11,6 +11,7 @@ Typical use::
 The package is laid out by role, each folder depending only on those below it:
 
 - :mod:`policyengine.cli`: one module per command (presentation only);
+- :mod:`policyengine.service`: live reloading, decision logs and the HTTP service (``policyengine serve``);
 - :mod:`policyengine.toolkit` and :mod:`policyengine.testing`: YAML test suites and the pytest helper;
 - :mod:`policyengine.analysis`: matrix, diff, lint, verify, explain;
 - :mod:`policyengine.engine` and :mod:`policyengine.locks`: loading a directory, store dispatch, lock proofs;
@@ -26,12 +27,15 @@ from .runtime.decision import Decision, Decisions, DecisionsMeta, Effect, Source
 from .engine import Engine, StorePolicy, load
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
 from .pipeline.model import FactSpec
+from .service.decisionlog import DecisionLog
+from .service.live import LivePolicies, LiveStatus, live
 
 __all__ = [
     "Adapter",
     "BulkGroup",
     "BulkResult",
     "Decision",
+    "DecisionLog",
     "Decisions",
     "DecisionsMeta",
     "DefaultAdapter",
@@ -42,10 +46,13 @@ __all__ = [
     "FactProblem",
     "FactSpec",
     "Getter",
+    "LivePolicies",
+    "LiveStatus",
     "PolicyError",
     "Source",
     "State",
     "StorePolicy",
+    "live",
     "load",
 ]
 

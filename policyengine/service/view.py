@@ -1,0 +1,149 @@
+"""Load-time preparations for presenting and logging one engine's decisions (built before the engine serves).
+
+An :class:`EngineView` knows, for every policy an engine may decide with (each base version, each store's merged
+policy), the reason ids of every action (:mod:`.reasons`) and the getters of the facts the policy reads (for decision
+logs, already sorted into kept, masked and hashed). It renders a :class:`~policyengine.Decisions` as the service's
+JSON menu, and remembers the bytes of each shared Decisions object, so that answering the same outcome again is a
+dict lookup: the engine shares one Decisions per outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..engine import STORE_FACT, Engine
+from ..errors import json_path
+from ..pipeline.compiler import CompiledPolicy
+from ..runtime.decision import Decision, Decisions
+from .reasons import reason_ids, reason_table
+
+if TYPE_CHECKING:
+    from .decisionlog import DecisionLog
+
+__all__ = ["EngineView", "dumps", "jsonable"]
+
+_CACHE_LIMIT = 4096
+PolicyKey = tuple[str, "str | None"]
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, ASCII-only (so any string, even a lone surrogate from the input, encodes)."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def jsonable(value: Any) -> Any:
+    """A fact value as JSON: sets as sorted lists, anything unknown as its ``str``."""
+    if value is None or value.__class__ in (str, bool, int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if isinstance(value, (set, frozenset)):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=lambda v: (str(type(v)), str(v)))
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def _problems(decision: Decision | Decisions) -> list[dict[str, str]]:
+    return [{"fact": p.fact, "message": p.message} for p in decision.errors]
+
+
+class EngineView:
+    """What the service and the decision log need of one engine, computed once when it loads."""
+
+    __slots__ = ("engine", "fact_fields", "_reasons", "_facts", "_cache")
+
+    def __init__(self, engine: Engine, log: DecisionLog | None = None) -> None:
+        self.engine = engine
+        policies = self.policies()
+        self._reasons = {key: reason_table(policy) for key, policy in policies.items()}
+        self.fact_fields = {f.name: json_path(f.source) for policy in policies.values() for f in policy.facts}
+        """Fact name -> the JSON path it is read from (``$.order.store.id``), to name the field of a bad fact."""
+        self._facts: dict[PolicyKey, list[tuple[str, Callable[[Any, Any], Any], Callable[[Any], Any] | None]]] = {}
+        if log is not None:
+            expensive = getattr(engine.adapter, "expensive", None)
+            for key, policy in policies.items():
+                # the store's id is read too, to choose the store's policy
+                facts = [f for i, f in enumerate(policy.facts) if i in policy.needed
+                         or (f.name == STORE_FACT and engine.stores)]
+                # a fact the adapter calls expensive (a query, say) is not read a second time just for the log
+                self._facts[key] = [(f.name, engine.adapter.getter(f), log.redaction(f.name)) for f in facts
+                                    if not (expensive is not None and expensive(f))]
+        self._cache: dict[int, tuple[Decisions, bytes, tuple[tuple[str, str], ...]]] = {}
+
+    def policies(self) -> dict[PolicyKey, CompiledPolicy]:
+        """Every policy the engine decides with, by ``(Decisions.policy, Decisions.store_override)``."""
+        out: dict[PolicyKey, CompiledPolicy] = {}
+        for version in self.engine.versions:
+            policy = self.engine.version_policy(version)
+            out[(policy.spec.label, None)] = policy
+        for store in self.engine.stores:
+            sp = self.engine.store_override(store)
+            if sp is not None:
+                out[(sp.policy.spec.label, sp.override.label)] = sp.policy
+        return out
+
+    def reason_ids(self, decisions: Decisions, decision: Decision) -> tuple[str, ...]:
+        texts = self._reasons.get((decisions.policy, decisions.store_override), {}).get(decision.action, {})
+        return reason_ids(decision, texts)
+
+    # -- the service's JSON menu ------------------------------------------------------------------------------
+    def action(self, decisions: Decisions, decision: Decision) -> dict[str, Any]:
+        ids = self.reason_ids(decisions, decision)
+        return {
+            "id": decision.action,
+            "label": decision.label,
+            "state": decision.state,
+            "reasons": [{"id": i, "text": text} for i, text in zip(ids, decision.reasons, strict=True)],
+            "confirm": decision.confirm,
+            "destructive": decision.destructive,
+            "effects": [e.to_dict() for e in decision.effects],
+            "errors": _problems(decision),
+        }
+
+    def menu(self, decisions: Decisions) -> dict[str, Any]:
+        """One order's decisions as the service answers them: provenance, then ``actions`` in menu order."""
+        return {
+            "policy": decisions.policy,
+            "store_override": decisions.store_override,
+            "revision": decisions.revision,
+            "actions": [self.action(decisions, d) for d in decisions.values()],
+            "errors": _problems(decisions),
+        }
+
+    def menu_json(self, decisions: Decisions) -> bytes:
+        """:meth:`menu` as JSON bytes, remembered per Decisions object (the entry holds the object, so its id
+        cannot be reused while remembered; the memory is bounded)."""
+        return self._remembered(decisions)[1]
+
+    def states(self, decisions: Decisions) -> tuple[tuple[str, str], ...]:
+        """``(action, state)`` of each decision (for the metrics), remembered like :meth:`menu_json`."""
+        return self._remembered(decisions)[2]
+
+    def _remembered(self, decisions: Decisions) -> tuple[Decisions, bytes, tuple[tuple[str, str], ...]]:
+        entry = self._cache.get(id(decisions))
+        if entry is not None and entry[0] is decisions:
+            return entry
+        entry = (decisions, dumps(self.menu(decisions)), tuple((d.action, d.state) for d in decisions.values()))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache = {}
+        self._cache[id(decisions)] = entry
+        return entry
+
+    # -- decision logs ----------------------------------------------------------------------------------------
+    def facts(self, decisions: Decisions, order: Any, user: Any) -> dict[str, Any]:
+        """The facts the deciding policy reads, as the log shows them (masked or hashed where configured); facts
+        that cannot be read are left out (the decisions' errors say why)."""
+        out = {}
+        for name, getter, redact in self._facts.get((decisions.policy, decisions.store_override), ()):
+            try:
+                value = getter(order, user)
+            except Exception:  # noqa: BLE001 - a missing or failing fact is in decisions.errors already
+                continue
+            out[name] = jsonable(value) if redact is None else redact(value)
+        return out
