@@ -54,3 +54,17 @@ def printed(expected: list[Row]) -> list[tuple[str, str | None]]:
     count = len(expected)
     return [*((f"{file}:{line}:{column}: {message}", hint) for file, line, column, message, hint in expected),
             (f"{count} problem{'s' if count != 1 else ''} found", None)]
+
+
+def refused(path: str, capsys: pytest.CaptureFixture[str]) -> list[Row]:
+    """The diagnostics of loading ``path``; ``policyengine validate`` must print the same and exit 3."""
+    import policyengine  # here: the CLI tests import this module before the package is needed
+
+    with pytest.raises(policyengine.PolicyError) as info:
+        policyengine.load(path)
+    found = rows(info.value.diagnostics)
+    assert main(["validate", path]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert cli_blocks(err) == printed(found)
+    return found

@@ -82,3 +82,10 @@ def where(file: str, text: str, needle: str, *, after: str | None = None) -> str
     line = text.count("\n", 0, index) + 1
     column = index - (text.rfind("\n", 0, index) + 1) + 1
     return f"{file}:{line}:{column}"
+
+
+def policy_tree(tmp_path: Path, monkeypatch: Any, files: Mapping[str, str | Path]) -> str:
+    """Write the policy directory ``p`` under ``tmp_path`` and chdir there, so diagnostics name ``p/<file>``."""
+    write_tree(tmp_path / "p", files)
+    monkeypatch.chdir(tmp_path)
+    return "p"

@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_support import Row, cli_blocks, printed, rows
-from overrides_support import BASE_TEXT, base_version, make_order, override, where, write_tree
+from cli_support import cli_blocks, printed, refused
+from overrides_support import BASE_TEXT, base_version, make_order, override, policy_tree, where, write_tree
 
 import policyengine
-from policyengine import PolicyError
 from policyengine.cli import main
 
 V1 = base_version(1)
@@ -23,22 +22,6 @@ ACME = override("acme", "actions:\n  edit: {label: Change}", pin=1)
 FORCE_DELETE_LOCK = "order-actions.yaml", BASE_TEXT, "locked", "  force_delete:\n"
 
 
-def _tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> str:
-    write_tree(tmp_path / "p", files)
-    monkeypatch.chdir(tmp_path)
-    return "p"
-
-
-def _refused(path: str, capsys: pytest.CaptureFixture[str]) -> list[Row]:
-    """The diagnostics of loading ``path``; ``policyengine validate`` must print the same and exit 3."""
-    with pytest.raises(PolicyError) as info:
-        policyengine.load(path)
-    found = rows(info.value.diagnostics)
-    assert main(["validate", path]) == 3
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert cli_blocks(err) == printed(found)
-    return found
 
 
 def _lock(file: str, text: str, after: str) -> str:
@@ -60,9 +43,9 @@ EVIL_V2 = base_version(2, replace={
 @pytest.mark.parametrize("place", ["stores/v2.yaml", "stores/deep/er/v2.yml", "extra/v2.yaml"])
 def test_a_version_outside_the_top_is_refused(place: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": ACME, place: EVIL_V2})
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": ACME, place: EVIL_V2})
     here = "outside the policy layout" if place.startswith("extra") else "under stores/"
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         (f"p/{place}", 8, 7, f"an ActionPolicy does not belong {here}: it belongs at the top of the policy directory",
          None),
     ]
@@ -71,7 +54,7 @@ def test_a_version_outside_the_top_is_refused(place: str, tmp_path: Path, monkey
 def test_a_version_under_tests_is_never_read_by_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """load() reads only what decides; validate still flags the file of the wrong kind."""
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": ACME, "tests/v2.yaml": EVIL_V2})
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": ACME, "tests/v2.yaml": EVIL_V2})
     engine = policyengine.load(path)
     assert engine.versions == (1,)
     assert engine.evaluate(make_order(store="other"), VIEWER)["force_delete"].state == "hidden"
@@ -91,17 +74,17 @@ def test_every_kind_has_one_place(place: str, kind: str, belongs: str, tmp_path:
                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     text = {"StoreOverride": override("acme"), "PolicyTestSuite": "apiVersion: policyengine/v1\nkind: PolicyTestSuite\n",
             "PolicyInvariants": "apiVersion: policyengine/v1\nkind: PolicyInvariants\n"}[kind]
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, place: text})
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, place: text})
     here = "at the top of the policy directory" if "/" not in place else "under stores/"
     article = "a"
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         (f"p/{place}", 2, 7, f"{article} {kind} does not belong {here}: it belongs {belongs}", None),
     ]
 
 
 def test_a_broken_test_suite_or_invariant_does_not_stop_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {
+    path = policy_tree(tmp_path, monkeypatch, {
         "order-actions.yaml": V1, "stores/acme.yaml": ACME,
         "tests/broken.yaml": "apiVersion: policyengine/v1\nkind: PolicyTestSuite\nname: [",
         "invariants/broken.yaml": "apiVersion: policyengine/v1\nkind: PolicyInvariants\nnope: 1\n",
@@ -117,8 +100,8 @@ def test_a_newer_version_at_the_top_may_not_weaken_a_lock_silently(tmp_path: Pat
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     v2 = base_version(2, replace={"    allow: {when: is_admin, reason: Only account admins can force-delete orders.}\n":
                                   "    allow: {when: can_act, reason: Members may force-delete.}\n"})
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2})
-    assert _refused(path, capsys) == [
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2})
+    assert refused(path, capsys) == [
         (*where("p/v2.yaml", v2, "can_act, reason: Members").rsplit(":", 2)[:1],
          int(where("p/v2.yaml", v2, "can_act, reason: Members").split(":")[1]),
          int(where("p/v2.yaml", v2, "can_act, reason: Members").split(":")[2]),
@@ -144,8 +127,8 @@ def test_a_newer_version_may_not_drop_a_lock_or_a_locked_guard(tmp_path: Path, m
                                   "        reason: The order was already sent to the warehouse; archive it first.\n"
                                   "        locked: true\n":
                                   "        reason: The order was already sent to the warehouse; archive it first.\n"})
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2})
-    found = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2})
+    found = refused(path, capsys)
     assert [(r[0], r[3]) for r in found] == [
         ("p/v2.yaml", "order-actions@2 no longer locks guard 'sent-to-warehouse' of action 'delete', which "
                       f"order-actions@1 locks at {_lock('p/v1.yaml', V1, 'id: sent-to-warehouse')}"),
@@ -159,8 +142,8 @@ def test_a_newer_version_may_not_drop_a_lock_or_a_locked_guard(tmp_path: Path, m
 def test_an_unlock_of_nothing_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     v2 = base_version(2).replace("\nfacts:\n", "\nunlocks:\n  - {action: edit, part: allow, reason: typo}\n\nfacts:\n", 1)
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2})
-    [(file, _, _, message, _)] = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2})
+    [(file, _, _, message, _)] = refused(path, capsys)
     assert (file, message) == ("p/v2.yaml", "nothing to unlock: order-actions@1 does not lock edit.allow")
 
 
@@ -169,8 +152,8 @@ def test_a_version_without_store_id_while_overrides_exist(tmp_path: Path, monkey
     v2 = base_version(2, replace={
         "  store.id:\n    type: string\n    description: The store the order belongs to (read from order.store.id).\n":
         ""})
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": ACME})
-    assert _refused(path, capsys) == [
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": ACME})
+    assert refused(path, capsys) == [
         ("p/v2.yaml", 13, 1, "order-actions@2 declares no store.id fact, but store overrides are loaded "
                              "(p/stores/acme.yaml): no order could be given its store's policy",
          "declare store.id (type: string) in every version"),
@@ -179,18 +162,23 @@ def test_a_version_without_store_id_while_overrides_exist(tmp_path: Path, monkey
 
 # -- 2. an older pin escapes a newer lock --------------------------------------------------------------------------
 
+# Version 2 adds a locked guard to Edit that reads order.status (version 1 has none).
+V2_LOCKED_ARCHIVED_EDIT = base_version(2, replace={
+    "    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
+    "    effects:\n      - operation: open_edit_form\n":
+    "    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
+    "    deny:\n      - id: archived\n        when: order.status == 'Archived'\n"
+    "        reason: Archived orders are not edited.\n        locked: true\n"
+    "    effects:\n      - operation: open_edit_form\n"})
+
+
 def test_a_pin_does_not_escape_a_newer_locked_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """Version 2 adds a locked guard to Edit; a store pinned to version 1 (which lacks it) would edit archived
     orders: refused at the pin, naming the lock and a counterexample."""
-    v2 = base_version(2, replace={"    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
-                                  "    effects:\n      - operation: open_edit_form\n":
-                                  "    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
-                                  "    deny:\n      - id: archived\n        when: order.status == 'Archived'\n"
-                                  "        reason: Archived orders are not edited.\n        locked: true\n"
-                                  "    effects:\n      - operation: open_edit_form\n"})
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": ACME})
-    assert _refused(path, capsys) == [
+    v2 = V2_LOCKED_ARCHIVED_EDIT
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": ACME})
+    assert refused(path, capsys) == [
         ("p/stores/acme.yaml", 8, 8,
          "store override drops the locked guard 'archived' of action 'edit': with order.status='Archived', "
          "user.role='admin' order-actions@2's guard fires and the store enables the action",
@@ -204,16 +192,11 @@ def test_a_pin_does_not_escape_a_newer_lock_through_an_effect(tmp_path: Path, mo
     """Version 2 locks Edit's new `archived` guard, which reads order.status. A store pinned to version 1 (where no
     lock reads it) may not add an action that sets order.status: applying it would un-archive an order and let the
     next decision escape version 2's lock."""
-    v2 = base_version(2, replace={"    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
-                                  "    effects:\n      - operation: open_edit_form\n":
-                                  "    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
-                                  "    deny:\n      - id: archived\n        when: order.status == 'Archived'\n"
-                                  "        reason: Archived orders are not edited.\n        locked: true\n"
-                                  "    effects:\n      - operation: open_edit_form\n"})
+    v2 = V2_LOCKED_ARCHIVED_EDIT
     body = "actions:\n  unarchive:\n    label: Unarchive\n    allow: can_act\n    effects:\n" \
            "      - set: {order.status: Open}\n"
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": override("acme", body, pin=1)})
-    found = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": override("acme", body, pin=1)})
+    found = refused(path, capsys)
     assert ("p/stores/acme.yaml", 14, 15,
             "a store may not add or change an effect that sets order.status: locked conditions of order-actions@2 "
             "read it (the lock on guard 'archived' of action 'edit'), so applying it would let a later decision "
@@ -221,9 +204,9 @@ def test_a_pin_does_not_escape_a_newer_lock_through_an_effect(tmp_path: Path, mo
             f"order-actions@2 locks it at {_lock('p/v2.yaml', v2, 'id: archived')}: a store keeps the latest "
             "version's locks, whatever version it pins") in found
     # unpinned, the same action runs on version 2 and is refused by its own lock check
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": override("acme", body,
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": override("acme", body,
                                                                                                       based_on=2)})
-    assert any("sets order.status" in row[3] for row in _refused(path, capsys))
+    assert any("sets order.status" in row[3] for row in refused(path, capsys))
 
 
 # -- 3. set effects --------------------------------------------------------------------------------------------
@@ -238,8 +221,8 @@ def test_a_store_may_not_set_what_the_base_does_not_declare(fact: str, value: st
                                                              monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     body = f"actions:\n  unblock:\n    label: Unblock\n    allow: can_act\n    effects:\n      - set: {{{fact}: {value}}}\n"
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": override("acme", body)})
-    [(file, line, column, found, _)] = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": override("acme", body)})
+    [(file, line, column, found, _)] = refused(path, capsys)
     assert (file, line, found) == ("p/stores/acme.yaml", 13, message)
 
 
@@ -250,8 +233,8 @@ def test_a_store_may_not_change_a_set_of_a_fact_a_lock_reads(tmp_path: Path, mon
     base = base_version(1, replace={"\nfacts:\n": "\nsettable: [order.status, order.sent_to_warehouse]\n\nfacts:\n"})
     body = ("actions:\n  recall:\n    label: Recall\n    allow: can_act\n    effects:\n"
             "      - set: {order.sent_to_warehouse: false}\n")
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": base, "stores/acme.yaml": override("acme", body)})
-    [(file, line, _, message, hint)] = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": base, "stores/acme.yaml": override("acme", body)})
+    [(file, line, _, message, hint)] = refused(path, capsys)
     assert (file, line) == ("p/stores/acme.yaml", 13)
     assert message == ("a store may not add or change an effect that sets order.sent_to_warehouse: locked conditions "
                        "read it (the lock on guard 'sent-to-warehouse' of action 'delete'), so applying it would let "
@@ -266,8 +249,8 @@ def test_a_store_may_not_change_a_set_of_a_fact_a_lock_reads(tmp_path: Path, mon
 def test_a_base_may_not_declare_user_facts_settable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     base = base_version(1, replace={"\nfacts:\n": "\nsettable: [order.status, user.role]\n\nfacts:\n"})
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": base})
-    [(file, _, _, message, _)] = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": base})
+    [(file, _, _, message, _)] = refused(path, capsys)
     assert (file, message) == ("p/order-actions.yaml", "user.role can never be settable: user facts and store.id are "
                                                        "not for effects to change")
 
@@ -283,17 +266,17 @@ def test_a_base_may_not_declare_user_facts_settable(tmp_path: Path, monkeypatch:
 ], ids=["operation", "condition", "action", "guard", "fact"])
 def test_names_with_a_trailing_newline_are_refused(body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": override("acme", body)})
-    found = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": V1, "stores/acme.yaml": override("acme", body)})
+    found = refused(path, capsys)
     assert len(found) == 1 and found[0][0] == "p/stores/acme.yaml"
     assert "\\n'" in found[0][3] and ("does not match" in found[0][3] or "is not a valid" in found[0][3])
 
 
 def test_a_store_id_with_a_control_character_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": V1,
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": V1,
                                          "stores/acme.yaml": override("acme").replace("store: acme", 'store: "acme\\n"')})
-    [(file, line, column, message, _)] = _refused(path, capsys)
+    [(file, line, column, message, _)] = refused(path, capsys)
     assert (file, line, column) == ("p/stores/acme.yaml", 3, 8)
     assert message.startswith("'acme\\n' does not match the required form")
 
@@ -309,9 +292,9 @@ def test_a_redefinition_with_other_literals_is_proved(base: str, store: str, cou
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     policy = base_version(1, replace={"  is_admin: user.role == 'admin'\n": f'  is_admin: "{base}"\n'})
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": policy,
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": policy,
                                          "stores/acme.yaml": override("acme", f'conditions:\n  is_admin: "{store}"\n')})
-    found = _refused(path, capsys)
+    found = refused(path, capsys)
     assert [r[3] for r in found] == [
         f"store override widens the locked allow condition of action 'force_delete': with {counterexample} the store "
         "would allow it, where order-actions@1 does not",
@@ -327,8 +310,8 @@ def test_a_locked_guard_narrowed_through_its_list_literal(tmp_path: Path, monkey
                                       "        when: \"order.status in ['Shipped', 'Partially Shipped']\"\n"})
     store = override("acme", "actions:\n  reset:\n    replace_deny:\n      has-shipment:\n"
                              "        when: \"order.status in ['Shipped']\"\n")
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": policy, "stores/acme.yaml": store})
-    assert [(r[0], r[1], r[3]) for r in _refused(path, capsys)] == [
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": policy, "stores/acme.yaml": store})
+    assert [(r[0], r[1], r[3]) for r in refused(path, capsys)] == [
         # Reset's own effect sets order.status, which the lock reads: enabling Reset more often is refused too
         ("p/stores/acme.yaml", 9, "store override enables action 'reset', whose effects set facts locked conditions "
                                   "read (the lock on guard 'has-shipment' of action 'reset'), where order-actions@1 "
@@ -350,13 +333,13 @@ def test_a_store_may_not_make_an_effect_on_a_locked_fact_apply_more_often(
         "\nactions:\n": "\nactions:\n  recall:\n    label: Recall\n    allow: is_admin\n    effects:\n"
                         "      - {when: recallable, set: {order.sent_to_warehouse: false}}\n"})
     redefine = override("acme", "conditions:\n  recallable: \"true\"\n")
-    path = _tree(tmp_path, monkeypatch, {"order-actions.yaml": base, "stores/acme.yaml": redefine})
-    [(file, line, _, message, _)] = _refused(path, capsys)
+    path = policy_tree(tmp_path, monkeypatch, {"order-actions.yaml": base, "stores/acme.yaml": redefine})
+    [(file, line, _, message, _)] = refused(path, capsys)
     assert (file, line) == ("p/stores/acme.yaml", 9)  # the redefined recallable
     assert message.startswith("a store may not add or change an effect that sets order.sent_to_warehouse")
     enable = override("acme", "actions:\n  recall:\n    allow: can_act\n")
     (tmp_path / "p" / "stores" / "acme.yaml").write_text(enable, "utf-8")
-    [(file, line, _, message, _)] = _refused(path, capsys)
+    [(file, line, _, message, _)] = refused(path, capsys)
     assert (file, line, message) == (
         "p/stores/acme.yaml", 9, "store override enables action 'recall', whose effects set facts locked conditions "
                                  "read (the lock on guard 'sent-to-warehouse' of action 'delete'), where "

@@ -14,8 +14,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_support import Row, cli_blocks, printed, rows
-from overrides_support import BASE_TEXT, base_version, make_order, override, where, write_tree
+from cli_support import refused
+from overrides_support import BASE_TEXT, base_version, make_order, override, policy_tree, where, write_tree
 
 import policyengine
 from policyengine import PolicyError
@@ -29,30 +29,13 @@ V2 = base_version(2, replace={
 })
 MEMBER = {"role": "member"}
 
-def _tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> str:
-    """Write the policy directory ``p`` under ``tmp_path`` and chdir there: diagnostics name ``p/<file>``."""
-    write_tree(tmp_path / "p", files)
-    monkeypatch.chdir(tmp_path)
-    return "p"
-
-
-def _refused(path: str, capsys: pytest.CaptureFixture[str]) -> list[Row]:
-    """The diagnostics of loading ``path``, checked to be the same through the CLI (exit 3)."""
-    with pytest.raises(PolicyError) as info:
-        policyengine.load(path)
-    refused = rows(info.value.diagnostics)
-    assert main(["validate", path]) == 3
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert cli_blocks(err) == printed(refused)
-    return refused
 
 
 # -- versions side by side ------------------------------------------------------------------------------------
 
 
 def test_two_versions_side_by_side_latest_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = policyengine.load(_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2}))
+    engine = policyengine.load(policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2}))
     assert engine.versions == (1, 2)
     assert engine.version == 2 and engine.policy.version == 2
     assert engine.version_policy(1).version == 1
@@ -65,13 +48,13 @@ def test_two_versions_side_by_side_latest_is_the_default(tmp_path: Path, monkeyp
 
 
 def test_file_order_does_not_pick_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = policyengine.load(_tree(tmp_path, monkeypatch, {"a-newest.yaml": V2, "z-oldest.yaml": V1}))
+    engine = policyengine.load(policy_tree(tmp_path, monkeypatch, {"a-newest.yaml": V2, "z-oldest.yaml": V1}))
     assert engine.versions == (1, 2) and engine.version == 2
 
 
 def test_a_pinned_store_is_decided_by_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {
+    path = policy_tree(tmp_path, monkeypatch, {
         "v1.yaml": V1, "v2.yaml": V2,
         "stores/old.yaml": override("old", "actions:\n  edit: {label: Change}", pin=1),
         "stores/new.yaml": override("new", "actions:\n  edit: {label: Modify}", based_on=2, version=4),
@@ -114,7 +97,7 @@ def _ok(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 def test_validate_lists_the_versions_each_store_runs_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {
+    path = policy_tree(tmp_path, monkeypatch, {
         "v1.yaml": V1, "v2.yaml": V2,
         "stores/old.yaml": override("old", "actions:\n  edit: {label: Change}", pin=1, version=2),
     })
@@ -126,9 +109,9 @@ def test_validate_lists_the_versions_each_store_runs_on(tmp_path: Path, monkeypa
 
 def test_an_override_for_version_1_applied_to_version_2_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
                                          "stores/acme.yaml": override("acme", "actions:\n  edit: {label: Change}")})
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         ("p/stores/acme.yaml", 7, 12, "override written for order-actions@1, but store 'acme' runs on order-actions@2",
          "review it against version 2 and add 2 to base.compatible, or pin: 1"),
     ]
@@ -136,7 +119,7 @@ def test_an_override_for_version_1_applied_to_version_2_is_refused(tmp_path: Pat
 
 def test_the_same_override_is_accepted_once_it_declares_compatible_2(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _tree(tmp_path, monkeypatch, {
+    path = policy_tree(tmp_path, monkeypatch, {
         "v1.yaml": V1, "v2.yaml": V2,
         "stores/acme.yaml": override("acme", "actions:\n  edit: {label: Change}", compatible=(2,)),
     })
@@ -148,16 +131,16 @@ def test_the_same_override_is_accepted_once_it_declares_compatible_2(tmp_path: P
 
 def test_an_override_is_accepted_alone_with_its_own_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Written for version 1, with only version 1 loaded: no compatibility needed."""
-    engine = policyengine.load(_tree(tmp_path, monkeypatch, {
+    engine = policyengine.load(policy_tree(tmp_path, monkeypatch, {
         "v1.yaml": V1, "stores/acme.yaml": override("acme", "actions:\n  edit: {label: Change}")}))
     assert engine.evaluate(make_order(store="acme"), MEMBER).policy == "order-actions@1"
 
 
 def test_pinning_a_version_the_override_was_not_written_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
                                          "stores/acme.yaml": override("acme", based_on=2, pin=1)})
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         ("p/stores/acme.yaml", 7, 12, "override written for order-actions@2, but store 'acme' runs on order-actions@1",
          "review it against version 1 and add 1 to base.compatible, or pin: 2"),
     ]
@@ -165,9 +148,9 @@ def test_pinning_a_version_the_override_was_not_written_for(tmp_path: Path, monk
 
 def test_pinning_a_version_that_is_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
                                          "stores/acme.yaml": override("acme", pin=3, compatible=(3,))})
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         ("p/stores/acme.yaml", 9, 8, "store 'acme' pins order-actions@3, which is not loaded (loaded versions: 1, 2)",
          None),
     ]
@@ -178,10 +161,10 @@ def test_locks_are_those_of_the_version_the_store_runs_on_and_the_latest(
     """Version 2 locks Archive's allow; an override widening it is refused on version 2, and also when pinned to
     version 1 (issue 9, attack 2: a pin must not escape a newer lock)."""
     widen = "actions:\n  archive:\n    allow: \"true\""
-    pinned = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
+    pinned = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
                                            "stores/acme.yaml": override("acme", widen, pin=1)})
     lock = where("p/v2.yaml", V2, "locked", after="  archive:\n")
-    assert _refused(pinned, capsys) == [
+    assert refused(pinned, capsys) == [
         ("p/stores/acme.yaml", 8, 8,
          "store override widens the locked allow condition of action 'archive': with user.role='viewer' the store "
          "would allow it, where order-actions@2 does not",
@@ -193,9 +176,9 @@ def test_locks_are_those_of_the_version_the_store_runs_on_and_the_latest(
     assert engine.evaluate(make_order(store="acme"), {"role": "viewer"})["archive"].enabled
 
     shutil.rmtree(tmp_path / "p")
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": V2,
                                          "stores/acme.yaml": override("acme", widen, compatible=(2,))})
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         ("p/stores/acme.yaml", 11, 12,
          "store override widens the locked allow condition of action 'archive': with user.role='viewer' the store "
          "would allow it, where order-actions@2 does not", f"the base policy locks it at {lock}"),
@@ -204,9 +187,9 @@ def test_locks_are_those_of_the_version_the_store_runs_on_and_the_latest(
 
 def test_the_same_name_and_version_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    path = _tree(tmp_path, monkeypatch, {"a.yaml": V2, "b.yaml": V2.replace("label: Reset order", "label: Reset!"),
+    path = policy_tree(tmp_path, monkeypatch, {"a.yaml": V2, "b.yaml": V2.replace("label: Reset order", "label: Reset!"),
                                          "c.yaml": V1})
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         ("p/b.yaml", 10, 10, "order-actions@2 is defined twice (first in p/a.yaml)", "bump the version of the newer file"),
     ]
 
@@ -214,10 +197,10 @@ def test_the_same_name_and_version_twice(tmp_path: Path, monkeypatch: pytest.Mon
 def test_two_policy_names_in_one_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     other = V1.replace("\nname: order-actions\n", "\nname: returns\n")
-    path = _tree(tmp_path, monkeypatch, {"a.yaml": V1, "b.yaml": other})
+    path = policy_tree(tmp_path, monkeypatch, {"a.yaml": V1, "b.yaml": other})
     # no policy is chosen by file order: both files are flagged
     message = "one engine loads one policy; found order-actions (p/a.yaml), returns (p/b.yaml)"
-    assert _refused(path, capsys) == [
+    assert refused(path, capsys) == [
         ("p/a.yaml", 9, 7, message, "load each policy directory into its own engine"),
         ("p/b.yaml", 9, 7, message, "load each policy directory into its own engine"),
     ]
@@ -235,7 +218,7 @@ def _files(**extra: str) -> dict[str, str]:
 
 
 def test_decisions_carry_policy_store_override_and_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = policyengine.load(_tree(tmp_path, monkeypatch, _files()))
+    engine = policyengine.load(policy_tree(tmp_path, monkeypatch, _files()))
     assert HEX64.fullmatch(engine.revision)
     acme = engine.evaluate(make_order(store="acme", has_shipment=True), MEMBER)
     other = engine.evaluate(make_order(store="other"), MEMBER)
@@ -269,7 +252,7 @@ def test_decisions_carry_policy_store_override_and_revision(tmp_path: Path, monk
 def test_every_source_points_at_its_condition_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """For every action and a spread of orders, each source's ``where`` is a position in that file where the
     condition's text is written."""
-    engine = policyengine.load(_tree(tmp_path, monkeypatch, _files()))
+    engine = policyengine.load(policy_tree(tmp_path, monkeypatch, _files()))
     seen = set()
     for status in ("Error", "Open", "Archived", "Pending"):
         for shipment in (False, True):
@@ -288,7 +271,7 @@ def test_every_source_points_at_its_condition_text(tmp_path: Path, monkeypatch: 
 
 
 def test_revision_is_stable_across_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _tree(tmp_path, monkeypatch, _files())
+    path = policy_tree(tmp_path, monkeypatch, _files())
     first, second = policyengine.load(path), policyengine.load(path)
     assert first.revision == second.revision
     assert policyengine.load(tmp_path / "p").revision == first.revision  # absolute or relative path, same cwd
@@ -297,7 +280,7 @@ def test_revision_is_stable_across_loads(tmp_path: Path, monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize("change", ["base", "override", "added-file", "whitespace"])
 def test_revision_changes_when_any_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
-    path = _tree(tmp_path, monkeypatch, _files())
+    path = policy_tree(tmp_path, monkeypatch, _files())
     before = policyengine.load(path).revision
     if change == "base":
         (tmp_path / "p/order-actions.yaml").write_text(V1.replace("label: Edit", "label: Edit order"), "utf-8")
@@ -332,7 +315,7 @@ def test_the_frozen_base_is_version_1_of_the_shipped_policy() -> None:
 
 def test_an_override_for_a_version_not_loaded_does_not_suggest_pinning_it(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "stores/acme.yaml": override("acme", based_on=5)})
+    path = policy_tree(tmp_path, monkeypatch, {"v1.yaml": V1, "stores/acme.yaml": override("acme", based_on=5)})
     with pytest.raises(PolicyError) as info:
         policyengine.load(path)
     [diagnostic] = info.value.diagnostics
