@@ -11,7 +11,6 @@ Typical use::
 The package is laid out by role, each folder depending only on those below it:
 
 - :mod:`policyengine.cli`: one module per command (presentation only);
-- :mod:`policyengine.service`: the decision service, live reload and decision logs;
 - :mod:`policyengine.service`: live reloading, decision logs and the HTTP service (``policyengine serve``);
 - :mod:`policyengine.toolkit` and :mod:`policyengine.testing`: YAML test suites and the pytest helper;
 - :mod:`policyengine.analysis`: matrix, diff, lint, verify, explain;
