@@ -752,8 +752,13 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
         fact, valid = _store_nodes(engine)
         bad = not_(valid)
         base = planners[branches[-1].label]
-        if action in base.by_id:  # evaluate hides everything, keeping the base decision's own errors first
+        # evaluate hides everything, each base decision keeping its own errors before the store's problem; an
+        # action the base lacks is named by the first store.id problem of the whole result (see Engine.bulk)
+        if action in base.by_id:
             out.extend((and_(bad, g), r) for g, r in base.action(action).errors)
+        elif base.policy.actions:
+            first = base.action(base.policy.actions[0].id).errors
+            out.extend((and_(bad, g), r) for g, r in first if isinstance(r, Problem) and r.fact.name == STORE_FACT)
         out.append((bad, Problem(fact, store=True)))
         for b in branches[:-1]:
             block(b, compare("==", fact, Value(b.store, "string")))  # type: ignore[arg-type]

@@ -236,7 +236,7 @@ class _Translator:
         if isinstance(node, Arith):
             return _Arith(node.op, self.number(node.left), self.number(node.right))
         if isinstance(node, Neg):
-            return _Arith("-", NumberLiteral(Decimal(0)), self.number(node.value))
+            return -self.value(node.value)  # exact in binary and in decimal alike
         if isinstance(node, IfElse):
             return sa.case((self.boolean(node.test), self.value(node.then)), else_=self.value(node.otherwise))
         return self.boolean(node)
