@@ -33,15 +33,15 @@ from policyengine import sql as psql
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
-EXAMPLES = int(os.environ.get("POLICYENGINE_PLAN_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("POLICYENGINE_PLAN_EXAMPLES", "5"))
 # Shrinking a failure over a real database takes minutes: on demand only (the failing example is printed anyway).
 PHASES = list(Phase) if os.environ.get("POLICYENGINE_PLAN_SHRINK") else [Phase.explicit, Phase.reuse, Phase.generate]
-USERS = ({"role": "admin"}, {"role": "member"}, {"role": "viewer"}, {"role": "nobody"}, {})
+USERS = ({"role": "admin"}, {"role": "member"}, {"role": "viewer"}, {"role": "nobody"})
 
 
 def _shipped_rows(dialect: str) -> list[dict[str, Any]]:
     statuses = [*policyengine.load(POLICIES / "order-actions.yaml").policy.facts[0].values, None, "Shiped", "it's \"x\""]
-    bools: list[Any] = [True, False, None] + ([2, "yes"] if dialect == "sqlite" else [])
+    bools: list[Any] = [True, False, None] + ([2] if dialect == "sqlite" else [])
     stores: list[Any] = ["acme", "globex", "other", None] + ([7] if dialect == "sqlite" else [])
     channels: list[Any] = ["shopify", "amazon", None, "ebay"]
     rows = []
@@ -70,8 +70,8 @@ def test_shipped_policies_every_combination(db: Database) -> None:
 def test_shipped_policies_as_one_store(db: Database) -> None:
     """``store=`` decides every row as that store, whatever its store.id (as ``evaluate(..., store=)``)."""
     engine = policyengine.load(POLICIES)
-    rows = _shipped_rows(db.dialect)[::3]
-    check_exact(db, engine, rows, USERS[:3], stores=("acme", "globex", "nowhere"))
+    rows = _shipped_rows(db.dialect)[::7]
+    check_exact(db, engine, rows, ({"role": "member"}, {}), stores=("acme", "globex", "nowhere"))
 
 
 def test_joined_tables_and_bulk_summary(sqlite_db: Database) -> None:
@@ -247,8 +247,8 @@ def _rows(dialect: str) -> st.SearchStrategy[dict[str, Any]]:
     })
 
 
-_USERS = [{"role": "admin", "n": 2, "tag": "x"}, {"role": "member", "n": 0.5, "tag": "y'z"}, {"role": "boss"},
-          {"role": "member", "n": "2", "tag": "xy"}]
+_USERS = [{"role": "admin", "n": 2, "tag": "x"}, {"role": "member", "n": 0.5, "tag": "y'z"},
+          {"role": "boss", "n": "2", "tag": "xy"}]
 
 
 def _property(dialect: str) -> Any:

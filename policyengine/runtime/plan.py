@@ -19,6 +19,7 @@ Everything is presentation- and database-free: :mod:`policyengine.sql` turns a p
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -335,6 +336,7 @@ def holds(node: Node, facts: Mapping[str, Any]) -> Any:
 _MISSING = object()
 
 
+@functools.lru_cache(maxsize=256)
 def _spec(fact: Fact) -> FactSpec:
     return FactSpec(fact.name, fact.type, fact.values, (), None, (), None)  # type: ignore[arg-type]
 
@@ -433,7 +435,6 @@ class _Planner:
         self.conditions: dict[str, _Sym] = {}
         self.actions: dict[str, _ActionSym] = {}
         self.by_id = {a.id: a for a in policy.actions}
-        self.row_facts: set[str] = set()
 
     # -- conditions --
     def fact(self, spec: FactSpec) -> Fact:
@@ -460,7 +461,6 @@ class _Planner:
                     known.append(FALSE)
                     params.append((f"f{self.index[name]}", [(TRUE, f"could not be decided: {FactProblem(name, message)}")]))
                 continue
-            self.row_facts.add(name)
             valid = Valid(self.fact(spec))
             known.append(valid)
             params.append((f"f{self.index[name]}", [(not_(valid), Problem(self.fact(spec)))]))
@@ -720,15 +720,24 @@ def build_plan(engine: Any, action: str, user: Any, *, store: str | None = None,
         condition = _dispatch(engine, branches, part, TRUE if state == "hidden" else FALSE)
     else:
         condition = part(branches[0])
-    facts = set().union(*(p.row_facts for p in planners.values()))
-    if dispatch and condition not in (TRUE, FALSE):
-        facts.add(STORE_FACT)
     kind: Literal["always", "never", "conditional"] = \
         "always" if condition == TRUE else "never" if condition == FALSE else "conditional"
-    if kind != "conditional":
-        facts = set()
+    facts = reads(condition)
     policies = tuple(f"{b.store or ('*' if dispatch else store or '*')}: {b.label}" for b in branches)
     return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies)
+
+
+def reads(node: Node) -> set[str]:
+    """The names of the row facts ``node`` reads."""
+    if isinstance(node, Fact):
+        return {node.name}
+    if isinstance(node, Valid):
+        return {node.fact.name}
+    if isinstance(node, Value):
+        return set()
+    children = node.args if isinstance(node, (And, Or)) else [getattr(node, f.name) for f in attrs.fields(type(node))
+                                                              if f.name not in ("op", "pattern", "search")]
+    return set().union(*(reads(child) for child in children))
 
 
 def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = None) -> ReasonPlan:
@@ -765,7 +774,5 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
         block(branches[-1], TRUE)
     else:
         block(branches[0], TRUE)
-    facts = set().union(*(p.row_facts for p in planners.values()))
-    if dispatch:
-        facts.add(STORE_FACT)
+    facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set()) for node, r in out))
     return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)))
