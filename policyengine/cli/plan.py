@@ -34,9 +34,6 @@ def run(args: argparse.Namespace) -> int:
     engine = load(args.path)
     try:
         plan = engine.plan(args.action, user, store=args.store, state=args.state)
-    except KeyError as err:
-        raise UsageError(str(err.args[0])) from None
-    try:
         if args.format == "json":
             print(json.dumps(plan.to_dict(), indent=2))
         elif args.format == "sql":
@@ -48,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  policy {policy}")
             if plan.kind == "conditional":
                 print(f"  when {text(plan.condition)}")
+    except KeyError as err:
+        raise UsageError(str(err.args[0])) from None
     except PlanError as err:
         print(f"cannot plan: {err}", file=sys.stderr)
         return EXIT_FACTS
