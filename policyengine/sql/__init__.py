@@ -84,10 +84,8 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
         codes = [c for p, c in problems.items() if p.fact.name == name]
         shown.append(sa.case((inner.c.pe_code.in_(codes), inner.c[f"pe_raw_{i}"]), else_=sa.null()).label(f"pe_v{i}"))
     postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        from sqlalchemy.dialects.postgresql import aggregate_order_by
-        collected = [sa.func.array_agg(aggregate_order_by(inner.c.pe_index, inner.c.pe_index)),
-                     sa.func.array_agg(aggregate_order_by(inner.c.pe_id, inner.c.pe_index))]
+    if postgres:  # unordered aggregates let PostgreSQL hash the groups in one pass; order is restored below
+        collected = [sa.func.array_agg(inner.c.pe_index), sa.func.array_agg(inner.c.pe_id)]
     else:
         collected = [sa.func.json_group_array(sa.func.json_array(inner.c.pe_index, inner.c.pe_id))]
     query = sa.select(inner.c.pe_code, *shown, *collected).group_by(inner.c.pe_code, *shown)
@@ -95,37 +93,19 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     specs = _fact_specs(engine)
     groups: dict[str | None, list[int]] = {}
     ids: dict[int, Any] = {}
-    total = 0
     for row in connection.execute(query):
         item = names[row[0]]
         if isinstance(item, Problem):
             name = item.fact.name
             item = problem_text(item, engine_value(specs.get(name), row[1 + raw_facts.index(name)]))
-        if postgres:
-            indexes, group_ids = row[-2], row[-1]
-        else:
-            pairs = sorted(json.loads(row[-1]))
-            indexes, group_ids = [p[0] for p in pairs], [p[1] for p in pairs]
-        ids.update(zip(indexes, group_ids))
-        total += len(indexes)
-        if item in groups:  # two outcomes, one text: merge, back in row order
-            groups[item] = sorted(groups[item] + list(indexes))
-        else:
-            groups[item] = list(indexes)
-    order_ids = _Ids(ids)
-    return summarise(action, plan.label, total, groups, order_ids)  # type: ignore[arg-type]
-
-
-class _Ids:
-    """Order ids by row index (a sequence view over the dict the query filled)."""
-
-    __slots__ = ("by_index",)
-
-    def __init__(self, by_index: dict[int, Any]) -> None:
-        self.by_index = by_index
-
-    def __getitem__(self, index: int) -> Any:
-        return self.by_index[index]
+        pairs = zip(row[-2], row[-1]) if postgres else map(tuple, json.loads(row[-1]))
+        ids.update(pairs)
+        indexes = row[-2] if postgres else [index for index, _ in json.loads(row[-1])]
+        groups.setdefault(item, []).extend(indexes)  # two outcomes may share one text
+    for indexes in groups.values():
+        indexes.sort()  # back to row order (nearly sorted already: linear)
+    total = len(ids)
+    return summarise(action, plan.label, total, groups, ids)  # type: ignore[arg-type]  # ids[i]: a dict will do
 
 
 def fetch_orders(connection: Connection, engine: Any, selectable: Any, columns: Columns,
