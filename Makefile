@@ -38,6 +38,7 @@ check: $(STAMP)
 ## bench: the benchmark suite (issue 5's targets, ratios against hand-written code; not part of the tests)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/sql_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so
