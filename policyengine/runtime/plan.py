@@ -85,6 +85,13 @@ TRUE = Value(True, "bool")
 FALSE = Value(False, "bool")
 
 
+def constant(value: Any, kind: str) -> Value:
+    """A constant node; booleans are always the :data:`TRUE`/:data:`FALSE` singletons (folding tests identity)."""
+    if kind == "bool":
+        return TRUE if value else FALSE
+    return Value(value, kind)
+
+
 @attrs.frozen(slots=True)
 class Fact:
     """A fact of the order row, by its declared name and type (enum facts carry their declared values)."""
@@ -235,10 +242,10 @@ Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse,
 def and_(*args: Node) -> Node:
     out: dict[Node, None] = {}
     for arg in args:
-        for item in (arg.args if isinstance(arg, And) else (arg,)):
-            if item == FALSE:
+        for item in (arg.args if arg.__class__ is And else (arg,)):  # type: ignore[union-attr]
+            if item is FALSE:
                 return FALSE
-            if item != TRUE:
+            if item is not TRUE:
                 out[item] = None
     items = tuple(out)
     return TRUE if not items else items[0] if len(items) == 1 else And(items)
@@ -247,18 +254,18 @@ def and_(*args: Node) -> Node:
 def or_(*args: Node) -> Node:
     out: dict[Node, None] = {}
     for arg in args:
-        for item in (arg.args if isinstance(arg, Or) else (arg,)):
-            if item == TRUE:
+        for item in (arg.args if arg.__class__ is Or else (arg,)):  # type: ignore[union-attr]
+            if item is TRUE:
                 return TRUE
-            if item != FALSE:
+            if item is not FALSE:
                 out[item] = None
     items = tuple(out)
     return FALSE if not items else items[0] if len(items) == 1 else Or(items)
 
 
 def not_(arg: Node) -> Node:
-    if isinstance(arg, Value):
-        return FALSE if arg.value else TRUE
+    if arg is TRUE or arg is FALSE:
+        return FALSE if arg is TRUE else TRUE
     if isinstance(arg, Not):
         return arg.arg
     return Not(arg)
@@ -558,8 +565,8 @@ class _Translate:
                 result: Node
                 if name in planner.user:
                     value = planner.user[name][0]
-                    result = Value(to_decimal(value) if spec.type == "number" else value,
-                                   "string" if spec.type == "enum" else spec.type)
+                    result = constant(to_decimal(value) if spec.type == "number" else value,
+                                      "string" if spec.type == "enum" else spec.type)
                 else:
                     result = planner.fact(spec)
                 for _ in names[cut:]:  # .length, the only attribute the compiler accepts
@@ -660,18 +667,22 @@ def _branches(engine: Any, store: str | None) -> tuple[list[_Branch], bool]:
 
 
 def _user_values(engine: Any, policies: list[CompiledPolicy], user: Any) -> dict[str, dict[str, tuple[Any, str | None]]]:
+    """Each policy's user facts, read through the engine's adapter and checked as evaluate checks them (a fact the
+    policies declare alike is read once)."""
     out: dict[str, dict[str, tuple[Any, str | None]]] = {}
+    read: dict[tuple[Any, ...], tuple[Any, str | None]] = {}
     for policy in policies:
         values: dict[str, tuple[Any, str | None]] = {}
         for fact in policy.facts:
             if fact.source[:1] != ("user",):
                 continue
-            try:
-                raw = engine.adapter.getter(fact)({}, user)
-            except Exception as exc:  # noqa: BLE001 - the adapter's failure is a bad fact, as in evaluate
-                values[fact.name] = (None, read_failure(exc))
-                continue
-            values[fact.name] = check_value(fact, raw)
+            key = (fact.name, fact.type, fact.values, fact.source)
+            if key not in read:
+                try:
+                    read[key] = check_value(fact, engine.adapter.getter(fact)({}, user))
+                except Exception as exc:  # noqa: BLE001 - the adapter's failure is a bad fact, as in evaluate
+                    read[key] = (None, read_failure(exc))
+            values[fact.name] = read[key]
         out[policy.spec.label] = values
     return out
 
