@@ -60,11 +60,11 @@ def test_shipped_policies_every_combination(db: Database) -> None:
     rows = _shipped_rows(db.dialect)
     # every combination of the finite facts the base reads, for one store of each kind
     for store, manual in itertools.product(["acme", "globex", "other"], [True, False]):
-        for status, shipment, sent, channel in itertools.product(
-                engine.policy.facts[0].values, [True, False], [True, False], ["shopify", "amazon"]):
+        for status, shipment, sent in itertools.product(engine.policy.facts[0].values, [True, False], [True, False]):
             rows.append({"order.status": status, "order.has_shipment": shipment, "order.sent_to_warehouse": sent,
-                         "store.id": store, "store.manual_fulfillment": manual, "order.channel": channel})
-    assert check_exact(db, engine, rows, USERS) > 100_000
+                         "store.id": store, "store.manual_fulfillment": manual,
+                         "order.channel": ("shopify", "amazon")[len(rows) % 2]})  # acme's channel: both, each status
+    assert check_exact(db, engine, rows, USERS) > 50_000
 
 
 def test_shipped_policies_as_one_store(db: Database) -> None:

@@ -429,9 +429,6 @@ class _ActionSym:
     """The problems of the decision (``decision.errors``), in order."""
 
 
-_STATE_NAMES = ("visible", "hidden", "enabled", "disabled")
-
-
 class _Planner:
     """Plans every condition of one policy for one user, lazily (only what the planned action needs)."""
 
@@ -687,11 +684,6 @@ def _user_values(engine: Any, policies: list[CompiledPolicy], user: Any) -> dict
     return out
 
 
-def _check_action(engine: Any, action: str) -> str:
-    label = engine.action_label(action)  # raises KeyError, as bulk does
-    return str(label)
-
-
 def _store_nodes(engine: Any) -> tuple[Fact, Node]:
     spec = next(f for f in engine.policy.facts if f.name == STORE_FACT)
     fact = Fact(spec.name, spec.type)
@@ -717,7 +709,7 @@ def build_plan(engine: Any, action: str, user: Any, *, store: str | None = None,
     """The :class:`Plan` of ``engine.plan`` (see :meth:`policyengine.Engine.plan`)."""
     if state not in PLAN_STATES:
         raise ValueError(f"unknown state {state!r}; expected one of: {', '.join(PLAN_STATES)}")
-    _check_action(engine, action)
+    engine.action_label(action)  # KeyError for an unknown action, as bulk raises
     branches, dispatch = _branches(engine, store)
     users = _user_values(engine, [b.policy for b in branches], user)
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
@@ -753,7 +745,7 @@ def reads(node: Node) -> set[str]:
 
 def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = None) -> ReasonPlan:
     """Why ``action`` is not offered, for every row (the reasons of ``engine.bulk``), as ordered branches."""
-    label = _check_action(engine, action)
+    label = str(engine.action_label(action))
     branches, dispatch = _branches(engine, store)
     users = _user_values(engine, [b.policy for b in branches], user)
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
