@@ -98,6 +98,11 @@ def test_joined_tables_and_bulk_summary(sqlite_db: Database) -> None:
         assert result.skipped[0].order_ids == ("SO-00", "SO-01", "SO-02")
         assert result == engine.bulk("reset", psql.fetch_orders(conn, engine, joined, columns, orders.c.id),
                                      {"role": "member"})
+        errors = sa.select(orders).select_from(joined).where(orders.c.store_id == "other")  # a page's selection
+        picked = psql.bulk(conn, engine, "revalidate", {"role": "member"}, errors, columns, orders.c.id)
+        assert picked.summary == "Revalidate 25 of 25 orders"
+        assert picked == engine.bulk("revalidate", psql.fetch_orders(conn, engine, errors, columns, orders.c.id),
+                                     {"role": "member"})
         plan = engine.plan("revalidate", {"role": "member"})
         ids = [r[0] for r in conn.execute(sa.select(orders.c.id).select_from(joined)
                                           .where(psql.where(plan, columns)).order_by(orders.c.id))]

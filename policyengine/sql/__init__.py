@@ -59,7 +59,8 @@ def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str 
 
 def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable: Any, columns: Columns,
          id_column: Any, *, store: str | None = None) -> BulkResult:
-    """``engine.bulk(action, orders, user)`` over the rows of ``selectable`` (a table, join or subquery), computed
+    """``engine.bulk(action, orders, user)`` over the rows of ``selectable`` (a table, join or subquery, or a
+    ``Select`` whose FROM and WHERE pick the orders), computed
     by the database: one query groups the rows by reason (and, for a bad fact, by its value, so that the text
     names it), counting them and aggregating their indexes and ids; Python only names the groups. Row ``i`` is the
     ``i``-th in ``id_column`` order, as :func:`fetch_orders` returns them; ids are the id column as text (as the
@@ -76,9 +77,10 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     problems = {item: code_ for item, code_ in keys.items() if isinstance(item, Problem)}
     raw_facts = sorted({p.fact.name for p in problems})
     raw = {name: sa.type_coerce(columns[name], sa.types.NullType()) for name in raw_facts}
-    inner = sa.select(code.label("pe_code"), (sa.func.row_number().over(order_by=id_column) - 1).label("pe_index"),
-                      sa.cast(id_column, sa.Text()).label("pe_id"),  # as the default adapter's order_id: str
-                      *(col.label(f"pe_raw_{i}") for i, col in enumerate(raw.values()))).select_from(selectable).subquery()
+    inner = _rows_of(selectable, code.label("pe_code"),
+                     (sa.func.row_number().over(order_by=id_column) - 1).label("pe_index"),
+                     sa.cast(id_column, sa.Text()).label("pe_id"),  # as the default adapter's order_id: str
+                     *(col.label(f"pe_raw_{i}") for i, col in enumerate(raw.values()))).subquery()
     shown = []
     for i, name in enumerate(raw_facts):  # a bad value groups its rows only where it is the reason
         codes = [c for p, c in problems.items() if p.fact.name == name]
@@ -117,7 +119,7 @@ def fetch_orders(connection: Connection, engine: Any, selectable: Any, columns: 
     specs = _fact_specs(engine)
     names = [name for name in columns if name in specs]
     raw = [sa.type_coerce(columns[n], sa.types.NullType()) for n in names]
-    query = sa.select(sa.type_coerce(id_column, sa.types.NullType()), *raw).select_from(selectable).order_by(id_column)
+    query = _rows_of(selectable, sa.type_coerce(id_column, sa.types.NullType()), *raw).order_by(None).order_by(id_column)
     orders = []
     for row in connection.execute(query):
         order: dict[str, Any] = {"id": row[0]}
@@ -150,6 +152,14 @@ def engine_value(spec: FactSpec | None, value: Any) -> Any:
             return value
         return parsed if isinstance(parsed, list) else value
     return value
+
+
+def _rows_of(selectable: Any, *columns: Any) -> Any:
+    """A SELECT of ``columns`` over the selection: a FROM clause (table, join, subquery), or a ``Select`` whose FROM
+    and WHERE pick the orders ("all Error orders of this store")."""
+    if isinstance(selectable, sa.Select):
+        return selectable.with_only_columns(*columns, maintain_column_froms=True)
+    return sa.select(*columns).select_from(selectable)
 
 
 def _fact_specs(engine: Any) -> dict[str, FactSpec]:
