@@ -179,12 +179,17 @@ def _atoms(dialect: str) -> st.SearchStrategy[str]:
     return st.one_of(atoms)
 
 
-def _conditions(dialect: str, refs: Sequence[str]) -> st.SearchStrategy[str]:
+def _conditions(dialect: str, refs: Sequence[str], depth: int = 2) -> st.SearchStrategy[str]:
+    """Conditions nesting and/or/not/ternaries ``depth`` deep over the atoms, named conditions and action refs."""
     leaves = _atoms(dialect) | (st.sampled_from(list(refs)) if refs else _atoms(dialect))
-    return st.recursive(leaves, lambda inner: st.one_of(
+    if depth == 0:
+        return leaves
+    inner = _conditions(dialect, refs, depth - 1)
+    return st.one_of(
+        leaves,
         st.tuples(inner, st.sampled_from(["and", "or"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
         inner.map(lambda c: f"not ({c})"),
-        st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})")), max_leaves=4)
+        st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} ? {t[1]} : {t[2]})"))
 
 
 @st.composite
