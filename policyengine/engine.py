@@ -433,7 +433,7 @@ class _Loader:
         problems = check_locks(base, merged, override)
         latest = versions[max(versions)]
         if latest is not base:
-            problems += check_pinned(latest, merged, override)
+            problems += check_pinned(latest, base, merged, override)
         self.diagnostics += problems
         return None if problems or refused else StorePolicy(override.store, override, runs_on, merged)
 

@@ -212,17 +212,49 @@ def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: Override
     return out
 
 
-def check_pinned(latest: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
-    """A store pinned to an older version must still keep every lock of the ``latest`` version."""
+def check_pinned(latest: CompiledPolicy, pinned: CompiledPolicy, merged: CompiledPolicy,
+                 override: OverrideSpec) -> list[Diagnostic]:
+    """A store pinned to an older version (``pinned``; ``merged`` is it with ``override``) must still keep every lock
+    of the ``latest`` version, its effects included."""
     voice = _Voice("store override", "the store", override.doc,
                    lambda lock: f"{latest.spec.label} locks it at {lock.where}: a store keeps the latest version's "
                                 "locks, whatever version it pins")
     prover = _Prover(latest, merged, override.store)
     try:
         out = _claims(latest, merged, list(_locks(latest)), voice, lambda kept: (("base", "pin"), False), prover)
-        return out + _check_operations(latest, merged, override, prover, at=("base", "pin"))
+        out += _check_operations(latest, merged, override, prover, at=("base", "pin"))
     except OverBudget:
         return [_over_budget(override.doc, ("base", "pin"), "this pinned override")]
+    return out + _pinned_effects(latest, pinned, merged, override)
+
+
+def _pinned_effects(latest: CompiledPolicy, pinned: CompiledPolicy, merged: CompiledPolicy,
+                    override: OverrideSpec) -> list[Diagnostic]:
+    """The store's own effects (not the pinned version's) add or change no ``set`` of a fact a lock of ``latest``
+    reads: a pin to a version without that lock must not let the next decision escape it."""
+    guarded: dict[str, _Lock] = {}
+    for lock in _locks(latest):
+        for name in sorted(depends_on(latest, [lock.expr])):
+            guarded.setdefault(name, lock)
+    pinned_actions, latest_actions = ({a.id: a for a in p.actions} for p in (pinned, latest))
+    out = []
+    for action in merged.actions:
+        before = pinned_actions.get(action.id)
+        if before is not None and action.spec.effects is before.spec.effects:
+            continue  # the pinned version's own effects, untouched by the store
+        now = latest_actions.get(action.id)
+        for effect in action.spec.effects:
+            for name, _ in effect.set:
+                lock = guarded.get(name)
+                if lock is None or _restated(effect, now.spec.effects if now is not None else ()):
+                    continue
+                out.append(override.doc.diagnostic(
+                    (*effect.path, "set", name), f"a store may not add or change an effect that sets {name}: locked "
+                    f"conditions of {latest.spec.label} read it (the lock on {lock.what}), so applying it would let a "
+                    "later decision escape the lock", key=True,
+                    hint=f"{latest.spec.label} locks it at {lock.where}: a store keeps the latest version's locks, "
+                         "whatever version it pins"))
+    return out
 
 
 def _culprit(kept: _Kept, override: OverrideSpec, merged: CompiledPolicy) -> tuple[tuple[str | int, ...], bool]:

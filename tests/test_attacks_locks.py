@@ -199,6 +199,33 @@ def test_a_pin_does_not_escape_a_newer_locked_guard(tmp_path: Path, monkeypatch:
     ]
 
 
+def test_a_pin_does_not_escape_a_newer_lock_through_an_effect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Version 2 locks Edit's new `archived` guard, which reads order.status. A store pinned to version 1 (where no
+    lock reads it) may not add an action that sets order.status: applying it would un-archive an order and let the
+    next decision escape version 2's lock."""
+    v2 = base_version(2, replace={"    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
+                                  "    effects:\n      - operation: open_edit_form\n":
+                                  "    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
+                                  "    deny:\n      - id: archived\n        when: order.status == 'Archived'\n"
+                                  "        reason: Archived orders are not edited.\n        locked: true\n"
+                                  "    effects:\n      - operation: open_edit_form\n"})
+    body = "actions:\n  unarchive:\n    label: Unarchive\n    allow: can_act\n    effects:\n" \
+           "      - set: {order.status: Open}\n"
+    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": override("acme", body, pin=1)})
+    found = _refused(path, capsys)
+    assert ("p/stores/acme.yaml", 14, 15,
+            "a store may not add or change an effect that sets order.status: locked conditions of order-actions@2 "
+            "read it (the lock on guard 'archived' of action 'edit'), so applying it would let a later decision "
+            "escape the lock",
+            f"order-actions@2 locks it at {_lock('p/v2.yaml', v2, 'id: archived')}: a store keeps the latest "
+            "version's locks, whatever version it pins") in found
+    # unpinned, the same action runs on version 2 and is refused by its own lock check
+    path = _tree(tmp_path, monkeypatch, {"v1.yaml": V1, "v2.yaml": v2, "stores/acme.yaml": override("acme", body,
+                                                                                                      based_on=2)})
+    assert any("sets order.status" in row[3] for row in _refused(path, capsys))
+
+
 # -- 3. set effects --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("fact", "value", "message"), [
