@@ -160,9 +160,10 @@ def test_overrides_pins_and_versions(tmp_path: Path) -> None:
     (tmp_path / "v1.yaml").write_text(_policy(facts, {"go": "order.e == 'a'", "stop": "true"}))
     (tmp_path / "v2.yaml").write_text(_policy(facts, {"go": "order.e == 'a'", "stop": "true"}, version=2,
                                               guards={"go": "order.n > 2"}))
-    (tmp_path / "s1.yaml").write_text(_override("s1", 1, "  pin: 1\nactions:\n  go:\n    deny:\n      - id: s1\n"
+    (tmp_path / "stores").mkdir()  # store overrides live under stores/ (the trusted layout)
+    (tmp_path / "stores" / "s1.yaml").write_text(_override("s1", 1, "  pin: 1\nactions:\n  go:\n    deny:\n      - id: s1\n"
                                                          "        when: order.b\n        reason: Not in s1.\n"))
-    (tmp_path / "s2.yaml").write_text(_override("s2", 2, "actions:\n  go:\n    hidden: true\n"))
+    (tmp_path / "stores" / "s2.yaml").write_text(_override("s2", 2, "actions:\n  go:\n    hidden: true\n"))
     engine = policyengine.load(tmp_path)
     plan = engine.plan("go", {})
     assert plan.policies == ("s1: p@1 + s1@1", "s2: p@2 + s2@1", "*: p@2")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
@@ -216,7 +217,7 @@ def _policies(draw: Any, dialect: str) -> tuple[dict[str, str], list[dict[str, A
         pin = "  pin: 1\n" if "base-v2.yaml" in files and draw(st.booleans()) else (
             "  compatible: [2]\n" if "base-v2.yaml" in files else "")
         guard = draw(_conditions(dialect, ["cond_a"]))
-        files["s1.yaml"] = textwrap.dedent("""\
+        files["stores/s1.yaml"] = textwrap.dedent("""\
             apiVersion: policyengine/v1
             kind: StoreOverride
             store: s1
@@ -266,9 +267,9 @@ def _property(dialect: str) -> Any:
     @given(case=_policies(dialect))
     def check(database: Database, tmp_dir: Path, case: tuple[dict[str, str], list[dict[str, Any]]]) -> None:
         files, rows = case
-        directory = tmp_dir / f"p{database.counter}"
-        directory.mkdir()
+        directory = Path(tempfile.mkdtemp(prefix="p", dir=tmp_dir))  # unique: examples may not build a table
         for name, text in files.items():
+            (directory / name).parent.mkdir(exist_ok=True)
             (directory / name).write_text(text)
         try:
             engine = policyengine.load(directory)

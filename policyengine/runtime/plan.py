@@ -375,10 +375,9 @@ class Plan:
 @attrs.frozen(slots=True)
 class Problem:
     """A reason that names a bad row fact: ``could not be decided: <fact>: <what is wrong with its value>``. The
-    message depends on the value (see :func:`problem_text`); ``store`` marks the store dispatch's own check."""
+    message depends on the value (see :func:`problem_text`); the store dispatch checks ``store.id`` alike."""
 
     fact: Fact
-    store: bool = False
 
 
 Reason = Union[str, Problem, None]
@@ -400,10 +399,7 @@ class ReasonPlan:
 def problem_text(problem: Problem, raw: Any) -> str:
     """The reason ``bulk`` gives for a row whose ``problem.fact`` holds ``raw`` (already converted to the value the
     engine reads)."""
-    if problem.store:
-        message = f"expected a string, got {type(raw).__name__}"
-    else:
-        message = check_value(_spec(problem.fact), raw)[1] or "?"
+    message = check_value(_spec(problem.fact), raw)[1] or "?"
     return f"could not be decided: {FactProblem(problem.fact.name, message)}"
 
 
@@ -455,45 +451,30 @@ class _Planner:
         return self.actions[action_id]
 
     def sym(self, expr: CompiledExpr) -> _Sym:
-        known: list[Node] = []
-        params: list[tuple[str, list[tuple[Node, Reason]]]] = []
-        for name in expr.facts:
-            spec = self.policy.facts[self.index[name]]
-            if name in self.user:
-                message = self.user[name][1]
-                if message is not None:
-                    known.append(FALSE)
-                    params.append((f"f{self.index[name]}", [(TRUE, f"could not be decided: {FactProblem(name, message)}")]))
-                continue
-            valid = Valid(self.fact(spec))
-            known.append(valid)
-            params.append((f"f{self.index[name]}", [(not_(valid), Problem(self.fact(spec)))]))
-        for name in expr.conditions:
-            sym = self.condition(name)
-            known.append(sym.known)
-            params.append((f"c_{name}", list(sym.problems)))
-        for action_id in expr.actions:
-            target = self.action(action_id)
-            reads = {state for a, state in expr.action_states if a == action_id}
-            has_errors = or_(not_(target.vis.known), and_(target.visible, or_(*(not_(s.known) for s in (
-                target.allow, *target.guards, *target.effects)))))
-            unknown = not_(target.vis.known) if reads <= {"visible", "hidden"} else has_errors
-            known.append(not_(unknown))
-            params.append((f"a_{action_id}", [(and_(unknown, g), r) for g, r in target.errors]))
-        problems = tuple(item for _, items in sorted(params, key=lambda p: p[0]) for item in items)
-        known_node = and_(*known)
-        if known_node == FALSE:
-            return _Sym(FALSE, FALSE, problems)
-        try:
-            value = _Translate(self, expr).node(expr.rule.statement.expression)
-        except _Failed as failed:
-            if expr.conditions or expr.actions or any(f not in self.user for f in expr.facts):
-                raise PlanError(f"cannot plan `{expr.text}` ({expr.where}): {failed.args[0]!r} fails for this user, "
-                                "and whether evaluate reaches it depends on the order") from None
-            facts = ", ".join(sorted(expr.facts)) or "(condition)"
-            reason = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: {failed.args[0]!r}"
-            return _Sym(FALSE, FALSE, (*problems, (TRUE, reason)))
-        return _Sym(known_node, value, problems)
+        return _Translate(self, expr).condition(expr.rule.statement.expression)
+
+    def param(self, names: list[str], trusted: bool) -> tuple[str, Node, tuple[tuple[Node, Reason], ...]]:
+        """What an atom reading the reference ``names`` depends on: the interpreter's parameter name (``f<i>``,
+        ``c_<name>``, ``a_<id>``), where it is known, and its problems (each present where it is bad)."""
+        if names[0] == "actions":
+            target = self.action(names[1])
+            # evaluate trusts an action's visibility read alone (visible or hidden) unless it is itself unknown;
+            # any other read of an action decided under errors is unknown
+            unknown = not_(target.vis.known) if trusted else or_(not_(target.vis.known), and_(
+                target.visible, or_(*(not_(s.known) for s in (target.allow, *target.guards, *target.effects)))))
+            return f"a_{names[1]}", not_(unknown), tuple((and_(unknown, g), r) for g, r in target.errors)
+        if len(names) == 1 and names[0] in self.policy.conditions:
+            sym = self.condition(names[0])
+            return f"c_{names[0]}", sym.known, sym.problems
+        name = next(".".join(names[:cut]) for cut in range(len(names), 1, -1) if ".".join(names[:cut]) in self.index)
+        spec = self.policy.facts[self.index[name]]
+        if name in self.user:
+            message = self.user[name][1]
+            if message is None:
+                return f"f{self.index[name]}", TRUE, ()
+            return f"f{self.index[name]}", FALSE, ((TRUE, f"could not be decided: {FactProblem(name, message)}"),)
+        valid = Valid(self.fact(spec))
+        return f"f{self.index[name]}", valid, ((not_(valid), Problem(self.fact(spec))),)
 
     # -- actions --
     def _action(self, action: CompiledAction) -> _ActionSym:
@@ -529,6 +510,37 @@ class _Planner:
         return out
 
 
+_CHILDREN = ("left", "right", "member", "container", "condition", "case_true", "case_false")
+"""The sub-expressions of rule-engine's expression nodes (literal collections hold literals only)."""
+
+
+def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple[Node, Reason], ...]:
+    """``problems``, each present only where ``where`` holds too."""
+    gated = ((and_(where, g), r) for g, r in problems)
+    return tuple((g, r) for g, r in gated if g is not FALSE)
+
+
+def _connective(left: _Sym, right: _Sym, is_or: bool) -> _Sym:
+    """Kleene's ``or``/``and``: known where both operands are or a known one decides; unknown, it has the problems
+    of its unknown operands, in order (a problem is present only where its operand is unknown)."""
+    def decides(s: _Sym) -> Node:
+        return and_(s.known, s.value if is_or else not_(s.value))
+
+    known = left.known if left.known == right.known else or_(and_(left.known, right.known), decides(left),
+                                                               decides(right))
+    value = or_(left.value, right.value) if is_or else and_(left.value, right.value)
+    return _Sym(known, value, _gate(not_(known), (*left.problems, *right.problems)))
+
+
+def _choice(test: _Sym, then: _Sym, otherwise: _Sym) -> _Sym:
+    """``test ? then : otherwise``: unknown with the test's problems where the test is, else the branch taken."""
+    take_then, take_else = and_(test.known, test.value), and_(test.known, not_(test.value))
+    known = or_(and_(take_then, then.known), and_(take_else, otherwise.known))
+    value = or_(and_(test.value, then.value), and_(not_(test.value), otherwise.value))
+    return _Sym(known, value, (*_gate(not_(test.known), test.problems), *_gate(take_then, then.problems),
+                               *_gate(take_else, otherwise.problems)))
+
+
 class _Failed(Exception):
     """A constant computation failed (e.g. a division by zero among the user's facts)."""
 
@@ -548,6 +560,54 @@ class _Translate:
         names.append(node.name)
         return names[::-1]
 
+    # -- the skeleton: and/or/not/?: from the top, three-valued (Kleene) over atoms, as evaluate decides --
+    def condition(self, node: Any) -> _Sym:
+        if isinstance(node, ast.LogicExpression):
+            return _connective(self.condition(node.left), self.condition(node.right), node.type == "or")
+        if isinstance(node, ast.UnaryExpression) and node.type == "not":
+            inner = self.condition(node.right)
+            return _Sym(inner.known, not_(inner.value), inner.problems)
+        if isinstance(node, ast.TernaryExpression):
+            test = self.condition(node.condition)
+            if test.known is TRUE and isinstance(test.value, Value):  # decided for this user: the other is not read
+                return self.condition(node.case_true if test.value.value else node.case_false)
+            return _choice(test, self.condition(node.case_true), self.condition(node.case_false))
+        if isinstance(node, ast.BooleanExpression):
+            return _Sym(TRUE, TRUE if node.value else FALSE, ())
+        return self.atom(node)
+
+    def atom(self, node: Any) -> _Sym:
+        """Anything else: unknown where anything it reads is (its problems in parameter-name order, as evaluate
+        lists them), or where its computation fails."""
+        alone = self.dotted(node) if isinstance(node, ast.GetAttributeExpression) else []
+        trusted = len(alone) == 3 and alone[0] == "actions" and alone[2] in ("visible", "hidden")
+        params: dict[str, tuple[Node, tuple[tuple[Node, Reason], ...]]] = {}
+        for names in self.references(node):
+            name, known, problems = self.planner.param(names, trusted)
+            params[name] = (known, problems)
+        known_node = and_(*(k for k, _ in params.values()))
+        problems = tuple(p for _, (_, items) in sorted(params.items()) for p in items)
+        if known_node is FALSE:  # a bad user fact: evaluate does not compute it
+            return _Sym(FALSE, FALSE, problems)
+        try:
+            return _Sym(known_node, self.node(node), problems)
+        except _Failed as failed:
+            expr = self.expr
+            if known_node is not TRUE or any(n.startswith(("c_", "a_")) for n in params):
+                raise PlanError(f"cannot plan `{expr.text}` ({expr.where}): {failed.args[0]!r} fails for this user, "
+                                "and whether evaluate reaches it depends on the order") from None
+            facts = ", ".join(sorted(expr.facts)) or "(condition)"
+            reason = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: {failed.args[0]!r}"
+            return _Sym(FALSE, FALSE, ((TRUE, reason),))
+
+    def references(self, node: Any) -> list[list[str]]:
+        """Every reference (dotted names) inside ``node``, as its Python translation reads them."""
+        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
+            return [self.dotted(node)]
+        children = (getattr(node, name, None) for name in _CHILDREN)
+        return [names for child in children if child is not None for names in self.references(child)]
+
+    # -- values --
     def reference(self, node: Any) -> Node:
         planner = self.planner
         names = self.dotted(node)
@@ -609,9 +669,9 @@ class _Translate:
             return self.arith(node)
         if isinstance(node, ast.TernaryExpression):
             test = self.node(node.condition)
+            if isinstance(test, Value):  # the branch not taken is not computed (it may fail)
+                return self.node(node.case_true if test.value else node.case_false)
             then, otherwise = self.node(node.case_true), self.node(node.case_false)
-            if isinstance(test, Value):
-                return then if test.value else otherwise
             if test.type == "bool" and then == otherwise:
                 return then
             if then.type == "bool":  # a boolean ternary is plain logic
@@ -771,7 +831,7 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
         elif base.policy.actions:
             first = base.action(base.policy.actions[0].id).errors
             out.extend((and_(bad, g), r) for g, r in first if isinstance(r, Problem) and r.fact.name == STORE_FACT)
-        out.append((bad, Problem(fact, store=True)))
+        out.append((bad, Problem(fact)))
         for b in branches[:-1]:
             block(b, compare("==", fact, Value(b.store, "string")))  # type: ignore[arg-type]
         block(branches[-1], TRUE)

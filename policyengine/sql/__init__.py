@@ -270,8 +270,7 @@ class _Translator:
             return sa.null()
         if isinstance(item, Problem):
             column = self.columns[item.fact.name]
-            return sa.literal(f"could not be decided: {item.fact.name}: ", sa.Text()) + ProblemText(column, item.fact,
-                                                                                                     item.store)
+            return sa.literal(f"could not be decided: {item.fact.name}: ", sa.Text()) + ProblemText(column, item.fact)
         return sa.literal(item, sa.Text())
 
 

@@ -288,21 +288,17 @@ def _repr_text(value: Any) -> Any:
 
 @_both
 class ProblemText(_Construct):
-    """What is wrong with a bad value of ``fact`` in ``column``, as ``check_value`` says it (store: the store
-    dispatch's own wording)."""
+    """What is wrong with a bad value of ``fact`` in ``column``, as ``check_value`` says it."""
 
-    def __init__(self, column: Any, fact: Fact, store: bool) -> None:
-        super().__init__(column, fact, store, type_=sa.Text())
+    def __init__(self, column: Any, fact: Fact) -> None:
+        super().__init__(column, fact, type_=sa.Text())
 
 
 @compiles(ProblemText, "sqlite")
 def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
-    column, fact, store = element.args
+    column, fact = element.args
     kind = sa.func.typeof(column)
     type_name = sa.case((kind == "integer", "int"), (kind == "real", "float"), (kind == "text", "str"), else_="bytes")
-    if store:
-        return _sql(compiler, sa.case((kind == "null", "expected a string, got NoneType"),
-                                      else_=sa.literal("expected a string, got ") + type_name), **kw)
     shown = sa.case((kind == "text", _repr_text(column)), else_=sa.cast(column, sa.Text()))
     wrong = sa.literal(f"expected {_WORDS[fact.type]}, got ") + type_name + " " + sa.func.substr(shown, 1, 60)
     branches: list[Any] = [(kind == "null", "missing (null)")]
@@ -317,9 +313,7 @@ def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
 
 @compiles(ProblemText, "postgresql")
 def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
-    column, fact, store = element.args
-    if store:
-        return "'expected a string, got NoneType'"  # a text column is bad only when NULL
+    column, fact = element.args
     branches: list[Any] = [(column.is_(None), "missing (null)")]
     if fact.type == "enum":
         branches.append((sa.true(), _repr_text(sa.cast(column, sa.Text())) + " is not a declared value (expected "
