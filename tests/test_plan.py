@@ -125,11 +125,14 @@ def test_errors(shipped: policyengine.Engine, tmp_path: Path) -> None:
         shipped.plan("reste", MEMBER)
     with pytest.raises(ValueError, match="unknown state 'shown'"):
         shipped.plan("reset", MEMBER, state="shown")
-    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "order.n / 2 > 1", "ok": "user.n / 0 > 1"},
+    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "order.n / 2 > 1", "ok": "user.n / 0 > 1",
+                                                                  "mixed": "order.n > user.n / 0"},
                                              extra_facts={"user.n": "number"}))
     engine = policyengine.load(tmp_path / "d.yaml")
     with pytest.raises(PlanError, match=r"`/` over order facts can fail"):
         engine.plan("div", {"n": 1})
+    with pytest.raises(PlanError, match=r"fails for this user, and whether evaluate reaches it depends on the order"):
+        engine.plan("mixed", {"n": 1})  # one atom: the failure is reached only where order.n is good
     assert isinstance(PlanError("x"), policyengine.PolicyError)
     # a failing computation among the user's facts: evaluate fails closed (disabled), and so does the plan
     assert engine.evaluate({"n": 5}, {"n": 1})["ok"].state == "disabled"

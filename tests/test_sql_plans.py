@@ -31,6 +31,7 @@ from sql_support import Database, check_exact, db, postgres_db, sqlite_db  # noq
 import policyengine
 from policyengine import PlanError
 from policyengine import sql as psql
+from policyengine.runtime.plan import holds
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
@@ -125,6 +126,26 @@ def test_missing_column_and_untranslatable_conditions(sqlite_db: Database, tmp_p
                                 ("wide", "SQLite cannot compare with 0.100000000000000000001 exactly")):
             with pytest.raises(PlanError, match=message):
                 conn.execute(sa.select(sa.literal(1)).where(psql.where(other.plan(action, {}), columns)))
+
+
+def test_three_valued_conditions(db: Database, tmp_path: Path) -> None:
+    """Kleene's and/or/not/?: over atoms, as evaluate decides: an operand that decides wins whatever the other
+    reads, a bulk reason is the first problem in operand order, a failing computation over the user's facts only
+    (a division by zero, a regex subject past the length limit) is one unknown atom."""
+    (tmp_path / "p.yaml").write_text(_policy_text(FACTS, {
+        "either": "order.b or order.n > 2",
+        "both": {"allow": "order.b and order.e == 'a'", "deny": ["order.b == false"]},
+        "pick": "order.b ? order.n > 1 : not (order.e == 'c')", "div": "order.b and user.n / 0 > 1 or order.n > 1",
+        "rx": "user.tag =~ 'x.*' or order.b"}))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    rows = [{"order.b": b, "order.n": n, "order.e": e}
+            for b in (True, False, None) for n in (0, 3, None) for e in ("a", "c", "zz", None)]
+    users = [{"role": "admin", "n": 1, "tag": "x" * 5000}, {"role": "member", "n": 1, "tag": "xy"}, {"n": "q"}]
+    assert check_exact(db, engine, rows, users) > 0
+    assert holds(engine.plan("either", users[0]).condition, {"order.b": None, "order.n": 3}) is True
+    assert holds(engine.plan("div", users[0]).condition, {"order.b": True, "order.n": 3}) is True
+    skipped = engine.bulk("both", [{"b": None, "n": 1}], users[0]).skipped  # operand order, not the facts' order
+    assert skipped[0].reason == "could not be decided: order.b: missing (null)"
 
 
 # -- random policies ---------------------------------------------------------------------------------------------

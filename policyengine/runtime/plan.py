@@ -2,12 +2,16 @@
 
 :func:`build_plan` partially evaluates a policy: the user's facts are known, so they are substituted and every
 condition is constant-folded; what is left reads only facts of the order row (``order.*``, ``store.*``...). The
-result is exact, bad facts included, because it models how ``evaluate`` fails closed rather than the conditions
-alone. For every condition ``c`` the planner builds two formulas over the row:
+result is exact, bad facts included, because it models how ``evaluate`` decides under errors rather than the
+conditions alone: a condition's skeleton (``and``/``or``/``not``/``?:`` from its top) is three-valued (Kleene's
+logic) over atoms (everything else), as in :mod:`.interpret`. For every skeleton node ``c`` the planner builds:
 
-* ``known(c)``: ``c`` can be decided: every fact it reads, directly or through named conditions, holds a good
-  value (:class:`Valid`), and the actions it reads are not decided under errors;
-* ``value(c)``: ``c``'s value, meaningful where ``known(c)`` holds.
+* ``known(c)``: ``c`` can be decided. For an atom: every row fact it reads holds a good value (:class:`Valid`),
+  the user's facts it reads are good, the named conditions it reads are known, the actions it reads are trusted;
+  for a connective or ``?:``: an operand that decides is known, or all it needs are;
+* ``value(c)``: ``c``'s value, meaningful where ``known(c)`` holds;
+* its problems: (where, reason) pairs in the order ``evaluate`` lists them, each present only where ``c`` is
+  unknown (and some one is wherever it is), so the first present one is ``bulk``'s reason.
 
 An action is then *visible* where ``known(visible) and value(visible)``, and *enabled* where it is visible and its
 allow, every guard and every effect condition are known, allow is true and no guard fires. Orders of a store whose
@@ -31,6 +35,7 @@ from rule_engine import ast
 from ..errors import FactProblem, PolicyError
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
+from ..pipeline.regexes import MAX_MATCHED_LENGTH, RegexTooLong, too_long
 from ..pipeline.translate import to_decimal
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
@@ -655,6 +660,11 @@ class _Translate:
             search = node.type.endswith("fzs")
             result: Node
             if isinstance(value, Value):
+                if len(value.value) > MAX_MATCHED_LENGTH:  # type: ignore[arg-type]  # evaluate refuses to match
+                    try:
+                        too_long(value.value)  # type: ignore[arg-type]
+                    except RegexTooLong as exc:
+                        raise _Failed(exc) from None
                 pattern = re.compile(node.right.value)
                 found = (pattern.search if search else pattern.match)(value.value)  # type: ignore[arg-type]
                 result = TRUE if found is not None else FALSE
