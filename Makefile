@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c
 	$(BIN)/python -m pip install --quiet -e '.[test,smt,serve,sql]'
 	touch $(STAMP)
 
-## demo: print the Actions menu of the shipped policies for a few example orders and users
+## demo: print the Actions menu of the shipped policies for a few example orders and users, then bulk actions
+## computed by a small SQLite database of example orders (examples/sql_demo.py)
 demo: $(STAMP)
 	@$(BIN)/policyengine validate policies
 	@for ex in examples/*.json; do \
@@ -21,6 +22,7 @@ demo: $(STAMP)
 		$(BIN)/python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps(d["order"])); print(json.dumps(d["user"]))' $$ex \
 		| { read -r order; read -r user; $(BIN)/policyengine evaluate policies --order "$$order" --user "$$user"; }; \
 	done
+	@$(BIN)/python examples/sql_demo.py
 
 ## test: run the whole test suite
 test: $(STAMP)
@@ -45,6 +47,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/sql_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so

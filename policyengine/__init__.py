@@ -23,6 +23,7 @@ The package is laid out by role, each folder depending only on those below it:
 
 from .runtime.adapters import Adapter, DefaultAdapter, Getter
 from .runtime.bulk import BulkGroup, BulkResult
+from .runtime.plan import Plan, PlanError
 from .runtime.decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from .engine import Engine, StorePolicy, load
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
@@ -48,6 +49,8 @@ __all__ = [
     "Getter",
     "LivePolicies",
     "LiveStatus",
+    "Plan",
+    "PlanError",
     "PolicyError",
     "Source",
     "State",

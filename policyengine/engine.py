@@ -19,6 +19,7 @@ import attrs
 from .runtime.adapters import Adapter, DefaultAdapter, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
+from .runtime.plan import Plan, build_plan
 from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
@@ -228,13 +229,7 @@ class Engine:
         """The bulk menu entry for ``action`` over ``orders`` (one user): which orders it applies to, and the
         others grouped by reason, with a one-line summary. Orders with bad facts are skipped with their error;
         orders of a store whose policy has no such action are skipped as not offered."""
-        # The base's label names the action in the summary; a store-only action takes its (first) store's.
-        policies = (*(s.policy for s in self._stores.values()), self.policy)
-        labels = {a.id: a.spec.label for p in policies for a in p.actions}
-        if type(action) is not str or action not in labels:
-            close = difflib.get_close_matches(action, sorted(labels), n=1) if type(action) is str else []
-            raise KeyError(f"unknown action {describe(action)}" + (f"; did you mean {close[0]!r}?" if close else ""))
-        label = labels[action]
+        label = self.action_label(action)
         orders = orders if type(orders) is list else list(orders)  # read once, whatever kind of iterable it is
         results = self._evaluate_orders(orders, user, store)
         # Results are shared Decisions objects (one per outcome): orders are grouped by result first, so each
@@ -251,6 +246,25 @@ class Engine:
         for indexes in groups.values():
             indexes.sort()  # back to input order, as several outcomes may share a reason
         return summarise(action, label, len(results), groups, order_ids(self._adapter, orders))
+
+    def action_label(self, action: str) -> str:
+        """The label naming ``action`` in bulk summaries: the base's, or for a store-only action its (first)
+        store's. Raises ``KeyError`` (with a suggestion) for an action no loaded policy has."""
+        policies = (*(s.policy for s in self._stores.values()), self.policy)
+        labels = {a.id: a.spec.label for p in policies for a in p.actions}
+        if type(action) is not str or action not in labels:
+            close = difflib.get_close_matches(action, sorted(labels), n=1) if type(action) is str else []
+            raise KeyError(f"unknown action {describe(action)}" + (f"; did you mean {close[0]!r}?" if close else ""))
+        return labels[action]
+
+    def plan(self, action: str, user: Any, *, store: str | None = None, state: str = "enabled") -> Plan:
+        """Which orders ``action`` is in ``state`` (``enabled``, ``disabled``, ``hidden`` or ``visible``) for
+        ``user``, as a condition over the order's and the store's facts (the user's are substituted): a
+        :class:`~policyengine.runtime.plan.Plan` that :mod:`policyengine.sql` turns into a ``WHERE`` clause. Without
+        ``store`` it covers every store, each by its own policy. Exact, bad facts included: a row is in the plan's
+        set exactly when ``evaluate`` decides that state for it. Raises ``KeyError`` for an unknown action and
+        :class:`~policyengine.runtime.plan.PlanError` for a condition no database can decide alike."""
+        return build_plan(self, action, user, store=store, state=state)
 
     @staticmethod
     def _bulk_decision(result: Decisions, action: str, label: str) -> Decision:

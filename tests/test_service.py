@@ -132,6 +132,21 @@ def test_bulk(client: httpx.Client, engine: policyengine.Engine) -> None:
     assert "did you mean 'reset'?" in body["message"]
 
 
+def test_plan(client: httpx.Client, engine: policyengine.Engine) -> None:
+    """The query plan of an action for a user, as Plan.to_dict() says, for every store and for one."""
+    for body in ({"action": "reset", "user": {"role": "member"}},
+                 {"action": "force_delete", "user": {"role": "viewer"}, "state": "hidden", "store": "acme"}):
+        response = client.post("/v1/plan", json=body)
+        assert response.status_code == 200
+        expected = engine.plan(body["action"], body["user"], store=body.get("store"), state=body.get("state", "enabled"))
+        assert response.json() == {**json.loads(json.dumps(expected.to_dict())), "revision": engine.revision}
+    assert client.post("/v1/plan", json={"action": "force_delete", "user": ADMIN}).json()["kind"] != "never"
+    body = error(client.post("/v1/plan", json={"action": "rest", "user": ADMIN}), 422, "unknown_action", "$.action")
+    assert "did you mean 'reset'?" in body["message"]
+    error(client.post("/v1/plan", json={"action": "reset", "user": ADMIN, "state": "gone"}), 422, "invalid_request",
+          "$.state")
+
+
 def test_explain(client: httpx.Client, engine: policyengine.Engine) -> None:
     body = {"order": SHIPPED_ACME, "user": ADMIN, "actions": ["delete"]}
     response = client.post("/v1/explain", json=body)

@@ -37,6 +37,7 @@ from .. import __version__
 from ..analysis.explain import explain
 from ..errors import FactError, did_you_mean, json_path
 from ..runtime.decision import Decisions
+from ..runtime.plan import PlanError
 from .api import SCHEMAS, openapi
 from .live import LivePolicies, Snapshot
 from .metrics import ServiceMetrics
@@ -154,6 +155,18 @@ def bulk(call: Call) -> Reply:
     return Reply(200, dumps({**result.to_dict(), "revision": snap.engine.revision}))
 
 
+def plan(call: Call) -> Reply:
+    body, snap = call.body, call.snap
+    try:
+        result = snap.engine.plan(body["action"], body["user"], store=body.get("store"),
+                                  state=body.get("state", "enabled"))
+    except KeyError as err:
+        raise ApiError(422, "unknown_action", str(err.args[0]), "$.action") from None
+    except PlanError as err:  # a condition no database can decide exactly as evaluate does
+        raise ApiError(422, "cannot_plan", f"cannot plan: {err}", "$.action") from None
+    return Reply(200, dumps({**result.to_dict(), "revision": snap.engine.revision}))
+
+
 def explain_decisions(call: Call) -> Reply:
     body, snap = call.body, call.snap
     order, user, store, actions = body["order"], body["user"], body.get("store"), body.get("actions")
@@ -209,6 +222,8 @@ ROUTES: tuple[Endpoint, ...] = (
              evaluate_batch, {200: ("One menu per pair, in input order", "BatchResponse")}, request="BatchRequest"),
     Endpoint("POST", "/v1/bulk", "bulk", "One action over many orders: which it applies to, the others by reason",
              bulk, {200: ("The bulk menu entry", "BulkResponse")}, request="BulkRequest"),
+    Endpoint("POST", "/v1/plan", "plan", "Which orders an action applies to for a user, as a query plan", plan,
+             {200: ("The plan", "Plan")}, request="PlanRequest"),
     Endpoint("POST", "/v1/explain", "explain", "Why each action is enabled, disabled or hidden", explain_decisions,
              {200: ("Every condition with its value, facts and source line", "ExplainResponse")},
              request="ExplainRequest"),

@@ -1,0 +1,851 @@
+"""Query plans: which orders an action applies to, as a condition over the order's and the store's facts.
+
+:func:`build_plan` partially evaluates a policy: the user's facts are known, so they are substituted and every
+condition is constant-folded; what is left reads only facts of the order row (``order.*``, ``store.*``...). The
+result is exact, bad facts included, because it models how ``evaluate`` decides under errors rather than the
+conditions alone: a condition's skeleton (``and``/``or``/``not``/``?:`` from its top) is three-valued (Kleene's
+logic) over atoms (everything else), as in :mod:`.interpret`. For every skeleton node ``c`` the planner builds:
+
+* ``known(c)``: ``c`` can be decided. For an atom: every row fact it reads holds a good value (:class:`Valid`),
+  the user's facts it reads are good, the named conditions it reads are known, the actions it reads are trusted;
+  for a connective or ``?:``: an operand that decides is known, or all it needs are;
+* ``value(c)``: ``c``'s value, meaningful where ``known(c)`` holds;
+* its problems: (where, reason) pairs in the order ``evaluate`` lists them, each present only where ``c`` is
+  unknown (and some one is wherever it is), so the first present one is ``bulk``'s reason.
+
+An action is then *visible* where ``known(visible) and value(visible)``, and *enabled* where it is visible and its
+allow, every guard and every effect condition are known, allow is true and no guard fires. Orders of a store whose
+policy has no such action count as hidden. Without a store, the plan dispatches on ``store.id`` exactly as
+``evaluate`` does (a bad ``store.id`` hides every action).
+
+Everything is presentation- and database-free: :mod:`policyengine.sql` turns a plan into SQL.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Literal, Union
+
+import attrs
+from rule_engine import ast
+
+from ..errors import FactProblem, PolicyError
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
+from ..pipeline.model import FactSpec
+from ..pipeline.regexes import MAX_MATCHED_LENGTH, RegexTooLong, too_long
+from ..pipeline.translate import to_decimal
+from .adapters import read_failure
+from .interpret import ActionShape, check_value, hidden_decision
+
+__all__ = ["PLAN_STATES", "And", "Arith", "Compare", "Fact", "IfElse", "In", "Length", "Match", "Neg", "Node", "Not",
+           "Or", "Plan", "PlanError", "PlanState", "Problem", "ReasonPlan", "Valid", "Value", "build_plan",
+           "build_reasons", "holds", "FALSE", "TRUE"]
+
+PlanState = Literal["enabled", "disabled", "hidden", "visible"]
+PLAN_STATES: tuple[str, ...] = ("enabled", "disabled", "hidden", "visible")
+STORE_FACT = "store.id"
+
+
+class PlanError(PolicyError):
+    """A plan cannot be built exactly (for example a division over order facts, whose failure ``evaluate`` turns
+    into an unknown condition that no database computes alike). Raised rather than returning a wrong plan."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.diagnostics = ()
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# -- the expression tree ----------------------------------------------------------------------------------------
+# Every node is a small frozen value with ``to_dict()``; ``type`` says what it evaluates to: "bool", "string",
+# "number", "set" (a set fact), "list" (a literal collection). Enum facts have type "enum" and compare as strings.
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # exact: "0.1", never a binary float
+    if isinstance(value, frozenset):
+        return sorted((_json_value(v) for v in value), key=lambda v: (type(v).__name__, v))
+    return value
+
+
+@attrs.frozen(slots=True)
+class Value:
+    """A constant: ``true``/``false``, a string, a number (an exact ``Decimal``), or a literal collection."""
+
+    value: bool | str | Decimal | frozenset[Any]
+    type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "value", "type": self.type, "value": _json_value(self.value)}
+
+
+TRUE = Value(True, "bool")
+FALSE = Value(False, "bool")
+
+
+def constant(value: Any, kind: str) -> Value:
+    """A constant node; booleans are always the :data:`TRUE`/:data:`FALSE` singletons (folding tests identity)."""
+    if kind == "bool":
+        return TRUE if value else FALSE
+    return Value(value, kind)
+
+
+@attrs.frozen(slots=True)
+class Fact:
+    """A fact of the order row, by its declared name and type (enum facts carry their declared values)."""
+
+    name: str
+    type: str
+    values: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"op": "fact", "name": self.name, "type": self.type}
+        if self.values:
+            out["values"] = list(self.values)
+        return out
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Valid:
+    """True where the fact holds a good value of its declared type: not missing or null, of the right type, an
+    enum value among those declared, a finite number, a set of strings only. False otherwise (never unknown)."""
+
+    fact: Fact
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "valid", "fact": self.fact.to_dict()}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Compare:
+    """``left <op> right`` with ``op`` one of ``== != < <= > >=`` (numbers exactly, strings by code point)."""
+
+    op: str
+    left: Node
+    right: Node
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "args": [self.left.to_dict(), self.right.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class In:
+    """``member in container``: a literal list, a set fact, or a string (then: substring)."""
+
+    member: Node
+    container: Node
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "in", "args": [self.member.to_dict(), self.container.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Length:
+    """``value.length``: characters of a string, members of a set."""
+
+    value: Node
+    type = "number"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "length", "args": [self.value.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Match:
+    """A regular expression (Python's ``re``): ``search`` anywhere, else match at the start."""
+
+    value: Node
+    pattern: str
+    search: bool
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "search" if self.search else "match", "args": [self.value.to_dict()], "pattern": self.pattern}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Arith:
+    """``left <op> right`` with ``op`` one of ``+ - *``, computed exactly in decimal."""
+
+    op: str
+    left: Node
+    right: Node
+    type = "number"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "args": [self.left.to_dict(), self.right.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Neg:
+    """``-value``."""
+
+    value: Node
+    type = "number"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "neg", "args": [self.value.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class IfElse:
+    """``test ? then : otherwise``."""
+
+    test: Node
+    then: Node
+    otherwise: Node
+
+    @property
+    def type(self) -> str:
+        return self.then.type
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "if", "args": [self.test.to_dict(), self.then.to_dict(), self.otherwise.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class And:
+    args: tuple[Node, ...]
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "and", "args": [a.to_dict() for a in self.args]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Or:
+    args: tuple[Node, ...]
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "or", "args": [a.to_dict() for a in self.args]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Not:
+    arg: Node
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "not", "args": [self.arg.to_dict()]}
+
+
+Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse, And, Or, Not]
+
+
+# -- constructors that fold constants ---------------------------------------------------------------------------
+def and_(*args: Node) -> Node:
+    out: dict[Node, None] = {}
+    for arg in args:
+        for item in (arg.args if arg.__class__ is And else (arg,)):  # type: ignore[union-attr]
+            if item is FALSE:
+                return FALSE
+            if item is not TRUE:
+                out[item] = None
+    items = tuple(out)
+    return TRUE if not items else items[0] if len(items) == 1 else And(items)
+
+
+def or_(*args: Node) -> Node:
+    out: dict[Node, None] = {}
+    for arg in args:
+        for item in (arg.args if arg.__class__ is Or else (arg,)):  # type: ignore[union-attr]
+            if item is TRUE:
+                return TRUE
+            if item is not FALSE:
+                out[item] = None
+    items = tuple(out)
+    return FALSE if not items else items[0] if len(items) == 1 else Or(items)
+
+
+def not_(arg: Node) -> Node:
+    if arg is TRUE or arg is FALSE:
+        return FALSE if arg is TRUE else TRUE
+    if isinstance(arg, Not):
+        return arg.arg
+    return Not(arg)
+
+
+_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_PY_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+_PY_ARITH: dict[str, Callable[[Any, Any], Any]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
+                                                   "*": lambda a, b: a * b}
+
+
+def compare(op: str, left: Node, right: Node) -> Node:
+    if isinstance(left, Value) and isinstance(right, Value):
+        return TRUE if _PY_COMPARE[op](left.value, right.value) else FALSE
+    return Compare(op, left, right)
+
+
+def contains(member: Node, container: Node) -> Node:
+    if isinstance(container, Value) and not container.value:
+        return FALSE
+    if isinstance(member, Value) and isinstance(container, Value):
+        return TRUE if member.value in container.value else FALSE  # type: ignore[operator]
+    return In(member, container)
+
+
+# -- a reference evaluator of plans (Kleene logic: None is unknown, as NULL in SQL) -----------------------------
+def holds(node: Node, facts: Mapping[str, Any]) -> Any:
+    """Evaluate ``node`` over raw fact values (name -> value; absent = missing), the way a database does: a fact
+    with a bad value is unknown (None), and unknown propagates through every operator but ``and``/``or`` with a
+    decisive operand. Plans are built so that their top-level result is never unknown."""
+    if isinstance(node, Value):
+        return node.value
+    if isinstance(node, Fact):
+        value, problem = check_value(_spec(node), facts.get(node.name, _MISSING))
+        if problem:
+            return None
+        return to_decimal(value) if node.type == "number" else value
+    if isinstance(node, Valid):
+        return check_value(_spec(node.fact), facts.get(node.fact.name, _MISSING))[1] is None
+    if isinstance(node, And):
+        values = [holds(a, facts) for a in node.args]
+        return False if False in values else None if None in values else True
+    if isinstance(node, Or):
+        values = [holds(a, facts) for a in node.args]
+        return True if True in values else None if None in values else False
+    if isinstance(node, IfElse):
+        test = holds(node.test, facts)
+        return None if test is None else holds(node.then if test else node.otherwise, facts)
+    if isinstance(node, Match):
+        text = holds(node.value, facts)
+        if text is None:
+            return None
+        pattern = re.compile(node.pattern)
+        return (pattern.search if node.search else pattern.match)(text) is not None
+    children = {Compare: ("left", "right"), In: ("member", "container"), Length: ("value",), Arith: ("left", "right"),
+                Neg: ("value",), Not: ("arg",)}[type(node)]
+    values = [holds(getattr(node, name), facts) for name in children]
+    if None in values:
+        return None
+    if isinstance(node, Compare):
+        return _PY_COMPARE[node.op](*values)
+    if isinstance(node, In):
+        return values[0] in values[1]
+    if isinstance(node, Length):
+        return Decimal(len(values[0]))
+    if isinstance(node, Arith):
+        return _PY_ARITH[node.op](*values)
+    if isinstance(node, Neg):
+        return -values[0]
+    return not values[0]
+
+
+_MISSING = object()
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(fact: Fact) -> FactSpec:
+    return FactSpec(fact.name, fact.type, fact.values, (), None, (), None)  # type: ignore[arg-type]
+
+
+# -- plans ---------------------------------------------------------------------------------------------------
+@attrs.frozen(slots=True)
+class Plan:
+    """Which orders ``action`` is in ``state`` for one user: ``kind`` is ``always``, ``never`` or ``conditional``
+    (then ``condition`` says which, over the order row's facts; it is ``TRUE``/``FALSE`` otherwise)."""
+
+    action: str
+    state: str
+    store: str | None
+    """The store the plan decides as (``None``: every store, each by its own policy, dispatching on store.id)."""
+    kind: Literal["always", "never", "conditional"]
+    condition: Node
+    facts: tuple[str, ...]
+    """The row facts the condition reads, sorted: the columns a query needs."""
+    policies: tuple[str, ...]
+    """Which policies were planned, e.g. ``("acme: order-actions@1 + acme@1", "*: order-actions@1")``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"action", "state", "store", "kind", "facts", "policies", "condition"}``, the condition as
+        nested ``{"op": ..., "args": [...]}`` objects (see docs/plans.md)."""
+        return {"action": self.action, "state": self.state, "store": self.store, "kind": self.kind,
+                "facts": list(self.facts), "policies": list(self.policies), "condition": self.condition.to_dict()}
+
+
+@attrs.frozen(slots=True)
+class Problem:
+    """A reason that names a bad row fact: ``could not be decided: <fact>: <what is wrong with its value>``. The
+    message depends on the value (see :func:`problem_text`); the store dispatch checks ``store.id`` alike."""
+
+    fact: Fact
+
+
+Reason = Union[str, Problem, None]
+"""A bulk reason: fixed text, a bad-fact problem, or None (the action applies)."""
+
+
+@attrs.frozen(slots=True)
+class ReasonPlan:
+    """Why ``action`` is not offered, row by row: the first branch whose condition holds gives the reason (None:
+    the action applies); when none holds, it applies. Conditions are meant to be tried in order (like SQL's CASE):
+    a later branch may assume every earlier one was false."""
+
+    action: str
+    label: str
+    branches: tuple[tuple[Node, Reason], ...]
+    facts: tuple[str, ...]
+
+
+def problem_text(problem: Problem, raw: Any) -> str:
+    """The reason ``bulk`` gives for a row whose ``problem.fact`` holds ``raw`` (already converted to the value the
+    engine reads)."""
+    message = check_value(_spec(problem.fact), raw)[1] or "?"
+    return f"could not be decided: {FactProblem(problem.fact.name, message)}"
+
+
+# -- the partial evaluator --------------------------------------------------------------------------------------
+@attrs.frozen(slots=True)
+class _Sym:
+    known: Node
+    value: Node
+    problems: tuple[tuple[Node, Reason], ...]
+    """Ordered (present-where, reason) pairs: the first present one is the condition's first problem."""
+
+
+@attrs.frozen(slots=True)
+class _ActionSym:
+    action: CompiledAction
+    vis: _Sym
+    allow: _Sym
+    guards: tuple[_Sym, ...]
+    effects: tuple[_Sym, ...]
+    visible: Node
+    enabled: Node
+    errors: tuple[tuple[Node, Reason], ...]
+    """The problems of the decision (``decision.errors``), in order."""
+
+
+class _Planner:
+    """Plans every condition of one policy for one user, lazily (only what the planned action needs)."""
+
+    def __init__(self, policy: CompiledPolicy, user_values: Mapping[str, tuple[Any, str | None]]) -> None:
+        self.policy = policy
+        self.index = {f.name: i for i, f in enumerate(policy.facts)}
+        self.user = user_values  # user fact -> (normalised value, problem message or None)
+        self.conditions: dict[str, _Sym] = {}
+        self.actions: dict[str, _ActionSym] = {}
+        self.by_id = {a.id: a for a in policy.actions}
+
+    # -- conditions --
+    def fact(self, spec: FactSpec) -> Fact:
+        return Fact(spec.name, spec.type, spec.values if spec.type == "enum" else ())
+
+    def condition(self, name: str) -> _Sym:
+        if name not in self.conditions:
+            self.conditions[name] = self.sym(self.policy.conditions[name])
+        return self.conditions[name]
+
+    def action(self, action_id: str) -> _ActionSym:
+        if action_id not in self.actions:
+            self.actions[action_id] = self._action(self.by_id[action_id])
+        return self.actions[action_id]
+
+    def sym(self, expr: CompiledExpr) -> _Sym:
+        return _Translate(self, expr).condition(expr.rule.statement.expression)
+
+    def param(self, names: list[str], trusted: bool) -> tuple[str, Node, tuple[tuple[Node, Reason], ...]]:
+        """What an atom reading the reference ``names`` depends on: the interpreter's parameter name (``f<i>``,
+        ``c_<name>``, ``a_<id>``), where it is known, and its problems (each present where it is bad)."""
+        if names[0] == "actions":
+            target = self.action(names[1])
+            # evaluate trusts an action's visibility read alone (visible or hidden) unless it is itself unknown;
+            # any other read of an action decided under errors is unknown
+            unknown = not_(target.vis.known) if trusted else or_(not_(target.vis.known), and_(
+                target.visible, or_(*(not_(s.known) for s in (target.allow, *target.guards, *target.effects)))))
+            return f"a_{names[1]}", not_(unknown), tuple((and_(unknown, g), r) for g, r in target.errors)
+        if len(names) == 1 and names[0] in self.policy.conditions:
+            sym = self.condition(names[0])
+            return f"c_{names[0]}", sym.known, sym.problems
+        name = next(".".join(names[:cut]) for cut in range(len(names), 1, -1) if ".".join(names[:cut]) in self.index)
+        spec = self.policy.facts[self.index[name]]
+        if name in self.user:
+            message = self.user[name][1]
+            if message is None:
+                return f"f{self.index[name]}", TRUE, ()
+            return f"f{self.index[name]}", FALSE, ((TRUE, f"could not be decided: {FactProblem(name, message)}"),)
+        valid = Valid(self.fact(spec))
+        return f"f{self.index[name]}", valid, ((not_(valid), Problem(self.fact(spec))),)
+
+    # -- actions --
+    def _action(self, action: CompiledAction) -> _ActionSym:
+        vis, allow = self.sym(action.visible), self.sym(action.allow)
+        guards = tuple(self.sym(g.when) for g in action.guards)
+        effects = tuple(self.sym(e.when) for e in action.effects if e.when is not None)
+        visible = and_(vis.known, vis.value)
+        enabled = and_(visible, allow.known, allow.value, *(and_(g.known, not_(g.value)) for g in guards),
+                       *(e.known for e in effects))
+        later = [p for s in (allow, *guards, *effects) for p in s.problems]
+        errors = (*vis.problems, *((and_(visible, g), r) for g, r in later))
+        return _ActionSym(action, vis, allow, guards, effects, visible, enabled, errors)
+
+    def state(self, action_id: str, state: str) -> Node:
+        sym = self.action(action_id)
+        if state == "visible":
+            return sym.visible
+        if state == "hidden":
+            return not_(sym.visible)
+        if state == "enabled":
+            return sym.enabled
+        return and_(sym.visible, not_(sym.enabled))
+
+    def reasons(self, action_id: str) -> list[tuple[Node, Reason]]:
+        """Branches in CASE order: problems of visibility, hidden, problems of the rest, allow, guards."""
+        sym = self.action(action_id)
+        shape = ActionShape.of(sym.action)
+        out: list[tuple[Node, Reason]] = list(sym.vis.problems)
+        out.append((not_(sym.vis.value), hidden_decision(sym.action).reasons[0]))
+        out += [p for s in (sym.allow, *sym.guards, *sym.effects) for p in s.problems]
+        out.append((not_(sym.allow.value), shape.allow_reason()))
+        out += [(g.value, guard.spec.reason) for g, guard in zip(sym.guards, sym.action.guards, strict=True)]
+        return out
+
+
+_CHILDREN = ("left", "right", "member", "container", "condition", "case_true", "case_false")
+"""The sub-expressions of rule-engine's expression nodes (literal collections hold literals only)."""
+
+
+def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple[Node, Reason], ...]:
+    """``problems``, each present only where ``where`` holds too."""
+    gated = ((and_(where, g), r) for g, r in problems)
+    return tuple((g, r) for g, r in gated if g is not FALSE)
+
+
+def _connective(left: _Sym, right: _Sym, is_or: bool) -> _Sym:
+    """Kleene's ``or``/``and``: known where both operands are or a known one decides; unknown, it has the problems
+    of its unknown operands, in order (a problem is present only where its operand is unknown)."""
+    def decides(s: _Sym) -> Node:
+        return and_(s.known, s.value if is_or else not_(s.value))
+
+    known = left.known if left.known == right.known else or_(and_(left.known, right.known), decides(left),
+                                                               decides(right))
+    value = or_(left.value, right.value) if is_or else and_(left.value, right.value)
+    return _Sym(known, value, _gate(not_(known), (*left.problems, *right.problems)))
+
+
+def _choice(test: _Sym, then: _Sym, otherwise: _Sym) -> _Sym:
+    """``test ? then : otherwise``: unknown with the test's problems where the test is, else the branch taken."""
+    take_then, take_else = and_(test.known, test.value), and_(test.known, not_(test.value))
+    known = or_(and_(take_then, then.known), and_(take_else, otherwise.known))
+    value = or_(and_(test.value, then.value), and_(not_(test.value), otherwise.value))
+    return _Sym(known, value, (*_gate(not_(test.known), test.problems), *_gate(take_then, then.problems),
+                               *_gate(take_else, otherwise.problems)))
+
+
+class _Failed(Exception):
+    """A constant computation failed (e.g. a division by zero among the user's facts)."""
+
+
+class _Translate:
+    """One condition's rule-engine AST -> a plan node, user facts substituted and constants folded."""
+
+    def __init__(self, planner: _Planner, expr: CompiledExpr) -> None:
+        self.planner = planner
+        self.expr = expr
+
+    def dotted(self, node: Any) -> list[str]:
+        names: list[str] = []
+        while isinstance(node, ast.GetAttributeExpression):
+            names.append(node.name)
+            node = node.object
+        names.append(node.name)
+        return names[::-1]
+
+    # -- the skeleton: and/or/not/?: from the top, three-valued (Kleene) over atoms, as evaluate decides --
+    def condition(self, node: Any) -> _Sym:
+        if isinstance(node, ast.LogicExpression):
+            return _connective(self.condition(node.left), self.condition(node.right), node.type == "or")
+        if isinstance(node, ast.UnaryExpression) and node.type == "not":
+            inner = self.condition(node.right)
+            return _Sym(inner.known, not_(inner.value), inner.problems)
+        if isinstance(node, ast.TernaryExpression):
+            test = self.condition(node.condition)
+            if test.known is TRUE and isinstance(test.value, Value):  # decided for this user: the other is not read
+                return self.condition(node.case_true if test.value.value else node.case_false)
+            return _choice(test, self.condition(node.case_true), self.condition(node.case_false))
+        if isinstance(node, ast.BooleanExpression):
+            return _Sym(TRUE, TRUE if node.value else FALSE, ())
+        return self.atom(node)
+
+    def atom(self, node: Any) -> _Sym:
+        """Anything else: unknown where anything it reads is (its problems in parameter-name order, as evaluate
+        lists them), or where its computation fails."""
+        alone = self.dotted(node) if isinstance(node, ast.GetAttributeExpression) else []
+        trusted = len(alone) == 3 and alone[0] == "actions" and alone[2] in ("visible", "hidden")
+        params: dict[str, tuple[Node, tuple[tuple[Node, Reason], ...]]] = {}
+        for names in self.references(node):
+            name, known, problems = self.planner.param(names, trusted)
+            params[name] = (known, problems)
+        known_node = and_(*(k for k, _ in params.values()))
+        problems = tuple(p for _, (_, items) in sorted(params.items()) for p in items)
+        if known_node is FALSE:  # a bad user fact: evaluate does not compute it
+            return _Sym(FALSE, FALSE, problems)
+        try:
+            return _Sym(known_node, self.node(node), problems)
+        except _Failed as failed:
+            expr = self.expr
+            if known_node is not TRUE or any(n.startswith(("c_", "a_")) for n in params):
+                raise PlanError(f"cannot plan `{expr.text}` ({expr.where}): {failed.args[0]!r} fails for this user, "
+                                "and whether evaluate reaches it depends on the order") from None
+            facts = ", ".join(sorted(expr.facts)) or "(condition)"
+            reason = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: {failed.args[0]!r}"
+            return _Sym(FALSE, FALSE, ((TRUE, reason),))
+
+    def references(self, node: Any) -> list[list[str]]:
+        """Every reference (dotted names) inside ``node``, as its Python translation reads them."""
+        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
+            return [self.dotted(node)]
+        children = (getattr(node, name, None) for name in _CHILDREN)
+        return [names for child in children if child is not None for names in self.references(child)]
+
+    # -- values --
+    def reference(self, node: Any) -> Node:
+        planner = self.planner
+        names = self.dotted(node)
+        if names[0] == "actions":
+            return planner.state(names[1], names[2])
+        if len(names) == 1 and names[0] in planner.policy.conditions:
+            return planner.condition(names[0]).value
+        for cut in range(len(names), 1, -1):
+            name = ".".join(names[:cut])
+            if name in planner.index:
+                spec = planner.policy.facts[planner.index[name]]
+                result: Node
+                if name in planner.user:
+                    value = planner.user[name][0]
+                    result = constant(to_decimal(value) if spec.type == "number" else value,
+                                      "string" if spec.type == "enum" else spec.type)
+                else:
+                    result = planner.fact(spec)
+                for _ in names[cut:]:  # .length, the only attribute the compiler accepts
+                    result = Value(Decimal(len(result.value)), "number") if isinstance(result, Value) else Length(result)  # type: ignore[arg-type]
+                return result
+        raise PlanError(f"cannot plan reference {'.'.join(names)!r}")  # the compiler rejects these
+
+    def node(self, node: Any) -> Node:
+        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
+            return self.reference(node)
+        if isinstance(node, ast.BooleanExpression):
+            return TRUE if node.value else FALSE
+        if isinstance(node, ast.FloatExpression):
+            return Value(Decimal(node.value), "number")
+        if isinstance(node, ast.StringExpression):
+            return Value(node.value, "string")
+        if isinstance(node, (ast.ArrayExpression, ast.SetExpression)):
+            return Value(frozenset(m.value for m in node.value), "list")
+        if isinstance(node, ast.UnaryExpression):
+            inner = self.node(node.right)
+            if node.type == "not":
+                return not_(inner)
+            return Value(-inner.value, "number") if isinstance(inner, Value) else Neg(inner)  # type: ignore[operator]
+        if isinstance(node, ast.LogicExpression):
+            left, right = self.node(node.left), self.node(node.right)
+            return and_(left, right) if node.type == "and" else or_(left, right)
+        if isinstance(node, ast.FuzzyComparisonExpression):
+            value = self.node(node.left)
+            search = node.type.endswith("fzs")
+            result: Node
+            if isinstance(value, Value):
+                if len(value.value) > MAX_MATCHED_LENGTH:  # type: ignore[arg-type]  # evaluate refuses to match
+                    try:
+                        too_long(value.value)  # type: ignore[arg-type]
+                    except RegexTooLong as exc:
+                        raise _Failed(exc) from None
+                pattern = re.compile(node.right.value)
+                found = (pattern.search if search else pattern.match)(value.value)  # type: ignore[arg-type]
+                result = TRUE if found is not None else FALSE
+            else:
+                result = Match(value, node.right.value, search)
+            return not_(result) if node.type.startswith("ne") else result
+        if isinstance(node, ast.ComparisonExpression):
+            return compare(_COMPARE[node.type], self.node(node.left), self.node(node.right))
+        if isinstance(node, ast.ContainsExpression):
+            return contains(self.node(node.member), self.node(node.container))
+        if isinstance(node, (ast.ArithmeticExpression, ast.AddExpression, ast.SubtractExpression)):
+            return self.arith(node)
+        if isinstance(node, ast.TernaryExpression):
+            test = self.node(node.condition)
+            if isinstance(test, Value):  # the branch not taken is not computed (it may fail)
+                return self.node(node.case_true if test.value else node.case_false)
+            then, otherwise = self.node(node.case_true), self.node(node.case_false)
+            if test.type == "bool" and then == otherwise:
+                return then
+            if then.type == "bool":  # a boolean ternary is plain logic
+                return or_(and_(test, then), and_(not_(test), otherwise))
+            return IfElse(test, then, otherwise)
+        raise PlanError(f"cannot plan `{self.expr.text}`: {type(node).__name__}")  # the compiler rejects these
+
+    def arith(self, node: Any) -> Node:
+        op = {"add": "+", "sub": "-", "mul": "*", "tdiv": "/", "fdiv": "//", "mod": "%", "pow": "**"}[node.type]
+        left, right = self.node(node.left), self.node(node.right)
+        if isinstance(left, Value) and isinstance(right, Value):
+            a, b = to_decimal(left.value), to_decimal(right.value)
+            try:
+                if op in _PY_ARITH:
+                    return Value(_PY_ARITH[op](a, b), "number")
+                # evaluate's own translation: Decimal operators (// and % truncate toward zero, like rule-engine)
+                return Value({"/": a.__truediv__, "//": a.__floordiv__, "%": a.__mod__, "**": a.__pow__}[op](b),
+                             "number")
+            except Exception as exc:  # noqa: BLE001 - the condition is then unknown, as evaluate decides
+                raise _Failed(exc) from None
+        if op not in _PY_ARITH:
+            raise PlanError(f"cannot plan `{self.expr.text}` ({self.expr.where}): `{op}` over order facts can fail "
+                            "(division by zero...), which no database decides the way evaluate does; "
+                            "compute the value as a fact instead")
+        return Arith(op, left, right)
+
+
+# -- whole plans, across stores ---------------------------------------------------------------------------------
+@attrs.frozen(slots=True)
+class _Branch:
+    """One policy that decides some orders: which (``store`` None = the base, for every other store)."""
+
+    store: str | None
+    policy: CompiledPolicy
+    label: str
+
+
+def _branches(engine: Any, store: str | None) -> tuple[list[_Branch], bool]:
+    """The policies that decide orders, and whether the plan dispatches on store.id."""
+    def branch(name: str | None) -> _Branch:
+        override = engine.store_override(name) if name is not None else None
+        policy = engine.store_policy(name)
+        label = policy.spec.label + (f" + {override.override.label}" if override is not None else "")
+        return _Branch(name if override is not None else None, policy, label)
+
+    if store is not None:
+        return [branch(store)], False
+    dispatch = bool(engine.stores) and any(f.name == STORE_FACT for f in engine.policy.facts)
+    return [*(branch(s) for s in engine.stores if dispatch), branch(None)], dispatch
+
+
+def _user_values(engine: Any, policies: list[CompiledPolicy], user: Any) -> dict[str, dict[str, tuple[Any, str | None]]]:
+    """Each policy's user facts, read through the engine's adapter and checked as evaluate checks them (a fact the
+    policies declare alike is read once)."""
+    out: dict[str, dict[str, tuple[Any, str | None]]] = {}
+    read: dict[tuple[Any, ...], tuple[Any, str | None]] = {}
+    for policy in policies:
+        values: dict[str, tuple[Any, str | None]] = {}
+        for fact in policy.facts:
+            if fact.source[:1] != ("user",):
+                continue
+            key = (fact.name, fact.type, fact.values, fact.source)
+            if key not in read:
+                try:
+                    read[key] = check_value(fact, engine.adapter.getter(fact)({}, user))
+                except Exception as exc:  # noqa: BLE001 - the adapter's failure is a bad fact, as in evaluate
+                    read[key] = (None, read_failure(exc))
+            values[fact.name] = read[key]
+        out[policy.spec.label] = values
+    return out
+
+
+def _store_nodes(engine: Any) -> tuple[Fact, Node]:
+    spec = next(f for f in engine.policy.facts if f.name == STORE_FACT)
+    fact = Fact(spec.name, spec.type)
+    return fact, Valid(fact)
+
+
+def _dispatch(engine: Any, branches: list[_Branch], parts: Callable[[_Branch], Node], bad_store: Node) -> Node:
+    """Each store's orders by its own policy; stores deciding alike share one ``store.id in [...]`` test."""
+    fact, valid = _store_nodes(engine)
+    default = parts(branches[-1])
+    by_part: dict[Node, list[str]] = {}
+    for b in branches[:-1]:
+        part = parts(b)
+        if part != default:
+            by_part.setdefault(part, []).append(str(b.store))
+    options = [and_(contains(fact, Value(frozenset(stores), "list")), part) for part, stores in by_part.items()]
+    others = [s for stores in by_part.values() for s in stores]
+    options.append(and_(not_(contains(fact, Value(frozenset(others), "list"))), default))
+    return or_(and_(not_(valid), bad_store), and_(valid, or_(*options)))
+
+
+def build_plan(engine: Any, action: str, user: Any, *, store: str | None = None, state: str = "enabled") -> Plan:
+    """The :class:`Plan` of ``engine.plan`` (see :meth:`policyengine.Engine.plan`)."""
+    if state not in PLAN_STATES:
+        raise ValueError(f"unknown state {state!r}; expected one of: {', '.join(PLAN_STATES)}")
+    engine.action_label(action)  # KeyError for an unknown action, as bulk raises
+    branches, dispatch = _branches(engine, store)
+    users = _user_values(engine, [b.policy for b in branches], user)
+    planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
+    absent = TRUE if state == "hidden" else FALSE  # an action a store's policy lacks is not in its menu
+
+    def part(branch: _Branch) -> Node:
+        planner = planners[branch.label]
+        return planner.state(action, state) if action in planner.by_id else absent
+
+    if dispatch:
+        condition = _dispatch(engine, branches, part, TRUE if state == "hidden" else FALSE)
+    else:
+        condition = part(branches[0])
+    kind: Literal["always", "never", "conditional"] = \
+        "always" if condition == TRUE else "never" if condition == FALSE else "conditional"
+    facts = reads(condition)
+    policies = tuple(f"{b.store or ('*' if dispatch else store or '*')}: {b.label}" for b in branches)
+    return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies)
+
+
+def reads(node: Node) -> set[str]:
+    """The names of the row facts ``node`` reads."""
+    if isinstance(node, Fact):
+        return {node.name}
+    if isinstance(node, Valid):
+        return {node.fact.name}
+    if isinstance(node, Value):
+        return set()
+    children = node.args if isinstance(node, (And, Or)) else [getattr(node, f.name) for f in attrs.fields(type(node))
+                                                              if f.name not in ("op", "pattern", "search")]
+    return set().union(*(reads(child) for child in children))
+
+
+def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = None) -> ReasonPlan:
+    """Why ``action`` is not offered, for every row (the reasons of ``engine.bulk``), as ordered branches."""
+    label = str(engine.action_label(action))
+    branches, dispatch = _branches(engine, store)
+    users = _user_values(engine, [b.policy for b in branches], user)
+    planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
+    out: list[tuple[Node, Reason]] = []
+
+    def block(branch: _Branch, guard: Node) -> None:
+        planner = planners[branch.label]
+        if action in planner.by_id:
+            out.extend((and_(guard, g), r) for g, r in planner.reasons(action))
+            out.append((guard, None))
+        else:
+            where = f"store {branch.store}" if branch.store is not None else "this store"
+            out.append((guard, f"Not offered for {where}."))
+
+    if dispatch:
+        fact, valid = _store_nodes(engine)
+        bad = not_(valid)
+        base = planners[branches[-1].label]
+        # evaluate hides everything, each base decision keeping its own errors before the store's problem; an
+        # action the base lacks is named by the first store.id problem of the whole result (see Engine.bulk)
+        if action in base.by_id:
+            out.extend((and_(bad, g), r) for g, r in base.action(action).errors)
+        elif base.policy.actions:
+            first = base.action(base.policy.actions[0].id).errors
+            out.extend((and_(bad, g), r) for g, r in first if isinstance(r, Problem) and r.fact.name == STORE_FACT)
+        out.append((bad, Problem(fact)))
+        for b in branches[:-1]:
+            block(b, compare("==", fact, Value(b.store, "string")))  # type: ignore[arg-type]
+        block(branches[-1], TRUE)
+    else:
+        block(branches[0], TRUE)
+    facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set()) for node, r in out))
+    return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)))

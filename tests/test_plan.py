@@ -1,0 +1,252 @@
+"""Query plans without a database (issue 12): ``Engine.plan``'s kinds, states, JSON form, errors, the CLI, and plans
+through store overrides, pins and versions.
+
+Exactness is checked here with :func:`policyengine.runtime.plan.holds`, a reference evaluator of plan conditions
+with SQL's NULL logic, against ``engine.evaluate`` over fact combinations including bad values (the database
+versions of the same checks are in test_sql_plans.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import run_cli
+
+import policyengine
+from policyengine import Plan, PlanError
+from policyengine.runtime.plan import FALSE, TRUE, holds
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+MEMBER, ADMIN, VIEWER = {"role": "member"}, {"role": "admin"}, {"role": "viewer"}
+STATES = ("enabled", "disabled", "hidden", "visible")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> policyengine.Engine:
+    return policyengine.load(POLICIES)
+
+
+def _order(engine: policyengine.Engine, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested order dict of flat ``facts`` (absent = missing), following each fact's source."""
+    specs = {f.name: f for s in (None, *engine.stores) for f in engine.store_policy(s).facts}
+    order: dict[str, Any] = {}
+    for name, value in facts.items():
+        node = order
+        *parents, leaf = specs[name].source[1:]
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return order
+
+
+def _state(decisions: policyengine.Decisions, action: str) -> str:
+    decision = decisions.get(action)
+    return decision.state if decision is not None else "hidden"
+
+
+def assert_exact(engine: policyengine.Engine, domains: Mapping[str, Sequence[Any]], users: Sequence[Any],
+                 stores: Sequence[str | None] = (None,)) -> int:
+    """For every combination of ``domains`` (fact -> values; ``...`` = missing), every action, state, user and
+    store: ``holds(plan.condition)`` is true exactly when ``evaluate`` decides that state, and never unknown."""
+    names = list(domains)
+    combos = [dict((n, v) for n, v in zip(names, values, strict=True) if v is not ...)
+              for values in itertools.product(*domains.values())]
+    actions = sorted({a.id for s in (None, *engine.stores) for a in engine.store_policy(s).actions})
+    checked = 0
+    for user, store in itertools.product(users, stores):
+        decided = [engine.evaluate(_order(engine, facts), user, store=store) for facts in combos]
+        for action, target in itertools.product(actions, STATES):
+            plan = engine.plan(action, user, store=store, state=target)
+            for facts, decisions in zip(combos, decided, strict=True):
+                state = _state(decisions, action)
+                want = state != "hidden" if target == "visible" else state == target
+                got = holds(plan.condition, facts)
+                assert got is want, (plan.action, target, user, store, facts, state, decisions.get(action))
+                checked += 1
+    return checked
+
+
+def test_shipped_policies_exact_over_every_combination(shipped: policyengine.Engine) -> None:
+    """The decisive statuses (every status is covered in the database test), bad values of every fact."""
+    statuses = ["New", "Pending", "Open", "Partially Shipped", "Shipped", "Error", "Archived", "Abandoned"]
+    domains = {"order.status": [*statuses, None, "Shiped", 3, ...], "order.has_shipment": [True, False, None, 1],
+               "order.sent_to_warehouse": [True, False, "yes"], "store.id": ["acme", "globex", "other", None, 5, ...],
+               "store.manual_fulfillment": [True, False, None], "order.channel": ["amazon", "shopify", "fax", ...]}
+    some = {k: v[::3] if k in ("order.status", "store.id") else v[:2] for k, v in domains.items()}
+    assert assert_exact(shipped, some, [ADMIN, MEMBER, VIEWER, {"role": "root"}, None]) > 10_000
+    bad = {**domains, "order.status": ["Open", "Shipped", None, "Shiped"], "store.id": ["acme", "globex", None, 5, ...],
+           "store.manual_fulfillment": [True, None], "order.channel": ["amazon", "shopify", ...]}
+    assert assert_exact(shipped, bad, [MEMBER], stores=(None, "acme", "nowhere")) > 100_000
+
+
+def test_kinds_and_shortcuts(shipped: policyengine.Engine) -> None:
+    never = shipped.plan("force_delete", MEMBER)
+    assert (never.kind, never.condition, never.facts) == ("never", FALSE, ())
+    always = shipped.plan("force_delete", ADMIN, store="acme", state="visible")
+    assert (always.kind, always.condition, always.facts) == ("always", TRUE, ())
+    assert shipped.plan("force_delete", ADMIN, store="globex", state="hidden").kind == "always"  # globex hides it
+    assert shipped.plan("reset", VIEWER, state="enabled").kind == "never"
+    assert shipped.plan("reset", {"role": "root"}, store="acme", state="hidden").kind == "never"  # bad user fact:
+    assert shipped.plan("reset", {"role": "root"}, state="hidden").facts == ("store.id",)  # shown, disabled
+    assert shipped.plan("reset", {"role": "root"}, store="acme", state="disabled").kind == "always"
+    every = shipped.plan("force_delete", ADMIN, state="visible")
+    assert every.kind == "conditional" and every.facts == ("store.id",)  # globex hides it; a bad store.id too
+    reset = shipped.plan("reset", MEMBER)
+    assert reset.kind == "conditional" and reset.facts == ("order.has_shipment", "store.id")
+    assert isinstance(reset, Plan) and (reset.action, reset.state, reset.store) == ("reset", "enabled", None)
+
+
+def test_to_dict_is_json_ready(shipped: policyengine.Engine, tmp_path: Path) -> None:
+    data = shipped.plan("edit", MEMBER, store="acme").to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data == {
+        "action": "edit", "state": "enabled", "store": "acme", "kind": "conditional", "facts": ["order.status"],
+        "policies": ["acme: order-actions@1 + acme@1"],
+        "condition": {"op": "and", "args": [
+            {"op": "valid", "fact": {"op": "fact", "name": "order.status", "type": "enum",
+                                     "values": list(shipped.policy.facts[0].values)}},
+            {"op": "not", "args": [{"op": "in", "args": [
+                {"op": "fact", "name": "order.status", "type": "enum", "values": list(shipped.policy.facts[0].values)},
+                {"op": "value", "type": "list", "value": ["Partially Shipped", "Shipped"]}]}]}]}}
+    (tmp_path / "n.yaml").write_text(_policy({"order.n": "number"}, {"big": "order.n * 2 > 0.1 + user.n"},
+                                             extra_facts={"user.n": "number"}))
+    number = policyengine.load(tmp_path / "n.yaml").plan("big", {"n": 1}).to_dict()["condition"]
+    assert {"op": "value", "type": "number", "value": "1.1"} in number["args"][-1]["args"]  # exact, as text
+
+
+def test_errors(shipped: policyengine.Engine, tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="unknown action 'reste'; did you mean 'reset'"):
+        shipped.plan("reste", MEMBER)
+    with pytest.raises(ValueError, match="unknown state 'shown'"):
+        shipped.plan("reset", MEMBER, state="shown")
+    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "order.n / 2 > 1", "ok": "user.n / 0 > 1",
+                                                                  "mixed": "order.n > user.n / 0"},
+                                             extra_facts={"user.n": "number"}))
+    engine = policyengine.load(tmp_path / "d.yaml")
+    with pytest.raises(PlanError, match=r"`/` over order facts can fail"):
+        engine.plan("div", {"n": 1})
+    with pytest.raises(PlanError, match=r"fails for this user, and whether evaluate reaches it depends on the order"):
+        engine.plan("mixed", {"n": 1})  # one atom: the failure is reached only where order.n is good
+    assert isinstance(PlanError("x"), policyengine.PolicyError)
+    # a failing computation among the user's facts: evaluate fails closed (disabled), and so does the plan
+    assert engine.evaluate({"n": 5}, {"n": 1})["ok"].state == "disabled"
+    assert engine.plan("ok", {"n": 1}, state="disabled").kind == "always"
+
+
+def _policy(facts: Mapping[str, str], actions: Mapping[str, str], *, extra_facts: Mapping[str, str] | None = None,
+            version: int = 1, guards: Mapping[str, str] | None = None) -> str:
+    lines = ["apiVersion: policyengine/v1", "kind: ActionPolicy", "name: p", f"version: {version}", "facts:"]
+    for name, kind in {**facts, **(extra_facts or {}), "store.id": "string"}.items():
+        lines.append(f"  {name}: {{type: {kind}}}" if kind != "enum" else f"  {name}: {{type: enum, values: [a, b]}}")
+    lines.append("actions:")
+    for action, allow in actions.items():
+        lines += [f"  {action}:", f"    label: {action.title()}", f'    allow: "{allow}"']
+        if guards and action in guards:
+            lines += ["    deny:", "      - id: g", f'        when: "{guards[action]}"', "        reason: No."]
+    return "\n".join(lines) + "\n"
+
+
+def _override(store: str, base_version: int, extra: str) -> str:
+    return (f"apiVersion: policyengine/v1\nkind: StoreOverride\nstore: {store}\nversion: 1\n"
+            f"base:\n  policy: p\n  version: {base_version}\n{extra}")
+
+
+def test_overrides_pins_and_versions(tmp_path: Path) -> None:
+    """s1 pins version 1 and adds a guard; s2 runs on the latest (2) and hides `go`; other stores get version 2."""
+    facts = {"order.e": "enum", "order.b": "bool", "order.n": "number"}
+    (tmp_path / "v1.yaml").write_text(_policy(facts, {"go": "order.e == 'a'", "stop": "true"}))
+    (tmp_path / "v2.yaml").write_text(_policy(facts, {"go": "order.e == 'a'", "stop": "true"}, version=2,
+                                              guards={"go": "order.n > 2"}))
+    (tmp_path / "stores").mkdir()  # store overrides live under stores/ (the trusted layout)
+    (tmp_path / "stores" / "s1.yaml").write_text(_override("s1", 1, "  pin: 1\nactions:\n  go:\n    deny:\n      - id: s1\n"
+                                                         "        when: order.b\n        reason: Not in s1.\n"))
+    (tmp_path / "stores" / "s2.yaml").write_text(_override("s2", 2, "actions:\n  go:\n    hidden: true\n"))
+    engine = policyengine.load(tmp_path)
+    plan = engine.plan("go", {})
+    assert plan.policies == ("s1: p@1 + s1@1", "s2: p@2 + s2@1", "*: p@2")
+    assert plan.facts == ("order.b", "order.e", "order.n", "store.id")
+    assert engine.plan("go", {}, store="s1").facts == ("order.b", "order.e")  # version 1: no order.n guard
+    assert engine.plan("go", {}, store="s2").kind == "never"
+    assert engine.plan("go", {}, store="s3").policies == ("s3: p@2",)
+    domains = {"order.e": ["a", "b", "z", None], "order.b": [True, False, None], "order.n": [0, 2.5, 3, "x", None],
+               "store.id": ["s1", "s2", "s3", None, 1]}
+    assert_exact(engine, domains, [{}], stores=(None, "s1", "s2", "s3"))
+
+
+def test_every_fact_type_and_construct(tmp_path: Path) -> None:
+    """Strings, numbers, sets, arithmetic, ternaries, named conditions and action references, with user facts."""
+    text = """\
+apiVersion: policyengine/v1
+kind: ActionPolicy
+name: p
+version: 1
+facts:
+  order.s: {type: string}
+  order.n: {type: number}
+  order.t: {type: set}
+  order.e: {type: enum, values: [a, b]}
+  user.n: {type: number}
+  user.tag: {type: string}
+conditions:
+  tagged: "user.tag in order.t or order.t.length > 2"
+actions:
+  first:
+    label: First
+    visible: "order.s.length >= 1 ? order.s < 'n' : order.e == 'a'"
+    allow: "tagged and order.n * 2 >= user.n"
+    deny:
+      - {id: neg, when: "-order.n > 5", reason: Negative.}
+    effects:
+      - {when: "'x' in order.s", operation: note}
+  second:
+    label: Second
+    visible: actions.first.visible
+    allow: "actions.first.enabled or order.n in [1, 2.5]"
+"""
+    (tmp_path / "p.yaml").write_text(text)
+    engine = policyengine.load(tmp_path / "p.yaml")
+    domains = {"order.s": ["", "abc", "xyz", None], "order.n": [-10, 1, 2.5, None, float("inf")],
+               "order.t": [["v"], ["a", "b", "c"], ["a", "a", "a"], ["v", 1], "v"], "order.e": ["a", "c", None]}
+    assert_exact(engine, domains, [{"n": 2, "tag": "v"}, {"n": 0.2, "tag": "w"}, {"tag": "v"}, {"n": 1, "tag": 3}])
+
+
+# -- the CLI -----------------------------------------------------------------------------------------------------
+def test_cli_text_json_sql(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run_cli(capsys, "plan", str(POLICIES), "edit", "--user", '{"role": "member"}', "--store", "acme")
+    assert code == 0
+    assert out == ("edit is enabled for this user (store acme): conditional\n"
+                   "  policy acme: order-actions@1 + acme@1\n"
+                   "  when valid(order.status) and (not (order.status in ['Partially Shipped', 'Shipped']))\n")
+    code, out, _ = run_cli(capsys, "plan", str(POLICIES), "force_delete", "--user", '{"role": "viewer"}')
+    assert code == 0 and out.splitlines()[0] == "force_delete is enabled for this user (every store): never"
+    _, out, _ = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "member"}', "--format", "json")
+    data = json.loads(out)
+    assert data["kind"] == "conditional" and data["facts"] == ["order.has_shipment", "store.id"]
+    _, out, _ = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "member"}', "--store", "acme",
+                        "--format", "sql")
+    assert out == ("WHERE (typeof(orders.has_shipment) = 'integer' AND orders.has_shipment IN (0, 1)) = 1 "
+                   "AND ((orders.has_shipment) = 1) = 0\n")
+    columns = tmp_path / "columns.json"
+    columns.write_text(json.dumps({"order.has_shipment": "o.shipped"}))
+    _, out, _ = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "member"}', "--store", "acme",
+                        "--format", "sql", "--dialect", "postgresql", "--columns", str(columns))
+    assert out == "WHERE (o.shipped IS NOT NULL) AND NOT ((o.shipped) IS TRUE)\n"
+
+
+def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "plan", str(POLICIES), "reste", "--user", "{}")
+    assert code == 2 and "unknown action 'reste'; did you mean 'reset'?" in err
+    columns = tmp_path / "columns.json"
+    columns.write_text(json.dumps({"order.status": "status"}))
+    code, _, err = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "admin"}', "--format", "sql",
+                           "--columns", str(columns))
+    assert code == 2 and "no column given for facts order.has_shipment, store.id" in err
+    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "order.n // 2 > 1"}))
+    code, _, err = run_cli(capsys, "plan", str(tmp_path / "d.yaml"), "div", "--user", "{}")
+    assert code == 1 and err.startswith("cannot plan: cannot plan `order.n // 2 > 1`")
