@@ -12,11 +12,12 @@ The package is laid out by role, each folder depending only on those below it:
 
 - :mod:`policyengine.cli`: one module per command (presentation only);
 - :mod:`policyengine.service`: live reloading, decision logs and the HTTP service (``policyengine serve``);
+- :mod:`policyengine.sql`: query plans as SQLAlchemy expressions, and bulk answered by the database;
 - :mod:`policyengine.toolkit` and :mod:`policyengine.testing`: YAML test suites and the pytest helper;
 - :mod:`policyengine.analysis`: matrix, diff, lint, verify, explain;
 - :mod:`policyengine.engine` and :mod:`policyengine.locks`: loading a directory, store dispatch, lock proofs;
 - :mod:`policyengine.proof`: decision procedures shared by lock proofs and analysis;
-- :mod:`policyengine.runtime`: generated evaluators, the interpreter, decisions, adapters, bulk;
+- :mod:`policyengine.runtime`: generated evaluators, the interpreter, decisions, adapters, bulk, query plans;
 - :mod:`policyengine.pipeline`: YAML with positions, JSON Schema validation, the AST, compilation, merging;
 - :mod:`policyengine.errors`: the one error hierarchy, rooted at :class:`PolicyError`.
 """
