@@ -8,7 +8,6 @@ the store runs on (its pin, or the latest).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from .runtime.plan import Plan, build_plan
 from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
-from .errors import Diagnostic, FactProblem, PolicyError
+from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
 from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
 from .pipeline.merge import merge_override
@@ -253,8 +252,8 @@ class Engine:
         policies = (*(s.policy for s in self._stores.values()), self.policy)
         labels = {a.id: a.spec.label for p in policies for a in p.actions}
         if type(action) is not str or action not in labels:
-            close = difflib.get_close_matches(action, sorted(labels), n=1) if type(action) is str else []
-            raise KeyError(f"unknown action {describe(action)}" + (f"; did you mean {close[0]!r}?" if close else ""))
+            hint = did_you_mean(action, sorted(labels)) if type(action) is str else None
+            raise KeyError(f"unknown action {describe(action)}" + (f"; {hint}" if hint else ""))
         return labels[action]
 
     def plan(self, action: str, user: Any, *, store: str | None = None, state: str = "enabled") -> Plan:
