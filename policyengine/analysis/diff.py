@@ -270,7 +270,6 @@ class Diff:
     @property
     def summary(self) -> str:
         """One line: how many actions change where, which widen, which narrow, which change otherwise."""
-        changed = [a for a in self.actions if a.changes]
         if not self.actions:
             return f"no decision changes ({len(self.compared)} combinations compared)"
         wider = [a.action.id for a in self.actions if a.widens]

@@ -5,7 +5,7 @@ saying why it could not be decided (the solver is missing, gave up, or cannot ex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..pipeline.compiler import CompiledPolicy
