@@ -22,6 +22,7 @@ from .runtime.plan import Plan, build_plan
 from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
+from .runtime.reasons import not_offered_reason, store_reason
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
 from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
@@ -52,9 +53,10 @@ class _Bound:
 def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
     """The store could not be determined, so no action's visibility is known: every action is hidden (the base
     policy's decisions are kept only for their labels), with the problem as the reason and error."""
-    reason = (f"could not be decided: {problem}",)
-    return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=reason, effects=(), errors=(*d.errors, problem),
-                                        source=()) for d in decisions.values()), decisions._meta)
+    detail = (store_reason(problem),)
+    return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=(detail[0].text,), reasons_detail=detail,
+                                        effects=(), errors=(*d.errors, problem), source=())
+                           for d in decisions.values()), decisions._meta)
 
 
 class Engine:
@@ -224,10 +226,13 @@ class Engine:
             results[i] = finish(results[i], strict)
         return results
 
-    def bulk(self, action: str, orders: Sequence[Any], user: Any, *, store: str | None = None) -> BulkResult:
+    def bulk(self, action: str, orders: Sequence[Any], user: Any, *, store: str | None = None,
+             decisions: bool = False) -> BulkResult:
         """The bulk menu entry for ``action`` over ``orders`` (one user): which orders it applies to, and the
         others grouped by reason, with a one-line summary. Orders with bad facts are skipped with their error;
-        orders of a store whose policy has no such action are skipped as not offered."""
+        orders of a store whose policy has no such action are skipped as not offered. With ``decisions=True`` the
+        result also carries each order's :class:`Decision` for ``action`` (its effects, its reasons), from the
+        same evaluation: :attr:`BulkResult.decisions`, in input order."""
         label = self.action_label(action)
         orders = orders if type(orders) is list else list(orders)  # read once, whatever kind of iterable it is
         results = self._evaluate_orders(orders, user, store)
@@ -240,11 +245,17 @@ class Engine:
             except KeyError:
                 by_result[key] = [i]
         groups: dict[str | None, list[int]] = {}
+        per_order: list[Any] | None = [None] * len(results) if decisions else None
         for indexes in by_result.values():
-            groups.setdefault(why_not(self._bulk_decision(results[indexes[0]], action, label)), []).extend(indexes)
+            decision = self._bulk_decision(results[indexes[0]], action, label)
+            groups.setdefault(why_not(decision), []).extend(indexes)
+            if per_order is not None:
+                for i in indexes:
+                    per_order[i] = decision
         for indexes in groups.values():
             indexes.sort()  # back to input order, as several outcomes may share a reason
-        return summarise(action, label, len(results), groups, order_ids(self._adapter, orders))
+        result = summarise(action, label, len(results), groups, order_ids(self._adapter, orders))
+        return result if per_order is None else attrs.evolve(result, decisions=tuple(per_order))
 
     def action_label(self, action: str) -> str:
         """The label naming ``action`` in bulk summaries: the base's, or for a store-only action its (first)
@@ -272,9 +283,11 @@ class Engine:
             return decision
         unknown = [p for p in result.errors if p.fact == STORE_FACT]
         if unknown:
-            return Decision(action, label, "hidden", (f"could not be decided: {unknown[0]}",), errors=tuple(unknown))
-        where = f"store {result.store_override.split('@')[0]}" if result.store_override else "this store"
-        return Decision(action, label, "hidden", (f"Not offered for {where}.",))
+            detail = (store_reason(unknown[0]),)
+            return Decision(action, label, "hidden", (detail[0].text,), errors=tuple(unknown), reasons_detail=detail)
+        store = result.store_override.split("@")[0] if result.store_override else None
+        detail = (not_offered_reason(store, f"Not offered for {f'store {store}' if store else 'this store'}."),)
+        return Decision(action, label, "hidden", (detail[0].text,), reasons_detail=detail)
 
     def __repr__(self) -> str:
         stores = f", {len(self._stores)} store override(s)" if self._stores else ""

@@ -80,10 +80,12 @@ def test_evaluate_answers_the_engines_menu_in_order_with_reason_ids(client: http
     assert (menu["policy"], menu["store_override"], menu["revision"]) == ("order-actions@1", "acme@1", engine.revision)
     assert served(menu) == menu_of(expected)
     delete = next(a for a in menu["actions"] if a["id"] == "delete")
-    assert [r["id"] for r in delete["reasons"]] == ["sent-to-warehouse", "amazon-order"]
+    assert [r["id"] for r in delete["reasons"]] == ["delete.deny.sent-to-warehouse", "delete.deny.amazon-order"]
+    assert delete["reasons"][0]["params"] == {"action": "delete", "guard": "sent-to-warehouse"}
+    assert [r["id"] for r in delete["reasons"]] == list(expected["delete"].reason_ids)
     assert delete["confirm"] == expected["delete"].confirm and delete["destructive"] is True
     hidden = next(a for a in menu["actions"] if a["id"] == "revalidate")
-    assert hidden["state"] == "hidden" and [r["id"] for r in hidden["reasons"]] == ["visible"]
+    assert hidden["state"] == "hidden" and [r["id"] for r in hidden["reasons"]] == ["revalidate.visible"]
     archive = next(a for a in menu["actions"] if a["id"] == "archive")
     assert archive["effects"] == [e.to_dict() for e in expected["archive"].effects] and archive["effects"]
     assert set(menu["actions"][0]) == {"id", "label", "state", "reasons", "confirm", "destructive", "effects", "errors"}
@@ -97,7 +99,8 @@ def test_evaluate_as_a_store_and_failing_closed(client: httpx.Client, engine: po
     menu = client.post("/v1/evaluate", json={"order": order, "user": ADMIN}).json()
     assert {"fact": "order.has_shipment", "message": menu["errors"][0]["message"]} in menu["errors"]
     reset = next(a for a in menu["actions"] if a["id"] == "reset")
-    assert reset["state"] != "enabled" and "fail-closed:order.has_shipment" in [r["id"] for r in reset["reasons"]]
+    assert reset["state"] != "enabled" and {"id": "fact-problem", "text": f"could not be decided: order.has_shipment: {menu['errors'][0]['message']}",
+                                         "params": {"fact": "order.has_shipment", "message": menu["errors"][0]["message"]}} in reset["reasons"]
 
 
 def test_strict_bad_fact_is_422_naming_the_field(client: httpx.Client) -> None:
@@ -309,7 +312,8 @@ def test_one_complete_masked_record_per_decision_request(client: httpx.Client, r
                                  "user.role": "[masked]"}
     expected = engine.evaluate(SHIPPED_ACME, ADMIN)
     assert [(a["id"], a["state"]) for a in decision["actions"]] == [(d.action, d.state) for d in expected.values()]
-    assert next(a for a in decision["actions"] if a["id"] == "delete")["reasons"] == ["sent-to-warehouse", "amazon-order"]
+    assert next(a for a in decision["actions"] if a["id"] == "delete")["reasons"] == ["delete.deny.sent-to-warehouse",
+                                                                                          "delete.deny.amazon-order"]
     batch = records.records[-1]
     assert (batch["kind"], batch["store"], len(batch["decisions"])) == ("batch", "globex", 3)
     assert {d["store_override"] for d in batch["decisions"]} == {"globex@2"}
@@ -323,7 +327,7 @@ def test_bulk_and_explain_are_logged(client: httpx.Client, records: Records) -> 
     bulk, explained = records.records
     assert (bulk["kind"], bulk["action"], len(bulk["decisions"])) == ("bulk", "reset", 2)
     assert all([a["id"] for a in d["actions"]] == ["reset"] for d in bulk["decisions"])
-    assert bulk["decisions"][1]["actions"][0]["reasons"] == ["fail-closed:store.id"]
+    assert bulk["decisions"][1]["actions"][0]["reasons"] == ["store-undecided"]
     assert explained["kind"] == "explain" and len(explained["decisions"][0]["actions"]) == 8
 
 

@@ -43,12 +43,50 @@ class BulkResult:
     """The other orders grouped by reason, largest group first. Orders with bad facts are here too, never acted on."""
     summary: str
     """One line a page can show: "Reset 47 of 50 orders; 3 skipped: the order already has a shipment"."""
+    decisions: tuple[Decision, ...] | None = None
+    """With ``bulk(..., decisions=True)``: each order's decision for the action, in input order (index ``i`` is the
+    order at input index ``i``), from the same evaluation: an applicable order's ``effects`` (which may depend on
+    the order, as Reprocess's do), a skipped order's reasons and their ids. None when not asked for."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "label": self.label, "total": self.total,
-                "applicable": {"count": len(self.applicable), "indexes": list(self.applicable),
-                               "order_ids": list(self.applicable_ids)},
-                "skipped": [g.to_dict() for g in self.skipped], "summary": self.summary}
+    @property
+    def by_order_id(self) -> dict[str, Decision]:
+        """:attr:`decisions` by order id, for the orders that have one (an id given twice keeps its first order's
+        decision). Raises ``ValueError`` when the result was made without ``decisions=True``."""
+        if self.decisions is None:
+            raise ValueError("this BulkResult has no per-order decisions: call bulk(..., decisions=True)")
+        ids = _all_ids(self)
+        out: dict[str, Decision] = {}
+        for order_id, decision in zip(ids, self.decisions, strict=True):
+            if order_id is not None:
+                out.setdefault(order_id, decision)
+        return out
+
+    def to_dict(self, provenance: bool = True) -> dict[str, Any]:
+        """The JSON form; with per-order decisions, ``decisions`` lists ``{"index", "order_id", "decision"}`` in
+        input order (``decision`` is :meth:`Decision.to_dict`, ``provenance=False`` leaving out positions)."""
+        out = {"action": self.action, "label": self.label, "total": self.total,
+               "applicable": {"count": len(self.applicable), "indexes": list(self.applicable),
+                              "order_ids": list(self.applicable_ids)},
+               "skipped": [g.to_dict() for g in self.skipped], "summary": self.summary}
+        if self.decisions is not None:
+            shared: dict[int, dict[str, Any]] = {}  # one JSON form per distinct (shared) Decision object
+            ids = _all_ids(self)
+            out["decisions"] = [
+                {"index": i, "order_id": ids[i],
+                 "decision": shared.get(id(d)) or shared.setdefault(id(d), d.to_dict(provenance))}
+                for i, d in enumerate(self.decisions)]
+        return out
+
+
+def _all_ids(result: BulkResult) -> list[str | None]:
+    """Every order's id by input index, from the applicable and skipped groups."""
+    ids: list[str | None] = [None] * result.total
+    for i, order_id in zip(result.applicable, result.applicable_ids, strict=True):
+        ids[i] = order_id
+    for group in result.skipped:
+        for i, order_id in zip(group.indexes, group.order_ids, strict=True):
+            ids[i] = order_id
+    return ids
 
 
 def order_ids(adapter: Any, orders: Sequence[Any]) -> list[str | None]:

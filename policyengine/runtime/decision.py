@@ -8,8 +8,9 @@ from typing import Any, Literal
 import attrs
 
 from ..errors import FactProblem
+from .reasons import Reason, text_reason
 
-__all__ = ["Decision", "Decisions", "Effect", "FrozenMap", "State"]
+__all__ = ["Decision", "Decisions", "Effect", "FrozenMap", "Reason", "State"]
 
 State = Literal["enabled", "disabled", "hidden"]
 
@@ -47,7 +48,9 @@ def _frozen_map(value: Any) -> FrozenMap:
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
 
-@attrs.frozen(slots=True)
+# cache_hash: decisions and effects are hashed over and over while load-time tables are built and shared
+# (``shared.setdefault(decisions, decisions)``); they are immutable, so their hash is computed once.
+@attrs.frozen(slots=True, cache_hash=True)
 class Effect:
     """What performing an action does: facts it sets (``{"order.status": "Open"}``) and/or a host operation."""
 
@@ -58,7 +61,7 @@ class Effect:
         return {"set": dict(self.set), "operation": self.operation}
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class Source:
     """A condition that determined a decision's state, and where it is written (provenance for audits).
 
@@ -72,11 +75,14 @@ class Source:
     """``file:line:col`` of the condition: in the base policy, or in the store override that changed it."""
     text: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, "where": self.where, "condition": self.text}
+    def to_dict(self, provenance: bool = True) -> dict[str, Any]:
+        """``provenance=False`` leaves out ``where`` (it moves with every edit above the condition)."""
+        if provenance:
+            return {"kind": self.kind, "id": self.id, "where": self.where, "condition": self.text}
+        return {"kind": self.kind, "id": self.id, "condition": self.text}
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class Decision:
     """The decision for one action on one order.
 
@@ -96,6 +102,22 @@ class Decision:
     that disabled it, or the allow condition that enabled it."""
     destructive: bool = False
     """The policy marks the action as destructive (it loses data or cannot be undone; it has a ``confirm``)."""
+    reasons_detail: tuple[Reason, ...] = ()
+    """``reasons`` with their stable ids and params (see :mod:`policyengine.runtime.reasons`), as the engine built
+    them. Read :attr:`reason_details`, which also covers a hand-made decision that left this empty."""
+
+    @property
+    def reason_details(self) -> tuple[Reason, ...]:
+        """One :class:`Reason` (id, text, params) per entry of ``reasons``, in the same order."""
+        detail = self.reasons_detail
+        if len(detail) == len(self.reasons) and all(r.text == t for r, t in zip(detail, self.reasons)):
+            return detail
+        return tuple(text_reason(text, self.errors) for text in self.reasons)
+
+    @property
+    def reason_ids(self) -> tuple[str, ...]:
+        """The stable id of each of ``reasons``, in order: what a front end translates."""
+        return tuple(r.id for r in self.reason_details)
 
     @property
     def visible(self) -> bool:
@@ -105,7 +127,11 @@ class Decision:
     def enabled(self) -> bool:
         return self.state == "enabled"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, provenance: bool = True) -> dict[str, Any]:
+        """The JSON form of one decision. ``reasons`` are the texts, ``reason_ids`` their ids (in the same order)
+        and ``reasons_detail`` both with each reason's params. ``provenance=False`` leaves out the ``where``
+        (``file:line:col``) of each ``source`` entry, keeping its kind, guard id and condition text."""
+        details = self.reason_details
         return {
             "action": self.action,
             "label": self.label,
@@ -113,11 +139,13 @@ class Decision:
             "visible": self.visible,
             "enabled": self.enabled,
             "reasons": list(self.reasons),
+            "reason_ids": [r.id for r in details],
+            "reasons_detail": [r.to_dict() for r in details],
             "confirm": self.confirm,
             "destructive": self.destructive,
             "effects": [e.to_dict() for e in self.effects],
             "errors": [{"fact": p.fact, "message": p.message} for p in self.errors],
-            "source": [src.to_dict() for src in self.source],
+            "source": [src.to_dict(provenance) for src in self.source],
         }
 
 
@@ -132,12 +160,28 @@ class DecisionsMeta:
     """The store override applied, as ``store@version``, or None."""
     revision: str = ""
     """The content hash of the loaded policy set (``Engine.revision``)."""
+    keys: tuple[str, ...] = attrs.field(eq=False)
+    """The action ids in menu order (derived from ``index``): what iteration and ``keys()`` hand out."""
+
+    @keys.default
+    def _keys(self) -> tuple[str, ...]:
+        return tuple(sorted(self.index, key=self.index.__getitem__))
+
+
+_UNSET: Any = object()
 
 
 class Decisions(Mapping[str, Decision]):
-    """The decisions for every action of a policy on one order: a read-only mapping in policy (menu) order."""
+    """The decisions for every action of a policy on one order: a read-only mapping in policy (menu) order.
 
-    __slots__ = ("_decisions", "_meta")
+    Reading it costs what reading a tuple costs: ``values()`` is the tuple of decisions itself, ``keys()`` and
+    iteration the action ids of the policy, ``items()`` a tuple of pairs built once per object. The engine shares
+    one Decisions per outcome, so those and :meth:`to_dict` are built once and read many times.
+    """
+
+    # _decisions and _meta are always set (the generated fast path sets them without __init__); _items and _json
+    # are caches, unset until first asked for
+    __slots__ = ("_decisions", "_items", "_json", "_meta")
 
     def __init__(self, decisions: tuple[Decision, ...], meta: DecisionsMeta | None = None) -> None:
         self._decisions = decisions
@@ -145,6 +189,35 @@ class Decisions(Mapping[str, Decision]):
 
     def __getitem__(self, action: str) -> Decision:
         return self._decisions[self._meta.index[action]]
+
+    def get(self, action: str, default: Any = None) -> Any:
+        i = self._meta.index.get(action)
+        return default if i is None else self._decisions[i]
+
+    def __contains__(self, action: object) -> bool:
+        return action in self._meta.index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._meta.keys)
+
+    def __len__(self) -> int:
+        return len(self._decisions)
+
+    def keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The action ids, in menu order (a tuple)."""
+        return self._meta.keys
+
+    def values(self) -> tuple[Decision, ...]:  # type: ignore[override]
+        """The decisions, in menu order: the tuple the engine built (no view object, no copy)."""
+        return self._decisions
+
+    def items(self) -> tuple[tuple[str, Decision], ...]:  # type: ignore[override]
+        """``(action id, decision)`` pairs, in menu order (a tuple, built once per object)."""
+        try:
+            return self._items
+        except AttributeError:
+            self._items = items = tuple(zip(self._meta.keys, self._decisions))
+            return items
 
     @property
     def policy(self) -> str:
@@ -160,12 +233,6 @@ class Decisions(Mapping[str, Decision]):
     def revision(self) -> str:
         """The content hash of the loaded policy set, for audit logs."""
         return self._meta.revision
-
-    def __iter__(self) -> Iterator[str]:
-        return (d.action for d in self._decisions)
-
-    def __len__(self) -> int:
-        return len(self._decisions)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Decisions):
@@ -183,13 +250,31 @@ class Decisions(Mapping[str, Decision]):
         """Every distinct fact problem met while deciding, in first-seen order."""
         return tuple(dict.fromkeys(p for d in self._decisions for p in d.errors))
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable form with a stable key order: provenance, then ``actions`` (id -> decision), then
-        ``errors``."""
-        return {
-            "policy": self.policy,
-            "store_override": self.store_override,
-            "revision": self.revision,
-            "actions": {d.action: d.to_dict() for d in self._decisions},
-            "errors": [{"fact": p.fact, "message": p.message} for p in self.errors],
-        }
+    def to_dict(self, provenance: bool = True) -> dict[str, Any]:
+        """The JSON form, with a stable key order: ``policy``, ``store_override``, ``revision``, then ``actions``
+        (a list of :meth:`Decision.to_dict`, each with its ``action`` id, in menu order), then ``errors``.
+
+        ``provenance=False`` is the snapshot form: no ``revision`` and no ``source[].where`` (both change with any
+        edit of the policy files, a comment included), the conditions' text and ids kept.
+
+        Built once per object and cached (a Decisions is immutable, and the engine shares one per outcome): each
+        call returns a new top-level dict, but the lists and dicts inside it are shared with every other caller.
+        Do not mutate them; ``copy.deepcopy`` the result to edit it.
+        """
+        try:
+            cached = self._json
+        except AttributeError:
+            cached = self._json = [_UNSET, _UNSET]
+        slot = 0 if provenance else 1
+        built = cached[slot]
+        if built is _UNSET:
+            built = cached[slot] = self._build_dict(provenance)
+        return built.copy()
+
+    def _build_dict(self, provenance: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"policy": self.policy, "store_override": self.store_override}
+        if provenance:
+            out["revision"] = self.revision
+        out["actions"] = [d.to_dict(provenance) for d in self._decisions]
+        out["errors"] = [{"fact": p.fact, "message": p.message} for p in self.errors]
+        return out

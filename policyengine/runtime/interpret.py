@@ -17,6 +17,7 @@ import attrs
 
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
+from .reasons import allow_reason, fact_reason, guard_reason, visible_reason
 from ..errors import FactProblem
 from ..pipeline.numbers import ARITHMETIC, to_decimal
 from ..pipeline.regexes import too_long
@@ -64,9 +65,10 @@ class ActionShape:
         action, spec = self.action, self.action.spec
         guards = list(zip(action.guards, fired, strict=True))
         enabled = allow is True and all(on is False for _, on in guards) and not errors
-        reasons = [self.allow_reason()] if allow is False else []
-        reasons += [g.spec.reason for g, on in guards if on]
-        reasons += [f"could not be decided: {problem}" for problem in errors]
+        # each reason with its id, from the compiled action (runtime/reasons.py is the one definition of ids)
+        details = [allow_reason(spec.id, self.allow_reason())] if allow is False else []
+        details += [guard_reason(spec.id, g.spec.id, g.spec.reason) for g, on in guards if on]
+        details += [fact_reason(problem) for problem in errors]
         sources = [] if allow is True and not enabled else [_source("allow", None, action.allow)]
         sources += [_source("guard", g.spec.id, g.when) for g, on in guards if on is not False]
         effects = []
@@ -75,8 +77,9 @@ class ActionShape:
             if effect.when is None or next(conditional) is True:
                 effects.append(Effect(effect.spec.set, effect.spec.operation))
         state: State = "enabled" if enabled else "disabled"
-        return Decision(spec.id, spec.label, state, () if enabled else tuple(reasons), spec.confirm,
-                        tuple(effects), errors, tuple(sources), spec.destructive)
+        detail = () if enabled else tuple(details)
+        return Decision(spec.id, spec.label, state, tuple(r.text for r in detail), spec.confirm,
+                        tuple(effects), errors, tuple(sources), spec.destructive, detail)
 
     def from_key(self, key: int) -> Decision:
         """The decision for a table key: bit 0 allow, then one bit per guard, then per conditional effect."""
@@ -94,11 +97,11 @@ def hidden_decision(action: CompiledAction, errors: tuple[FactProblem, ...] = ()
     """The decision of a hidden action: its visibility is false, or (with ``errors``) could not be decided."""
     spec = action.spec
     if errors:
-        reasons = tuple(f"could not be decided: {problem}" for problem in errors)
+        details = tuple(fact_reason(problem) for problem in errors)
     else:
-        reasons = (spec.hidden_reason or f"not shown: `{spec.visible.text}` is false",)
-    return Decision(spec.id, spec.label, "hidden", reasons, spec.confirm, (), errors,
-                    (_source("visible", None, action.visible),), spec.destructive)
+        details = (visible_reason(spec.id, spec.hidden_reason or f"not shown: `{spec.visible.text}` is false"),)
+    return Decision(spec.id, spec.label, "hidden", tuple(r.text for r in details), spec.confirm, (), errors,
+                    (_source("visible", None, action.visible),), spec.destructive, details)
 
 
 class Unknown:

@@ -145,7 +145,8 @@ def bulk(call: Call) -> Reply:
     body, snap = call.body, call.snap
     store = body.get("store")
     try:
-        result = snap.engine.bulk(body["action"], body["orders"], body["user"], store=store)
+        result = snap.engine.bulk(body["action"], body["orders"], body["user"], store=store,
+                                  decisions=body.get("decisions") is True)
     except KeyError as err:
         raise ApiError(422, "unknown_action", str(err.args[0]), "$.action") from None
     log = call.service.live.decision_log

@@ -330,11 +330,11 @@ class LivePolicies:
         return results
 
     def bulk(self, action: str, orders: list[Any], user: Any, *, store: str | None = None,
-             request_id: str | None = None) -> BulkResult:
+             request_id: str | None = None, decisions: bool = False) -> BulkResult:
         """``engine.bulk`` on the set serving now; one decision log record (the bulk action's outcome per order)."""
         snap = self.snapshot()
         started = time.perf_counter()
-        result = snap.engine.bulk(action, orders, user, store=store)
+        result = snap.engine.bulk(action, orders, user, store=store, decisions=decisions)
         if self._log is not None:
             self._log.log_bulk(snap.view, result, orders, user, store=store, request_id=request_id, started=started)
         return result

@@ -1,7 +1,7 @@
 """Load-time preparations for presenting and logging one engine's decisions (built before the engine serves).
 
 An :class:`EngineView` knows, for every policy an engine may decide with (each base version, each store's merged
-policy), the reason ids of every action (:mod:`.reasons`) and the getters of the facts the policy reads (for decision
+policy), the getters of the facts the policy reads (for decision
 logs, already sorted into kept, masked and hashed). It renders a :class:`~policyengine.Decisions` as the service's
 JSON menu, and remembers the bytes of each shared Decisions object, so that answering the same outcome again is a
 dict lookup: the engine shares one Decisions per outcome.
@@ -17,7 +17,7 @@ from ..engine import STORE_FACT, Engine
 from ..errors import json_path
 from ..pipeline.compiler import CompiledPolicy
 from ..runtime.decision import Decision, Decisions
-from .reasons import reason_ids, reason_table
+from .reasons import reasons_json
 
 if TYPE_CHECKING:
     from .decisionlog import DecisionLog
@@ -56,12 +56,11 @@ def _problems(decision: Decision | Decisions) -> list[dict[str, str]]:
 class EngineView:
     """What the service and the decision log need of one engine, computed once when it loads."""
 
-    __slots__ = ("engine", "fact_fields", "_reasons", "_facts", "_cache")
+    __slots__ = ("engine", "fact_fields", "_facts", "_cache")
 
     def __init__(self, engine: Engine, log: DecisionLog | None = None) -> None:
         self.engine = engine
         policies = self.policies()
-        self._reasons = {key: reason_table(policy) for key, policy in policies.items()}
         self.fact_fields = {f.name: json_path(f.source) for policy in policies.values() for f in policy.facts}
         """Fact name -> the JSON path it is read from (``$.order.store.id``), to name the field of a bad fact."""
         self._facts: dict[PolicyKey, list[tuple[str, Callable[[Any, Any], Any], Callable[[Any], Any] | None]]] = {}
@@ -88,18 +87,18 @@ class EngineView:
                 out[(sp.policy.spec.label, sp.override.label)] = sp.policy
         return out
 
-    def reason_ids(self, decisions: Decisions, decision: Decision) -> tuple[str, ...]:
-        texts = self._reasons.get((decisions.policy, decisions.store_override), {}).get(decision.action, {})
-        return reason_ids(decision, texts)
+    @staticmethod
+    def reason_ids(decisions: Decisions, decision: Decision) -> tuple[str, ...]:
+        """The ids of ``decision``'s reasons: the engine's own (``Decision.reason_ids``)."""
+        return decision.reason_ids
 
     # -- the service's JSON menu ------------------------------------------------------------------------------
     def action(self, decisions: Decisions, decision: Decision) -> dict[str, Any]:
-        ids = self.reason_ids(decisions, decision)
         return {
             "id": decision.action,
             "label": decision.label,
             "state": decision.state,
-            "reasons": [{"id": i, "text": text} for i, text in zip(ids, decision.reasons, strict=True)],
+            "reasons": reasons_json(decision),
             "confirm": decision.confirm,
             "destructive": decision.destructive,
             "effects": [e.to_dict() for e in decision.effects],
