@@ -494,7 +494,8 @@ def test_cli_evaluate_store_changes_the_decision(shipped: policyengine.Engine, c
     assert code == 0
     data = json.loads(as_json)
     assert data == shipped.evaluate(json.loads(order), ADMIN, store="globex").to_dict()
-    assert data["actions"]["force_delete"]["state"] == "hidden" and "request_cancellation" in data["actions"]
+    by_id = {entry["action"]: entry for entry in data["actions"]}
+    assert by_id["force_delete"]["state"] == "hidden" and "request_cancellation" in by_id
 
 
 def test_cli_evaluate_store_table_exact(cli_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

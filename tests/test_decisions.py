@@ -268,24 +268,27 @@ def test_to_dict_is_json_serialisable_with_stable_key_order(engine: policyengine
     text = json.dumps(data)
     assert json.loads(text) == data
     assert {"actions", "errors"} <= set(data)
-    assert list(data["actions"]) == list(DEFAULT_ACTIONS)
-    core = ["action", "label", "state", "visible", "enabled", "reasons", "confirm", "effects", "errors"]
-    for action_id, entry in data["actions"].items():
+    assert isinstance(data["actions"], list)  # a JSON array, in menu order, for front ends
+    assert [entry["action"] for entry in data["actions"]] == list(DEFAULT_ACTIONS)
+    core = ["action", "label", "state", "visible", "enabled", "reasons", "reason_ids", "reasons_detail", "confirm",
+            "effects", "errors"]
+    for entry in data["actions"]:
         assert [k for k in entry if k in core] == core
-        assert entry["action"] == action_id
         for effect in entry["effects"]:
             assert list(effect) == ["set", "operation"]
     # the key order is the same whatever the decisions are
     shapes = set()
     for args in itertools.product(STATUSES, (False, True), (False, True), (False, True), ROLES):
         other = engine.evaluate(*as_dicts(*args)).to_dict()
-        shapes.add((tuple(other), tuple(other["actions"]), *(tuple(e) for e in other["actions"].values())))
+        shapes.add((tuple(other), *(tuple(e) for e in other["actions"])))
     broken = engine.evaluate(None, None).to_dict()
-    shapes.add((tuple(broken), tuple(broken["actions"]), *(tuple(e) for e in broken["actions"].values())))
+    shapes.add((tuple(broken), *(tuple(e) for e in broken["actions"])))
     assert len(shapes) == 1
-    assert data["actions"]["reprocess"]["effects"] == [{"set": {"order.status": "Open"}, "operation": None},
+    by_id = {entry["action"]: entry for entry in data["actions"]}
+    assert by_id["reprocess"]["effects"] == [{"set": {"order.status": "Open"}, "operation": None},
                                                         {"set": {}, "operation": "retry_last_step"}]
-    assert data["actions"]["delete"]["reasons"] == [WAREHOUSE_REASON]
+    assert by_id["delete"]["reasons"] == [WAREHOUSE_REASON]
+    assert by_id["delete"]["reason_ids"] == ["delete.deny.sent-to-warehouse"]
     assert data["errors"] == []
     # the same decisions, from another input kind and another evaluation, serialise to the very same text
     again = engine.evaluate(*as_attrs("Abandoned", False, True, True, "admin")).to_dict()
@@ -298,8 +301,9 @@ def test_to_dict_with_errors_is_json_serialisable(engine: policyengine.Engine) -
     data = engine.evaluate(order, {"role": "member"}).to_dict()
     assert json.loads(json.dumps(data)) == data
     assert [e["fact"] for e in data["errors"]] == ["order.has_shipment"]
-    assert [e["fact"] for e in data["actions"]["reset"]["errors"]] == ["order.has_shipment"]
-    assert data["actions"]["edit"]["errors"] == []
+    by_id = {entry["action"]: entry for entry in data["actions"]}
+    assert [e["fact"] for e in by_id["reset"]["errors"]] == ["order.has_shipment"]
+    assert by_id["edit"]["errors"] == []
 
 
 def test_decisions_and_effects_are_immutable(engine: policyengine.Engine) -> None:

@@ -10,6 +10,8 @@ Accepted overrides (narrowing, stricter guards, rewording) and the merge rules a
 
 from __future__ import annotations
 
+import copy
+
 import itertools
 import json
 import re
@@ -593,9 +595,9 @@ TEXTS = {"base": MERGE_BASE, "shop": SHOP, "other": OTHER}
 
 def _canonical(decisions: policyengine.Decisions, names: dict[str, str]) -> dict[str, Any]:
     """``to_dict()`` with each source position's file replaced by its role (base/shop/other), revision dropped."""
-    data = decisions.to_dict()
+    data = copy.deepcopy(decisions.to_dict())  # the cached JSON form is read-only: edit a copy
     assert re.fullmatch(r"[0-9a-f]{64}", data.pop("revision"))
-    for action in data["actions"].values():
+    for action in data["actions"]:
         for source in action["source"]:
             file, line, column = source["where"].rsplit(":", 2)
             source["where"] = f"{names[file]}:{line}:{column}"
@@ -649,7 +651,7 @@ def test_sources_point_into_the_file_that_wrote_the_condition(shop: policyengine
     # an unchanged action's source stays in the base
     reprocess = engine.evaluate(_shop_order(), MEMBER)["reprocess"].source
     assert [(s.kind, s.where.split(":")[0], s.text) for s in reprocess] == [("allow", base, "can_act")]
-    assert decisions.to_dict()["actions"]["reset"]["source"] == [s.to_dict() for s in decisions["reset"].source]
+    assert next(a for a in decisions.to_dict()["actions"] if a["action"] == "reset")["source"] == [s.to_dict() for s in decisions["reset"].source]
 
 
 # -- locks through action references ---------------------------------------------------------------------------

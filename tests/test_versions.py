@@ -229,7 +229,8 @@ def test_decisions_carry_policy_store_override_and_revision(tmp_path: Path, monk
     assert (data["policy"], data["store_override"], data["revision"]) == ("order-actions@1", "acme@1", engine.revision)
     assert json.loads(json.dumps(data)) == data
     # a base guard's source is in the base, a guard the store added is in the override
-    reset = data["actions"]["reset"]
+    by_id = {entry["action"]: entry for entry in data["actions"]}
+    reset = by_id["reset"]
     assert reset["reasons"] == [
         "The order already has a shipment; resetting would re-process an order the warehouse has already worked.",
         "Fix the error first."]
@@ -240,10 +241,10 @@ def test_decisions_carry_policy_store_override_and_revision(tmp_path: Path, monk
         {"kind": "guard", "id": "errors", "where": where("p/stores/acme.yaml", ACME, "\"order.status"),
          "condition": "order.status == 'Error'"},
     ]
-    enabled = data["actions"]["edit"]["source"]
+    enabled = by_id["edit"]["source"]
     assert enabled == [{"kind": "allow", "id": None, "condition": "can_act",
                         "where": where("p/order-actions.yaml", V1, "can_act", after="  edit:\n")}]
-    hidden = data["actions"]["force_delete"]["source"]
+    hidden = by_id["force_delete"]["source"]
     assert hidden == [{"kind": "visible", "id": None, "condition": "is_admin",
                        "where": where("p/order-actions.yaml", V1, "is_admin", after="  force_delete:\n")}]
     assert other.to_dict()["store_override"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ import attrs
 from ..errors import FactProblem
 from .reasons import Reason, text_reason
 
-__all__ = ["Decision", "Decisions", "Effect", "FrozenMap", "Reason", "State"]
+__all__ = ["Decision", "Decisions", "Effect", "FrozenMap", "ReadOnlyDict", "ReadOnlyList", "Reason", "State"]
 
 State = Literal["enabled", "disabled", "hidden"]
 
@@ -171,6 +172,54 @@ class DecisionsMeta:
 _UNSET: Any = object()
 
 
+def _refuse(self: Any, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError("this JSON form is cached and shared (Decisions.to_dict); copy.deepcopy it to edit")
+
+
+class ReadOnlyDict(dict):  # type: ignore[type-arg]
+    """A dict that refuses changes: the shared inside of a cached :meth:`Decisions.to_dict`. It is still a dict to
+    ``json.dumps``, ``==`` and ``isinstance``; ``copy.deepcopy`` and pickling give plain dicts."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+    def __reduce__(self) -> Any:
+        return dict, (dict(self),)
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+
+class ReadOnlyList(list):  # type: ignore[type-arg]
+    """A list that refuses changes (see :class:`ReadOnlyDict`)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+    append = clear = extend = insert = pop = remove = reverse = sort = _refuse  # type: ignore[assignment]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return [copy.deepcopy(v, memo) for v in self]
+
+    def __reduce__(self) -> Any:
+        return list, (list(self),)
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` (plain JSON data) with every dict and list inside made read-only."""
+    if type(value) is dict:
+        return ReadOnlyDict({k: _frozen(v) for k, v in value.items()})
+    if type(value) is list:
+        return ReadOnlyList(_frozen(v) for v in value)
+    return value
+
+
 class Decisions(Mapping[str, Decision]):
     """The decisions for every action of a policy on one order: a read-only mapping in policy (menu) order.
 
@@ -257,9 +306,11 @@ class Decisions(Mapping[str, Decision]):
         ``provenance=False`` is the snapshot form: no ``revision`` and no ``source[].where`` (both change with any
         edit of the policy files, a comment included), the conditions' text and ids kept.
 
-        Built once per object and cached (a Decisions is immutable, and the engine shares one per outcome): each
-        call returns a new top-level dict, but the lists and dicts inside it are shared with every other caller.
-        Do not mutate them; ``copy.deepcopy`` the result to edit it.
+        Built once per object and cached (a Decisions is immutable, and the engine shares one per outcome), so a
+        second call costs a shallow copy. Each call returns a new top-level dict (add or pop keys freely); the
+        lists and dicts inside it are shared with every other caller and refuse changes (``TypeError``): they are
+        :class:`ReadOnlyDict` / :class:`ReadOnlyList`, which ``json.dumps``, ``==`` and ``isinstance`` treat as
+        plain dicts and lists. ``copy.deepcopy`` (or a JSON round trip) gives plain, editable data.
         """
         try:
             cached = self._json
@@ -277,4 +328,4 @@ class Decisions(Mapping[str, Decision]):
             out["revision"] = self.revision
         out["actions"] = [d.to_dict(provenance) for d in self._decisions]
         out["errors"] = [{"fact": p.fact, "message": p.message} for p in self.errors]
-        return out
+        return {k: _frozen(v) for k, v in out.items()}
