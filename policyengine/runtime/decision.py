@@ -223,8 +223,9 @@ def _frozen(value: Any) -> Any:
 class Decisions(Mapping[str, Decision]):
     """The decisions for every action of a policy on one order: a read-only mapping in policy (menu) order.
 
-    Reading it costs what reading a tuple costs: ``values()`` is the tuple of decisions itself, ``keys()`` and
-    iteration the action ids of the policy, ``items()`` a tuple of pairs built once per object. The engine shares
+    Reading it costs what reading a tuple costs: ``values()`` is the tuple of decisions itself, iteration runs over
+    the policy's tuple of action ids, ``items()`` is a tuple of pairs built once per object (``keys()`` stays the
+    usual set-like view). The engine shares
     one Decisions per outcome, so those and :meth:`to_dict` are built once and read many times.
     """
 
@@ -251,10 +252,6 @@ class Decisions(Mapping[str, Decision]):
 
     def __len__(self) -> int:
         return len(self._decisions)
-
-    def keys(self) -> tuple[str, ...]:  # type: ignore[override]
-        """The action ids, in menu order (a tuple)."""
-        return self._meta.keys
 
     def values(self) -> tuple[Decision, ...]:  # type: ignore[override]
         """The decisions, in menu order: the tuple the engine built (no view object, no copy)."""
