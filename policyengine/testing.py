@@ -28,11 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from .runtime.decision import Decision
+from .pipeline.compiler import CompiledPolicy
+from .proof.space import depends_on
+from .runtime.decision import Decision, Decisions
 from .engine import STORE_FACT, Engine, load
 from .pipeline.model import FactSpec
 from .proof.space import assignments, finite_needed, possible_assignments
@@ -56,19 +58,34 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _effects(decision: Decision) -> str:
+    """`` [order.status := New + restart_processing]``, or nothing without effects."""
+    if not decision.effects:
+        return ""
+    parts = []
+    for effect in decision.effects:
+        bits = [f"{fact} := {_show(value)}" for fact, value in effect.set.items()]
+        bits += [effect.operation] if effect.operation else []
+        parts.append(" + ".join(bits))
+    return " [" + ", ".join(parts) + "]"
+
+
 def _cell(decision: Decision) -> str:
-    """``enabled [order.status := New + restart_processing]`` or ``disabled: reason | reason [...]``."""
+    """``enabled [order.status := New + restart_processing]`` or ``disabled: reason | reason [...]`` (the reasons'
+    text: the ``rows`` shape)."""
     text: str = decision.state
     if decision.reasons:
         text += ": " + " | ".join(decision.reasons)
-    if decision.effects:
-        parts = []
-        for effect in decision.effects:
-            bits = [f"{fact} := {_show(value)}" for fact, value in effect.set.items()]
-            bits += [effect.operation] if effect.operation else []
-            parts.append(" + ".join(bits))
-        text += " [" + ", ".join(parts) + "]"
-    return text
+    return text + _effects(decision)
+
+
+def _id_cell(decision: Decision) -> str:
+    """``enabled [effects]`` or ``disabled (reset.deny.has-shipment) [effects]``: reasons by their stable ids (the
+    matrix's ``reasons`` legend gives each id's text)."""
+    text: str = decision.state
+    if decision.reasons:
+        text += " (" + ", ".join(decision.reason_ids) + ")"
+    return text + _effects(decision)
 
 
 def _inputs(facts: Mapping[str, FactSpec], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -84,20 +101,33 @@ def _inputs(facts: Mapping[str, FactSpec], values: Mapping[str, Any]) -> tuple[d
 
 
 def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
-                    facts: Mapping[str, Any] | None = None, all_combinations: bool = False) -> dict[str, Any]:
+                    facts: Mapping[str, Any] | None = None, all_combinations: bool = False,
+                    shape: Literal["decisions", "rows"] = "decisions") -> dict[str, Any]:
     """The decisions of every action for every combination of the facts a policy reads, as plain data.
 
     ``policies`` is a policy directory (or file) or a loaded :class:`Engine`; ``store`` picks a store override's
-    policy (default: the base policy). The rows enumerate the finite facts (enums and booleans) the policy reads,
-    leaving out the combinations its ``constraints`` rule out (``all_combinations=True`` keeps them; a constraint
-    that reads a fixed fact is not applied). ``facts``
-    fixes values: required for the facts that cannot be enumerated (numbers, strings, sets), optional for the
-    others (``facts={"user.role": "admin"}`` gives the admin's matrix only).
+    policy (default: the base policy). The combinations enumerate the finite facts (enums and booleans) the policy
+    reads, leaving out those its ``constraints`` rule out (``all_combinations=True`` keeps them; a constraint that
+    reads a fixed fact is not applied). ``facts`` fixes values: required for the facts that cannot be enumerated
+    (numbers, strings, sets), optional for the others (``facts={"user.role": "admin"}`` gives the admin's matrix
+    only).
 
-    The result: ``{"policy": "order-actions@1", "store": None, "axes": {fact: [values]}, "fixed": {fact: value},
-    "actions": {id: {"label", "confirm", "destructive"}}, "rows": {"order.status=New, ..., user.role=admin":
-    {action: "enabled [effects]" | "disabled: reasons [effects]" | "hidden: reason"}}}``.
+    The result (``shape="decisions"``, the snapshot shape): ``{"policy": "order-actions@1", "store": None, "axes":
+    {fact: [values]}, "fixed": {fact: value}, "actions": {id: {"label", "confirm", "destructive", "reads"}},
+    "reasons": {reason id: text}, "decisions": {"order.has_shipment=true, user.role=member | reset":
+    "disabled (reset.deny.has-shipment) [order.status := New + restart_processing]", ...}}``. One entry per action
+    and combination of the facts **that action** reads (its ``reads``), grouped by action in menu order: a change
+    of one decision changes exactly one entry, whose key names the combination and the action, and the matrix
+    stays small (an action that reads two facts has a handful of entries, not one per combination of every fact).
+    Reasons are given by their stable ids (:mod:`policyengine.runtime.reasons`), their text once in ``reasons``;
+    nothing in it depends on file positions, the revision, dict or set order or hashing.
+
+    ``shape="rows"`` gives the earlier shape instead: ``"rows": {"<every fact>=<value>, ...": {action:
+    "enabled [effects]" | "disabled: reasons [effects]" | "hidden: reason"}}`` in place of ``reasons`` and
+    ``decisions``.
     """
+    if shape not in ("decisions", "rows"):
+        raise ValueError(f"shape must be 'decisions' or 'rows', not {shape!r}")
     engine = _engine(policies)
     if store is not None and store not in engine.stores:
         raise ValueError(f"no store override for {store!r} (stores: {', '.join(engine.stores) or 'none'})")
@@ -117,31 +147,72 @@ def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
         fixed_inputs = {**fixed, STORE_FACT: store if store is not None else _NO_OVERRIDE}
     else:
         fixed_inputs = fixed
-    rows: dict[str, dict[str, str]] = {}
+    table: list[tuple[dict[str, Any], Decisions]] = []
     labels: dict[str, dict[str, Any]] = {}
     for combo in combos:
         order, user = _inputs(declared, {**fixed_inputs, **combo})
         decisions = engine.evaluate(order, user, store=store, strict=True)
-        key = ", ".join(f"{name}={_show(value)}" for name, value in combo.items()) or "(any)"
-        rows[key] = {action: _cell(d) for action, d in decisions.items()}
+        table.append((combo, decisions))
         for action, d in decisions.items():
             labels.setdefault(action, {"label": d.label, "confirm": d.confirm, "destructive": d.destructive})
     override = engine.store_override(store) if store is not None else None
-    return {
+    out: dict[str, Any] = {
         "policy": policy.spec.label if override is None else
         f"{policy.spec.label} + store override {override.override.label}",
         "store": store,
         "axes": {f.name: [_show(v) for v in f.domain] for f in axes},
         "fixed": {name: _show(value) for name, value in sorted(fixed.items())},
         "actions": labels,
-        "rows": rows,
     }
+    if shape == "rows":
+        out["rows"] = {_key(combo): {action: _cell(d) for action, d in decisions.items()} for combo, decisions in table}
+        return out
+    reads = _reads(policy, [f.name for f in axes], table)
+    for action, meta in labels.items():
+        meta["reads"] = reads[action]
+    legend: dict[str, str] = {}
+    entries: dict[str, str] = {}
+    for action in labels:
+        for combo, decisions in table:
+            decision = decisions[action]
+            legend.update(zip(decision.reason_ids, decision.reasons))
+            entries.setdefault(f"{_key({n: combo[n] for n in reads[action]})} | {action}", _id_cell(decision))
+    out["reasons"] = dict(sorted(legend.items()))
+    out["decisions"] = entries
+    return out
+
+
+def _key(combo: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={_show(value)}" for name, value in combo.items()) or "(any)"
+
+
+def _reads(policy: CompiledPolicy, axes: list[str], table: list[tuple[dict[str, Any], Decisions]]) -> dict[str, list[str]]:
+    """For each action, the enumerated facts its decision depends on (its conditions, the named conditions and
+    the actions they refer to), in axis order. Checked against the decisions themselves: should two combinations
+    that agree on those facts ever decide the action differently, the action is keyed by every axis instead."""
+    out: dict[str, list[str]] = {}
+    for action in policy.actions:
+        read = depends_on(policy, action.exprs())
+        names = [name for name in axes if name in read]
+        seen: dict[tuple[Any, ...], Decision] = {}
+        for combo, decisions in table:
+            if seen.setdefault(tuple(combo[n] for n in names), decisions[action.id]) != decisions[action.id]:
+                names = list(axes)
+                break
+        out[action.id] = names
+    return out
 
 
 def format_matrix(matrix: Mapping[str, Any]) -> str:
-    """A :func:`decision_matrix` as text, one line per combination and action, for a single-file text snapshot."""
+    """A :func:`decision_matrix` as text for a single-file text snapshot. The ``decisions`` shape gives one line per
+    action and combination, ``<combination> | <action>: <decision>``, so a diff line names both; the ``rows`` shape
+    one line per combination followed by one indented line per action."""
     lines = [f"# {matrix['policy']}" + (f" with {matrix['fixed']}" if matrix["fixed"] else "")]
     lines += [f"# {action}: {meta['label']!r}, confirm: {meta['confirm']!r}" for action, meta in matrix["actions"].items()]
+    if "decisions" in matrix:
+        lines += [f"# reason {ident}: {text}" for ident, text in matrix["reasons"].items()]
+        lines += [f"{key}: {cell}" for key, cell in matrix["decisions"].items()]
+        return "\n".join(lines) + "\n"
     for key, cells in matrix["rows"].items():
         lines.append(key)
         lines += [f"  {action}: {cell}" for action, cell in cells.items()]
