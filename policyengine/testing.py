@@ -17,15 +17,25 @@ any behaviour change shows up as a reviewable diff::
     def test_policy_suites(policy_tests):
         policy_tests()  # runs the YAML suites; fails with expected vs actual per action
 
+    def test_shipped_order(policy_decisions, snapshot):
+        assert policy_decisions(order, user) == snapshot  # Decisions.to_dict(provenance=False), as plain data
+
 The plugin's fixtures load the directory named by the ``policyengine_policies`` ini option (default ``policies``,
 relative to the pytest root). Without the plugin, call :func:`decision_matrix` and :func:`check_suites` directly.
 
 :func:`decision_matrix` returns plain dicts and strings only, with keys that do not depend on dict or set order
-or on hashing, so the snapshot is byte-for-byte stable across runs and machines.
+or on hashing, so the snapshot is byte-for-byte stable across runs and machines. Its default shape has one entry per
+action and combination of the facts that action reads (``"order.has_shipment=true, user.role=member | reset":
+"disabled (reset.deny.has-shipment) [...]"``), so a snapshot diff names the combination and the action that changed.
+
+:func:`decisions_snapshot` (and the ``policy_decisions`` fixture) give one result's snapshot form,
+``to_dict(provenance=False)``: no revision and no ``file:line:col`` positions, which change with any edit of a
+policy file (a comment) and with the directory the tests run from; the conditions' text and ids stay.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -34,13 +44,15 @@ import pytest
 
 from .pipeline.compiler import CompiledPolicy
 from .proof.space import depends_on
+from .runtime.bulk import BulkResult
 from .runtime.decision import Decision, Decisions
 from .engine import STORE_FACT, Engine, load
 from .pipeline.model import FactSpec
 from .proof.space import assignments, finite_needed, possible_assignments
 from .toolkit.suites import TestRun, run_suites
 
-__all__ = ["decision_matrix", "format_matrix", "check_suites", "policy_engine", "policy_matrix", "policy_tests"]
+__all__ = ["decision_matrix", "decisions_snapshot", "format_matrix", "check_suites", "policy_decisions",
+           "policy_engine", "policy_matrix", "policy_tests"]
 
 _NO_OVERRIDE = "(no store override)"
 """The store id given to orders of a base-policy matrix: one that has no override."""
@@ -219,6 +231,12 @@ def format_matrix(matrix: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def decisions_snapshot(result: Decisions | BulkResult, *, provenance: bool = False) -> dict[str, Any]:
+    """The snapshot form of an ``evaluate`` (or ``bulk(..., decisions=True)``) result: its ``to_dict`` without
+    provenance (no revision, no ``source[].where``) by default, as plain, editable dicts and lists."""
+    return copy.deepcopy(result.to_dict(provenance=provenance))
+
+
 def check_suites(policies: str | Path | Engine = "policies", *, suites: str | Path | None = None,
                  filters: tuple[str, ...] = ()) -> TestRun:
     """Run the YAML test suites of ``policies`` (or those in ``suites``); raise :class:`AssertionError` listing,
@@ -262,6 +280,17 @@ def policy_matrix(policy_engine: Engine) -> Callable[..., dict[str, Any]]:
         return decision_matrix(policy_engine, store=store, facts=facts, all_combinations=all_combinations)
 
     return matrix
+
+
+@pytest.fixture
+def policy_decisions(policy_engine: Engine) -> Callable[..., dict[str, Any]]:
+    """``policy_decisions(order, user, store=None, provenance=False)``: :func:`decisions_snapshot` of the plugin's
+    engine deciding ``order`` for ``user``."""
+
+    def decide(order: Any, user: Any, *, store: str | None = None, provenance: bool = False) -> dict[str, Any]:
+        return decisions_snapshot(policy_engine.evaluate(order, user, store=store), provenance=provenance)
+
+    return decide
 
 
 @pytest.fixture

@@ -415,7 +415,12 @@ def test_decision_matrix_equals_the_snapshot(snapshot: Any) -> None:
     matrix = decision_matrix(ROOT / "policies")
     assert matrix["policy"] == "order-actions@1"
     # the policy's constraints rule out impossible orders (a shipment never sent, a Pending automatic order...)
-    assert len(matrix["rows"]) == 189
+    assert len(decision_matrix(ROOT / "policies", shape="rows")["rows"]) == 189
+    # one entry per action and combination of the facts that action reads, keyed by both
+    assert matrix["decisions"]["order.has_shipment=true, user.role=member | reset"] == \
+        "disabled (reset.deny.has-shipment) [order.status := New + restart_processing]"
+    assert matrix["actions"]["reset"]["reads"] == ["order.has_shipment", "user.role"]
+    assert matrix["reasons"]["reset.deny.has-shipment"].startswith("The order already has a shipment")
     assert matrix == snapshot
 
 
@@ -436,15 +441,23 @@ def test_decision_matrix_is_stable_across_processes(engine: policyengine.Engine)
 
 
 def test_decision_matrix_options(engine: policyengine.Engine) -> None:
-    admins = decision_matrix(engine, facts={"user.role": "admin"})
+    admins = decision_matrix(engine, facts={"user.role": "admin"}, shape="rows")
     assert "user.role" not in admins["axes"] and admins["fixed"] == {"user.role": "admin"}
     assert all(row["force_delete"].startswith("enabled") for row in admins["rows"].values())
-    everything = decision_matrix(engine, all_combinations=True)
+    everything = decision_matrix(engine, all_combinations=True, shape="rows")
     assert len(everything["rows"]) == 312
     text = format_matrix(admins)
     assert text.splitlines()[0] == "# order-actions@1 with {'user.role': 'admin'}"
     assert ("order.status=Open, order.has_shipment=false, order.sent_to_warehouse=true, "
             "store.manual_fulfillment=false\n  reprocess: enabled [retry_last_step]\n") in text
+    snapshot_shape = decision_matrix(engine, facts={"user.role": "admin"})
+    assert snapshot_shape["decisions"]["(any) | force_delete"] == "enabled [delete_order]"
+    lines = format_matrix(snapshot_shape).splitlines()
+    assert "order.sent_to_warehouse=true | delete: disabled (delete.deny.sent-to-warehouse) [delete_order]" in lines
+    assert "# reason delete.deny.sent-to-warehouse: The order was already sent to the warehouse; archive it first." \
+        in lines
+    with pytest.raises(ValueError, match="shape must be"):
+        decision_matrix(engine, shape="table")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no store override for 'initech'"):
         decision_matrix(engine, store="initech")
     with pytest.raises(ValueError, match=r"not facts of order-actions@1: user\.rol"):
@@ -496,10 +509,12 @@ def test_the_pytest_plugin_in_a_host_project(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stdout + second.stderr
     assert "3 snapshots passed" in second.stdout
     ambr = (tmp_path / "__snapshots__" / "test_policies.ambr").read_text("utf-8")
-    assert "'order.status=Shipped, order.has_shipment=true, order.sent_to_warehouse=true, " \
-           "store.manual_fulfillment=false, user.role=member': dict({" in ambr
-    assert "'reset': 'disabled: The order already has a shipment; resetting would re-process an order the " \
-           "warehouse has already worked. [order.status := New + restart_processing]'," in ambr
+    # one amber line per action and combination: a diff names both
+    assert "'order.has_shipment=true, user.role=member | reset': 'disabled (reset.deny.has-shipment) " \
+           "[order.status := New + restart_processing]'," in ambr
+    assert "'reset.deny.has-shipment': 'The order already has a shipment; resetting would re-process an order the " \
+           "warehouse has already worked.'," in ambr
+    assert len(ambr) < 150_000
 
 
 def test_run_suites_results_are_plain_frozen_objects(engine: policyengine.Engine) -> None:

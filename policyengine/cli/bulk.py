@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 
 from ..engine import load
+from .evaluate import details
 from .common import EXIT_OK, UsageError, add_path, json_arg, read_jsonl
 
 HELP = "one action over many orders: which it applies to, and why not for the rest"
@@ -19,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
     parser.add_argument("--store", help="decide every order as this store (default: each order's store.id)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--decisions", action="store_true",
+                        help="also show each order's decision: the effects of the orders it applies to")
 
 
 def _orders(indexes: Sequence[int], ids: Sequence[str | None], lines: Sequence[int]) -> str:
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     orders = [order for _, order in rows]
     engine = load(args.path)
     try:
-        result = engine.bulk(args.action, orders, user, store=args.store)
+        result = engine.bulk(args.action, orders, user, store=args.store, decisions=args.decisions)
     except KeyError as err:
         raise UsageError(str(err.args[0])) from None
     if args.format == "json":
@@ -45,4 +48,14 @@ def run(args: argparse.Namespace) -> int:
     for group in result.skipped:
         print(f"  skipped ({len(group.indexes)}): {group.reason}")
         print(f"    {_orders(group.indexes, group.order_ids, lines)}")
+    if result.decisions is not None:
+        print("  decisions:")
+        ids = [None] * result.total
+        for group_ids, indexes in ((result.applicable_ids, result.applicable),
+                                   *((g.order_ids, g.indexes) for g in result.skipped)):
+            for i, order_id in zip(indexes, group_ids, strict=True):
+                ids[i] = order_id
+        for i, decision in enumerate(result.decisions):
+            name = ids[i] if ids[i] is not None else f"line {lines[i]}"
+            print(f"    {name}: {decision.state}" + (f"  {details(decision)}" if details(decision) else ""))
     return EXIT_OK

@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_order_and_user(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--strict", action="store_true", help="exit 1 on a bad fact instead of failing closed")
+    parser.add_argument("--no-provenance", dest="provenance", action="store_false",
+                        help="JSON without the revision and the file:line:col of each source (stable for snapshots)")
 
 
 def details(decision: Decision) -> str:
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"cannot decide: {problem}", file=sys.stderr)
         return EXIT_FACTS
     if args.format == "json":
-        print(json.dumps(decisions.to_dict(), indent=2))
+        print(json.dumps(decisions.to_dict(provenance=args.provenance), indent=2))
     else:
         print(format_table(decisions))
     return EXIT_OK

@@ -211,6 +211,12 @@ class ReadOnlyList(list):  # type: ignore[type-arg]
         return list(self)
 
 
+# Serialisers that print a container's type name (syrupy's amber snapshots: ``dict({...})``) must show these as the
+# plain data they are, so that a snapshot of ``to_dict()`` reads (and stays) the same as one of plain dicts and lists.
+ReadOnlyDict.__name__ = "dict"
+ReadOnlyList.__name__ = "list"
+
+
 def _frozen(value: Any) -> Any:
     """``value`` (plain JSON data) with every dict and list inside made read-only."""
     if type(value) is dict:
