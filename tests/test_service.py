@@ -130,6 +130,13 @@ def test_bulk(client: httpx.Client, engine: policyengine.Engine) -> None:
     response = client.post("/v1/bulk", json={"action": "reset", "orders": orders, "user": {"role": "member"}})
     assert response.status_code == 200
     assert response.json() == {**engine.bulk("reset", orders, {"role": "member"}).to_dict(), "revision": engine.revision}
+    # with decisions: each order's decision for the action, as bulk(..., decisions=True).to_dict() gives it
+    response = client.post("/v1/bulk", json={"action": "reprocess", "orders": orders, "user": {"role": "member"},
+                                             "decisions": True})
+    expected = engine.bulk("reprocess", orders, {"role": "member"}, decisions=True)
+    assert response.json() == {**json.loads(json.dumps(expected.to_dict())), "revision": engine.revision}
+    assert len(response.json()["decisions"]) == len(orders) and "decisions" not in client.post(
+        "/v1/bulk", json={"action": "reset", "orders": orders, "user": ADMIN}).json()
     body = error(client.post("/v1/bulk", json={"action": "rest", "orders": orders, "user": ADMIN}), 422,
                  "unknown_action", "$.action")
     assert "did you mean 'reset'?" in body["message"]
