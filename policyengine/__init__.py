@@ -26,6 +26,7 @@ from .runtime.adapters import Adapter, DefaultAdapter, Getter
 from .runtime.bulk import BulkGroup, BulkResult
 from .runtime.plan import Plan, PlanError
 from .runtime.decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
+from .runtime.reasons import Reason
 from .engine import Engine, StorePolicy, load
 from .errors import Diagnostic, FactError, FactProblem, PolicyError
 from .pipeline.model import FactSpec
@@ -53,6 +54,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "PolicyError",
+    "Reason",
     "Source",
     "State",
     "StorePolicy",

@@ -21,4 +21,4 @@ def reason_ids(decision: Decision) -> tuple[str, ...]:
 
 def reasons_json(decision: Decision) -> list[dict[str, Any]]:
     """Each reason of ``decision`` as the service's JSON shows it."""
-    return [Reason.to_dict(r) for r in decision.reason_details]
+    return [r.to_dict() for r in decision.reason_details]
