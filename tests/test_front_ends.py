@@ -155,6 +155,9 @@ def test_to_dict_is_cached_and_read_only_inside(engine: policyengine.Engine) -> 
     assert result.to_dict()["actions"][0]["state"] == "enabled"
     assert pickle.loads(pickle.dumps(result.to_dict())) == result.to_dict()
     assert isinstance(first["actions"], list) and isinstance(first["actions"][0], dict)
+    again = pickle.loads(pickle.dumps(result))
+    assert again == result and again.to_dict() == result.to_dict() and again.items() == result.items()
+    assert copy.deepcopy(result) == result
 
 
 def test_provenance_free_form(engine: policyengine.Engine) -> None:

@@ -246,6 +246,9 @@ class Decisions(Mapping[str, Decision]):
     def __getitem__(self, action: str) -> Decision:
         return self._decisions[self._meta.index[action]]
 
+    def __reduce__(self) -> Any:
+        return Decisions, (self._decisions, self._meta)  # the caches are not state: rebuilt on first need
+
     def get(self, action: str, default: Any = None) -> Any:
         i = self._meta.index.get(action)
         return default if i is None else self._decisions[i]
