@@ -272,12 +272,13 @@ def policy_engine(pytestconfig: pytest.Config) -> Engine:
 
 @pytest.fixture
 def policy_matrix(policy_engine: Engine) -> Callable[..., dict[str, Any]]:
-    """``policy_matrix(store=None, facts=None, all_combinations=False)``: :func:`decision_matrix` of the
-    plugin's policies."""
+    """``policy_matrix(store=None, facts=None, all_combinations=False, shape="decisions")``: :func:`decision_matrix`
+    of the plugin's policies."""
 
     def matrix(*, store: str | None = None, facts: Mapping[str, Any] | None = None,
-               all_combinations: bool = False) -> dict[str, Any]:
-        return decision_matrix(policy_engine, store=store, facts=facts, all_combinations=all_combinations)
+               all_combinations: bool = False, shape: Literal["decisions", "rows"] = "decisions") -> dict[str, Any]:
+        return decision_matrix(policy_engine, store=store, facts=facts, all_combinations=all_combinations,
+                               shape=shape)
 
     return matrix
 

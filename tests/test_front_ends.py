@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import json
 import pickle
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,46 @@ def test_decisions_snapshot_is_plain_and_provenance_free(engine: policyengine.En
     assert "revision" in decisions_snapshot(result, provenance=True)
     bulk = engine.bulk("reset", [order("New")], MEMBER, decisions=True)
     assert "where" not in json.dumps(decisions_snapshot(bulk))
+
+
+def test_a_hosts_decision_snapshots_survive_a_comment(tmp_path: Path) -> None:
+    """A QA engineer's syrupy snapshots of single results (the ``policy_decisions`` fixture, and ``to_dict``'s
+    snapshot form directly) pass again after a comment line is added to the policy and from another directory."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    shutil.copytree(POLICIES, tmp_path / "policies", ignore=shutil.ignore_patterns("tests", "invariants"))
+    (tmp_path / "pytest.ini").write_text("[pytest]\npolicyengine_policies = policies\n")
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["policyengine.testing"]\n')
+    (tmp_path / "test_orders.py").write_text(textwrap.dedent("""\
+        import pathlib
+        import policyengine
+
+        ORDER = {"status": "Shipped", "has_shipment": True, "sent_to_warehouse": True, "channel": "amazon",
+                 "store": {"id": "acme", "manual_fulfillment": False}}
+
+        def test_fixture(policy_decisions, snapshot):
+            assert policy_decisions(ORDER, {"role": "member"}) == snapshot
+
+        def test_to_dict(snapshot):
+            engine = policyengine.load(pathlib.Path(__file__).parent / "policies")
+            assert engine.evaluate(ORDER, {"role": "viewer"}).to_dict(provenance=False) == snapshot
+        """))
+    host_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
+
+    def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd,
+                              capture_output=True, text=True, env=host_env)
+
+    first = run(tmp_path, "--snapshot-update")
+    assert first.returncode == 0 and "2 snapshots generated" in first.stdout, first.stdout + first.stderr
+    ambr = (tmp_path / "__snapshots__" / "test_orders.ambr").read_text("utf-8")
+    assert "'reset.deny.has-shipment'" in ambr and "'revision'" not in ambr and "'where'" not in ambr
+    assert "ReadOnly" not in ambr and "'actions': list([" in ambr
+    base = tmp_path / "policies" / "order-actions.yaml"
+    base.write_text("# reviewed by QA\n" + base.read_text("utf-8"), "utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    second = run(tmp_path / "elsewhere", str(tmp_path), f"--rootdir={tmp_path}")
+    assert second.returncode == 0 and "2 snapshots passed" in second.stdout, second.stdout + second.stderr
