@@ -18,7 +18,8 @@ from typing import Any
 import attrs
 
 from ..runtime.decision import Effect
-from ..engine import load
+from ..engine import Engine, load
+from ..errors import PolicyError
 from ..toolkit.suites import (
     STATE_GROUPS,
     CaseResult,
@@ -29,7 +30,8 @@ from ..toolkit.suites import (
     matches,
     run_suites,
 )
-from .common import EXIT_OK, EXIT_TESTS, UsageError, add_path, write_output
+from ..toolkit.update import plan_updates
+from .common import EXIT_LOAD, EXIT_OK, EXIT_TESTS, UsageError, add_path, print_diagnostics, write_output
 
 HELP = "run the YAML test suites (kind: PolicyTestSuite) of a policy directory"
 
@@ -49,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--fail-under 100 fails a store override no case tests (implies --coverage)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every case, not only the failures")
+    parser.add_argument("--update", action="store_true",
+                        help="accept the actual results after an intended change: rewrite the failed expectations "
+                             "in the suite files (printing the diff first), then run the suites again")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --update: print the diff only, write nothing (exit 4 when there is one)")
 
 
 # -- formatting values --------------------------------------------------------------------------------------------
@@ -272,14 +279,69 @@ def junit_xml(run: TestRun) -> ET.ElementTree:
 # -- the command --------------------------------------------------------------------------------------------------
 
 
+def update(engine: Engine, where: str, result: TestRun, filters: Sequence[str], *,
+           dry_run: bool) -> tuple[TestRun, bool]:
+    """``--update``: print the diff of the suite files that accept the actual results, write them (unless
+    ``dry_run``) and run the suites again. Returns the run to report and whether a change is left unwritten."""
+    updates = plan_updates(result.results)
+    for change in updates:
+        sys.stdout.write(change.diff())
+    count = sum(u.changes for u in updates)
+    files = plural(len(updates), "file")
+    if not updates:
+        print("nothing to update" + ("" if result.ok else ": the failures left are fact errors (fix the order or "
+                                                           "user of the cases)"))
+        return result, False
+    if dry_run:
+        print(f"would update {plural(count, 'expectation')} in {files} (--dry-run: nothing written)")
+        return result, True
+    for change in updates:
+        change.write()
+    print(f"updated {plural(count, 'expectation')} in {files}")
+    print()
+    # accept: with --filter, cases left out may still expect what the policies no longer give
+    return run_suites(engine, load_suites(engine, where, accept=True), filters), False
+
+
+def _acceptable(engine: Engine, where: str) -> bool:
+    """Whether the suites load once out-of-date reasons, guards and effects are allowed (``--update`` would fix
+    them)."""
+    try:
+        load_suites(engine, where, accept=True)
+    except PolicyError:
+        return False
+    return True
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.dry_run and not args.update:
+        raise UsageError("--dry-run goes with --update")
+    if args.update and args.format == "json":
+        raise UsageError("--update prints a diff: use it with --format text")
     engine = load(args.path)
-    suites = load_suites(engine, args.suites if args.suites is not None else args.path)
+    where = args.suites if args.suites is not None else args.path
+    try:
+        suites = load_suites(engine, where, accept=args.update)
+    except PolicyError as err:
+        if args.format != "text" or not _acceptable(engine, where):
+            raise
+        print_diagnostics(err.diagnostics, sys.stderr)
+        print("the suites expect reasons, guards or effects the policies no longer give: if the policies changed "
+              "on purpose, `policyengine test --update` accepts what they give now (it shows the diff first)",
+              file=sys.stderr)
+        return EXIT_LOAD
     if args.filter and not any(matches(c, args.filter) for s in suites for c in s.cases):
         ids = ", ".join(args.filter)
         raise UsageError(f"no case matches --filter {ids} (case ids are suite/case; suites: "
                          f"{', '.join(s.name for s in suites)})")
     result = run_suites(engine, suites, args.filter)
+    pending = False
+    if args.update:
+        result, pending = update(engine, where, result, args.filter, dry_run=args.dry_run)
     coverage = args.coverage or args.fail_under is not None
     below = below_lines(result.coverage, args.fail_under) if args.fail_under is not None else []
     if args.junit:
@@ -299,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
         print_text(result, verbose=args.verbose, coverage=coverage)
     for line in below:
         print(line, file=sys.stderr)
-    return EXIT_OK if result.ok and not below else EXIT_TESTS
+    return EXIT_OK if result.ok and not below and not pending else EXIT_TESTS
 
 
 def print_text(result: TestRun, *, verbose: bool, coverage: bool) -> None:
