@@ -246,3 +246,34 @@ def test_update_with_a_filter_touches_only_the_selected_cases(policies: Path,
     assert re.findall(r"^\+\+\+ b/(\S+)", out, re.M) == ["policies/tests/order-actions.yaml"]
     assert textwrap.dedent("""\
         FAIL order-actions/Archive stops processing and keeps the order""") in out
+
+
+TABLE = """\
+apiVersion: policyengine/v1
+kind: PolicyTestSuite
+name: rows
+cases:
+  - name: a table checked by its default rule
+    user: {role: member}
+    default: enabled
+    table:
+      - name: new   # a block row
+        order: {status: New, has_shipment: false, sent_to_warehouse: false, store: {id: x, manual_fulfillment: false}}
+        schedule_process: hidden
+        revalidate: hidden
+        force_delete: hidden
+      - {name: open, order: {status: Open, has_shipment: false, sent_to_warehouse: true, store: {id: x, manual_fulfillment: false}}, schedule_process: hidden, revalidate: hidden, force_delete: hidden}
+"""
+
+
+def test_rows_checked_by_the_default_rule_get_their_own_entries(policies: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    edit(policies / "order-actions.yaml", *NOT_FOR_NEW)
+    suite = Path("rows.yaml")
+    suite.write_text(TABLE, "utf-8")
+    code, out, _ = run_cli(capsys, "test", str(policies), "--suites", str(suite), "--update")
+    assert code == 0
+    assert "updated 2 expectations in 1 file\n" in out
+    assert suite.read_text("utf-8") == TABLE.replace(
+        "        force_delete: hidden\n", "        force_delete: hidden\n        archive: disabled\n").replace(
+        "revalidate: hidden, force_delete: hidden}", "revalidate: hidden, force_delete: hidden, delete: disabled}")
