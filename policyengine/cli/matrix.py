@@ -86,10 +86,10 @@ def parse_fact_value(fact: FactSpec, text: str, option: str = "--fact") -> Any:
     list of strings for a set (``[hold, vip]``, ``[]``). A :class:`UsageError` when it is not one."""
     stripped = text.strip()
     if fact.type == "bool":
-        value = {"true": True, "false": False}.get(stripped.lower())
-        if value is None:
+        flag = {"true": True, "false": False}.get(stripped.lower())
+        if flag is None:
             raise _value_error(option, fact, text, "is not true or false")
-        return value
+        return flag
     if fact.type == "number":
         try:
             number: int | float = int(stripped)
@@ -102,7 +102,7 @@ def parse_fact_value(fact: FactSpec, text: str, option: str = "--fact") -> Any:
             raise _value_error(option, fact, text, "is not a finite number")
         return number
     if fact.type in ("enum", "string"):
-        value = stripped
+        value: Any = stripped
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             try:
                 value = yaml.safe_load(value)

@@ -81,7 +81,7 @@ def plain(check: str, value: Any, expected: Any = None) -> Any:
 def render_value(value: Any) -> str:
     """``value`` as one line of YAML flow text (plain where YAML allows it, quoted where it must be)."""
     # dumped as the item of a flow list: what is plain there is plain in a flow mapping and in block context too
-    text = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=True, sort_keys=False)
+    text: str = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=True, sort_keys=False)
     return text.rstrip("\n")[1:-1]
 
 
@@ -125,10 +125,11 @@ def _block_end(text: str, node: yaml.Node) -> int:
     inner = last[1] if isinstance(node, yaml.MappingNode) else last
     if isinstance(inner, (yaml.MappingNode, yaml.SequenceNode)) and not inner.flow_style and inner.value:
         return _block_end(text, inner)
-    return inner.end_mark.index
+    end: int = inner.end_mark.index
+    return end
 
 
-def _insert(text: str, mapping: yaml.MappingNode, key: str, value: Any) -> tuple[int, int, str]:
+def _insert(text: str, mapping: yaml.MappingNode, key: str | int, value: Any) -> tuple[int, int, str]:
     """An edit adding ``key: value`` to ``mapping``: before the closing ``}`` of a flow mapping, or as a new line
     after the last entry of a block mapping, at the column of its keys."""
     entry = f"{key}: {render_value(value)}"
