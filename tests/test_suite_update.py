@@ -277,3 +277,29 @@ def test_rows_checked_by_the_default_rule_get_their_own_entries(policies: Path,
     assert suite.read_text("utf-8") == TABLE.replace(
         "        force_delete: hidden\n", "        force_delete: hidden\n        archive: disabled\n").replace(
         "revalidate: hidden, force_delete: hidden}", "revalidate: hidden, force_delete: hidden, delete: disabled}")
+
+
+SHARED = """\
+apiVersion: policyengine/v1
+kind: PolicyTestSuite
+name: shared
+cases:
+  - name: every row agrees
+    user: {role: member}
+    expect:
+      archive: enabled   # shared by both rows
+    table:
+      - {name: one, order: {status: New, has_shipment: false, sent_to_warehouse: false, store: {id: x, manual_fulfillment: false}}}
+      - {name: two, order: {status: New, has_shipment: true, sent_to_warehouse: true, store: {id: x, manual_fulfillment: false}}}
+"""
+
+
+def test_a_shared_expectation_every_row_fails_alike_is_rewritten_once(policies: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    edit(policies / "order-actions.yaml", *NOT_FOR_NEW)
+    suite = Path("shared.yaml")
+    suite.write_text(SHARED, "utf-8")
+    code, out, _ = run_cli(capsys, "test", str(policies), "--suites", str(suite), "--update")
+    assert code == 0
+    assert "updated 1 expectation in 1 file\n" in out
+    assert suite.read_text("utf-8") == SHARED.replace("archive: enabled   #", "archive: disabled   #")

@@ -8,8 +8,9 @@ was loaded. Where replacing in place would be wrong, a key is inserted instead:
 
 * an action checked by the case's ``default:`` rule gets its own entry (``archive: disabled``) in the case's
   ``expect`` (or in the row, for a table row), since changing the rule would change every action it covers;
-* an expectation shared by every row of a table (written in the case's ``expect``) is overridden in the failing
-  row only, since the rows that pass still agree with it.
+* an expectation shared by every row of a table (written in the case's ``expect``) is rewritten in place when
+  every row now needs the same value, and otherwise overridden in each failing row (the rows that pass still agree
+  with it).
 
 Cases that failed because their order or user could not be read (fact errors) are not updated: there is no actual
 result to accept.
@@ -167,12 +168,28 @@ def _data(node: yaml.Node) -> Any:
     return yaml.load(yaml.serialize(node), Loader=_Loader)  # noqa: S506 - the safe loader
 
 
+def _own(path: Sequence[Any], case_path: Sequence[Any]) -> bool:
+    """Whether the expectation at ``path`` belongs to the case (or row) at ``case_path``, not to a whole table."""
+    return "table" not in case_path or tuple(path[:len(case_path)]) == tuple(case_path)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def plan_updates(results: Iterable[CaseResult]) -> list[SuiteUpdate]:
     """The suite files rewritten so that every failed check of ``results`` expects what actually happened."""
     by_file: dict[str, list[CaseResult]] = {}
+    # per shared expectation (file, path): what each row using it needs; rewritten in place when all agree
+    outcomes: dict[tuple[str, tuple[Any, ...]], set[tuple[Any, ...]]] = {}
     for result in results:
         if result.mismatches:
             by_file.setdefault(result.case.file, []).append(result)
+        for expectation in result.case.expectations:
+            if expectation.path and not _own(expectation.path, result.case.path):
+                needs = tuple((m.check, _hashable(m.actual)) for m in result.mismatches
+                              if m.path == expectation.path)
+                outcomes.setdefault((result.case.file, expectation.path), set()).add(needs)
     updates = []
     for file, failed in by_file.items():
         before = Path(file).read_text("utf-8")
@@ -180,6 +197,7 @@ def plan_updates(results: Iterable[CaseResult]) -> list[SuiteUpdate]:
         edits: dict[tuple[int, int], str] = {}
         inserts: dict[tuple[Any, ...], dict[str, Any]] = {}  # mapping path -> key -> value, in first-seen order
         changes = 0
+        shared_done: set[tuple[Any, ...]] = set()
         for result in failed:
             case_path = result.case.path
             by_expectation: dict[tuple[str, tuple[Any, ...]], list[Mismatch]] = {}
@@ -194,10 +212,14 @@ def plan_updates(results: Iterable[CaseResult]) -> list[SuiteUpdate]:
                 node = _node(root, path)
                 if node is None:
                     continue
-                shared = "table" in case_path and tuple(path[:len(case_path)]) != tuple(case_path)
-                if shared:  # written once for every row: override it in this row only
-                    inserts.setdefault(case_path, {})[action] = _new_expectation(_data(node), ms)
-                    continue
+                if not _own(path, case_path):  # written once for every row of a table
+                    if len(outcomes[(file, path)]) > 1:  # the rows disagree: override it in this row only
+                        inserts.setdefault(case_path, {})[action] = _new_expectation(_data(node), ms)
+                        continue
+                    if path in shared_done:
+                        changes -= 1  # every row needs the same: rewritten once, for the first of them
+                        continue
+                    shared_done.add(path)
                 if isinstance(node, yaml.ScalarNode):
                     state = next(m.actual for m in ms if m.check == "state")
                     edits[(node.start_mark.index, node.end_mark.index)] = render_value(state)
