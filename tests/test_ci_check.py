@@ -173,12 +173,14 @@ def test_a_guard_the_solver_cannot_model_fails_the_strict_check(copy: Path,
     assert out.endswith("8 hold, 4 skipped\n")
     assert "SKIPPED reset-never-with-shipment" in out
     assert "the regex '(?i)^amz' uses flags (ignore case, multiline...) the solver's regex theory cannot express" in out
-    code, out, _ = run_cli(capsys, "verify", str(copy), "--strict")
+    code, out, err = run_cli(capsys, "verify", str(copy), "--strict")
     assert code == 1
-    code, out, _ = run_cli(capsys, "lint", str(copy))
-    assert code == 0
-    code, out, _ = run_cli(capsys, "lint", str(copy), "--strict")
+    assert err == "policyengine verify: --strict: invariants 4 skipped (not decided) fail the check\n"
+    code, out, err = run_cli(capsys, "lint", str(copy))
+    assert (code, err) == (0, "")
+    code, out, err = run_cli(capsys, "lint", str(copy), "--strict")
     assert code == 1
+    assert err == "policyengine lint: --strict: 2 skipped items (not decidable exactly) fail the check\n"
     assert out.splitlines()[-1].startswith("no findings, 2 skipped (not decidable exactly)")
 
 
