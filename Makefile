@@ -36,10 +36,11 @@ fuzz: $(STAMP)
 	POLICYENGINE_FUZZ=long POLICYENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -q -s -p no:cacheprovider
 
 ## check: the shipped policies load, pass their YAML tests, lint clean and keep every invariant; --strict: anything
-## an analysis could not decide (a fact the SMT solver cannot model, a solver that gave up) fails the check too
+## an analysis could not decide (a fact the SMT solver cannot model, a solver that gave up) fails the check too;
+## --fail-under 100: a guard no case makes fire, an action no case checks or a store override no case tests fails it
 check: $(STAMP)
 	$(BIN)/policyengine validate policies
-	$(BIN)/policyengine test policies --coverage
+	$(BIN)/policyengine test policies --coverage --fail-under 100
 	$(BIN)/policyengine lint policies --strict
 	$(BIN)/policyengine verify policies --strict
 

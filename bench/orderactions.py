@@ -25,8 +25,8 @@ import attrs
 STATUSES = ("New", "Pending", "Queued", "Bundled", "Routed", "Open", "Partially Shipped", "Shipped", "Error",
             "Skipped", "Closed", "Abandoned", "Archived")
 ROLES = ("admin", "member", "viewer")
-STORES = ("acme", "globex", "initech", "umbrella")
-NO_OVERRIDE_STORES = ("initech", "umbrella")
+STORES = ("acme", "globex", "no-override-store", "umbrella")
+NO_OVERRIDE_STORES = ("no-override-store", "umbrella")
 CHANNELS = ("shopify", "amazon", "woocommerce")
 
 # ---------------------------------------------------------------------------------------------------------------

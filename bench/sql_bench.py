@@ -63,7 +63,7 @@ def _fill(conn: sa.Connection, schema: str, rows: int) -> None:
         SELECT 'SO-' || lpad(g::text, 8, '0'),
                CASE WHEN g % 1000 = 0 THEN NULL WHEN g % 1000 = 1 THEN 'Shiped' ELSE ({statuses})[1 + g % 13] END,
                g % 13 IN (6, 7) OR g % 17 = 0, g % 13 IN (5, 6, 7, 11) OR g % 4 = 0,
-               (ARRAY['acme', 'globex', 'initech'])[1 + g % 3], g % 3 = 2,
+               (ARRAY['acme', 'globex', 'no-override-store'])[1 + g % 3], g % 3 = 2,
                (ARRAY['shopify', 'amazon', 'woocommerce'])[1 + g % 3]
         FROM generate_series(1, :rows) AS g"""), {"rows": rows})
     conn.execute(sa.text(f'ANALYZE "{schema}".orders'))

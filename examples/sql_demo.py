@@ -38,7 +38,7 @@ def example_orders() -> list[dict[str, object]]:
     for i in range(50):
         status = statuses[i % len(statuses)]
         shipped = status in ("Shipped", "Partially Shipped")
-        rows.append({"id": f"SO-{1001 + i}", "store_id": ("acme", "globex", "initech")[i % 3], "status": status,
+        rows.append({"id": f"SO-{1001 + i}", "store_id": ("acme", "globex", "no-override-store")[i % 3], "status": status,
                      "has_shipment": shipped, "sent_to_warehouse": shipped or status == "Open",
                      "channel": "amazon" if i % 7 == 0 else "shopify"})
     rows[-1]["status"] = "Weird"  # one bad row: skipped, never acted on
@@ -53,7 +53,7 @@ def main() -> int:
         metadata.create_all(conn)
         conn.execute(sa.insert(stores), [{"id": "acme", "manual_fulfillment": False},
                                          {"id": "globex", "manual_fulfillment": False},
-                                         {"id": "initech", "manual_fulfillment": True}])
+                                         {"id": "no-override-store", "manual_fulfillment": True}])
         conn.execute(sa.insert(orders), example_orders())
     print(f"\n== bulk actions computed by the database ({DATABASE.relative_to(ROOT)}: 50 orders, 3 stores)")
     user = {"role": "member"}

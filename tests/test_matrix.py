@@ -81,9 +81,9 @@ def test_include_impossible_shows_every_combination(capsys: pytest.CaptureFixtur
 
 @pytest.mark.usefixtures("in_root")
 def test_unknown_store_is_decided_by_the_base_policy(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "matrix", "policies", "--store", "initech")
+    code, out, _ = run_cli(capsys, "matrix", "policies", "--store", "no-override-store")
     assert code == 0
-    assert out.splitlines()[0] == "order-actions@1 (store initech has no override: the base policy decides)"
+    assert out.splitlines()[0] == "order-actions@1 (store no-override-store has no override: the base policy decides)"
     _, base, _ = run_cli(capsys, "matrix", "policies")
     assert out.splitlines()[1:] == base.splitlines()[1:]
 

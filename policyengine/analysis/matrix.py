@@ -31,13 +31,14 @@ import attrs
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..runtime.decision import Decision, Effect
 from ..runtime.interpret import Interpreter, Unknown
+from ..runtime.values import check_value
 from ..pipeline.model import FactSpec
 from ..proof import smt
 from ..proof.space import depends_on
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
            "ConstraintInfo", "Cube", "Matrix", "MatrixTooLarge", "Outcome", "Row", "axes_of", "build_matrix",
-           "cover", "show_value"]
+           "cover", "fix_facts", "show_value"]
 
 MAX_COMBINATIONS = 200_000
 """More combinations than this and :func:`build_matrix` refuses (:class:`MatrixTooLarge`) rather than run for long."""
@@ -308,6 +309,9 @@ class Matrix:
     """Whether :attr:`rows` and :attr:`by_action` cover the combinations the constraints rule out too."""
     rows: tuple[Row, ...]
     by_action: tuple[ActionSummary, ...]
+    fixed: tuple[tuple[str, Any], ...] = ()
+    """``(fact, value)`` of the facts fixed to one value (``build_matrix(facts=...)``, ``matrix --fact``), in
+    declaration order: not axes, not held unknown; every combination is decided with them."""
 
     @property
     def total(self) -> int:
@@ -364,10 +368,12 @@ class Decider:
     """Decides combinations of (possibly foreign) axes with one policy: outcomes aligned to ``actions`` and the
     constraints each combination definitely breaks."""
 
-    def __init__(self, policy: CompiledPolicy, axes: Sequence[Axis], actions: Sequence[ActionInfo]) -> None:
+    def __init__(self, policy: CompiledPolicy, axes: Sequence[Axis], actions: Sequence[ActionInfo],
+                 fixed: Mapping[str, Any] | None = None) -> None:
         self.policy = policy
         self.interpreter = Interpreter(policy)
         self.axis_names = [a.name for a in axes]
+        self.fixed = dict(fixed or {})
         read = {policy.facts[i].name for i in policy.needed}
         self.checked = {name for name in self.axis_names if name in read}
         own = {a.id for a in policy.actions}
@@ -381,7 +387,7 @@ class Decider:
     def decide(self, values: Sequence[Any]) -> tuple[tuple[Outcome, ...], tuple[str, ...], bool]:
         """``(outcomes, broken constraints, decidable)``: not decidable when a value the policy reads is not one
         it declares (every outcome is then ``absent``)."""
-        assignment = dict(zip(self.axis_names, values, strict=True))
+        assignment = {**self.fixed, **dict(zip(self.axis_names, values, strict=True))}
         env, problems = self.interpreter.resolve(assignment)
         undeclared = [p for p in problems if p.fact in self.checked]
         decisions = self.interpreter.run(env)
@@ -508,23 +514,47 @@ def check_size(axes: Sequence[Axis], limit: int) -> None:
         raise MatrixTooLarge(f"{size} combinations ({sizes}) is more than the limit of {limit}")
 
 
+def fix_facts(policy: CompiledPolicy, facts: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """``facts`` (fact name -> value) checked against ``policy`` and normalised, in declaration order. Raises
+    :class:`ValueError` for a fact the policy does not declare or a value its type does not accept."""
+    declared = {f.name: f for f in policy.facts}
+    unknown = [name for name in facts if name not in declared]
+    if unknown:
+        raise ValueError(f"not facts of {policy.spec.label}: {', '.join(unknown)}")
+    out = []
+    for fact in policy.facts:
+        if fact.name in facts:
+            value, problem = check_value(fact, facts[fact.name])
+            if problem:
+                raise ValueError(f"{fact.name}: {problem}")
+            out.append((fact.name, value))
+    return tuple(out)
+
+
 def build_matrix(policy: CompiledPolicy, *, store: str | None = None, store_override: str | None = None,
                  include_impossible: bool = False, axes: Sequence[Axis] | None = None,
-                 actions: Sequence[ActionInfo] | None = None, limit: int = MAX_COMBINATIONS) -> Matrix:
+                 actions: Sequence[ActionInfo] | None = None, limit: int = MAX_COMBINATIONS,
+                 facts: Mapping[str, Any] | None = None) -> Matrix:
     """The decision matrix of ``policy`` over ``axes`` (default: :func:`axes_of`) for ``actions`` (default: the
     policy's; an action it does not have is ``absent``). Combinations its constraints rule out are left out of
-    :attr:`Matrix.rows` unless ``include_impossible``. Raises :class:`MatrixTooLarge` beyond ``limit``."""
-    axes = tuple(axes_of(policy) if axes is None else axes)
+    :attr:`Matrix.rows` unless ``include_impossible``. Raises :class:`MatrixTooLarge` beyond ``limit``.
+
+    ``facts`` fixes facts to one value each (``{"order.total": 1500, "user.role": "admin"}``): a fixed enum or
+    bool is no longer an axis, and a fixed number, string or set is no longer held unknown, so the decisions that
+    depend on it are decided. Raises :class:`ValueError` for an undeclared fact or a value of the wrong type."""
+    fixed = fix_facts(policy, facts or {})
+    names = {name for name, _ in fixed}
+    axes = tuple(a for a in (axes_of(policy) if axes is None else axes) if a.name not in names)
     actions = tuple(actions_of(policy) if actions is None else actions)
     check_size(axes, limit)
-    decider = Decider(policy, axes, actions)
+    decider = Decider(policy, axes, actions, dict(fixed))
     combinations = []
     for values in itertools.product(*(a.values for a in axes)):
         outcomes, broken, decidable = decider.decide(values)
         combinations.append(Combination(values, not broken, outcomes, broken, decidable))
     axis_names = {a.name for a in axes}
     read = [policy.facts[i] for i in policy.needed]
-    held = tuple((f.name, f.type) for f in read if f.name not in axis_names)
+    held = tuple((f.name, f.type) for f in read if f.name not in axis_names and f.name not in names)
     read_names = {f.name for f in read}
     not_read = tuple((f.name, f.type) for f in policy.facts if f.name not in read_names and f.name not in axis_names)
     applied = {name for name, _ in decider.constraints}
@@ -532,7 +562,7 @@ def build_matrix(policy: CompiledPolicy, *, store: str | None = None, store_over
                         for c in policy.spec.constraints)
     rows, by_action = group(axes, actions, combinations, include_impossible)
     return Matrix(policy.spec.label, store, store_override, axes, held, not_read, constraints, actions,
-                  tuple(combinations), include_impossible, rows, by_action)
+                  tuple(combinations), include_impossible, rows, by_action, fixed)
 
 
 def group(axes: Sequence[Axis], actions: Sequence[ActionInfo], combinations: Sequence[Combination],

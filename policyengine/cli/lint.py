@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..engine import load
 from ..analysis.lint import RULES, LintReport, lint
@@ -79,4 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(format_text(report))
+    if args.strict and report.skipped:  # say why CI fails when the findings alone would not
+        count = len(report.skipped)
+        print(f"policyengine lint: --strict: {count} skipped item{'s' if count != 1 else ''} (not decidable exactly) "
+              "fail the check", file=sys.stderr)
     return EXIT_FACTS if args.strict and (report.findings or report.skipped) else EXIT_OK

@@ -13,10 +13,17 @@ import csv
 import html
 import io
 import json
+import math
 import sys
 from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
 
 from ..engine import Engine, load
+from ..errors import did_you_mean
+from ..pipeline.compiler import CompiledPolicy
+from ..pipeline.model import FactSpec
 from ..analysis.matrix import Axis, Combination, Cube, Matrix, MatrixTooLarge, Outcome, build_matrix, describe_cubes, effect_text, show_value
 from .common import EXIT_OK, UsageError, add_path, write_output
 
@@ -46,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--by", choices=("rows", "action"), default="rows",
                         help="rows: the decision table (default); action: each action's outcomes and where")
     parser.add_argument("--expand", action="store_true", help="one line per combination (no collapsing)")
+    parser.add_argument("--fact", action="append", default=[], metavar="NAME=VALUE",
+                        help="fix a fact to one value, typed by its declaration (order.total=1500, user.role=admin, "
+                             "order.sent_to_warehouse=true, order.tags=[hold, vip]); repeatable. A fixed number, "
+                             "string or set fact is no longer held unknown: what depends on it is decided")
     add_impossible(parser)
 
 
@@ -60,12 +71,80 @@ def emit(text: str, output: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     engine = load(args.path)
-    matrix = engine_matrix(engine, args.store, args.version, args.include_impossible)
+    matrix = engine_matrix(engine, args.store, args.version, args.include_impossible, args.fact)
     emit(render(matrix, args.format, by=args.by, expand=args.expand), args.output)
     return EXIT_OK
 
 
-def engine_matrix(engine: Engine, store: str | None, version: int | None, include_impossible: bool) -> Matrix:
+def _value_error(option: str, fact: FactSpec, text: str, why: str) -> UsageError:
+    return UsageError(f"{option}: {fact.name} is a {fact.type} fact; {text!r} {why}")
+
+
+def parse_fact_value(fact: FactSpec, text: str, option: str = "--fact") -> Any:
+    """The value ``text`` gives ``fact``, typed by its declaration: ``true``/``false`` for a bool, a finite number,
+    the text itself for an enum or a string (quotes, YAML's or JSON's, may surround it: ``'no'``), a YAML/JSON
+    list of strings for a set (``[hold, vip]``, ``[]``). A :class:`UsageError` when it is not one."""
+    stripped = text.strip()
+    if fact.type == "bool":
+        flag = {"true": True, "false": False}.get(stripped.lower())
+        if flag is None:
+            raise _value_error(option, fact, text, "is not true or false")
+        return flag
+    if fact.type == "number":
+        try:
+            number: int | float = int(stripped)
+        except ValueError:
+            try:
+                number = float(stripped)
+            except ValueError:
+                raise _value_error(option, fact, text, "is not a number") from None
+        if not math.isfinite(number):
+            raise _value_error(option, fact, text, "is not a finite number")
+        return number
+    if fact.type in ("enum", "string"):
+        value: Any = stripped
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise _value_error(option, fact, text, "is not a quoted string") from None
+        if fact.type == "enum" and value not in fact.values:
+            close = did_you_mean(str(value), fact.values)
+            raise UsageError(f"{option}: {value!r} is not a value of {fact.name} (values: {', '.join(fact.values)})"
+                             + (f"; {close}" if close else ""))
+        return value
+    try:  # a set
+        members = yaml.safe_load(stripped) if stripped else []
+    except yaml.YAMLError:
+        members = None
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise _value_error(option, fact, text, "is not a list of strings (write [hold, vip], or [] for none; "
+                                               "quote members YAML reads as something else: ['no'])")
+    return frozenset(members)
+
+
+def parse_facts(policy: CompiledPolicy, pairs: Sequence[str]) -> dict[str, Any]:
+    """``--fact NAME=VALUE`` options as fact name -> typed value, for ``policy``'s declared facts."""
+    declared = {f.name: f for f in policy.facts}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--fact {pair!r}: expected NAME=VALUE, for example --fact order.total=1500")
+        fact = declared.get(name)
+        if fact is None:
+            close = did_you_mean(name, declared)
+            raise UsageError(f"--fact {name}: {policy.spec.label} has no such fact"
+                             + (f"; {close}" if close else f" (facts: {', '.join(declared)})"))
+        if name in out:
+            raise UsageError(f"--fact {name}: given twice")
+        out[name] = parse_fact_value(fact, text, f"--fact {name}")
+    return out
+
+
+def engine_matrix(engine: Engine, store: str | None, version: int | None, include_impossible: bool,
+                  facts: Sequence[str] = ()) -> Matrix:
     if version is not None and store is not None:
         raise UsageError("--version and --store: a store runs on its own version; give one of them")
     if version is not None:
@@ -75,9 +154,10 @@ def engine_matrix(engine: Engine, store: str | None, version: int | None, includ
     else:
         policy = engine.store_policy(store)
     override = engine.store_override(store) if store is not None else None
+    fixed = parse_facts(policy, facts)
     try:
         return build_matrix(policy, store=store, store_override=override.override.label if override else None,
-                            include_impossible=include_impossible)
+                            include_impossible=include_impossible, facts=fixed)
     except MatrixTooLarge as err:
         raise UsageError(str(err)) from None
 
@@ -85,6 +165,8 @@ def engine_matrix(engine: Engine, store: str | None, version: int | None, includ
 def render(matrix: Matrix, fmt: str, *, by: str = "rows", expand: bool = False) -> str:
     if fmt == "json":
         data = matrix.to_dict()
+        if matrix.fixed:  # only then: the JSON of a matrix without --fact stays as it was
+            data["fixed"] = {name: sorted(v) if isinstance(v, frozenset) else v for name, v in matrix.fixed}
         if expand:
             data["combinations_list"] = [{"facts": {a.name: v for a, v in zip(matrix.axes, c.values, strict=True)},
                                           "possible": c.possible, "broken": list(c.broken),
@@ -132,6 +214,8 @@ def plural(count: int, word: str) -> str:
 def left_out(matrix: Matrix) -> list[str]:
     """What the table does not enumerate, one sentence each."""
     out = []
+    if matrix.fixed:
+        out.append("fixed (--fact): " + ", ".join(f"{n} = {fixed_text(v)}" for n, v in matrix.fixed))
     if matrix.held_unknown:
         facts = ", ".join(f"{n} ({t})" for n, t in matrix.held_unknown)
         out.append(f"held unknown (not enumerable): {facts}; decisions that depend on them are undecided")
@@ -139,6 +223,12 @@ def left_out(matrix: Matrix) -> list[str]:
         facts = ", ".join(f"{n} ({t})" for n, t in matrix.not_read)
         out.append(f"not read by any condition: {facts}")
     return out
+
+
+def fixed_text(value: Any) -> str:
+    if isinstance(value, frozenset):
+        return "[" + ", ".join(sorted(value)) + "]"
+    return show_value(value)
 
 
 def domain_text(axis: Axis) -> str:

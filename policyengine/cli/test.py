@@ -1,6 +1,7 @@
 """``policyengine test [PATH]``: run the YAML test suites (``kind: PolicyTestSuite``) of a policy directory.
 
-Exit 0 when every case passes, 4 when one fails (or guard coverage is below ``--fail-under``), 3 when the policies
+Exit 0 when every case passes, 4 when one fails (or coverage is below ``--fail-under``: guards fired, actions
+checked, policies with a test case), 3 when the policies
 or the suites do not load (every diagnostic printed), 2 when ``--filter`` selects nothing.
 """
 
@@ -14,8 +15,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from ..runtime.decision import Effect
-from ..engine import load
+from ..engine import Engine, load
+from ..errors import PolicyError
 from ..toolkit.suites import (
     STATE_GROUPS,
     CaseResult,
@@ -26,7 +30,8 @@ from ..toolkit.suites import (
     matches,
     run_suites,
 )
-from .common import EXIT_OK, EXIT_TESTS, UsageError, add_path, write_output
+from ..toolkit.update import plan_updates
+from .common import EXIT_LOAD, EXIT_OK, EXIT_TESTS, UsageError, add_path, print_diagnostics, write_output
 
 HELP = "run the YAML test suites (kind: PolicyTestSuite) of a policy directory"
 
@@ -41,9 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="report which guards fired, which conditions were seen with each possible outcome, "
                              "which actions were checked")
     parser.add_argument("--fail-under", type=float, metavar="PCT",
-                        help="exit 4 when less than PCT%% of the guards fired (implies --coverage)")
+                        help="exit 4 when less than PCT%% of the guards fired, of the actions were checked or of the "
+                             "deciding policies (the base and each store override) have a test case; "
+                             "--fail-under 100 fails a store override no case tests (implies --coverage)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every case, not only the failures")
+    parser.add_argument("--update", action="store_true",
+                        help="accept the actual results after an intended change: rewrite the failed expectations "
+                             "in the suite files (printing the diff first), then run the suites again")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --update: print the diff only, write nothing (exit 4 when there is one)")
 
 
 # -- formatting values --------------------------------------------------------------------------------------------
@@ -136,12 +148,63 @@ def coverage_text(coverage: Sequence[PolicyCoverage]) -> list[str]:
             lines.append(f"    {what:<17} {cond.name}  {cond.where}  `{cond.condition}`")
         if unchecked:
             lines.append(f"    never checked:    {', '.join(unchecked)}")
+    lines.append(f"  total: {', '.join(m.text() for m in measures(coverage))}")
     return lines
 
 
 def guard_percent(coverage: Sequence[PolicyCoverage]) -> float:
     total = sum(len(c.guards) for c in coverage)
     return 100.0 * sum(c.guards_fired for c in coverage) / total if total else 100.0
+
+
+@attrs.frozen(slots=True)
+class Measure:
+    """One coverage figure ``--fail-under`` checks: ``covered`` of ``total`` things, and the ones missed."""
+
+    name: str
+    covered: int
+    total: int
+    missed: tuple[str, ...] = ()
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.covered / self.total if self.total else 100.0
+
+    def text(self) -> str:
+        return f"{self.name} {self.covered}/{self.total} {percent(self.covered, self.total)}"
+
+
+def _untested(cov: PolicyCoverage) -> str:
+    return "the base policy" if cov.store is None else f"store {cov.store}"
+
+
+def measures(coverage: Sequence[PolicyCoverage]) -> tuple[Measure, ...]:
+    """The figures ``--fail-under`` applies to, over every deciding policy: guards that fired, actions checked
+    (per policy: an action a store override adds or changes counts in that store's policy) and policies that
+    decided at least one case (a store override with no case is a whole policy no test looks at)."""
+    return (
+        Measure("guards", sum(c.guards_fired for c in coverage), sum(len(c.guards) for c in coverage)),
+        Measure("actions", sum(c.actions_checked for c in coverage), sum(len(c.actions) for c in coverage)),
+        Measure("policies with a case", sum(1 for c in coverage if c.cases), len(coverage),
+                tuple(_untested(c) for c in coverage if not c.cases)),
+    )
+
+
+def below_lines(coverage: Sequence[PolicyCoverage], fail_under: float) -> list[str]:
+    """One line per figure under ``fail_under`` (empty when coverage is enough)."""
+    lines = []
+    for m in measures(coverage):
+        if m.percent >= fail_under:
+            continue
+        if m.name == "guards":  # the wording scripts already match
+            lines.append(f"guard coverage {m.percent:.0f}% is below --fail-under {fail_under:g}%")
+        elif m.missed:
+            lines.append(f"{m.name} {m.covered}/{m.total} ({m.percent:.0f}%) is below --fail-under {fail_under:g}%: "
+                         f"no test case is decided by {', '.join(m.missed)}")
+        else:
+            lines.append(f"{m.name} checked {m.covered}/{m.total} ({m.percent:.0f}%) is below --fail-under "
+                         f"{fail_under:g}%")
+    return lines
 
 
 # -- JSON and JUnit -----------------------------------------------------------------------------------------------
@@ -216,16 +279,71 @@ def junit_xml(run: TestRun) -> ET.ElementTree:
 # -- the command --------------------------------------------------------------------------------------------------
 
 
+def update(engine: Engine, where: str, result: TestRun, filters: Sequence[str], *,
+           dry_run: bool) -> tuple[TestRun, bool]:
+    """``--update``: print the diff of the suite files that accept the actual results, write them (unless
+    ``dry_run``) and run the suites again. Returns the run to report and whether a change is left unwritten."""
+    updates = plan_updates(result.results)
+    for change in updates:
+        sys.stdout.write(change.diff())
+    count = sum(u.changes for u in updates)
+    files = plural(len(updates), "file")
+    if not updates:
+        print("nothing to update" + ("" if result.ok else ": the failures left are fact errors (fix the order or "
+                                                           "user of the cases)"))
+        return result, False
+    if dry_run:
+        print(f"would update {plural(count, 'expectation')} in {files} (--dry-run: nothing written)")
+        return result, True
+    for change in updates:
+        change.write()
+    print(f"updated {plural(count, 'expectation')} in {files}")
+    print()
+    # accept: with --filter, cases left out may still expect what the policies no longer give
+    return run_suites(engine, load_suites(engine, where, accept=True), filters), False
+
+
+def _acceptable(engine: Engine, where: str) -> bool:
+    """Whether the suites load once out-of-date reasons, guards and effects are allowed (``--update`` would fix
+    them)."""
+    try:
+        load_suites(engine, where, accept=True)
+    except PolicyError:
+        return False
+    return True
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.dry_run and not args.update:
+        raise UsageError("--dry-run goes with --update")
+    if args.update and args.format == "json":
+        raise UsageError("--update prints a diff: use it with --format text")
     engine = load(args.path)
-    suites = load_suites(engine, args.suites if args.suites is not None else args.path)
+    where = args.suites if args.suites is not None else args.path
+    try:
+        suites = load_suites(engine, where, accept=args.update)
+    except PolicyError as err:
+        if args.format != "text" or not _acceptable(engine, where):
+            raise
+        print_diagnostics(err.diagnostics, sys.stderr)
+        print("the suites expect reasons, guards or effects the policies no longer give: if the policies changed "
+              "on purpose, `policyengine test --update` accepts what they give now (it shows the diff first)",
+              file=sys.stderr)
+        return EXIT_LOAD
     if args.filter and not any(matches(c, args.filter) for s in suites for c in s.cases):
         ids = ", ".join(args.filter)
         raise UsageError(f"no case matches --filter {ids} (case ids are suite/case; suites: "
                          f"{', '.join(s.name for s in suites)})")
     result = run_suites(engine, suites, args.filter)
+    pending = False
+    if args.update:
+        result, pending = update(engine, where, result, args.filter, dry_run=args.dry_run)
     coverage = args.coverage or args.fail_under is not None
-    below = args.fail_under is not None and guard_percent(result.coverage) < args.fail_under
+    below = below_lines(result.coverage, args.fail_under) if args.fail_under is not None else []
     if args.junit:
         xml = io.BytesIO()
         junit_xml(result).write(xml, encoding="utf-8", xml_declaration=True)
@@ -235,13 +353,15 @@ def run(args: argparse.Namespace) -> int:
                                "results": [result_dict(r) for r in result.results]}
         if coverage:
             out["coverage"] = [coverage_dict(c) for c in result.coverage]
+            out["coverage_total"] = {m.name: {"covered": m.covered, "total": m.total, "percent": m.percent,
+                                              **({"missed": list(m.missed)} if m.name.startswith("policies") else {})}
+                                     for m in measures(result.coverage)}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         print_text(result, verbose=args.verbose, coverage=coverage)
-    if below:
-        print(f"guard coverage {guard_percent(result.coverage):.0f}% is below --fail-under {args.fail_under:g}%",
-              file=sys.stderr)
-    return EXIT_OK if result.ok and not below else EXIT_TESTS
+    for line in below:
+        print(line, file=sys.stderr)
+    return EXIT_OK if result.ok and not below and not pending else EXIT_TESTS
 
 
 def print_text(result: TestRun, *, verbose: bool, coverage: bool) -> None:

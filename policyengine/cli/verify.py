@@ -103,5 +103,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_text(report))
     counts = report.counts
-    failed = counts["violated"] or (args.strict and (counts["vacuous"] or counts["skipped"]))
+    unchecked = counts["vacuous"] + counts["skipped"]
+    if args.strict and unchecked and not counts["violated"]:  # say why a run with nothing violated fails CI
+        why = {"vacuous": "proving nothing", "skipped": "not decided"}
+        parts = [f"{counts[s]} {s} ({why[s]})" for s in ("vacuous", "skipped") if counts[s]]
+        print(f"policyengine verify: --strict: invariants {' and '.join(parts)} fail the check", file=sys.stderr)
+    failed = counts["violated"] or (args.strict and unchecked)
     return EXIT_FACTS if failed else EXIT_OK

@@ -21,6 +21,7 @@ from rule_engine import DataType
 from rule_engine import errors as re_errors
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
+from .hints import bare_value_hint, operator_hint
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .numbers import CONTEXT
 from .translate import ACTION_STATES, MAX_DEPTH, TranslationError, translate
@@ -222,7 +223,8 @@ class _Compiler:
             else:
                 where = f"near {token.value!r}" if token is not None else "at the end of the condition"
                 detail = "syntax error"
-            return expr.diagnostic(f"condition syntax error {where}: {detail}", offset=offset, hint=_SYNTAX_HINT)
+            return expr.diagnostic(f"condition syntax error {where}: {detail}", offset=offset,
+                                   hint=operator_hint(text) or _SYNTAX_HINT)
         if isinstance(err, re_errors.RegexSyntaxError):
             return expr.diagnostic(f"invalid regular expression {err.value!r}: {err.error.msg} at position {err.error.pos}",
                                    offset=_find_literal(text, err.value))
@@ -233,8 +235,11 @@ class _Compiler:
                                        offset=_find(text, "$" + name),
                                        hint="decisions must depend on declared facts only (declare a fact instead)")
             known = sorted({f.split(".")[0] for f in self.facts} | self.condition_names | {"actions"})
+            values = {v for f in self.facts.values() if f.type == "enum" for v in f.values}
             return expr.diagnostic(f"unknown name {name!r}: not a fact root, a condition or 'actions'",
-                                   offset=_find(text, name), hint=did_you_mean(name, known))
+                                   offset=_find(text, name),
+                                   hint=bare_value_hint(text, name, values) or did_you_mean(name, known)
+                                   or bare_value_hint(text, name))
         if isinstance(err, re_errors.AttributeResolutionError):
             return self.attribute_error(expr, err)
         mismatch = _static_mismatch(text, self.facts, self.condition_names)

@@ -20,6 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
+from .hints import bool_word_hint
 from .yamlsource import Document, read_document
 
 __all__ = ["API_VERSIONS", "SCHEMAS", "schema_for", "validate_document"]
@@ -140,7 +141,10 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
     elif keyword == "type":
         expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
         wanted = " or ".join(_SCHEMA_TYPES.get(str(t), str(t)) for t in expected)
-        yield doc.diagnostic(path, f"expected {wanted}, got {_describe(err.instance)}")
+        hint = None
+        if isinstance(err.instance, bool) and "string" in expected:  # `label: no`: YAML 1.1 read a word as a bool
+            hint = bool_word_hint(path[-1] if path else None, doc.source(path))
+        yield doc.diagnostic(path, f"expected {wanted}, got {_describe(err.instance)}", hint=hint)
     elif keyword == "enum":
         choices = ", ".join(str(v) for v in err.validator_value)
         yield doc.diagnostic(path, f"{err.instance!r} is not one of: {choices}",

@@ -20,6 +20,7 @@ import attrs
 import yaml
 
 from ..errors import Diagnostic, PolicyError
+from .hints import yaml_syntax_hint
 
 __all__ = ["Mark", "Document", "display_name", "read_document", "read_regular_file", "NotReadable", "missing", "is_directory",
            "parse_document", "MAX_FILE_BYTES"]
@@ -116,6 +117,17 @@ class Document:
             j += 1
         line = text.count("\n", 0, j) + 1
         return line, j - (text.rfind("\n", 0, j) + 1) + 1
+
+    def source(self, path: Path_) -> str:
+        """The text a plain scalar at ``path`` was written as (``no`` for a value YAML read as false), up to the next
+        separator; empty when ``path`` has no position of its own."""
+        mark = self.marks.get(tuple(path))
+        if mark is None:
+            return ""
+        end = mark.index
+        while end < len(self.text) and self.text[end] not in ",]}#\r\n":
+            end += 1
+        return self.text[mark.index:end].strip()
 
     def _value_at(self, path: Path_) -> Any:
         node = self.data
@@ -249,7 +261,7 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def _syntax_error(file: str, err: yaml.MarkedYAMLError) -> Diagnostic:
+def _syntax_error(file: str, err: yaml.MarkedYAMLError, text: str = "") -> Diagnostic:
     mark = err.problem_mark or err.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     message = f"YAML syntax error: {err.problem or 'invalid YAML'}"
@@ -259,7 +271,7 @@ def _syntax_error(file: str, err: yaml.MarkedYAMLError) -> Diagnostic:
         if start is not None and (start.line, start.column) != (mark.line if mark else -1, mark.column if mark else -1):
             context += f" started at line {start.line + 1}, column {start.column + 1}"
         message += f" ({context})"
-    return Diagnostic(file, line, col, message)
+    return Diagnostic(file, line, col, message, hint=yaml_syntax_hint(text, line))
 
 
 def parse_document(text: str, file: str) -> Document:
@@ -282,7 +294,7 @@ def parse_document(text: str, file: str) -> Document:
         line, col = (err.mark.line + 1, err.mark.column + 1) if err.mark else (1, 1)
         raise PolicyError([Diagnostic(file, line, col, err.message, hint=err.hint)]) from None
     except yaml.MarkedYAMLError as err:
-        raise PolicyError([_syntax_error(file, err)]) from None
+        raise PolicyError([_syntax_error(file, err, text)]) from None
     except yaml.reader.ReaderError as err:  # a control character, say
         line, col = _position(text, err.position)
         raise PolicyError([Diagnostic(file, line, col, f"invalid YAML: unacceptable character #x{err.character:04x}: "

@@ -75,6 +75,9 @@ class Expectation:
     label: str | None = None
     where: str = ""
     implicit: bool = False
+    path: tuple[str | int, ...] = attrs.field(default=(), eq=False)
+    """The JSON path of the expectation in its suite file (``()`` for an implicit one): what ``test --update``
+    rewrites."""
 
     @property
     def states(self) -> frozenset[str] | None:
@@ -100,6 +103,8 @@ class Case:
     """The store override that decides the case (None: the base policy)."""
     expectations: tuple[Expectation, ...]
     description: str | None = None
+    path: tuple[str | int, ...] = attrs.field(default=(), eq=False)
+    """The JSON path of the case (of the row, for a table row) in its suite file."""
 
     @property
     def id(self) -> str:
@@ -138,6 +143,8 @@ class Mismatch:
     actual: Any
     where: str
     implicit: bool = False
+    path: tuple[str | int, ...] = attrs.field(default=(), eq=False)
+    """The expectation's JSON path in the suite file (``()`` for one by the default rule)."""
 
 
 @attrs.frozen(slots=True)
@@ -337,10 +344,11 @@ _FAILED = _Input(None, ())
 class _SuiteLoader:
     """Builds the cases of one suite document against an engine, collecting every diagnostic."""
 
-    def __init__(self, engine: Engine, doc: Document, diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, engine: Engine, doc: Document, diagnostics: list[Diagnostic], *, accept: bool = False) -> None:
         self.engine = engine
         self.doc = doc
         self.diagnostics = diagnostics
+        self.accept = accept  # loading for `test --update`: expected reasons, guards, effects may be out of date
         data = doc.data
         self.name: str = data["name"]
         fixtures = data.get("fixtures", {})
@@ -478,7 +486,7 @@ class _SuiteLoader:
             return None
         mark = self.doc.mark(path)
         return Case(self.name, name, row, self.doc.file, mark.line, mark.column, _plain(order_tree), _plain(user.tree),
-                    store_id, policy_store, expectations, description)
+                    store_id, policy_store, expectations, description, tuple(path))
 
     def store_of(self, order: _Input, store_id: str | None, case: str) -> str | None:
         """The store whose policy decides: the case's, else the order's store.id when it has an override."""
@@ -601,17 +609,17 @@ class _SuiteLoader:
     def expectation(self, action: CompiledAction, raw: Any, path: Path_) -> Expectation | None:
         where = self.where(path)
         if isinstance(raw, str):
-            return Expectation(action.id, raw, where=where)
+            return Expectation(action.id, raw, where=where, path=tuple(path))
         before = len(self.diagnostics)
         reasons = raw.get("reasons")
-        if reasons is not None:
+        if reasons is not None and not self.accept:
             possible = _possible_reasons(action)
             for i, reason in enumerate(reasons):
                 if reason not in possible:
                     self.error((*path, "reasons", i), f"action {action.id!r} never gives this reason",
                                hint=did_you_mean(reason, possible, 0.5) or "its reasons: " + ", ".join(f'"{r}"' for r in possible))
         guards = raw.get("guards")
-        if guards is not None:
+        if guards is not None and not self.accept:
             ids = [g.spec.id for g in action.guards]
             for i, guard in enumerate(guards):
                 if guard not in ids:
@@ -628,14 +636,15 @@ class _SuiteLoader:
             return None
         return Expectation(action.id, raw.get("state"), tuple(reasons) if reasons is not None else None,
                            tuple(guards) if guards is not None else None,
-                           tuple(parsed) if effects is not None else None, raw.get("confirm"), raw.get("label"), where)
+                           tuple(parsed) if effects is not None else None, raw.get("confirm"), raw.get("label"), where,
+                           path=tuple(path))
 
     def effect(self, action: CompiledAction, raw: Any, path: Path_) -> Effect | None:
         spec: Mapping[str, Any] = {"operation": raw} if isinstance(raw, str) else raw
         operation = spec.get("operation")
         operations = sorted({e.spec.operation for e in action.effects if e.spec.operation})
         ok = True
-        if operation is not None and operation not in operations:
+        if operation is not None and operation not in operations and not self.accept:
             ok = False
             self.error((*path, "operation") if not isinstance(raw, str) else path,
                        f"action {action.id!r} has no effect with operation {operation!r}",
@@ -655,7 +664,7 @@ class _SuiteLoader:
                 ok = False
                 hint = did_you_mean(value, fact.values) if fact.type == "enum" and isinstance(value, str) else None
                 self.error(at, f"invalid value for {name}: {message}", hint=hint)
-            elif (name, value) not in assigned:
+            elif (name, value) not in assigned and not self.accept:
                 ok = False
                 sets = ", ".join(f"{n}: {v}" for n, v in sorted(assigned, key=str)) or "nothing"
                 self.error(at, f"action {action.id!r} never sets {name} to {value!r}", hint=f"it sets {sets}")
@@ -704,11 +713,13 @@ def _suite_documents(path: Path, diagnostics: list[Diagnostic]) -> list[Document
     return docs
 
 
-def load_suites(engine: Engine, path: str | Path) -> tuple[Suite, ...]:
+def load_suites(engine: Engine, path: str | Path, *, accept: bool = False) -> tuple[Suite, ...]:
     """The test suites in ``path`` (a directory, searched recursively, or one file), checked against ``engine``.
 
     Raises :class:`PolicyError` with every problem found: YAML and schema errors, unknown fixtures, actions,
-    guards, stores, order and user fields, fact values the policy does not accept, duplicate names.
+    guards, stores, order and user fields, fact values the policy does not accept, duplicate names. With
+    ``accept`` (``test --update``), expected reasons, guard ids and effects the policy no longer gives are not
+    refused: they are about to be replaced by what the policy does, so they load and fail as mismatches.
     """
     root = Path(path)
     diagnostics: list[Diagnostic] = []
@@ -727,7 +738,7 @@ def load_suites(engine: Engine, path: str | Path) -> tuple[Suite, ...]:
                                               hint="suite names are unique: they prefix the case ids"))
             continue
         first[name] = doc
-        suites.append(_SuiteLoader(engine, doc, diagnostics).suite())
+        suites.append(_SuiteLoader(engine, doc, diagnostics, accept=accept).suite())
     if diagnostics:
         raise PolicyError(diagnostics)
     return tuple(suites)
@@ -740,7 +751,8 @@ def _compare(expectation: Expectation, decision: Decision) -> list[Mismatch]:
     out = []
 
     def miss(check: str, expected: Any, actual: Any) -> None:
-        out.append(Mismatch(expectation.action, check, expected, actual, expectation.where, expectation.implicit))
+        out.append(Mismatch(expectation.action, check, expected, actual, expectation.where, expectation.implicit,
+                            expectation.path))
 
     states = expectation.states
     if states is not None and decision.state not in states:
