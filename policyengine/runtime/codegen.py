@@ -360,10 +360,17 @@ class _Generator:
         needed = self.policy.needed
         roots = sorted({path[0] for path in self.paths})
         return [f"if {' and '.join(f'type({root}) is dict' for root in roots)}:", "    try:",
-                *(f"        f{i} = {_access(path)}" for i, path in zip(needed, self.paths, strict=True)),
+                *(f"        f{i} = {self.shortcut_read(i, path)}" for i, path in zip(needed, self.paths, strict=True)),
                 f"        if {self.exact_all()}:",
                 *("            " + line for line in ret(f"TABLE[{self.key()}]")),
                 "    except Exception:", "        pass"]
+
+    def shortcut_read(self, i: int, path: tuple[str, ...]) -> str:
+        """:meth:`all_dicts`' read of fact ``i``: a missing key of a root (a plain dict there) is the fact's default
+        when it declares one; anything else absent raises, and the general reads say what it means."""
+        if self.policy.facts[i].has_default and len(path) == 2:
+            return f"{path[0]}.get({path[1]!r}, D{i})"
+        return _access(path)
 
     def exact_all(self) -> str:
         """The test that every table-key fact holds an exact value (:mod:`.values`): only those are looked up, so a
@@ -384,7 +391,7 @@ class _Generator:
         # a combination missing from the table (its conditions raise) is None: the C loop leaves it to evaluate
         return (tuple(table.get(values) for values in itertools.product(*domains)),
                 tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths),
-                tuple({value: at for at, value in enumerate(domain)} for domain in domains),
+                tuple(_index(self.policy.facts[i]) for i in self.policy.needed),
                 tuple(_one_class(self.policy.facts[i].type) for i in self.policy.needed))
 
     def body(self, ret: Callable[[str], list[str]], shortcut: bool = True) -> list[str]:
@@ -703,6 +710,15 @@ def _mark(i: int, message: str, pad: str, *, keep: bool = False) -> list[str]:
     over a message already there). Inlined: this is most of what a bad fact costs on the fast path."""
     return [f"{pad}if bad is None:", f"{pad}    bad = {{{i}: {message!r}}}",
             f"{pad}elif {i} not in bad:" if keep else f"{pad}else:", f"{pad}    bad[{i}] = {message!r}"]
+
+
+def _index(fact: FactSpec) -> dict[Any, int]:
+    """A table-key fact's value -> position in its domain, for the C loop; with a declared default, also Ellipsis ->
+    the default's position (a missing key reads as the default there, see _batch.c)."""
+    index: dict[Any, int] = {value: at for at, value in enumerate(fact.domain)}
+    if fact.has_default:
+        index[...] = index[fact.default]
+    return index
 
 
 def _one_class(kind: str) -> type:
