@@ -457,3 +457,19 @@ def test_a_store_override_may_add_a_defaulted_fact(tmp_path: Path) -> None:
     engine = policyengine.load(copy)
     vip = next(f for f in engine.store_policy("acme").facts if f.name == "order.vip")
     assert vip.default is False
+
+
+def test_analysis_never_takes_a_default_for_the_facts_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The matrix holds a defaulted number fact unknown, as without a default: the member's refund over a shipped
+    order depends on order.total (0 by default, which would enable it), so it is undecided, not enabled."""
+    text = (ROOT / "docs" / "examples" / "refunds.yaml").read_text()
+    anchor = "    description: The order's total, in the store's currency.\n"
+    assert text.count(anchor) == 1
+    path = tmp_path / "refunds.yaml"
+    path.write_text(text.replace(anchor, "    default: 0\n"))
+    assert policyengine.load(path).evaluate({"status": "Shipped"}, {"role": "member"})["refund"].enabled
+    code, out, _ = run_cli(capsys, "matrix", str(path))
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if line.startswith("4 ") and "|" in line]
+    assert rows == [["4", "not", "Open", "false", "member", "|", "undecided", "[3]"]]
+    assert "held unknown (not enumerable): order.total (number)" in out
