@@ -473,3 +473,74 @@ def test_analysis_never_takes_a_default_for_the_facts_value(tmp_path: Path, caps
     rows = [line.split() for line in out.splitlines() if line.startswith("4 ") and "|" in line]
     assert rows == [["4", "not", "Open", "false", "member", "|", "undecided", "[3]"]]
     assert "held unknown (not enumerable): order.total (number)" in out
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> tuple[policyengine.Engine, policyengine.Engine]:
+    """The shipped base policy with a defaulted order.on_hold, batched in C (when built) and in Python."""
+    copy = _with_hold_fact(tmp_path_factory.mktemp("held"))
+    in_c = policyengine.load(copy / "order-actions.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(codegen, "_batch", None)
+        in_python = policyengine.load(copy / "order-actions.yaml")
+    assert not in_python.batch_in_c
+    return in_c, in_python
+
+
+_ABSENT = object()
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["Error", "Shipped", "Archived", "Weird"]),
+                               st.sampled_from([_ABSENT, True, False, None, 0, "no"]),
+                               st.sampled_from([_ABSENT, True, False]), st.sampled_from(["admin", "viewer", Role.admin])),
+                     max_size=12))
+def test_defaults_decide_alike_on_every_path(held: tuple[policyengine.Engine, policyengine.Engine],
+                                             rows: list[Any]) -> None:
+    """A missing defaulted fact reads as its default, and a present bad one fails closed, the same in the C batch
+    loop, the Python loop, evaluate, the interpreter and bulk; a missing fact without a default still fails closed."""
+    def pair(status: str, hold: Any, manual: Any, role: Any) -> Any:
+        store: dict[str, Any] = {"id": "x"}
+        if manual is not _ABSENT:
+            store["manual_fulfillment"] = manual
+        order: dict[str, Any] = {"id": "o", "status": status, "has_shipment": False, "sent_to_warehouse": True,
+                                 "store": store}
+        if hold is not _ABSENT:
+            order["on_hold"] = hold
+        return order, {"role": role}
+
+    pairs = [pair(*row) for row in rows]
+    in_c, in_python = held
+    one_by_one = [in_python.evaluate(o, u) for o, u in pairs]
+    assert in_c.evaluate_many(pairs) == in_python.evaluate_many(pairs) == one_by_one
+    interpreter = Interpreter(in_c.policy)
+    for (status, hold, manual, role), (o, u), expected in zip(rows, pairs, one_by_one, strict=True):
+        errors = {p.fact for p in expected.errors}
+        assert ("order.on_hold" in errors) <= (hold is not _ABSENT and type(hold) is not bool)
+        if hold is _ABSENT:  # exactly as if the host had sent the default
+            assert expected == in_python.evaluate({**o, "on_hold": False}, u)
+        flat = {"order.status": status, "order.has_shipment": False, "order.sent_to_warehouse": True,
+                "user.role": role}
+        if hold is not _ABSENT:
+            flat["order.on_hold"] = hold
+        if manual is not _ABSENT:
+            flat["store.manual_fulfillment"] = manual
+        interpreted, _ = interpreter.evaluate(flat)
+        assert [(interpreted[a].state, interpreted[a].errors) for a in expected] == \
+            [(expected[a].state, expected[a].errors) for a in expected]
+    if pairs:
+        user = pairs[0][1]
+        orders = [o for o, _ in pairs]
+        assert in_c.bulk("reprocess", orders, user) == in_python.bulk("reprocess", orders, user)
+
+
+def test_the_c_loop_reads_a_missing_defaulted_fact_as_its_default() -> None:
+    batch = pytest.importorskip("policyengine.runtime._batch", reason="the C batch loop was not built")
+    flat = ("A-false", "A-true", "B-false", "B-true")
+    paths, classes = ((0, "k"), (1, "flag")), (str, bool)
+    indexes = ({"a": 0, "b": 1}, {False: 0, True: 1, ...: 1})  # flag defaults to true
+    results, misses, _ = batch.lookup_all([({"k": "b"}, {}), ({"k": "a"}, {"flag": False}), ({}, {})], flat, paths,
+                                          indexes, classes)
+    assert results[:2] == ["B-true", "A-false"] and misses == [2]
+    with pytest.raises(ValueError, match="a default's position is outside its domain's range"):
+        batch.lookup_all([], flat, paths, ({"a": 0, "b": 1}, {False: 0, True: 1, ...: 2}), classes)
