@@ -5,8 +5,11 @@ the page's own examples, run as the docs test runs them (python blocks executed,
 # No `from __future__ import annotations`: SQLAlchemy resolves the models' `Mapped[...]` annotations at class creation.
 import doctest
 import enum
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -120,7 +123,29 @@ def test_the_host_apps_page_runs_as_written(tmp_path: Path, monkeypatch: pytest.
             runner.run(test, clear_globs=False)
             namespace.update(test.globs)  # a DocTest runs on a copy: later blocks see what this one defined
             assert runner.summarize(verbose=False).failed == 0, body
+        elif kind == "console":
+            run_console(body, tmp_path)
         else:
             continue
         ran += 1
-    assert ran >= 5
+    assert ran >= 6
+
+
+def run_console(block: str, cwd: Path) -> None:
+    """Each ``$ `` line run by bash in ``cwd`` (the venv's bin first on PATH); its output compared with the lines
+    after it (trailing whitespace ignored; a non-zero exit shown as ``[exit N]``)."""
+    commands: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            commands.append((line[2:], []))
+        else:
+            commands[-1][1].append(line.rstrip())
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for command, expected in commands:
+        done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+        got = [line.rstrip() for line in (done.stdout + done.stderr).splitlines()]
+        if done.returncode:
+            got.append(f"[exit {done.returncode}]")
+        while expected and not expected[-1]:
+            expected.pop()
+        assert got == expected, command
