@@ -14,7 +14,8 @@
  * lists those indexes, in order, and `keys` the key of each miss (see lookup_one; None for a miss that has none); the
  * caller decides them with the generated Python evaluate, which says what is
  * wrong. So this loop only ever returns what the Python fast path would return for the same input, and never decides
- * a bad fact itself.
+ * a bad fact itself. Values the Python path normalises (a Decimal, an enum.Enum member, a str subclass: see
+ * values.py check_value) are not of an exact class: they are misses too, decided there, so both agree on them.
  *
  * paths[j] is (root, key, key, ...) for fact j, root 0 for the order and 1 for the user.
  *
