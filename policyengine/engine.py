@@ -183,7 +183,10 @@ class Engine:
                 try:
                     store = read_store(order, user)
                 except Exception as exc:  # the adapter's own failure: fail closed
-                    return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)), strict)
+                    if store_fact is None or not store_fact.has_default or read_failure(exc) != "missing":
+                        return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)),
+                                             strict)
+                    store = store_fact.default  # absent, with a declared default (values.py: only when missing)
             if type(store) is not str:  # read, or given: only a string names a store (values.py decides the rest)
                 store, message = check_store(store)
                 if message:

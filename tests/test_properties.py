@@ -22,6 +22,7 @@ import math
 import random
 import types
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -67,8 +68,28 @@ _MISSING = object()
 # -- what is valid -----------------------------------------------------------------------------------------------
 
 
+def _enum_value(value: Any) -> Any:
+    """A plain Enum member's value (a str/int/float Enum is that type already); ``value`` itself otherwise."""
+    if isinstance(value, enum.Enum) and not isinstance(value, (str, int, float)):
+        return value._value_
+    return value
+
+
+def _exact_number(value: Decimal) -> int | float | None:
+    """The int or float equal to a finite Decimal as rule-engine reads it, or None (issue 14: exact or refused)."""
+    if not value.is_finite() or value.adjusted() > 4300:
+        return None
+    if value == value.to_integral_value():
+        return int(value)
+    nearest = float(value)
+    return nearest if math.isfinite(nearest) and Decimal(repr(nearest)) == value else None
+
+
 def is_valid(fact: Any, value: Any) -> bool:
     kind = fact.type
+    if kind != "bool" and isinstance(value, enum.Enum) and not isinstance(value, (str, int, float)):
+        inner = _enum_value(value)
+        return not isinstance(inner, (bool, enum.Enum)) and is_valid(fact, inner)
     if kind == "bool":
         return value is True or value is False
     if kind == "enum":
@@ -76,20 +97,25 @@ def is_valid(fact: Any, value: Any) -> bool:
     if kind == "string":
         return isinstance(value, str)
     if kind == "number":
+        if isinstance(value, Decimal):
+            return _exact_number(value) is not None
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "set":
-        return isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value)
+        return isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(_enum_value(v), str) for v in value)
     raise AssertionError(kind)
 
 
 def plain(fact: Any, value: Any) -> Any:
     """A valid value in the plainest form (what the fast path takes as-is)."""
+    value = _enum_value(value)
+    if isinstance(value, Decimal):
+        return _exact_number(value)
     if fact.type in ("enum", "string"):
         return str.__str__(value)
     if fact.type == "number":
         return value if value.__class__ in (int, float) else (int(value) if isinstance(value, int) else float(value))
     if fact.type == "set":
-        return [str.__str__(v) for v in value]
+        return [str.__str__(_enum_value(v)) for v in value]
     return value
 
 
@@ -135,7 +161,8 @@ def valid_values(fact: Any) -> st.SearchStrategy[Any]:
         return st.one_of(text, text.map(Tagged))
     if fact.type == "number":
         ints = st.integers(-10**6, 10**6)
-        return st.one_of(ints, ints.map(Count), st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False))
+        return st.one_of(ints, ints.map(Count), st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False),
+                         st.decimals(-10**6, 10**6, places=2))  # an ORM's Numeric (issue 14)
     words = st.lists(st.sampled_from(["vip", "rush", "b2b", ""]), max_size=4)
     return st.one_of(words, words.map(tuple), words.map(frozenset), words.map(set),
                      words.map(lambda ws: [Tagged(w) for w in ws]))
@@ -161,8 +188,9 @@ def invalid_values(fact: Any) -> st.SearchStrategy[Any]:
     elif fact.type == "string":
         specific = st.one_of(st.integers(), st.booleans(), st.binary(max_size=4), st.lists(st.text(max_size=3)))
     elif fact.type == "number":
-        specific = st.one_of(st.booleans(), st.sampled_from([math.nan, math.inf, -math.inf, "5", "1e3"]),
-                             st.decimals(allow_nan=False, allow_infinity=False, places=2))
+        specific = st.one_of(st.booleans(), st.sampled_from([math.nan, math.inf, -math.inf, "5", "1e3", Decimal("NaN"),
+                                                             Decimal("-Infinity"), Decimal("0.1000000000000000000001")]),
+                             st.decimals(allow_nan=False, allow_infinity=False, places=2))  # valid: exact
     else:
         specific = st.one_of(st.text(max_size=5), st.dictionaries(st.text(max_size=3), st.booleans(), max_size=2),
                              st.lists(st.integers(), min_size=1, max_size=3),

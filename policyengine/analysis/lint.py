@@ -234,7 +234,7 @@ class Analysis:
         key = tuple(sorted(values.items()))
         env = self._envs.get(key)
         if env is None:
-            env, _ = self.interpreter.resolve(values)
+            env, _ = self.interpreter.resolve(values, defaults=False)
             self.interpreter.run(env)
             self._envs[key] = env
         return env
@@ -248,7 +248,7 @@ class Analysis:
         if exprs is None:
             env = dict(self.env(values))
         else:
-            env, _ = self.interpreter.resolve(values)
+            env, _ = self.interpreter.resolve(values, defaults=False)
             decided = [self.actions[a] for a in actions]
             nodes = _closure_nodes(self.policy, [*exprs, *(e for a in decided for e in a.exprs())])
             nodes |= {("action", a) for a in actions}

@@ -388,7 +388,7 @@ class Decider:
         """``(outcomes, broken constraints, decidable)``: not decidable when a value the policy reads is not one
         it declares (every outcome is then ``absent``)."""
         assignment = {**self.fixed, **dict(zip(self.axis_names, values, strict=True))}
-        env, problems = self.interpreter.resolve(assignment)
+        env, problems = self.interpreter.resolve(assignment, defaults=False)  # a fact off the axes stays free
         undeclared = [p for p in problems if p.fact in self.checked]
         decisions = self.interpreter.run(env)
         broken = tuple(name for name, expr in self.constraints if self.interpreter.value(expr, env) is False)

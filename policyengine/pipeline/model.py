@@ -51,6 +51,15 @@ class FactSpec:
     description: str | None
     path: PathT
     doc: Document = attrs.field(eq=False, repr=False)
+    default: Any = None
+    """The value the engine uses when the host does not send the fact (``default:``; a set fact's as a frozenset);
+    None when it declares none. Checked against the fact's type at load (see the compiler), so the runtime takes
+    it as it is. Only a *missing* fact gets it: ``null`` or a wrong value still fails closed."""
+
+    @property
+    def has_default(self) -> bool:
+        """Whether the fact declares a ``default:``."""
+        return self.default is not None
 
     @property
     def finite(self) -> bool:
@@ -221,11 +230,16 @@ def _default_source(name: str) -> tuple[str, ...]:
     return parts if parts[0] in ("order", "user") else ("order", *parts)
 
 
+def _fact_default(raw: Any) -> Any:
+    """A ``default:`` as the runtime holds it: a list (a set fact's) as a frozenset; None when absent."""
+    return frozenset(raw) if isinstance(raw, list) else raw
+
+
 def parse_facts(doc: Document, data: dict[str, Any]) -> tuple[FactSpec, ...]:
     return tuple(
         FactSpec(name, f["type"], tuple(f.get("values", ())),
                  tuple(f["from"].split(".")) if "from" in f else _default_source(name),
-                 f.get("description"), ("facts", name), doc)
+                 f.get("description"), ("facts", name), doc, _fact_default(f.get("default")))
         for name, f in (data.get("facts") or {}).items()
     )
 

@@ -7,6 +7,7 @@ located at the offending key or value through the document's position tables.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -95,8 +96,37 @@ def validate_document(doc: Document) -> list[Diagnostic]:
     if header:
         return header
     kind = doc.data["kind"]
-    return sorted({d for err in _validator(kind).iter_errors(doc.data) for d in _diagnose(doc, err)},
-                  key=lambda d: d.sort_key)
+    problems = {d for err in _validator(kind).iter_errors(doc.data) for d in _diagnose(doc, err)}
+    if not problems and kind in ("ActionPolicy", "StoreOverride"):
+        problems.update(_check_defaults(doc))
+    return sorted(problems, key=lambda d: d.sort_key)
+
+
+_DEFAULT_WORDS = {"bool": "true or false", "enum": "one of its declared values", "string": "a string",
+                  "number": "a finite number", "set": "a list of strings"}
+
+
+def _check_defaults(doc: Document) -> Iterator[Diagnostic]:
+    """Each fact's ``default:`` against the fact's own type (the schema only knows it is a scalar or a list): a
+    bool fact's is true/false, an enum's one of its ``values``, a number's a finite number (never true/false)."""
+    for name, fact in (doc.data.get("facts") or {}).items():
+        if "default" not in fact:
+            continue
+        kind, value = fact["type"], fact["default"]
+        path = ("facts", name, "default")
+        if kind == "enum" and isinstance(value, str):
+            if value not in fact["values"]:
+                yield doc.diagnostic(path, f"default {value!r} of {name} is not one of its declared values: "
+                                           f"{', '.join(fact['values'])}", hint=did_you_mean(value, fact["values"]))
+            continue
+        fits = {"bool": isinstance(value, bool),
+                "string": isinstance(value, str),
+                "number": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                "set": isinstance(value, list)}.get(kind, False)
+        if not fits:
+            shown = "true" if value is True else "false" if value is False else repr(value)
+            yield doc.diagnostic(path, f"default of {name} must be {_DEFAULT_WORDS[kind]} (it is a {kind} fact), "
+                                       f"got {_describe(value)} {shown}")
 
 
 def _check_header(doc: Document) -> list[Diagnostic]:

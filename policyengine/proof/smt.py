@@ -328,6 +328,8 @@ class Encoder:
             if name not in self.facts:
                 continue
             if self.bad_facts and z3.is_true(model.eval(self.bad[name], model_completion=True)):
+                if self.facts[name].has_default:  # left out would be its default, a good value: null is bad
+                    out[name] = None
                 continue  # bad: left out, i.e. missing
             spec, var = self.facts[name], self.vars[name]
             if spec.type == "bool":

@@ -59,7 +59,7 @@ def possible_assignments(policy: CompiledPolicy, facts: Iterable[FactSpec] | Non
         return
     interpreter = Interpreter(policy)
     for values in assignments(chosen):
-        env, _ = interpreter.resolve(values)
+        env, _ = interpreter.resolve(values, defaults=False)
         interpreter.run(env)  # constraints may read named conditions
         if all(interpreter.value(expr, env) is not False for expr in applicable):
             yield values

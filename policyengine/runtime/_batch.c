@@ -14,9 +14,14 @@
  * lists those indexes, in order, and `keys` the key of each miss (see lookup_one; None for a miss that has none); the
  * caller decides them with the generated Python evaluate, which says what is
  * wrong. So this loop only ever returns what the Python fast path would return for the same input, and never decides
- * a bad fact itself.
+ * a bad fact itself. Values the Python path normalises (a Decimal, an enum.Enum member, a str subclass: see
+ * values.py check_value) are not of an exact class: they are misses too, decided there, so both agree on them.
  *
  * paths[j] is (root, key, key, ...) for fact j, root 0 for the order and 1 for the user.
+ *
+ * A fact with a declared `default:` has one more entry in its index: Ellipsis -> the position of the default. A key
+ * absent from a plain dict on the fact's path then reads as that value (as the Python path reads it); it is not
+ * counted in the domain's size. Ellipsis itself can never be looked up as a value: its class is no fact's class.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -73,6 +78,7 @@ typedef struct {
     Py_ssize_t facts;
     unsigned char roots[MAX_FACTS]; /* per fact: 0 the order, 1 the user */
     Py_ssize_t sizes[MAX_FACTS];    /* per fact: the size of its domain */
+    Py_ssize_t defaults[MAX_FACTS]; /* per fact: the position of its default, or -1 when it has none */
 } Spec;
 
 /* The flat table's entry for one order and user, as a new reference; NULL for a miss (see miss_or_fail). The
@@ -97,6 +103,10 @@ lookup_one(PyObject *order, PyObject *user, const Spec *spec, PyObject **key_out
         PyObject *value = follow(roots[spec->roots[j]], PyTuple_GET_ITEM(spec->paths, j), &missing);
         leaves[j] = value;
         read = j + 1;
+        if (value == NULL && missing && spec->defaults[j] >= 0) {
+            at = at * spec->sizes[j] + spec->defaults[j]; /* absent: the declared default (a key for a miss) */
+            continue;
+        }
         if (value == NULL) {
             hit = 0;
             if (!missing) {
@@ -157,7 +167,7 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *one_user = nargs == 6 ? args[5] : NULL; /* given: `pairs` holds orders, all for this user */
-    Spec spec = {args[1], args[2], args[3], args[4], 0, {0}, {0}};
+    Spec spec = {args[1], args[2], args[3], args[4], 0, {0}, {0}, {0}};
     if (!PyTuple_CheckExact(spec.flat) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.indexes)
         || !PyTuple_CheckExact(spec.classes) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
         || PyTuple_GET_SIZE(spec.indexes) != PyTuple_GET_SIZE(spec.paths)
@@ -189,7 +199,20 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyErr_SetString(PyExc_TypeError, "lookup_all: each index must be a dict");
             return NULL;
         }
-        spec.sizes[j] = PyDict_GET_SIZE(index);
+        PyObject *fallback = PyDict_GetItemWithError(index, Py_Ellipsis); /* borrowed; the default's position */
+        if (fallback == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        spec.sizes[j] = PyDict_GET_SIZE(index) - (fallback != NULL);
+        spec.defaults[j] = -1;
+        if (fallback != NULL) {
+            Py_ssize_t p = PyLong_CheckExact(fallback) ? PyLong_AsSsize_t(fallback) : -1;
+            if (p < 0 || p >= spec.sizes[j]) {
+                PyErr_SetString(PyExc_ValueError, "lookup_all: a default's position is outside its domain's range");
+                return NULL;
+            }
+            spec.defaults[j] = p;
+        }
         /* every position must be an int in range, so that any lookup lands inside flat */
         PyObject *value, *position;
         Py_ssize_t pos = 0;

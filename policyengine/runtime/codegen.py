@@ -262,10 +262,18 @@ class _Generator:
             lines += self.getter_read(i)
         return lines
 
-    @staticmethod
-    def getter_read(i: int) -> list[str]:
+    def getter_read(self, i: int) -> list[str]:
+        if self.policy.facts[i].has_default:  # read() fills in the default for a missing fact
+            return [f"f{i}, bad = read({i}, order, user, bad)"]
         return ["try:", f"    f{i} = G{i}(order, user)", "except Exception as exc:", f"    f{i} = MISSING",
                 f"    bad = failed(bad, {i}, exc)"]
+
+    def missing(self, i: int, pad: str) -> list[str]:
+        """Generated lines for fact ``i`` found missing: its declared default (``D<i>``, already a valid value),
+        or ``missing`` recorded as its problem."""
+        if self.policy.facts[i].has_default:
+            return [f"{pad}f{i} = D{i}"]
+        return [f"{pad}f{i} = MISSING", *_mark(i, "missing", pad)]
 
     def inline_read(self, i: int, style: str) -> list[str]:
         if style == "dict" and self.paths is not None:
@@ -277,7 +285,7 @@ class _Generator:
         # read through the getter (bad data costs little). (Deeper attribute reads may meet a dict: the getter's.)
         path = inline_path(self.getters[i]) or ()
         lookup = "KeyError" if style == "dict" else "AttributeError" if len(path) == 2 else None
-        missing = [] if lookup is None else [f"except {lookup}:", f"    f{i} = MISSING", *_mark(i, "missing", "    ")]
+        missing = [] if lookup is None else [f"except {lookup}:", *self.missing(i, "    ")]
         return ["try:", f"    f{i} = {access}", *missing, "except Exception:",
                 f"    f{i}, bad = read({i}, order, user, bad)"]
 
@@ -293,10 +301,10 @@ class _Generator:
         for key in keys[1:]:
             lines += [f"{indent}if type({var}) is dict:", f"{indent}    {var} = {var}.get({key!r}, MISSING)"]
             indent += "    "
-        lines += [f"{indent}if {var} is MISSING:", *_mark(i, "missing", indent + "    ")]
+        lines += [f"{indent}if {var} is MISSING:", *self.missing(i, indent + "    ")]
         for depth in range(len(keys) - 1, 0, -1):  # each step whose value was not a dict: missing, or the getter's
             pad = "    " * (depth - 1)
-            lines += [f"{pad}elif {var} is MISSING:", *_mark(i, "missing", pad + "    "), f"{pad}else:",
+            lines += [f"{pad}elif {var} is MISSING:", *self.missing(i, pad + "    "), f"{pad}else:",
                       f"{pad}    {var}, bad = read({i}, order, user, bad)"]
         # a key that collides with ours and raises from __eq__ (host code) is the getter's to report
         return ["try:", *("    " + line for line in lines), "except Exception:",
@@ -352,10 +360,17 @@ class _Generator:
         needed = self.policy.needed
         roots = sorted({path[0] for path in self.paths})
         return [f"if {' and '.join(f'type({root}) is dict' for root in roots)}:", "    try:",
-                *(f"        f{i} = {_access(path)}" for i, path in zip(needed, self.paths, strict=True)),
+                *(f"        f{i} = {self.shortcut_read(i, path)}" for i, path in zip(needed, self.paths, strict=True)),
                 f"        if {self.exact_all()}:",
                 *("            " + line for line in ret(f"TABLE[{self.key()}]")),
                 "    except Exception:", "        pass"]
+
+    def shortcut_read(self, i: int, path: tuple[str, ...]) -> str:
+        """:meth:`all_dicts`' read of fact ``i``: a missing key of a root (a plain dict there) is the fact's default
+        when it declares one; anything else absent raises, and the general reads say what it means."""
+        if self.policy.facts[i].has_default and len(path) == 2:
+            return f"{path[0]}.get({path[1]!r}, D{i})"
+        return _access(path)
 
     def exact_all(self) -> str:
         """The test that every table-key fact holds an exact value (:mod:`.values`): only those are looked up, so a
@@ -376,7 +391,7 @@ class _Generator:
         # a combination missing from the table (its conditions raise) is None: the C loop leaves it to evaluate
         return (tuple(table.get(values) for values in itertools.product(*domains)),
                 tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths),
-                tuple({value: at for at, value in enumerate(domain)} for domain in domains),
+                tuple(_index(self.policy.facts[i]) for i in self.policy.needed),
                 tuple(_one_class(self.policy.facts[i].type) for i in self.policy.needed))
 
     def body(self, ret: Callable[[str], list[str]], shortcut: bool = True) -> list[str]:
@@ -472,6 +487,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         try:
             return getters[i](order, user), bad
         except Exception as exc:
+            if facts[i].has_default and read_failure(exc) == "missing":  # absent: the declared default
+                return facts[i].default, bad
             return MISSING, failed(bad, i, exc)
 
     def suspect(bad: dict[int, str] | None, i: int) -> dict[int, str]:
@@ -498,6 +515,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             try:
                 raw = getters[i](order, user)
             except Exception as exc:
+                if facts[i].has_default and read_failure(exc) == "missing":  # absent: the declared default
+                    return facts[i].default
                 raise _LazyBad(i, MISSING, read_failure(exc)) from None
             value, message = check_value(facts[i], raw)
             if message:
@@ -539,7 +558,9 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         inputs (each bad fact as its problem), since the interpreter decides from nothing else."""
         key = list(values)
         for i, message in bad.items():
-            if message:  # a read failed: its message says all
+            if message == "missing" and facts[i].has_default:  # absent: the declared default (a valid value)
+                key[position[i]] = facts[i].default
+            elif message:  # a read failed: its message says all
                 key[position[i]] = (i, message)
             else:
                 raw = lazy_bad.raw if lazy_bad is not None and i == lazy_bad.index else key[position[i]]
@@ -586,6 +607,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     for i in policy.needed:
         namespace[f"G{i}"] = getters[i]
         namespace[f"V{i}"] = frozenset(facts[i].values)
+        namespace[f"D{i}"] = facts[i].default  # the declared default of a missing fact (None: none)
         if i in expensive:
             namespace[f"L{i}"] = lazy(i)
     namespace.update(PLAIN=plain_classes, is_plain=is_plain)
@@ -688,6 +710,15 @@ def _mark(i: int, message: str, pad: str, *, keep: bool = False) -> list[str]:
     over a message already there). Inlined: this is most of what a bad fact costs on the fast path."""
     return [f"{pad}if bad is None:", f"{pad}    bad = {{{i}: {message!r}}}",
             f"{pad}elif {i} not in bad:" if keep else f"{pad}else:", f"{pad}    bad[{i}] = {message!r}"]
+
+
+def _index(fact: FactSpec) -> dict[Any, int]:
+    """A table-key fact's value -> position in its domain, for the C loop; with a declared default, also Ellipsis ->
+    the default's position (a missing key reads as the default there, see _batch.c)."""
+    index: dict[Any, int] = {value: at for at, value in enumerate(fact.domain)}
+    if fact.has_default:
+        index[...] = index[fact.default]
+    return index
 
 
 def _one_class(kind: str) -> type:

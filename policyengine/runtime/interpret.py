@@ -251,14 +251,18 @@ class Interpreter:
         policy = self.policy
         return [*policy.conditions.values(), *(e for a in policy.actions for e in a.exprs()), *policy.constraints.values()]
 
-    def resolve(self, values: Mapping[str, Any]) -> tuple[dict[Any, Any], tuple[FactProblem, ...]]:
-        """An environment from fact name -> raw value (absent = missing), checking every fact a decision or a
-        constraint reads. Problems are reported for the facts decisions read only."""
+    def resolve(self, values: Mapping[str, Any], *, defaults: bool = True) -> tuple[dict[Any, Any],
+                                                                                    tuple[FactProblem, ...]]:
+        """An environment from fact name -> raw value (absent = missing: its declared default, as the engine reads
+        a host's input), checking every fact a decision or a constraint reads. Problems are reported for the facts
+        decisions read only. ``defaults=False`` (analysis over partial rows): an absent fact is missing even when it
+        declares a default, so a default never stands in for a fact an analysis left free."""
         env: dict[Any, Any] = {}
         problems: list[FactProblem] = []
         for i in self._resolved:
             fact = self.policy.facts[i]
-            value, message = check_value(fact, values.get(fact.name, MISSING))
+            raw = values.get(fact.name, MISSING)
+            value, message = (raw, "missing") if raw is MISSING and not defaults else check_value(fact, raw)
             if message:
                 problem = FactProblem(fact.name, message)
                 if i in self.policy.needed:

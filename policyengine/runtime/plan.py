@@ -743,12 +743,14 @@ def _user_values(engine: Any, policies: list[CompiledPolicy], user: Any) -> dict
         for fact in policy.facts:
             if fact.source[:1] != ("user",):
                 continue
-            key = (fact.name, fact.type, fact.values, fact.source)
+            key = (fact.name, fact.type, fact.values, fact.source, fact.default)
             if key not in read:
                 try:
                     read[key] = check_value(fact, engine.adapter.getter(fact)({}, user))
                 except Exception as exc:  # noqa: BLE001 - the adapter's failure is a bad fact, as in evaluate
-                    read[key] = (None, read_failure(exc))
+                    failure = read_failure(exc)
+                    # absent, with a declared default: the default (as evaluate reads it)
+                    read[key] = (fact.default, None) if failure == "missing" and fact.has_default else (None, failure)
             values[fact.name] = read[key]
         out[policy.spec.label] = values
     return out

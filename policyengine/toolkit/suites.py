@@ -560,7 +560,7 @@ class _SuiteLoader:
             root, *keys = fact.source
             given = order if root == "order" else user
             assert given.tree is not None
-            if _find(given.tree, keys) is None:
+            if _find(given.tree, keys) is None and not fact.has_default:  # a default fills in an absent fact
                 ok = False
                 why = "which picks the store's policy" if fact is self.store_fact and fact not in read \
                     else f"which {title} reads"
