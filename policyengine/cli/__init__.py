@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import PolicyError
 from .common import (EXIT_FACTS, EXIT_LOAD, EXIT_OK, EXIT_TESTS, EXIT_USAGE, UsageError, check_one_stdin,
-                     print_diagnostics)
+                     policy_from_stdin, print_diagnostics)
 
 __all__ = ["main", "COMMANDS", "EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD", "EXIT_TESTS"]
 
@@ -114,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         assert command_parser is not None  # parse_args accepted a command, so _chosen found it
         check_one_stdin(command_parser, args)
-        return int(command_module(args.command).run(args))
+        with policy_from_stdin(args):
+            return int(command_module(args.command).run(args))
     except KeyboardInterrupt:
         return 130  # interrupted: the shell's convention, and no traceback
     except UsageError as err:

@@ -7,15 +7,20 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from ..errors import Diagnostic
-from ..pipeline.yamlsource import NotReadable, read_regular_file
+import attrs
+
+from ..errors import Diagnostic, PolicyError
+from ..pipeline.yamlsource import MAX_FILE_BYTES, NotReadable, read_regular_file
 
 __all__ = ["EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD", "EXIT_TESTS", "DEFAULT_PATH", "STDIN", "STDIN_NAME",
            "UsageError", "json_arg", "read_jsonl", "read_input", "parse_json", "write_output", "print_diagnostics",
-           "add_path", "check_one_stdin", "warn_store_mismatch"]
+           "add_path", "check_one_stdin", "policy_from_stdin", "shown_path", "warn_store_mismatch"]
 
 EXIT_OK, EXIT_FACTS, EXIT_USAGE, EXIT_LOAD, EXIT_TESTS = 0, 1, 2, 3, 4
 DEFAULT_PATH = "policies"
@@ -33,7 +38,38 @@ class UsageError(Exception):
 
 def add_path(parser: Any) -> None:
     """The optional PATH argument every command takes."""
-    parser.add_argument("path", nargs="?", default=DEFAULT_PATH, help="policy directory or file (default: policies)")
+    parser.add_argument("path", nargs="?", default=DEFAULT_PATH,
+                        help="policy directory or file, or - to read one policy file from standard input (default: policies)")
+
+
+STDIN_FILE = "stdin.yaml"
+"""The name under which a policy read from standard input is loaded (in a private temporary directory)."""
+
+
+@contextmanager
+def policy_from_stdin(args: argparse.Namespace) -> Iterator[None]:
+    """When PATH is ``-``: the policy file on standard input, loaded from a private temporary copy for the
+    duration of the command (``args.path`` names the copy); the diagnostics of a policy that does not load name
+    it ``<stdin>``, as :func:`shown_path` does. Any other PATH is left alone."""
+    if getattr(args, "path", None) != STDIN:
+        yield
+        return
+    text = read_input(STDIN, "PATH", MAX_FILE_BYTES)
+    with tempfile.TemporaryDirectory(prefix="policyengine-stdin-") as folder:
+        copy = Path(folder) / STDIN_FILE
+        copy.write_text(text, "utf-8")
+        args.path, args.shown_path = str(copy), STDIN_NAME
+        try:
+            yield
+        except PolicyError as err:
+            names = {str(copy), str(copy.resolve())}
+            raise PolicyError([attrs.evolve(d, file=STDIN_NAME) if d.file in names else d
+                               for d in err.diagnostics]) from None
+
+
+def shown_path(args: argparse.Namespace) -> str:
+    """How messages name the command's PATH (``<stdin>`` for ``-``)."""
+    return str(getattr(args, "shown_path", args.path))
 
 
 def add_order_and_user(parser: Any) -> None:
