@@ -290,6 +290,14 @@ def test_written_schemas_need_their_siblings(capsys: pytest.CaptureFixture[str],
         jsonschema.Draft202012Validator(schema, registry=from_dir(tmp_path)).validate(override)
 
 
+@pytest.mark.parametrize("name", sorted(KINDS.values()))
+def test_shipped_schemas_are_valid_json_schemas(name: str) -> None:
+    """The loader trusts the packaged schemas (it does not check them against the metaschema at every start)."""
+    schema = json.loads((ROOT / "policyengine" / "schemas" / name).read_text("utf-8"))
+    jsonschema.validators.validator_for(schema).check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema" and schema["$id"] == name
+
+
 def test_schemas_are_package_data() -> None:
     """``policyengine schema`` reads the schemas from the package, so a pip-installed package has them."""
     from policyengine.cli.schema import packaged
