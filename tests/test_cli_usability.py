@@ -387,3 +387,31 @@ def test_a_command_imports_only_its_own_module() -> None:
              "print(sorted({m.split('.')[0] for m in sys.modules} & {'z3', 'sqlalchemy', 'starlette', 'uvicorn', 'httpx'}))\n")
     run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
     assert run.stdout.splitlines() == ["0 ['policyengine.cli.common', 'policyengine.cli.validate']", "[]"]
+
+
+# -- start-up: rule-engine's prebuilt parse tables -------------------------------------------------------------------
+def test_prebuilt_parse_tables_match_the_installed_rule_engine() -> None:
+    from policyengine import _rule_engine_parsetab
+    from policyengine._parsetables import signature
+
+    assert _rule_engine_parsetab._lr_signature == signature(), \
+        "rule-engine's grammar changed: run `python -m policyengine._parsetables` to write the tables again"
+
+
+def test_rule_engine_parses_with_the_prebuilt_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rule_engine
+    from rule_engine._vendor.ply import yacc
+
+    from policyengine import _rule_engine_parsetab
+    from policyengine._parsetables import TABMODULE
+
+    assert sys.modules[TABMODULE] is _rule_engine_parsetab
+
+    def rebuilt(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ply rebuilt the parse tables")
+
+    monkeypatch.setattr(yacc, "LRGeneratedTable", rebuilt)
+    parser = rule_engine.parser.Parser()  # reads the tables: building them would call LRGeneratedTable
+    rule = rule_engine.Rule("a == 1 and (b in ['x', 'y'] or not c)", context=rule_engine.Context())
+    rule.parser = parser
+    assert rule.matches({"a": 1, "b": "y", "c": True}) and not rule.matches({"a": 1, "b": "z", "c": True})
