@@ -48,17 +48,19 @@ def signature() -> str:
 
 def write(folder: Path = Path(__file__).parent) -> Path:
     """Build the tables of the installed rule-engine's grammar and write them as ``_rule_engine_parsetab.py``
-    in ``folder`` (run ``python -m policyengine._parsetables`` after upgrading rule-engine)."""
-    from rule_engine.parser import Parser
+    in ``folder`` (after upgrading rule-engine:
+    ``python -c 'from policyengine._parsetables import write; print(write())'``)."""
     from rule_engine._vendor.ply import yacc
+    from rule_engine.parser import Parser
 
     # A tabmodule name nobody provides, so that ply builds the tables (rather than reading ours) and writes them.
     yacc.yacc(module=Parser(), debug=False, write_tables=True, tabmodule=_OURS, outputdir=str(folder),
               errorlog=yacc.NullLogger())
-    return folder / f"{_OURS}.py"
+    path = folder / f"{_OURS}.py"
+    generated = path.read_text("utf-8")
+    header = "# mypy: ignore-errors\n# ruff: noqa\n# Written by policyengine/_parsetables.py: ply's tables of rule-engine's grammar."
+    path.write_text(header + generated, "utf-8")
+    return path
 
 
 install()  # on import: the package imports this module before anything that imports rule-engine
-
-if __name__ == "__main__":
-    print(write())

@@ -395,7 +395,7 @@ def test_prebuilt_parse_tables_match_the_installed_rule_engine() -> None:
     from policyengine._parsetables import signature
 
     assert _rule_engine_parsetab._lr_signature == signature(), \
-        "rule-engine's grammar changed: run `python -m policyengine._parsetables` to write the tables again"
+        "rule-engine's grammar changed: write the tables again with policyengine._parsetables.write()"
 
 
 def test_rule_engine_parses_with_the_prebuilt_tables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,8 +20,17 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import PolicyError
-from .common import (EXIT_FACTS, EXIT_LOAD, EXIT_OK, EXIT_TESTS, EXIT_USAGE, UsageError, check_one_stdin,
-                     policy_from_stdin, print_diagnostics)
+from .common import (
+    EXIT_FACTS,
+    EXIT_LOAD,
+    EXIT_OK,
+    EXIT_TESTS,
+    EXIT_USAGE,
+    UsageError,
+    check_one_stdin,
+    policy_from_stdin,
+    print_diagnostics,
+)
 
 __all__ = ["main", "COMMANDS", "EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD", "EXIT_TESTS"]
 
