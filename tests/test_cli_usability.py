@@ -159,6 +159,9 @@ def test_no_standard_input_is_a_usage_error(capsys: pytest.CaptureFixture[str], 
     (("explain", "-", "--order", "-", "--user", USER), "PATH and --order"),
     (("bulk", str(POLICIES), "--action", "reset", "--orders", "-", "--user", "-"), "--orders and --user"),
     (("plan", str(POLICIES), "reset", "--user", "-", "--columns", "-"), "--user and --columns"),
+    (("test", "-", "--suites", "-"), "PATH and --suites"),
+    (("verify", str(POLICIES), "--invariants", "-", "--invariants", "-"), "--invariants and --invariants"),
+    (("diff", "-", "-"), "OLD and NEW"),
 ])
 def test_only_one_argument_reads_standard_input(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
                                                 argv: tuple[str, ...], named: str) -> None:
@@ -184,6 +187,32 @@ def test_policy_from_standard_input_names_stdin(capsys: pytest.CaptureFixture[st
     stdin(monkeypatch, policy)
     code, out, err = run_cli(capsys, "evaluate", "-", "--order", json.dumps(ORDER), "--user", USER)
     assert (code, err) == (0, "") and "Reprocess" in out
+
+
+def test_suites_invariants_and_diff_from_standard_input(capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    stdin(monkeypatch, (POLICIES / "tests" / "order-actions.yaml").read_text("utf-8"))
+    code, out, err = run_cli(capsys, "test", str(POLICIES), "--suites", "-")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0].startswith("order-actions (<stdin>): ") and "passed" in out
+    stdin(monkeypatch, (POLICIES / "invariants" / "order-actions.yaml").read_text("utf-8"))
+    code, out, err = run_cli(capsys, "verify", str(POLICIES), "--invariants", "-")
+    assert (code, err) == (0, "") and out.splitlines()[-1].endswith("hold")
+    old = (POLICIES / "order-actions.yaml").read_text("utf-8").replace("'Closed'", "'Klosed'")
+    stdin(monkeypatch, old)
+    code, out, err = run_cli(capsys, "diff", "-", str(POLICIES / "order-actions.yaml"))
+    assert err == "" and out.splitlines()[0].split() == ["OLD", "<stdin>", "order-actions@1"]
+    assert "stdin.yaml" not in out
+    stdin(monkeypatch, "kind: PolicyTestSuite\n")
+    code, out, err = run_cli(capsys, "test", str(POLICIES), "--suites", "-")
+    assert code == 3 and err.startswith("<stdin>:1:1: ")
+
+
+def test_policy_from_standard_input_in_decisions(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    stdin(monkeypatch, (POLICIES / "order-actions.yaml").read_text("utf-8"))
+    code, out, err = run_cli(capsys, "evaluate", "-", "--order", json.dumps(ORDER), "--user", USER, "--format", "json")
+    assert (code, err) == (0, "")
+    assert '"<stdin>:' in out and "stdin.yaml" not in out and "policyengine-stdin" not in out
 
 
 def test_a_file_named_dash_is_still_reachable(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,

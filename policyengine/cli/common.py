@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, cast
 
 import attrs
 
@@ -20,7 +20,7 @@ from ..pipeline.yamlsource import MAX_FILE_BYTES, NotReadable, read_regular_file
 
 __all__ = ["EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD", "EXIT_TESTS", "DEFAULT_PATH", "STDIN", "STDIN_NAME",
            "UsageError", "json_arg", "read_jsonl", "read_input", "parse_json", "write_output", "print_diagnostics",
-           "add_path", "check_one_stdin", "policy_from_stdin", "shown_path", "warn_store_mismatch"]
+           "add_path", "check_one_stdin", "policy_from_stdin", "warn_store_mismatch"]
 
 EXIT_OK, EXIT_FACTS, EXIT_USAGE, EXIT_LOAD, EXIT_TESTS = 0, 1, 2, 3, 4
 DEFAULT_PATH = "policies"
@@ -28,8 +28,10 @@ STDIN = "-"
 """The argument that means standard input, wherever a command reads a file (``--order -``, ``--orders -``, ...)."""
 STDIN_NAME = "<stdin>"
 """How messages name standard input."""
-STDIN_ARGUMENTS = ("path", "order", "user", "orders", "columns")
-"""The arguments (by ``dest``) that read standard input when given ``-``; standard input can be read only once."""
+STDIN_JSON = ("order", "user", "orders", "columns")
+"""The JSON arguments (by ``dest``) that read standard input when given ``-``."""
+STDIN_FILES = ("path", "old", "new", "suites", "invariants")
+"""The policy, suite and invariants files (by ``dest``) that read standard input when given ``-``: one YAML file."""
 
 
 class UsageError(Exception):
@@ -43,33 +45,61 @@ def add_path(parser: Any) -> None:
 
 
 STDIN_FILE = "stdin.yaml"
-"""The name under which a policy read from standard input is loaded (in a private temporary directory)."""
+"""The name under which a YAML file read from standard input is loaded (in a private temporary directory)."""
+
+
+def _stdin_dests(args: argparse.Namespace, dests: Sequence[str]) -> list[str]:
+    """Which of ``dests`` are ``-`` in ``args`` (once per ``-``: an option given many times counts each)."""
+    found = []
+    for dest in dests:
+        value = getattr(args, dest, None)
+        found += [dest] * (value.count(STDIN) if isinstance(value, list) else value == STDIN)
+    return found
 
 
 @contextmanager
 def policy_from_stdin(args: argparse.Namespace) -> Iterator[None]:
-    """When PATH is ``-``: the policy file on standard input, loaded from a private temporary copy for the
-    duration of the command (``args.path`` names the copy); the diagnostics of a policy that does not load name
-    it ``<stdin>``, as :func:`shown_path` does. Any other PATH is left alone."""
-    if getattr(args, "path", None) != STDIN:
+    """When a policy, suite or invariants file (:data:`STDIN_FILES`) is ``-``: the YAML file on standard input,
+    loaded from a private temporary copy for the duration of the command (the argument names the copy); the
+    diagnostics of a file that does not load, and what the command prints, name it ``<stdin>``."""
+    dests = _stdin_dests(args, STDIN_FILES)
+    if not dests:
         yield
         return
-    text = read_input(STDIN, "PATH", MAX_FILE_BYTES)
+    (dest,) = dests  # check_one_stdin refused more
+    text = read_input(STDIN, "PATH" if dest == "path" else f"--{dest}" if dest in ("suites", "invariants")
+                      else dest.upper(), MAX_FILE_BYTES)
     with tempfile.TemporaryDirectory(prefix="policyengine-stdin-") as folder:
         copy = Path(folder) / STDIN_FILE
         copy.write_text(text, "utf-8")
-        args.path, args.shown_path = str(copy), STDIN_NAME
+        value = getattr(args, dest)
+        setattr(args, dest, [str(copy) if v == STDIN else v for v in value] if isinstance(value, list) else str(copy))
+        names = sorted({str(copy.resolve()), str(copy)}, key=len, reverse=True)
+        streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = (cast(TextIO, _Renamed(stream, names)) for stream in streams)
         try:
             yield
         except PolicyError as err:
-            names = {str(copy), str(copy.resolve())}
             raise PolicyError([attrs.evolve(d, file=STDIN_NAME) if d.file in names else d
                                for d in err.diagnostics]) from None
+        finally:
+            sys.stdout, sys.stderr = streams
 
 
-def shown_path(args: argparse.Namespace) -> str:
-    """How messages name the command's PATH (``<stdin>`` for ``-``)."""
-    return str(getattr(args, "shown_path", args.path))
+class _Renamed:
+    """A text stream that writes the private copy of standard input's file (``names``) as ``<stdin>``: the
+    commands print the paths they loaded (``test``'s suite headers, ``diff``'s OLD and NEW, source positions)."""
+
+    def __init__(self, stream: TextIO, names: Sequence[str]) -> None:
+        self._stream, self._names = stream, names
+
+    def write(self, text: str) -> int:
+        for name in self._names:
+            text = text.replace(name, STDIN_NAME)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, encoding, isatty...: the stream's own
+        return getattr(self._stream, name)
 
 
 def add_order_and_user(parser: Any) -> None:
@@ -93,11 +123,13 @@ MAX_JSONL_BYTES = 256 * 1024 * 1024
 
 def check_one_stdin(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse (a :class:`UsageError`) more than one argument of ``args`` reading standard input: it can be read once."""
-    named = [action.option_strings[0] if action.option_strings else action.metavar or action.dest.upper()
-             for action in parser._actions  # argparse has no public list of a parser's arguments
-             if action.dest in STDIN_ARGUMENTS and getattr(args, action.dest, None) == STDIN]
+    named = []
+    for action in parser._actions:  # argparse has no public list of a parser's arguments; in their order of the usage
+        if action.dest in STDIN_FILES or action.dest in STDIN_JSON:
+            name = action.option_strings[0] if action.option_strings else str(action.metavar or action.dest.upper())
+            named += [name] * len(_stdin_dests(args, (action.dest,)))
     if len(named) > 1:
-        raise UsageError(f"only one argument can be - (standard input), not {' and '.join(map(str, named))}")
+        raise UsageError(f"only one argument can be - (standard input), not {' and '.join(named)}")
 
 
 def _read_stdin(option: str, limit: int) -> bytes:

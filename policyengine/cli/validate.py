@@ -9,7 +9,7 @@ from pathlib import Path
 from ..engine import load
 from ..errors import PolicyError
 from ..layout import companion_diagnostics
-from .common import EXIT_OK, add_path, shown_path
+from .common import EXIT_OK, add_path
 
 HELP = "check that the policies load, and that their test suites and invariants are valid; print every problem"
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     policy = engine.policy
     versions = ", ".join(str(v) for v in engine.versions)
-    print(f"ok: {shown_path(args)}: {engine.name} (versions: {versions}; latest has {len(policy.actions)} actions, "
+    print(f"ok: {args.path}: {engine.name} (versions: {versions}; latest has {len(policy.actions)} actions, "
           f"{len(policy.facts)} facts, {len(policy.conditions)} conditions)")
     for store in engine.stores:
         override = engine.store_override(store)
