@@ -21,7 +21,13 @@ HELP = "write the JSON Schemas of the policy files into a directory, for editors
 SUFFIX = ".schema.json"
 
 
+EPILOG = ("Each schema's $id is its file name, so the files refer to each other wherever they are written. Point a "
+          "policy file at its schema with a first line such as: # yaml-language-server: $schema=schemas/policy.schema.json "
+          "(the path relative to the YAML file).")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
     parser.add_argument("dir", metavar="DIR", nargs="?", default=".",
                         help="where to write them (created if missing; default: the current directory)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
