@@ -88,11 +88,13 @@ class _Version(argparse.Action):
 def _chosen(argv: Sequence[str]) -> str | None:
     """The command ``argv`` names: its first word that is not an option (the top level has no option that takes a
     value, so nothing else can come first)."""
-    for word in argv:
-        if word == "--":
-            return None
-        if not word.startswith("-"):
-            return word if word in COMMANDS else None
+    words = iter(argv)
+    for word in words:
+        if word == "--":  # everything after it is positional: the next word is the command
+            word = next(words, "")
+        elif word.startswith("-"):
+            continue
+        return word if word in COMMANDS else None
     return None
 
 
@@ -116,12 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, command_parser = _parser(_chosen(argv))
     args = parser.parse_args(argv)
+    if command_parser is None:  # argparse found the command where _chosen did not look: parse again, knowing it
+        parser, command_parser = _parser(args.command)
+        args = parser.parse_args(argv)
     for stream in (sys.stdout, sys.stderr):  # text we did not write (an order id, a path) may not encode: escape it
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     try:
-        assert command_parser is not None  # parse_args accepted a command, so _chosen found it
+        assert command_parser is not None  # _parser(args.command) built it
         check_one_stdin(command_parser, args)
         with policy_from_stdin(args):
             return int(command_module(args.command).run(args))
