@@ -22,6 +22,7 @@ The package is laid out by role, each folder depending only on those below it:
 - :mod:`policyengine.errors`: the one error hierarchy, rooted at :class:`PolicyError`.
 """
 
+from . import _parsetables  # noqa: F401  (first: rule-engine's prebuilt parse tables, see that module)
 from .runtime.adapters import Adapter, DefaultAdapter, Getter
 from .runtime.bulk import BulkGroup, BulkResult
 from .runtime.plan import Plan, PlanError

@@ -502,7 +502,7 @@ def test_cli_evaluate_store_table_exact(cli_dir: Path, capsys: pytest.CaptureFix
     order = json.dumps(LINES[3])  # a south order (no override), decided as north
     code, out, err = _run(capsys, "evaluate", "policies", "--order", order, "--user", '{"role": "admin"}',
                           "--store", "north")
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, "policyengine evaluate: warning: --store north overrides the order's store.id \"south\"\n")
     assert out == (
         "order-actions@1 + store override north@2\n"
         "  ACTION            STATE     WHY / WHAT IT DOES\n"

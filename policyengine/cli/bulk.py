@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ..engine import load
 from .evaluate import details
-from .common import EXIT_OK, UsageError, add_path, json_arg, read_jsonl
+from .common import EXIT_OK, UsageError, add_path, json_arg, read_jsonl, warn_store_mismatch
 
 HELP = "one action over many orders: which it applies to, and why not for the rest"
 
@@ -16,8 +16,8 @@ HELP = "one action over many orders: which it applies to, and why not for the re
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_path(parser)
     parser.add_argument("--action", required=True, help="the action id, e.g. reset")
-    parser.add_argument("--orders", required=True, help="a JSON Lines file: one order per line")
-    parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    parser.add_argument("--orders", required=True, help="a JSON Lines file: one order per line (- for standard input)")
+    parser.add_argument("--user", required=True, help="the user as JSON text, a JSON file, or - (standard input)")
     parser.add_argument("--store", help="decide every order as this store (default: each order's store.id)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--decisions", action="store_true",
@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     lines = [number for number, _ in rows]
     orders = [order for _, order in rows]
     engine = load(args.path)
+    names = [o["id"] if isinstance(o, dict) and isinstance(o.get("id"), str) else f"line {n}" for n, o in rows]
+    warn_store_mismatch("bulk", engine, args.store, orders, user, names)
     try:
         result = engine.bulk(args.action, orders, user, store=args.store, decisions=args.decisions)
     except KeyError as err:

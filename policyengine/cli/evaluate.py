@@ -9,7 +9,7 @@ import sys
 from ..runtime.decision import Decision, Decisions
 from ..engine import load
 from ..errors import FactError
-from .common import EXIT_FACTS, EXIT_OK, add_order_and_user, add_path, order_and_user
+from .common import EXIT_FACTS, EXIT_OK, add_order_and_user, add_path, order_and_user, warn_store_mismatch
 
 HELP = "decide every action for one order and user"
 
@@ -52,6 +52,7 @@ def format_table(decisions: Decisions) -> str:
 def run(args: argparse.Namespace) -> int:
     order, user = order_and_user(args)
     engine = load(args.path)
+    warn_store_mismatch("evaluate", engine, args.store, [order], user)
     try:
         decisions = engine.evaluate(order, user, strict=args.strict, store=args.store)
     except FactError as err:

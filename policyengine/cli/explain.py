@@ -11,7 +11,7 @@ from typing import Any
 from ..runtime.decision import Decision
 from ..engine import load
 from ..analysis.explain import ActionExplanation, Explanation, FactValue, Trace, explain
-from .common import EXIT_OK, UsageError, add_order_and_user, add_path, order_and_user
+from .common import EXIT_OK, UsageError, add_order_and_user, add_path, order_and_user, warn_store_mismatch
 
 HELP = "show why each action is enabled, disabled or hidden for one order and user"
 
@@ -104,6 +104,7 @@ def format_text(explanation: Explanation) -> str:
 def run(args: argparse.Namespace) -> int:
     order, user = order_and_user(args)
     engine = load(args.path)
+    warn_store_mismatch("explain", engine, args.store, [order], user)
     try:
         explanation = explain(engine, order, user, store=args.store, actions=args.action)
     except KeyError as err:

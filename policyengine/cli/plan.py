@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..engine import load
 from ..runtime.plan import (PLAN_STATES, And, Arith, Compare, Fact, IfElse, In, Length, Match, Neg, Node, Not, Or,
                             PlanError, Valid, Value)
-from .common import EXIT_FACTS, EXIT_OK, UsageError, add_path, json_arg
+from .common import (EXIT_FACTS, EXIT_OK, MAX_JSON_BYTES, STDIN, STDIN_NAME, UsageError, add_path, json_arg, parse_json,
+                     read_input)
 
 HELP = "which orders an action applies to: the policy as a condition over order facts, or a SQL WHERE clause"
 
@@ -20,12 +20,13 @@ HELP = "which orders an action applies to: the policy as a condition over order 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_path(parser)
     parser.add_argument("action", metavar="ACTION", help="the action id, e.g. reset")
-    parser.add_argument("--user", required=True, help="the user as JSON text or a JSON file")
+    parser.add_argument("--user", required=True, help="the user as JSON text, a JSON file, or - (standard input)")
     parser.add_argument("--store", help="plan as this store (default: every store, each by its own policy)")
     parser.add_argument("--state", choices=PLAN_STATES, default="enabled", help="which orders (default: enabled)")
     parser.add_argument("--format", choices=("text", "json", "sql"), default="text")
     parser.add_argument("--dialect", choices=("sqlite", "postgresql"), default="sqlite", help="SQL dialect (--format sql)")
-    parser.add_argument("--columns", help="JSON file mapping facts to columns: {\"order.status\": \"orders.status\"}"
+    parser.add_argument("--columns", help="JSON file (- for standard input) mapping facts to columns:"
+                                          " {\"order.status\": \"orders.status\"}"
                                           " (default: table orders, order.status -> status, store.id -> store_id)")
 
 
@@ -60,10 +61,8 @@ def _columns(path: str | None, facts: tuple[str, ...]) -> dict[str, Any]:
         names = {f: f.removeprefix("order.").replace(".", "_") for f in facts}
         mapping = {f: f"orders.{name}" for f, name in names.items()}
     else:
-        try:
-            mapping = json.loads(Path(path).read_text("utf-8"))
-        except (OSError, ValueError) as err:
-            raise UsageError(f"--columns: cannot read {path}: {err}") from None
+        shown = STDIN_NAME if path == STDIN else path
+        mapping = parse_json(read_input(path, "--columns", MAX_JSON_BYTES), f"--columns: {shown}")
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise UsageError("--columns: expected a JSON object mapping fact names to \"table.column\" strings")
     columns = {}

@@ -80,8 +80,9 @@ def _whole_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> 
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     schema = schema_for(kind)
+    # The shipped schemas are checked against the metaschema by the tests (tests/test_cli_usability.py), not here:
+    # that check cost a fifth of a second of every process's start.
     base = jsonschema.validators.validator_for(schema)
-    base.check_schema(schema)
     cls = jsonschema.validators.extend(base, {"pattern": _whole_pattern})
     return cls(schema, registry=_registry())
 
