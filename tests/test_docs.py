@@ -1,0 +1,289 @@
+"""Every example in README.md and docs/ runs, and shows what it really prints.
+
+The format (BRIEF "Docs format"): a ```console block's `$ ` lines are bash commands, run one by one in a temporary
+copy of `policies/`, `examples/` and `docs/examples/` with the venv's `bin` first on PATH; the lines after a
+command, up to the next `$ ` line, are its expected stdout+stderr (trailing whitespace ignored, a line that is
+exactly `...` matches any run of lines, a last line `[exit N]` for a non-zero status). A command line ending in
+`\\` continues on the next line. ```pycon blocks are doctests (ELLIPSIS, NORMALIZE_WHITESPACE) and ```python
+blocks are exec'd; all of one page's pycon and python blocks share one namespace, in page order, with the same
+temporary copy as cwd. Any other block (text, yaml, json, sh...) is shown only.
+
+One test per page, failing with every block that did not match, each named by `file:line` with a diff. Links:
+every relative link of every page resolves to a file, and its `#anchor` (if any) to a heading of that file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import doctest
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIED = ("policies", "examples", "docs/examples")
+COMMAND_TIMEOUT = 60  # seconds; a hung command fails its page instead of the whole run
+README_MAX_LINES = 250
+RUN_LANGUAGES = frozenset({"console", "pycon", "python"})
+FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<lang>[\w+-]*)\s*$")
+EXIT_LINE = re.compile(r"^\[exit (\d+)\]$")
+
+
+def doc_pages() -> list[Path]:
+    """README.md and every page under docs/, except the working notes in docs/_notes/."""
+    pages = [ROOT / "README.md"]
+    pages += sorted(p for p in (ROOT / "docs").rglob("*.md") if "_notes" not in p.relative_to(ROOT / "docs").parts)
+    return pages
+
+
+@attrs.frozen
+class Block:
+    """One fenced block: its language, the line of its opening fence, and its lines."""
+
+    lang: str
+    line: int
+    lines: tuple[str, ...]
+
+    @property
+    def first_line(self) -> int:
+        """The page's line number of the block's first content line."""
+        return self.line + 1
+
+
+def blocks(text: str) -> Iterator[Block]:
+    """The fenced blocks of a markdown page, in order."""
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, start = m["fence"], i
+        j = i + 1
+        while j < len(lines) and not (lines[j].startswith(fence[0] * len(fence)) and lines[j].strip(fence[0]) == ""):
+            j += 1
+        yield Block(m["lang"].lower(), start + 1, tuple(lines[i + 1 : j]))
+        i = j + 1
+
+
+# -- console blocks ----------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Command:
+    """One `$ ` command of a console block and the output the page shows for it."""
+
+    line: int
+    text: str
+    expected: tuple[str, ...]
+    status: int
+
+
+def commands(block: Block) -> list[Command]:
+    """Split a console block into commands with their expected output and exit status."""
+    result: list[Command] = []
+    lines = list(block.lines)
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith("$ "):
+            pytest.fail(f"line {block.first_line + i}: a console block must start with a `$ ` command: {lines[i]!r}")
+        line = block.first_line + i
+        parts = [lines[i][2:]]
+        while parts[-1].endswith("\\") and i + 1 < len(lines):
+            i += 1
+            parts.append(lines[i])
+        i += 1
+        expected: list[str] = []
+        while i < len(lines) and not lines[i].startswith("$ "):
+            expected.append(lines[i].rstrip())
+            i += 1
+        while expected and not expected[-1]:
+            expected.pop()
+        status = 0
+        if expected and (m := EXIT_LINE.match(expected[-1])):
+            status = int(m[1])
+            expected.pop()
+        result.append(Command(line, "\n".join(parts), tuple(expected), status))
+    return result
+
+
+def matches(expected: tuple[str, ...], actual: list[str]) -> bool:
+    """Whether the actual lines match the expected ones, a line `...` matching any run of lines."""
+    pattern = "".join(r"(?:[^\n]*\n)*?" if line == "..." else re.escape(line) + r"\n" for line in expected)
+    return re.fullmatch(pattern, "".join(line + "\n" for line in actual)) is not None
+
+
+def shell_env() -> dict[str, str]:
+    """The environment commands run in: the venv's bin first on PATH, unbuffered Python so outputs interleave."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(PYTHONUNBUFFERED="1", PYTHONHASHSEED="0", LC_ALL="C.UTF-8", COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def run_command(command: Command, cwd: Path, env: dict[str, str]) -> tuple[list[str], int]:
+    """Run one command with bash; its combined output, trailing whitespace and blank lines removed, and status."""
+    try:
+        done = subprocess.run(
+            ["bash", "-c", command.text], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=COMMAND_TIMEOUT, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode("utf-8", "replace")
+        return [*out.splitlines(), f"<timed out after {COMMAND_TIMEOUT} s>"], -1
+    lines = [line.rstrip() for line in done.stdout.decode("utf-8", "replace").splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines, done.returncode
+
+
+def check_console(page: str, block: Block, cwd: Path, env: dict[str, str]) -> list[str]:
+    """Run a console block; one failure message per command whose output or status differs."""
+    failures = []
+    for command in commands(block):
+        actual, status = run_command(command, cwd, env)
+        if status == command.status and matches(command.expected, actual):
+            continue
+        shown = [*actual, *([f"[exit {status}]"] if status else [])]
+        wanted = [*command.expected, *([f"[exit {command.status}]"] if command.status else [])]
+        diff = "\n".join(difflib.unified_diff(wanted, shown, "expected (the page)", "actual", lineterm=""))
+        failures.append(f"{page}:{command.line}: $ {command.text}\n{diff}")
+    return failures
+
+
+# -- pycon and python blocks -------------------------------------------------------------------------------------
+
+
+def check_pycon(page: str, block: Block, namespace: dict[str, object]) -> list[str]:
+    """Run a pycon block as a doctest in the page's namespace."""
+    text = "\n".join(block.lines) + "\n"
+    examples = doctest.DocTestParser().get_examples(text, name=page)
+    test = doctest.DocTest(examples, namespace, f"{page}:{block.first_line}", page, block.line, text)
+    report: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test, out=report.append, clear_globs=False)
+    if not runner.failures:
+        return []
+    return [f"{page}:{block.first_line}: doctest failed\n" + "".join(report)]
+
+
+def check_python(page: str, block: Block, path: Path, namespace: dict[str, object]) -> list[str]:
+    """Exec a python block in the page's namespace; a failure names the page's line that raised."""
+    source = "\n" * block.line + "\n".join(block.lines) + "\n"  # line numbers of tracebacks are the page's
+    try:
+        exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - running the docs is the point
+    except Exception as exc:  # any exception is a failing example, reported with its traceback
+        import traceback
+
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return [f"{page}:{block.first_line}: python block raised\n{trace}"]
+    return []
+
+
+# -- the tests ---------------------------------------------------------------------------------------------------
+
+
+def copy_tree(into: Path) -> None:
+    """The temporary copy every example runs in: policies/, examples/ and docs/examples/ at their relative paths."""
+    for rel in COPIED:
+        if (ROOT / rel).is_dir():
+            shutil.copytree(ROOT / rel, into / rel, symlinks=True)
+
+
+@pytest.mark.parametrize("path", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_examples_run_as_shown(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every console, pycon and python block of the page runs and prints what the page shows."""
+    page = str(path.relative_to(ROOT))
+    runnable = [b for b in blocks(path.read_text(encoding="utf-8")) if b.lang in RUN_LANGUAGES]
+    if not runnable:
+        return
+    copy_tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    env = shell_env()
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    failures: list[str] = []
+    for block in runnable:
+        if block.lang == "console":
+            failures += check_console(page, block, tmp_path, env)
+        elif block.lang == "pycon":
+            failures += check_pycon(page, block, namespace)
+        else:
+            failures += check_python(page, block, path, namespace)
+    assert not failures, "\n\n".join(failures)
+
+
+def test_readme_is_short() -> None:
+    """The README lands: under 250 lines, the reference lives in docs/."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines < README_MAX_LINES, f"README.md has {lines} lines; move reference material into docs/"
+
+
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+CODE_SPAN = re.compile(r"`[^`\n]*`")
+
+
+def prose(text: str, *, spans: bool = False) -> str:
+    """The page without its fenced blocks (and code spans unless `spans`), where link syntax is not a link."""
+    lines, inside = [], ""
+    for line in text.splitlines():
+        m = FENCE.match(line)
+        if inside:
+            if line.startswith(inside) and line.strip(inside[0]) == "":
+                inside = ""
+            lines.append("")
+        elif m:
+            inside = m["fence"]
+            lines.append("")
+        else:
+            lines.append(line if spans else CODE_SPAN.sub("", line))
+    return "\n".join(lines)
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a markdown page."""
+    seen: dict[str, int] = {}
+    result = set()
+    for line in prose(path.read_text(encoding="utf-8"), spans=True).splitlines():
+        m = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not m:
+            continue
+        title = re.sub(r"<[^>]+>|[*_`]|\[([^\]]*)\]\([^)]*\)", r"\1", m[1])
+        slug = "".join(c for c in title.lower() if c in "- " or unicodedata.category(c)[0] in "LN" or c == "_")
+        slug = slug.replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        result.add(slug if count == 0 else f"{slug}-{count}")
+    return result
+
+
+def links(path: Path) -> Iterator[tuple[int, str]]:
+    """Every link target of a page outside code, with its line."""
+    for number, line in enumerate(prose(path.read_text(encoding="utf-8")).splitlines(), 1):
+        for m in LINK.finditer(line):
+            yield number, m[1]
+
+
+@pytest.mark.parametrize("path", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(path: Path) -> None:
+    """Every relative link names an existing file, and its anchor a heading of that file."""
+    broken = []
+    for line, target in links(path):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:... are not checked (no network in tests)
+            continue
+        file_part, _, anchor = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path
+        if not dest.exists():
+            broken.append(f"{path.relative_to(ROOT)}:{line}: {target}: no such file")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            broken.append(f"{path.relative_to(ROOT)}:{line}: {target}: no heading #{anchor} in {dest.relative_to(ROOT)}")
+    assert not broken, "\n".join(broken)
