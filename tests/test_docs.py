@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
+import traceback
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,6 +173,7 @@ def check_pycon(page: str, block: Block, namespace: dict[str, object]) -> list[s
     report: list[str] = []
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test, out=report.append, clear_globs=False)
+    namespace.update(test.globs)  # DocTest works on a copy of its globals; the page's next blocks see its names
     if not runner.failures:
         return []
     return [f"{page}:{block.first_line}: doctest failed\n" + "".join(report)]
@@ -183,9 +185,7 @@ def check_python(page: str, block: Block, path: Path, namespace: dict[str, objec
     try:
         exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - running the docs is the point
     except Exception as exc:  # any exception is a failing example, reported with its traceback
-        import traceback
-
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))  # from the page on
         return [f"{page}:{block.first_line}: python block raised\n{trace}"]
     return []
 
