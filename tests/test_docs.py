@@ -148,11 +148,20 @@ def run_command(command: Command, cwd: Path, env: dict[str, str]) -> tuple[list[
     return lines, done.returncode
 
 
-def check_console(page: str, block: Block, cwd: Path, env: dict[str, str]) -> list[str]:
-    """Run a console block; one failure message per command whose output or status differs."""
+CD = re.compile(r"^cd\s+([^\s;&|<>`$]+)\s*$")
+
+
+def check_console(page: str, block: Block, shell: dict[str, Path], env: dict[str, str]) -> list[str]:
+    """Run a console block; one failure message per command whose output or status differs.
+
+    A command that is only `cd DIR` changes the directory of the page's later commands, as in a reader's shell.
+    """
     failures = []
     for command in commands(block):
-        actual, status = run_command(command, cwd, env)
+        if (cd := CD.match(command.text)) and (shell["cwd"] / cd[1]).is_dir() and not command.expected:
+            shell["cwd"] = (shell["cwd"] / cd[1]).resolve()
+            continue
+        actual, status = run_command(command, shell["cwd"], env)
         if status == command.status and matches(command.expected, actual):
             continue
         shown = [*actual, *([f"[exit {status}]"] if status else [])]
@@ -211,10 +220,11 @@ def test_examples_run_as_shown(path: Path, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     env = shell_env()
     namespace: dict[str, object] = {"__name__": "__docs__"}
+    shell = {"cwd": tmp_path}  # a page's console blocks are one reader's shell: `cd` carries over
     failures: list[str] = []
     for block in runnable:
         if block.lang == "console":
-            failures += check_console(page, block, tmp_path, env)
+            failures += check_console(page, block, shell, env)
         elif block.lang == "pycon":
             failures += check_pycon(page, block, namespace)
         else:
