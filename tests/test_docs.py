@@ -19,8 +19,11 @@ import doctest
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 import traceback
 import unicodedata
 from collections.abc import Iterator
@@ -132,20 +135,54 @@ def shell_env() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="module")
+def command_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The commands' environment; `policyengine` is a warm, forking CLI server (tests/docs_cli_server.py) unless
+    POLICYENGINE_DOCS_REAL_CLI=1 asks for the console script itself (same output, an interpreter start each)."""
+    env = shell_env()
+    if os.environ.get("POLICYENGINE_DOCS_REAL_CLI"):
+        yield env
+        return
+    import docs_cli_server  # tests/ is on sys.path (rootdir conftest); imported here so the real mode needs nothing
+
+    # AF_UNIX paths are short (108 bytes): a fresh directory under /tmp, not pytest's long tmp path
+    where = Path(tempfile.mkdtemp(prefix="pe-docs-"))
+    sock, shim = str(where / "cli.sock"), where / "bin" / "policyengine"
+    shim.parent.mkdir()
+    shim.write_text(docs_cli_server.shim_source(sys.executable, sock))
+    shim.chmod(0o755)
+    server = subprocess.Popen(
+        [sys.executable, docs_cli_server.__file__, sock], env=env, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while not os.path.exists(sock):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the docs' CLI server did not start (POLICYENGINE_DOCS_REAL_CLI=1 runs without it)")
+            time.sleep(0.05)
+        yield {**env, "PATH": f"{shim.parent}{os.pathsep}{env['PATH']}"}
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # the server and any command still running
+        server.wait()
+        shutil.rmtree(where, ignore_errors=True)
+
+
 def run_command(command: Command, cwd: Path, env: dict[str, str]) -> tuple[list[str], int]:
     """Run one command with bash; its combined output, trailing whitespace and blank lines removed, and status."""
+    proc = subprocess.Popen(
+        ["bash", "-c", command.text], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            ["bash", "-c", command.text], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, timeout=COMMAND_TIMEOUT, check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode("utf-8", "replace")
-        return [*out.splitlines(), f"<timed out after {COMMAND_TIMEOUT} s>"], -1
-    lines = [line.rstrip() for line in done.stdout.decode("utf-8", "replace").splitlines()]
+        out, _ = proc.communicate(timeout=COMMAND_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # bash and everything it started, so the pipe closes
+        out, _ = proc.communicate()
+        return [*out.decode("utf-8", "replace").splitlines(), f"<timed out after {COMMAND_TIMEOUT} s>"], -1
+    lines = [line.rstrip() for line in out.decode("utf-8", "replace").splitlines()]
     while lines and not lines[-1]:
         lines.pop()
-    return lines, done.returncode
+    return lines, proc.returncode
 
 
 CD = re.compile(r"^cd\s+([^\s;&|<>`$]+)\s*$")
@@ -210,7 +247,9 @@ def copy_tree(into: Path) -> None:
 
 
 @pytest.mark.parametrize("path", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_examples_run_as_shown(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_examples_run_as_shown(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command_env: dict[str, str]
+) -> None:
     """Every console, pycon and python block of the page runs and prints what the page shows."""
     page = str(path.relative_to(ROOT))
     runnable = [b for b in blocks(path.read_text(encoding="utf-8")) if b.lang in RUN_LANGUAGES]
@@ -218,7 +257,7 @@ def test_examples_run_as_shown(path: Path, tmp_path: Path, monkeypatch: pytest.M
         return
     copy_tree(tmp_path)
     monkeypatch.chdir(tmp_path)
-    env = shell_env()
+    env = command_env
     namespace: dict[str, object] = {"__name__": "__docs__"}
     shell = {"cwd": tmp_path}  # a page's console blocks are one reader's shell: `cd` carries over
     failures: list[str] = []
