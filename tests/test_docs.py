@@ -336,3 +336,96 @@ def test_relative_links_resolve(path: Path) -> None:
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
             broken.append(f"{path.relative_to(ROOT)}:{line}: {target}: no heading #{anchor} in {dest.relative_to(ROOT)}")
     assert not broken, "\n".join(broken)
+
+
+# -- the checker itself: a docs test that could not fail would prove nothing ----------------------------------
+
+
+def test_console_blocks_parse_commands_outputs_continuations_and_exit_codes() -> None:
+    """`$ ` starts a command, a trailing backslash continues it, `[exit N]` is the status, not an output line."""
+    text = "intro\n```console\n$ echo a \\\n  b\na b\n$ false\n[exit 1]\n$ true\n```\n"
+    (block,) = blocks(text)
+    assert (block.lang, block.first_line) == ("console", 3)
+    parsed = commands(block)
+    assert [(c.line, c.text, c.expected, c.status) for c in parsed] == [
+        (3, "echo a \\\n  b", ("a b",), 0), (6, "false", (), 1), (8, "true", (), 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "ok"),
+    [
+        (("a", "b"), ["a", "b"], True),
+        (("a", "b"), ["a", "b", "c"], False),  # an unshown line is a difference, unless `...` stands for it
+        (("a", "..."), ["a", "b", "c"], True),
+        (("...", "c"), ["a", "b", "c"], True),
+        (("a", "...", "c"), ["a", "c"], True),  # `...` may stand for no line at all
+        (("a", "...", "c"), ["a", "b"], False),
+        (("a.c",), ["abc"], False),  # expected text is literal, not a pattern
+        ((), [], True),
+    ],
+)
+def test_expected_output_matching(expected: tuple[str, ...], actual: list[str], ok: bool) -> None:
+    """Lines match exactly; only a whole line `...` is a wildcard."""
+    assert matches(expected, actual) is ok
+
+
+def test_a_wrong_output_or_status_fails_naming_the_line_with_a_diff(tmp_path: Path) -> None:
+    """A console command whose output or exit status differs from the page fails with file:line and a diff."""
+    text = "```console\n$ echo shown\nshown\n$ echo other\nexpected\n$ exit 3\n```\n"
+    (block,) = blocks(text)
+    failures = check_console("page.md", block, {"cwd": tmp_path}, shell_env())
+    assert len(failures) == 2
+    assert failures[0].startswith("page.md:4: $ echo other\n") and "-expected\n+other" in failures[0]
+    assert failures[1].startswith("page.md:6: $ exit 3\n") and "+[exit 3]" in failures[1]
+
+
+def test_cd_carries_over_to_the_next_commands(tmp_path: Path) -> None:
+    """A plain `cd DIR` changes where the page's later commands run, as in the reader's shell."""
+    (tmp_path / "sub").mkdir()
+    (block,) = blocks("```console\n$ cd sub\n$ basename \"$PWD\"\nsub\n```\n")
+    shell = {"cwd": tmp_path}
+    assert check_console("page.md", block, shell, shell_env()) == []
+    assert shell["cwd"] == (tmp_path / "sub").resolve()
+
+
+def test_pycon_and_python_blocks_share_a_namespace_and_report_failures() -> None:
+    """Doctests compare output; names carry from block to block; a raising python block names its line."""
+    namespace: dict[str, object] = {}
+    python, good, bad, raising = blocks(
+        "```python\nx = 41\n```\n```pycon\n>>> x + 1\n42\n```\n```pycon\n>>> x\n0\n```\n```python\nraise KeyError(x)\n```\n"
+    )
+    assert check_python("p.md", python, Path("p.md"), namespace) == []
+    assert check_pycon("p.md", good, namespace) == []
+    (failure,) = check_pycon("p.md", bad, namespace)
+    assert failure.startswith("p.md:9: doctest failed") and "Expected:\n    0\nGot:\n    41" in failure
+    (failure,) = check_python("p.md", raising, Path("p.md"), namespace)
+    assert failure.startswith("p.md:13: python block raised") and 'File "p.md", line 13' in failure
+
+
+def test_links_and_anchors_are_checked(tmp_path: Path) -> None:
+    """A link to a missing file or heading is reported; links in code are not links."""
+    (tmp_path / "other.md").write_text("# Title\n\n## The `x` section: notes\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](other.md#the-x-section-notes) [bad](missing.md) [no anchor](other.md#nope) `[code](nope.md)`\n"
+        "[web](https://example.com) [self](#top)\n\n```text\n[in a block](nope.md)\n```\n\n# Top\n",
+        encoding="utf-8",
+    )
+    assert [target for _, target in links(page)] == [
+        "other.md#the-x-section-notes", "missing.md", "other.md#nope", "https://example.com", "#top",
+    ]
+    assert anchors(tmp_path / "other.md") == {"title", "the-x-section-notes"}
+
+
+def test_the_warm_cli_prints_what_the_console_script_prints(command_env: dict[str, str], tmp_path: Path) -> None:
+    """The forking server is only faster: same output, stream order and exit status as the real command."""
+    copy_tree(tmp_path)
+    script = ("policyengine validate docs/examples/bad.yaml | head -3; "
+              "policyengine evaluate --strict --order '{\"status\": \"Shiped\"}' --user '{\"role\": \"member\"}'; "
+              "echo status $?")
+    command = Command(1, script, (), 0)
+    warm = run_command(command, tmp_path, command_env)
+    real = run_command(command, tmp_path, shell_env())
+    assert warm == real
+    assert warm[0][-1] == "status 1" and warm[0][0].startswith("docs/examples/bad.yaml:10:18: unknown fact")
