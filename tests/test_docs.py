@@ -429,3 +429,14 @@ def test_the_warm_cli_prints_what_the_console_script_prints(command_env: dict[st
     real = run_command(command, tmp_path, shell_env())
     assert warm == real
     assert warm[0][-1] == "status 1" and warm[0][0].startswith("docs/examples/bad.yaml:10:18: unknown fact")
+
+
+def test_every_lint_rule_links_to_its_section() -> None:
+    """`lint --format json` gives each finding a `docs` link: every rule's resolves to its heading."""
+    from policyengine.analysis.lint import RULES
+    from policyengine.cli.lint import DOCS
+
+    page = ROOT / DOCS
+    assert page.is_file(), f"lint's DOCS names {DOCS}, which does not exist"
+    missing = [r for r, rule in RULES.items() if f"{r.lower()}-{rule.name}" not in anchors(page)]
+    assert not missing, f"no section in {DOCS} for: {', '.join(missing)}"
