@@ -8,7 +8,9 @@ exactly `...` matches any run of lines, a last line `[exit N]` for a non-zero st
 blocks are exec'd; all of one page's pycon and python blocks share one namespace, in page order, with the same
 temporary copy as cwd. Any other block (text, yaml, json, sh...) is shown only.
 
-One test per page, failing with every block that did not match, each named by `file:line` with a diff. Links:
+One test per page, failing with every block that did not match, each named by `file:line` with a diff.
+`POLICYENGINE_DOCS_UPDATE=1` writes the real output of every differing command into the page instead (outputs
+shortened with `...`, and pycon blocks, are fixed by hand); review the result with `git diff`. Links:
 every relative link of every page resolves to a file, and its `#anchor` (if any) to a heading of that file.
 """
 
@@ -90,6 +92,7 @@ class Command:
     text: str
     expected: tuple[str, ...]
     status: int
+    output_lines: tuple[int, int] = (0, 0)  # the page's lines holding the expected output: [first, end)
 
 
 def commands(block: Block) -> list[Command]:
@@ -106,17 +109,19 @@ def commands(block: Block) -> list[Command]:
             i += 1
             parts.append(lines[i])
         i += 1
+        first = block.first_line + i
         expected: list[str] = []
         while i < len(lines) and not lines[i].startswith("$ "):
             expected.append(lines[i].rstrip())
             i += 1
+        span = (first, block.first_line + i)
         while expected and not expected[-1]:
             expected.pop()
         status = 0
         if expected and (m := EXIT_LINE.match(expected[-1])):
             status = int(m[1])
             expected.pop()
-        result.append(Command(line, "\n".join(parts), tuple(expected), status))
+        result.append(Command(line, "\n".join(parts), tuple(expected), status, span))
     return result
 
 
@@ -185,13 +190,33 @@ def run_command(command: Command, cwd: Path, env: dict[str, str]) -> tuple[list[
     return lines, proc.returncode
 
 
+@attrs.frozen
+class Update:
+    """Replace the page's lines [first, end) (1-based) with `lines`: the real output of a command."""
+
+    first: int
+    end: int
+    lines: tuple[str, ...]
+
+
+def apply_updates(path: Path, updates: list[Update]) -> None:
+    """Write the real outputs into the page (POLICYENGINE_DOCS_UPDATE=1), like a snapshot update."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for update in sorted(updates, key=lambda u: u.first, reverse=True):
+        lines[update.first - 1 : update.end - 1] = update.lines
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 CD = re.compile(r"^cd\s+([^\s;&|<>`$]+)\s*$")
 
 
-def check_console(page: str, block: Block, shell: dict[str, Path], env: dict[str, str]) -> list[str]:
+def check_console(
+    page: str, block: Block, shell: dict[str, Path], env: dict[str, str], updates: list[Update] | None = None
+) -> list[str]:
     """Run a console block; one failure message per command whose output or status differs.
 
     A command that is only `cd DIR` changes the directory of the page's later commands, as in a reader's shell.
+    With `updates`, a differing output the page shows in full (no `...`) becomes an update instead of a failure.
     """
     failures = []
     for command in commands(block):
@@ -202,6 +227,9 @@ def check_console(page: str, block: Block, shell: dict[str, Path], env: dict[str
         if status == command.status and matches(command.expected, actual):
             continue
         shown = [*actual, *([f"[exit {status}]"] if status else [])]
+        if updates is not None and "..." not in command.expected:
+            updates.append(Update(*command.output_lines, tuple(shown)))
+            continue
         wanted = [*command.expected, *([f"[exit {command.status}]"] if command.status else [])]
         diff = "\n".join(difflib.unified_diff(wanted, shown, "expected (the page)", "actual", lineterm=""))
         failures.append(f"{page}:{command.line}: $ {command.text}\n{diff}")
@@ -261,13 +289,16 @@ def test_examples_run_as_shown(
     namespace: dict[str, object] = {"__name__": "__docs__"}
     shell = {"cwd": tmp_path}  # a page's console blocks are one reader's shell: `cd` carries over
     failures: list[str] = []
+    updates: list[Update] | None = [] if os.environ.get("POLICYENGINE_DOCS_UPDATE") else None
     for block in runnable:
         if block.lang == "console":
-            failures += check_console(page, block, shell, env)
+            failures += check_console(page, block, shell, env, updates)
         elif block.lang == "pycon":
             failures += check_pycon(page, block, namespace)
         else:
             failures += check_python(page, block, path, namespace)
+    if updates:
+        apply_updates(path, updates)
     assert not failures, "\n\n".join(failures)
 
 
@@ -440,3 +471,19 @@ def test_every_lint_rule_links_to_its_section() -> None:
     assert page.is_file(), f"lint's DOCS names {DOCS}, which does not exist"
     missing = [r for r, rule in RULES.items() if f"{r.lower()}-{rule.name}" not in anchors(page)]
     assert not missing, f"no section in {DOCS} for: {', '.join(missing)}"
+
+
+def test_update_mode_writes_the_real_output_into_the_page(tmp_path: Path) -> None:
+    """POLICYENGINE_DOCS_UPDATE rewrites a wrong full output (and status) in place; an elided one stays a failure."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# T\n\n```console\n$ echo new\nold\n$ echo a; echo b; exit 2\na\n...\n$ true\n```\nafter\n", encoding="utf-8"
+    )
+    (block,) = blocks(page.read_text(encoding="utf-8"))
+    updates: list[Update] = []
+    failures = check_console("page.md", block, {"cwd": tmp_path}, shell_env(), updates)
+    assert len(failures) == 1 and failures[0].startswith("page.md:6: ")  # `...` kept: the exit status is fixed by hand
+    apply_updates(page, updates)
+    assert page.read_text(encoding="utf-8") == (
+        "# T\n\n```console\n$ echo new\nnew\n$ echo a; echo b; exit 2\na\n...\n$ true\n```\nafter\n"
+    )
