@@ -87,7 +87,7 @@ def test_json_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mon
         "column": 15,
         "message": "guard 'has-shipment' of action 'reset' only fires when the action is hidden",
         "hint": "remove the guard, or fix its condition", "stores": ["acme"],
-        "docs": "docs/explain-lint-verify.md#pe103-guard-never-fires",
+        "docs": "docs/lint.md#pe103-guard-never-fires",
     }
     assert [(f["file"], f["line"]) for f in report["findings"]] == sorted((f["file"], f["line"]) for f in report["findings"])
 

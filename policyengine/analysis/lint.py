@@ -7,7 +7,7 @@ that decides orders; conditions over number, string or set facts, and large spac
 never reported on a guess. The base policy (every loaded version) and every store override's merged policy are
 analysed; a finding that only shows in a store says so.
 
-Rules (ids are stable; ``docs/explain-lint-verify.md`` explains each with an example and the fix):
+Rules (ids are stable; ``docs/lint.md`` explains each with an example and the fix):
 
 * PE101 always-true-condition, PE102 always-false-condition: a named condition, a visibility or allow condition,
   or an effect's ``when`` that has the same value for every possible combination of facts;

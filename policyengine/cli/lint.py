@@ -1,5 +1,5 @@
 """``policyengine lint [PATH] [--strict] [--disable RULE] [--format text|json]``: what the policies say that cannot
-be what their authors meant (rules PE101...; see docs/explain-lint-verify.md)."""
+be what their authors meant (rules PE101...; see docs/lint.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ..analysis.lint import RULES, LintReport, lint
 from .common import EXIT_FACTS, EXIT_OK, UsageError, add_path
 
 HELP = "find conditions that are always true/false, guards that never fire, unused declarations... (warnings)"
-DOCS = "docs/explain-lint-verify.md"
+DOCS = "docs/lint.md"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ with a concrete, readable counterexample (``order.total = 1000.01``), or it is u
 solver is not installed, gave up within its time budget, or the condition uses something the translation cannot
 express exactly). Nothing is ever guessed: an undecided query is never reported as a pass.
 
-What is modelled, and how exactly (docs/explain-lint-verify.md has the user's version):
+What is modelled, and how exactly (docs/verify.md has the user's version):
 
 * **bool** facts are z3 booleans; **enum** facts are strings among their declared values; **string** facts are z3
   strings (equality, ordering by code point, ``in`` as substring, ``.length``, and the regexes of the policy
