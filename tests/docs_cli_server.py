@@ -103,7 +103,9 @@ def serve(path: str) -> None:
     """Import everything a command needs, then fork one child per connection, forever."""
     from policyengine import cli
 
-    cli._commands()  # every command module, and through them the whole package
+    for name in cli.COMMANDS:  # every command module (the CLI imports them lazily), and through them the package
+        cli.command_module(name)
+    cli.version()  # reads the installed package's metadata once, before forking
     try:
         import z3  # noqa: F401 - the SMT solver, imported by the analyses that need it
     except ImportError:
