@@ -257,7 +257,7 @@ def check_python(page: str, block: Block, path: Path, namespace: dict[str, objec
     """Exec a python block in the page's namespace; a failure names the page's line that raised."""
     source = "\n" * block.line + "\n".join(block.lines) + "\n"  # line numbers of tracebacks are the page's
     try:
-        exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - running the docs is the point
+        exec(compile(source, str(path), "exec", dont_inherit=True), namespace)  # noqa: S102 - running the docs is the point
     except Exception as exc:  # any exception is a failing example, reported with its traceback
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))  # from the page on
         return [f"{page}:{block.first_line}: python block raised\n{trace}"]
