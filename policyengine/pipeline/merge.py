@@ -1,6 +1,6 @@
 """Part of stage 3, compile: apply a store override to its base policy, giving the store's own policy spec.
 
-The rules, in one place (the README has them with examples):
+The rules, in one place (docs/overrides.md, "Merge rules", has them with examples):
 
 * facts and named conditions: an override may add new ones; a named condition of the same name replaces the
   base's (a fact must keep its declaration);

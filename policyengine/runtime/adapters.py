@@ -3,7 +3,8 @@
 An adapter turns each declared fact into a *getter*, ``getter(order, user) -> value``, once, when the engine is
 built; evaluation then only calls getters. A getter signals a missing fact by raising ``KeyError``,
 ``AttributeError`` or ``LookupError``; any other exception is reported as the adapter failing. Either way the
-engine fails closed (see the README, "Bad facts").
+engine fails closed, unless the fact declares a ``default:`` and is missing (see docs/api.md, "Bad facts at
+evaluate time", and docs/host-apps.md, "Fact defaults").
 
 The default adapter reads plain dicts (and any Mapping), attrs classes, dataclasses and other objects; the engine
 inlines its reads into the generated evaluator, so they cost what ``order["status"]`` costs. A host app plugs in
