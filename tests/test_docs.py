@@ -308,6 +308,23 @@ def test_readme_is_short() -> None:
     assert lines < README_MAX_LINES, f"README.md has {lines} lines; move reference material into docs/"
 
 
+def test_readme_keeps_the_two_quick_start_commands_and_links_every_audience_page() -> None:
+    """The quick start is two commands; the README's links reach the pages of each audience it introduces."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in quick_start.splitlines()] == ["make demo", "make test"]
+    targets = {target.split("#")[0] for _, target in links(ROOT / "README.md")}
+    for page in ("docs/host-apps.md", "docs/front-ends.md", "docs/recipes.md", "docs/testing.md", "docs/cli.md"):
+        assert page in targets, f"README.md does not link {page}"
+
+
+def test_no_page_is_left_with_a_slot_or_a_notes_file() -> None:
+    """The docs branch fills every `<!-- SLOT` and folds the feature branches' notes into the pages."""
+    for path in doc_pages():
+        assert "<!-- SLOT" not in path.read_text(encoding="utf-8"), f"{path.relative_to(ROOT)} has an unfilled SLOT"
+    assert not [p for p in (ROOT / "docs" / "_notes").glob("*.md") if p.stem in {"values", "json", "team", "cli"}]
+
+
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 CODE_SPAN = re.compile(r"`[^`\n]*`")
 
@@ -432,6 +449,14 @@ def test_pycon_and_python_blocks_share_a_namespace_and_report_failures() -> None
     assert failure.startswith("p.md:9: doctest failed") and "Expected:\n    0\nGot:\n    41" in failure
     (failure,) = check_python("p.md", raising, Path("p.md"), namespace)
     assert failure.startswith("p.md:13: python block raised") and 'File "p.md", line 13' in failure
+
+
+def test_python_blocks_do_not_inherit_this_modules_future_imports() -> None:
+    """A page's annotations are evaluated as the reader's would be (SQLAlchemy's `Mapped[...]` needs real ones)."""
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    (python,) = blocks("```python\ndef f(x: int) -> None: ...\nkind = f.__annotations__['x']\n```\n")
+    assert check_python("p.md", python, Path("p.md"), namespace) == []
+    assert namespace["kind"] is int
 
 
 def test_links_and_anchors_are_checked(tmp_path: Path) -> None:
