@@ -262,6 +262,9 @@ def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "admin"}', "--format", "sql",
                            "--columns", str(columns))
     assert code == 2 and "no column given for facts order.has_shipment, store.id" in err
-    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "order.n // 2 > 1"}))
+    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "(order.n // 2 > 1 or true) == true",
+                                                                  "ok": "order.n // 2 > 1"}))
     code, _, err = run_cli(capsys, "plan", str(tmp_path / "d.yaml"), "div", "--user", "{}")
-    assert code == 1 and err.startswith("cannot plan: cannot plan `order.n // 2 > 1`")
+    assert code == 1 and err.startswith("cannot plan: cannot plan `(order.n // 2 > 1 or true) == true`")
+    code, out, _ = run_cli(capsys, "plan", str(tmp_path / "d.yaml"), "ok", "--user", "{}")
+    assert code == 0 and "valid(order.n) and succeeds(order.n // 2) and ((order.n // 2) > 1)" in out
