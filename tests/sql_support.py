@@ -79,7 +79,9 @@ class Database:
 
 
 def sqlite_database() -> Database:
-    return Database(sa.create_engine("sqlite://"), None)
+    engine = sa.create_engine("sqlite://")
+    psql.install(engine)  # decimal arithmetic, regexes and set equality: Python's own code, as SQLite functions
+    return Database(engine, None)
 
 
 @pytest.fixture(scope="session")

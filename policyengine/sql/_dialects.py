@@ -330,3 +330,264 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
         branches.append((sa.true(), sa.literal("expected a list of strings, got list ")
                          + sa.func.substr(sa.literal("[") + shown + "]", 1, 60)))
     return _sql(compiler, sa.case(*branches, else_="missing (null)"), **kw)
+
+
+# -- numbers computed as a policy computes them ---------------------------------------------------------------
+# SQLite: the registered functions of ._functions (Python's own Decimal code). PostgreSQL: NUMERIC, exact, then
+# rounded to 28 significant digits half-even (rule-engine's context); a division is carried to at least 31 digits
+# plus a sticky digit (is the rest zero?), which rounds exactly as the infinitely precise quotient would.
+DIVISION_BY_ZERO = "DivisionByZero([<class 'decimal.DivisionByZero'>])"
+DIVISION_UNDEFINED = "InvalidOperation([<class 'decimal.DivisionUndefined'>])"
+DIVISION_IMPOSSIBLE = "InvalidOperation([<class 'decimal.DivisionImpossible'>])"
+INVALID_OPERATION = "InvalidOperation([<class 'decimal.InvalidOperation'>])"
+
+
+def _pg_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _pg_exponent(v: str) -> str:
+    """The adjusted exponent of the NUMERIC ``v`` (its leading digit's power of ten), exactly, from its text."""
+    frac = f"split_part(abs({v})::text, '.', 2)"
+    return (f"(CASE WHEN abs({v}) >= 1 THEN length(trunc(abs({v}))::text) - 1 "
+            f"ELSE -1 - (length({frac}) - length(ltrim({frac}, '0'))) END)")
+
+
+def _pg_power(exponent: str) -> str:
+    """10 ** ``exponent`` (an integer expression) as an exact NUMERIC."""
+    return f"('1e' || ({exponent}))::numeric"
+
+
+def pg_round28(x: str) -> str:
+    """``x`` (NUMERIC) rounded to 28 significant digits, half to even, as rule-engine's context rounds."""
+    return ("(SELECT CASE WHEN r.v = 0 OR r.v IS NULL THEN r.v "
+            "WHEN abs(r.f) > 0.5 OR (abs(r.f) = 0.5 AND mod(r.t * r.p, 2) <> 0) "
+            f"THEN r.t + sign(r.v) * {_pg_power('-r.s')} ELSE r.t END "
+            "FROM (SELECT q.v, q.s, q.p, trunc(q.v, q.s) AS t, (q.v - trunc(q.v, q.s)) * q.p AS f "
+            f"FROM (SELECT w.v, 27 - w.e AS s, {_pg_power('27 - w.e')} AS p "
+            f"FROM (SELECT x.v, {_pg_exponent('x.v')} AS e FROM (SELECT CAST({x} AS NUMERIC) AS v) AS x) AS w) AS q) AS r)")
+
+
+def pg_divide(a: str, b: str) -> str:
+    """``a / b`` correctly rounded to 28 digits (NULL where ``b`` is zero: that is a failure, see pg_failure)."""
+    k = f"(31 - ({_pg_exponent('d.a')} - {_pg_exponent('d.b')}))"
+    quotient = (f"sign(d.a) * sign(d.b) * (t.t * 10 + CASE WHEN abs(d.a) * {_pg_power('t.k')} - t.t * abs(d.b) <> 0 "
+                f"THEN 1 ELSE 0 END) * {_pg_power('-(t.k + 1)')}")
+    return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN d.a = 0 THEN 0::numeric ELSE "
+            f"(SELECT {pg_round28(quotient)} FROM (SELECT div(abs(d.a) * {_pg_power(k)}, abs(d.b)) AS t, {k} AS k) AS t) "
+            f"END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d)")
+
+
+def pg_arith(op: str, a: str, b: str) -> str:
+    if op in "+-*":
+        return pg_round28(f"({a}) {op} ({b})")
+    if op == "/":
+        return pg_divide(a, b)
+    if op in ("//", "%"):  # truncating, as Decimal; NULL where it fails (a zero divisor, a quotient past 28 digits)
+        result = "q.q" if op == "//" else "d.a - d.b * q.q"
+        return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN length(abs(q.q)::text) > 28 THEN NULL "
+                f"ELSE {pg_round28(result)} END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d, "
+                f"LATERAL (SELECT CASE WHEN d.b = 0 THEN NULL ELSE div(d.a, d.b) END AS q) AS q)")
+    raise PlanError(f"PostgreSQL cannot compute `{op}` exactly as a policy does (Python's decimal power is not "
+                    "correctly rounded in every case, so no SQL reproduces it); use SQLite (its registered functions "
+                    "run Python's own code), or declare the computed value as a fact")
+
+
+def pg_failure(op: str, a: str, b: str) -> str:
+    """The ``repr`` of the exception ``a <op> b`` raises in Decimal, or NULL (``+ - *`` raise only past 1e999999,
+    beyond NUMERIC's range, where PostgreSQL raises an error instead of answering)."""
+    if op in "+-*":
+        return "CAST(NULL AS TEXT)"
+    zero = INVALID_OPERATION if op == "%" else DIVISION_BY_ZERO
+    checks = (f"WHEN d.b = 0 AND d.a = 0 THEN {_pg_quote(DIVISION_UNDEFINED)} "
+              f"WHEN d.b = 0 THEN {_pg_quote(zero)} ")
+    if op in ("//", "%"):
+        checks += (f"WHEN length(abs(div(d.a, d.b))::text) > 28 THEN {_pg_quote(DIVISION_IMPOSSIBLE)} ")
+    return (f"(SELECT CASE {checks}END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d "
+            f"WHERE d.a IS NOT NULL AND d.b IS NOT NULL)")
+
+
+def _number_operand_sqlite(compiler: Any, operand: Any, **kw: Any) -> str:
+    if isinstance(operand, NumberLiteral):  # exact as text: no double in between
+        return _pg_quote("D:" + str(operand.args[0]))
+    return _sql(compiler, operand, **kw)
+
+
+@_both
+class Computed(_Construct):
+    """``left <op> right`` as a policy computes it (NULL where the computation fails)."""
+
+    def __init__(self, op: str, left: Any, right: Any) -> None:
+        super().__init__(op, left, right, type_=sa.Numeric())
+
+
+@compiles(Computed, "sqlite")
+def _computed_sqlite(element: Computed, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return (f"pe_arith({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
+            f"{_number_operand_sqlite(compiler, right, **kw)})")
+
+
+@compiles(Computed, "postgresql")
+def _computed_postgresql(element: Computed, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return pg_arith(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
+
+
+@_both
+class OwnFailure(_Construct):
+    """Why ``left <op> right`` itself fails (its operands computed): the exception's ``repr``, or NULL."""
+
+    def __init__(self, op: str, left: Any, right: Any) -> None:
+        super().__init__(op, left, right, type_=sa.Text())
+
+
+@compiles(OwnFailure, "sqlite")
+def _failure_sqlite(element: OwnFailure, compiler: Any, **kw: Any) -> str:
+    return f"pe_err({_computed_sqlite(element, compiler, **kw)})"  # type: ignore[arg-type]
+
+
+@compiles(OwnFailure, "postgresql")
+def _failure_postgresql(element: OwnFailure, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return pg_failure(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
+
+
+@_both
+class Negated(_Construct):
+    """``-value``, rounded to 28 digits as rule-engine's context rounds."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(value, type_=sa.Numeric())
+
+
+@compiles(Negated, "sqlite")
+def _negated_sqlite(element: Negated, compiler: Any, **kw: Any) -> str:
+    return f"pe_neg({_number_operand_sqlite(compiler, element.args[0], **kw)})"
+
+
+@compiles(Negated, "postgresql")
+def _negated_postgresql(element: Negated, compiler: Any, **kw: Any) -> str:
+    return pg_round28(f"-({_sql(compiler, element.args[0], **kw)})")
+
+
+@_both
+class NumCompare(_Construct):
+    """Two numbers compared exactly, either of them computed."""
+
+
+@compiles(NumCompare, "sqlite")
+def _num_compare_sqlite(element: NumCompare, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return (f"(pe_cmp({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
+            f"{_number_operand_sqlite(compiler, right, **kw)}) = 1)")
+
+
+@compiles(NumCompare, "postgresql")
+def _num_compare_postgresql(element: NumCompare, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return f"({_sql(compiler, left, **kw)} {'=' if op == '==' else '<>' if op == '!=' else op} {_sql(compiler, right, **kw)})"
+
+
+@_both
+class NumberFact(_Construct):
+    """A number fact as ``evaluate`` reads it: PostgreSQL hands a non-integral NUMERIC over as the nearest double
+    (see ``engine_value``), so it is rounded alike (PostgreSQL prints a double's shortest exact text, as Python's
+    ``repr``); NaN and the infinities (never valid) are NULL."""
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column, type_=sa.Numeric())
+
+
+@compiles(NumberFact, "sqlite")
+def _number_fact_sqlite(element: NumberFact, compiler: Any, **kw: Any) -> str:
+    return _sql(compiler, element.args[0], **kw)
+
+
+@compiles(NumberFact, "postgresql")
+def _number_fact_postgresql(element: NumberFact, compiler: Any, **kw: Any) -> str:
+    v = f"CAST({_sql(compiler, element.args[0], **kw)} AS NUMERIC)"
+    return (f"(CASE WHEN {v} IN ('NaN', 'Infinity', '-Infinity') THEN NULL WHEN {v} = trunc({v}) THEN {v} "
+            f"WHEN abs({v}) < 1e308 THEN CAST(CAST(CAST({v} AS DOUBLE PRECISION) AS TEXT) AS NUMERIC) END)")
+
+
+# -- regular expressions ----------------------------------------------------------------------------------------
+def regex_too_long_text(length: Any) -> Any:
+    return (sa.literal("RegexTooLong('a string of ", sa.Text()) + sa.cast(length, sa.Text())
+            + sa.literal(" characters is longer than 4096, the most a regular expression is applied to')", sa.Text()))
+
+
+@_both
+class RegexMatch(_Construct):
+    """``value =~ pattern`` (``=~~`` when ``search``) with Python's ``re``; NULL past 4,096 characters."""
+
+
+@compiles(RegexMatch, "sqlite")
+def _regex_sqlite(element: RegexMatch, compiler: Any, **kw: Any) -> str:
+    value, pattern, search = element.args
+    return f"(pe_match({_pg_quote(pattern)}, {int(search)}, {_sql(compiler, value, **kw)}) = 1)"
+
+
+@compiles(RegexMatch, "postgresql")
+def _regex_postgresql(element: RegexMatch, compiler: Any, **kw: Any) -> str:
+    value, pattern, search = element.args
+    from ._regex import to_postgresql  # noqa: PLC0415 - only PostgreSQL needs the translation
+
+    translated = to_postgresql(pattern, search)
+    text = _sql(compiler, value, **kw)
+    return f"(CASE WHEN char_length({text}) <= 4096 THEN ({text} ~ {_pg_quote(translated)}) END)"
+
+
+@_both
+class MatchFailure(_Construct):
+    """Why a regex is not tried on ``value`` (longer than 4,096 characters), as ``repr(RegexTooLong(...))``."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(value, type_=sa.Text())
+
+
+@compiles(MatchFailure, "sqlite")
+def _match_failure_sqlite(element: MatchFailure, compiler: Any, **kw: Any) -> str:
+    return f"pe_match_err({_sql(compiler, element.args[0], **kw)})"
+
+
+@compiles(MatchFailure, "postgresql")
+def _match_failure_postgresql(element: MatchFailure, compiler: Any, **kw: Any) -> str:
+    text = element.args[0]
+    check = sa.case((StrLength(text) > 4096, regex_too_long_text(StrLength(text))), else_=sa.null())
+    return _sql(compiler, check, **kw)
+
+
+@_both
+class SetsEqual(_Construct):
+    """Two set facts hold the same strings (duplicates and order aside)."""
+
+
+@compiles(SetsEqual, "sqlite")
+def _sets_equal_sqlite(element: SetsEqual, compiler: Any, **kw: Any) -> str:
+    left, right = element.args
+    return f"(pe_set_eq({_sql(compiler, left, **kw)}, {_sql(compiler, right, **kw)}) = 1)"
+
+
+@compiles(SetsEqual, "postgresql")
+def _sets_equal_postgresql(element: SetsEqual, compiler: Any, **kw: Any) -> str:
+    left, right = (_sql(compiler, a, **kw) for a in element.args)
+    return f"({left} @> {right} AND {left} <@ {right})"
+
+
+@_both
+class DecimalOperand(_Construct):
+    """A number literal inside a computation: exact text for SQLite's functions, NUMERIC for PostgreSQL."""
+
+    def __init__(self, value: Decimal) -> None:
+        super().__init__(value, type_=sa.Numeric())
+
+
+@compiles(DecimalOperand, "sqlite")
+def _decimal_sqlite(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
+    return _pg_quote("D:" + str(element.args[0]))
+
+
+@compiles(DecimalOperand, "postgresql")
+def _decimal_postgresql(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
+    return f"CAST('{element.args[0]}' AS NUMERIC)"
