@@ -93,6 +93,7 @@ def sqlite_db() -> Database:
 def postgres_db() -> Iterator[Database]:
     url = postgres_url()
     engine = sa.create_engine(url)
+    psql.install(engine)  # exact decimal rounding and division: session-local SQL functions
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))

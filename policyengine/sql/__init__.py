@@ -32,7 +32,7 @@ from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, IfElse, In
 from . import _functions
 from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negated, NumberFact, NumberLiteral,
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
-                        StrLength, Substring, TruthOf, ValidFact, exact_number_text)
+                        StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
 __all__ = ["bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
 
@@ -40,22 +40,34 @@ Columns = Mapping[str, Any]
 
 
 def install(bind: Any) -> None:
-    """Register policyengine's SQL functions on SQLite connections (nothing to do for PostgreSQL): decimal
-    arithmetic, Python's regular expressions and set equality, computed by the very code ``evaluate`` runs, as
-    deterministic SQLite functions. ``bind`` is a SQLAlchemy ``Engine`` (every connection it opens from now on, and
-    the current pool is emptied so none is missed) or ``Connection`` (that one). :func:`bulk` installs them on its
-    connection itself; call this before executing a :func:`where` or :func:`reason` that uses them on SQLite."""
+    """Install policyengine's SQL functions: on SQLite, decimal arithmetic, Python's regular expressions and set
+    equality, computed by the very code ``evaluate`` runs (deterministic functions); on PostgreSQL, decimal rounding
+    and division as session-local SQL functions (``pg_temp``: nothing is left in the database). ``bind`` is a
+    SQLAlchemy ``Engine`` (every connection it opens from now on: the pool is emptied so none is missed) or a
+    ``Connection`` (that one). :func:`bulk` installs them on its connection itself; call this before executing a
+    :func:`where` or :func:`reason` that computes (arithmetic, regexes, set equality)."""
     if isinstance(bind, sa.Engine):
-        if bind.dialect.name == "sqlite" and not sa.event.contains(bind, "connect", _on_connect):
+        if bind.dialect.name in ("sqlite", "postgresql") and not sa.event.contains(bind, "connect", _on_connect):
             sa.event.listen(bind, "connect", _on_connect)
             bind.dispose()  # pooled connections opened before: reopened with the functions
         return
     if bind.dialect.name == "sqlite":
         _functions.register(bind.connection.driver_connection)
+    elif bind.dialect.name == "postgresql":
+        exists = bind.execute(sa.text("SELECT to_regprocedure('pg_temp.pe_round28(numeric)') IS NOT NULL")).scalar()
+        if not exists:  # (a rolled-back transaction may have taken them away)
+            for statement in pg_function_sql():
+                bind.exec_driver_sql(statement)
 
 
 def _on_connect(dbapi_connection: Any, record: Any) -> None:
-    _functions.register(dbapi_connection)
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        _functions.register(dbapi_connection)
+        return
+    with dbapi_connection.cursor() as cursor:
+        for statement in pg_function_sql():
+            cursor.execute(statement)
+    dbapi_connection.commit()
 
 
 def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:

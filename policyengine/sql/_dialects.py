@@ -378,16 +378,50 @@ def pg_divide(a: str, b: str) -> str:
             f"END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d)")
 
 
+def _pg_int_div(op: str, a: str, b: str) -> str:
+    result = "q.q" if op == "//" else "d.a - d.b * q.q"
+    return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN length(abs(q.q)::text) > 28 THEN NULL "
+            f"ELSE {pg_round28(result)} END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d, "
+            f"LATERAL (SELECT CASE WHEN d.b = 0 THEN NULL ELSE div(d.a, d.b) END AS q) AS q)")
+
+
+def _pg_failure(op: str, a: str, b: str) -> str:
+    zero = INVALID_OPERATION if op == "%" else DIVISION_BY_ZERO
+    checks = (f"WHEN d.b = 0 AND d.a = 0 THEN {_pg_quote(DIVISION_UNDEFINED)} "
+              f"WHEN d.b = 0 THEN {_pg_quote(zero)} ")
+    if op in ("//", "%"):
+        checks += f"WHEN length(abs(div(d.a, d.b))::text) > 28 THEN {_pg_quote(DIVISION_IMPOSSIBLE)} "
+    return (f"(SELECT CASE {checks}END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d "
+            f"WHERE d.a IS NOT NULL AND d.b IS NOT NULL)")
+
+
+# PostgreSQL: session-local SQL functions (pg_temp: nothing is left in the database), so that the planner sees a
+# cheap call, not a tree of subqueries per operator (which inflates its cost estimate into JIT compilation).
+PG_FUNCTIONS = {
+    "pe_round28(numeric)": ("numeric", pg_round28("$1")),
+    "pe_div(numeric, numeric)": ("numeric", pg_divide("$1", "$2")),
+    "pe_idiv(numeric, numeric)": ("numeric", _pg_int_div("//", "$1", "$2")),
+    "pe_mod(numeric, numeric)": ("numeric", _pg_int_div("%", "$1", "$2")),
+    "pe_div_err(numeric, numeric)": ("text", _pg_failure("/", "$1", "$2")),
+    "pe_idiv_err(numeric, numeric)": ("text", _pg_failure("//", "$1", "$2")),
+    "pe_mod_err(numeric, numeric)": ("text", _pg_failure("%", "$1", "$2")),
+}
+
+
+def pg_function_sql() -> list[str]:
+    """``CREATE FUNCTION`` statements of :data:`PG_FUNCTIONS` (in ``pg_temp``: this session only)."""
+    return [f"CREATE OR REPLACE FUNCTION pg_temp.{signature} RETURNS {returns} LANGUAGE sql IMMUTABLE PARALLEL SAFE "
+            f"COST 1 AS $pe$ SELECT {body} $pe$" for signature, (returns, body) in PG_FUNCTIONS.items()]
+
+
+_PG_NAMES = {"/": "pe_div", "//": "pe_idiv", "%": "pe_mod"}
+
+
 def pg_arith(op: str, a: str, b: str) -> str:
-    if op in "+-*":
-        return pg_round28(f"({a}) {op} ({b})")
-    if op == "/":
-        return pg_divide(a, b)
-    if op in ("//", "%"):  # truncating, as Decimal; NULL where it fails (a zero divisor, a quotient past 28 digits)
-        result = "q.q" if op == "//" else "d.a - d.b * q.q"
-        return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN length(abs(q.q)::text) > 28 THEN NULL "
-                f"ELSE {pg_round28(result)} END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d, "
-                f"LATERAL (SELECT CASE WHEN d.b = 0 THEN NULL ELSE div(d.a, d.b) END AS q) AS q)")
+    if op in ("+", "-", "*"):
+        return f"pg_temp.pe_round28(({a}) {op} ({b}))"
+    if op in _PG_NAMES:  # NULL where it fails (a zero divisor, a quotient past 28 digits)
+        return f"pg_temp.{_PG_NAMES[op]}({a}, {b})"
     raise PlanError(f"PostgreSQL cannot compute `{op}` exactly as a policy does (Python's decimal power is not "
                     "correctly rounded in every case, so no SQL reproduces it); use SQLite (its registered functions "
                     "run Python's own code), or declare the computed value as a fact")
@@ -396,15 +430,11 @@ def pg_arith(op: str, a: str, b: str) -> str:
 def pg_failure(op: str, a: str, b: str) -> str:
     """The ``repr`` of the exception ``a <op> b`` raises in Decimal, or NULL (``+ - *`` raise only past 1e999999,
     beyond NUMERIC's range, where PostgreSQL raises an error instead of answering)."""
-    if op in "+-*":
+    if op in ("+", "-", "*"):
         return "CAST(NULL AS TEXT)"
-    zero = INVALID_OPERATION if op == "%" else DIVISION_BY_ZERO
-    checks = (f"WHEN d.b = 0 AND d.a = 0 THEN {_pg_quote(DIVISION_UNDEFINED)} "
-              f"WHEN d.b = 0 THEN {_pg_quote(zero)} ")
-    if op in ("//", "%"):
-        checks += (f"WHEN length(abs(div(d.a, d.b))::text) > 28 THEN {_pg_quote(DIVISION_IMPOSSIBLE)} ")
-    return (f"(SELECT CASE {checks}END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d "
-            f"WHERE d.a IS NOT NULL AND d.b IS NOT NULL)")
+    if op not in _PG_NAMES:
+        pg_arith(op, a, b)  # raises PlanError naming it
+    return f"pg_temp.{_PG_NAMES[op]}_err({a}, {b})"
 
 
 def _number_operand_sqlite(compiler: Any, operand: Any, **kw: Any) -> str:
@@ -468,7 +498,7 @@ def _negated_sqlite(element: Negated, compiler: Any, **kw: Any) -> str:
 
 @compiles(Negated, "postgresql")
 def _negated_postgresql(element: Negated, compiler: Any, **kw: Any) -> str:
-    return pg_round28(f"-({_sql(compiler, element.args[0], **kw)})")
+    return f"pg_temp.pe_round28(-({_sql(compiler, element.args[0], **kw)}))"
 
 
 @_both
