@@ -268,3 +268,14 @@ def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert code == 1 and err.startswith("cannot plan: cannot plan `(order.n // 2 > 1 or true) == true`")
     code, out, _ = run_cli(capsys, "plan", str(tmp_path / "d.yaml"), "ok", "--user", "{}")
     assert code == 0 and "valid(order.n) and succeeds(order.n // 2) and ((order.n // 2) > 1)" in out
+
+
+def test_plans_are_cached_per_user_facts(shipped: policyengine.Engine) -> None:
+    """A plan is a pure function of (action, state, store, the user's facts as read): the engine keeps it, and a
+    user whose facts read differently (another role, a bad value, 1 against True) gets its own."""
+    first = shipped.plan("reset", {"role": "member", "name": "x"})
+    assert shipped.plan("reset", {"role": "member", "name": "y"}) is first  # facts the policy does not read
+    assert shipped.plan("reset", {"role": "admin"}) is not first
+    assert shipped.plan("reset", {"role": "member"}, state="hidden") != first
+    assert shipped.plan("reset", {"role": ["member"]}).condition != first.condition  # a bad role: unhashable, built
+    assert shipped.plan("reset", {"role": ["member"]}) == shipped.plan("reset", {"role": ["member"]})

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, Union
@@ -42,8 +44,8 @@ from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 
 __all__ = ["PLAN_STATES", "And", "Arith", "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match",
-           "Neg", "Node", "Not", "Or", "Plan", "PlanError", "PlanState", "Problem", "ReasonPlan", "Succeeds", "Valid",
-           "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match",
+           "Neg", "Node", "Not", "Or", "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan",
+           "Succeeds", "Valid", "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match",
            "FALSE", "TRUE"]
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
@@ -913,13 +915,67 @@ def _dispatch(engine: Any, branches: list[_Branch], parts: Callable[[_Branch], N
     return or_(and_(not_(valid), bad_store), and_(valid, or_(*options)))
 
 
-def build_plan(engine: Any, action: str, user: Any, *, store: str | None = None, state: str = "enabled") -> Plan:
-    """The :class:`Plan` of ``engine.plan`` (see :meth:`policyengine.Engine.plan`)."""
+class PlanCache:
+    """A bounded, thread-safe LRU of one engine's plans. A plan is a pure function of the action, the state, the
+    store scope and the user's facts as the policies read them (normalised and checked), so those are the key."""
+
+    __slots__ = ("_items", "_lock", "_size")
+
+    def __init__(self, size: int = 1024) -> None:
+        self._items: OrderedDict[Any, Plan] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: Any, build: Callable[[], Plan]) -> Plan:
+        """The plan cached under ``key``, else ``build()`` (kept under ``key``; never cached when ``key`` is None)."""
+        if key is None:
+            return build()
+        with self._lock:
+            plan = self._items.get(key)
+            if plan is not None:
+                self._items.move_to_end(key)
+                return plan
+        plan = build()
+        with self._lock:
+            self._items[key] = plan
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return plan
+
+
+def _cache_key(action: str, store: str | None, state: str,
+               users: Mapping[str, Mapping[str, tuple[Any, str | None]]]) -> Any:
+    """A hashable key of the user's facts as read (type names kept: ``1`` and ``True`` differ), or None."""
+    try:
+        key = (action, store, state, tuple((label, tuple((name, type(value).__name__, _frozen(value), problem)
+                                                          for name, (value, problem) in values.items()))
+                                           for label, values in users.items()))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _frozen(value: Any) -> Any:
+    return tuple((type(v).__name__, v) for v in value) if isinstance(value, list) else value
+
+
+def build_plan(engine: Any, action: str, user: Any, *, store: str | None = None, state: str = "enabled",
+               cache: PlanCache | None = None) -> Plan:
+    """The :class:`Plan` of ``engine.plan`` (see :meth:`policyengine.Engine.plan`); ``cache`` keeps built plans."""
     if state not in PLAN_STATES:
         raise ValueError(f"unknown state {state!r}; expected one of: {', '.join(PLAN_STATES)}")
     engine.action_label(action)  # KeyError for an unknown action, as bulk raises
     branches, dispatch = _branches(engine, store)
     users = _user_values(engine, [b.policy for b in branches], user)
+    if cache is None:
+        return _build_plan(engine, action, store, state, branches, dispatch, users)
+    return cache.get(_cache_key(action, store, state, users),
+                     lambda: _build_plan(engine, action, store, state, branches, dispatch, users))
+
+
+def _build_plan(engine: Any, action: str, store: str | None, state: str, branches: list[_Branch], dispatch: bool,
+                users: Mapping[str, Mapping[str, tuple[Any, str | None]]]) -> Plan:
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
     absent = TRUE if state == "hidden" else FALSE  # an action a store's policy lacks is not in its menu
 
