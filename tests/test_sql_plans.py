@@ -284,13 +284,15 @@ def _rows(dialect: str) -> st.SearchStrategy[dict[str, Any]]:
         lambda n: Decimal(repr(n)) if not sqlite else n)
     tags = st.lists(st.sampled_from(["x", "y", "xy", "", "y'z"]), max_size=3)
     return st.fixed_dictionaries({
-        "order.e": st.sampled_from(["a", "b", "c", "zz", None] + ([1] if sqlite else [])),
-        "order.b": st.sampled_from([True, False, None] + ([2, "yes"] if sqlite else [])),
+        "order.e": st.sampled_from(["a", "b", "c", "zz", None, "a\x01\x7f", "\x85é\xa0", "q" * 70, "it's \"x\"",
+                                    "\t" * 20 + "'" + "z" * 40] + ([1, 2.5, -0.0, 1e300, b"\x00b"] if sqlite else [])),
+        "order.b": st.sampled_from([True, False, None] + ([2, "yes", 0.5, "x\x02"] if sqlite else [])),
         "order.s": st.sampled_from(["x", "xyz", "", "m", "y'z", "it\"s", "x\\y", None, "Ω", "x\n", "yz\n", "xyΩxy",
                                     "x" * 4097] + ([5] if sqlite else [])),
         "order.n": numbers | st.sampled_from(bad + ([float("inf"), "7"] if sqlite else [Decimal("NaN")])),
         "order.t": (tags.map(lambda t: __import__("json").dumps(t)) if sqlite else tags)
-        | st.sampled_from([None] + (["notjson", '"x"', '["x", 1]'] if sqlite else [["x", None]])),
+        | st.sampled_from([None] + (["notjson", '"x"', '["x", 1]', 1.5, '["a\\u0001", 2.5, null]'] if sqlite else
+                                   [["x", None], ["a", "b", "c", "d", "e", "f", None, "g"], [None, "\x03" * 30]])),
         "order.u": (tags.map(lambda t: __import__("json").dumps(t)) if sqlite else tags)
         | st.sampled_from([None] + (['["x", 1]'] if sqlite else [["y", None]])),
         "store.id": st.sampled_from(["s1", "s2", None] + ([4] if sqlite else [])),

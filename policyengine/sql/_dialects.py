@@ -9,6 +9,7 @@ dialects are refused at compile time rather than given SQL whose meaning differs
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -274,18 +275,6 @@ _WORDS = {"bool": "true/false", "enum": "a string", "string": "a string", "numbe
           "set": "a list of strings"}
 
 
-def _repr_text(value: Any) -> Any:
-    """Python's ``repr`` of a string, in SQL: quotes chosen as Python does, backslashes, tabs and line breaks
-    escaped (other control and non-printable characters, which Python also escapes, are shown as they are)."""
-    escaped = sa.func.replace(value, "\\", "\\\\")
-    for char, text in (("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        escaped = sa.func.replace(escaped, char, text)
-    single = sa.literal("'") + sa.func.replace(escaped, "'", "\\'") + "'"
-    double = sa.literal('"') + escaped + '"'
-    has = (lambda needle: Substring(sa.literal(needle), value))  # noqa: E731
-    return sa.case((sa.and_(has("'"), sa.not_(has('"'))), double), else_=single)
-
-
 @_both
 class ProblemText(_Construct):
     """What is wrong with a bad value of ``fact`` in ``column``, as ``check_value`` says it."""
@@ -296,40 +285,54 @@ class ProblemText(_Construct):
 
 @compiles(ProblemText, "sqlite")
 def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
-    column, fact = element.args
-    kind = sa.func.typeof(column)
-    type_name = sa.case((kind == "integer", "int"), (kind == "real", "float"), (kind == "text", "str"), else_="bytes")
-    shown = sa.case((kind == "text", _repr_text(column)), else_=sa.cast(column, sa.Text()))
-    wrong = sa.literal(f"expected {_WORDS[fact.type]}, got ") + type_name + " " + sa.func.substr(shown, 1, 60)
-    branches: list[Any] = [(kind == "null", "missing (null)")]
-    if fact.type == "enum":
-        branches.append((kind == "text", _repr_text(column) + f" is not a declared value (expected one of: "
-                                                               f"{', '.join(fact.values)})"))
-    if fact.type == "number":
-        branches.append((sa.and_(kind == "real", column > 0), "inf is not a finite number"))
-        branches.append((kind == "real", "-inf is not a finite number"))
-    return _sql(compiler, sa.case(*branches, else_=wrong), **kw)
+    column, fact = element.args  # check_value's own words, through the registered function (see sql.install)
+    values = json.dumps(list(fact.values))
+    return (f"pe_problem({_pg_quote(fact.name)}, {_pg_quote(fact.type)}, {_pg_quote(values)}, "
+            f"{_sql(compiler, column, **kw)})")
+
+
+# Python's repr of a str escapes these (besides the backslash and the quote): ASCII controls, DEL, and Latin-1's
+# controls, no-break space and soft hyphen. PostgreSQL text never holds NUL.
+_ESCAPED = {9: "\\t", 10: "\\n", 13: "\\r", **{c: f"\\x{c:02x}" for c in (*range(1, 32), *range(0x7F, 0xA1), 0xAD)
+                                              if c not in (9, 10, 13)}}
+
+
+def _pg_repr(v: str) -> str:
+    """Python's ``repr`` of the text ``v`` (exact for every character up to U+00FF; see docs/plans.md)."""
+    escaped = f"replace({v}, chr(92), chr(92) || chr(92))"
+    for code, text in _ESCAPED.items():
+        escaped = f"replace({escaped}, chr({code}), {_pg_quote(text)})"
+    return (f"(CASE WHEN strpos({v}, chr(39)) > 0 AND strpos({v}, chr(34)) = 0 THEN chr(34) || {escaped} || chr(34) "
+            f"ELSE chr(39) || replace({escaped}, chr(39), chr(92) || chr(39)) || chr(39) END)")
+
+
+def pg_short_repr(v: str) -> str:
+    """``reprlib`` (60 characters) of the text ``v``, as ``describe`` shows a value."""
+    head = _pg_repr(f"substr({v}, 1, 60)")
+    cut = _pg_repr(f"(substr({v}, 1, 28) || right({v}, 29))")
+    return (f"(CASE WHEN char_length({head}) <= 60 THEN {head} "
+            f"ELSE left({cut}, 28) || '...' || right({cut}, 29) END)")
 
 
 @compiles(ProblemText, "postgresql")
 def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
-    branches: list[Any] = [(column.is_(None), "missing (null)")]
+    v = _sql(compiler, column, **kw)
     if fact.type == "enum":
-        branches.append((sa.true(), _repr_text(sa.cast(column, sa.Text())) + " is not a declared value (expected "
-                                                                           f"one of: {', '.join(fact.values)})"))
-    elif fact.type == "number":
-        as_float = sa.cast(column, postgresql.DOUBLE_PRECISION)
-        branches.append((as_float > 0, "inf is not a finite number"))
-        branches.append((as_float < 0, "-inf is not a finite number"))
-        branches.append((sa.true(), "nan is not a finite number"))
-    elif fact.type == "set":
-        member = sa.func.unnest(column).column_valued("pe_m")
-        shown = sa.select(sa.func.string_agg(sa.case((member.is_(None), "None"), else_=_repr_text(member)),
-                                             sa.literal_column("', '"))).scalar_subquery()
-        branches.append((sa.true(), sa.literal("expected a list of strings, got list ")
-                         + sa.func.substr(sa.literal("[") + shown + "]", 1, 60)))
-    return _sql(compiler, sa.case(*branches, else_="missing (null)"), **kw)
+        declared = _pg_quote(f" is not a declared value (expected one of: {', '.join(fact.values)})")
+        shown = pg_short_repr(f"CAST({v} AS TEXT)")
+        return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
+    if fact.type == "number":
+        as_float = f"CAST({v} AS DOUBLE PRECISION)"
+        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {as_float} > 0 THEN 'inf is not a finite number' "
+                f"WHEN {as_float} < 0 THEN '-inf is not a finite number' ELSE 'nan is not a finite number' END)")
+    if fact.type == "set":  # reprlib: the first 6 members, then "..."
+        pieces = (f"(SELECT string_agg(CASE WHEN m.m IS NULL THEN 'None' ELSE {pg_short_repr('m.m')} END, ', ' "
+                  f"ORDER BY m.i) FROM unnest({v}) WITH ORDINALITY AS m(m, i) WHERE m.i <= 6)")
+        more = f"(CASE WHEN cardinality({v}) > 6 THEN ', ...' ELSE '' END)"
+        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE "
+                f"'expected a list of strings, got list [' || {pieces} || {more} || ']' END)")
+    return "'missing (null)'"
 
 
 # -- numbers computed as a policy computes them ---------------------------------------------------------------

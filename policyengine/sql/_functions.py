@@ -1,6 +1,7 @@
 """SQLite functions that compute what SQLite's own operators cannot compute as a policy does, with the very code
 ``evaluate`` runs: decimal arithmetic under rule-engine's context (SQLite has only 64-bit integers and doubles),
-Python's ``re`` (SQLite has no regular expressions), and set equality of two JSON arrays.
+Python's ``re`` (SQLite has no regular expressions), set equality of two JSON arrays, and the wording of a bad
+value (``check_value``'s own text, for any value SQLite may hold).
 
 They are registered as *deterministic* functions on each SQLite connection (:func:`install`), so the database
 still answers the query (indexes on expressions, no per-row round trip through the driver). Every function returns
@@ -21,6 +22,7 @@ from typing import Any
 from ..runtime.plan import arithmetic, regex_match
 from ..pipeline.numbers import ARITHMETIC, to_decimal
 from ..pipeline.regexes import RegexTooLong
+from ..runtime.values import check_value
 
 __all__ = ["FUNCTIONS", "register"]
 
@@ -116,8 +118,18 @@ def pe_set_eq(left: Any, right: Any) -> int | None:
     return None if a is None or b is None else int(a == b)
 
 
+def pe_problem(name: str, kind: str, values: str, raw: Any) -> str | None:
+    """What ``check_value`` says of a database value of a fact (the text ``bulk`` quotes), or None when good."""
+    from . import engine_value  # noqa: PLC0415 - the package imports this module first
+    from ..runtime.plan import Fact, _spec  # noqa: PLC0415
+
+    spec = _spec(Fact(name, kind, tuple(json.loads(values))))
+    return check_value(spec, engine_value(spec, raw))[1]
+
+
 FUNCTIONS = {"pe_arith": (pe_arith, 3), "pe_neg": (pe_neg, 1), "pe_cmp": (pe_cmp, 3), "pe_err": (pe_err, 1),
-             "pe_match": (pe_match, 3), "pe_match_err": (pe_match_err, 1), "pe_set_eq": (pe_set_eq, 2)}
+             "pe_match": (pe_match, 3), "pe_match_err": (pe_match_err, 1), "pe_set_eq": (pe_set_eq, 2),
+             "pe_problem": (pe_problem, 4)}
 """name -> (function, number of arguments)."""
 
 
