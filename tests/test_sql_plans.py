@@ -289,7 +289,9 @@ def _rows(dialect: str) -> st.SearchStrategy[dict[str, Any]]:
         "order.b": st.sampled_from([True, False, None] + ([2, "yes", 0.5, "x\x02"] if sqlite else [])),
         "order.s": st.sampled_from(["x", "xyz", "", "m", "y'z", "it\"s", "x\\y", None, "Ω", "x\n", "yz\n", "xyΩxy",
                                     "x" * 4097] + ([5] if sqlite else [])),
-        "order.n": numbers | st.sampled_from(bad + ([float("inf"), "7"] if sqlite else [Decimal("NaN")])),
+        "order.n": numbers | st.sampled_from(bad + ([float("inf"), "7"] if sqlite else [
+            Decimal("NaN"), Decimal("Infinity"), Decimal("0.1000000000000000000001"), Decimal(10**400),
+            Decimal(10**400) + Decimal("0.5"), Decimal("-123456789012345678901234567890.5")])),
         "order.t": (tags.map(lambda t: __import__("json").dumps(t)) if sqlite else tags)
         | st.sampled_from([None] + (["notjson", '"x"', '["x", 1]', 1.5, '["a\\u0001", 2.5, null]'] if sqlite else
                                    [["x", None], ["a", "b", "c", "d", "e", "f", None, "g"], [None, "\x03" * 30]])),

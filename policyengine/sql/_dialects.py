@@ -24,6 +24,8 @@ __all__ = ["ExactText", "NumberLiteral", "ProblemText", "SetContains", "SetEqual
            "Substring", "TruthOf", "ValidFact", "exact_number_text"]
 
 _MAX_FLOAT = 1.7976931348623157e308
+_FLOAT_OVERFLOW = 2**1024 - 2**970
+"""The least magnitude a conversion to a double rounds to infinity (halfway between the largest double and 2**1024)."""
 _SUPPORTED = ("sqlite", "postgresql")
 
 
@@ -96,7 +98,14 @@ def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
     if fact.type == "enum":
         check = sa.func.coalesce(ExactText(column).in_(list(fact.values)), sa.false())
     elif fact.type == "number":  # NaN and the infinities fall outside; NULL is not valid either
-        check = sa.func.coalesce(sa.cast(column, postgresql.DOUBLE_PRECISION).between(-_MAX_FLOAT, _MAX_FLOAT), sa.false())
+        # evaluate reads an integral NUMERIC as an int (any size), another as the nearest double: finite below
+        # the overflow threshold. No cast to a double here: past its range PostgreSQL would raise, not answer.
+        number = sa.cast(column, sa.Numeric())
+        finite = sa.and_(number.isnot(None), number.not_in([sa.literal_column("'NaN'::numeric"),
+                                                             sa.literal_column("'Infinity'::numeric"),
+                                                             sa.literal_column("'-Infinity'::numeric")]))
+        check = sa.func.coalesce(sa.and_(finite, sa.or_(number == sa.func.trunc(number), sa.func.abs(number) <
+                                                        sa.literal_column(f"{_FLOAT_OVERFLOW}::numeric"))), sa.false())
     elif fact.type == "set":  # text[] without NULL members
         check = sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))
     else:
@@ -322,10 +331,10 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
         declared = _pg_quote(f" is not a declared value (expected one of: {', '.join(fact.values)})")
         shown = pg_short_repr(f"CAST({v} AS TEXT)")
         return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
-    if fact.type == "number":
-        as_float = f"CAST({v} AS DOUBLE PRECISION)"
-        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {as_float} > 0 THEN 'inf is not a finite number' "
-                f"WHEN {as_float} < 0 THEN '-inf is not a finite number' ELSE 'nan is not a finite number' END)")
+    if fact.type == "number":  # NaN, the infinities, or a fraction past the doubles (read as an infinite float)
+        number = f"CAST({v} AS NUMERIC)"
+        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {number} = 'NaN' THEN 'nan is not a finite number' "
+                f"WHEN {number} > 0 THEN 'inf is not a finite number' ELSE '-inf is not a finite number' END)")
     if fact.type == "set":  # reprlib: the first 6 members, then "..."
         pieces = (f"(SELECT string_agg(CASE WHEN m.m IS NULL THEN 'None' ELSE {pg_short_repr('m.m')} END, ', ' "
                   f"ORDER BY m.i) FROM unnest({v}) WITH ORDINALITY AS m(m, i) WHERE m.i <= 6)")
@@ -541,7 +550,7 @@ def _number_fact_sqlite(element: NumberFact, compiler: Any, **kw: Any) -> str:
 def _number_fact_postgresql(element: NumberFact, compiler: Any, **kw: Any) -> str:
     v = f"CAST({_sql(compiler, element.args[0], **kw)} AS NUMERIC)"
     return (f"(CASE WHEN {v} IN ('NaN', 'Infinity', '-Infinity') THEN NULL WHEN {v} = trunc({v}) THEN {v} "
-            f"WHEN abs({v}) < 1e308 THEN CAST(CAST(CAST({v} AS DOUBLE PRECISION) AS TEXT) AS NUMERIC) END)")
+            f"WHEN abs({v}) < {_FLOAT_OVERFLOW}::numeric THEN CAST(CAST(CAST({v} AS DOUBLE PRECISION) AS TEXT) AS NUMERIC) END)")
 
 
 # -- regular expressions ----------------------------------------------------------------------------------------
