@@ -330,3 +330,38 @@ def test_random_policies_sqlite(sqlite_db: Database, tmp_path: Path) -> None:
 
 def test_random_policies_postgresql(postgres_db: Database, tmp_path: Path) -> None:
     _property("postgresql")(postgres_db, tmp_path)
+
+
+def test_arithmetic_regexes_and_sets_exact(db: Database, tmp_path: Path) -> None:
+    """Decimal arithmetic as rule-engine computes it (28 digits, half-even ties, truncating ``//`` and ``%``, the
+    failures of a zero divisor and of a quotient past 28 digits), regexes with Python's meaning of ``.``, ``$`` and
+    ranges, and set-vs-set equality: selected rows, bulk results and reason texts equal evaluate's, row by row."""
+    actions = {
+        "tie": "order.n * 0.5 == 1234567890123456789012345678",  # an exact tie at 28 digits: rounds to even
+        "third": "order.n / 3 * 3 == order.n", "big": "order.n * 1.0000000000000000000000000001 > order.n",
+        "fdiv": "order.n // -2 == -3", "mod": "order.n % -4 == order.n - -4 * (order.n // -4)",
+        "neg": "-order.n * 0.1 < -1", "zero": "order.n / (order.n - 7) > 0",
+        "huge": "order.n // 0.0000000000000000000000001 > 0", "cut": "order.n % 0.0000000000000000000000001 == 0",
+        "dot": "order.s =~ 'x.y'", "end": "order.s =~~ 'y$'", "range": "order.s =~ '[a-zé-ü]+'",
+        "lazy": "order.s =~ 'x+?y'", "alt": "order.s =~~ '(a|ab)(c|bcd)'", "start": "order.s =~~ '^y'",
+        "sets": "order.t == order.u",
+    }
+    (tmp_path / "p.yaml").write_text(_policy_text({"order.n": "number", "order.s": "string", "order.t": "set",
+                                                   "order.u": "set"}, actions))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    numbers: list[Any] = [2469135780246913578024691357, 2469135780246913578024691359, 7, 6, -7, 0, 1, 10**20 + 3,
+                          0.1, -2.5, 1e-300, 12345678901234567]
+    if db.dialect == "postgresql":
+        numbers = [Decimal(repr(n)) if isinstance(n, float) else Decimal(n) for n in numbers]
+        numbers.append(Decimal("99999999999999999999999999999999.5"))
+    else:
+        numbers = [n for n in numbers if not isinstance(n, int) or abs(n) < 2**63]
+    strings = ["xay", "x\ny", "y\n", "y\n\n", "xxxy", "éü", "ab", "abcd", "ay", "\ny", "x" * 5000 + "y", "Ω"]
+    sets: list[Any] = [[], ["a"], ["a", "b"], ["b", "a", "a"]]
+    if db.dialect == "sqlite":
+        sets = [__import__("json").dumps(s) for s in sets]
+    rows = [{"order.n": numbers[i % len(numbers)], "order.s": strings[i % len(strings)],
+             "order.t": sets[i % len(sets)], "order.u": sets[(i // len(sets)) % len(sets)]}
+            for i in range(max(len(numbers), len(strings), len(sets) ** 2) * 2)]
+    rows.append({})  # every fact NULL
+    assert check_exact(db, engine, rows, [{"role": "admin"}]) > 1000

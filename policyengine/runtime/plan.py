@@ -54,8 +54,9 @@ STORE_FACT = "store.id"
 
 
 class PlanError(PolicyError):
-    """A plan cannot be built exactly (for example a division over order facts, whose failure ``evaluate`` turns
-    into an unknown condition that no database computes alike). Raised rather than returning a wrong plan."""
+    """A plan cannot be built exactly (a computation that can fail inside a short-circuit nested in a comparison),
+    or a database cannot compute one of its constructs exactly (PostgreSQL: ``**``, some regex constructs; see
+    docs/plans.md). Raised rather than returning a wrong plan."""
 
     def __init__(self, message: str) -> None:
         Exception.__init__(self, message)
