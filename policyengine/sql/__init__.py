@@ -44,8 +44,9 @@ def install(bind: Any) -> None:
     equality, computed by the very code ``evaluate`` runs (deterministic functions); on PostgreSQL, decimal rounding
     and division as session-local SQL functions (``pg_temp``: nothing is left in the database). ``bind`` is a
     SQLAlchemy ``Engine`` (every connection it opens from now on: the pool is emptied so none is missed) or a
-    ``Connection`` (that one). :func:`bulk` installs them on its connection itself; call this before executing a
-    :func:`where` or :func:`reason` that computes (arithmetic, regexes, set equality)."""
+    ``Connection`` (that one). :func:`bulk` installs them on its connection itself; on PostgreSQL, call this before
+    executing a :func:`where` or :func:`reason` that computes (arithmetic). SQLite connections that SQLAlchemy opens
+    after ``policyengine.sql`` is imported get their functions without it."""
     if isinstance(bind, sa.Engine):
         if bind.dialect.name in ("sqlite", "postgresql") and not sa.event.contains(bind, "connect", _on_connect):
             sa.event.listen(bind, "connect", _on_connect)
@@ -58,6 +59,16 @@ def install(bind: Any) -> None:
         if not exists:  # (a rolled-back transaction may have taken them away)
             for statement in pg_function_sql():
                 bind.exec_driver_sql(statement)
+
+
+def _sqlite_functions(dbapi_connection: Any, record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        _functions.register(dbapi_connection)
+
+
+# Every SQLite connection SQLAlchemy opens from now on gets the functions (cheap, in-process, nothing stored in the
+# database), so a plain ``create_engine("sqlite://")`` runs every plan; PostgreSQL's need install().
+sa.event.listen(sa.engine.Engine, "connect", _sqlite_functions)
 
 
 def _on_connect(dbapi_connection: Any, record: Any) -> None:
