@@ -365,3 +365,24 @@ def test_arithmetic_regexes_and_sets_exact(db: Database, tmp_path: Path) -> None
             for i in range(max(len(numbers), len(strings), len(sets) ** 2) * 2)]
     rows.append({})  # every fact NULL
     assert check_exact(db, engine, rows, [{"role": "admin"}]) > 1000
+
+
+def test_plain_sqlite_engine_needs_no_install(tmp_path: Path) -> None:
+    """A plain ``create_engine("sqlite://")`` runs plans that compute (decimal arithmetic, regexes) and reason texts
+    through the registered functions, without calling ``install``; the answers are evaluate's."""
+    (tmp_path / "p.yaml").write_text(_policy_text({"order.n": "number", "order.s": "string"},
+                                                  {"a": "order.n / 3 * 3 == order.n and order.s =~ 'x.'"}))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    database = sa.create_engine("sqlite://")
+    md = sa.MetaData()
+    table = sa.Table("t", md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("n", sa.Numeric),
+                     sa.Column("s", sa.Text))
+    columns = {"order.n": table.c.n, "order.s": table.c.s}
+    with database.begin() as conn:
+        md.create_all(conn)
+        conn.execute(sa.insert(table), [{"id": 1, "n": 3, "s": "xy"}, {"id": 2, "n": 1, "s": "xy"},
+                                        {"id": 3, "n": 0, "s": None}])
+        assert conn.execute(sa.select(table.c.id).where(psql.where(engine.plan("a", {}), columns))).all() == [(1,)]
+        reasons = dict(conn.execute(sa.select(table.c.id, psql.reason(engine, "a", {}, columns))).all())
+    assert reasons[1] is None and reasons[3] == "could not be decided: order.s: missing (null)"
+    assert reasons[2] == engine.bulk("a", [{"n": 1, "s": "xy"}], {}).skipped[0].reason  # 1 / 3 * 3 is not 1
