@@ -45,8 +45,8 @@ from .interpret import ActionShape, check_value, hidden_decision
 
 __all__ = ["PLAN_STATES", "And", "Arith", "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match",
            "Neg", "Node", "Not", "Or", "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan",
-           "Succeeds", "Valid", "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match",
-           "FALSE", "TRUE"]
+           "Succeeds", "Valid", "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure",
+           "holds", "regex_match", "FALSE", "TRUE"]
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
 PLAN_STATES: tuple[str, ...] = ("enabled", "disabled", "hidden", "visible")
@@ -781,7 +781,9 @@ class _Translate:
                 return not_(inner)
             if isinstance(inner, Fail):
                 return inner
-            return Value(ARITHMETIC["neg"](inner.value), "number") if isinstance(inner, Value) else Neg(inner)  # type: ignore[arg-type]
+            if isinstance(inner, Value):
+                return Value(ARITHMETIC["neg"](inner.value), "number")
+            return Neg(inner)
         if isinstance(node, ast.LogicExpression):
             before = len(self.fallible)
             left, right = self.node(node.left), self.node(node.right)
@@ -795,7 +797,8 @@ class _Translate:
                 return value
             if isinstance(value, Value):
                 try:
-                    result = TRUE if regex_match(node.right.value, search, value.value) else FALSE  # type: ignore[arg-type]
+                    found = regex_match(node.right.value, search, value.value)  # type: ignore[arg-type]
+                    result = TRUE if found else FALSE
                 except RegexTooLong as exc:  # evaluate refuses to match
                     return self.failed(Fail(repr(exc), "bool"))
             else:
