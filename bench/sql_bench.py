@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 import policyengine
 from policyengine import sql
+from policyengine.runtime.plan import build_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = os.environ.get("POLICYENGINE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -92,19 +93,26 @@ def _peak(fn: Callable[[], Any]) -> int:
 
 
 def plan_times(engine: policyengine.Engine) -> dict[str, float]:
-    """µs per ``engine.plan`` call over every action, state, role and store scope of the shipped policies."""
-    samples = []
+    """µs per plan over every action, state, role and store scope of the shipped policies: built from scratch
+    (``build_plan`` without the engine's cache: the first call for a user) and through ``engine.plan`` (cached)."""
+    cold, warm = [], []
     actions = sorted({a.id for s in (None, *engine.stores) for a in engine.store_policy(s).actions})
     for action in actions:
         for state in ("enabled", "disabled", "hidden", "visible"):
             for role in ("admin", "member", "viewer"):
                 for store in (None, *engine.stores, "other"):
                     user = {"role": role}
-                    start = time.perf_counter_ns()
-                    for _ in range(20):
-                        engine.plan(action, user, store=store, state=state)
-                    samples.append((time.perf_counter_ns() - start) / 20 / 1000)
-    return {"plans": len(samples), "median_us": statistics.median(samples), "max_us": max(samples)}
+                    for samples, build in ((cold, lambda: build_plan(engine, action, user, store=store, state=state)),
+                                           (warm, lambda: engine.plan(action, user, store=store, state=state))):
+                        build()
+                        runs = []
+                        for _ in range(5):  # the best of 5: the machine's other load is not the planner's cost
+                            start = time.perf_counter_ns()
+                            build()
+                            runs.append((time.perf_counter_ns() - start) / 1000)
+                        samples.append(min(runs))
+    return {"plans": len(cold), "median_us": statistics.median(cold), "max_us": max(cold),
+            "cached_median_us": statistics.median(warm), "cached_max_us": max(warm)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     timing = plan_times(engine)
     figures["plan_construction"] = timing
     print(f"plan construction, shipped policies: {timing['plans']} plans, median {timing['median_us']:.0f} µs, "
-          f"worst {timing['max_us']:.0f} µs (target < 1 ms)")
+          f"worst {timing['max_us']:.0f} µs from scratch; cached: median {timing['cached_median_us']:.0f} µs, "
+          f"worst {timing['cached_max_us']:.0f} µs (target < 1 ms)")
 
     database = sa.create_engine(URL)
     schema = f"pe_bench_{uuid.uuid4().hex[:10]}"

@@ -18,7 +18,7 @@ import attrs
 from .runtime.adapters import Adapter, DefaultAdapter, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
-from .runtime.plan import Plan, build_plan
+from .runtime.plan import Plan, PlanCache, build_plan
 from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
@@ -63,7 +63,7 @@ class Engine:
     """Loaded, compiled policies ready to evaluate. Immutable and safe to share between threads."""
 
     __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of",
-                 "_table_limit", "evaluate")
+                 "_table_limit", "_plans", "evaluate")
 
     evaluate: Callable[..., Decisions]
     """``evaluate(order, user, strict=False, store=None) -> Decisions``: decide every action for one order
@@ -83,6 +83,7 @@ class Engine:
         store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
         self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
         self.evaluate = self._evaluator()
+        self._plans = PlanCache()  # plans are pure functions of (action, state, store, user facts): kept, bounded
 
     def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None) -> _Bound:
         meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
@@ -277,7 +278,7 @@ class Engine:
         ``store`` it covers every store, each by its own policy. Exact, bad facts included: a row is in the plan's
         set exactly when ``evaluate`` decides that state for it. Raises ``KeyError`` for an unknown action and
         :class:`~policyengine.runtime.plan.PlanError` for a condition no database can decide alike."""
-        return build_plan(self, action, user, store=store, state=state)
+        return build_plan(self, action, user, store=store, state=state, cache=self._plans)
 
     @staticmethod
     def _bulk_decision(result: Decisions, action: str, label: str) -> Decision:

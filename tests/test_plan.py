@@ -125,18 +125,33 @@ def test_errors(shipped: policyengine.Engine, tmp_path: Path) -> None:
         shipped.plan("reste", MEMBER)
     with pytest.raises(ValueError, match="unknown state 'shown'"):
         shipped.plan("reset", MEMBER, state="shown")
-    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "order.n / 2 > 1", "ok": "user.n / 0 > 1",
-                                                                  "mixed": "order.n > user.n / 0"},
+    assert isinstance(PlanError("x"), policyengine.PolicyError)
+    (tmp_path / "n.yaml").write_text(_policy({"order.n": "number"}, {"nested": "(order.n / 2 > 1 or true) == true"}))
+    with pytest.raises(PlanError, match=r"a computation that can fail \(/\) inside `or` nested in a comparison"):
+        policyengine.load(tmp_path / "n.yaml").plan("nested", {})
+
+
+def test_computations_that_fail(tmp_path: Path) -> None:
+    """Division, ``//``, ``%``, ``**`` over order facts and regexes over order strings: where evaluate's computation
+    fails (a division by zero, a quotient past 28 digits, a subject past 4,096 characters) the condition is unknown
+    and the plan fails closed alike; a failure among the user's facts alone is reached only where the order's facts
+    are good."""
+    actions = {"div": "order.n / order.m > 1", "fdiv": "order.n // order.m == -3", "mod": "order.n % order.m < 0",
+               "pow": "order.m ** order.n > 1", "mixed": "order.n > user.n / 0", "ok": "user.n / 0 > 1",
+               "rx": "order.s =~ 'a+b' or order.n > 1", "rxs": "order.s =~~ '[0-9]$' and order.m / order.n >= 0",
+               "neg": "-order.n * 3 == -0.3"}
+    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number", "order.m": "number", "order.s": "string"}, actions,
                                              extra_facts={"user.n": "number"}))
     engine = policyengine.load(tmp_path / "d.yaml")
-    with pytest.raises(PlanError, match=r"`/` over order facts can fail"):
-        engine.plan("div", {"n": 1})
-    with pytest.raises(PlanError, match=r"fails for this user, and whether evaluate reaches it depends on the order"):
-        engine.plan("mixed", {"n": 1})  # one atom: the failure is reached only where order.n is good
-    assert isinstance(PlanError("x"), policyengine.PolicyError)
-    # a failing computation among the user's facts: evaluate fails closed (disabled), and so does the plan
+    domains = {"order.n": [0, -7, 2, 0.1, 10**40, None], "order.m": [0, 2, -0.5, 1e-30, "x"],
+               "order.s": ["aab", "x1", "a" * 5000, "ab\n", None]}
+    assert assert_exact(engine, domains, [{"n": 1}, {"n": "bad"}]) > 10_000
     assert engine.evaluate({"n": 5}, {"n": 1})["ok"].state == "disabled"
     assert engine.plan("ok", {"n": 1}, state="disabled").kind == "always"
+    skipped = engine.bulk("div", [{"n": 1, "m": 0}, {"n": 0, "m": 0}], {}).skipped
+    assert [g.reason.split(" failed: ")[1] for g in skipped] == [  # type: ignore[union-attr]
+        "DivisionByZero([<class 'decimal.DivisionByZero'>])", "InvalidOperation([<class 'decimal.DivisionUndefined'>])"]
+    assert skipped[0].reason.startswith("could not be decided: order.m, order.n: `order.n / order.m > 1` (")  # type: ignore[union-attr]
 
 
 def _policy(facts: Mapping[str, str], actions: Mapping[str, str], *, extra_facts: Mapping[str, str] | None = None,
@@ -247,6 +262,20 @@ def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "admin"}', "--format", "sql",
                            "--columns", str(columns))
     assert code == 2 and "no column given for facts order.has_shipment, store.id" in err
-    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "order.n // 2 > 1"}))
+    (tmp_path / "d.yaml").write_text(_policy({"order.n": "number"}, {"div": "(order.n // 2 > 1 or true) == true",
+                                                                  "ok": "order.n // 2 > 1"}))
     code, _, err = run_cli(capsys, "plan", str(tmp_path / "d.yaml"), "div", "--user", "{}")
-    assert code == 1 and err.startswith("cannot plan: cannot plan `order.n // 2 > 1`")
+    assert code == 1 and err.startswith("cannot plan: cannot plan `(order.n // 2 > 1 or true) == true`")
+    code, out, _ = run_cli(capsys, "plan", str(tmp_path / "d.yaml"), "ok", "--user", "{}")
+    assert code == 0 and "valid(order.n) and succeeds(order.n // 2) and ((order.n // 2) > 1)" in out
+
+
+def test_plans_are_cached_per_user_facts(shipped: policyengine.Engine) -> None:
+    """A plan is a pure function of (action, state, store, the user's facts as read): the engine keeps it, and a
+    user whose facts read differently (another role, a bad value, 1 against True) gets its own."""
+    first = shipped.plan("reset", {"role": "member", "name": "x"})
+    assert shipped.plan("reset", {"role": "member", "name": "y"}) is first  # facts the policy does not read
+    assert shipped.plan("reset", {"role": "admin"}) is not first
+    assert shipped.plan("reset", {"role": "member"}, state="hidden") != first
+    assert shipped.plan("reset", {"role": ["member"]}).condition != first.condition  # a bad role: unhashable, built
+    assert shipped.plan("reset", {"role": ["member"]}) == shipped.plan("reset", {"role": ["member"]})

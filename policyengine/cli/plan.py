@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from ..engine import load
-from ..runtime.plan import (PLAN_STATES, And, Arith, Compare, Fact, IfElse, In, Length, Match, Neg, Node, Not, Or,
-                            PlanError, Valid, Value)
+from ..runtime.plan import (PLAN_STATES, And, Arith, Compare, Fact, Fail, IfElse, In, Length, Match, Neg, Node, Not,
+                            Or, PlanError, Succeeds, Valid, Value)
 from .common import (EXIT_FACTS, EXIT_OK, MAX_JSON_BYTES, STDIN, STDIN_NAME, UsageError, add_path, json_arg, parse_json,
                      read_input)
 
@@ -112,10 +112,14 @@ def text(node: Node) -> str:
         return f"-{_wrapped(node.value)}"
     if isinstance(node, Match):
         return f"{_wrapped(node.value)} {'=~~' if node.search else '=~'} {node.pattern!r}"
+    if isinstance(node, Succeeds):  # the computations do not fail (a division by zero...)
+        return f"succeeds({', '.join(text(v) for v in node.values)})"
+    if isinstance(node, Fail):
+        return f"fails({node.error})"
     assert isinstance(node, IfElse)
     return f"{_wrapped(node.test)} ? {_wrapped(node.then)} : {_wrapped(node.otherwise)}"
 
 
 def _wrapped(node: Node) -> str:
-    simple = isinstance(node, (Value, Fact, Valid, Length))
+    simple = isinstance(node, (Value, Fact, Valid, Length, Succeeds, Fail))
     return text(node) if simple else f"({text(node)})"

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, Union
@@ -35,14 +37,16 @@ from rule_engine import ast
 from ..errors import FactProblem, PolicyError
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
+from ..pipeline.numbers import ARITHMETIC
 from ..pipeline.regexes import MAX_MATCHED_LENGTH, RegexTooLong, too_long
 from ..pipeline.translate import to_decimal
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 
-__all__ = ["PLAN_STATES", "And", "Arith", "Compare", "Fact", "IfElse", "In", "Length", "Match", "Neg", "Node", "Not",
-           "Or", "Plan", "PlanError", "PlanState", "Problem", "ReasonPlan", "Valid", "Value", "build_plan",
-           "build_reasons", "holds", "FALSE", "TRUE"]
+__all__ = ["PLAN_STATES", "And", "Arith", "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match",
+           "Neg", "Node", "Not", "Or", "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan",
+           "Succeeds", "Valid", "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure",
+           "holds", "regex_match", "FALSE", "TRUE"]
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
 PLAN_STATES: tuple[str, ...] = ("enabled", "disabled", "hidden", "visible")
@@ -50,8 +54,9 @@ STORE_FACT = "store.id"
 
 
 class PlanError(PolicyError):
-    """A plan cannot be built exactly (for example a division over order facts, whose failure ``evaluate`` turns
-    into an unknown condition that no database computes alike). Raised rather than returning a wrong plan."""
+    """A plan cannot be built exactly (a computation that can fail inside a short-circuit nested in a comparison),
+    or a database cannot compute one of its constructs exactly (PostgreSQL: ``**``, some regex constructs; see
+    docs/plans.md). Raised rather than returning a wrong plan."""
 
     def __init__(self, message: str) -> None:
         Exception.__init__(self, message)
@@ -175,7 +180,9 @@ class Match:
 
 @attrs.frozen(slots=True, cache_hash=True)
 class Arith:
-    """``left <op> right`` with ``op`` one of ``+ - *``, computed exactly in decimal."""
+    """``left <op> right`` with ``op`` one of ``+ - * / // % **``, computed as rule-engine does: in decimal under
+    :data:`~policyengine.pipeline.numbers.CONTEXT` (28 significant digits, half-even), ``//`` and ``%`` truncating
+    toward zero. It may fail (a division by zero...): see :class:`Succeeds`."""
 
     op: str
     left: Node
@@ -195,6 +202,36 @@ class Neg:
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": "neg", "args": [self.value.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Fail:
+    """A computation that fails whatever the row holds (a division by zero among the user's facts): ``error`` is
+    the ``repr`` of the exception ``evaluate`` meets, which its reason quotes."""
+
+    error: str
+    kind: str = "number"
+
+    @property
+    def type(self) -> str:
+        return self.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "fail", "type": self.kind, "error": self.error}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Succeeds:
+    """True where computing ``values`` in order raises nothing (their row facts assumed good): arithmetic fails on
+    a division by zero, a ``//`` or ``%`` whose quotient passes 28 digits, an overflow; a regex on a string past
+    4,096 characters. Where it is false, the atom computing them is unknown, as ``evaluate`` decides, and its
+    reason quotes the first failure (see :func:`failure`)."""
+
+    values: tuple[Node, ...]
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "succeeds", "args": [v.to_dict() for v in self.values]}
 
 
 @attrs.frozen(slots=True, cache_hash=True)
@@ -240,7 +277,7 @@ class Not:
         return {"op": "not", "args": [self.arg.to_dict()]}
 
 
-Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse, And, Or, Not]
+Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse, And, Or, Not, Fail, Succeeds]
 
 
 # -- constructors that fold constants ---------------------------------------------------------------------------
@@ -299,10 +336,102 @@ def contains(member: Node, container: Node) -> Node:
 
 
 # -- a reference evaluator of plans (Kleene logic: None is unknown, as NULL in SQL) -----------------------------
+_OP_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "tdiv", "//": "fdiv", "%": "mod", "**": "pow"}
+
+
+def arithmetic(op: str, left: Decimal, right: Decimal) -> Decimal:
+    """``left <op> right`` exactly as ``evaluate`` computes it (rule-engine's Decimal operators under the one fixed
+    context); raises what it raises."""
+    return ARITHMETIC[_OP_NAMES[op]](left, right)  # type: ignore[no-any-return]
+
+
+def regex_match(pattern: str, search: bool, text: str) -> bool:
+    """``text =~ pattern`` (``=~~`` when ``search``) as ``evaluate`` decides it: Python's ``re``, not tried on a
+    string past :data:`MAX_MATCHED_LENGTH` characters (raises :class:`RegexTooLong`, the condition is unknown)."""
+    if len(text) > MAX_MATCHED_LENGTH:
+        too_long(text)
+    compiled = _compiled(pattern)
+    return (compiled.search if search else compiled.match)(text) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+class _BadFact(Exception):
+    """A row fact holds a bad value: the node is unknown (not a failure of the computation)."""
+
+
+class _Raised(Exception):
+    """A :class:`Fail` node's failure, re-raised as its ``repr``."""
+
+
+def failure(node: Node, facts: Mapping[str, Any]) -> str | None:
+    """The ``repr`` of the first exception ``evaluate`` meets computing ``node`` over ``facts`` (Python's operand
+    order), or None when it computes (or reads a bad fact, which is not a failure)."""
+    try:
+        _strict(node, facts)
+    except _BadFact:
+        return None
+    except _Raised as raised:
+        return str(raised.args[0])
+    except Exception as exc:  # noqa: BLE001 - the very exceptions evaluate turns into an unknown condition
+        return repr(exc)
+    return None
+
+
+def first_failure(node: Succeeds, facts: Mapping[str, Any]) -> str | None:
+    """The first failure among ``node.values`` (in evaluation order), or None."""
+    for value in node.values:
+        error = failure(value, facts)
+        if error is not None:
+            return error
+    return None
+
+
+def _strict(node: Node, facts: Mapping[str, Any]) -> Any:
+    """``node``'s value as Python computes it inside one atom (``and``/``or``/``?:`` short-circuit); raises
+    :class:`_BadFact` for a bad fact, and whatever the computation raises."""
+    if isinstance(node, Value):
+        return node.value
+    if isinstance(node, Fail):
+        raise _Raised(node.error)
+    if isinstance(node, (Fact, Valid)):
+        value = holds(node, facts)
+        if value is None:
+            raise _BadFact()
+        return value
+    if isinstance(node, (And, Or, Not, Succeeds)):  # three-valued, as in SQL (no fallible node inside: see atom)
+        value = holds(node, facts)
+        if value is None:
+            raise _BadFact()
+        return value
+    if isinstance(node, IfElse):
+        return _strict(node.then if _strict(node.test, facts) else node.otherwise, facts)
+    if isinstance(node, Match):
+        return regex_match(node.pattern, node.search, _strict(node.value, facts))
+    children = {Compare: ("left", "right"), In: ("member", "container"), Length: ("value",), Arith: ("left", "right"),
+                Neg: ("value",), Not: ("arg",)}[type(node)]
+    values = [_strict(getattr(node, name), facts) for name in children]
+    if isinstance(node, Compare):
+        return _PY_COMPARE[node.op](*values)
+    if isinstance(node, In):
+        return values[0] in values[1]
+    if isinstance(node, Length):
+        return Decimal(len(values[0]))
+    if isinstance(node, Arith):
+        return arithmetic(node.op, *values)
+    if isinstance(node, Neg):
+        return ARITHMETIC["neg"](values[0])
+    return not values[0]
+
+
 def holds(node: Node, facts: Mapping[str, Any]) -> Any:
     """Evaluate ``node`` over raw fact values (name -> value; absent = missing), the way a database does: a fact
     with a bad value is unknown (None), and unknown propagates through every operator but ``and``/``or`` with a
-    decisive operand. Plans are built so that their top-level result is never unknown."""
+    decisive operand; a computation that fails (a division by zero) is unknown too. Plans are built so that their
+    top-level result is never unknown."""
     if isinstance(node, Value):
         return node.value
     if isinstance(node, Fact):
@@ -321,28 +450,15 @@ def holds(node: Node, facts: Mapping[str, Any]) -> Any:
     if isinstance(node, IfElse):
         test = holds(node.test, facts)
         return None if test is None else holds(node.then if test else node.otherwise, facts)
-    if isinstance(node, Match):
-        text = holds(node.value, facts)
-        if text is None:
-            return None
-        pattern = re.compile(node.pattern)
-        return (pattern.search if node.search else pattern.match)(text) is not None
-    children = {Compare: ("left", "right"), In: ("member", "container"), Length: ("value",), Arith: ("left", "right"),
-                Neg: ("value",), Not: ("arg",)}[type(node)]
-    values = [holds(getattr(node, name), facts) for name in children]
-    if None in values:
+    if isinstance(node, Not):
+        value = holds(node.arg, facts)
+        return None if value is None else not value
+    if isinstance(node, Succeeds):
+        return first_failure(node, facts) is None
+    try:  # an atom: unknown where anything it reads is, or where it fails
+        return _strict(node, facts)
+    except Exception:  # noqa: BLE001 - a bad fact or a failing computation: unknown
         return None
-    if isinstance(node, Compare):
-        return _PY_COMPARE[node.op](*values)
-    if isinstance(node, In):
-        return values[0] in values[1]
-    if isinstance(node, Length):
-        return Decimal(len(values[0]))
-    if isinstance(node, Arith):
-        return _PY_ARITH[node.op](*values)
-    if isinstance(node, Neg):
-        return -values[0]
-    return not values[0]
 
 
 _MISSING = object()
@@ -385,8 +501,21 @@ class Problem:
     fact: Fact
 
 
-Reason = Union[str, Problem, None]
-"""A bulk reason: fixed text, a bad-fact problem, or None (the action applies)."""
+@attrs.frozen(slots=True)
+class Failure:
+    """A reason that names a failed computation: ``prefix`` (``could not be decided: <facts>: `<condition>`
+    (<where>) failed: ``) followed by the ``repr`` of the first exception ``check``'s values raise."""
+
+    prefix: str
+    check: Succeeds
+
+    def text(self, facts: Mapping[str, Any]) -> str:
+        """The reason for a row of raw ``facts`` (where the check fails)."""
+        return self.prefix + (first_failure(self.check, facts) or "?")
+
+
+Reason = Union[str, Problem, Failure, None]
+"""A bulk reason: fixed text, a bad-fact problem, a failed computation, or None (the action applies)."""
 
 
 @attrs.frozen(slots=True)
@@ -546,16 +675,13 @@ def _choice(test: _Sym, then: _Sym, otherwise: _Sym) -> _Sym:
                                *_gate(take_else, otherwise.problems)))
 
 
-class _Failed(Exception):
-    """A constant computation failed (e.g. a division by zero among the user's facts)."""
-
-
 class _Translate:
     """One condition's rule-engine AST -> a plan node, user facts substituted and constants folded."""
 
     def __init__(self, planner: _Planner, expr: CompiledExpr) -> None:
         self.planner = planner
         self.expr = expr
+        self.fallible: list[Node] = []  # the current atom's computations that can fail, in evaluation order
 
     def dotted(self, node: Any) -> list[str]:
         names: list[str] = []
@@ -594,16 +720,18 @@ class _Translate:
         problems = tuple(p for _, (_, items) in sorted(params.items()) for p in items)
         if known_node is FALSE:  # a bad user fact: evaluate does not compute it
             return _Sym(FALSE, FALSE, problems)
-        try:
-            return _Sym(known_node, self.node(node), problems)
-        except _Failed as failed:
-            expr = self.expr
-            if known_node is not TRUE or any(n.startswith(("c_", "a_")) for n in params):
-                raise PlanError(f"cannot plan `{expr.text}` ({expr.where}): {failed.args[0]!r} fails for this user, "
-                                "and whether evaluate reaches it depends on the order") from None
-            facts = ", ".join(sorted(expr.facts)) or "(condition)"
-            reason = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: {failed.args[0]!r}"
-            return _Sym(FALSE, FALSE, ((TRUE, reason),))
+        self.fallible = []
+        value = self.node(node)
+        if not self.fallible:
+            return _Sym(known_node, value, problems)
+        expr = self.expr
+        facts = ", ".join(sorted(expr.facts)) or "(condition)"
+        prefix = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: "
+        fails = next((i for i, n in enumerate(self.fallible) if isinstance(n, Fail)), None)
+        if fails == 0:  # fails for this user wherever it is computed
+            return _Sym(FALSE, FALSE, (*problems, (known_node, prefix + self.fallible[0].error)))  # type: ignore[union-attr]
+        check = Succeeds(tuple(self.fallible[:None if fails is None else fails + 1]))
+        return _Sym(and_(known_node, check), value, (*problems, (and_(known_node, not_(check)), Failure(prefix, check))))
 
     def references(self, node: Any) -> list[list[str]]:
         """Every reference (dotted names) inside ``node``, as its Python translation reads them."""
@@ -651,25 +779,31 @@ class _Translate:
             inner = self.node(node.right)
             if node.type == "not":
                 return not_(inner)
-            return Value(-inner.value, "number") if isinstance(inner, Value) else Neg(inner)  # type: ignore[operator]
+            if isinstance(inner, Fail):
+                return inner
+            if isinstance(inner, Value):
+                return Value(ARITHMETIC["neg"](inner.value), "number")
+            return Neg(inner)
         if isinstance(node, ast.LogicExpression):
+            before = len(self.fallible)
             left, right = self.node(node.left), self.node(node.right)
+            self.unconditional(before, f"`{node.type}`")
             return and_(left, right) if node.type == "and" else or_(left, right)
         if isinstance(node, ast.FuzzyComparisonExpression):
             value = self.node(node.left)
             search = node.type.endswith("fzs")
             result: Node
+            if isinstance(value, Fail):
+                return value
             if isinstance(value, Value):
-                if len(value.value) > MAX_MATCHED_LENGTH:  # type: ignore[arg-type]  # evaluate refuses to match
-                    try:
-                        too_long(value.value)  # type: ignore[arg-type]
-                    except RegexTooLong as exc:
-                        raise _Failed(exc) from None
-                pattern = re.compile(node.right.value)
-                found = (pattern.search if search else pattern.match)(value.value)  # type: ignore[arg-type]
-                result = TRUE if found is not None else FALSE
+                try:
+                    found = regex_match(node.right.value, search, value.value)  # type: ignore[arg-type]
+                    result = TRUE if found else FALSE
+                except RegexTooLong as exc:  # evaluate refuses to match
+                    return self.failed(Fail(repr(exc), "bool"))
             else:
                 result = Match(value, node.right.value, search)
+                self.fallible.append(result)
             return not_(result) if node.type.startswith("ne") else result
         if isinstance(node, ast.ComparisonExpression):
             return compare(_COMPARE[node.type], self.node(node.left), self.node(node.right))
@@ -681,7 +815,9 @@ class _Translate:
             test = self.node(node.condition)
             if isinstance(test, Value):  # the branch not taken is not computed (it may fail)
                 return self.node(node.case_true if test.value else node.case_false)
+            before = len(self.fallible)
             then, otherwise = self.node(node.case_true), self.node(node.case_false)
+            self.unconditional(before, "`?:`")
             if test.type == "bool" and then == otherwise:
                 return then
             if then.type == "bool":  # a boolean ternary is plain logic
@@ -689,24 +825,32 @@ class _Translate:
             return IfElse(test, then, otherwise)
         raise PlanError(f"cannot plan `{self.expr.text}`: {type(node).__name__}")  # the compiler rejects these
 
+    def unconditional(self, before: int, construct: str) -> None:
+        """Refuse a computation that can fail inside a short-circuit nested in an atom (``(a / b > 1 or x) == y``):
+        whether Python reaches it depends on the operands, and the plan's failure check does not model that."""
+        if len(self.fallible) > before:
+            raise PlanError(f"cannot plan `{self.expr.text}` ({self.expr.where}): a computation that can fail "
+                            f"({self.fallible[before].to_dict()['op']}) inside {construct} nested in a comparison; "
+                            "split the condition")
+
     def arith(self, node: Any) -> Node:
         op = {"add": "+", "sub": "-", "mul": "*", "tdiv": "/", "fdiv": "//", "mod": "%", "pow": "**"}[node.type]
         left, right = self.node(node.left), self.node(node.right)
+        if isinstance(left, Fail) or isinstance(right, Fail):
+            return left if isinstance(left, Fail) else right  # already recorded: evaluate raises there first
         if isinstance(left, Value) and isinstance(right, Value):
-            a, b = to_decimal(left.value), to_decimal(right.value)
             try:
-                if op in _PY_ARITH:
-                    return Value(_PY_ARITH[op](a, b), "number")
-                # evaluate's own translation: Decimal operators (// and % truncate toward zero, like rule-engine)
-                return Value({"/": a.__truediv__, "//": a.__floordiv__, "%": a.__mod__, "**": a.__pow__}[op](b),
-                             "number")
+                return Value(arithmetic(op, to_decimal(left.value), to_decimal(right.value)), "number")
             except Exception as exc:  # noqa: BLE001 - the condition is then unknown, as evaluate decides
-                raise _Failed(exc) from None
-        if op not in _PY_ARITH:
-            raise PlanError(f"cannot plan `{self.expr.text}` ({self.expr.where}): `{op}` over order facts can fail "
-                            "(division by zero...), which no database decides the way evaluate does; "
-                            "compute the value as a fact instead")
-        return Arith(op, left, right)
+                return self.failed(Fail(repr(exc)))
+        result = Arith(op, left, right)
+        if op not in "+-*":  # + - * fail only past 1e999999 (see docs/plans.md): never on a database's numbers
+            self.fallible.append(result)
+        return result
+
+    def failed(self, node: Fail) -> Fail:
+        self.fallible.append(node)
+        return node
 
 
 # -- whole plans, across stores ---------------------------------------------------------------------------------
@@ -777,13 +921,67 @@ def _dispatch(engine: Any, branches: list[_Branch], parts: Callable[[_Branch], N
     return or_(and_(not_(valid), bad_store), and_(valid, or_(*options)))
 
 
-def build_plan(engine: Any, action: str, user: Any, *, store: str | None = None, state: str = "enabled") -> Plan:
-    """The :class:`Plan` of ``engine.plan`` (see :meth:`policyengine.Engine.plan`)."""
+class PlanCache:
+    """A bounded, thread-safe LRU of one engine's plans. A plan is a pure function of the action, the state, the
+    store scope and the user's facts as the policies read them (normalised and checked), so those are the key."""
+
+    __slots__ = ("_items", "_lock", "_size")
+
+    def __init__(self, size: int = 1024) -> None:
+        self._items: OrderedDict[Any, Plan] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: Any, build: Callable[[], Plan]) -> Plan:
+        """The plan cached under ``key``, else ``build()`` (kept under ``key``; never cached when ``key`` is None)."""
+        if key is None:
+            return build()
+        with self._lock:
+            plan = self._items.get(key)
+            if plan is not None:
+                self._items.move_to_end(key)
+                return plan
+        plan = build()
+        with self._lock:
+            self._items[key] = plan
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return plan
+
+
+def _cache_key(action: str, store: str | None, state: str,
+               users: Mapping[str, Mapping[str, tuple[Any, str | None]]]) -> Any:
+    """A hashable key of the user's facts as read (type names kept: ``1`` and ``True`` differ), or None."""
+    try:
+        key = (action, store, state, tuple((label, tuple((name, type(value).__name__, _frozen(value), problem)
+                                                          for name, (value, problem) in values.items()))
+                                           for label, values in users.items()))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _frozen(value: Any) -> Any:
+    return tuple((type(v).__name__, v) for v in value) if isinstance(value, list) else value
+
+
+def build_plan(engine: Any, action: str, user: Any, *, store: str | None = None, state: str = "enabled",
+               cache: PlanCache | None = None) -> Plan:
+    """The :class:`Plan` of ``engine.plan`` (see :meth:`policyengine.Engine.plan`); ``cache`` keeps built plans."""
     if state not in PLAN_STATES:
         raise ValueError(f"unknown state {state!r}; expected one of: {', '.join(PLAN_STATES)}")
     engine.action_label(action)  # KeyError for an unknown action, as bulk raises
     branches, dispatch = _branches(engine, store)
     users = _user_values(engine, [b.policy for b in branches], user)
+    if cache is None:
+        return _build_plan(engine, action, store, state, branches, dispatch, users)
+    return cache.get(_cache_key(action, store, state, users),
+                     lambda: _build_plan(engine, action, store, state, branches, dispatch, users))
+
+
+def _build_plan(engine: Any, action: str, store: str | None, state: str, branches: list[_Branch], dispatch: bool,
+                users: Mapping[str, Mapping[str, tuple[Any, str | None]]]) -> Plan:
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
     absent = TRUE if state == "hidden" else FALSE  # an action a store's policy lacks is not in its menu
 
@@ -808,8 +1006,10 @@ def reads(node: Node) -> set[str]:
         return {node.name}
     if isinstance(node, Valid):
         return {node.fact.name}
-    if isinstance(node, Value):
+    if isinstance(node, (Value, Fail)):
         return set()
+    if isinstance(node, Succeeds):
+        return set().union(*(reads(v) for v in node.values))
     children = node.args if isinstance(node, (And, Or)) else [getattr(node, f.name) for f in attrs.fields(type(node))
                                                               if f.name not in ("op", "pattern", "search")]
     return set().union(*(reads(child) for child in children))
@@ -849,5 +1049,6 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
         block(branches[-1], TRUE)
     else:
         block(branches[0], TRUE)
-    facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set()) for node, r in out))
+    facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set())
+                          | (reads(r.check) if isinstance(r, Failure) else set()) for node, r in out))
     return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)))

@@ -20,26 +20,73 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..pipeline.model import FactSpec
 from ..runtime.bulk import BulkResult, summarise
-from ..runtime.plan import (And, Arith, Compare, Fact, IfElse, In, Length, Match, Neg, Node, Not, Or, Plan, PlanError,
-                            Problem, Reason, Valid, Value, build_reasons, problem_text)
-from ._dialects import (ExactText, NumberLiteral, ProblemText, SetContains, SetEquals, SetLength, StrLength,
-                        Substring, TruthOf, ValidFact)
+from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, IfElse, In, Length, Match, Neg, Node, Not, Or,
+                            Plan, PlanError, Problem, Reason, Succeeds, Valid, Value, build_reasons, problem_text)
+from . import _functions
+from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negated, NumberFact, NumberLiteral,
+                        NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
+                        StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
-__all__ = ["bulk", "engine_value", "fetch_orders", "reason", "where"]
+__all__ = ["bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
 
 Columns = Mapping[str, Any]
+
+
+def install(bind: Any) -> None:
+    """Install policyengine's SQL functions: on SQLite, decimal arithmetic, Python's regular expressions and set
+    equality, computed by the very code ``evaluate`` runs (deterministic functions); on PostgreSQL, decimal rounding
+    and division as session-local SQL functions (``pg_temp``: nothing is left in the database). ``bind`` is a
+    SQLAlchemy ``Engine`` (every connection it opens from now on: the pool is emptied so none is missed) or a
+    ``Connection`` (that one). :func:`bulk` installs them on its connection itself; on PostgreSQL, call this before
+    executing a :func:`where` or :func:`reason` that computes (arithmetic). SQLite connections that SQLAlchemy opens
+    after ``policyengine.sql`` is imported get their functions without it."""
+    if isinstance(bind, sa.Engine):
+        if bind.dialect.name in ("sqlite", "postgresql") and not sa.event.contains(bind, "connect", _on_connect):
+            sa.event.listen(bind, "connect", _on_connect)
+            bind.dispose()  # pooled connections opened before: reopened with the functions
+        return
+    if bind.dialect.name == "sqlite":
+        _functions.register(bind.connection.driver_connection)
+    elif bind.dialect.name == "postgresql":
+        exists = bind.execute(sa.text("SELECT to_regprocedure('pg_temp.pe_round28(numeric)') IS NOT NULL")).scalar()
+        if not exists:  # (a rolled-back transaction may have taken them away)
+            for statement in pg_function_sql():
+                bind.exec_driver_sql(statement)
+
+
+def _sqlite_functions(dbapi_connection: Any, record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        _functions.register(dbapi_connection)
+
+
+# Every SQLite connection SQLAlchemy opens from now on gets the functions (cheap, in-process, nothing stored in the
+# database), so a plain ``create_engine("sqlite://")`` runs every plan; PostgreSQL's need install().
+sa.event.listen(sa.engine.Engine, "connect", _sqlite_functions)
+
+
+def _on_connect(dbapi_connection: Any, record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        _functions.register(dbapi_connection)
+        return
+    with dbapi_connection.cursor() as cursor:
+        for statement in pg_function_sql():
+            cursor.execute(statement)
+    dbapi_connection.commit()
 
 
 def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:
     """A boolean SQL expression selecting exactly the rows ``plan`` covers (``true()``/``false()`` for the
     ``always``/``never`` plans). Raises ``KeyError`` naming the facts ``columns`` lacks, and :class:`PlanError`
-    when the database cannot decide a condition exactly (regular expressions; arithmetic in SQLite)."""
+    when the database cannot decide a condition exactly (see docs/plans.md: ``**`` and some regular expression
+    constructs in PostgreSQL). On SQLite, arithmetic, regular expressions and set equality use the functions
+    :func:`install` registers."""
     _require(plan.facts, columns)
     return _Translator(columns).boolean(plan.condition)
 
@@ -65,26 +112,36 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     names it), counting them and aggregating their indexes and ids; Python only names the groups. Row ``i`` is the
     ``i``-th in ``id_column`` order, as :func:`fetch_orders` returns them; ids are the id column as text (as the
     default adapter's ``order_id`` gives them)."""
+    install(connection)
     plan = build_reasons(engine, action, user, store=store)
     _require(plan.facts, columns)
     translator = _Translator(columns)
     keys: dict[Reason, int] = {None: 0}
     whens = []
+    failures = []
     for node, item in plan.branches:
         if node != Value(False, "bool"):
-            whens.append((translator.boolean(node), keys.setdefault(item, len(keys))))
+            condition = translator.boolean(node)
+            whens.append((condition, keys.setdefault(item, len(keys))))
+            failures.append((condition, translator.failure_text(item.check) if isinstance(item, Failure) else None))
     code = sa.case(*whens, else_=0) if whens else sa.literal(0)
+    # a failed computation's reason quotes its exception: the rows are grouped by that text too
+    failed = sa.case(*((c, t if t is not None else sa.null()) for c, t in failures), else_=sa.null()) \
+        if any(t is not None for _, t in failures) else None
     problems = {item: code_ for item, code_ in keys.items() if isinstance(item, Problem)}
     raw_facts = sorted({p.fact.name for p in problems})
     raw = {name: sa.type_coerce(columns[name], sa.types.NullType()) for name in raw_facts}
     inner = _rows_of(selectable, code.label("pe_code"),
                      (sa.func.row_number().over(order_by=id_column) - 1).label("pe_index"),
                      sa.cast(id_column, sa.Text()).label("pe_id"),  # as the default adapter's order_id: str
-                     *(col.label(f"pe_raw_{i}") for i, col in enumerate(raw.values()))).subquery()
+                     *(col.label(f"pe_raw_{i}") for i, col in enumerate(raw.values())),
+                     *([failed.label("pe_failed")] if failed is not None else [])).subquery()
     shown = []
     for i, name in enumerate(raw_facts):  # a bad value groups its rows only where it is the reason
         codes = [c for p, c in problems.items() if p.fact.name == name]
         shown.append(sa.case((inner.c.pe_code.in_(codes), inner.c[f"pe_raw_{i}"]), else_=sa.null()).label(f"pe_v{i}"))
+    if failed is not None:
+        shown.append(inner.c.pe_failed)
     postgres = connection.dialect.name == "postgresql"
     if postgres:  # unordered aggregates let PostgreSQL hash the groups in one pass; order is restored below
         collected = [sa.func.array_agg(inner.c.pe_index), sa.func.array_agg(inner.c.pe_id)]
@@ -100,6 +157,8 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
         if isinstance(item, Problem):
             name = item.fact.name
             item = problem_text(item, engine_value(specs.get(name), row[1 + raw_facts.index(name)]))
+        elif isinstance(item, Failure):
+            item = item.prefix + row[1 + len(raw_facts)]
         pairs = zip(row[-2], row[-1]) if postgres else map(tuple, json.loads(row[-1]))
         ids.update(pairs)
         indexes = row[-2] if postgres else [index for index, _ in json.loads(row[-1])]
@@ -202,9 +261,39 @@ class _Translator:
         if isinstance(node, IfElse):
             return sa.case((self.boolean(node.test), self.boolean(node.then)), else_=self.boolean(node.otherwise))
         if isinstance(node, Match):
-            raise PlanError(f"a database cannot match the regular expression {node.pattern!r} exactly as Python's "
-                            "re does; keep regular expressions to user facts, or declare a fact computed by the app")
+            return RegexMatch(self.value(node.value), node.pattern, node.search)
+        if isinstance(node, Succeeds):
+            failed = self.failure_text(node)
+            return sa.true() if failed is None else failed.is_(None)
+        if isinstance(node, Fail):
+            return sa.null()  # unknown: the plan reads it only where it is never reached
         raise PlanError(f"not a condition: {node!r}")
+
+    def failure_text(self, node: Succeeds) -> Any:
+        """The ``repr`` of the first exception computing ``node.values`` raises (NULL where none does), or None
+        when nothing in them can fail."""
+        return _coalesce([self.failure(v) for v in node.values])
+
+    def failure(self, node: Node) -> Any:
+        """Why computing ``node`` fails, in Python's operand order (None: it cannot)."""
+        if isinstance(node, Fail):
+            return sa.literal(node.error, sa.Text())
+        if isinstance(node, Arith):
+            own = OwnFailure(node.op, self.number(node.left), self.number(node.right))
+            return _coalesce([self.failure(node.left), self.failure(node.right), own])
+        if isinstance(node, Match):
+            return _coalesce([self.failure(node.value), MatchFailure(self.value(node.value))])
+        if isinstance(node, IfElse):
+            branches = _coalesce([self.failure(node.then)]), _coalesce([self.failure(node.otherwise)])
+            chosen = None if branches == (None, None) else sa.case(
+                (self.boolean(node.test), branches[0] if branches[0] is not None else sa.null()),
+                else_=branches[1] if branches[1] is not None else sa.null())
+            return _coalesce([self.failure(node.test), chosen])
+        if isinstance(node, (Value, Fact, Valid, Succeeds)):
+            return None
+        children = node.args if isinstance(node, (And, Or)) else [
+            getattr(node, f.name) for f in attrs.fields(type(node)) if f.name not in ("op", "pattern", "search")]
+        return _coalesce([self.failure(child) for child in children])
 
     def value(self, node: Node) -> Any:
         if isinstance(node, Value):
@@ -217,6 +306,8 @@ class _Translator:
             column = self.columns[node.name]
             if node.type in ("enum", "string"):
                 return ExactText(column)
+            if node.type == "number":
+                return NumberFact(column)
             return column
         if isinstance(node, Length):
             inner = node.value
@@ -224,16 +315,21 @@ class _Translator:
                 return SetLength(self.columns[inner.name])
             return StrLength(self.value(inner))
         if isinstance(node, Arith):
-            return _Arith(node.op, self.number(node.left), self.number(node.right))
+            return Computed(node.op, self.number(node.left), self.number(node.right))
         if isinstance(node, Neg):
-            return -self.value(node.value)  # exact in binary and in decimal alike
+            return Negated(self.number(node.value))
+        if isinstance(node, Fail):
+            return sa.null()
         if isinstance(node, IfElse):
             return sa.case((self.boolean(node.test), self.value(node.then)), else_=self.value(node.otherwise))
         return self.boolean(node)
 
     def number(self, node: Node) -> Any:
-        if isinstance(node, Fact):
-            return _ArithOperand(self.columns[node.name])
+        """A number inside a computation: literals exact as text (no double in between)."""
+        if isinstance(node, Value):
+            return DecimalOperand(node.value)  # type: ignore[arg-type]
+        if isinstance(node, IfElse):
+            return sa.case((self.boolean(node.test), self.number(node.then)), else_=self.number(node.otherwise))
         return self.value(node)
 
     def compare(self, node: Compare) -> Any:
@@ -242,6 +338,11 @@ class _Translator:
             a, b = self.boolean(left), self.boolean(right)
             same = sa.or_(sa.and_(a, b), sa.and_(sa.not_(a), sa.not_(b)))
             return same if node.op == "==" else sa.not_(same)
+        if left.type == "set" and right.type == "set" and isinstance(left, Fact) and isinstance(right, Fact):
+            equal = SetsEqual(self.columns[left.name], self.columns[right.name])
+            return equal if node.op == "==" else sa.not_(equal)
+        if left.type == "number" and (_computed(left) or _computed(right)):
+            return NumCompare(node.op, self.number(left), self.number(right))
         if left.type == "set" or right.type == "set":
             fact, other = (left, right) if isinstance(left, Fact) else (right, left)
             if not isinstance(fact, Fact) or not isinstance(other, Value):
@@ -257,6 +358,9 @@ class _Translator:
             if member.type == "bool":
                 truth = self.boolean(member)
                 return sa.or_(*((truth if v else sa.not_(truth)) for v in values))
+            if member.type == "number" and (_computed(member) or any(_computed(Value(v, "number")) for v in values)):
+                number = self.number(member)
+                return sa.or_(*(NumCompare("==", number, DecimalOperand(v)) for v in values))
             literals = [self.value(Value(v, member.type if member.type != "enum" else "string")) for v in values]
             return self.value(member).in_(literals)
         if container.type == "set":
@@ -271,6 +375,8 @@ class _Translator:
         if isinstance(item, Problem):
             column = self.columns[item.fact.name]
             return sa.literal(f"could not be decided: {item.fact.name}: ", sa.Text()) + ProblemText(column, item.fact)
+        if isinstance(item, Failure):
+            return sa.literal(item.prefix, sa.Text()) + self.failure_text(item.check)
         return sa.literal(item, sa.Text())
 
 
@@ -278,49 +384,18 @@ _OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: 
         ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
-class _ArithOperand(ColumnElement[Any]):
-    """A number fact inside arithmetic (cast to NUMERIC in PostgreSQL, so that integers never overflow)."""
-
-    inherit_cache = False
-
-    def __init__(self, column: Any) -> None:
-        self.column = column
-        self.type = sa.Numeric()
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return list(self.column._from_objects)
+def _computed(node: Node) -> bool:
+    """Whether a number is computed (arithmetic), or a literal no double holds, so compared through the exact
+    functions (SQLite) or NUMERIC (PostgreSQL)."""
+    if isinstance(node, Value):
+        return exact_number_text(node.value) is None  # type: ignore[arg-type]
+    if isinstance(node, IfElse):
+        return _computed(node.then) or _computed(node.otherwise)
+    return isinstance(node, (Arith, Neg, Fail))
 
 
-class _Arith(ColumnElement[Any]):
-    """``+ - *`` computed exactly: NUMERIC in PostgreSQL; refused in SQLite, whose doubles are not rule-engine's
-    decimals (``0.1 * 3 == 0.3`` is true for a policy, false for SQLite)."""
-
-    inherit_cache = False
-
-    def __init__(self, op: str, left: Any, right: Any) -> None:
-        self.op, self.left, self.right = op, left, right
-        self.type = sa.Numeric()
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return [*self.left._from_objects, *self.right._from_objects]
-
-
-def _compile_arith() -> None:
-    from sqlalchemy.ext.compiler import compiles
-
-    @compiles(_ArithOperand)
-    def _operand(element: _ArithOperand, compiler: Any, **kw: Any) -> str:
-        return f"CAST({compiler.process(element.column, **kw)} AS NUMERIC)"
-
-    @compiles(_Arith)
-    def _arith(element: _Arith, compiler: Any, **kw: Any) -> str:
-        if compiler.dialect.name != "postgresql":
-            raise PlanError(f"{compiler.dialect.name} cannot compute `{element.op}` exactly as a policy does "
-                            "(in decimal); use PostgreSQL, or declare the computed value as a fact")
-        return f"({compiler.process(element.left, **kw)} {element.op} {compiler.process(element.right, **kw)})"
-
-
-_compile_arith()
-del _compile_arith
+def _coalesce(items: list[Any]) -> Any:
+    present = [i for i in items if i is not None]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else sa.func.coalesce(*present)

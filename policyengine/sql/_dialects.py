@@ -9,6 +9,7 @@ dialects are refused at compile time rather than given SQL whose meaning differs
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,8 @@ __all__ = ["ExactText", "NumberLiteral", "ProblemText", "SetContains", "SetEqual
            "Substring", "TruthOf", "ValidFact", "exact_number_text"]
 
 _MAX_FLOAT = 1.7976931348623157e308
+_FLOAT_OVERFLOW = 2**1024 - 2**970
+"""The least magnitude a conversion to a double rounds to infinity (halfway between the largest double and 2**1024)."""
 _SUPPORTED = ("sqlite", "postgresql")
 
 
@@ -95,7 +98,14 @@ def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
     if fact.type == "enum":
         check = sa.func.coalesce(ExactText(column).in_(list(fact.values)), sa.false())
     elif fact.type == "number":  # NaN and the infinities fall outside; NULL is not valid either
-        check = sa.func.coalesce(sa.cast(column, postgresql.DOUBLE_PRECISION).between(-_MAX_FLOAT, _MAX_FLOAT), sa.false())
+        # evaluate reads an integral NUMERIC as an int (any size), another as the nearest double: finite below
+        # the overflow threshold. No cast to a double here: past its range PostgreSQL would raise, not answer.
+        number = sa.cast(column, sa.Numeric())
+        finite = sa.and_(number.isnot(None), number.not_in([sa.literal_column("'NaN'::numeric"),
+                                                             sa.literal_column("'Infinity'::numeric"),
+                                                             sa.literal_column("'-Infinity'::numeric")]))
+        check = sa.func.coalesce(sa.and_(finite, sa.or_(number == sa.func.trunc(number), sa.func.abs(number) <
+                                                        sa.literal_column(f"{_FLOAT_OVERFLOW}::numeric"))), sa.false())
     elif fact.type == "set":  # text[] without NULL members
         check = sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))
     else:
@@ -274,18 +284,6 @@ _WORDS = {"bool": "true/false", "enum": "a string", "string": "a string", "numbe
           "set": "a list of strings"}
 
 
-def _repr_text(value: Any) -> Any:
-    """Python's ``repr`` of a string, in SQL: quotes chosen as Python does, backslashes, tabs and line breaks
-    escaped (other control and non-printable characters, which Python also escapes, are shown as they are)."""
-    escaped = sa.func.replace(value, "\\", "\\\\")
-    for char, text in (("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        escaped = sa.func.replace(escaped, char, text)
-    single = sa.literal("'") + sa.func.replace(escaped, "'", "\\'") + "'"
-    double = sa.literal('"') + escaped + '"'
-    has = (lambda needle: Substring(sa.literal(needle), value))  # noqa: E731
-    return sa.case((sa.and_(has("'"), sa.not_(has('"'))), double), else_=single)
-
-
 @_both
 class ProblemText(_Construct):
     """What is wrong with a bad value of ``fact`` in ``column``, as ``check_value`` says it."""
@@ -296,37 +294,342 @@ class ProblemText(_Construct):
 
 @compiles(ProblemText, "sqlite")
 def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
-    column, fact = element.args
-    kind = sa.func.typeof(column)
-    type_name = sa.case((kind == "integer", "int"), (kind == "real", "float"), (kind == "text", "str"), else_="bytes")
-    shown = sa.case((kind == "text", _repr_text(column)), else_=sa.cast(column, sa.Text()))
-    wrong = sa.literal(f"expected {_WORDS[fact.type]}, got ") + type_name + " " + sa.func.substr(shown, 1, 60)
-    branches: list[Any] = [(kind == "null", "missing (null)")]
-    if fact.type == "enum":
-        branches.append((kind == "text", _repr_text(column) + f" is not a declared value (expected one of: "
-                                                               f"{', '.join(fact.values)})"))
-    if fact.type == "number":
-        branches.append((sa.and_(kind == "real", column > 0), "inf is not a finite number"))
-        branches.append((kind == "real", "-inf is not a finite number"))
-    return _sql(compiler, sa.case(*branches, else_=wrong), **kw)
+    column, fact = element.args  # check_value's own words, through the registered function (see sql.install)
+    values = json.dumps(list(fact.values))
+    return (f"pe_problem({_pg_quote(fact.name)}, {_pg_quote(fact.type)}, {_pg_quote(values)}, "
+            f"{_sql(compiler, column, **kw)})")
+
+
+# Python's repr of a str escapes these (besides the backslash and the quote): ASCII controls, DEL, and Latin-1's
+# controls, no-break space and soft hyphen. PostgreSQL text never holds NUL.
+_ESCAPED = {9: "\\t", 10: "\\n", 13: "\\r", **{c: f"\\x{c:02x}" for c in (*range(1, 32), *range(0x7F, 0xA1), 0xAD)
+                                              if c not in (9, 10, 13)}}
+
+
+def _pg_repr(v: str) -> str:
+    """Python's ``repr`` of the text ``v`` (exact for every character up to U+00FF; see docs/plans.md)."""
+    escaped = f"replace({v}, chr(92), chr(92) || chr(92))"
+    for code, text in _ESCAPED.items():
+        escaped = f"replace({escaped}, chr({code}), {_pg_quote(text)})"
+    return (f"(CASE WHEN strpos({v}, chr(39)) > 0 AND strpos({v}, chr(34)) = 0 THEN chr(34) || {escaped} || chr(34) "
+            f"ELSE chr(39) || replace({escaped}, chr(39), chr(92) || chr(39)) || chr(39) END)")
+
+
+def pg_short_repr(v: str) -> str:
+    """``reprlib`` (60 characters) of the text ``v``, as ``describe`` shows a value."""
+    head = _pg_repr(f"substr({v}, 1, 60)")
+    cut = _pg_repr(f"(substr({v}, 1, 28) || right({v}, 29))")
+    return (f"(CASE WHEN char_length({head}) <= 60 THEN {head} "
+            f"ELSE left({cut}, 28) || '...' || right({cut}, 29) END)")
 
 
 @compiles(ProblemText, "postgresql")
 def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
-    branches: list[Any] = [(column.is_(None), "missing (null)")]
+    v = _sql(compiler, column, **kw)
     if fact.type == "enum":
-        branches.append((sa.true(), _repr_text(sa.cast(column, sa.Text())) + " is not a declared value (expected "
-                                                                           f"one of: {', '.join(fact.values)})"))
-    elif fact.type == "number":
-        as_float = sa.cast(column, postgresql.DOUBLE_PRECISION)
-        branches.append((as_float > 0, "inf is not a finite number"))
-        branches.append((as_float < 0, "-inf is not a finite number"))
-        branches.append((sa.true(), "nan is not a finite number"))
-    elif fact.type == "set":
-        member = sa.func.unnest(column).column_valued("pe_m")
-        shown = sa.select(sa.func.string_agg(sa.case((member.is_(None), "None"), else_=_repr_text(member)),
-                                             sa.literal_column("', '"))).scalar_subquery()
-        branches.append((sa.true(), sa.literal("expected a list of strings, got list ")
-                         + sa.func.substr(sa.literal("[") + shown + "]", 1, 60)))
-    return _sql(compiler, sa.case(*branches, else_="missing (null)"), **kw)
+        declared = _pg_quote(f" is not a declared value (expected one of: {', '.join(fact.values)})")
+        shown = pg_short_repr(f"CAST({v} AS TEXT)")
+        return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
+    if fact.type == "number":  # NaN, the infinities, or a fraction past the doubles (read as an infinite float)
+        number = f"CAST({v} AS NUMERIC)"
+        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {number} = 'NaN' THEN 'nan is not a finite number' "
+                f"WHEN {number} > 0 THEN 'inf is not a finite number' ELSE '-inf is not a finite number' END)")
+    if fact.type == "set":  # reprlib: the first 6 members, then "..."
+        pieces = (f"(SELECT string_agg(CASE WHEN m.m IS NULL THEN 'None' ELSE {pg_short_repr('m.m')} END, ', ' "
+                  f"ORDER BY m.i) FROM unnest({v}) WITH ORDINALITY AS m(m, i) WHERE m.i <= 6)")
+        more = f"(CASE WHEN cardinality({v}) > 6 THEN ', ...' ELSE '' END)"
+        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE "
+                f"'expected a list of strings, got list [' || {pieces} || {more} || ']' END)")
+    return "'missing (null)'"
+
+
+# -- numbers computed as a policy computes them ---------------------------------------------------------------
+# SQLite: the registered functions of ._functions (Python's own Decimal code). PostgreSQL: NUMERIC, exact, then
+# rounded to 28 significant digits half-even (rule-engine's context); a division is carried to at least 31 digits
+# plus a sticky digit (is the rest zero?), which rounds exactly as the infinitely precise quotient would.
+DIVISION_BY_ZERO = "DivisionByZero([<class 'decimal.DivisionByZero'>])"
+DIVISION_UNDEFINED = "InvalidOperation([<class 'decimal.DivisionUndefined'>])"
+DIVISION_IMPOSSIBLE = "InvalidOperation([<class 'decimal.DivisionImpossible'>])"
+INVALID_OPERATION = "InvalidOperation([<class 'decimal.InvalidOperation'>])"
+
+
+def _pg_quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _pg_exponent(v: str) -> str:
+    """The adjusted exponent of the NUMERIC ``v`` (its leading digit's power of ten), exactly, from its text."""
+    frac = f"split_part(abs({v})::text, '.', 2)"
+    return (f"(CASE WHEN abs({v}) >= 1 THEN length(trunc(abs({v}))::text) - 1 "
+            f"ELSE -1 - (length({frac}) - length(ltrim({frac}, '0'))) END)")
+
+
+def _pg_power(exponent: str) -> str:
+    """10 ** ``exponent`` (an integer expression) as an exact NUMERIC."""
+    return f"('1e' || ({exponent}))::numeric"
+
+
+def pg_round28(x: str) -> str:
+    """``x`` (NUMERIC) rounded to 28 significant digits, half to even, as rule-engine's context rounds."""
+    return ("(SELECT CASE WHEN r.v = 0 OR r.v IS NULL THEN r.v "
+            "WHEN abs(r.f) > 0.5 OR (abs(r.f) = 0.5 AND mod(r.t * r.p, 2) <> 0) "
+            f"THEN r.t + sign(r.v) * {_pg_power('-r.s')} ELSE r.t END "
+            "FROM (SELECT q.v, q.s, q.p, trunc(q.v, q.s) AS t, (q.v - trunc(q.v, q.s)) * q.p AS f "
+            f"FROM (SELECT w.v, 27 - w.e AS s, {_pg_power('27 - w.e')} AS p "
+            f"FROM (SELECT x.v, {_pg_exponent('x.v')} AS e FROM (SELECT CAST({x} AS NUMERIC) AS v) AS x) AS w) AS q) AS r)")
+
+
+def pg_divide(a: str, b: str) -> str:
+    """``a / b`` correctly rounded to 28 digits (NULL where ``b`` is zero: that is a failure, see pg_failure)."""
+    k = f"(31 - ({_pg_exponent('d.a')} - {_pg_exponent('d.b')}))"
+    quotient = (f"sign(d.a) * sign(d.b) * (t.t * 10 + CASE WHEN abs(d.a) * {_pg_power('t.k')} - t.t * abs(d.b) <> 0 "
+                f"THEN 1 ELSE 0 END) * {_pg_power('-(t.k + 1)')}")
+    return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN d.a = 0 THEN 0::numeric ELSE "
+            f"(SELECT {pg_round28(quotient)} FROM (SELECT div(abs(d.a) * {_pg_power(k)}, abs(d.b)) AS t, {k} AS k) AS t) "
+            f"END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d)")
+
+
+def _pg_int_div(op: str, a: str, b: str) -> str:
+    result = "q.q" if op == "//" else "d.a - d.b * q.q"
+    return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN length(abs(q.q)::text) > 28 THEN NULL "
+            f"ELSE {pg_round28(result)} END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d, "
+            f"LATERAL (SELECT CASE WHEN d.b = 0 THEN NULL ELSE div(d.a, d.b) END AS q) AS q)")
+
+
+def _pg_failure(op: str, a: str, b: str) -> str:
+    zero = INVALID_OPERATION if op == "%" else DIVISION_BY_ZERO
+    checks = (f"WHEN d.b = 0 AND d.a = 0 THEN {_pg_quote(DIVISION_UNDEFINED)} "
+              f"WHEN d.b = 0 THEN {_pg_quote(zero)} ")
+    if op in ("//", "%"):
+        checks += f"WHEN length(abs(div(d.a, d.b))::text) > 28 THEN {_pg_quote(DIVISION_IMPOSSIBLE)} "
+    return (f"(SELECT CASE {checks}END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d "
+            f"WHERE d.a IS NOT NULL AND d.b IS NOT NULL)")
+
+
+# PostgreSQL: session-local SQL functions (pg_temp: nothing is left in the database), so that the planner sees a
+# cheap call, not a tree of subqueries per operator (which inflates its cost estimate into JIT compilation).
+PG_FUNCTIONS = {
+    "pe_round28(numeric)": ("numeric", pg_round28("$1")),
+    "pe_div(numeric, numeric)": ("numeric", pg_divide("$1", "$2")),
+    "pe_idiv(numeric, numeric)": ("numeric", _pg_int_div("//", "$1", "$2")),
+    "pe_mod(numeric, numeric)": ("numeric", _pg_int_div("%", "$1", "$2")),
+    "pe_div_err(numeric, numeric)": ("text", _pg_failure("/", "$1", "$2")),
+    "pe_idiv_err(numeric, numeric)": ("text", _pg_failure("//", "$1", "$2")),
+    "pe_mod_err(numeric, numeric)": ("text", _pg_failure("%", "$1", "$2")),
+}
+
+
+def pg_function_sql() -> list[str]:
+    """``CREATE FUNCTION`` statements of :data:`PG_FUNCTIONS` (in ``pg_temp``: this session only)."""
+    return [f"CREATE OR REPLACE FUNCTION pg_temp.{signature} RETURNS {returns} LANGUAGE sql IMMUTABLE PARALLEL SAFE "
+            f"COST 1 AS $pe$ SELECT {body} $pe$" for signature, (returns, body) in PG_FUNCTIONS.items()]
+
+
+_PG_NAMES = {"/": "pe_div", "//": "pe_idiv", "%": "pe_mod"}
+
+
+def pg_arith(op: str, a: str, b: str) -> str:
+    if op in ("+", "-", "*"):
+        return f"pg_temp.pe_round28(({a}) {op} ({b}))"
+    if op in _PG_NAMES:  # NULL where it fails (a zero divisor, a quotient past 28 digits)
+        return f"pg_temp.{_PG_NAMES[op]}({a}, {b})"
+    raise PlanError(f"PostgreSQL cannot compute `{op}` exactly as a policy does (Python's decimal power is not "
+                    "correctly rounded in every case, so no SQL reproduces it); use SQLite (its registered functions "
+                    "run Python's own code), or declare the computed value as a fact")
+
+
+def pg_failure(op: str, a: str, b: str) -> str:
+    """The ``repr`` of the exception ``a <op> b`` raises in Decimal, or NULL (``+ - *`` raise only past 1e999999,
+    beyond NUMERIC's range, where PostgreSQL raises an error instead of answering)."""
+    if op in ("+", "-", "*"):
+        return "CAST(NULL AS TEXT)"
+    if op not in _PG_NAMES:
+        pg_arith(op, a, b)  # raises PlanError naming it
+    return f"pg_temp.{_PG_NAMES[op]}_err({a}, {b})"
+
+
+def _number_operand_sqlite(compiler: Any, operand: Any, **kw: Any) -> str:
+    if isinstance(operand, NumberLiteral):  # exact as text: no double in between
+        return _pg_quote("D:" + str(operand.args[0]))
+    return _sql(compiler, operand, **kw)
+
+
+@_both
+class Computed(_Construct):
+    """``left <op> right`` as a policy computes it (NULL where the computation fails)."""
+
+    def __init__(self, op: str, left: Any, right: Any) -> None:
+        super().__init__(op, left, right, type_=sa.Numeric())
+
+
+@compiles(Computed, "sqlite")
+def _computed_sqlite(element: Computed, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return (f"pe_arith({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
+            f"{_number_operand_sqlite(compiler, right, **kw)})")
+
+
+@compiles(Computed, "postgresql")
+def _computed_postgresql(element: Computed, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return pg_arith(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
+
+
+@_both
+class OwnFailure(_Construct):
+    """Why ``left <op> right`` itself fails (its operands computed): the exception's ``repr``, or NULL."""
+
+    def __init__(self, op: str, left: Any, right: Any) -> None:
+        super().__init__(op, left, right, type_=sa.Text())
+
+
+@compiles(OwnFailure, "sqlite")
+def _failure_sqlite(element: OwnFailure, compiler: Any, **kw: Any) -> str:
+    return f"pe_err({_computed_sqlite(element, compiler, **kw)})"  # type: ignore[arg-type]
+
+
+@compiles(OwnFailure, "postgresql")
+def _failure_postgresql(element: OwnFailure, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return pg_failure(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
+
+
+@_both
+class Negated(_Construct):
+    """``-value``, rounded to 28 digits as rule-engine's context rounds."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(value, type_=sa.Numeric())
+
+
+@compiles(Negated, "sqlite")
+def _negated_sqlite(element: Negated, compiler: Any, **kw: Any) -> str:
+    return f"pe_neg({_number_operand_sqlite(compiler, element.args[0], **kw)})"
+
+
+@compiles(Negated, "postgresql")
+def _negated_postgresql(element: Negated, compiler: Any, **kw: Any) -> str:
+    return f"pg_temp.pe_round28(-({_sql(compiler, element.args[0], **kw)}))"
+
+
+@_both
+class NumCompare(_Construct):
+    """Two numbers compared exactly, either of them computed."""
+
+
+@compiles(NumCompare, "sqlite")
+def _num_compare_sqlite(element: NumCompare, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return (f"(pe_cmp({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
+            f"{_number_operand_sqlite(compiler, right, **kw)}) = 1)")
+
+
+@compiles(NumCompare, "postgresql")
+def _num_compare_postgresql(element: NumCompare, compiler: Any, **kw: Any) -> str:
+    op, left, right = element.args
+    return f"({_sql(compiler, left, **kw)} {'=' if op == '==' else '<>' if op == '!=' else op} {_sql(compiler, right, **kw)})"
+
+
+@_both
+class NumberFact(_Construct):
+    """A number fact as ``evaluate`` reads it: PostgreSQL hands a non-integral NUMERIC over as the nearest double
+    (see ``engine_value``), so it is rounded alike (PostgreSQL prints a double's shortest exact text, as Python's
+    ``repr``); NaN and the infinities (never valid) are NULL."""
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column, type_=sa.Numeric())
+
+
+@compiles(NumberFact, "sqlite")
+def _number_fact_sqlite(element: NumberFact, compiler: Any, **kw: Any) -> str:
+    return _sql(compiler, element.args[0], **kw)
+
+
+@compiles(NumberFact, "postgresql")
+def _number_fact_postgresql(element: NumberFact, compiler: Any, **kw: Any) -> str:
+    v = f"CAST({_sql(compiler, element.args[0], **kw)} AS NUMERIC)"
+    return (f"(CASE WHEN {v} IN ('NaN', 'Infinity', '-Infinity') THEN NULL WHEN {v} = trunc({v}) THEN {v} "
+            f"WHEN abs({v}) < {_FLOAT_OVERFLOW}::numeric THEN CAST(CAST(CAST({v} AS DOUBLE PRECISION) AS TEXT) AS NUMERIC) END)")
+
+
+# -- regular expressions ----------------------------------------------------------------------------------------
+def regex_too_long_text(length: Any) -> Any:
+    return (sa.literal("RegexTooLong('a string of ", sa.Text()) + sa.cast(length, sa.Text())
+            + sa.literal(" characters is longer than 4096, the most a regular expression is applied to')", sa.Text()))
+
+
+@_both
+class RegexMatch(_Construct):
+    """``value =~ pattern`` (``=~~`` when ``search``) with Python's ``re``; NULL past 4,096 characters."""
+
+
+@compiles(RegexMatch, "sqlite")
+def _regex_sqlite(element: RegexMatch, compiler: Any, **kw: Any) -> str:
+    value, pattern, search = element.args
+    return f"(pe_match({_pg_quote(pattern)}, {int(search)}, {_sql(compiler, value, **kw)}) = 1)"
+
+
+@compiles(RegexMatch, "postgresql")
+def _regex_postgresql(element: RegexMatch, compiler: Any, **kw: Any) -> str:
+    value, pattern, search = element.args
+    from ._regex import to_postgresql  # noqa: PLC0415 - only PostgreSQL needs the translation
+
+    translated = to_postgresql(pattern, search)
+    text = _sql(compiler, value, **kw)
+    return f"(CASE WHEN char_length({text}) <= 4096 THEN ({text} ~ {_pg_quote(translated)}) END)"
+
+
+@_both
+class MatchFailure(_Construct):
+    """Why a regex is not tried on ``value`` (longer than 4,096 characters), as ``repr(RegexTooLong(...))``."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(value, type_=sa.Text())
+
+
+@compiles(MatchFailure, "sqlite")
+def _match_failure_sqlite(element: MatchFailure, compiler: Any, **kw: Any) -> str:
+    return f"pe_match_err({_sql(compiler, element.args[0], **kw)})"
+
+
+@compiles(MatchFailure, "postgresql")
+def _match_failure_postgresql(element: MatchFailure, compiler: Any, **kw: Any) -> str:
+    text = element.args[0]
+    check = sa.case((StrLength(text) > 4096, regex_too_long_text(StrLength(text))), else_=sa.null())
+    return _sql(compiler, check, **kw)
+
+
+@_both
+class SetsEqual(_Construct):
+    """Two set facts hold the same strings (duplicates and order aside)."""
+
+
+@compiles(SetsEqual, "sqlite")
+def _sets_equal_sqlite(element: SetsEqual, compiler: Any, **kw: Any) -> str:
+    left, right = element.args
+    return f"(pe_set_eq({_sql(compiler, left, **kw)}, {_sql(compiler, right, **kw)}) = 1)"
+
+
+@compiles(SetsEqual, "postgresql")
+def _sets_equal_postgresql(element: SetsEqual, compiler: Any, **kw: Any) -> str:
+    left, right = (_sql(compiler, a, **kw) for a in element.args)
+    return f"({left} @> {right} AND {left} <@ {right})"
+
+
+@_both
+class DecimalOperand(_Construct):
+    """A number literal inside a computation: exact text for SQLite's functions, NUMERIC for PostgreSQL."""
+
+    def __init__(self, value: Decimal) -> None:
+        super().__init__(value, type_=sa.Numeric())
+
+
+@compiles(DecimalOperand, "sqlite")
+def _decimal_sqlite(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
+    return _pg_quote("D:" + str(element.args[0]))
+
+
+@compiles(DecimalOperand, "postgresql")
+def _decimal_postgresql(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
+    return f"CAST('{element.args[0]}' AS NUMERIC)"

@@ -1,0 +1,109 @@
+"""Python regular expressions as PostgreSQL ARE (``~``) patterns, for the constructs whose meaning provably agrees.
+
+A policy's regex has already passed :mod:`policyengine.pipeline.regexes` (no backreferences, no lookaround).
+Whether a pattern matches a string somewhere (or at its start) does not depend on a matcher's preferences
+(Python's leftmost-first versus PostgreSQL's leftmost-longest), so a translation that matches the same set of
+strings decides alike. Translated exactly:
+
+* literal characters: every one written as ``\\Uxxxxxxxx`` (a code point, whatever the character);
+* character sets ``[...]`` and ``[^...]`` of literals and ranges (by code point, as both engines compare), and
+  ``.`` as ``[^\\n]`` (Python's ``.`` stops at a line break; its ``[^a]`` does not, nor does PostgreSQL's);
+* groups (as ``(?:...)``), alternation, greedy and lazy quantifiers up to 255 repeats;
+* anchors: ``^`` and ``\\A`` (the start), ``\\Z`` (the end), ``$`` (the end or before a final line break, as
+  Python's ``$`` without MULTILINE: ``(?=\\n?$)``).
+
+Refused with :class:`~policyengine.runtime.plan.PlanError` naming the construct: ``\\d \\w \\s \\b \\B`` and their
+negations (Unicode classes, whose tables differ between Python and the server's locale), inline flags (``(?i)``...),
+possessive quantifiers and atomic groups (they can forbid a match that exists), and repeat counts above 255
+(PostgreSQL's limit).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ..pipeline.regexes import _sre, _sre_parse
+from ..runtime.plan import PlanError
+
+__all__ = ["to_postgresql"]
+
+_MAX_REPEAT = 255
+
+
+def _refuse(pattern: str, construct: str) -> PlanError:
+    return PlanError(f"PostgreSQL cannot match the regular expression {pattern!r} exactly as Python's re does: "
+                     f"{construct} has no exact equivalent there; use SQLite (its registered REGEXP runs Python's "
+                     "re), spell the pattern without it, or declare a fact computed by the app")
+
+
+@functools.lru_cache(maxsize=256)
+def to_postgresql(pattern: str, search: bool) -> str:
+    """The ARE pattern matching exactly the strings ``pattern`` matches (``re.search`` when ``search``, else
+    ``re.match``), or :class:`PlanError` naming the construct that has no exact translation."""
+    parsed = _sre_parse.parse(pattern)
+    if parsed.state.flags & ~(_sre.SRE_FLAG_UNICODE):
+        raise _refuse(pattern, "an inline flag such as (?i)")
+    body = _Writer(pattern).sequence(parsed)
+    return body if search else f"^(?:{body})"
+
+
+def _char(code: int) -> str:
+    return f"\\U{code:08x}"
+
+
+class _Writer:
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def sequence(self, items: Any) -> str:
+        return "".join(self.item(op, av) for op, av in items)
+
+    def item(self, op: Any, av: Any) -> str:
+        if op is _sre.LITERAL:
+            return _char(av)
+        if op is _sre.NOT_LITERAL:
+            return f"[^{_char(av)}]"
+        if op is _sre.ANY:
+            return "[^\\n]"
+        if op is _sre.IN:
+            return self.charset(av)
+        if op is _sre.SUBPATTERN:
+            group, add_flags, del_flags, body = av
+            if add_flags or del_flags:
+                raise _refuse(self.pattern, "a scoped inline flag such as (?i:...)")
+            return f"(?:{self.sequence(body)})"
+        if op is _sre.BRANCH:
+            return "(?:" + "|".join(self.sequence(branch) for branch in av[1]) + ")"
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            low, high, body = av
+            if low > _MAX_REPEAT or (high != _sre.MAXREPEAT and high > _MAX_REPEAT):
+                raise _refuse(self.pattern, f"a repeat count above {_MAX_REPEAT}")
+            count = f"{{{low},}}" if high == _sre.MAXREPEAT else f"{{{low},{high}}}"
+            return f"(?:{self.sequence(body)}){count}"
+        if op is _sre.AT:
+            if av in (_sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING):
+                return "^"
+            if av is _sre.AT_END_STRING:
+                return "$"
+            if av is _sre.AT_END:
+                return "(?=\\n?$)"
+            raise _refuse(self.pattern, "a word boundary (\\b or \\B)")
+        name = getattr(op, "name", str(op)).lower().replace("_", " ")
+        raise _refuse(self.pattern, f"a {name}")
+
+    def charset(self, items: Any) -> str:
+        negate = ""
+        parts = []
+        for kind, value in items:
+            if kind is _sre.NEGATE:
+                negate = "^"
+            elif kind is _sre.LITERAL:
+                parts.append(_char(value))
+            elif kind is _sre.RANGE:
+                parts.append(f"{_char(value[0])}-{_char(value[1])}")
+            else:
+                raise _refuse(self.pattern, "a class such as \\d, \\w or \\s")
+        if not parts:  # [^] cannot be written; Python never produces it
+            raise _refuse(self.pattern, "an empty character set")
+        return f"[{negate}{''.join(parts)}]"
