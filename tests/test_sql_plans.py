@@ -386,3 +386,59 @@ def test_plain_sqlite_engine_needs_no_install(tmp_path: Path) -> None:
         reasons = dict(conn.execute(sa.select(table.c.id, psql.reason(engine, "a", {}, columns))).all())
     assert reasons[1] is None and reasons[3] == "could not be decided: order.s: missing (null)"
     assert reasons[2] == engine.bulk("a", [{"n": 1, "s": "xy"}], {}).skipped[0].reason  # 1 / 3 * 3 is not 1
+
+
+def test_defaulted_facts_without_a_column(db: Database, tmp_path: Path) -> None:
+    """A fact with a declared ``default:`` that the table does not have reads as its default, as ``evaluate``
+    reads an order that does not send it; a column that is there is read (its NULL fails closed, never the
+    default); a fact with neither column nor default is still a KeyError."""
+    (tmp_path / "p.yaml").write_text(textwrap.dedent("""\
+        apiVersion: policyengine/v1
+        kind: ActionPolicy
+        name: p
+        version: 1
+        facts:
+          order.b: {type: bool}
+          order.hold: {type: bool, default: false}
+          order.total: {type: number, default: 10}
+          order.note: {type: string, default: ''}
+          order.tier: {type: enum, values: [basic, gold], default: basic}
+          order.tags: {type: set, default: [vip]}
+          user.role: {type: enum, values: [admin, member]}
+        actions:
+          release:
+            label: Release
+            allow: "order.b and not order.hold"
+          refund:
+            label: Refund
+            allow: "order.total < 1000 or user.role == 'admin'"
+            deny:
+              - {id: noted, when: "order.note != ''", reason: The order has a note.}
+          upgrade:
+            label: Upgrade
+            allow: "order.tier == 'basic' and 'vip' in order.tags"
+        """))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    facts = [f for f in engine.policy.facts if f.name in ("order.b", "order.total")]
+    table, twin, columns = db.table(facts)  # no column for hold, note, tier, tags
+    rows = [{"order.b": b, "order.total": t} for b in (True, False, None) for t in (5, 1500, None)]
+    db.insert(twin, columns, rows)
+    users = [{"role": "admin"}, {"role": "member"}]
+    with db.engine.connect() as conn:
+        orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
+        assert all("hold" not in o and "tags" not in o for o in orders)  # the defaulted facts are not sent
+        for user in users:
+            decisions = [engine.evaluate(order, user) for order in orders]
+            for action in ("release", "refund", "upgrade"):
+                for target in ("enabled", "disabled", "visible"):
+                    plan = engine.plan(action, user, state=target)
+                    want = {i for i, d in enumerate(decisions) if
+                            (d[action].state != "hidden" if target == "visible" else d[action].state == target)}
+                    assert {r[0] for r in conn.execute(sa.select(table.c.id).where(psql.where(plan, columns)))} \
+                        == want, (action, target, user)
+                assert psql.bulk(conn, engine, action, user, table, columns, table.c.id) == \
+                    engine.bulk(action, orders, user)
+    # upgrade reads only defaulted facts: every row applies
+    assert engine.bulk("upgrade", orders, users[1]).summary.startswith("Upgrade")
+    with pytest.raises(KeyError, match="order.b"):
+        psql.where(engine.plan("release", users[1]), {})

@@ -109,11 +109,16 @@ class Fact:
     name: str
     type: str
     values: tuple[str, ...] = ()
+    default: Any = None
+    """The fact's declared ``default:`` (a set fact's as a frozenset), or None: what a row without the fact
+    reads, so a query whose ``columns`` leave the fact out uses it (see :func:`policyengine.sql.where`)."""
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"op": "fact", "name": self.name, "type": self.type}
         if self.values:
             out["values"] = list(self.values)
+        if self.default is not None:
+            out["default"] = sorted(self.default) if isinstance(self.default, frozenset) else self.default
         return out
 
 
@@ -466,7 +471,8 @@ _MISSING = object()
 
 @functools.lru_cache(maxsize=256)
 def _spec(fact: Fact) -> FactSpec:
-    return FactSpec(fact.name, fact.type, fact.values, (), None, (), None)  # type: ignore[arg-type]
+    return FactSpec(fact.name, fact.type, fact.values, (), None, (), None,  # type: ignore[arg-type]
+                    default=fact.default)
 
 
 # -- plans ---------------------------------------------------------------------------------------------------
@@ -572,7 +578,7 @@ class _Planner:
 
     # -- conditions --
     def fact(self, spec: FactSpec) -> Fact:
-        return Fact(spec.name, spec.type, spec.values if spec.type == "enum" else ())
+        return Fact(spec.name, spec.type, spec.values if spec.type == "enum" else (), spec.default)
 
     def condition(self, name: str) -> _Sym:
         if name not in self.conditions:
@@ -902,7 +908,7 @@ def _user_values(engine: Any, policies: list[CompiledPolicy], user: Any) -> dict
 
 def _store_nodes(engine: Any) -> tuple[Fact, Node]:
     spec = next(f for f in engine.policy.facts if f.name == STORE_FACT)
-    fact = Fact(spec.name, spec.type)
+    fact = Fact(spec.name, spec.type, (), spec.default)
     return fact, Valid(fact)
 
 

@@ -32,7 +32,7 @@ from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, IfElse, In
 from . import _functions
 from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negated, NumberFact, NumberLiteral,
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
-                        StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
+                        SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
 __all__ = ["bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
 
@@ -87,6 +87,7 @@ def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:
     when the database cannot decide a condition exactly (see docs/plans.md: ``**`` and some regular expression
     constructs in PostgreSQL). On SQLite, arithmetic, regular expressions and set equality use the functions
     :func:`install` registers."""
+    columns = _with_defaults((plan.condition,), columns)
     _require(plan.facts, columns)
     return _Translator(columns).boolean(plan.condition)
 
@@ -97,6 +98,7 @@ def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str 
     strings and integers (other wrong types stored in SQLite are shown as SQLite prints them; :func:`bulk` is
     exact for every value)."""
     plan = build_reasons(engine, action, user, store=store)
+    columns = _with_defaults(plan.branches, columns)
     _require(plan.facts, columns)
     translator = _Translator(columns)
     whens = [(translator.boolean(node), translator.reason_text(item)) for node, item in plan.branches
@@ -114,6 +116,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     default adapter's ``order_id`` gives them)."""
     install(connection)
     plan = build_reasons(engine, action, user, store=store)
+    columns = _with_defaults(plan.branches, columns)
     _require(plan.facts, columns)
     translator = _Translator(columns)
     keys: dict[Reason, int] = {None: 0}
@@ -227,6 +230,39 @@ def _fact_specs(engine: Any) -> dict[str, FactSpec]:
         for fact in policy.facts:
             specs.setdefault(fact.name, fact)
     return specs
+
+
+def _fact_nodes(roots: Sequence[Any]) -> dict[str, Fact]:
+    """Every :class:`Fact` node under ``roots`` (plan nodes and reason items), by name."""
+    found: dict[str, Fact] = {}
+    todo = list(roots)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Fact):
+            found.setdefault(node.name, node)
+        elif isinstance(node, (tuple, list)):
+            todo.extend(node)
+        elif attrs.has(type(node)):
+            todo.extend(getattr(node, f.name) for f in attrs.fields(type(node)))
+    return found
+
+
+def _with_defaults(roots: Sequence[Any], columns: Columns) -> Columns:
+    """``columns`` completed with a literal of its declared ``default:`` for each fact the plan reads that
+    ``columns`` leaves out: a fact the host's table does not have reads as its default, as ``evaluate`` reads a
+    fact the host does not send. A fact that has a column is read from it (a NULL there is NULL, never the
+    default), and a fact with neither is still a ``KeyError``."""
+    extra = {name: _default_literal(fact) for name, fact in _fact_nodes(roots).items()
+             if name not in columns and fact.default is not None}
+    return {**columns, **extra} if extra else columns
+
+
+def _default_literal(fact: Fact) -> Any:
+    if fact.type == "set":
+        return SetLiteral(fact.default)
+    if fact.type == "bool":
+        return sa.literal(fact.default, sa.Boolean())
+    return sa.literal(fact.default)
 
 
 def _require(facts: Sequence[str], columns: Columns) -> None:

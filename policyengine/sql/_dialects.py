@@ -20,8 +20,8 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from ..runtime.plan import Fact, PlanError
 
-__all__ = ["ExactText", "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "StrLength",
-           "Substring", "TruthOf", "ValidFact", "exact_number_text"]
+__all__ = ["ExactText", "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "SetLiteral",
+           "StrLength", "Substring", "TruthOf", "ValidFact", "exact_number_text"]
 
 _MAX_FLOAT = 1.7976931348623157e308
 _FLOAT_OVERFLOW = 2**1024 - 2**970
@@ -630,3 +630,23 @@ def _decimal_sqlite(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
 @compiles(DecimalOperand, "postgresql")
 def _decimal_postgresql(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
     return f"CAST('{element.args[0]}' AS NUMERIC)"
+
+
+@_both
+class SetLiteral(_Construct):
+    """A set value (a set fact's declared default) in the form a set fact's column holds: a JSON array of strings
+    in SQLite, a ``text[]`` in PostgreSQL, so the set constructs read it as they read a column."""
+
+    def __init__(self, members: frozenset[str]) -> None:
+        super().__init__(tuple(sorted(members)), type_=sa.types.NullType())
+
+
+@compiles(SetLiteral, "sqlite")
+def _set_literal_sqlite(element: SetLiteral, compiler: Any, **kw: Any) -> str:
+    return _sql(compiler, sa.literal(json.dumps(list(element.args[0])), sa.Text()), **kw)
+
+
+@compiles(SetLiteral, "postgresql")
+def _set_literal_postgresql(element: SetLiteral, compiler: Any, **kw: Any) -> str:
+    members = ", ".join(compiler.process(sa.literal(m, sa.Text()), **kw) for m in element.args[0])
+    return f"(CAST(ARRAY[{members}] AS TEXT[]))"
