@@ -121,7 +121,8 @@ def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
     policy (default: the base policy). The combinations enumerate the finite facts (enums and booleans) the policy
     reads, leaving out those its ``constraints`` rule out (``all_combinations=True`` keeps them; a constraint that
     reads a fixed fact is not applied). ``facts`` fixes values: required for the facts that cannot be enumerated
-    (numbers, strings, sets), optional for the others (``facts={"user.role": "admin"}`` gives the admin's matrix
+    (numbers, strings, sets) unless they declare a ``default:`` (then fixed at it, and shown in ``fixed``), optional
+    for the others (``facts={"user.role": "admin"}`` gives the admin's matrix
     only).
 
     The result (``shape="decisions"``, the snapshot shape): ``{"policy": "order-actions@1", "store": None, "axes":
@@ -150,6 +151,9 @@ def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
     if unknown:
         raise ValueError(f"not facts of {policy.spec.label}: {', '.join(unknown)}")
     needed = [policy.facts[i] for i in policy.needed]
+    # a number, string or set fact with a declared default is fixed at it unless given: the matrix of orders that
+    # do not send it, the common case a default exists for (pass facts= to preview another value)
+    fixed.update({f.name: f.default for f in needed if not f.finite and f.name not in fixed and f.has_default})
     missing = [f.name for f in needed if not f.finite and f.name not in fixed]
     if missing:
         raise ValueError(f"give a value for each fact that cannot be enumerated: facts={{{', '.join(map(repr, missing))}: ...}}")

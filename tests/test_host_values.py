@@ -544,3 +544,22 @@ def test_the_c_loop_reads_a_missing_defaulted_fact_as_its_default() -> None:
     assert results[:2] == ["B-true", "A-false"] and misses == [2]
     with pytest.raises(ValueError, match="a default's position is outside its domain's range"):
         batch.lookup_all([], flat, paths, ({"a": 0, "b": 1}, {False: 0, True: 1, ...: 2}), classes)
+
+
+def test_snapshot_matrix_fixes_a_defaulted_number_at_its_default(tmp_path: Path) -> None:
+    """``policyengine.testing.decision_matrix`` needs a value for every number fact; a declared default is that
+    value unless the caller gives another, and the result says so in ``fixed``."""
+    from policyengine.testing import decision_matrix
+
+    text = (ROOT / "docs" / "examples" / "refunds.yaml").read_text()
+    anchor = "    description: The order's total, in the store's currency.\n"
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text)
+    with pytest.raises(ValueError, match="order.total"):
+        decision_matrix(plain)
+    path = tmp_path / "refunds.yaml"
+    path.write_text(text.replace(anchor, "    default: 0\n"))
+    matrix = decision_matrix(path)
+    assert matrix["fixed"]["order.total"] == "0"  # shown as text, as every fixed value
+    assert matrix == decision_matrix(plain, facts={"order.total": 0}) | {"policy": matrix["policy"]}
+    assert decision_matrix(path, facts={"order.total": 5000})["fixed"]["order.total"] == "5000"
