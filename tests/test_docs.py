@@ -4,8 +4,9 @@ The format (BRIEF "Docs format"): a ```console block's `$ ` lines are bash comma
 copy of `policies/`, `examples/` and `docs/examples/` with the venv's `bin` first on PATH; the lines after a
 command, up to the next `$ ` line, are its expected stdout+stderr (trailing whitespace ignored, a line that is
 exactly `...` matches any run of lines, a last line `[exit N]` for a non-zero status). A command line ending in
-`\\` continues on the next line. ```pycon blocks are doctests (ELLIPSIS, NORMALIZE_WHITESPACE) and ```python
-blocks are exec'd; all of one page's pycon and python blocks share one namespace, in page order, with the same
+`\\` continues on the next line; one ending in a single `&` starts in the background (a server the page's
+later commands talk to: the real console script, output discarded, stopped when the page ends).
+```pycon blocks are doctests (ELLIPSIS, NORMALIZE_WHITESPACE) and ```python blocks are exec'd; all of one page's pycon and python blocks share one namespace, in page order, with the same
 temporary copy as cwd. Any other block (text, yaml, json, sh...) is shown only.
 
 One test per page, failing with every block that did not match, each named by `file:line` with a diff.
@@ -30,6 +31,7 @@ import traceback
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -37,6 +39,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("policies", "examples", "docs/examples")
 COMMAND_TIMEOUT = 60  # seconds; a hung command fails its page instead of the whole run
+SHIM_PREFIX = f"{tempfile.gettempdir()}/pe-docs-"  # the warm CLI shim's directory (see command_env)
 README_MAX_LINES = 250
 RUN_LANGUAGES = frozenset({"console", "pycon", "python"})
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})(?P<lang>[\w+-]*)\s*$")
@@ -151,7 +154,7 @@ def command_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     import docs_cli_server  # tests/ is on sys.path (rootdir conftest); imported here so the real mode needs nothing
 
     # AF_UNIX paths are short (108 bytes): a fresh directory under /tmp, not pytest's long tmp path
-    where = Path(tempfile.mkdtemp(prefix="pe-docs-"))
+    where = Path(tempfile.mkdtemp(prefix=SHIM_PREFIX.rsplit("/", 1)[-1], dir=SHIM_PREFIX.rsplit("/", 1)[0]))
     sock, shim = str(where / "cli.sock"), where / "bin" / "policyengine"
     shim.parent.mkdir()
     shim.write_text(docs_cli_server.shim_source(sys.executable, sock))
@@ -208,10 +211,39 @@ def apply_updates(path: Path, updates: list[Update]) -> None:
 
 
 CD = re.compile(r"^cd\s+([^\s;&|<>`$]+)\s*$")
+BACKGROUND = re.compile(r"^(?P<command>[^&]*[^&\s])\s*&\s*$", re.S)
+"""A command ending in a single ``&`` (a server a reader starts in the background, e.g. ``policyengine serve``)."""
+
+
+def start_background(command: Command, shell: dict[str, Any], env: dict[str, str]) -> None:
+    """Start a background command for the rest of the page, with the real console script first on PATH (the warm
+    CLI shim answers one command and exits; a server must be the real process), its output discarded; the page's
+    test stops it (its whole process group) when the page ends."""
+    match = BACKGROUND.match(command.text)
+    assert match is not None
+    real = {**env, "PATH": os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(SHIM_PREFIX))}
+    real["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{real['PATH']}"
+    proc = subprocess.Popen(["bash", "-c", f"exec {match['command']}"], cwd=shell["cwd"], env=real,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    shell.setdefault("background", []).append(proc)
+
+
+def stop_background(shell: dict[str, Any]) -> None:
+    for proc in shell.get("background", []):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def check_console(
-    page: str, block: Block, shell: dict[str, Path], env: dict[str, str], updates: list[Update] | None = None
+    page: str, block: Block, shell: dict[str, Any], env: dict[str, str], updates: list[Update] | None = None
 ) -> list[str]:
     """Run a console block; one failure message per command whose output or status differs.
 
@@ -222,6 +254,12 @@ def check_console(
     for command in commands(block):
         if (cd := CD.match(command.text)) and (shell["cwd"] / cd[1]).is_dir() and not command.expected:
             shell["cwd"] = (shell["cwd"] / cd[1]).resolve()
+            continue
+        if BACKGROUND.match(command.text):
+            if command.expected or command.status:
+                failures.append(f"{page}:{command.line}: a background command (`&`) shows no output or status")
+                continue
+            start_background(command, shell, env)
             continue
         actual, status = run_command(command, shell["cwd"], env)
         if status == command.status and matches(command.expected, actual):
@@ -287,16 +325,19 @@ def test_examples_run_as_shown(
     monkeypatch.chdir(tmp_path)
     env = command_env
     namespace: dict[str, object] = {"__name__": "__docs__"}
-    shell = {"cwd": tmp_path}  # a page's console blocks are one reader's shell: `cd` carries over
+    shell: dict[str, Any] = {"cwd": tmp_path}  # a page's console blocks are one reader's shell: `cd` carries over
     failures: list[str] = []
     updates: list[Update] | None = [] if os.environ.get("POLICYENGINE_DOCS_UPDATE") else None
-    for block in runnable:
-        if block.lang == "console":
-            failures += check_console(page, block, shell, env, updates)
-        elif block.lang == "pycon":
-            failures += check_pycon(page, block, namespace)
-        else:
-            failures += check_python(page, block, path, namespace)
+    try:
+        for block in runnable:
+            if block.lang == "console":
+                failures += check_console(page, block, shell, env, updates)
+            elif block.lang == "pycon":
+                failures += check_pycon(page, block, namespace)
+            else:
+                failures += check_python(page, block, path, namespace)
+    finally:
+        stop_background(shell)
     if updates:
         apply_updates(path, updates)
     assert not failures, "\n\n".join(failures)
@@ -432,7 +473,7 @@ def test_cd_carries_over_to_the_next_commands(tmp_path: Path) -> None:
     """A plain `cd DIR` changes where the page's later commands run, as in the reader's shell."""
     (tmp_path / "sub").mkdir()
     (block,) = blocks("```console\n$ cd sub\n$ basename \"$PWD\"\nsub\n```\n")
-    shell = {"cwd": tmp_path}
+    shell: dict[str, Any] = {"cwd": tmp_path}
     assert check_console("page.md", block, shell, shell_env()) == []
     assert shell["cwd"] == (tmp_path / "sub").resolve()
 
