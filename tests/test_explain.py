@@ -209,7 +209,7 @@ def test_explain_json(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "where": "shop/policy.yaml:28:19", "value": True, "problems": [], "decisive": True, "facts": [],
         "conditions": [{"kind": "condition", "id": "can_act", "condition": "user.role in ['admin', 'member']",
                         "where": "shop/policy.yaml:11:12", "value": True, "problems": [], "decisive": False,
-                        "facts": [{"fact": "user.role", "value": "member", "problem": None}], "conditions": [],
+                        "facts": [{"fact": "user.role", "value": "member", "problem": None, "defaulted": False}], "conditions": [],
                         "actions": []}],
         "actions": [{"action": "reset", "state": "enabled", "value": False, "decided": "disabled"}],
     }
@@ -290,4 +290,4 @@ def test_action_references_and_non_finite_facts(extra_engine: policyengine.Engin
     tags = next(f for f in explanation.facts if f.name == "order.tags")
     assert tags.value == frozenset({"vip"})
     assert json.loads(json.dumps(explanation.to_dict()))["facts"][2] == {"fact": "order.tags", "value": ["vip"],
-                                                                          "problem": None}
+                                                                          "problem": None, "defaulted": False}

@@ -563,3 +563,17 @@ def test_snapshot_matrix_fixes_a_defaulted_number_at_its_default(tmp_path: Path)
     assert matrix["fixed"]["order.total"] == "0"  # shown as text, as every fixed value
     assert matrix == decision_matrix(plain, facts={"order.total": 0}) | {"policy": matrix["policy"]}
     assert decision_matrix(path, facts={"order.total": 5000})["fixed"]["order.total"] == "5000"
+
+
+def test_explain_marks_a_defaulted_fact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``explain`` shows a fact the order did not send as its default, marked so, and one it sent as it is."""
+    copy = _with_hold_fact(tmp_path)
+    order = {"status": "Error", "has_shipment": False, "sent_to_warehouse": False,
+             "store": {"id": "acme", "manual_fulfillment": False}}
+    code, out, _ = run_cli(capsys, "explain", str(copy), "--order", json.dumps(order), "--user", '{"role": "admin"}')
+    assert code == 0
+    assert "order.on_hold = false (default)" in out
+    code, out, _ = run_cli(capsys, "explain", str(copy), "--order", json.dumps({**order, "on_hold": False}),
+                           "--user", '{"role": "admin"}', "--format", "json")
+    facts = {f["fact"]: f for f in json.loads(out)["facts"]}
+    assert facts["order.on_hold"] == {"fact": "order.on_hold", "value": False, "problem": None, "defaulted": False}

@@ -40,9 +40,12 @@ class FactValue:
     name: str
     value: Any
     problem: str | None = None
+    defaulted: bool = False
+    """The host did not send the fact: ``value`` is its declared ``default:``."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fact": self.name, "value": None if self.problem else _jsonable(self.value), "problem": self.problem}
+        return {"fact": self.name, "value": None if self.problem else _jsonable(self.value), "problem": self.problem,
+                "defaulted": self.defaulted}
 
 
 @attrs.frozen(slots=True)
@@ -141,8 +144,10 @@ class Explanation:
 
 
 class _Tracer:
-    def __init__(self, policy: CompiledPolicy, interpreter: Interpreter, env: dict[Any, Any]) -> None:
+    def __init__(self, policy: CompiledPolicy, interpreter: Interpreter, env: dict[Any, Any],
+                 defaulted: frozenset[str] = frozenset()) -> None:
         self.policy = policy
+        self.defaulted = defaulted
         self.interpreter = interpreter
         self.env = env
         self.index = {f.name: i for i, f in enumerate(policy.facts)}
@@ -152,7 +157,7 @@ class _Tracer:
         value = self.env.get(f"f{self.index[name]}", MISSING)
         if isinstance(value, Unknown):
             return FactValue(name, None, "; ".join(p.message for p in value.problems))
-        return FactValue(name, value)
+        return FactValue(name, value, defaulted=name in self.defaulted)
 
     def value(self, expr: CompiledExpr) -> Any:
         if id(expr) not in self.env:
@@ -228,7 +233,9 @@ def explain(engine: Engine, order: Any, user: Any, *, store: str | None = None,
         env[f"f{index[name]}"] = Unknown((problem,))
     traced = interpreter.run(env)
     decisions = engine.evaluate(order, user, store=store)
-    tracer = _Tracer(policy, interpreter, env)
+    defaulted = frozenset(policy.facts[i].name for i in policy.needed if policy.facts[i].has_default
+                          and policy.facts[i].name not in values and policy.facts[i].name not in failures)
+    tracer = _Tracer(policy, interpreter, env, defaulted)
     wanted = list(actions) if actions is not None else [a.id for a in policy.actions]
     by_id = {a.id: a for a in policy.actions}
     out = []

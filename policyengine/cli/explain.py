@@ -32,7 +32,9 @@ def show(value: Any) -> str:
 
 
 def _fact(fact: FactValue) -> str:
-    return f"{fact.name}: {fact.problem}" if fact.problem else f"{fact.name} = {show(fact.value)}"
+    if fact.problem:
+        return f"{fact.name}: {fact.problem}"
+    return f"{fact.name} = {show(fact.value)}{' (default)' if fact.defaulted else ''}"
 
 
 def _value(trace: Trace) -> str:

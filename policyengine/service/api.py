@@ -119,8 +119,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "properties": {"policy": {"type": "string"}, "store": _NULLABLE_STRING,
                                        "store_override": _NULLABLE_STRING, "revision": {"type": "string"},
                                        "facts": {"type": "array", "items": {
-                                           "type": "object", "required": ["fact", "value", "problem"],
-                                           "properties": {"fact": {"type": "string"}, "problem": _NULLABLE_STRING}}},
+                                           "type": "object", "required": ["fact", "value", "problem", "defaulted"],
+                                           "properties": {"fact": {"type": "string"}, "problem": _NULLABLE_STRING,
+                                                          "defaulted": {"type": "boolean"}}}},
                                        "actions": {"type": "array", "items": {
                                            "type": "object", "required": ["action", "label", "state", "reasons",
                                                                           "visible", "allow", "guards", "effects",
