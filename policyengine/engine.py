@@ -426,7 +426,7 @@ class _Loader:
         base = versions[runs_on]
         merged_spec, refused = merge_override(base.spec, override)
         self.diagnostics += refused
-        merged = self.attempt(compile_policy, merged_spec)
+        merged = self.attempt(compile_policy, merged_spec, base)  # what the override leaves alone: the base's, compiled
         if merged is None:
             return None
         problems = check_locks(base, merged, override)
