@@ -19,7 +19,7 @@ from .runtime.adapters import Adapter, DefaultAdapter, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
 from .runtime.plan import Plan, build_plan
-from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
+from .runtime.codegen import RAW, TABLE_LIMIT, BuildCache, Evaluator, build_evaluator, fast_reader, finish
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
@@ -76,16 +76,20 @@ class Engine:
         self._revision = revision
         self._table_limit = table_limit
         latest = self._versions[max(self._versions)]
-        self._default = self._bind(latest, None)
-        self._by_store = {s.store: self._bind(s.policy, s.override) for s in self._stores.values()}
+        # What the evaluators share (code, untouched actions' decisions, table columns): built once for this engine,
+        # so a store's evaluator costs what its override changes. Only needed while building: not kept.
+        cache = BuildCache()
+        self._default = self._bind(latest, None, cache)
+        self._by_store = {s.store: self._bind(s.policy, s.override, cache) for s in self._stores.values()}
         store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
         self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
         self.evaluate = self._evaluator()
 
-    def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None) -> _Bound:
+    def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None, cache: BuildCache) -> _Bound:
         meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
                              override.label if override else None, self._revision)
-        return _Bound(policy, build_evaluator(policy, self._adapter, meta, table_limit=self._table_limit), meta)
+        return _Bound(policy, build_evaluator(policy, self._adapter, meta, table_limit=self._table_limit,
+                                              cache=cache), meta)
 
     # -- what is loaded -----------------------------------------------------------------------------------
     @property

@@ -130,6 +130,7 @@ class _Compiler:
         self.action_ids = [a.id for a in spec.actions]
         self.constants: dict[str, Any] = {}
         self.counter = 0
+        self.shared: _Shared | None = None
 
     def error(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)
@@ -180,6 +181,10 @@ class _Compiler:
 
     # -- conditions --------------------------------------------------------------------------------------
     def compile_expr(self, expr: Expr, ctx: rule_engine.Context) -> CompiledExpr | None:
+        if self.shared is not None:  # a condition of the base a store kept (in an action it changed otherwise)
+            known = self.shared.exprs.get(id(expr))
+            if known is not None:
+                return known
         self.counter += 1
         too_big = _too_big(expr.text)
         if too_big:
@@ -363,6 +368,7 @@ class _Compiler:
         self.check_facts()
         shared = _Shared.of(self.base, self.spec)
         if self.base is not None:
+            self.shared = shared
             # the base's constants come along with its compiled conditions; ours are named after its (K_<n>_<i>)
             self.constants.update(self.base.constants)
             self.counter = shared.counter
@@ -397,6 +403,9 @@ class _Shared:
 
     conditions: dict[int, CompiledExpr]
     actions: dict[int, CompiledAction]
+    exprs: dict[int, CompiledExpr]
+    """Every condition of the base's actions by its ``Expr``: an action the store patches (a new label, one more
+    guard) keeps the base's parse of what it does not change."""
     constraints: dict[int, CompiledExpr]
     context: rule_engine.Context | None
     """The base's typed context, when the merged spec declares the same facts, conditions and actions."""
@@ -406,16 +415,22 @@ class _Shared:
     @classmethod
     def of(cls, base: CompiledPolicy | None, spec: PolicySpec) -> _Shared:
         if base is None:
-            return cls({}, {}, {}, None, 0)
+            return cls({}, {}, {}, {}, None, 0)
         old = base.spec
         conditions = {id(c): base.conditions[c.name] for c in old.conditions if c.name in base.conditions}
         actions = {id(a.spec): a for a in base.actions}
+        exprs: dict[int, CompiledExpr] = {}
+        for action in base.actions:
+            exprs[id(action.spec.visible)] = action.visible
+            exprs[id(action.spec.allow)] = action.allow
+            exprs.update((id(g.spec.when), g.when) for g in action.guards)
+            exprs.update((id(e.spec.when), e.when) for e in action.effects if e.when is not None)
         constraints = {id(c): base.constraints[c.name] for c in old.constraints if c.name in base.constraints}
         same = (spec.facts == old.facts and [c.name for c in spec.conditions] == [c.name for c in old.conditions]
                 and [a.id for a in spec.actions] == [a.id for a in old.actions])
         counter = max((int(name.split("_")[1]) for name in base.constants if name.count("_") >= 2
                        and name.split("_")[1].isdigit()), default=0)
-        return cls(conditions, actions, constraints, base.context if same else None, counter)
+        return cls(conditions, actions, exprs, constraints, base.context if same else None, counter)
 
 
 MAX_ENUM_VALUES = 10_000

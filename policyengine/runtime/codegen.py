@@ -34,10 +34,11 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from ..errors import FactError, FactProblem
 from .interpret import ActionShape, Interpreter, Unknown, namespace_for
+from .tables import BuildCache, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
+__all__ = ["BuildCache", "Evaluator", "build_evaluator", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
            "PACK_BITS", "RAW", "SLOW_MEMO_CELLS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
@@ -316,12 +317,12 @@ class _Generator:
             offset += width
         return out
 
-    def decide(self, packed: bool = False) -> list[str]:
+    def decide(self, packed: bool = False, only: list[tuple[str, str]] | None = None) -> list[str]:
         """Conditions in dependency order, then each action's decision: ``a_<id>`` each, or (``packed``) ``k``,
-        the outcome key of :meth:`_fields`."""
+        the outcome key of :meth:`_fields`. ``only``: just these nodes (in dependency order), for a table column."""
         lines = ["k = 0"] if packed else []
         fields = {shape.action.spec.id: (offset, always) for shape, offset, _, always in self.fields}
-        for kind, name in self.policy.order:
+        for kind, name in (self.policy.order if only is None else only):
             if kind == "condition":
                 if name not in self.lazy_conditions:
                     lines.append(f"c_{name} = {self.code(self.policy.conditions[name])}")
@@ -351,10 +352,13 @@ class _Generator:
             return []
         needed = self.policy.needed
         roots = sorted({path[0] for path in self.paths})
+        # TABLE[KEYS[...]]: KEYS (shared by every store of the engine) numbers the combination, TABLE (this
+        # policy's rows) holds its Decisions, or None for a combination whose conditions raise
         return [f"if {' and '.join(f'type({root}) is dict' for root in roots)}:", "    try:",
                 *(f"        f{i} = {_access(path)}" for i, path in zip(needed, self.paths, strict=True)),
-                f"        if {self.exact_all()}:",
-                *("            " + line for line in ret(f"TABLE[{self.key()}]")),
+                f"        if {self.exact_all()}:", f"            hit = TABLE[KEYS[{self.key()}]]",
+                "            if hit is not None:",
+                *("                " + line for line in ret("hit")),
                 "    except Exception:", "        pass"]
 
     def exact_all(self) -> str:
@@ -365,19 +369,23 @@ class _Generator:
     def key(self) -> str:
         return "(" + "".join(f"f{i}, " for i in self.policy.needed) + ")"
 
-    def batch_args(self, table: Mapping[tuple[Any, ...], Any]) -> BatchArgs | None:
+    def batch_args(self, table: tuple[Any, ...], keys: Any) -> BatchArgs | None:
         """The arguments of the C batch loop after the pairs (see policyengine/runtime/_batch.c): the table flattened in
         product order, each fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user), each fact's value ->
         position in its domain, and the exact class its value must have (:data:`.values.EXACT`). None when the
         policy has no such table."""
-        if self.paths is None:
+        if self.paths is None or keys is None:
             return None
-        domains = [self.policy.facts[i].domain for i in self.policy.needed]
-        # a combination missing from the table (its conditions raise) is None: the C loop leaves it to evaluate
-        return (tuple(table.get(values) for values in itertools.product(*domains)),
-                tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths),
-                tuple({value: at for at, value in enumerate(domain)} for domain in domains),
+        # the rows are in product order already; a combination whose conditions raise is None: the C loop leaves
+        # it to evaluate
+        return (table, tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths), keys.positions,
                 tuple(_one_class(self.policy.facts[i].type) for i in self.policy.needed))
+
+    def column_source(self, nodes: list[tuple[str, str]], action_id: str) -> str:
+        """A function of the table-key facts computing one action's decision (``nodes``: what it depends on)."""
+        params = ", ".join(f"f{i}" for i in self.policy.needed)
+        return "\n".join([f"def column({params}):", "    order = user = None",
+                          *("    " + line for line in self.decide(only=nodes)), f"    return a_{action_id}"]) + "\n"
 
     def body(self, ret: Callable[[str], list[str]], shortcut: bool = True) -> list[str]:
         """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it. Without ``shortcut``,
@@ -388,8 +396,9 @@ class _Generator:
         if self.table:  # anything but exact declared values (undeclared, a look-alike, a subclass) is checked below
             # .get, not [] in a try: exact values hash safely, and an undeclared one raises no exception (which
             # would cost more than everything else the fail-closed path does)
-            lines += [f"if bad is None and {self.exact_all()}:", f"    hit = TABLE_GET({values})",
-                      "    if hit is not None:", *("        " + line for line in ret("hit"))]
+            lines += [f"if bad is None and {self.exact_all()}:", f"    at = KEYS_GET({values})",
+                      "    if at is not None:", "        hit = TABLE[at]",
+                      "        if hit is not None:", *("            " + line for line in ret("hit"))]
         for i in self.eager:
             if policy.facts[i].type == "set":
                 # exact containers of exact strings (STR_ONLY iterates in C); a set fact used only with `in` stays
@@ -430,6 +439,15 @@ class _Generator:
 
         single = ["def evaluate(order, user, strict=False, store=None):",
                   *("    " + line for line in self.body(give))]
+        shortcut = self.all_dicts(give)
+        if shortcut:
+            # The table hit in a function of its own, with only the facts as locals: a call costs the same whatever
+            # the number of actions (CPython sets up and clears every local of a frame on every call). Everything
+            # else is the complete evaluation, FULL.
+            single = ["def evaluate(order, user, strict=False, store=None):", *("    " + line for line in shortcut),
+                      "    return FULL(order, user, strict)", "", "",
+                      "def evaluate_full(order, user, strict=False):",
+                      *("    " + line for line in self.body(give, shortcut=False))]
 
         def collect(expr: str) -> list[str]:
             if expr.startswith("slow("):
@@ -449,11 +467,36 @@ class _Generator:
         return "\n".join(single) + "\n\n\n" + "\n".join(many) + "\n".join(missed) + "\n"
 
 
-def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None, *,
-                    table_limit: int = TABLE_LIMIT) -> Evaluator:
-    """Build every evaluation path of ``policy`` reading facts through ``adapter``."""
+def _action_entries(shape: ActionShape) -> dict[str, Any]:
+    """One action's names in the generated code's namespace: its decision table (or memo) and hidden decision."""
+    name = shape.action.spec.id
+    if shape.bits <= MAX_TABLE_BITS:  # equal decisions one object: table rows are then told apart by identity
+        entries: dict[str, Any] = {f"T_{name}": unique_decisions([shape.from_key(k) for k in range(1 << shape.bits)])}
+    else:
+        entries = dict(zip((f"M_{name}", f"B_{name}"), _memo(shape)))
+    entries[f"H_{name}"] = shape.hidden
+    return entries
+
+
+def _structure(policy: CompiledPolicy, getters: Mapping[int, Any], expensive: set[int], table: bool) -> tuple[Any, ...]:
+    """Everything the generated source depends on (and nothing it does not: labels, reasons and the like live in
+    the namespace): policies with equal structures share one generator, source and code object."""
     facts = policy.facts
-    interpreter = Interpreter(policy, meta)
+    return (table, tuple(sorted(expensive)), policy.order,
+            tuple((i, facts[i].type, inline_path(getters[i]) or id(getters[i])) for i in policy.needed),
+            tuple((name, expr.python) for name, expr in policy.conditions.items()),
+            tuple((a.id, tuple(e.python for e in a.exprs()), tuple(e.when is None for e in a.effects))
+                  for a in policy.actions))
+
+
+def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None, *,
+                    table_limit: int = TABLE_LIMIT, cache: BuildCache | None = None) -> Evaluator:
+    """Build every evaluation path of ``policy`` reading facts through ``adapter``. ``cache``: what the evaluators
+    of one engine share (see :mod:`.tables`); without it, nothing is shared."""
+    cache = cache if cache is not None else BuildCache()
+    facts = policy.facts
+    built = {a.id: cache.action(a, _action_entries) for a in policy.actions}
+    interpreter = Interpreter(policy, meta, {name: shape for name, (shape, _) in built.items()})
     shapes = interpreter.shapes
     getters = {i: adapter.getter(facts[i]) for i in policy.needed}
     is_expensive = getattr(adapter, "expensive", None)
@@ -577,12 +620,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         return result
 
     namespace = namespace_for(policy)
-    for name, shape in shapes.items():
-        if shape.bits <= MAX_TABLE_BITS:
-            namespace[f"T_{name}"] = tuple(shape.from_key(k) for k in range(1 << shape.bits))
-        else:
-            namespace[f"M_{name}"], namespace[f"B_{name}"] = _memo(shape)
-        namespace[f"H_{name}"] = shape.hidden
+    for _, entries in built.values():
+        namespace.update(entries)
     for i in policy.needed:
         namespace[f"G{i}"] = getters[i]
         namespace[f"V{i}"] = frozenset(facts[i].values)
@@ -593,33 +632,52 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
                      slow=slow, DECISIONS=Decisions, NEW=object.__new__, META=interpreter.meta)
     namespace.update(SEQUENCES=SEQUENCES, STR_ONLY=frozenset({str}).issuperset, type=type, map=map,
                      AttributeError=AttributeError)
-    generator = _Generator(policy, shapes, getters, expensive, table)
-    try:
-        source = generator.source()
-        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
-    except (RecursionError, SyntaxError, MemoryError):
-        # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
-        # compiles: compute them where they are declared instead (same values, a little less laziness)
-        generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
-        source = generator.source()
-        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
-    if generator.packed:
-        namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
+    filename = f"<policyengine:{policy.name}@{policy.version}>"
+    structure = _structure(policy, getters, expensive, table)
+    known = cache.code.get(structure)
+    if known is None:  # a policy shaped like one built before (most store overrides) reuses its code as it is
+        generator = _Generator(policy, shapes, getters, expensive, table)
+        try:
+            source = generator.source()
+            code = compile(source, filename, "exec")
+        except (RecursionError, SyntaxError, MemoryError):
+            # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
+            # compiles: compute them where they are declared instead (same values, a little less laziness)
+            generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
+            source = generator.source()
+            code = compile(source, filename, "exec")
+        known = cache.code[structure] = (generator, source, code)
+    generator, source, code = known
+    if generator.packed:  # the generator may be another policy's: the decisions are this one's own
+        fields = [(shapes[shape.action.spec.id], *rest) for shape, *rest in generator.fields]
+        namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(fields, namespace, interpreter.meta)
     namespace["FINISH"] = finish
+    keys = None
+    rows: tuple[Any, ...] = ()
     if table:
-        namespace["TABLE"] = _table(policy, generator, namespace)
-        namespace["TABLE_GET"] = namespace["TABLE"].get
+        keys = cache.key_index([facts[i].domain for i in policy.needed])
+
+        def compile_column(column: str) -> Any:
+            found = cache.code.get(column)
+            if found is None:
+                found = cache.code[column] = (None, column, compile(column, f"<policyengine-table:{policy.name}>", "exec"))
+            return found[2]
+
+        rows = table_rows(policy, keys, cache, interpreter.meta, generator.column_source, compile_column, namespace)
+        namespace.update(TABLE=rows, KEYS=keys.index, KEYS_GET=keys.index.get)
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
+    namespace["FULL"] = namespace.get("evaluate_full")
     evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
 
     def orders_in_python(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
         return many(zip(orders, itertools.repeat(user)))  # type: ignore[no-any-return]
 
-    batch_args = generator.batch_args(namespace.get("TABLE", {}))
+    size = sum(1 for row in rows if row is not None)
+    batch_args = generator.batch_args(rows, keys)
     if batch_args is not None and _batch is not None:
-        return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source,
-                         len(namespace["TABLE"]), batch_in_c=True)
-    return Evaluator(evaluate, many, orders_in_python, source, len(namespace.get("TABLE", ())))
+        return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source, size,
+                         batch_in_c=True)
+    return Evaluator(evaluate, many, orders_in_python, source, size)
 
 
 def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
@@ -774,23 +832,3 @@ def _membership_only(policy: CompiledPolicy) -> set[int]:
             if all(uses):
                 out.add(i)
     return out
-
-
-def _table(policy: CompiledPolicy, generator: _Generator, namespace: dict[str, Any]) -> dict[tuple[Any, ...], Any]:
-    """Every combination of the needed (finite) facts -> its Decisions, computed by the same generated code."""
-    params = ", ".join(f"f{i}" for i in policy.needed)
-    decide = ["def decide(" + params + "):", "    order = user = None",
-              *("    " + line for line in generator.decide()),
-              f"    return DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)"]
-    scope = dict(namespace)
-    exec(compile("\n".join(decide) + "\n", f"<policyengine-table:{policy.name}>", "exec"), scope)  # noqa: S102
-    shared: dict[Any, Any] = {}
-    table = {}
-    decide = scope["decide"]
-    for values in itertools.product(*(policy.facts[i].domain for i in policy.needed)):
-        try:
-            decisions = decide(*values)
-        except Exception:  # noqa: BLE001 - a condition that raises here (1 / 0) is left to the fail-closed path,
-            continue       # which decides it per call, exactly as without a table
-        table[values] = shared.setdefault(decisions, decisions)  # identical Decisions are one object
-    return table

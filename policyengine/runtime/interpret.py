@@ -233,10 +233,12 @@ class Interpreter:
     conditions), ``a_<id>`` (decisions) and ``id(expr)`` (every condition's value, for tracing).
     """
 
-    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta | None = None) -> None:
+    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta | None = None,
+                 shapes: Mapping[str, ActionShape] | None = None) -> None:
         self.policy = policy
         self.fact_index = {f.name: i for i, f in enumerate(policy.facts)}
-        self.shapes = {a.id: ActionShape.of(a) for a in policy.actions}
+        # ``shapes``: already built for these very actions (an engine shares a store's untouched actions' shapes)
+        self.shapes = dict(shapes) if shapes is not None else {a.id: ActionShape.of(a) for a in policy.actions}
         self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
         self._namespace = namespace_for(policy)
         # Each condition's step is compiled on its first use, not here: an engine builds one interpreter per store
