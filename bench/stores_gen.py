@@ -48,12 +48,13 @@ def override_text(i: int) -> str:
     return _HEAD.format(store=store) + body
 
 
-def write_tree(directory: Path, count: int) -> Path:
-    """A policy tree at ``directory``: the shipped base and ``count`` generated overrides under ``stores/``."""
+def write_tree(directory: Path, count: int, *, only: int | None = None) -> Path:
+    """A policy tree at ``directory``: the shipped base and ``count`` generated overrides under ``stores/`` (or,
+    with ``only``, just the override of store number ``only``)."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(BASE, directory / BASE.name)
     stores = directory / "stores"
     stores.mkdir(exist_ok=True)
-    for i in range(count):
+    for i in ([only] if only is not None else range(count)):
         (stores / f"s{i:05d}.yaml").write_text(override_text(i))
     return directory

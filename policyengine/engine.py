@@ -8,8 +8,10 @@ the store runs on (its pin, or the latest).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -457,6 +459,28 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     :class:`PolicyError` carrying every diagnostic found (all files are checked before it is raised).
     ``table_limit`` bounds how many fact combinations a policy may be specialised into (0 turns tables off).
     """
+    with _collector_paused():
+        return _load(path, adapter, table_limit)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while loading. A load of thousands of store overrides allocates millions
+    of long-lived objects and next to no garbage cycles, and each collection pass walks the growing heap again: the
+    collector alone made load time grow faster than the number of overrides (3,000 overrides: a third of the load).
+    Reference counting still frees everything as usual; the collector is restored (if it was on) however load ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(path: str | Path, adapter: Adapter | None, table_limit: int) -> Engine:
+    """:func:`load`'s pipeline: read the files, their revision, parse and validate, compile, check the locks, and
+    build the :class:`Engine`."""
     root = Path(path)
     absent = missing(root)
     if absent is not None:

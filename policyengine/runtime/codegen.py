@@ -498,7 +498,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     built = {a.id: cache.action(a, _action_entries) for a in policy.actions}
     interpreter = Interpreter(policy, meta, {name: shape for name, (shape, _) in built.items()})
     shapes = interpreter.shapes
-    getters = {i: adapter.getter(facts[i]) for i in policy.needed}
+    read_facts = {i: cache.fact(facts[i], adapter) for i in policy.needed}
+    getters = {i: getter for i, (getter, _) in read_facts.items()}
     is_expensive = getattr(adapter, "expensive", None)
     expensive = {i for i in policy.needed if is_expensive is not None and is_expensive(facts[i])}
     size = 1
@@ -620,11 +621,14 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         return result
 
     namespace = namespace_for(policy)
+    if cache.builtins is None:
+        cache.builtins = namespace["__builtins__"]
+    namespace["__builtins__"] = cache.builtins  # the same for every policy: one per engine
     for _, entries in built.values():
         namespace.update(entries)
     for i in policy.needed:
         namespace[f"G{i}"] = getters[i]
-        namespace[f"V{i}"] = frozenset(facts[i].values)
+        namespace[f"V{i}"] = read_facts[i][1]
         if i in expensive:
             namespace[f"L{i}"] = lazy(i)
     namespace.update(PLAIN=plain_classes, is_plain=is_plain)

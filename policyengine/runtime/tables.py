@@ -30,7 +30,7 @@ from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta
 from .interpret import ActionShape
 
-__all__ = ["BuildCache", "KeyIndex"]
+__all__ = ["BuildCache", "Column", "KeyIndex", "table_rows", "unique_decisions"]
 
 
 @attrs.frozen(slots=True)
@@ -60,8 +60,22 @@ class BuildCache:
     actions: dict[int, tuple[CompiledAction, ActionShape, dict[str, Any]]] = attrs.field(factory=dict)
     """id of a compiled action -> (it, its shape, its namespace entries ``T_``/``M_``/``B_``/``H_``)."""
     keys: dict[tuple[Any, ...], KeyIndex] = attrs.field(factory=dict)
-    columns: dict[tuple[int, ...], tuple[tuple[Any, ...], tuple[Any, ...]]] = attrs.field(factory=dict)
-    """Fingerprint (ids) -> (the objects fingerprinted, the column of decisions; None where a condition raised)."""
+    columns: dict[tuple[int, ...], tuple[tuple[Any, ...], Column]] = attrs.field(factory=dict)
+    """Fingerprint (ids) -> (the objects fingerprinted, the column of decisions)."""
+
+    facts: dict[tuple[int, int], tuple[Any, Any, Any, frozenset[Any]]] = attrs.field(factory=dict)
+    """(id of a fact, id of an adapter) -> (the fact, the adapter, its getter, its declared values)."""
+    builtins: dict[str, Any] | None = None
+    """The one ``__builtins__`` of every generated namespace of the engine (read only by generated code)."""
+
+    def fact(self, fact: Any, adapter: Any) -> tuple[Any, frozenset[Any]]:
+        """``fact``'s getter through ``adapter`` and its declared values, once per fact (stores share the base's)."""
+        known = self.facts.get((id(fact), id(adapter)))
+        if known is not None and known[0] is fact and known[1] is adapter:
+            return known[2], known[3]
+        getter, values = adapter.getter(fact), frozenset(fact.values)
+        self.facts[(id(fact), id(adapter))] = (fact, adapter, getter, values)
+        return getter, values
 
     def action(self, action: CompiledAction, build: Callable[[ActionShape], dict[str, Any]]) -> tuple[
             ActionShape, dict[str, Any]]:
@@ -100,6 +114,32 @@ def dependencies(policy: CompiledPolicy, action_id: str) -> list[tuple[str, str]
     return [node for node in policy.order if node in seen]
 
 
+@attrs.frozen(slots=True)
+class Column:
+    """One action's decision in every combination (None where a condition raises), and the same as small codes
+    (-1 for None) into ``distinct``: rows are assembled from codes, in C (zip, dict), not decision by decision."""
+
+    decisions: tuple[Any, ...]
+    codes: tuple[int, ...]
+    distinct: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, decisions: Sequence[Any]) -> Column:
+        numbers: dict[int, int] = {}
+        distinct: list[Any] = []
+        codes = []
+        for decision in decisions:  # equal decisions are one object (see unique_decisions): ids tell them apart
+            if decision is None:
+                codes.append(-1)
+                continue
+            code = numbers.get(id(decision))
+            if code is None:
+                code = numbers[id(decision)] = len(distinct)
+                distinct.append(decision)
+            codes.append(code)
+        return cls(tuple(decisions), tuple(codes), tuple(distinct))
+
+
 def table_rows(policy: CompiledPolicy, keys: KeyIndex, cache: BuildCache, meta: DecisionsMeta,
                column_source: Callable[[list[tuple[str, str]], str], str],
                compile_code: Callable[[str], CodeType], namespace: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -107,7 +147,7 @@ def table_rows(policy: CompiledPolicy, keys: KeyIndex, cache: BuildCache, meta: 
     ``keys``' order. Columns come from ``cache`` where everything an action depends on is shared; the others are
     computed by their own generated function (``column_source(nodes, action_id)``), over every combination."""
     actions = {a.id: a for a in policy.actions}
-    columns = []
+    columns: list[Column] = []
     for action in policy.actions:
         nodes = dependencies(policy, action.id)
         anchors = (keys, *(actions[name] if kind == "action" else policy.conditions[name] for kind, name in nodes))
@@ -119,32 +159,26 @@ def table_rows(policy: CompiledPolicy, keys: KeyIndex, cache: BuildCache, meta: 
         scope = dict(namespace)
         exec(compile_code(column_source(nodes, action.id)), scope)  # noqa: S102 - generated from the policy only
         decide = scope["column"]
-        column = []
+        decisions = []
         for values in keys.rows:
             try:
-                column.append(decide(*values))
+                decisions.append(decide(*values))
             except Exception:  # noqa: BLE001 - a condition that raises here (1 / 0) is left to the fail-closed path
-                column.append(None)
-        cache.columns[fingerprint] = (anchors, tuple(column))
-        columns.append(cache.columns[fingerprint][1])
-    # Rows: equal decisions are the same objects (each action's table is), so equal rows have equal ids, and
-    # identical rows are one Decisions object.
-    none = id(None)
-    shared: dict[tuple[int, ...], Decisions] = {}
-    rows: list[Any] = []
+                decisions.append(None)
+        column = Column.of(decisions)
+        cache.columns[fingerprint] = (anchors, column)
+        columns.append(column)
     if not columns:  # a policy without actions: one empty result for every combination
         empty = Decisions((), meta)
         return tuple(empty for _ in keys.rows)
-    for row in zip(*columns):
-        ids = tuple(map(id, row))
-        if none in ids:
-            rows.append(None)
-            continue
-        decisions = shared.get(ids)
-        if decisions is None:
-            decisions = shared[ids] = Decisions(row, meta)
-        rows.append(decisions)
-    return tuple(rows)
+    # Each combination's codes, one Decisions per distinct row (identical rows are one object), then every
+    # combination's Decisions by its codes: all but the distinct rows' construction runs in C.
+    codes = list(zip(*(c.codes for c in columns)))
+    distinct: dict[tuple[int, ...], Any] = dict.fromkeys(codes)
+    for row in distinct:
+        if -1 not in row:
+            distinct[row] = Decisions(tuple([c.distinct[k] for c, k in zip(columns, row)]), meta)
+    return tuple(map(distinct.__getitem__, codes))
 
 
 def unique_decisions(decisions: Sequence[Decision]) -> tuple[Decision, ...]:
