@@ -21,7 +21,10 @@ from .runtime.adapters import Adapter, DefaultAdapter, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
 from .runtime.plan import Plan, build_plan
-from .runtime.codegen import RAW, TABLE_LIMIT, BuildCache, Evaluator, build_evaluator, fast_reader, finish
+from .runtime.adapters import inline_path
+from .runtime.codegen import (RAW, TABLE_LIMIT, BuildCache, Evaluator, TableLookup, build_dispatch, build_evaluator,
+                               fast_reader, finish)
+from .runtime.tables import KeyIndex
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
@@ -49,6 +52,10 @@ class _Bound:
     policy: CompiledPolicy
     evaluator: Evaluator
     meta: DecisionsMeta
+
+
+_NO_LOOKUP = TableLookup((), (), "False", "()", KeyIndex({}, (), ()), ())
+"""The lookup of a store whose policy has no table: never the default's shape, so the general dispatch decides."""
 
 
 def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
@@ -194,7 +201,19 @@ class Engine:
                     return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, message), strict)
             return by_store.get(store, default)(order, user, strict)  # type: ignore[no-any-return]
 
-        return _documented(evaluate)
+        return _documented(self._table_dispatch(evaluate) or evaluate)
+
+    def _table_dispatch(self, general: Callable[..., Decisions]) -> Callable[..., Decisions] | None:
+        """With tabled policies read from plain dicts, a dispatch that reads the store id and the facts once and
+        looks the row up in the store's rows through the one key index they share, so a call touches little
+        memory of its own store (among thousands of stores, memory is what a call costs). Anything else: ``general``."""
+        path = inline_path(self._store_of) if self._store_of is not None else None
+        default = self._default.evaluator.lookup
+        if path is None or default is None:
+            return None
+        lookups = {store: bound.evaluator.lookup for store, bound in self._by_store.items()}
+        return build_dispatch(path, {s: lk for s, lk in lookups.items() if lk is not None}
+                              | {s: _NO_LOOKUP for s, lk in lookups.items() if lk is None}, default, general)
 
     @staticmethod
     def _store_unknown(result: Any, problem: FactProblem, strict: bool) -> Decisions:

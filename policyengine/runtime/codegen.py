@@ -34,11 +34,11 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from ..errors import FactError, FactProblem
 from .interpret import ActionShape, Interpreter, Unknown, namespace_for
-from .tables import BuildCache, table_rows, unique_decisions
+from .tables import BuildCache, KeyIndex, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
-__all__ = ["BuildCache", "Evaluator", "build_evaluator", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
+__all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
            "PACK_BITS", "RAW", "SLOW_MEMO_CELLS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
@@ -128,6 +128,25 @@ class Evaluator:
     batch_in_c: bool = False
     """Whether ``evaluate_many`` runs the C loop of :mod:`policyengine.runtime._batch` (a tabled policy whose facts are all
     read by path, with the extension built)."""
+    lookup: TableLookup | None = None
+    """How a plain-dict input finds its row (a tabled policy whose facts are all read by path), for the engine's
+    store dispatch: stores of one shape share the reads and the key index, and differ in their rows only."""
+
+
+@attrs.frozen(slots=True)
+class TableLookup:
+    """A tabled policy's shortcut for plain dicts: ``rows[keys.index[key]]`` after ``reads`` when ``exact`` holds."""
+
+    roots: tuple[str, ...]
+    """The roots read (``order``, ``user``): each must be a plain dict."""
+    reads: tuple[str, ...]
+    """Lines reading each table-key fact into ``f<i>`` (raise on anything unusual: the full path then decides)."""
+    exact: str
+    """The test that every fact read holds an exact value."""
+    key: str
+    """The key tuple's expression."""
+    keys: KeyIndex
+    rows: tuple[Any, ...] = attrs.field(repr=False, eq=False)
 
 
 def _fast_check(fact: FactSpec, var: str, i: int) -> str:
@@ -677,11 +696,51 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         return many(zip(orders, itertools.repeat(user)))  # type: ignore[no-any-return]
 
     size = sum(1 for row in rows if row is not None)
+    lookup = None
+    if keys is not None and generator.paths:
+        roots = tuple(sorted({path[0] for path in generator.paths}))
+        lookup = TableLookup(roots, tuple(f"f{i} = {_access(path)}" for i, path in
+                                          zip(policy.needed, generator.paths, strict=True)),
+                             generator.exact_all(), generator.key(), keys, rows)
     batch_args = generator.batch_args(rows, keys)
     if batch_args is not None and _batch is not None:
         return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source, size,
-                         batch_in_c=True)
-    return Evaluator(evaluate, many, orders_in_python, source, size)
+                         batch_in_c=True, lookup=lookup)
+    return Evaluator(evaluate, many, orders_in_python, source, size, lookup=lookup)
+
+
+def build_dispatch(store_path: tuple[str, ...], lookups: Mapping[str, TableLookup], default: TableLookup,
+                   slow: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The store dispatch of an engine whose policies are tabled alike: ``evaluate`` reading the store id and the
+    facts of plain dicts once, then ``ROWS.get(store, DEFAULT)[KEYS[key]]``: one shared key index, and per store
+    nothing but its rows. Whatever it does not answer (not plain dicts, a bad value, a store of another shape, a
+    combination whose conditions raise, an explicit ``store``) goes to ``slow``, the general dispatch. None when no
+    store shares the default's shape (``lookups``: store -> its lookup)."""
+    shape = (default.roots, default.reads, default.exact, default.key)
+    rows = {store: lookup.rows for store, lookup in lookups.items()
+            if lookup.keys is default.keys and (lookup.roots, lookup.reads, lookup.exact, lookup.key) == shape}
+    if not rows or store_path[0] not in _ROOTS:
+        return None
+    # a store of another shape has None: subscripting it raises, and the general dispatch decides
+    rows.update({store: None for store in lookups if store not in rows})
+    roots = sorted({*default.roots, store_path[0]})
+    source = "\n".join([
+        "def evaluate(order, user, strict=False, store=None):",
+        f"    if store is None and {' and '.join(f'type({root}) is dict' for root in roots)}:",
+        "        try:",
+        f"            s = {_access(store_path)}",
+        *(f"            {line}" for line in default.reads),
+        f"            if type(s) is str and {default.exact}:",
+        f"                hit = ROWS.get(s, DEFAULT)[KEYS[{default.key}]]",
+        "                if hit is not None:",
+        "                    return hit",
+        "        except Exception:",
+        "            pass",
+        "    return SLOW(order, user, strict, store)"]) + "\n"
+    scope: dict[str, Any] = {"ROWS": rows, "DEFAULT": default.rows, "KEYS": default.keys.index, "SLOW": slow,
+                             "__builtins__": {"type": type, "str": str, "dict": dict, "Exception": Exception}}
+    exec(compile(source, "<policyengine-dispatch>", "exec"), scope)  # noqa: S102 - generated from the policies only
+    return cast(Callable[..., Any], scope["evaluate"])
 
 
 def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
