@@ -38,7 +38,7 @@ from .tables import BuildCache, KeyIndex, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
-__all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
+__all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "same_shape", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
            "PACK_BITS", "RAW", "SLOW_MEMO_CELLS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
@@ -709,20 +709,23 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     return Evaluator(evaluate, many, orders_in_python, source, size, lookup=lookup)
 
 
-def build_dispatch(store_path: tuple[str, ...], lookups: Mapping[str, TableLookup], default: TableLookup,
+def same_shape(lookup: TableLookup | None, default: TableLookup) -> bool:
+    """Whether ``lookup``'s policy reads the same facts the same way as ``default``'s, into the same key index: then
+    its row for a plain-dict input is ``lookup.rows[default.keys.index[key]]``."""
+    return lookup is not None and lookup.keys is default.keys and \
+        (lookup.roots, lookup.reads, lookup.exact, lookup.key) == (default.roots, default.reads, default.exact, default.key)
+
+
+def build_dispatch(store_path: tuple[str, ...], default: TableLookup, rows: dict[str, Any],
                    slow: Callable[..., Any]) -> Callable[..., Any] | None:
     """The store dispatch of an engine whose policies are tabled alike: ``evaluate`` reading the store id and the
     facts of plain dicts once, then ``ROWS.get(store, DEFAULT)[KEYS[key]]``: one shared key index, and per store
-    nothing but its rows. Whatever it does not answer (not plain dicts, a bad value, a store of another shape, a
-    combination whose conditions raise, an explicit ``store``) goes to ``slow``, the general dispatch. None when no
-    store shares the default's shape (``lookups``: store -> its lookup)."""
-    shape = (default.roots, default.reads, default.exact, default.key)
-    rows = {store: lookup.rows for store, lookup in lookups.items()
-            if lookup.keys is default.keys and (lookup.roots, lookup.reads, lookup.exact, lookup.key) == shape}
-    if not rows or store_path[0] not in _ROOTS:
+    nothing but its rows (``rows``: store -> its rows, or None for a store not built yet or of another shape; the
+    engine fills it in as stores are built). Whatever it does not answer (not plain dicts, a bad value, such a
+    store, a combination whose conditions raise, an explicit ``store``) goes to ``slow``, the general dispatch.
+    None when the store id is not read from the order or the user by a path."""
+    if store_path[0] not in _ROOTS:
         return None
-    # a store of another shape has None: subscripting it raises, and the general dispatch decides
-    rows.update({store: None for store in lookups if store not in rows})
     roots = sorted({*default.roots, store_path[0]})
     source = "\n".join([
         "def evaluate(order, user, strict=False, store=None):",
@@ -731,9 +734,11 @@ def build_dispatch(store_path: tuple[str, ...], lookups: Mapping[str, TableLooku
         f"            s = {_access(store_path)}",
         *(f"            {line}" for line in default.reads),
         f"            if type(s) is str and {default.exact}:",
-        f"                hit = ROWS.get(s, DEFAULT)[KEYS[{default.key}]]",
-        "                if hit is not None:",
-        "                    return hit",
+        "                rows = ROWS.get(s, DEFAULT)",
+        "                if rows is not None:",
+        f"                    hit = rows[KEYS[{default.key}]]",
+        "                    if hit is not None:",
+        "                        return hit",
         "        except Exception:",
         "            pass",
         "    return SLOW(order, user, strict, store)"]) + "\n"

@@ -62,6 +62,9 @@ class BuildCache:
     keys: dict[tuple[Any, ...], KeyIndex] = attrs.field(factory=dict)
     columns: dict[tuple[int, ...], tuple[tuple[Any, ...], Column]] = attrs.field(factory=dict)
     """Fingerprint (ids) -> (the objects fingerprinted, the column of decisions)."""
+    remember_columns: bool = True
+    """Whether new columns are kept. An engine keeps its base versions' columns only: a column computed for a store
+    depends on something of that store alone (else it would be the base's), so no other store could reuse it."""
 
     facts: dict[tuple[int, int], tuple[Any, Any, Any, frozenset[Any]]] = attrs.field(factory=dict)
     """(id of a fact, id of an adapter) -> (the fact, the adapter, its getter, its declared values)."""
@@ -166,7 +169,8 @@ def table_rows(policy: CompiledPolicy, keys: KeyIndex, cache: BuildCache, meta: 
             except Exception:  # noqa: BLE001 - a condition that raises here (1 / 0) is left to the fail-closed path
                 decisions.append(None)
         column = Column.of(decisions)
-        cache.columns[fingerprint] = (anchors, column)
+        if cache.remember_columns:
+            cache.columns[fingerprint] = (anchors, column)
         columns.append(column)
     if not columns:  # a policy without actions: one empty result for every combination
         empty = Decisions((), meta)
