@@ -199,3 +199,25 @@ def test_wide_policies_decide_as_the_interpreter(tmp_path: Path, facts: int, act
         got = engine.evaluate(order, {})
         expected, _ = interpreter.evaluate({f"order.b{j}": v for j, v in enumerate(values)})
         assert tuple(got.values()) == tuple(expected.values())
+
+
+def test_the_store_dispatch_answers_plain_dicts_from_the_stores_rows(fleet: tuple[policyengine.Engine, Path]) -> None:
+    engine, _ = fleet
+    scope = engine.evaluate.__globals__  # the generated dispatch (<policyengine-dispatch>)
+    general = scope["SLOW"]
+    calls: list[Any] = []
+    scope["SLOW"] = lambda *args: calls.append(args) or general(*args)
+    try:
+        for store in engine.stores:
+            for order, user in every_order(store)[::11]:
+                first = engine.evaluate(order, user)  # builds the store's evaluator (the general way), once
+                again = engine.evaluate(order, user)
+                assert again is first  # the row itself: the dispatch answered from the store's rows
+        built = len(calls)
+        for store in engine.stores:
+            for order, user in every_order(store)[::11]:
+                engine.evaluate(order, user)
+        assert len(calls) == built  # every store built: not one more call the general way
+        assert built <= len(engine.stores)
+    finally:
+        scope["SLOW"] = general

@@ -743,7 +743,10 @@ def build_dispatch(store_path: tuple[str, ...], default: TableLookup, rows: dict
         "            pass",
         "    return SLOW(order, user, strict, store)"]) + "\n"
     scope: dict[str, Any] = {"ROWS": rows, "DEFAULT": default.rows, "KEYS": default.keys.index, "SLOW": slow,
-                             "__builtins__": {"type": type, "str": str, "dict": dict, "Exception": Exception}}
+                             # what the exact tests name (values.exact_test): a missing name would raise, silently
+                             # sending every call the general way
+                             "__builtins__": {"type": type, "str": str, "bool": bool, "int": int, "float": float,
+                                              "dict": dict, "frozenset": frozenset, "Exception": Exception}}
     exec(compile(source, "<policyengine-dispatch>", "exec"), scope)  # noqa: S102 - generated from the policies only
     return cast(Callable[..., Any], scope["evaluate"])
 
