@@ -53,6 +53,10 @@ PACK_BITS = 60
 """Up to this many bits of packed outcome key (see ``_Generator._fields``), the fast path names the whole outcome with
 one int and shares one Decisions per outcome; past it (hundreds of actions) each result is assembled per call."""
 
+SPLIT_LOCALS = 24
+"""Past this many actions and named conditions (each a local of the generated ``evaluate``), a tabled policy's
+plain-dict table hit gets a function of its own (see ``_Generator.source``)."""
+
 TABLE_LIMIT = 4096
 """The default bound on whole-policy tables (fact combinations); past it the fast path computes conditions."""
 
@@ -459,10 +463,11 @@ class _Generator:
         single = ["def evaluate(order, user, strict=False, store=None):",
                   *("    " + line for line in self.body(give))]
         shortcut = self.all_dicts(give)
-        if shortcut:
+        if shortcut and len(self.policy.actions) + len(self.policy.conditions) > SPLIT_LOCALS:
             # The table hit in a function of its own, with only the facts as locals: a call costs the same whatever
             # the number of actions (CPython sets up and clears every local of a frame on every call). Everything
-            # else is the complete evaluation, FULL.
+            # else is the complete evaluation, FULL: one more call for inputs that are not plain dicts, which is
+            # why a small policy keeps one function.
             single = ["def evaluate(order, user, strict=False, store=None):", *("    " + line for line in shortcut),
                       "    return FULL(order, user, strict)", "", "",
                       "def evaluate_full(order, user, strict=False):",
