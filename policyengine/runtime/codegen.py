@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -34,7 +34,7 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from ..errors import FactError, FactProblem
 from .interpret import ActionShape, Interpreter, Unknown, namespace_for
-from .tables import BuildCache, KeyIndex, table_rows, unique_decisions
+from .tables import BuildCache, KeyIndex, Rows, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
@@ -150,7 +150,8 @@ class TableLookup:
     key: str
     """The key tuple's expression."""
     keys: KeyIndex
-    rows: tuple[Any, ...] = attrs.field(repr=False, eq=False)
+    rows: Sequence[Any] = attrs.field(repr=False, eq=False)
+    """The rows (built on first use: None until asked for, see :class:`.tables.Rows`)."""
 
 
 def _fast_check(fact: FactSpec, var: str, i: int) -> str:
@@ -421,6 +422,8 @@ class _Generator:
             # would cost more than everything else the fail-closed path does)
             lines += [f"if bad is None and {self.exact_all()}:", f"    at = KEYS_GET({values})",
                       "    if at is not None:", "        hit = TABLE[at]",
+                      "        if hit is None:",  # not built yet (rows are built on first use), or raising
+                      "            hit = ROW(at)",
                       "        if hit is not None:", *("            " + line for line in ret("hit"))]
         for i in self.eager:
             if policy.facts[i].type == "set":
@@ -681,7 +684,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(fields, namespace, interpreter.meta)
     namespace["FINISH"] = finish
     keys = None
-    rows: tuple[Any, ...] = ()
+    rows: Rows | None = None
     if table:
         keys = cache.key_index([facts[i].domain for i in policy.needed])
 
@@ -692,7 +695,7 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             return found[2]
 
         rows = table_rows(policy, keys, cache, interpreter.meta, generator.column_source, compile_column, namespace)
-        namespace.update(TABLE=rows, KEYS=keys.index, KEYS_GET=keys.index.get)
+        namespace.update(TABLE=rows.table, ROW=rows.build, KEYS=keys.index, KEYS_GET=keys.index.get)
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
     namespace["FULL"] = namespace.get("evaluate_full")
     evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
@@ -700,15 +703,21 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     def orders_in_python(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
         return many(zip(orders, itertools.repeat(user)))  # type: ignore[no-any-return]
 
-    size = sum(1 for row in rows if row is not None)
+    size = rows.size if rows is not None else 0
     lookup = None
-    if keys is not None and generator.paths:
+    if rows is not None and keys is not None and generator.paths:
         roots = tuple(sorted({path[0] for path in generator.paths}))
         lookup = TableLookup(roots, tuple(f"f{i} = {_access(path)}" for i, path in
                                           zip(policy.needed, generator.paths, strict=True)),
-                             generator.exact_all(), generator.key(), keys, rows)
-    batch_args = generator.batch_args(rows, keys)
-    if batch_args is not None and _batch is not None:
+                             generator.exact_all(), generator.key(), keys, rows.table)
+    if rows is not None and generator.paths is not None and _batch is not None:
+        complete, batch_keys = rows.complete, keys
+
+        def batch_args() -> BatchArgs:  # on the first batch: the C loop reads every row, so all are built then
+            args = generator.batch_args(complete(), batch_keys)
+            assert args is not None
+            return args
+
         return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source, size,
                          batch_in_c=True, lookup=lookup)
     return Evaluator(evaluate, many, orders_in_python, source, size, lookup=lookup)
@@ -756,13 +765,19 @@ def build_dispatch(store_path: tuple[str, ...], default: TableLookup, rows: dict
     return cast(Callable[..., Any], scope["evaluate"])
 
 
-def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
+def _batch_loops(spec_of: Callable[[], BatchArgs], missed: Callable[[Any, Any], Any]) -> tuple[
         Callable[..., tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]]]:
     """``evaluate_many`` and ``evaluate_orders`` of a tabled policy through the C loop (``spec``: its arguments after
     the pairs): it answers every plain-dict input with valid facts from the table, and leaves the others (None) to the
     generated ``evaluate``, which is the one to judge them."""
     assert _batch is not None
     lookup_all = _batch.lookup_all
+    specs: list[BatchArgs] = []  # built on the first batch (a racing thread at worst builds an equal one)
+
+    def spec() -> BatchArgs:
+        if not specs:
+            specs.append(spec_of())
+        return specs[0]
 
     by_key: dict[tuple[Any, ...], Any] = {}  # bounded like the slow memo, whose results it shares
 
@@ -786,12 +801,12 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
 
     def evaluate_many(pairs: Any, strict: bool = False) -> tuple[list[Any], list[int]]:
         pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
-        results, misses, keys = lookup_all(pairs, *spec)
+        results, misses, keys = lookup_all(pairs, *spec())
         return results, complete(results, misses, keys, pairs.__getitem__)
 
     def evaluate_orders(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
         orders = list(orders)  # no (order, user) tuple per order: a bulk of 100,000 orders makes no garbage
-        results, misses, keys = lookup_all(orders, *spec, user)
+        results, misses, keys = lookup_all(orders, *spec(), user)
         return results, complete(results, misses, keys, lambda i: (orders[i], user))
 
     return evaluate_many, evaluate_orders

@@ -30,7 +30,7 @@ from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta
 from .interpret import ActionShape
 
-__all__ = ["BuildCache", "Column", "KeyIndex", "table_rows", "unique_decisions"]
+__all__ = ["BuildCache", "Column", "KeyIndex", "Rows", "table_rows", "unique_decisions"]
 
 
 @attrs.frozen(slots=True)
@@ -119,10 +119,9 @@ def dependencies(policy: CompiledPolicy, action_id: str) -> list[tuple[str, str]
 
 @attrs.frozen(slots=True)
 class Column:
-    """One action's decision in every combination (None where a condition raises), and the same as small codes
-    (-1 for None) into ``distinct``: rows are assembled from codes, in C (zip, dict), not decision by decision."""
+    """One action's decision in every combination, as small codes into ``distinct`` (-1 where a condition raises):
+    equal decisions are one object (see unique_decisions), so codes tell rows apart as well as decisions would."""
 
-    decisions: tuple[Any, ...]
     codes: tuple[int, ...]
     distinct: tuple[Any, ...]
 
@@ -131,7 +130,7 @@ class Column:
         numbers: dict[int, int] = {}
         distinct: list[Any] = []
         codes = []
-        for decision in decisions:  # equal decisions are one object (see unique_decisions): ids tell them apart
+        for decision in decisions:
             if decision is None:
                 codes.append(-1)
                 continue
@@ -140,15 +139,54 @@ class Column:
                 code = numbers[id(decision)] = len(distinct)
                 distinct.append(decision)
             codes.append(code)
-        return cls(tuple(decisions), tuple(codes), tuple(distinct))
+        return cls(tuple(codes), tuple(distinct))
+
+
+class Rows:
+    """A tabled policy's rows, built on first use: ``table[at]`` is the Decisions of combination ``at`` once some
+    input has asked for it (None before, and always for a combination whose conditions raise). A store's rows are
+    mostly never asked for: building them all at load was most of a store's memory. Identical rows are one object
+    (remembered by their codes). A racing thread at worst builds an equal row twice; one is kept."""
+
+    __slots__ = ("table", "_columns", "_meta", "_shared", "size")
+
+    def __init__(self, columns: Sequence[Column], meta: DecisionsMeta, count: int) -> None:
+        self.table: list[Any] = [None] * count
+        self._columns = tuple(columns)
+        self._meta = meta
+        self._shared: dict[tuple[int, ...], Any] = {}
+        codes = (tuple(c.codes[at] for c in columns) for at in range(count))
+        self.size = sum(1 for row in codes if -1 not in row) if columns else count
+        """Combinations whose conditions do not raise: those with a row."""
+
+    def build(self, at: int) -> Any:
+        """Combination ``at``'s Decisions, built now (None when a condition raises there)."""
+        columns = self._columns
+        codes = tuple([c.codes[at] for c in columns])
+        if -1 in codes:
+            return None
+        decisions = self._shared.get(codes)
+        if decisions is None:
+            decisions = Decisions(tuple([c.distinct[k] for c, k in zip(columns, codes)]), self._meta)
+            decisions = self._shared.setdefault(codes, decisions)
+        self.table[at] = decisions
+        return decisions
+
+    def complete(self) -> tuple[Any, ...]:
+        """Every row, built (for the C batch loop, which reads them all as one tuple)."""
+        table = self.table
+        for at, row in enumerate(table):
+            if row is None:
+                self.build(at)
+        return tuple(table)
 
 
 def table_rows(policy: CompiledPolicy, keys: KeyIndex, cache: BuildCache, meta: DecisionsMeta,
                column_source: Callable[[list[tuple[str, str]], str], str],
-               compile_code: Callable[[str], CodeType], namespace: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Every combination's Decisions (None where a condition raises: the fail-closed path decides those), in
-    ``keys``' order. Columns come from ``cache`` where everything an action depends on is shared; the others are
-    computed by their own generated function (``column_source(nodes, action_id)``), over every combination."""
+               compile_code: Callable[[str], CodeType], namespace: Mapping[str, Any]) -> Rows:
+    """Every combination's Decisions, in ``keys``' order, as :class:`Rows` built on first use. Columns come from
+    ``cache`` where everything an action depends on is shared; the others are computed by their own generated
+    function (``column_source(nodes, action_id)``), over every combination."""
     actions = {a.id: a for a in policy.actions}
     columns: list[Column] = []
     for action in policy.actions:
@@ -172,17 +210,7 @@ def table_rows(policy: CompiledPolicy, keys: KeyIndex, cache: BuildCache, meta: 
         if cache.remember_columns:
             cache.columns[fingerprint] = (anchors, column)
         columns.append(column)
-    if not columns:  # a policy without actions: one empty result for every combination
-        empty = Decisions((), meta)
-        return tuple(empty for _ in keys.rows)
-    # Each combination's codes, one Decisions per distinct row (identical rows are one object), then every
-    # combination's Decisions by its codes: all but the distinct rows' construction runs in C.
-    codes = list(zip(*(c.codes for c in columns)))
-    distinct: dict[tuple[int, ...], Any] = dict.fromkeys(codes)
-    for row in distinct:
-        if -1 not in row:
-            distinct[row] = Decisions(tuple([c.distinct[k] for c, k in zip(columns, row)]), meta)
-    return tuple(map(distinct.__getitem__, codes))
+    return Rows(columns, meta, len(keys.rows))
 
 
 def unique_decisions(decisions: Sequence[Decision]) -> tuple[Decision, ...]:
