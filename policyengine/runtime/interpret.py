@@ -240,7 +240,7 @@ class Interpreter:
         # ``shapes``: already built for these very actions (an engine shares a store's untouched actions' shapes)
         self.shapes = dict(shapes) if shapes is not None else {a.id: ActionShape.of(a) for a in policy.actions}
         self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
-        self._namespace = namespace_for(policy)
+        self._namespace: dict[str, Any] | None = None  # built with the first step (most interpreters need none)
         # Each condition's step is compiled on its first use, not here: an engine builds one interpreter per store
         # policy for the fail-closed path, which most stores never take (eager steps were a third of a load).
         self._steps: dict[int, Step] = {}
@@ -283,6 +283,8 @@ class Interpreter:
         """``expr``'s value (bool, or :class:`Unknown`), recorded in ``env`` under ``id(expr)``."""
         step = self._steps.get(id(expr))
         if step is None:  # a racing thread at worst compiles an equal step twice
+            if self._namespace is None:
+                self._namespace = namespace_for(self.policy)
             step = self._steps[id(expr)] = _StepCompiler(expr, self._namespace, self.fact_index).step()
         result = step(env)
         env[id(expr)] = result

@@ -19,6 +19,7 @@ combination, not one dict.
 
 from __future__ import annotations
 
+import array
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from types import CodeType
@@ -122,7 +123,8 @@ class Column:
     """One action's decision in every combination, as small codes into ``distinct`` (-1 where a condition raises):
     equal decisions are one object (see unique_decisions), so codes tell rows apart as well as decisions would."""
 
-    codes: tuple[int, ...]
+    codes: Sequence[int]
+    """One small int per combination (an ``array``: a few bytes each, not a pointer and an int object)."""
     distinct: tuple[Any, ...]
 
     @classmethod
@@ -139,7 +141,7 @@ class Column:
                 code = numbers[id(decision)] = len(distinct)
                 distinct.append(decision)
             codes.append(code)
-        return cls(tuple(codes), tuple(distinct))
+        return cls(array.array("i", codes), tuple(distinct))
 
 
 class Rows:
