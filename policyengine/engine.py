@@ -18,11 +18,10 @@ from typing import Any
 
 import attrs
 
-from .runtime.adapters import Adapter, DefaultAdapter, read_failure
+from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
 from .runtime.plan import Plan, build_plan
-from .runtime.adapters import inline_path
 from .runtime.codegen import (RAW, TABLE_LIMIT, BuildCache, Evaluator, TableLookup, build_dispatch, build_evaluator,
                                fast_reader, finish, same_shape)
 from .pipeline.compiler import CompiledPolicy, compile_policy

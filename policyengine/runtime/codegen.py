@@ -38,8 +38,9 @@ from .tables import BuildCache, KeyIndex, Rows, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
-__all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "same_shape", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
-           "PACK_BITS", "RAW", "SLOW_MEMO_CELLS", "TABLE_LIMIT"]
+__all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish",
+           "same_shape", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "SLOW_MEMO_CELLS",
+           "SPLIT_LOCALS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
 """Up to this many allow/guard/effect bits, an action's Decisions are all built at load time; past it they are built
@@ -500,7 +501,7 @@ def _action_entries(shape: ActionShape) -> dict[str, Any]:
     if shape.bits <= MAX_TABLE_BITS:  # equal decisions one object: table rows are then told apart by identity
         entries: dict[str, Any] = {f"T_{name}": unique_decisions([shape.from_key(k) for k in range(1 << shape.bits)])}
     else:
-        entries = dict(zip((f"M_{name}", f"B_{name}"), _memo(shape)))
+        entries = dict(zip((f"M_{name}", f"B_{name}"), _memo(shape), strict=True))
     entries[f"H_{name}"] = shape.hidden
     return entries
 

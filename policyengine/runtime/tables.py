@@ -169,7 +169,7 @@ class Rows:
             return None
         decisions = self._shared.get(codes)
         if decisions is None:
-            decisions = Decisions(tuple([c.distinct[k] for c, k in zip(columns, codes)]), self._meta)
+            decisions = Decisions(tuple([c.distinct[k] for c, k in zip(columns, codes, strict=True)]), self._meta)
             decisions = self._shared.setdefault(codes, decisions)
         self.table[at] = decisions
         return decisions
