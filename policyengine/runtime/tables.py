@@ -157,8 +157,11 @@ class Rows:
         self._columns = tuple(columns)
         self._meta = meta
         self._shared: dict[tuple[int, ...], Any] = {}
-        codes = (tuple(c.codes[at] for c in columns) for at in range(count))
-        self.size = sum(1 for row in codes if -1 not in row) if columns else count
+        raising: set[int] = set()
+        for column in columns:
+            if -1 in column.codes:  # rare: a condition that raises for some combination
+                raising.update(at for at, code in enumerate(column.codes) if code == -1)
+        self.size = count - len(raising)
         """Combinations whose conditions do not raise: those with a row."""
 
     def build(self, at: int) -> Any:
