@@ -369,6 +369,7 @@ class _Loader:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.relative: dict[str, str] = {}
+        self.contexts: dict[Any, Any] = {}  # the typed contexts of this load's store policies, by what they declare
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -478,7 +479,8 @@ class _Loader:
         base = versions[runs_on]
         merged_spec, refused = merge_override(base.spec, override)
         self.diagnostics += refused
-        merged = self.attempt(compile_policy, merged_spec, base)  # what the override leaves alone: the base's, compiled
+        # what the override leaves alone is the base's, compiled; typed contexts are shared by overrides alike
+        merged = self.attempt(functools.partial(compile_policy, contexts=self.contexts), merged_spec, base)
         if merged is None:
             return None
         problems = check_locks(base, merged, override)

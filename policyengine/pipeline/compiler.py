@@ -118,9 +118,11 @@ def _object_type(name: str, members: Mapping[str, Any]) -> Any:
 
 
 class _Compiler:
-    def __init__(self, spec: PolicySpec, base: CompiledPolicy | None = None) -> None:
+    def __init__(self, spec: PolicySpec, base: CompiledPolicy | None = None,
+                 contexts: dict[Any, rule_engine.Context] | None = None) -> None:
         self.spec = spec
         self.base = base
+        self.contexts = contexts
         """The policy ``spec`` was merged from (a store override's base): what ``spec`` shares with it unchanged
         (the very same spec objects, see :mod:`.merge`) is taken compiled from it, not parsed again."""
         self.diagnostics: list[Diagnostic] = []
@@ -156,6 +158,18 @@ class _Compiler:
             if condition.name in roots or condition.name in _RESERVED_ROOTS:
                 self.error(condition.expr.doc.diagnostic(("conditions", condition.name),
                                           f"condition name {condition.name!r} clashes with a fact root", key=True))
+
+    def context_of(self, contexts: dict[Any, rule_engine.Context] | None) -> rule_engine.Context:
+        """:meth:`context`, shared through ``contexts`` by the specs that declare the same facts (names and types),
+        named conditions and actions: what the typed context is made of (stores adding the same action share one)."""
+        if contexts is None:
+            return self.context()
+        key = (tuple((f.name, f.type) for f in self.spec.facts), frozenset(self.condition_names),
+               tuple(self.action_ids))
+        known = contexts.get(key)
+        if known is None:
+            known = contexts[key] = self.context()
+        return known
 
     def context(self) -> rule_engine.Context:
         tree: dict[str, Any] = {}
@@ -372,7 +386,7 @@ class _Compiler:
             # the base's constants come along with its compiled conditions; ours are named after its (K_<n>_<i>)
             self.constants.update(self.base.constants)
             self.counter = shared.counter
-        ctx = shared.context if shared.context is not None else self.context()
+        ctx = shared.context if shared.context is not None else self.context_of(self.contexts)
         conditions = {c.name: shared.conditions.get(id(c)) or self.compile_expr(c.expr, ctx)
                       for c in self.spec.conditions}
         actions = {a.id: shared.actions.get(id(a)) or self.compile_action(a, ctx) for a in self.spec.actions}
@@ -556,11 +570,13 @@ def compile_conditions(policy: CompiledPolicy, exprs: Iterable[Expr | None]) -> 
     return ExtraConditions(compiled, dict(compiler.constants), tuple(compiler.diagnostics))
 
 
-def compile_policy(spec: PolicySpec, base: CompiledPolicy | None = None) -> CompiledPolicy:
+def compile_policy(spec: PolicySpec, base: CompiledPolicy | None = None, *,
+                   contexts: dict[Any, rule_engine.Context] | None = None) -> CompiledPolicy:
     """Compile ``spec``; raise :class:`PolicyError` with every problem found.
 
     ``base``: the compiled policy ``spec`` was merged from (:func:`~.merge.merge_override`). What the merge left
     untouched (the same spec objects) is shared, compiled, with ``base`` instead of being parsed again, so a store
     override costs what it changes; the result is the same as compiling ``spec`` alone (constants aside, which are
-    named apart)."""
-    return _Compiler(spec, base).run()
+    named apart). ``contexts``: typed contexts already built, shared by specs declaring the same names (a load
+    passes one dict for all its store overrides)."""
+    return _Compiler(spec, base, contexts).run()
