@@ -44,12 +44,14 @@ check: $(STAMP)
 	$(BIN)/policyengine lint policies --strict
 	$(BIN)/policyengine verify policies --strict
 
-## bench: the benchmark suite (issue 5's targets, ratios against hand-written code; not part of the tests)
+## bench: the benchmark suite (issue 5's targets, ratios against hand-written code; issue 16's store and action
+## scaling in bench/stores_bench.py; not part of the tests)
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/sql_bench.py
 	$(BIN)/python bench/results_bench.py
+	$(BIN)/python bench/stores_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so

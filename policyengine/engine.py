@@ -8,18 +8,22 @@ the store runs on (its pin, or the latest).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from .runtime.adapters import Adapter, DefaultAdapter, read_failure
+from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
 from .runtime.plan import Plan, PlanCache, build_plan
-from .runtime.codegen import RAW, TABLE_LIMIT, Evaluator, build_evaluator, fast_reader, finish
+from .runtime.codegen import (RAW, TABLE_LIMIT, BuildCache, Evaluator, TableLookup, build_dispatch, build_evaluator,
+                              fast_reader, finish, same_shape)
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .runtime.reasons import not_offered_reason, store_reason
@@ -43,11 +47,24 @@ class StorePolicy:
     policy: CompiledPolicy
 
 
-@attrs.frozen(slots=True)
 class _Bound:
-    policy: CompiledPolicy
-    evaluator: Evaluator
-    meta: DecisionsMeta
+    """A policy bound to the engine: its Decisions meta, and its evaluator, built on first use. A store's evaluator
+    is built when its first order comes (about a millisecond), not at load: with thousands of stores, load costs
+    what checking the overrides costs, and memory grows with the stores actually served. A racing thread at worst
+    builds an equal evaluator twice (one is kept)."""
+
+    __slots__ = ("policy", "meta", "_build", "_evaluator")
+
+    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta, build: Callable[[], Evaluator]) -> None:
+        self.policy, self.meta, self._build = policy, meta, build
+        self._evaluator: Evaluator | None = None
+
+    @property
+    def evaluator(self) -> Evaluator:
+        evaluator = self._evaluator
+        if evaluator is None:
+            evaluator = self._evaluator = self._build()
+        return evaluator
 
 
 def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
@@ -63,7 +80,7 @@ class Engine:
     """Loaded, compiled policies ready to evaluate. Immutable and safe to share between threads."""
 
     __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of",
-                 "_table_limit", "_plans", "evaluate")
+                 "_table_limit", "_plans", "_serving", "evaluate")
 
     evaluate: Callable[..., Decisions]
     """``evaluate(order, user, strict=False, store=None) -> Decisions``: decide every action for one order
@@ -78,17 +95,23 @@ class Engine:
         self._revision = revision
         self._table_limit = table_limit
         latest = self._versions[max(self._versions)]
-        self._default = self._bind(latest, None)
-        self._by_store = {s.store: self._bind(s.policy, s.override) for s in self._stores.values()}
+        # What the evaluators share (code, untouched actions' decisions, the base's table columns), so a store's
+        # evaluator costs what its override changes. Kept by the stores' builders: they are built on first use.
+        cache = BuildCache()
+        self._default = self._bind(latest, None, cache)
+        self._default.evaluator  # noqa: B018 - the base's, now: its columns are the ones stores share
+        cache.remember_columns = False
+        self._by_store = {s.store: self._bind(s.policy, s.override, cache) for s in self._stores.values()}
         store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
         self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
         self.evaluate = self._evaluator()
         self._plans = PlanCache()  # plans are pure functions of (action, state, store, user facts): kept, bounded
 
-    def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None) -> _Bound:
+    def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None, cache: BuildCache) -> _Bound:
         meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
                              override.label if override else None, self._revision)
-        return _Bound(policy, build_evaluator(policy, self._adapter, meta, table_limit=self._table_limit), meta)
+        return _Bound(policy, meta, functools.partial(build_evaluator, policy, self._adapter, meta,
+                                                      table_limit=self._table_limit, cache=cache))
 
     # -- what is loaded -----------------------------------------------------------------------------------
     @property
@@ -167,7 +190,11 @@ class Engine:
         default = self._default.evaluator.evaluate
         if not self._stores:
             return _documented(default)
-        by_store = {store: bound.evaluator.evaluate for store, bound in self._by_store.items()}
+        # each store's generated evaluate once built; until then a stub that builds it (see _Bound)
+        rows: dict[str, Any] = dict.fromkeys(self._by_store)  # the table dispatch's rows of each store built
+        default_lookup = self._default.evaluator.lookup
+        by_store = {store: self._first_call(store, rows, default_lookup) for store in self._by_store}
+        self._serving = by_store
         read_store = fast_reader(self._store_of) if self._store_of is not None else None
         store_unknown = self._store_unknown
         store_fact = next((f for f in self.policy.facts if f.name == STORE_FACT), None)
@@ -194,7 +221,32 @@ class Engine:
                     return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, message), strict)
             return by_store.get(store, default)(order, user, strict)  # type: ignore[no-any-return]
 
-        return _documented(evaluate)
+        return _documented(self._table_dispatch(evaluate, rows) or evaluate)
+
+    def _first_call(self, store: str, rows: dict[str, Any], default: TableLookup | None) -> Callable[..., Any]:
+        """The stub standing for ``store``'s evaluate until its first call: builds it, puts it (and its rows, for the
+        table dispatch, when they share the base's key index) in place of the stub, and decides."""
+
+        def first(order: Any, user: Any, strict: Any = False) -> Any:
+            evaluator = self._by_store[store].evaluator
+            self._serving[store] = evaluator.evaluate
+            if default is not None and same_shape(evaluator.lookup, default):
+                rows[store] = evaluator.lookup.rows  # type: ignore[union-attr]
+            return evaluator.evaluate(order, user, strict)
+
+        return first
+
+    def _table_dispatch(self, general: Callable[..., Decisions],
+                        rows: dict[str, Any]) -> Callable[..., Decisions] | None:
+        """With tabled policies read from plain dicts, a dispatch that reads the store id and the facts once and
+        looks the row up in the store's rows through the one key index they share, so a call touches little
+        memory of its own store (among thousands of stores, memory is what a call costs). Anything else (a store
+        whose evaluator is not built yet, among others): ``general``."""
+        path = inline_path(self._store_of) if self._store_of is not None else None
+        default = self._default.evaluator.lookup
+        if path is None or default is None:
+            return None
+        return build_dispatch(path, default, rows, general)
 
     @staticmethod
     def _store_unknown(result: Any, problem: FactProblem, strict: bool) -> Decisions:
@@ -334,6 +386,7 @@ class _Loader:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.relative: dict[str, str] = {}
+        self.contexts: dict[Any, Any] = {}  # the typed contexts of this load's store policies, by what they declare
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -443,7 +496,8 @@ class _Loader:
         base = versions[runs_on]
         merged_spec, refused = merge_override(base.spec, override)
         self.diagnostics += refused
-        merged = self.attempt(compile_policy, merged_spec)
+        # what the override leaves alone is the base's, compiled; typed contexts are shared by overrides alike
+        merged = self.attempt(functools.partial(compile_policy, contexts=self.contexts), merged_spec, base)
         if merged is None:
             return None
         problems = check_locks(base, merged, override)
@@ -470,6 +524,28 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     :class:`PolicyError` carrying every diagnostic found (all files are checked before it is raised).
     ``table_limit`` bounds how many fact combinations a policy may be specialised into (0 turns tables off).
     """
+    with _collector_paused():
+        return _load(path, adapter, table_limit)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while loading. A load of thousands of store overrides allocates millions
+    of long-lived objects and next to no garbage cycles, and each collection pass walks the growing heap again: the
+    collector alone made load time grow faster than the number of overrides (3,000 overrides: a third of the load).
+    Reference counting still frees everything as usual; the collector is restored (if it was on) however load ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(path: str | Path, adapter: Adapter | None, table_limit: int) -> Engine:
+    """:func:`load`'s pipeline: read the files, their revision, parse and validate, compile, check the locks, and
+    build the :class:`Engine`."""
     root = Path(path)
     absent = missing(root)
     if absent is not None:

@@ -119,8 +119,13 @@ def _object_type(name: str, members: Mapping[str, Any]) -> Any:
 
 
 class _Compiler:
-    def __init__(self, spec: PolicySpec) -> None:
+    def __init__(self, spec: PolicySpec, base: CompiledPolicy | None = None,
+                 contexts: dict[Any, rule_engine.Context] | None = None) -> None:
         self.spec = spec
+        self.base = base
+        self.contexts = contexts
+        """The policy ``spec`` was merged from (a store override's base): what ``spec`` shares with it unchanged
+        (the very same spec objects, see :mod:`.merge`) is taken compiled from it, not parsed again."""
         self.diagnostics: list[Diagnostic] = []
         self.facts = {f.name: f for f in spec.facts}
         self.fact_index = {f.name: i for i, f in enumerate(spec.facts)}
@@ -128,6 +133,7 @@ class _Compiler:
         self.action_ids = [a.id for a in spec.actions]
         self.constants: dict[str, Any] = {}
         self.counter = 0
+        self.shared: _Shared | None = None
 
     def error(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.append(diagnostic)
@@ -154,6 +160,18 @@ class _Compiler:
                 self.error(condition.expr.doc.diagnostic(("conditions", condition.name),
                                           f"condition name {condition.name!r} clashes with a fact root", key=True))
 
+    def context_of(self, contexts: dict[Any, rule_engine.Context] | None) -> rule_engine.Context:
+        """:meth:`context`, shared through ``contexts`` by the specs that declare the same facts (names and types),
+        named conditions and actions: what the typed context is made of (stores adding the same action share one)."""
+        if contexts is None:
+            return self.context()
+        key = (tuple((f.name, f.type) for f in self.spec.facts), frozenset(self.condition_names),
+               tuple(self.action_ids))
+        known = contexts.get(key)
+        if known is None:
+            known = contexts[key] = self.context()
+        return known
+
     def context(self) -> rule_engine.Context:
         tree: dict[str, Any] = {}
         for fact in self.spec.facts:
@@ -178,6 +196,10 @@ class _Compiler:
 
     # -- conditions --------------------------------------------------------------------------------------
     def compile_expr(self, expr: Expr, ctx: rule_engine.Context) -> CompiledExpr | None:
+        if self.shared is not None:  # a condition of the base a store kept (in an action it changed otherwise)
+            known = self.shared.exprs.get(id(expr))
+            if known is not None:
+                return known
         self.counter += 1
         too_big = _too_big(expr.text)
         if too_big:
@@ -363,10 +385,18 @@ class _Compiler:
 
     def run(self) -> CompiledPolicy:
         self.check_facts()
-        ctx = self.context()
-        conditions = {c.name: self.compile_expr(c.expr, ctx) for c in self.spec.conditions}
-        actions = {a.id: self.compile_action(a, ctx) for a in self.spec.actions}
-        constraints = {c.name: self.compile_expr(c.expr, ctx) for c in self.spec.constraints}
+        shared = _Shared.of(self.base, self.spec)
+        if self.base is not None:
+            self.shared = shared
+            # the base's constants come along with its compiled conditions; ours are named after its (K_<n>_<i>)
+            self.constants.update(self.base.constants)
+            self.counter = shared.counter
+        ctx = shared.context if shared.context is not None else self.context_of(self.contexts)
+        conditions = {c.name: shared.conditions.get(id(c)) or self.compile_expr(c.expr, ctx)
+                      for c in self.spec.conditions}
+        actions = {a.id: shared.actions.get(id(a)) or self.compile_action(a, ctx) for a in self.spec.actions}
+        constraints = {c.name: shared.constraints.get(id(c)) or self.compile_expr(c.expr, ctx)
+                       for c in self.spec.constraints}
         for name, expr in constraints.items():
             if expr is not None and expr.actions:
                 self.error(self.spec.doc.diagnostic(("constraints", name), "a constraint reads facts only, not actions",
@@ -380,6 +410,46 @@ class _Compiler:
         needed = tuple(sorted({self.fact_index[f] for e in exprs for f in e.facts}))
         return CompiledPolicy(self.spec, self.spec.facts, needed, ok_conditions, tuple(ok_actions.values()), order,
                               dict(self.constants), ctx, {k: v for k, v in constraints.items() if v is not None})
+
+
+@attrs.frozen(slots=True)
+class _Shared:
+    """What a merged spec takes compiled from its base: each condition, action and constraint whose spec object is
+    the base's own (merge keeps untouched ones as they are), by ``id`` of that spec object (both specs are alive
+    while compiling, so ids are not reused). Reusing is exact: a store keeps the base's facts (it may only add
+    facts, conditions and actions), so the base's compiled conditions parse, type and translate the same under the
+    store's context; a named condition the store replaces is still read as ``c_<name>``, its new value."""
+
+    conditions: dict[int, CompiledExpr]
+    actions: dict[int, CompiledAction]
+    exprs: dict[int, CompiledExpr]
+    """Every condition of the base's actions by its ``Expr``: an action the store patches (a new label, one more
+    guard) keeps the base's parse of what it does not change."""
+    constraints: dict[int, CompiledExpr]
+    context: rule_engine.Context | None
+    """The base's typed context, when the merged spec declares the same facts, conditions and actions."""
+    counter: int
+    """Past the base's constant prefixes: a condition compiled for the store names its constants apart."""
+
+    @classmethod
+    def of(cls, base: CompiledPolicy | None, spec: PolicySpec) -> _Shared:
+        if base is None:
+            return cls({}, {}, {}, {}, None, 0)
+        old = base.spec
+        conditions = {id(c): base.conditions[c.name] for c in old.conditions if c.name in base.conditions}
+        actions = {id(a.spec): a for a in base.actions}
+        exprs: dict[int, CompiledExpr] = {}
+        for action in base.actions:
+            exprs[id(action.spec.visible)] = action.visible
+            exprs[id(action.spec.allow)] = action.allow
+            exprs.update((id(g.spec.when), g.when) for g in action.guards)
+            exprs.update((id(e.spec.when), e.when) for e in action.effects if e.when is not None)
+        constraints = {id(c): base.constraints[c.name] for c in old.constraints if c.name in base.constraints}
+        same = (spec.facts == old.facts and [c.name for c in spec.conditions] == [c.name for c in old.conditions]
+                and [a.id for a in spec.actions] == [a.id for a in old.actions])
+        counter = max((int(name.split("_")[1]) for name in base.constants if name.count("_") >= 2
+                       and name.split("_")[1].isdigit()), default=0)
+        return cls(conditions, actions, exprs, constraints, base.context if same else None, counter)
 
 
 MAX_ENUM_VALUES = 10_000
@@ -505,6 +575,13 @@ def compile_conditions(policy: CompiledPolicy, exprs: Iterable[Expr | None]) -> 
     return ExtraConditions(compiled, dict(compiler.constants), tuple(compiler.diagnostics))
 
 
-def compile_policy(spec: PolicySpec) -> CompiledPolicy:
-    """Compile ``spec``; raise :class:`PolicyError` with every problem found."""
-    return _Compiler(spec).run()
+def compile_policy(spec: PolicySpec, base: CompiledPolicy | None = None, *,
+                   contexts: dict[Any, rule_engine.Context] | None = None) -> CompiledPolicy:
+    """Compile ``spec``; raise :class:`PolicyError` with every problem found.
+
+    ``base``: the compiled policy ``spec`` was merged from (:func:`~.merge.merge_override`). What the merge left
+    untouched (the same spec objects) is shared, compiled, with ``base`` instead of being parsed again, so a store
+    override costs what it changes; the result is the same as compiling ``spec`` alone (constants aside, which are
+    named apart). ``contexts``: typed contexts already built, shared by specs declaring the same names (a load
+    passes one dict for all its store overrides)."""
+    return _Compiler(spec, base, contexts).run()

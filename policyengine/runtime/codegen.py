@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -34,11 +34,13 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from ..errors import FactError, FactProblem
 from .interpret import ActionShape, Interpreter, Unknown, namespace_for
+from .tables import BuildCache, KeyIndex, Rows, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
-__all__ = ["Evaluator", "build_evaluator", "fast_reader", "finish", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT",
-           "PACK_BITS", "RAW", "SLOW_MEMO_CELLS", "TABLE_LIMIT"]
+__all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish",
+           "same_shape", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "SLOW_MEMO_CELLS",
+           "SPLIT_LOCALS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
 """Up to this many allow/guard/effect bits, an action's Decisions are all built at load time; past it they are built
@@ -51,6 +53,10 @@ built on each use and not kept, so memory stays bounded whatever the inputs."""
 PACK_BITS = 60
 """Up to this many bits of packed outcome key (see ``_Generator._fields``), the fast path names the whole outcome with
 one int and shares one Decisions per outcome; past it (hundreds of actions) each result is assembled per call."""
+
+SPLIT_LOCALS = 24
+"""Past this many actions and named conditions (each a local of the generated ``evaluate``), a tabled policy's
+plain-dict table hit gets a function of its own (see ``_Generator.source``)."""
 
 TABLE_LIMIT = 4096
 """The default bound on whole-policy tables (fact combinations); past it the fast path computes conditions."""
@@ -127,6 +133,26 @@ class Evaluator:
     batch_in_c: bool = False
     """Whether ``evaluate_many`` runs the C loop of :mod:`policyengine.runtime._batch` (a tabled policy whose facts are all
     read by path, with the extension built)."""
+    lookup: TableLookup | None = None
+    """How a plain-dict input finds its row (a tabled policy whose facts are all read by path), for the engine's
+    store dispatch: stores of one shape share the reads and the key index, and differ in their rows only."""
+
+
+@attrs.frozen(slots=True)
+class TableLookup:
+    """A tabled policy's shortcut for plain dicts: ``rows[keys.index[key]]`` after ``reads`` when ``exact`` holds."""
+
+    roots: tuple[str, ...]
+    """The roots read (``order``, ``user``): each must be a plain dict."""
+    reads: tuple[str, ...]
+    """Lines reading each table-key fact into ``f<i>`` (raise on anything unusual: the full path then decides)."""
+    exact: str
+    """The test that every fact read holds an exact value."""
+    key: str
+    """The key tuple's expression."""
+    keys: KeyIndex
+    rows: Sequence[Any] = attrs.field(repr=False, eq=False)
+    """The rows (built on first use: None until asked for, see :class:`.tables.Rows`)."""
 
 
 def _fast_check(fact: FactSpec, var: str, i: int) -> str:
@@ -324,12 +350,12 @@ class _Generator:
             offset += width
         return out
 
-    def decide(self, packed: bool = False) -> list[str]:
+    def decide(self, packed: bool = False, only: list[tuple[str, str]] | None = None) -> list[str]:
         """Conditions in dependency order, then each action's decision: ``a_<id>`` each, or (``packed``) ``k``,
-        the outcome key of :meth:`_fields`."""
+        the outcome key of :meth:`_fields`. ``only``: just these nodes (in dependency order), for a table column."""
         lines = ["k = 0"] if packed else []
         fields = {shape.action.spec.id: (offset, always) for shape, offset, _, always in self.fields}
-        for kind, name in self.policy.order:
+        for kind, name in (self.policy.order if only is None else only):
             if kind == "condition":
                 if name not in self.lazy_conditions:
                     lines.append(f"c_{name} = {self.code(self.policy.conditions[name])}")
@@ -359,10 +385,13 @@ class _Generator:
             return []
         needed = self.policy.needed
         roots = sorted({path[0] for path in self.paths})
+        # TABLE[KEYS[...]]: KEYS (shared by every store of the engine) numbers the combination, TABLE (this
+        # policy's rows) holds its Decisions, or None for a combination whose conditions raise
         return [f"if {' and '.join(f'type({root}) is dict' for root in roots)}:", "    try:",
                 *(f"        f{i} = {self.shortcut_read(i, path)}" for i, path in zip(needed, self.paths, strict=True)),
-                f"        if {self.exact_all()}:",
-                *("            " + line for line in ret(f"TABLE[{self.key()}]")),
+                f"        if {self.exact_all()}:", f"            hit = TABLE[KEYS[{self.key()}]]",
+                "            if hit is not None:",
+                *("                " + line for line in ret("hit")),
                 "    except Exception:", "        pass"]
 
     def shortcut_read(self, i: int, path: tuple[str, ...]) -> str:
@@ -380,19 +409,25 @@ class _Generator:
     def key(self) -> str:
         return "(" + "".join(f"f{i}, " for i in self.policy.needed) + ")"
 
-    def batch_args(self, table: Mapping[tuple[Any, ...], Any]) -> BatchArgs | None:
+    def batch_args(self, table: tuple[Any, ...], keys: Any) -> BatchArgs | None:
         """The arguments of the C batch loop after the pairs (see policyengine/runtime/_batch.c): the table flattened in
         product order, each fact's path as ``(root, key, ...)`` (root 0 the order, 1 the user), each fact's value ->
         position in its domain, and the exact class its value must have (:data:`.values.EXACT`). None when the
         policy has no such table."""
-        if self.paths is None:
+        if self.paths is None or keys is None:
             return None
-        domains = [self.policy.facts[i].domain for i in self.policy.needed]
-        # a combination missing from the table (its conditions raise) is None: the C loop leaves it to evaluate
-        return (tuple(table.get(values) for values in itertools.product(*domains)),
-                tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths),
-                tuple(_index(self.policy.facts[i]) for i in self.policy.needed),
+        # the rows are in product order already; a combination whose conditions raise is None: the C loop leaves
+        # it to evaluate
+        positions = tuple(_with_default(at, self.policy.facts[i]) for at, i in zip(keys.positions, self.policy.needed,
+                                                                                    strict=True))
+        return (table, tuple((_ROOTS.index(path[0]), *path[1:]) for path in self.paths), positions,
                 tuple(_one_class(self.policy.facts[i].type) for i in self.policy.needed))
+
+    def column_source(self, nodes: list[tuple[str, str]], action_id: str) -> str:
+        """A function of the table-key facts computing one action's decision (``nodes``: what it depends on)."""
+        params = ", ".join(f"f{i}" for i in self.policy.needed)
+        return "\n".join([f"def column({params}):", "    order = user = None",
+                          *("    " + line for line in self.decide(only=nodes)), f"    return a_{action_id}"]) + "\n"
 
     def body(self, ret: Callable[[str], list[str]], shortcut: bool = True) -> list[str]:
         """The evaluation of one (order, user); ``ret(expr)`` renders how a result leaves it. Without ``shortcut``,
@@ -403,8 +438,11 @@ class _Generator:
         if self.table:  # anything but exact declared values (undeclared, a look-alike, a subclass) is checked below
             # .get, not [] in a try: exact values hash safely, and an undeclared one raises no exception (which
             # would cost more than everything else the fail-closed path does)
-            lines += [f"if bad is None and {self.exact_all()}:", f"    hit = TABLE_GET({values})",
-                      "    if hit is not None:", *("        " + line for line in ret("hit"))]
+            lines += [f"if bad is None and {self.exact_all()}:", f"    at = KEYS_GET({values})",
+                      "    if at is not None:", "        hit = TABLE[at]",
+                      "        if hit is None:",  # not built yet (rows are built on first use), or raising
+                      "            hit = ROW(at)",
+                      "        if hit is not None:", *("            " + line for line in ret("hit"))]
         for i in self.eager:
             if policy.facts[i].type == "set":
                 # exact containers of exact strings (STR_ONLY iterates in C); a set fact used only with `in` stays
@@ -445,6 +483,16 @@ class _Generator:
 
         single = ["def evaluate(order, user, strict=False, store=None):",
                   *("    " + line for line in self.body(give))]
+        shortcut = self.all_dicts(give)
+        if shortcut and len(self.policy.actions) + len(self.policy.conditions) > SPLIT_LOCALS:
+            # The table hit in a function of its own, with only the facts as locals: a call costs the same whatever
+            # the number of actions (CPython sets up and clears every local of a frame on every call). Everything
+            # else is the complete evaluation, FULL: one more call for inputs that are not plain dicts, which is
+            # why a small policy keeps one function.
+            single = ["def evaluate(order, user, strict=False, store=None):", *("    " + line for line in shortcut),
+                      "    return FULL(order, user, strict)", "", "",
+                      "def evaluate_full(order, user, strict=False):",
+                      *("    " + line for line in self.body(give, shortcut=False))]
 
         def collect(expr: str) -> list[str]:
             if expr.startswith("slow("):
@@ -464,13 +512,40 @@ class _Generator:
         return "\n".join(single) + "\n\n\n" + "\n".join(many) + "\n".join(missed) + "\n"
 
 
-def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None, *,
-                    table_limit: int = TABLE_LIMIT) -> Evaluator:
-    """Build every evaluation path of ``policy`` reading facts through ``adapter``."""
+def _action_entries(shape: ActionShape) -> dict[str, Any]:
+    """One action's names in the generated code's namespace: its decision table (or memo) and hidden decision."""
+    name = shape.action.spec.id
+    if shape.bits <= MAX_TABLE_BITS:  # equal decisions one object: table rows are then told apart by identity
+        entries: dict[str, Any] = {f"T_{name}": unique_decisions([shape.from_key(k) for k in range(1 << shape.bits)])}
+    else:
+        entries = dict(zip((f"M_{name}", f"B_{name}"), _memo(shape), strict=True))
+    entries[f"H_{name}"] = shape.hidden
+    return entries
+
+
+def _structure(policy: CompiledPolicy, getters: Mapping[int, Any], expensive: set[int], table: bool) -> tuple[Any, ...]:
+    """Everything the generated source depends on (and nothing it does not: labels, reasons and the like live in
+    the namespace): policies with equal structures share one generator, source and code object."""
     facts = policy.facts
-    interpreter = Interpreter(policy, meta)
+    return (table, tuple(sorted(expensive)), policy.order,
+            tuple((i, facts[i].type, facts[i].has_default, inline_path(getters[i]) or id(getters[i]))
+                  for i in policy.needed),
+            tuple((name, expr.python) for name, expr in policy.conditions.items()),
+            tuple((a.id, tuple(e.python for e in a.exprs()), tuple(e.when is None for e in a.effects))
+                  for a in policy.actions))
+
+
+def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMeta | None = None, *,
+                    table_limit: int = TABLE_LIMIT, cache: BuildCache | None = None) -> Evaluator:
+    """Build every evaluation path of ``policy`` reading facts through ``adapter``. ``cache``: what the evaluators
+    of one engine share (see :mod:`.tables`); without it, nothing is shared."""
+    cache = cache if cache is not None else BuildCache()
+    facts = policy.facts
+    built = {a.id: cache.action(a, _action_entries) for a in policy.actions}
+    interpreter = Interpreter(policy, meta, {name: shape for name, (shape, _) in built.items()})
     shapes = interpreter.shapes
-    getters = {i: adapter.getter(facts[i]) for i in policy.needed}
+    read_facts = {i: cache.fact(facts[i], adapter) for i in policy.needed}
+    getters = {i: getter for i, (getter, _) in read_facts.items()}
     is_expensive = getattr(adapter, "expensive", None)
     expensive = {i for i in policy.needed if is_expensive is not None and is_expensive(facts[i])}
     size = 1
@@ -598,15 +673,14 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         return result
 
     namespace = namespace_for(policy)
-    for name, shape in shapes.items():
-        if shape.bits <= MAX_TABLE_BITS:
-            namespace[f"T_{name}"] = tuple(shape.from_key(k) for k in range(1 << shape.bits))
-        else:
-            namespace[f"M_{name}"], namespace[f"B_{name}"] = _memo(shape)
-        namespace[f"H_{name}"] = shape.hidden
+    if cache.builtins is None:
+        cache.builtins = namespace["__builtins__"]
+    namespace["__builtins__"] = cache.builtins  # the same for every policy: one per engine
+    for _, entries in built.values():
+        namespace.update(entries)
     for i in policy.needed:
         namespace[f"G{i}"] = getters[i]
-        namespace[f"V{i}"] = frozenset(facts[i].values)
+        namespace[f"V{i}"] = read_facts[i][1]
         namespace[f"D{i}"] = facts[i].default  # the declared default of a missing fact (None: none)
         if i in expensive:
             namespace[f"L{i}"] = lazy(i)
@@ -615,42 +689,121 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
                      slow=slow, DECISIONS=Decisions, NEW=object.__new__, META=interpreter.meta)
     namespace.update(SEQUENCES=SEQUENCES, STR_ONLY=frozenset({str}).issuperset, type=type, map=map,
                      AttributeError=AttributeError)
-    generator = _Generator(policy, shapes, getters, expensive, table)
-    try:
-        source = generator.source()
-        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
-    except (RecursionError, SyntaxError, MemoryError):
-        # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
-        # compiles: compute them where they are declared instead (same values, a little less laziness)
-        generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
-        source = generator.source()
-        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
-    if generator.packed:
-        namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
+    filename = f"<policyengine:{policy.name}@{policy.version}>"
+    structure = _structure(policy, getters, expensive, table)
+    known = cache.code.get(structure)
+    if known is None:  # a policy shaped like one built before (most store overrides) reuses its code as it is
+        generator = _Generator(policy, shapes, getters, expensive, table)
+        try:
+            source = generator.source()
+            code = compile(source, filename, "exec")
+        except (RecursionError, SyntaxError, MemoryError):
+            # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
+            # compiles: compute them where they are declared instead (same values, a little less laziness)
+            generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
+            source = generator.source()
+            code = compile(source, filename, "exec")
+        known = cache.code[structure] = (generator, source, code)
+    generator, source, code = known
+    if generator.packed:  # the generator may be another policy's: the decisions are this one's own
+        fields = [(shapes[shape.action.spec.id], *rest) for shape, *rest in generator.fields]
+        namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(fields, namespace, interpreter.meta)
     namespace["FINISH"] = finish
+    keys = None
+    rows: Rows | None = None
     if table:
-        namespace["TABLE"] = _table(policy, generator, namespace)
-        namespace["TABLE_GET"] = namespace["TABLE"].get
+        keys = cache.key_index([facts[i].domain for i in policy.needed])
+
+        def compile_column(column: str) -> Any:
+            found = cache.code.get(column)
+            if found is None:
+                found = cache.code[column] = (None, column, compile(column, f"<policyengine-table:{policy.name}>", "exec"))
+            return found[2]
+
+        rows = table_rows(policy, keys, cache, interpreter.meta, generator.column_source, compile_column, namespace)
+        namespace.update(TABLE=rows.table, ROW=rows.build, KEYS=keys.index, KEYS_GET=keys.index.get)
     exec(code, namespace)  # noqa: S102 - the source is generated from the compiled policy only
+    namespace["FULL"] = namespace.get("evaluate_full")
     evaluate, many = namespace["evaluate"], namespace["evaluate_many"]
 
     def orders_in_python(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
         return many(zip(orders, itertools.repeat(user)))  # type: ignore[no-any-return]
 
-    batch_args = generator.batch_args(namespace.get("TABLE", {}))
-    if batch_args is not None and _batch is not None:
-        return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source,
-                         len(namespace["TABLE"]), batch_in_c=True)
-    return Evaluator(evaluate, many, orders_in_python, source, len(namespace.get("TABLE", ())))
+    size = rows.size if rows is not None else 0
+    lookup = None
+    if rows is not None and keys is not None and generator.paths:
+        roots = tuple(sorted({path[0] for path in generator.paths}))
+        lookup = TableLookup(roots, tuple(f"f{i} = {_access(path)}" for i, path in
+                                          zip(policy.needed, generator.paths, strict=True)),
+                             generator.exact_all(), generator.key(), keys, rows.table)
+    if rows is not None and generator.paths is not None and _batch is not None:
+        complete, batch_keys = rows.complete, keys
+
+        def batch_args() -> BatchArgs:  # on the first batch: the C loop reads every row, so all are built then
+            args = generator.batch_args(complete(), batch_keys)
+            assert args is not None
+            return args
+
+        return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source, size,
+                         batch_in_c=True, lookup=lookup)
+    return Evaluator(evaluate, many, orders_in_python, source, size, lookup=lookup)
 
 
-def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
+def same_shape(lookup: TableLookup | None, default: TableLookup) -> bool:
+    """Whether ``lookup``'s policy reads the same facts the same way as ``default``'s, into the same key index: then
+    its row for a plain-dict input is ``lookup.rows[default.keys.index[key]]``."""
+    return lookup is not None and lookup.keys is default.keys and \
+        (lookup.roots, lookup.reads, lookup.exact, lookup.key) == (default.roots, default.reads, default.exact, default.key)
+
+
+def build_dispatch(store_path: tuple[str, ...], default: TableLookup, rows: dict[str, Any],
+                   slow: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The store dispatch of an engine whose policies are tabled alike: ``evaluate`` reading the store id and the
+    facts of plain dicts once, then ``ROWS.get(store, DEFAULT)[KEYS[key]]``: one shared key index, and per store
+    nothing but its rows (``rows``: store -> its rows, or None for a store not built yet or of another shape; the
+    engine fills it in as stores are built). Whatever it does not answer (not plain dicts, a bad value, such a
+    store, a combination whose conditions raise, an explicit ``store``) goes to ``slow``, the general dispatch.
+    None when the store id is not read from the order or the user by a path."""
+    if store_path[0] not in _ROOTS:
+        return None
+    roots = sorted({*default.roots, store_path[0]})
+    source = "\n".join([
+        "def evaluate(order, user, strict=False, store=None):",
+        f"    if store is None and {' and '.join(f'type({root}) is dict' for root in roots)}:",
+        "        try:",
+        f"            s = {_access(store_path)}",
+        *(f"            {line}" for line in default.reads),
+        f"            if type(s) is str and {default.exact}:",
+        "                rows = ROWS.get(s, DEFAULT)",
+        "                if rows is not None:",
+        f"                    hit = rows[KEYS[{default.key}]]",
+        "                    if hit is not None:",
+        "                        return hit",
+        "        except Exception:",
+        "            pass",
+        "    return SLOW(order, user, strict, store)"]) + "\n"
+    scope: dict[str, Any] = {"ROWS": rows, "DEFAULT": default.rows, "KEYS": default.keys.index, "SLOW": slow,
+                             # what the exact tests name (values.exact_test): a missing name would raise, silently
+                             # sending every call the general way
+                             "__builtins__": {"type": type, "str": str, "bool": bool, "int": int, "float": float,
+                                              "dict": dict, "frozenset": frozenset, "Exception": Exception}}
+    exec(compile(source, "<policyengine-dispatch>", "exec"), scope)  # noqa: S102 - generated from the policies only
+    return cast(Callable[..., Any], scope["evaluate"])
+
+
+def _batch_loops(spec_of: Callable[[], BatchArgs], missed: Callable[[Any, Any], Any]) -> tuple[
         Callable[..., tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]]]:
     """``evaluate_many`` and ``evaluate_orders`` of a tabled policy through the C loop (``spec``: its arguments after
     the pairs): it answers every plain-dict input with valid facts from the table, and leaves the others (None) to the
     generated ``evaluate``, which is the one to judge them."""
     assert _batch is not None
     lookup_all = _batch.lookup_all
+    specs: list[BatchArgs] = []  # built on the first batch (a racing thread at worst builds an equal one)
+
+    def spec() -> BatchArgs:
+        if not specs:
+            specs.append(spec_of())
+        return specs[0]
 
     by_key: dict[tuple[Any, ...], Any] = {}  # bounded like the slow memo, whose results it shares
 
@@ -674,12 +827,12 @@ def _batch_loops(spec: BatchArgs, missed: Callable[[Any, Any], Any]) -> tuple[
 
     def evaluate_many(pairs: Any, strict: bool = False) -> tuple[list[Any], list[int]]:
         pairs = list(pairs)  # our own list: nothing the host runs during the loop can change it
-        results, misses, keys = lookup_all(pairs, *spec)
+        results, misses, keys = lookup_all(pairs, *spec())
         return results, complete(results, misses, keys, pairs.__getitem__)
 
     def evaluate_orders(orders: Any, user: Any) -> tuple[list[Any], list[int]]:
         orders = list(orders)  # no (order, user) tuple per order: a bulk of 100,000 orders makes no garbage
-        results, misses, keys = lookup_all(orders, *spec, user)
+        results, misses, keys = lookup_all(orders, *spec(), user)
         return results, complete(results, misses, keys, lambda i: (orders[i], user))
 
     return evaluate_many, evaluate_orders
@@ -712,13 +865,10 @@ def _mark(i: int, message: str, pad: str, *, keep: bool = False) -> list[str]:
             f"{pad}elif {i} not in bad:" if keep else f"{pad}else:", f"{pad}    bad[{i}] = {message!r}"]
 
 
-def _index(fact: FactSpec) -> dict[Any, int]:
-    """A table-key fact's value -> position in its domain, for the C loop; with a declared default, also Ellipsis ->
-    the default's position (a missing key reads as the default there, see _batch.c)."""
-    index: dict[Any, int] = {value: at for at, value in enumerate(fact.domain)}
-    if fact.has_default:
-        index[...] = index[fact.default]
-    return index
+def _with_default(index: dict[Any, int], fact: FactSpec) -> dict[Any, int]:
+    """A table-key fact's value -> position in its domain (shared by every store), for the C loop; with a declared
+    default, also Ellipsis -> the default's position (a missing key reads as the default there, see _batch.c)."""
+    return {**index, ...: index[fact.default]} if fact.has_default else index
 
 
 def _one_class(kind: str) -> type:
@@ -805,23 +955,3 @@ def _membership_only(policy: CompiledPolicy) -> set[int]:
             if all(uses):
                 out.add(i)
     return out
-
-
-def _table(policy: CompiledPolicy, generator: _Generator, namespace: dict[str, Any]) -> dict[tuple[Any, ...], Any]:
-    """Every combination of the needed (finite) facts -> its Decisions, computed by the same generated code."""
-    params = ", ".join(f"f{i}" for i in policy.needed)
-    decide = ["def decide(" + params + "):", "    order = user = None",
-              *("    " + line for line in generator.decide()),
-              f"    return DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)"]
-    scope = dict(namespace)
-    exec(compile("\n".join(decide) + "\n", f"<policyengine-table:{policy.name}>", "exec"), scope)  # noqa: S102
-    shared: dict[Any, Any] = {}
-    table = {}
-    decide = scope["decide"]
-    for values in itertools.product(*(policy.facts[i].domain for i in policy.needed)):
-        try:
-            decisions = decide(*values)
-        except Exception:  # noqa: BLE001 - a condition that raises here (1 / 0) is left to the fail-closed path,
-            continue       # which decides it per call, exactly as without a table
-        table[values] = shared.setdefault(decisions, decisions)  # identical Decisions are one object
-    return table

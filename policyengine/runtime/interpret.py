@@ -236,13 +236,17 @@ class Interpreter:
     conditions), ``a_<id>`` (decisions) and ``id(expr)`` (every condition's value, for tracing).
     """
 
-    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta | None = None) -> None:
+    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta | None = None,
+                 shapes: Mapping[str, ActionShape] | None = None) -> None:
         self.policy = policy
         self.fact_index = {f.name: i for i, f in enumerate(policy.facts)}
-        self.shapes = {a.id: ActionShape.of(a) for a in policy.actions}
+        # ``shapes``: already built for these very actions (an engine shares a store's untouched actions' shapes)
+        self.shapes = dict(shapes) if shapes is not None else {a.id: ActionShape.of(a) for a in policy.actions}
         self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
-        namespace = namespace_for(policy)
-        self._steps = {id(e): _StepCompiler(e, namespace, self.fact_index).step() for e in self._exprs()}
+        self._namespace: dict[str, Any] | None = None  # built with the first step (most interpreters need none)
+        # Each condition's step is compiled on its first use, not here: an engine builds one interpreter per store
+        # policy for the fail-closed path, which most stores never take (eager steps were a third of a load).
+        self._steps: dict[int, Step] = {}
         # Facts decisions read, and those only constraints read (analysis asks about them too).
         constrained = {self.fact_index[f] for e in policy.constraints.values() for f in e.facts}
         self._resolved = sorted(set(policy.needed) | constrained)
@@ -284,7 +288,12 @@ class Interpreter:
 
     def value(self, expr: CompiledExpr, env: dict[Any, Any]) -> Any:
         """``expr``'s value (bool, or :class:`Unknown`), recorded in ``env`` under ``id(expr)``."""
-        result = self._steps[id(expr)](env)
+        step = self._steps.get(id(expr))
+        if step is None:  # a racing thread at worst compiles an equal step twice
+            if self._namespace is None:
+                self._namespace = namespace_for(self.policy)
+            step = self._steps[id(expr)] = _StepCompiler(expr, self._namespace, self.fact_index).step()
+        result = step(env)
         env[id(expr)] = result
         return result
 
