@@ -30,6 +30,7 @@ from typing import Any, cast
 import attrs
 
 from .adapters import Adapter, inline_path, read_failure
+from .codestore import compile_source
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from ..errors import FactError, FactProblem
@@ -596,13 +597,13 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
     generator = _Generator(policy, shapes, getters, expensive, table)
     try:
         source = generator.source()
-        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
+        code = compile_source(source, f"<policyengine:{policy.name}@{policy.version}>")
     except (RecursionError, SyntaxError, MemoryError):
         # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
         # compiles: compute them where they are declared instead (same values, a little less laziness)
         generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
         source = generator.source()
-        code = compile(source, f"<policyengine:{policy.name}@{policy.version}>", "exec")
+        code = compile_source(source, f"<policyengine:{policy.name}@{policy.version}>")
     if generator.packed:
         namespace["WHOLE"], namespace["WHOLE_BUILD"] = _whole_memo(generator.fields, namespace, interpreter.meta)
     namespace["FINISH"] = finish
@@ -735,7 +736,7 @@ def fast_reader(getter: Any) -> Callable[[Any, Any], Any]:
         "    return GETTER(order, user)",
     ])
     scope: dict[str, Any] = {"GETTER": getter}
-    exec(compile(source + "\n", f"<policyengine-read:{'.'.join(path)}>", "exec"), scope)  # noqa: S102
+    exec(compile_source(source + "\n", f"<policyengine-read:{'.'.join(path)}>"), scope)  # noqa: S102
     return cast(Callable[[Any, Any], Any], scope["read"])
 
 
@@ -783,7 +784,7 @@ def _table(policy: CompiledPolicy, generator: _Generator, namespace: dict[str, A
               *("    " + line for line in generator.decide()),
               f"    return DECISIONS(({''.join(f'a_{a.id}, ' for a in policy.actions)}), META)"]
     scope = dict(namespace)
-    exec(compile("\n".join(decide) + "\n", f"<policyengine-table:{policy.name}>", "exec"), scope)  # noqa: S102
+    exec(compile_source("\n".join(decide) + "\n", f"<policyengine-table:{policy.name}>"), scope)  # noqa: S102
     shared: dict[Any, Any] = {}
     table = {}
     decide = scope["decide"]
