@@ -235,8 +235,13 @@ def _same(obj: Any) -> Any:
     return obj
 
 
-_SAFE_MODULES = frozenset({"policyengine", "rule_engine", "collections", "decimal", "_decimal", "datetime", "re",
-                           "_codecs", "copyreg", "enum", "dateutil"})
+_SAFE_MODULES = frozenset({"policyengine", "rule_engine", "decimal", "_decimal"})
+_SAFE_GLOBALS = frozenset({("functools", "partial"), ("_operator", "getitem"), ("operator", "getitem"),
+                           ("datetime", "timedelta"), ("datetime", "timezone"), ("dateutil.tz.tz", "tzlocal"),
+                           ("dateutil.tz.tz", "tzutc"), ("collections", "OrderedDict"), ("copyreg", "_reconstructor"),
+                           ("_codecs", "encode")})
+"""What rule-engine contexts (a partial of their own resolver, the default timezone, decimal signals) and the
+compiled policies refer to; a cache entry naming anything else is damaged (or made by someone else) and ignored."""
 _SAFE_BUILTINS = frozenset({"set", "frozenset", "dict", "list", "tuple", "bytes", "bytearray", "str", "int",
                             "float", "complex", "bool", "slice", "range", "object", "NotImplemented", "Ellipsis"})
 
@@ -245,7 +250,8 @@ class _Unpickler(pickle.Unpickler):
     """Defence in depth on top of the directory's trust: only the globals a cache entry holds."""
 
     def find_class(self, module: str, name: str) -> Any:
-        allowed = name in _SAFE_BUILTINS if module == "builtins" else module.split(".")[0] in _SAFE_MODULES
+        allowed = name in _SAFE_BUILTINS if module == "builtins" else \
+            module.split(".")[0] in _SAFE_MODULES or (module, name) in _SAFE_GLOBALS
         if not allowed:
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a policyengine cache entry")
         return super().find_class(module, name)
