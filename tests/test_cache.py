@@ -82,9 +82,9 @@ def orders() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         yield order, {"role": role}
 
 
-def fingerprint(engine: policyengine.Engine) -> dict[str, Any]:
-    """Everything a user can read of an engine, decisions for many orders included."""
-    pairs = list(orders())
+def fingerprint(engine: policyengine.Engine, step: int = 7) -> dict[str, Any]:
+    """Everything a user can read of an engine, decisions for many orders included (every ``step``-th of them)."""
+    pairs = list(orders())[::step]
     return {
         "revision": engine.revision, "versions": engine.versions, "stores": engine.stores, "actions": engine.actions,
         "repr": repr(engine), "source": engine.generated_source, "specialised": engine.specialised,
@@ -143,12 +143,12 @@ def test_warm_load_decides_exactly_like_a_cold_load(tree: Path, tmp_path: Path, 
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     directory = tmp_path / "cache"
     writing = policyengine.load(tree, cache=directory)
-    assert fingerprint(writing) == cold
+    assert fingerprint(writing, 1) == fingerprint(policyengine.load(tree), 1)
     [entry] = entries(directory)
     assert entry.stat().st_mode & 0o777 == 0o600 and directory.stat().st_mode & 0o777 == 0o700
     Spy(monkeypatch, forbid=True)  # from here on, reading YAML, compiling or proving locks fails the test
     warm = policyengine.load(tree, cache=directory)
-    assert fingerprint(warm) == cold
+    assert fingerprint(warm, 1) == fingerprint(writing, 1) and fingerprint(warm) == cold
     assert entries(directory) == [entry]
 
 
