@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/sql_bench.py
+	$(BIN)/python bench/cache_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so
