@@ -262,6 +262,7 @@ _SAFE_MODULES = frozenset({"policyengine", "rule_engine", "decimal", "_decimal"}
 _SAFE_GLOBALS = frozenset({("functools", "partial"), ("_operator", "getitem"), ("operator", "getitem"),
                            ("datetime", "timedelta"), ("datetime", "timezone"), ("dateutil.tz.tz", "tzlocal"),
                            ("dateutil.tz.tz", "tzutc"), ("collections", "OrderedDict"), ("copyreg", "_reconstructor"),
+                           ("re", "_compile"),
                            ("_codecs", "encode")})
 """What rule-engine contexts (a partial of their own resolver, the default timezone, decimal signals) and the
 compiled policies refer to; a cache entry naming anything else is damaged (or made by someone else) and ignored."""

@@ -480,3 +480,38 @@ def test_serve_with_a_cache_dir(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         assert len(entries(directory)) == 1
     assert revisions == [policyengine.load(SHIPPED).revision] * 2
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def loadable_sets() -> list[Path]:
+    """Every golden policy set (lint, verify, overrides cases) that loads: regexes, numbers, sets, strings, stores."""
+    candidates = sorted({*GOLDEN.glob("lint/*/policy.yaml"), *GOLDEN.glob("lint/*/policies"),
+                         *(p for p in GOLDEN.glob("verify/*") if p.is_dir()), *GOLDEN.glob("overrides/*.yaml")})
+    found = []
+    for candidate in candidates:
+        try:
+            policyengine.load(candidate)
+        except policyengine.PolicyError:
+            continue
+        found.append(candidate)
+    return found
+
+
+def test_every_golden_set_comes_back_warm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever a policy holds (regexes, exact numbers, sets, constraints), its entry is read back: no global the
+    unpickler refuses, no entry ignored as damaged."""
+    sets = loadable_sets()
+    assert len(sets) >= 10
+    cold = {}
+    for path in sets:
+        cold[path] = policyengine.load(path, cache=tmp_path / "c")
+    Spy(monkeypatch, forbid=True)
+    with caplog.at_level(logging.WARNING, "policyengine.cache"):
+        for path in sets:
+            warm = policyengine.load(path, cache=tmp_path / "c")
+            assert (warm.revision, warm.generated_source, warm.policy.constants.keys()) == \
+                   (cold[path].revision, cold[path].generated_source, cold[path].policy.constants.keys())
+    assert caplog.text == ""
