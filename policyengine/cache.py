@@ -108,7 +108,7 @@ def default_directory() -> Path:
 
 def cache_directory(option: CacheOption) -> Path | None:
     """The directory ``option`` names, or None when the cache is off."""
-    if option is None or option is False:
+    if option is None or option is False or option == "":  # "": an unset variable, not the working directory
         return None
     if option is True:
         return default_directory()

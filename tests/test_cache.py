@@ -435,8 +435,9 @@ def test_the_default_directory(tree: Path, tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv(cache_module.ENV, str(tmp_path / "env"))
     policyengine.load(tree, cache=True)
     assert len(entries(tmp_path / "env")) == 1
-    for off in (None, False):
-        policyengine.load(tree, cache=off)
+    monkeypatch.chdir(tmp_path / "env")
+    for off in (None, False, ""):  # "" (an empty setting) is off, not the working directory
+        policyengine.load(tmp_path / "p", cache=off)
     assert len(entries(tmp_path / "env")) == 1 and len(entries(tmp_path / "xdg" / "policyengine")) == 1
 
 
