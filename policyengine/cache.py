@@ -64,6 +64,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any, Union
 
+import attrs
 import rule_engine
 
 from .layout import DECIDING, PLACES, layout_files, place_of
@@ -212,9 +213,13 @@ def _restore_context(blob: bytes) -> rule_engine.Context:
     return _LazyContext(blob)
 
 
-def _restore_document(file: str, data: Any, marks: tuple[tuple[Any, Mark], ...],
-                      key_marks: tuple[tuple[Any, Mark], ...], text: str) -> Document:
-    return Document(file, data, dict(marks), dict(key_marks), text)
+_POSITION_MAPS = ("marks", "key_marks")
+
+
+def _restore_document(fields: dict[str, Any]) -> Document:
+    for name in _POSITION_MAPS:
+        fields[name] = dict(fields[name])
+    return Document(**fields)
 
 
 class _Pickler(pickle.Pickler):
@@ -236,10 +241,11 @@ class _Pickler(pickle.Pickler):
         if kind is Mark:
             shared = self._interned(obj)
             return (_same, (shared,)) if shared is not obj else (Mark, (obj.line, obj.column, obj.index))
-        if kind is Document:
-            marks = [(self._interned(path), self._interned(mark)) for path, mark in obj.marks.items()]
-            key_marks = [(self._interned(path), self._interned(mark)) for path, mark in obj.key_marks.items()]
-            return _restore_document, (obj.file, obj.data, tuple(marks), tuple(key_marks), obj.text)
+        if kind is Document:  # every field as it is, but the position maps as pairs of shared paths and marks
+            fields = {f.name: getattr(obj, f.name) for f in attrs.fields(Document)}
+            for name in _POSITION_MAPS:
+                fields[name] = tuple((self._interned(path), self._interned(mark)) for path, mark in fields[name].items())
+            return _restore_document, (fields,)
         if isinstance(obj, rule_engine.Rule):
             return _restore_rule, (obj.text, obj.context)
         if isinstance(obj, rule_engine.Context):

@@ -95,6 +95,9 @@ def fingerprint(engine: policyengine.Engine, step: int = 7) -> dict[str, Any]:
                   for s in (None, "acme", "s3")],
         "where": [e.where for a in engine.store_policy("s4").actions for e in a.exprs()],
         "stores_pins": [(s, engine.store_override(s).base_version) for s in engine.stores],  # type: ignore[union-attr]
+        "documents": [(d.file, d.data, d.marks, d.key_marks, d.text) for d in
+                      (*(engine.store_override(s).override.doc for s in engine.stores),  # type: ignore[union-attr]
+                       *(engine.version_policy(v).spec.doc for v in engine.versions))],
     }
 
 
