@@ -62,7 +62,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import CodeType
-from typing import Any, Union
+from typing import Any, TypeVar, Union, cast
 
 import attrs
 import rule_engine
@@ -94,6 +94,8 @@ Compiled = tuple[Mapping[int, Any], tuple[Any, ...], str]
 """What a load compiles: the base versions, the store policies and the revision (see ``engine._compile_set``)."""
 
 _log = logging.getLogger("policyengine.cache")
+_Set = TypeVar("_Set")
+_Built = TypeVar("_Built")
 
 
 # -- where ------------------------------------------------------------------------------------------------------
@@ -170,7 +172,7 @@ def _entry_name(key: bytes) -> str:
 
 
 # -- rule-engine objects, stored as their recipe ------------------------------------------------------------
-class _LazyContext(rule_engine.Context):
+class _LazyContext(rule_engine.Context):  # type: ignore[misc]  # rule-engine ships no types
     """A rule-engine context restored from its pickle on first use (most loads never touch it)."""
 
     def __init__(self, blob: bytes) -> None:  # noqa: D107 - no super().__init__: that is what is deferred
@@ -188,7 +190,7 @@ class _LazyContext(rule_engine.Context):
         return getattr(self, name)
 
 
-class _LazyRule(rule_engine.Rule):
+class _LazyRule(rule_engine.Rule):  # type: ignore[misc]
     """A rule-engine rule whose text is parsed (under its context) on first use of its ``statement``."""
 
     def __init__(self, text: str, context: rule_engine.Context) -> None:  # noqa: D107 - parsing is deferred
@@ -426,8 +428,8 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def cached_load(root: Path, option: CacheOption, compile_set: Callable[[], Compiled],
-                build: Callable[[Compiled], Any], *, table_limit: int, adapter: Any) -> Any:
+def cached_load(root: Path, option: CacheOption, compile_set: Callable[[], _Set], build: Callable[[_Set], _Built], *,
+                table_limit: int, adapter: Any) -> _Built:
     """``build(compile_set())``, with the compiled set (and the generated code) taken from and saved to the cache
     that ``option`` names (see the module docstring). ``compile_set`` raises :class:`PolicyError` for a set that
     does not load; nothing is written then."""
@@ -439,8 +441,8 @@ def cached_load(root: Path, option: CacheOption, compile_set: Callable[[], Compi
         return _load(directory, key, root, compile_set, build, table_limit, adapter)
 
 
-def _load(directory: Path, key: bytes, root: Path, compile_set: Callable[[], Compiled],
-          build: Callable[[Compiled], Any], table_limit: int, adapter: Any) -> Any:
+def _load(directory: Path, key: bytes, root: Path, compile_set: Callable[[], _Set], build: Callable[[_Set], _Built],
+          table_limit: int, adapter: Any) -> _Built:
     file = directory / _entry_name(key)
     data = _read(file)
     if data is not None:
@@ -448,10 +450,10 @@ def _load(directory: Path, key: bytes, root: Path, compile_set: Callable[[], Com
         if decoded is None:
             _log.warning("compiled cache: %s is damaged or not for this set; compiling again", file)
         else:
-            compiled, codes = decoded
+            stored, codes = decoded
             store: dict[str, CodeType | bytes] = dict(codes)
             with collecting(store):
-                engine = build(compiled)
+                engine = build(cast(_Set, stored))  # what compile_set returned when the entry was written
             try:
                 os.utime(file)  # least recently used goes first when pruning
             except OSError:
@@ -463,7 +465,7 @@ def _load(directory: Path, key: bytes, root: Path, compile_set: Callable[[], Com
         engine = build(compiled)
     if _key(root, table_limit, adapter) == key:  # the files did not change while they were compiled
         try:
-            data = _encode(key, compiled, fresh)
+            data = _encode(key, cast(Compiled, compiled), fresh)
         except Exception as err:  # noqa: BLE001 - an unpicklable custom object: work without the cache
             _log.warning("compiled cache: cannot save this set (%s: %s)", type(err).__name__, err)
         else:

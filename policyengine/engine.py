@@ -472,7 +472,7 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
         return build(_compile_set(root, path))
     from .cache import cached_load  # only when asked for: pickle and friends stay out of a plain load
 
-    return cached_load(root, cache, lambda: _compile_set(root, path), build, table_limit=table_limit,  # type: ignore[no-any-return]
+    return cached_load(root, cache, lambda: _compile_set(root, path), build, table_limit=table_limit,
                        adapter=adapter or DefaultAdapter())
 
 
