@@ -67,7 +67,7 @@ from typing import Any, TypeVar, Union, cast
 import attrs
 import rule_engine
 
-from .layout import DECIDING, PLACES, layout_files, place_of
+from .layout import DECIDING, PLACES, layout_files
 from .pipeline.numbers import CONTEXT
 from .pipeline.yamlsource import (MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory,
                                   read_regular_file)
@@ -141,15 +141,17 @@ def _files_digest(root: Path) -> str | None:
     cannot be read (the load itself will say why)."""
     directory = is_directory(root)
     deciding = {PLACES[kind] for kind in DECIDING}
+    places = set(PLACES.values())
     digest = hashlib.sha256()
     try:
         files = layout_files(root) if directory else [root]
         for file in files:
-            place = place_of(root, file) if directory else ""
+            parts = file.relative_to(root).parts if directory else (file.name,)
+            place = "" if len(parts) == 1 else parts[0] if parts[0] in places else None  # as layout.place_of
             if place is not None and place not in deciding:
                 continue
             raw = read_regular_file(file, MAX_FILE_BYTES)
-            name = file.relative_to(root).as_posix() if directory else file.name
+            name = "/".join(parts)
             digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + len(raw).to_bytes(8, "big") + raw)
     except (OSError, NotReadable, ValueError):
         return None
