@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sql_bench.py
 	$(BIN)/python bench/results_bench.py
 	$(BIN)/python bench/stores_bench.py
+	$(BIN)/python bench/cache_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so

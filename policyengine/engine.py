@@ -14,7 +14,7 @@ import gc
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -33,6 +33,9 @@ from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_
 from .pipeline.merge import merge_override
 from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
 from .pipeline.yamlsource import Document, is_directory, missing
+
+if TYPE_CHECKING:
+    from .cache import CacheOption
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
@@ -516,13 +519,16 @@ def _revision(docs: Iterable[Document], names: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int = TABLE_LIMIT) -> Engine:
+def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int = TABLE_LIMIT,
+         cache: CacheOption = None) -> Engine:
     """Load, validate and compile the policies at ``path`` (a directory or one file) into an :class:`Engine`.
 
     A directory holds one policy (any number of its versions, at its top) and its store overrides (under
     ``stores/``), laid out as :mod:`policyengine.layout` says; test suites and invariants are not read. Raises
     :class:`PolicyError` carrying every diagnostic found (all files are checked before it is raised).
     ``table_limit`` bounds how many fact combinations a policy may be specialised into (0 turns tables off).
+    ``cache`` (off by default) keeps what was compiled on disk, so that loading the same set again skips the
+    compilation: True for the default directory, or a directory (see :mod:`policyengine.cache`).
     """
     with _collector_paused():
         return _load(path, adapter, table_limit)
@@ -550,6 +556,21 @@ def _load(path: str | Path, adapter: Adapter | None, table_limit: int) -> Engine
     absent = missing(root)
     if absent is not None:
         raise PolicyError([Diagnostic(str(path), 1, 1, absent)])
+
+    def build(compiled: tuple[dict[int, CompiledPolicy], tuple[StorePolicy, ...], str]) -> Engine:
+        versions, stores, revision = compiled
+        return Engine(versions, stores, adapter, revision, table_limit=table_limit)
+
+    if cache is None or cache is False:
+        return build(_compile_set(root, path))
+    from .cache import cached_load  # only when asked for: pickle and friends stay out of a plain load
+
+    return cached_load(root, cache, lambda: _compile_set(root, path), build, table_limit=table_limit,
+                       adapter=adapter or DefaultAdapter())
+
+
+def _compile_set(root: Path, path: str | Path) -> tuple[dict[int, CompiledPolicy], tuple[StorePolicy, ...], str]:
+    """Read, validate and compile the set at ``root``: its base versions, store policies and revision."""
     loader = _Loader()
     docs = loader.documents(root)
     by_kind: dict[str, list[Document]] = {}
@@ -565,4 +586,4 @@ def _load(path: str | Path, adapter: Adapter | None, table_limit: int) -> Engine
     if loader.diagnostics:
         raise PolicyError(loader.diagnostics)
     deciding = [*policy_docs, *by_kind.get("StoreOverride", [])]  # test suites and the like decide nothing
-    return Engine(versions, stores, adapter, _revision(deciding, loader.relative), table_limit=table_limit)
+    return versions, tuple(stores), _revision(deciding, loader.relative)

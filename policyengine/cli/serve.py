@@ -21,6 +21,7 @@ from .common import EXIT_OK, UsageError, add_path, print_diagnostics
 
 HELP = "serve decisions over HTTP (needs policyengine[serve])"
 HASH_KEY_ENV = "POLICYENGINE_DECISION_LOG_HASH_KEY"
+CACHE_ENV = "POLICYENGINE_CACHE_DIR"  # policyengine.cache.ENV (not imported: --help stays free of the cache module)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                         help="largest request body accepted (default: 1048576)")
     parser.add_argument("--no-watch", action="store_true", help="do not reload when the files change")
+    parser.add_argument("--cache-dir", metavar="DIR", default=os.environ.get(CACHE_ENV) or None,
+                        help="keep each loaded policy set compiled in DIR, so a restart serving the same files skips "
+                             f"compiling them (default: ${CACHE_ENV} when set, else no cache)")
 
 
 def _token(path: str | None) -> str | None:
@@ -125,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
               "can ask for decisions", file=sys.stderr)
     sock = _bind(args.host, args.port)
     # the first set loads in the background: the port answers at once, and /readyz says when decisions can be asked
-    live = LivePolicies(args.path, watch=not args.no_watch, decision_log=log, wait=False, on_load=_report)
+    live = LivePolicies(args.path, watch=not args.no_watch, decision_log=log, wait=False, on_load=_report,
+                        cache=Path(args.cache_dir) if args.cache_dir else None)
     try:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host

@@ -30,6 +30,7 @@ from typing import Any, cast
 import attrs
 
 from .adapters import Adapter, inline_path, read_failure
+from .codestore import compile_source
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
 from ..errors import FactError, FactProblem
@@ -696,13 +697,13 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         generator = _Generator(policy, shapes, getters, expensive, table)
         try:
             source = generator.source()
-            code = compile(source, filename, "exec")
+            code = compile_source(source, filename)
         except (RecursionError, SyntaxError, MemoryError):
             # chains of named conditions reading expensive facts, inlined into each other, nest past what Python
             # compiles: compute them where they are declared instead (same values, a little less laziness)
             generator = _Generator(policy, shapes, getters, expensive, table, inline=False)
             source = generator.source()
-            code = compile(source, filename, "exec")
+            code = compile_source(source, filename)
         known = cache.code[structure] = (generator, source, code)
     generator, source, code = known
     if generator.packed:  # the generator may be another policy's: the decisions are this one's own
@@ -717,7 +718,8 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
         def compile_column(column: str) -> Any:
             found = cache.code.get(column)
             if found is None:
-                found = cache.code[column] = (None, column, compile(column, f"<policyengine-table:{policy.name}>", "exec"))
+                code = compile_source(column, f"<policyengine-table:{policy.name}>")
+                found = cache.code[column] = (None, column, code)
             return found[2]
 
         rows = table_rows(policy, keys, cache, interpreter.meta, generator.column_source, compile_column, namespace)
@@ -787,7 +789,7 @@ def build_dispatch(store_path: tuple[str, ...], default: TableLookup, rows: dict
                              # sending every call the general way
                              "__builtins__": {"type": type, "str": str, "bool": bool, "int": int, "float": float,
                                               "dict": dict, "frozenset": frozenset, "Exception": Exception}}
-    exec(compile(source, "<policyengine-dispatch>", "exec"), scope)  # noqa: S102 - generated from the policies only
+    exec(compile_source(source, "<policyengine-dispatch>"), scope)  # noqa: S102 - generated from the policies only
     return cast(Callable[..., Any], scope["evaluate"])
 
 
@@ -916,7 +918,7 @@ def fast_reader(getter: Any) -> Callable[[Any, Any], Any]:
         "    return GETTER(order, user)",
     ])
     scope: dict[str, Any] = {"GETTER": getter}
-    exec(compile(source + "\n", f"<policyengine-read:{'.'.join(path)}>", "exec"), scope)  # noqa: S102
+    exec(compile_source(source + "\n", f"<policyengine-read:{'.'.join(path)}>"), scope)  # noqa: S102
     return cast(Callable[[Any, Any], Any], scope["read"])
 
 

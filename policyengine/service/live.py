@@ -33,6 +33,7 @@ from .view import EngineView
 
 if TYPE_CHECKING:
     from ..analysis.explain import Explanation
+    from ..cache import CacheOption
 
 __all__ = ["LivePolicies", "LiveStatus", "LoadRecord", "NotReady", "Snapshot", "live"]
 
@@ -157,14 +158,16 @@ class LivePolicies:
     until a set has loaded. With ``watch=True`` a thread watches ``path`` (``watchfiles``, from the ``serve``
     extra) and reloads after each change; :meth:`reload` does the same on demand. ``decision_log`` turns on
     decision logging for the :meth:`evaluate`, :meth:`evaluate_many`, :meth:`bulk` and :meth:`explain` made
-    through this object (``.engine.evaluate`` is never logged). Use it as a context manager, or call
-    :meth:`close` to stop watching.
+    through this object (``.engine.evaluate`` is never logged). ``cache`` keeps each loaded set compiled on disk
+    (True: the default directory, or a directory; see :mod:`policyengine.cache`), so that a restart serving an
+    unchanged set skips compiling it. Use it as a context manager, or call :meth:`close` to stop watching.
     """
 
     def __init__(self, path: str | Path, *, adapter: Adapter | None = None, watch: bool = True,
                  decision_log: DecisionLog | None = None, wait: bool = True, debounce_ms: int = 200,
-                 on_load: Callable[[LoadRecord], None] | None = None) -> None:
+                 on_load: Callable[[LoadRecord], None] | None = None, cache: CacheOption = None) -> None:
         self._path = Path(path)
+        self._cache = cache
         self._adapter = adapter
         self._log = decision_log
         self._debounce_ms = debounce_ms
@@ -234,7 +237,7 @@ class LivePolicies:
                 return serving.record
             for _ in range(_SETTLE_ATTEMPTS):
                 try:
-                    engine: Engine | None = load(self._path, adapter=self._adapter)
+                    engine: Engine | None = load(self._path, adapter=self._adapter, cache=self._cache)
                     diagnostics: tuple[Diagnostic, ...] = ()
                 except PolicyError as err:
                     engine, diagnostics = None, err.diagnostics
@@ -360,7 +363,7 @@ class LivePolicies:
 
 
 def live(path: str | Path, *, adapter: Adapter | None = None, watch: bool = True,
-         decision_log: DecisionLog | None = None) -> LivePolicies:
+         decision_log: DecisionLog | None = None, cache: CacheOption = None) -> LivePolicies:
     """Load the policies at ``path`` and keep them current: see :class:`LivePolicies`. Raises :class:`PolicyError`
     when the first set does not load; after that, a set that fails is refused and the last good one serves."""
-    return LivePolicies(path, adapter=adapter, watch=watch, decision_log=decision_log)
+    return LivePolicies(path, adapter=adapter, watch=watch, decision_log=decision_log, cache=cache)
