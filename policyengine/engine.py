@@ -531,7 +531,7 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     compilation: True for the default directory, or a directory (see :mod:`policyengine.cache`).
     """
     with _collector_paused():
-        return _load(path, adapter, table_limit)
+        return _load(path, adapter, table_limit, cache)
 
 
 @contextlib.contextmanager
@@ -549,7 +549,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(path: str | Path, adapter: Adapter | None, table_limit: int) -> Engine:
+def _load(path: str | Path, adapter: Adapter | None, table_limit: int, cache: CacheOption) -> Engine:
     """:func:`load`'s pipeline: read the files, their revision, parse and validate, compile, check the locks, and
     build the :class:`Engine`."""
     root = Path(path)
