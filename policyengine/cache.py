@@ -465,6 +465,9 @@ def _load(directory: Path, key: bytes, root: Path, compile_set: Callable[[], _Se
     fresh: dict[str, CodeType | bytes] = {}
     with collecting(fresh):
         engine = build(compiled)
+        warm_up = getattr(engine, "warm_up", None)
+        if warm_up is not None:  # every store's evaluator, so the entry holds all the code a warm start needs
+            warm_up()
     if _key(root, table_limit, adapter) == key:  # the files did not change while they were compiled
         try:
             data = _encode(key, cast(Compiled, compiled), fresh)

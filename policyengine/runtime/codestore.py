@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import CodeType
+from typing import TypeVar
 
-__all__ = ["CodeStore", "collecting", "compile_source"]
+T = TypeVar("T")
+
+__all__ = ["CodeStore", "collecting", "compile_source", "current", "within"]
 
 CodeStore = MutableMapping[str, "CodeType | bytes"]
 """Source digest -> its code object, or the code object marshalled (loaded on first use)."""
@@ -59,3 +62,17 @@ def collecting(store: CodeStore) -> Iterator[CodeStore]:
         yield store
     finally:
         _STORE.reset(token)
+
+
+def current() -> CodeStore | None:
+    """The store of the enclosing :func:`collecting`, if any: an engine built in one keeps it, so that the
+    evaluators it builds later (a store's, on its first order) read and fill the same store."""
+    return _STORE.get()
+
+
+def within(store: CodeStore | None, build: Callable[[], T]) -> T:
+    """``build()`` inside ``collecting(store)`` (just ``build()`` without a store)."""
+    if store is None:
+        return build()
+    with collecting(store):
+        return build()
