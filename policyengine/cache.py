@@ -45,9 +45,7 @@ warm path has nothing to replay.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import hashlib
 import importlib.metadata
 import io
@@ -59,7 +57,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import CodeType
 from typing import Any, TypeVar, Union, cast
@@ -67,11 +65,12 @@ from typing import Any, TypeVar, Union, cast
 import attrs
 import rule_engine
 
-from .layout import DECIDING, PLACES, layout_files
+from .layout import DECIDING, PLACES, layout_parts
 from .pipeline.numbers import CONTEXT
 from .pipeline.yamlsource import (MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory,
                                   read_regular_file)
 from .runtime.codestore import CodeStore, collecting
+from .runtime.collector import collector_paused
 
 __all__ = ["CacheOption", "ENV", "MAX_ENTRIES", "cache_directory", "cached_load", "default_directory"]
 
@@ -144,9 +143,8 @@ def _files_digest(root: Path) -> str | None:
     places = set(PLACES.values())
     digest = hashlib.sha256()
     try:
-        files = layout_files(root) if directory else [root]
-        for file in files:
-            parts = file.relative_to(root).parts if directory else (file.name,)
+        for parts in layout_parts(root) if directory else [(root.name,)]:
+            file = root.joinpath(*parts) if directory else root
             place = "" if len(parts) == 1 else parts[0] if parts[0] in places else None  # as layout.place_of
             if place is not None and place not in deciding:
                 continue
@@ -416,19 +414,6 @@ def _prune(directory: Path) -> None:
 
 
 # -- loading ----------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while an entry is read or written: unpickling creates hundreds of
-    thousands of long-lived objects and no garbage cycles, and each collection pass would walk them all again (it
-    was half the time of a warm load). Reference counting frees as usual; the collector is restored as it was."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
 
 def cached_load(root: Path, option: CacheOption, compile_set: Callable[[], _Set], build: Callable[[_Set], _Built], *,
                 table_limit: int, adapter: Any) -> _Built:
@@ -439,7 +424,7 @@ def cached_load(root: Path, option: CacheOption, compile_set: Callable[[], _Set]
     key = _key(root, table_limit, adapter) if directory is not None else None
     if directory is None or key is None or not _usable_directory(directory):
         return build(compile_set())
-    with _collector_paused():
+    with collector_paused():
         return _load(directory, key, root, compile_set, build, table_limit, adapter)
 
 

@@ -8,17 +8,16 @@ the store runs on (its pin, or the latest).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .runtime import codestore
+from .runtime.collector import collector_paused
 from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
@@ -543,23 +542,9 @@ def load(path: str | Path, *, adapter: Adapter | None = None, table_limit: int =
     ``cache`` (off by default) keeps what was compiled on disk, so that loading the same set again skips the
     compilation: True for the default directory, or a directory (see :mod:`policyengine.cache`).
     """
-    with _collector_paused():
+    with collector_paused():
         return _load(path, adapter, table_limit, cache)
 
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while loading. A load of thousands of store overrides allocates millions
-    of long-lived objects and next to no garbage cycles, and each collection pass walks the growing heap again: the
-    collector alone made load time grow faster than the number of overrides (3,000 overrides: a third of the load).
-    Reference counting still frees everything as usual; the collector is restored (if it was on) however load ends."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _load(path: str | Path, adapter: Adapter | None, table_limit: int, cache: CacheOption) -> Engine:

@@ -18,6 +18,7 @@ loading; ``validate`` checks them too (:func:`companion_diagnostics`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import Diagnostic, PolicyError
@@ -55,9 +56,24 @@ def _in_words(place: str | None) -> str:
 
 
 def layout_files(root: Path) -> list[Path]:
-    """Every YAML file under ``root`` (sorted, hidden files and folders left out)."""
-    return sorted(p for p in root.rglob("*") if p.suffix in _SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    """Every YAML file under ``root`` (a symlink to one included), sorted by path parts; hidden files and folders
+    are left out and symlinked folders are not entered (as ``Path.rglob``)."""
+    return [root.joinpath(*parts) for parts in layout_parts(root)]
+
+
+def layout_parts(root: Path) -> list[tuple[str, ...]]:
+    """:func:`layout_files` as path parts relative to ``root``. ``os.walk`` with plain string work, because with
+    thousands of store overrides pathlib's per-path parsing and comparisons were most of a warm start from the
+    compiled cache (see policyengine.cache)."""
+    found: list[tuple[str, ...]] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel = os.path.relpath(folder, root)
+        prefix = () if rel == os.curdir else tuple(rel.split(os.sep))
+        found += [(*prefix, name) for name in files if not name.startswith(".")
+                  and name.endswith(_SUFFIXES) and os.path.isfile(os.path.join(folder, name))]
+    found.sort()
+    return found
 
 
 def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) -> Document | None:
