@@ -2,9 +2,8 @@
 cache), then cold into an empty cache directory (which writes it), then warm (from the cache), each in a fresh
 subprocess so the times and peak RSS are those of a process that did nothing else.
 
-The overrides come in four shapes, in turn (see :func:`override_text`): a deny guard added to ``edit``, a renamed
-action (``archive``'s label), a hidden action (``force_delete``), and a new action of the store's own. Each carries
-its store's number in a label or reason, so no two are the same text.
+The overrides are stores_bench's (``bench/stores_gen.py``): four shapes in turn, a deny guard, a renamed action, a
+hidden action and a new action of the store's own.
 
 Usage::
 
@@ -18,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,49 +25,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE = ROOT / "policies" / "order-actions.yaml"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stores_gen import write_tree  # noqa: E402 - the bench's own folder, for the four override shapes
+from synthetic import vm_hwm_mb  # noqa: E402
 WARM_TARGET_S = 1.0
-
-
-def override_text(i: int) -> str:
-    """The override of store number ``i``: one of the four shapes, by ``i % 4``."""
-    store = f"s{i:05d}"
-    head = (f"apiVersion: policyengine/v1\nkind: StoreOverride\nstore: {store}\nversion: 1\n"
-            "base:\n  policy: order-actions\n  version: 1\n")
-    shape = i % 4
-    if shape == 0:  # a guard
-        body = ("actions:\n  edit:\n    deny:\n      - id: shipped\n        when: order.status == 'Shipped'\n"
-                f"        reason: Store {store} does not edit shipped orders.\n")
-    elif shape == 1:  # a renamed action
-        body = f"actions:\n  archive:\n    label: Archive for {store}\n"
-    elif shape == 2:  # a hidden action
-        body = f"actions:\n  force_delete:\n    hidden: true\n    visible: {{reason: {store} never force-deletes.}}\n"
-    else:  # a new action
-        body = ("actions:\n  request_cancellation:\n    label: Request Cancellation\n"
-                f"    description: Asks the warehouse of {store} to cancel an order.\n"
-                "    visible:\n      when: order.sent_to_warehouse\n      reason: Only for orders the warehouse has.\n"
-                "    allow: {when: can_act, reason: Read-only users can't change orders.}\n"
-                "    effects:\n      - operation: request_warehouse_cancellation\n")
-    return head + "\n" + body
-
-
-def write_policies(root: Path, stores: int) -> Path:
-    """The shipped base and ``stores`` generated overrides under ``root``; returns ``root``."""
-    (root / "stores").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(BASE, root / BASE.name)
-    for i in range(stores):
-        (root / "stores" / f"s{i:05d}.yaml").write_text(override_text(i), encoding="utf-8")
-    return root
-
-
-def _vm_hwm_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 def measure(path: Path, cache_dir: str | None) -> dict[str, Any]:
@@ -83,7 +42,7 @@ def measure(path: Path, cache_dir: str | None) -> dict[str, Any]:
     probe = engine.evaluate({"id": 1, "store": {"id": engine.stores[-1]}, "status": "Open"}, {"role": "admin"})
     return {"seconds": round(seconds, 3), "stores": len(engine.stores), "revision": engine.revision,
             "probe": len(probe), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "vm_hwm_mb": _vm_hwm_mb()}
+            "vm_hwm_mb": vm_hwm_mb()}
 
 
 def _run(path: Path, cache_dir: Path | None) -> dict[str, Any]:
@@ -103,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.measure, args.cache_dir)))
         return 0
     with tempfile.TemporaryDirectory(prefix="policyengine-cache-bench-") as tmp:
-        policies = write_policies(Path(tmp) / "policies", args.stores)
+        policies = write_tree(Path(tmp) / "policies", args.stores)
         cache = Path(tmp) / "cache"
         print(f"compiled cache: shipped base + {args.stores} small store overrides (guard / renamed / hidden / new)")
         rows = []

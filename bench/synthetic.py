@@ -204,7 +204,7 @@ def random_pairs(synthetic: Synthetic, n: int, seed: int) -> list[tuple[dict[str
     return pairs
 
 
-def _vm_hwm_mb() -> float | None:
+def vm_hwm_mb() -> float | None:
     """This process's own peak RSS (``VmHWM``, Linux), which unlike ``ru_maxrss`` is not inherited through exec."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -238,7 +238,7 @@ def measure_load(path: Path, rounds: int) -> dict[str, Any]:
         "cpu_ms": [round(t, 1) for t in cpu_ms],
         "rss_after_import_mb": rss_after_import_kb / 1024,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: ru_maxrss is in KiB
-        "vm_hwm_mb": _vm_hwm_mb(),
+        "vm_hwm_mb": vm_hwm_mb(),
         "specialised": engine.specialised,
         "actions": len(policy.actions),
         "guards": sum(len(a.guards) for a in policy.actions),
