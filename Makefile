@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,smt,serve,sql]'
+	$(BIN)/python -m pip install --quiet -e '.[test,smt,serve,sql,studio]'
 	touch $(STAMP)
 
 ## demo: print the Actions menu of the shipped policies for a few example orders and users, then bulk actions

@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "plan": "which orders an action applies to: the policy as a condition over order facts, or a SQL WHERE clause",
     "schema": "write the JSON Schemas of the policy files into a directory, for editors and other tools",
     "serve": "serve decisions over HTTP (needs policyengine[serve])",
+    "studio": "edit, try, test and review policies in the browser (needs policyengine[studio])",
     "test": "run the YAML test suites (kind: PolicyTestSuite) of a policy directory",
     "validate": "check that the policies load, and that their test suites and invariants are valid; print every problem",
     "verify": "prove the invariants (PolicyInvariants files) over every possible order, for every store",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from ..errors import Diagnostic, PolicyError
 from .hints import yaml_syntax_hint
 
 __all__ = ["Mark", "Document", "display_name", "read_document", "read_regular_file", "NotReadable", "missing", "is_directory",
-           "parse_document", "MAX_FILE_BYTES"]
+           "parse_document", "MAX_FILE_BYTES", "overlay", "overlaid"]
 
 MAX_FILE_BYTES = 1024 * 1024
 """Policy files are small; anything larger is refused before parsing (a cheap guard against hostile input)."""
@@ -383,9 +385,33 @@ def is_directory(path: Path) -> bool:
         return False
 
 
+_OVERLAY: ContextVar[Mapping[str, str] | None] = ContextVar("policyengine_overlay", default=None)
+
+
+@contextmanager
+def overlay(files: Mapping[str | Path, str]) -> Iterator[None]:
+    """Within this block (this thread or task only), :func:`read_document` reads each of ``files`` (path -> text)
+    from the given text instead of the disk: the studio loads a set as edited, before anything is saved. The paths
+    are compared resolved (symlinks followed); which files exist is still the directory's listing."""
+    token = _OVERLAY.set({os.path.realpath(path): text for path, text in files.items()})
+    try:
+        yield
+    finally:
+        _OVERLAY.reset(token)
+
+
+def overlaid(path: str | Path) -> str | None:
+    """The text :func:`overlay` gives ``path`` in this context, or None when it is read from the disk."""
+    files = _OVERLAY.get()
+    return None if files is None else files.get(os.path.realpath(path))
+
+
 def read_document(path: Path, display: str | None = None) -> Document:
     """Read and parse the YAML file at ``path``; diagnostics name it ``display`` (default: :func:`display_name`)."""
     name = display or display_name(path)
+    text = overlaid(path)
+    if text is not None:
+        return parse_document(text, name)
     try:
         raw = read_regular_file(path, MAX_FILE_BYTES)
     except NotReadable as err:

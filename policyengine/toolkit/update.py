@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 import yaml
 
+from ..pipeline.yamlsource import overlaid
 from ..runtime.decision import Effect
 from .suites import CaseResult, Mismatch
 
@@ -192,7 +193,8 @@ def plan_updates(results: Iterable[CaseResult]) -> list[SuiteUpdate]:
                 outcomes.setdefault((result.case.file, expectation.path), set()).add(needs)
     updates = []
     for file, failed in by_file.items():
-        before = Path(file).read_text("utf-8")
+        text = overlaid(file)  # the studio accepts changes into the edited, unsaved text
+        before = Path(file).read_text("utf-8") if text is None else text
         root = yaml.compose(before, Loader=_Loader)
         edits: dict[tuple[int, int], str] = {}
         inserts: dict[tuple[Any, ...], dict[str, Any]] = {}  # mapping path -> key -> value, in first-seen order
