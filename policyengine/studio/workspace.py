@@ -62,6 +62,17 @@ class Workspace:
             entries.append((order.get(place, len(order)), parts, FileEntry("/".join(parts), titles.get(place, "Other"))))
         return tuple(e for _, _, e in sorted(entries, key=lambda t: (t[0], t[1])))
 
+    def signature(self) -> tuple[tuple[str, int, int], ...]:
+        """Each file's path, size and modification time: what was loaded from the disk is stale when it changes."""
+        out = []
+        for entry in self.files():
+            try:
+                info = os.stat(self.root / entry.path)
+            except OSError:
+                continue
+            out.append((entry.path, info.st_size, info.st_mtime_ns))
+        return tuple(out)
+
     def resolve(self, relative: str) -> Path:
         """The file ``relative`` names inside the directory; raises :class:`PathRefused` for anything else."""
         if not relative or len(relative) > 1024 or "\\" in relative or "\0" in relative or relative.startswith("/"):
