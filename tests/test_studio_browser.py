@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from studio_support import CHROMIUM, REPO, Running, copy_policies, studio
 
 from policyengine.studio.app import Impact
 from policyengine.toolkit.suites import run_tests
-
-from studio_support import CHROMIUM, REPO, Running, copy_policies, studio
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import PolicyError
 from .session import Session
-from .workspace import PathRefused, Workspace
+from .workspace import PathRefused, TooLarge, Workspace
 
 __all__ = ["create_app", "Impact", "MAX_BODY", "ASSETS"]
 
@@ -78,7 +78,8 @@ def _edits(body: Mapping[str, Any]) -> dict[str, str]:
     edits = body.get("edits", {})
     if not isinstance(edits, dict):
         raise Refused(422, "invalid_request", "edits: must be an object of path -> text")
-    return {_text(k, "edits key", 1024): _text(v, f"edits[{k!r}]") for k, v in edits.items()}
+    # each text's size is the workspace's to check (in bytes, 413): here only that it is text
+    return {_text(k, "edits key", 1024): _text(v, f"edits[{k[:100]!r}]", MAX_BODY) for k, v in edits.items()}
 
 
 def _facts(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,6 +218,8 @@ class Studio:
                 return _json(await run_in_threadpool(handler, body))
             except Refused as err:
                 return _json({"error": err.code, "message": err.message, **err.extra}, err.status)
+            except TooLarge as err:
+                return _json({"error": "too_large", "message": str(err)}, 413)
             except PathRefused as err:
                 return _json({"error": "path_refused", "message": str(err)}, 403)
             except PolicyError as err:

@@ -162,10 +162,18 @@ class Session:
         order, user = inputs_of(all_facts(engine), _with_store(values, store))
         decisions = engine.evaluate(order, user, store=store or None)
         data = decisions.to_dict()
+        actions = [{k: a[k] for k in ("action", "label", "state", "reasons", "confirm", "destructive", "effects",
+                                      "errors", "source")} for a in data["actions"]]
         return {"current": current, "policy": data["policy"], "store_override": data["store_override"],
-                "actions": [{k: a[k] for k in ("action", "label", "state", "reasons", "confirm", "destructive",
-                                               "effects", "errors", "source")} for a in data["actions"]],
-                "errors": data["errors"], "order": order, "user": user}
+                "actions": self.located(actions), "errors": data["errors"], "order": order, "user": user}
+
+    def located(self, data: Any) -> Any:
+        """A copy of ``data`` with every ``where`` (``file:line:col``) naming its file relative to the directory."""
+        if isinstance(data, Mapping):
+            return {k: self.where(v) if k == "where" and isinstance(v, str) else self.located(v) for k, v in data.items()}
+        if isinstance(data, (list, tuple)):
+            return [self.located(v) for v in data]
+        return data
 
     def explain(self, edits: Mapping[str, str], values: Mapping[str, Any], store: str | None,
                 action: str) -> dict[str, Any]:
@@ -173,7 +181,7 @@ class Session:
 
         engine, _ = self.engine_for(edits)
         order, user = inputs_of(all_facts(engine), _with_store(values, store))
-        return explain(engine, order, user, store=store or None, actions=[action]).to_dict()
+        return dict(self.located(explain(engine, order, user, store=store or None, actions=[action]).to_dict()))
 
     def tests(self, edits: Mapping[str, str], *, accept: bool = False) -> dict[str, Any]:
         from ..toolkit.suites import load_suites, run_suites

@@ -17,7 +17,7 @@ import attrs
 from ..layout import PLACES, layout_parts
 from ..pipeline.yamlsource import MAX_FILE_BYTES, NotReadable, read_regular_file
 
-__all__ = ["FileEntry", "Workspace", "PathRefused", "MAX_EDITS", "GROUPS"]
+__all__ = ["FileEntry", "Workspace", "PathRefused", "TooLarge", "MAX_EDITS", "GROUPS"]
 
 MAX_EDITS = 64
 """The most edited files one request may carry."""
@@ -29,6 +29,10 @@ GROUPS = (("", "Versions"), (PLACES["StoreOverride"], "Stores"), (PLACES["Policy
 
 class PathRefused(ValueError):
     """A path the studio will not read or write: outside the directory, hidden, not a YAML file of the layout."""
+
+
+class TooLarge(PathRefused):
+    """An edit over the size limits (:data:`MAX_EDITS` files, each of at most ``MAX_FILE_BYTES``)."""
 
 
 @attrs.frozen(slots=True)
@@ -107,11 +111,11 @@ class Workspace:
     def overlay(self, edits: Mapping[str, str]) -> dict[str | Path, str]:
         """The edited texts by their resolved paths, for :func:`policyengine.pipeline.yamlsource.overlay`."""
         if len(edits) > MAX_EDITS:
-            raise PathRefused(f"{len(edits)} edited files; the limit is {MAX_EDITS}")
+            raise TooLarge(f"{len(edits)} edited files; the limit is {MAX_EDITS}")
         out: dict[str | Path, str] = {}
         for relative, text in edits.items():
             if len(text.encode("utf-8")) > MAX_FILE_BYTES:
-                raise PathRefused(f"{relative}: over {MAX_FILE_BYTES} bytes")
+                raise TooLarge(f"{relative}: over {MAX_FILE_BYTES} bytes")
             out[self.known(relative)] = text
         return out
 
@@ -120,7 +124,7 @@ class Workspace:
         target = self.known(relative)
         data = text.encode("utf-8")
         if len(data) > MAX_FILE_BYTES:
-            raise PathRefused(f"{relative}: over {MAX_FILE_BYTES} bytes")
+            raise TooLarge(f"{relative}: over {MAX_FILE_BYTES} bytes")
         mode = target.stat().st_mode & 0o777
         fd, temporary = tempfile.mkstemp(prefix=".studio-", suffix=".tmp", dir=target.parent)
         try:
