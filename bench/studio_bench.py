@@ -15,7 +15,6 @@ asserted; the figures are printed.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -25,9 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from studio_support import CHROMIUM, copy_policies, studio  # noqa: E402
+
 import policyengine  # noqa: E402
 from policyengine.pipeline.yamlsource import overlay  # noqa: E402
-from studio_support import CHROMIUM, copy_policies, studio  # noqa: E402
 
 TARGET_MS = 200.0
 ANCHOR = "is_admin: user.role == 'admin'"
