@@ -15,19 +15,19 @@ asserted; the figures are printed.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import policyengine
+from policyengine.pipeline.yamlsource import overlay
+from policyengine.studio.server import serve_in_thread
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from studio_support import CHROMIUM, copy_policies, studio  # noqa: E402
-
-import policyengine  # noqa: E402
-from policyengine.pipeline.yamlsource import overlay  # noqa: E402
+CHROMIUM = Path("/usr/bin/chromium")
 
 TARGET_MS = 200.0
 ANCHOR = "is_admin: user.role == 'admin'"
@@ -59,8 +59,9 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
-        root = copy_policies(Path(tmp))
-        with studio(root) as app, sync_playwright() as playwright:
+        root = Path(tmp) / "policies"
+        shutil.copytree(REPO / "policies", root)
+        with serve_in_thread(root) as app, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1500, "height": 950})
             page.set_default_timeout(60_000)
