@@ -249,7 +249,7 @@ def test_impact_panel_with_a_stub(browser: Browser, tmp_path: Path) -> None:
         {"from": "enabled", "to": "disabled", "count": 12, "stores": {"acme": 3, "globex": 9}, "examples": ["SO-1"]}],
         "undecided": {"count": 0, "examples": []}}]}
     impact = Impact(lambda old, new: data, "sqlite:///stub.db",
-                    lambda order_id: {"facts": {"order.status": "Shipped", "user.role": "member"}, "store": "acme"})
+                    lambda order_id, facts: {"facts": {"order.status": "Shipped", "user.role": "member"}, "store": "acme"})
     with studio(copy_policies(tmp_path), impact=impact) as app:
         page = open_studio(browser, app.url)
         page.click("#tab-impact")

@@ -9,10 +9,11 @@ turns on the Impact panel: the change's effect on the orders of that table. See 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", default="orders", help="with --db: the orders table (default: orders)")
     parser.add_argument("--id-column", default="id", help="with --db: the column of the order id (default: id)")
     parser.add_argument("--column", action="append", default=[], metavar="FACT=COLUMN",
-                        help="with --db: the column holding a fact (default: the fact's last name part); repeatable")
+                        help="with --db: the column holding a fact (default: order.status -> status, store.id -> "
+                             "store_id); repeatable")
     parser.add_argument("--user", action="append", default=[], metavar="PROFILE=JSON",
                         help='with --db: a user profile to decide for, e.g. admin=\'{"role": "admin"}\'; repeatable')
 
@@ -47,6 +49,24 @@ def _pairs(items: list[str], option: str) -> dict[str, str]:
             raise UsageError(f"{option}: expected NAME=VALUE, got {item!r}")
         out[name] = value
     return out
+
+
+def _column_of(fact: str) -> str:
+    """A fact's default column: ``order.status`` -> ``status``, ``store.id`` -> ``store_id``."""
+    root, _, rest = fact.partition(".")
+    return rest.replace(".", "_") if root == "order" else fact.replace(".", "_")
+
+
+def _impact_function() -> Any:
+    """``policyengine.sql.impact``, imported when first asked for; ImportError when this installation lacks it."""
+    try:
+        found: Any = importlib.import_module("policyengine.sql.impact")
+    except ImportError:
+        found = getattr(importlib.import_module("policyengine.sql"), "impact", None)
+    function = getattr(found, "impact", found)  # the module holds the function of the same name
+    if not callable(function):
+        raise ImportError("policyengine.sql.impact is not in this installation")
+    return function
 
 
 def _impact(args: argparse.Namespace) -> Any:
@@ -75,32 +95,28 @@ def _impact(args: argparse.Namespace) -> Any:
 
         out = {}
         for fact in all_facts(engine):
-            name = chosen.get(fact, fact.rsplit(".", 1)[-1])
+            name = chosen.get(fact, _column_of(fact))
             if name in table.c:
                 out[fact] = table.c[name]
         return out
 
     def run(old: Any, new: Any) -> Mapping[str, Any]:
-        import policyengine.sql as sql
-
-        impact = getattr(sql, "impact", None)
-        impact = getattr(impact, "impact", impact)  # the package may expose the module or the function
-        if not callable(impact):
-            raise ImportError("policyengine.sql.impact is not in this installation")
+        impact = _impact_function()
         with db.connect() as connection:
             result = impact(connection, old, new, table, columns(new), table.c[args.id_column],
                             users=users or {"anyone": {}})
         data: Mapping[str, Any] = result.to_dict()
         return data
 
-    def example(order_id: str) -> Mapping[str, Any]:
+    def example(order_id: str, facts: Sequence[str]) -> Mapping[str, Any]:
         with db.connect() as connection:
             row = connection.execute(sa.select(table).where(sa.cast(table.c[args.id_column], sa.String) == order_id)
                                      ).mappings().first()
         if row is None:
-            raise KeyError(f"no order {order_id!r} in {args.table}")
-        facts = {fact: row[name] for fact, name in chosen.items() if name in row}
-        return {"facts": facts, "store": row.get(chosen.get("store.id", "store_id"))}
+            raise LookupError(f"no order {order_id!r} in {args.table}")
+        values = {fact: row[column] for fact in facts if (column := chosen.get(fact, _column_of(fact))) in row}
+        store = values.pop("store.id", None)
+        return {"facts": values, "store": store}
 
     return Impact(run, db.url.render_as_string(hide_password=True), example)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import PolicyError
-from .session import Session
+from .session import Session, all_facts
 from .workspace import PathRefused, TooLarge, Workspace
 
 __all__ = ["create_app", "Impact", "MAX_BODY", "ASSETS"]
@@ -60,8 +60,8 @@ class Impact:
     run: Callable[[Any, Any], Mapping[str, Any]]
     describe: str
     """Where the orders come from, as the panel names it (the database URL without its password)."""
-    example: Callable[[str], Mapping[str, Any]]
-    """An order id -> ``{"facts": {fact: value}, "store": id or None}``, for "Try it"."""
+    example: Callable[[str, Sequence[str]], Mapping[str, Any]]
+    """``(order id, the declared fact names)`` -> ``{"facts": {fact: value}, "store": id or None}``, for "Try it"."""
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -147,12 +147,19 @@ class Studio:
         loaded = self.session.load(_edits(body))
         if loaded.engine is None:
             return {"error": "the edited set does not load: fix its problems to see its impact"}
-        return dict(self.impact.run(self.session.saved(), loaded.engine))
+        try:
+            return dict(self.impact.run(self.session.saved(), loaded.engine))
+        except ImportError as err:  # policyengine.sql.impact is not in this installation
+            raise Refused(501, "no_impact", f"cannot compute the impact: {err}") from None
 
     def example(self, body: Mapping[str, Any]) -> Any:
         if self.impact is None:
             raise Refused(404, "no_database", "start the studio with --db URL to open orders from it")
-        return dict(self.impact.example(_text(body.get("id"), "id", 200)))
+        engine = self.session.last_good or self.session.saved()
+        try:
+            return dict(self.impact.example(_text(body.get("id"), "id", 200), list(all_facts(engine))))
+        except LookupError as err:
+            raise Refused(404, "no_such_order", str(err.args[0] if err.args else err)) from None
 
     def save(self, body: Mapping[str, Any]) -> Any:
         edits = _edits(body)

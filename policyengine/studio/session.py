@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -84,6 +85,7 @@ class Session:
         self.workspace = workspace
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._companions: OrderedDict[str, tuple[dict[str, Any], ...]] = OrderedDict()
+        self._lock = threading.RLock()  # requests run in worker threads: one load at a time, caches kept whole
         self.last_good: Engine | None = None
 
     # -- reading the edited set -------------------------------------------------------------------------------------
@@ -104,6 +106,10 @@ class Session:
 
     def load(self, edits: Mapping[str, str]) -> Loaded:
         """The edited set loaded (its policy versions and store overrides), with their diagnostics."""
+        with self._lock:
+            return self._load(edits)
+
+    def _load(self, edits: Mapping[str, str]) -> Loaded:
         key = _key({**edits, "": repr(self.workspace.signature())})  # the saved files count too
         if key in self._loaded:
             self._loaded.move_to_end(key)
@@ -130,11 +136,12 @@ class Session:
         if loaded.engine is None:
             return []
         key = _key({**edits, "": loaded.engine.revision + repr(self.workspace.signature())})
-        if key not in self._companions:
-            with self.edited(edits):
-                found = tuple(self.diagnostic(d) for d in companion_diagnostics(loaded.engine, self.workspace.root))
-            _remember(self._companions, key, found)
-        return list(self._companions[key])
+        with self._lock:
+            if key not in self._companions:
+                with self.edited(edits):
+                    found = tuple(self.diagnostic(d) for d in companion_diagnostics(loaded.engine, self.workspace.root))
+                _remember(self._companions, key, found)
+            return list(self._companions[key])
 
     def saved(self) -> Engine:
         """The set as saved on disk (raises :class:`PolicyError` when it does not load)."""
