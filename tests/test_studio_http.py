@@ -232,3 +232,22 @@ def test_the_impact_source_over_a_database(tmp_path: Path) -> None:
             assert (answer.status_code, answer.json()["error"]) == (501, "no_impact")
         else:
             assert answer.status_code == 200 and answer.json()["total"] == 1
+
+
+def test_the_diff_against_a_git_revision(tmp_path: Path) -> None:
+    root = copy_policies(tmp_path)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "."], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "policies"], cwd=root, check=True)
+    acme = root / "stores" / "acme.yaml"
+    acme.write_text(acme.read_text("utf-8").replace("        when: shipped\n", "        when: order.status == 'Shipped'\n"),
+                    "utf-8")  # saved, not committed: HEAD differs from the disk
+    with studio(root) as app:
+        against_saved = app.post("diff", {"store": "acme"}).json()
+        against_head = app.post("diff", {"store": "acme", "against": "HEAD"}).json()
+        refused = app.post("diff", {"against": "--output=/tmp/x"}).json()
+    assert against_saved["summary"] == "no decision changes (567 combinations compared)"
+    assert against_head["old"].startswith("HEAD:")
+    assert against_head["summary"] == "1 action changes in 18 of 567 combinations: 1 more permissive (edit)"
+    assert refused == {"error": "not a git revision: '--output=/tmp/x'"}

@@ -89,7 +89,13 @@
 
   async function openFile(path) {
     if (state.buffers[path] === undefined) {
-      const data = await api("file", { path: path });
+      let data;
+      try {
+        data = await api("file", { path: path });
+      } catch (err) {
+        say("Cannot open " + path + ": " + err.message);
+        return;
+      }
       state.saved[path] = data.text;
       state.buffers[path] = data.text;
     }
