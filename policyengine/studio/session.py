@@ -85,7 +85,7 @@ class Session:
         self.workspace = workspace
         self._loaded: OrderedDict[str, Loaded] = OrderedDict()
         self._companions: OrderedDict[str, tuple[dict[str, Any], ...]] = OrderedDict()
-        self._lock = threading.RLock()  # requests run in worker threads: one load at a time, caches kept whole
+        self._lock = threading.Lock()  # requests run in worker threads: the caches are changed whole
         self.last_good: Engine | None = None
 
     # -- reading the edited set -------------------------------------------------------------------------------------
@@ -106,14 +106,11 @@ class Session:
 
     def load(self, edits: Mapping[str, str]) -> Loaded:
         """The edited set loaded (its policy versions and store overrides), with their diagnostics."""
-        with self._lock:
-            return self._load(edits)
-
-    def _load(self, edits: Mapping[str, str]) -> Loaded:
         key = _key({**edits, "": repr(self.workspace.signature())})  # the saved files count too
-        if key in self._loaded:
-            self._loaded.move_to_end(key)
-            return self._loaded[key]
+        with self._lock:  # held for the caches only: a slow request never holds up the next pause's check
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
         with self.edited(edits):
             try:
                 engine: Engine | None = load(self.workspace.root)
@@ -121,9 +118,10 @@ class Session:
             except PolicyError as err:
                 engine, problems = None, list(err.diagnostics)
         loaded = Loaded(engine, tuple(self.diagnostic(d) for d in problems))
-        if engine is not None:
-            self.last_good = engine
-        _remember(self._loaded, key, loaded)
+        with self._lock:
+            if engine is not None:
+                self.last_good = engine
+            _remember(self._loaded, key, loaded)
         return loaded
 
     def companions(self, edits: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -137,11 +135,13 @@ class Session:
             return []
         key = _key({**edits, "": loaded.engine.revision + repr(self.workspace.signature())})
         with self._lock:
-            if key not in self._companions:
-                with self.edited(edits):
-                    found = tuple(self.diagnostic(d) for d in companion_diagnostics(loaded.engine, self.workspace.root))
-                _remember(self._companions, key, found)
-            return list(self._companions[key])
+            if key in self._companions:
+                return list(self._companions[key])
+        with self.edited(edits):
+            found = tuple(self.diagnostic(d) for d in companion_diagnostics(loaded.engine, self.workspace.root))
+        with self._lock:
+            _remember(self._companions, key, found)
+        return list(found)
 
     def saved(self) -> Engine:
         """The set as saved on disk (raises :class:`PolicyError` when it does not load)."""

@@ -4,6 +4,7 @@
 
 (function () {
   const PAUSE_MS = 100; // a pause in typing this long checks the edited set
+  const COMPANIONS_AFTER_MS = 300; // the suites' and invariants' problems are asked this long after a check
   const $ = (id) => document.getElementById(id);
 
   // -- state ------------------------------------------------------------------------------------------------------
@@ -178,7 +179,8 @@
     const updated = performance.now();
     state.timings.push({ key: key, pause: pause, updated: updated });
     document.body.dataset.checked = String(seq);
-    if (data.ok) companions(seq, data.diagnostics);
+    // a moment later, unless typing went on: checking them must not slow the next pause's check down
+    if (data.ok) setTimeout(() => { if (seq === state.seq) companions(seq, data.diagnostics); }, COMPANIONS_AFTER_MS);
   }
 
   // The test suites' and invariants' problems: asked after the menu is shown (validating them costs more).
