@@ -251,3 +251,11 @@ def test_the_diff_against_a_git_revision(tmp_path: Path) -> None:
     assert against_head["old"].startswith("HEAD:")
     assert against_head["summary"] == "1 action changes in 18 of 567 combinations: 1 more permissive (edit)"
     assert refused == {"error": "not a git revision: '--output=/tmp/x'"}
+
+
+def test_a_wildcard_address_needs_its_host_names(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "policyengine", "studio", str(copy_policies(tmp_path)), "--host",
+                          "0.0.0.0", "--port", "0"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == ("policyengine studio: --host 0.0.0.0 listens on every address: name the host names browsers "
+                          "use to reach it with --allow-host (any other is refused, against DNS rebinding)\n")

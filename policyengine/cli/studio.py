@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only; "
                                                               "any other needs a token)")
     parser.add_argument("--port", type=int, default=8765, help="port to bind (default: 8765; 0 picks a free one)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name browsers reach the studio by, besides the address it listens on (needed "
+                             "with a wildcard address such as 0.0.0.0); repeatable")
     parser.add_argument("--token-file", metavar="F", help="require the token in F (made up when another address than "
                                                           "loopback is given without one)")
     parser.add_argument("--db", metavar="URL", help="a SQLAlchemy database URL: show the change's impact on its orders")
@@ -132,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.path}: not a policy directory")
     token = _token(args.token_file)
     loopback = _loopback(args.host)
+    if args.host in ("0.0.0.0", "::", "") and not args.allow_host:
+        raise UsageError(f"--host {args.host or repr('')} listens on every address: name the host names browsers use "
+                         "to reach it with --allow-host (any other is refused, against DNS rebinding)")
     if not loopback and token is None:
         token = secrets.token_urlsafe(24)
     impact = _impact(args)
@@ -140,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         address = f"http://{shown}:{port}/" + (f"#token={token}" if token else "")
-        hosts = frozenset({args.host, host} | ({"127.0.0.1", "localhost", "::1"} if loopback else set()))
+        hosts = frozenset({args.host, host, *args.allow_host} | ({"127.0.0.1", "localhost", "::1"} if loopback else set()))
         app = create_app(args.path, token=token, hosts=hosts, impact=impact)
         print(f"policyengine studio: open {address} (policies: {args.path}; Ctrl-C stops it)", flush=True)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
