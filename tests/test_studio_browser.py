@@ -113,7 +113,9 @@ def test_editing_a_condition_changes_the_menu(page: Page) -> None:
     expect(page.locator("#explain-trace")).to_be_focused()
 
 
-def test_an_error_shows_at_its_line_with_its_hint(page: Page) -> None:
+def test_an_error_shows_at_its_line_with_its_hint_and_saving_it_asks_first(page: Page, running: Running) -> None:
+    target = running.root / "order-actions.yaml"
+    before = target.read_text("utf-8")
     open_file(page, "order-actions.yaml")
     type_over(page, "is_admin: user.role == 'admin'", "is_admin: user.role == 'admin' or")
     problem = page.locator("#problems li").first
@@ -127,6 +129,21 @@ def test_an_error_shows_at_its_line_with_its_hint(page: Page) -> None:
     line = page.evaluate("() => { const s = document.getElementById('source');"
                          " return s.value.slice(0, s.selectionStart).split('\\n').length; }")
     assert line == 55
+    # saving a set that does not load asks first, saying what is broken
+    page.click("#save")
+    dialog = page.locator("#confirm-save")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("the edited set does not load (1 problem; first: order-actions.yaml:55:36: "
+                                   "condition syntax error")
+    expect(page.locator("#confirm-no")).to_be_focused()
+    page.keyboard.press("Enter")  # Cancel
+    expect(dialog).to_be_hidden()
+    assert target.read_text("utf-8") == before
+    page.click("#save")
+    page.click("#confirm-yes")
+    expect(page.locator("#status")).to_have_text("Saved order-actions.yaml.")
+    assert target.read_text("utf-8") == before.replace("is_admin: user.role == 'admin'",
+                                                       "is_admin: user.role == 'admin' or")
 
 
 def test_a_broken_lock_opens_its_counterexample(page: Page) -> None:
@@ -171,28 +188,6 @@ def test_run_the_suites_accept_a_change_and_save(page: Page, running: Running) -
     assert (running.root / "tests" / "acme.yaml").read_text("utf-8") == suite
     assert (running.root / "stores" / "acme.yaml").read_text("utf-8") == buffer(page, "stores/acme.yaml")
     assert run_tests(running.root).ok
-
-
-def test_saving_a_set_that_does_not_load_asks_first(page: Page, running: Running) -> None:
-    target = running.root / "order-actions.yaml"
-    before = target.read_text("utf-8")
-    open_file(page, "order-actions.yaml")
-    type_over(page, "is_admin: user.role == 'admin'", "is_admin: user.role == 'admin' or")
-    expect(page.locator("#problems li").first).to_contain_text("order-actions.yaml:55:36")
-    page.click("#save")
-    dialog = page.locator("#confirm-save")
-    expect(dialog).to_be_visible()
-    expect(dialog).to_contain_text("the edited set does not load (1 problem; first: order-actions.yaml:55:36: "
-                                   "condition syntax error")
-    expect(page.locator("#confirm-no")).to_be_focused()
-    page.keyboard.press("Enter")  # Cancel
-    expect(dialog).to_be_hidden()
-    assert target.read_text("utf-8") == before
-    page.click("#save")
-    page.click("#confirm-yes")
-    expect(page.locator("#status")).to_have_text("Saved order-actions.yaml.")
-    assert target.read_text("utf-8") == before.replace("is_admin: user.role == 'admin'",
-                                                       "is_admin: user.role == 'admin' or")
 
 
 def test_a_label_holding_markup_is_shown_as_text(page: Page) -> None:
