@@ -259,3 +259,13 @@ def test_a_wildcard_address_needs_its_host_names(tmp_path: Path) -> None:
     assert (run.returncode, run.stdout) == (2, "")
     assert run.stderr == ("policyengine studio: --host 0.0.0.0 listens on every address: name the host names browsers "
                           "use to reach it with --allow-host (any other is refused, against DNS rebinding)\n")
+
+
+def test_the_assets_are_package_data() -> None:
+    from importlib import resources
+
+    from policyengine.studio.app import ASSETS
+
+    static = resources.files("policyengine.studio").joinpath("static")
+    assert sorted(p.name for p in static.iterdir()) == sorted(name for name, _ in ASSETS.values())
+    assert '"studio/static/*"' in (REPO / "pyproject.toml").read_text("utf-8")
