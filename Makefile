@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/results_bench.py
 	$(BIN)/python bench/stores_bench.py
 	$(BIN)/python bench/cache_bench.py
+	$(BIN)/python bench/studio_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info build policyengine/runtime/*.so
