@@ -31,6 +31,8 @@ __all__ = ["Loaded", "Session", "counterexample", "inputs_of"]
 _PAIR = re.compile(r"((?:order|user|store)(?:\.[A-Za-z_][A-Za-z0-9_]*)+)=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|"
                    r"true|false|-?\d+(?:\.\d+)?)")
 _CACHED = 4  # edited sets kept loaded: the one being typed, and the few a reviewer switches between
+# Sets are loaded without decision tables (table_limit=0): they decide the same, and a set loaded for a few
+# evaluations would spend more building its tables than evaluating.
 
 
 def counterexample(message: str) -> dict[str, Any] | None:
@@ -113,7 +115,7 @@ class Session:
                 return self._loaded[key]
         with self.edited(edits):
             try:
-                engine: Engine | None = load(self.workspace.root)
+                engine: Engine | None = load(self.workspace.root, table_limit=0)
                 problems: list[Diagnostic] = []
             except PolicyError as err:
                 engine, problems = None, list(err.diagnostics)
@@ -145,7 +147,7 @@ class Session:
 
     def saved(self) -> Engine:
         """The set as saved on disk (raises :class:`PolicyError` when it does not load)."""
-        return load(self.workspace.root)
+        return load(self.workspace.root, table_limit=0)
 
     # -- answers ------------------------------------------------------------------------------------------------
     def check(self, edits: Mapping[str, str]) -> dict[str, Any]:
