@@ -34,7 +34,7 @@ from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negat
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
                         SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
-__all__ = ["bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
+__all__ = ["Impact", "bulk", "engine_value", "fetch_orders", "impact", "install", "reason", "where"]
 
 Columns = Mapping[str, Any]
 
@@ -435,3 +435,6 @@ def _coalesce(items: list[Any]) -> Any:
     if not present:
         return None
     return present[0] if len(present) == 1 else sa.func.coalesce(*present)
+
+
+from .impact import Impact, impact  # noqa: E402 - it builds on the functions above
