@@ -40,8 +40,9 @@ def _facts_of(old: policyengine.Engine, new: policyengine.Engine) -> list[Any]:
 
 
 def reference(old: policyengine.Engine, new: policyengine.Engine, orders: Sequence[Mapping[str, Any]], user: Any,
-              action: str, examples: int) -> dict[str, Any]:
-    """One action's impact, from evaluating both engines on every order (orders in id order)."""
+              action: str, examples: int, decided: dict[Any, list[Any]]) -> dict[str, Any]:
+    """One action's impact, from evaluating both engines on every order (orders in id order; ``decided`` keeps
+    each engine's decisions per user)."""
     transitions: dict[tuple[str, str], dict[str, Any]] = {}
     lost: dict[str, Any] = {"count": 0, "examples": []}
     # undecided: the order's bulk reason says it could not be decided (a bad store.id leaves even an action its
@@ -57,7 +58,10 @@ def reference(old: policyengine.Engine, new: policyengine.Engine, orders: Sequen
     for index, order in enumerate(orders):
         states = []
         for engine, undecided in zip((old, new), lost_sets, strict=True):
-            decision = engine.evaluate(order, user).get(action)
+            key = (id(engine), repr(user))
+            if key not in decided:
+                decided[key] = [engine.evaluate(o, user) for o in orders]
+            decision = decided[key][index].get(action)
             states.append((decision.state if decision is not None else "hidden", index in undecided))
         (so, uo), (sn, un) = states
         store = order.get("store", {}).get("id")
@@ -88,11 +92,12 @@ def check_impact(database: Database, old: policyengine.Engine, new: policyengine
         orders = psql.fetch_orders(conn, new, table, columns, table.c.id)
     assert result.total == len(rows)
     data = result.to_dict()
+    decided: dict[Any, list[Any]] = {}
     assert data["total"] == len(rows)
     for entry in data["actions"]:
         profiles = [users[entry["profile"]]] if entry["profile"] is not None else list(users.values()) or [{}]
         for user in profiles:  # an entry without a profile holds for every profile
-            want = reference(old, new, orders, user, entry["action"], examples)
+            want = reference(old, new, orders, user, entry["action"], examples, decided)
             got = {"transitions": entry["transitions"], "undecided": entry["undecided"]}
             assert got == want, (entry["action"], entry["profile"], user)
     return result

@@ -261,7 +261,7 @@ def impact(connection: Connection, old_engine: Any, new_engine: Any, selectable:
     """How changing the policies from ``old_engine`` to ``new_engine`` changes the decisions on the rows of
     ``selectable`` (a table, join or ``Select``, with ``columns`` mapping facts to columns as in
     :func:`policyengine.sql.bulk`). ``users`` names the user profiles (``{"admin": {"role": "admin"}, ...}``): an
-    action whose decisions depend on the user is answered for each, the others once (``profile`` None).
+    action whose answer differs between profiles is answered for each, the others once (``profile`` None).
     ``actions`` defaults to every action either side has. Each question is one query over the table."""
     from . import install
 
@@ -278,12 +278,17 @@ def impact(connection: Connection, old_engine: Any, new_engine: Any, selectable:
         label = _label(new_engine, action) or _label(old_engine, action)
         if label is None:
             raise KeyError(f"unknown action {action!r}: neither policy has it")
-        sides = [(name, _side(old_engine, action, user), _side(new_engine, action, user)) for name, user in profiles]
-        if all((o, n) == (sides[0][1], sides[0][2]) for _, o, n in sides):
-            sides = [(None, sides[0][1], sides[0][2])]  # no profile changes this action's decisions
-        for name, old, new in sides:
-            query = _query(old, new, selectable, columns, id_column, examples, postgres)
-            total, transitions, undecided = _answer(connection, query, examples)
+        answers: dict[tuple[_Side, _Side], tuple[int, tuple[Transition, ...], Undecided]] = {}
+        by_profile = []
+        for name, user in profiles:  # profiles the policies read alike share one query
+            sides = (_side(old_engine, action, user), _side(new_engine, action, user))
+            if sides not in answers:
+                answers[sides] = _answer(connection, _query(*sides, selectable, columns, id_column, examples, postgres),
+                                         examples)
+            by_profile.append((name, answers[sides]))
+        if len({answer[1:] for _, answer in by_profile}) == 1:
+            by_profile = [(None, by_profile[0][1])]  # the same for every profile: answered once
+        for name, (total, transitions, undecided) in by_profile:
             out.append(ActionImpact(action, label, name, transitions, undecided))
     if not out:
         total = int(connection.execute(_count(selectable)).scalar_one())
