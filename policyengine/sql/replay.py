@@ -53,8 +53,10 @@ def _decisions(lines: Iterable[str]) -> Iterable[tuple[str, str | None, Mapping[
 
 
 def _specs(engine: Any, store: str | None, facts: Mapping[str, Any]) -> Sequence[Any]:
+    """The facts the policy deciding this order reads (what a log keeps), and store.id when stores dispatch."""
     key = store if store is not None else facts.get("store.id")
-    return engine.store_policy(key if isinstance(key, str) and key in engine.stores else None).facts
+    policy = engine.store_policy(key if isinstance(key, str) and key in engine.stores else None)
+    return [f for i, f in enumerate(policy.facts) if i in policy.needed or (f.name == "store.id" and engine.stores)]
 
 
 def _rebuild(specs: Iterable[Any], facts: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | str:
