@@ -113,7 +113,8 @@ def _changed_copy(tmp_path: Path) -> Path:
     text = base.read_text()
     text = text.replace("        when: order.sent_to_warehouse\n",
                         "        when: order.sent_to_warehouse and order.status != 'Error'\n", 1)
-    text = text.replace("visible: {when: \"order.status != 'Archived'\"", "visible: {when: \"order.status not in ['Archived', 'Closed']\"")
+    text = text.replace("visible: {when: \"order.status != 'Archived'\"",
+                        "visible: {when: \"order.status not in ['Archived', 'Closed']\"")
     text = text.replace("      - operation: open_edit_form\n", "      - operation: open_edit_form\n"
                         "    deny:\n      - id: shipped-edit\n        when: order.has_shipment\n"
                         "        reason: Shipped orders are not edited.\n", 1)
@@ -126,7 +127,7 @@ def _changed_copy(tmp_path: Path) -> Path:
     return target
 
 
-def test_shipped_policies_against_a_change(db: Database, tmp_path: Path) -> None:
+def test_shipped_policies_against_a_change(db: Database, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     old = policyengine.load(POLICIES)
     new = policyengine.load(_changed_copy(tmp_path))
     assert set(old.stores) == {"acme", "globex"} and set(new.stores) == {"acme", "other"}
@@ -142,7 +143,7 @@ def test_shipped_policies_against_a_change(db: Database, tmp_path: Path) -> None
     assert not same.widens() and all(not a.transitions and not a.undecided.count for a in same.actions)
 
 
-def test_examples_and_selection(sqlite_db: Database, tmp_path: Path) -> None:
+def test_examples_and_selection(sqlite_db: Database, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     """``examples`` bounds the ids per transition (0: none); a ``Select`` narrows the rows; JSON shape."""
     old = policyengine.load(POLICIES)
     new = policyengine.load(_changed_copy(tmp_path))
@@ -182,9 +183,9 @@ def _impact_property(dialect: str) -> Any:
     return check
 
 
-def test_random_changes_sqlite(sqlite_db: Database, tmp_path: Path) -> None:
+def test_random_changes_sqlite(sqlite_db: Database, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     _impact_property("sqlite")(sqlite_db, tmp_path)
 
 
-def test_random_changes_postgresql(postgres_db: Database, tmp_path: Path) -> None:
+def test_random_changes_postgresql(postgres_db: Database, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     _impact_property("postgresql")(postgres_db, tmp_path)

@@ -13,8 +13,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .common import (EXIT_LOAD, EXIT_OK, MAX_JSON_BYTES, STDIN, STDIN_NAME, UsageError, add_path, json_arg, parse_json,
-                     print_diagnostics, read_input)
+from .common import (
+    EXIT_LOAD,
+    EXIT_OK,
+    MAX_JSON_BYTES,
+    STDIN,
+    STDIN_NAME,
+    UsageError,
+    add_path,
+    json_arg,
+    parse_json,
+    print_diagnostics,
+    read_input,
+)
 
 HELP = "how many real orders a policy change moves, counted by the database or replayed from a decision log"
 EXIT_MATCHED = 1
@@ -116,7 +127,7 @@ def _profiles(args: argparse.Namespace, engines: Sequence[Any]) -> dict[str, Any
                 raise UsageError(f"--user: expected NAME=JSON, got {item!r}")
             profiles[name] = json_arg(value, "user")
         return profiles
-    enums = {}
+    enums: dict[str, list[Any]] = {}
     for engine in engines:
         for fact in engine.policy.facts:
             if fact.source[0] == "user" and fact.type == "enum" and len(fact.source) == 2:
@@ -157,7 +168,7 @@ def _mapping(args: argparse.Namespace, conn: Any, engines: Sequence[Any]) -> tup
 
     facts = {f.name for e in engines for s in (None, *e.stores) for f in e.store_policy(s).facts if f.source[0] != "user"}
     selection: Any = sa.text(args.from_) if args.from_ else sa.table(args.table)
-    id_column = sa.literal_column(args.id_column or f"{args.table}.id")
+    id_column: Any = sa.literal_column(args.id_column or f"{args.table}.id")
     if args.columns is not None:
         shown = STDIN_NAME if args.columns == STDIN else args.columns
         mapping = parse_json(read_input(args.columns, "--columns", MAX_JSON_BYTES), f"--columns: {shown}")
@@ -165,7 +176,7 @@ def _mapping(args: argparse.Namespace, conn: Any, engines: Sequence[Any]) -> tup
             raise UsageError("--columns: expected a JSON object mapping fact names to \"table.column\" strings")
         return {f: sa.literal_column(c) for f, c in mapping.items()}, selection, id_column
     present = {c["name"] for c in sa.inspect(conn).get_columns(args.table)}
-    columns = {}
+    columns: dict[str, Any] = {}
     for fact in sorted(facts):
         name = fact.removeprefix("order.").replace(".", "_")
         if name in present:

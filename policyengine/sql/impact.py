@@ -288,8 +288,9 @@ def impact(connection: Connection, old_engine: Any, new_engine: Any, selectable:
             by_profile.append((name, answers[sides]))
         if len({answer[1:] for _, answer in by_profile}) == 1:
             by_profile = [(None, by_profile[0][1])]  # the same for every profile: answered once
-        for name, (total, transitions, undecided) in by_profile:
-            out.append(ActionImpact(action, label, name, transitions, undecided))
+        total = by_profile[0][1][0]
+        out.extend(ActionImpact(action, label, name, transitions, undecided)
+                   for name, (_, transitions, undecided) in by_profile)
     if not out:
         total = int(connection.execute(_count(selectable)).scalar_one())
     return Impact(total, tuple(out))
