@@ -189,3 +189,31 @@ def test_random_changes_sqlite(sqlite_db: Database, tmp_path: Path) -> None:  # 
 
 def test_random_changes_postgresql(postgres_db: Database, tmp_path: Path) -> None:  # noqa: F811 - the fixture
     _impact_property("postgresql")(postgres_db, tmp_path)
+
+
+def _counts_of(result: policyengine.BulkResult) -> dict[str, Any]:
+    return {"total": result.total, "applicable": sorted(map(str, result.applicable_ids)),
+            "skipped": {g.reason: len(g.indexes) for g in result.skipped}}
+
+
+def test_bulk_counts_equal_engine_bulk(db: Database) -> None:  # noqa: F811 - the fixture
+    """Counts per reason (bad values worded as bulk words them) and the applicable ids, for every action, role and
+    store scope of the shipped policies over rows with bad values."""
+    engine = policyengine.load(POLICIES)
+    rows = _shipped_rows(db.dialect)
+    table, twin, columns = db.table(_row_facts(engine))
+    db.insert(twin, columns, rows)
+    with db.engine.connect() as conn:
+        orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
+        for action in ("reset", "delete", "request_cancellation", "force_delete"):
+            for user in ({"role": "member"}, {"role": "admin"}, {"role": "nobody"}):
+                for store in (None, "acme"):
+                    counts = psql.bulk_counts(conn, engine, action, user, table, columns, table.c.id, store=store)
+                    want = engine.bulk(action, orders, user, store=store)
+                    got = {"total": counts.total, "applicable": sorted(map(str, counts.applicable_ids)),
+                           "skipped": dict(counts.skipped)}
+                    assert got == _counts_of(want), (action, user, store)
+                    assert counts.skipped == tuple(sorted(got["skipped"].items(), key=lambda kv: (-kv[1], kv[0])))
+                    if len(set(got["skipped"].values())) == len(got["skipped"]):  # no tie: the same summary
+                        assert counts.summary == want.summary
+    assert counts.to_dict()["applicable"]["count"] == counts.applicable
