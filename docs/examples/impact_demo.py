@@ -27,16 +27,10 @@ def orders() -> list[tuple[object, ...]]:
     return rows
 
 
-def main() -> None:
-    database = Path("impact-orders.sqlite")
-    database.unlink(missing_ok=True)
-    with sqlite3.connect(database) as conn:
-        conn.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, status TEXT, has_shipment BOOLEAN, "
-                     "sent_to_warehouse BOOLEAN, channel TEXT, store_id TEXT, store_manual_fulfillment BOOLEAN)")
-        conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)", orders())
-    new = Path("policies-new")
+def change(policies: Path, new: Path) -> None:
+    """Write the changed copy of ``policies`` to ``new``."""
     shutil.rmtree(new, ignore_errors=True)
-    shutil.copytree("policies", new, ignore=shutil.ignore_patterns("tests", "invariants"))
+    shutil.copytree(policies, new, ignore=shutil.ignore_patterns("tests", "invariants"))
     base = new / "order-actions.yaml"
     text = base.read_text()
     text = text.replace("        when: order.sent_to_warehouse\n",
@@ -48,7 +42,17 @@ def main() -> None:
                         "        reason: Shipped orders are not edited.\n", 1)
     base.write_text(text)
     (new / "stores" / "globex.yaml").unlink()
-    print(f"wrote {database} (60 orders) and {new}/")
+
+
+def main() -> None:
+    database = Path("impact-orders.sqlite")
+    database.unlink(missing_ok=True)
+    with sqlite3.connect(database) as conn:
+        conn.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, status TEXT, has_shipment BOOLEAN, "
+                     "sent_to_warehouse BOOLEAN, channel TEXT, store_id TEXT, store_manual_fulfillment BOOLEAN)")
+        conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)", orders())
+    change(Path("policies"), Path("policies-new"))
+    print(f"wrote {database} (60 orders) and policies-new/")
 
 
 if __name__ == "__main__":

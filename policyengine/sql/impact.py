@@ -16,7 +16,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..runtime.plan import FALSE, TRUE, Failure, Problem, Reason, build_reasons, reads
+from ..runtime.plan import FALSE, TRUE, Fact, Failure, Problem, Reason, Valid, build_reasons, reads
 from ..runtime.reasons import FAIL_CLOSED
 
 __all__ = ["STATES", "ActionImpact", "Impact", "Transition", "Undecided", "impact", "parse_change"]
@@ -156,22 +156,49 @@ def _side(engine: Any, action: str, user: Any) -> _Side:
     return _Side(tuple(branches), engine.plan(action, user, state="visible"))
 
 
-def _expressions(side: _Side, columns: Mapping[str, Any]) -> tuple[Any, Any]:
+def _expressions(side: _Side, translator: Any) -> tuple[Any, Any]:
     """(kind, visible) SQL expressions: 0/1/2 as :func:`_kind`, and 1 where the action is visible else 0."""
-    from . import _require, _Translator, _with_defaults, where
-
     if side.reasons is None:
         return sa.literal(_DECIDED), sa.literal(0)
-    nodes = [node for node, _ in side.reasons]
-    full = _with_defaults(nodes, columns)
-    _require(sorted(set().union(*(reads(n) for n in nodes))) if nodes else [], full)
-    translator = _Translator(full)
     whens = [(translator.boolean(node), code) for node, code in side.reasons]
     kind = sa.case(*whens, else_=_APPLIES) if whens else sa.literal(_APPLIES)
     plan = side.visible
     if plan.kind != "conditional":
         return kind, sa.literal(1 if plan.kind == "always" else 0)
-    return kind, sa.case((where(plan, columns), 1), else_=0)
+    return kind, sa.case((translator.boolean(plan.condition), 1), else_=0)
+
+
+def _roots(side: _Side) -> list[Any]:
+    return [] if side.reasons is None else [*(node for node, _ in side.reasons), side.visible.condition]
+
+
+def _valid_facts(roots: Sequence[Any]) -> dict[Fact, None]:
+    """Every fact (as declared: two sides may declare different enum values) some ``valid(...)`` tests, in order."""
+    found: dict[Fact, None] = {}
+    todo = list(reversed(roots))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Valid):
+            found.setdefault(node.fact, None)
+        elif isinstance(node, (tuple, list)):
+            todo.extend(reversed(node))
+        elif attrs.has(type(node)):
+            todo.extend(reversed([getattr(node, f.name) for f in attrs.fields(type(node))]))
+    return found
+
+
+def _translator(flags: Mapping[Fact, Any], columns: Mapping[str, Any]) -> Any:
+    """A plan translator reading each ``valid(fact)`` from a column computed once per row (the plans of both sides
+    test the same facts' validity in many branches; a database does not share the work itself)."""
+    from . import _Translator
+
+    class Flagged(_Translator):
+        def boolean(self, node: Any) -> Any:
+            if isinstance(node, Valid) and node.fact in flags:
+                return flags[node.fact]
+            return super().boolean(node)
+
+    return Flagged(columns)
 
 
 def _state(kind: Any, visible: Any) -> Any:
@@ -180,14 +207,27 @@ def _state(kind: Any, visible: Any) -> Any:
 
 def _query(old: _Side, new: _Side, selectable: Any, columns: Mapping[str, Any], id_column: Any, examples: int,
            postgres: bool) -> Any:
-    from . import _rows_of
+    from . import _require, _rows_of, _with_defaults
+    from ._dialects import ValidFact
 
-    ko, vo = _expressions(old, columns)
-    kn, vn = _expressions(new, columns)
+    roots = [*_roots(old), *_roots(new)]
+    full = _with_defaults(roots, columns)
+    needed = sorted(set().union(*(reads(n) for n in roots)))
+    _require(needed, full)
+    valid = list(_valid_facts(roots))
     store = columns.get("store.id", sa.null())
-    # OFFSET 0 keeps both databases from inlining the CASEs into every expression that reads them below
-    rows = _rows_of(selectable, ko.label("ko"), vo.label("vo"), kn.label("kn"), vn.label("vn"),
-                    sa.type_coerce(store, sa.types.NullType()).label("s"), id_column.label("i")).offset(0).subquery("pe_rows")
+    # first the facts and their validity, once per row; OFFSET 0 (here and below) keeps both databases from
+    # inlining an expression into every one that reads it
+    facts = _rows_of(selectable, *(full[n].label(f"pe_f{i}") for i, n in enumerate(needed)),
+                     *(ValidFact(full[f.name], f).label(f"pe_v{i}") for i, f in enumerate(valid)),
+                     sa.type_coerce(store, sa.types.NullType()).label("s"), id_column.label("i")) \
+        .offset(0).subquery("pe_facts")
+    translator = _translator({f: facts.c[f"pe_v{i}"] for i, f in enumerate(valid)},
+                             {**full, **{n: facts.c[f"pe_f{i}"] for i, n in enumerate(needed)}})
+    ko, vo = _expressions(old, translator)
+    kn, vn = _expressions(new, translator)
+    rows = sa.select(ko.label("ko"), vo.label("vo"), kn.label("kn"), vn.label("vn"), facts.c.s, facts.c.i) \
+        .select_from(facts).offset(0).subquery("pe_rows")
     so, sn = _state(rows.c.ko, rows.c.vo), _state(rows.c.kn, rows.c.vn)
     moves = sa.or_(so != sn, sa.and_(rows.c.ko != _UNDECIDED, rows.c.kn == _UNDECIDED))
     collect = sa.func.array_agg(rows.c.i) if postgres else sa.func.json_group_array(rows.c.i)
