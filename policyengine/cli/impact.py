@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     print(render(result, args.format, heading, extra), end="")
     matched = [line for change in args.fail_on for line in result.matches(change)]
     if matched:
+        sys.stdout.flush()  # the report first, then why the exit code
         print(f"policyengine impact: --fail-on {', '.join(args.fail_on)}: {'; '.join(matched)}", file=sys.stderr)
         return EXIT_MATCHED
     return EXIT_OK
