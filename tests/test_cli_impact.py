@@ -79,17 +79,19 @@ def test_text_and_markdown(demo: Path, capsys: pytest.CaptureFixture[str]) -> No
         "| Archive | enabled \u2192 hidden | 6 | acme 2, globex 2, initech 2 | SO-1005 |"]
 
 
-@pytest.mark.parametrize(("change", "code", "said"), [
-    ("widen", 1, "delete (admin): disabled->enabled (17); delete (member): disabled->enabled (17); "
-                 "force_delete (admin): hidden->enabled (20)"),
-    ("hidden->enabled", 1, "force_delete (admin): hidden->enabled (20)"),
-    ("undecided", 1, "edit (admin): decided->undecided (2)"),
-    ("enabled->disabled", 1, "edit (admin): enabled->disabled (10)"),
-    ("disabled->hidden", 1, "archive (viewer): disabled->hidden (6)"),
-    ("hidden->disabled", 0, None),
+@pytest.mark.parametrize(("change", "actions", "code", "said"), [
+    ("widen", (), 1, "delete (admin): disabled->enabled (17); delete (member): disabled->enabled (17); "
+                     "force_delete (admin): hidden->enabled (20)"),
+    ("hidden->enabled", ("force_delete",), 1, "force_delete (admin): hidden->enabled (20)"),
+    ("undecided", ("edit",), 1, "edit (admin): decided->undecided (2)"),
+    ("enabled->disabled", ("edit", "archive"), 1, "edit (admin): enabled->disabled (10)"),
+    ("disabled->hidden", ("archive",), 1, "archive (viewer): disabled->hidden (6)"),
+    ("hidden->disabled", ("archive", "delete", "force_delete"), 0, None),
 ])
-def test_fail_on(demo: Path, capsys: pytest.CaptureFixture[str], change: str, code: int, said: str | None) -> None:
-    got, _, err = run_cli(capsys, "impact", *_args(demo, "--fail-on", change))
+def test_fail_on(demo: Path, capsys: pytest.CaptureFixture[str], change: str, actions: tuple[str, ...], code: int,
+                 said: str | None) -> None:
+    only = [arg for action in actions for arg in ("--action", action)]
+    got, _, err = run_cli(capsys, "impact", *_args(demo, "--fail-on", change, *only))
     assert got == code
     if said is None:
         assert err == ""

@@ -16,7 +16,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..runtime.plan import FALSE, TRUE, Fact, Failure, Problem, Reason, Valid, build_reasons, reads
+from ..runtime.plan import FALSE, TRUE, Failure, Problem, Reason, build_reasons
 from ..runtime.reasons import FAIL_CLOSED
 
 __all__ = ["STATES", "ActionImpact", "Impact", "Transition", "Undecided", "impact", "parse_change"]
@@ -139,6 +139,8 @@ class _Side:
 
     reasons: tuple[tuple[Any, int], ...] | None
     visible: Any
+    facts: tuple[str, ...] = ()
+    """The row facts the answer reads (the reasons' and the visible plan's)."""
 
 
 def _side(engine: Any, action: str, user: Any) -> _Side:
@@ -153,7 +155,8 @@ def _side(engine: Any, action: str, user: Any) -> _Side:
             branches.append((node, _kind(item)))
             if node == TRUE:
                 break  # nothing after an always-taken branch is reached
-    return _Side(tuple(branches), engine.plan(action, user, state="visible"))
+    visible = engine.plan(action, user, state="visible")
+    return _Side(tuple(branches), visible, tuple(sorted({*plan.facts, *visible.facts})))
 
 
 def _expressions(side: _Side, translator: Any) -> tuple[Any, Any]:
@@ -172,78 +175,39 @@ def _roots(side: _Side) -> list[Any]:
     return [] if side.reasons is None else [*(node for node, _ in side.reasons), side.visible.condition]
 
 
-def _valid_facts(roots: Sequence[Any]) -> dict[Fact, None]:
-    """Every fact (as declared: two sides may declare different enum values) some ``valid(...)`` tests, in order."""
-    found: dict[Fact, None] = {}
-    todo = list(reversed(roots))
-    while todo:
-        node = todo.pop()
-        if isinstance(node, Valid):
-            found.setdefault(node.fact, None)
-        elif isinstance(node, (tuple, list)):
-            todo.extend(reversed(node))
-        elif attrs.has(type(node)):
-            todo.extend(reversed([getattr(node, f.name) for f in attrs.fields(type(node))]))
-    return found
-
-
-def _translator(flags: Mapping[Fact, Any], columns: Mapping[str, Any]) -> Any:
-    """A plan translator reading each ``valid(fact)`` from a column computed once per row (the plans of both sides
-    test the same facts' validity in many branches; a database does not share the work itself)."""
-    from . import _Translator
-
-    class Flagged(_Translator):
-        def boolean(self, node: Any) -> Any:
-            if isinstance(node, Valid) and node.fact in flags:
-                return flags[node.fact]
-            return super().boolean(node)
-
-    return Flagged(columns)
-
-
 def _state(kind: Any, visible: Any) -> Any:
     return sa.case((kind == _APPLIES, 0), (visible == 1, 1), else_=2)
 
 
 def _query(old: _Side, new: _Side, selectable: Any, columns: Mapping[str, Any], id_column: Any, examples: int,
            postgres: bool) -> Any:
-    from . import _require, _rows_of, _with_defaults
-    from ._dialects import ValidFact
+    from . import _require, _rows_of, _Translator, _with_defaults
 
     roots = [*_roots(old), *_roots(new)]
     full = _with_defaults(roots, columns)
-    needed = sorted(set().union(*(reads(n) for n in roots)))
+    needed = sorted({*old.facts, *new.facts})
     _require(needed, full)
-    valid = list(_valid_facts(roots))
-    store = columns.get("store.id", sa.null())
-    # first the facts and their validity, once per row; OFFSET 0 (here and below) keeps both databases from
-    # inlining an expression into every one that reads it
-    facts = _rows_of(selectable, *(full[n].label(f"pe_f{i}") for i, n in enumerate(needed)),
-                     *(ValidFact(full[f.name], f).label(f"pe_v{i}") for i, f in enumerate(valid)),
-                     sa.type_coerce(store, sa.types.NullType()).label("s"), id_column.label("i")) \
-        .offset(0).subquery("pe_facts")
-    translator = _translator({f: facts.c[f"pe_v{i}"] for i, f in enumerate(valid)},
-                             {**full, **{n: facts.c[f"pe_f{i}"] for i, n in enumerate(needed)}})
+    store = sa.type_coerce(columns.get("store.id", sa.null()), sa.types.NullType())
+    # one pass: the rows grouped by the facts either side reads (a state is a function of them), counted, with
+    # the smallest id of each combination; the plans' CASEs then run once per combination, not once per row
+    facts = [full[n].label(f"pe_f{i}") for i, n in enumerate(needed)]
+    combos = _rows_of(selectable, *facts, store.label("s"), sa.func.count().label("n"),
+                      sa.func.min(id_column).label("m")).group_by(*facts, store).subquery("pe_combos")
+    translator = _Translator({**full, **{n: combos.c[f"pe_f{i}"] for i, n in enumerate(needed)}})
     ko, vo = _expressions(old, translator)
     kn, vn = _expressions(new, translator)
-    rows = sa.select(ko.label("ko"), vo.label("vo"), kn.label("kn"), vn.label("vn"), facts.c.s, facts.c.i) \
-        .select_from(facts).offset(0).subquery("pe_rows")
-    so, sn = _state(rows.c.ko, rows.c.vo), _state(rows.c.kn, rows.c.vn)
-    moves = sa.or_(so != sn, sa.and_(rows.c.ko != _UNDECIDED, rows.c.kn == _UNDECIDED))
-    collect = sa.func.array_agg(rows.c.i) if postgres else sa.func.json_group_array(rows.c.i)
-    keys = (rows.c.ko, rows.c.vo, rows.c.kn, rows.c.vn, rows.c.s)
-    groups = sa.select(*keys, sa.func.count().label("n"), collect.filter(moves).label("ex")) \
-        .group_by(*keys).cte("pe_groups").prefix_with("MATERIALIZED")
-    # the moving rows' ids (no others were collected), ranked per transition and per undecided move
-    each = sa.func.unnest(groups.c.ex).table_valued("value").render_derived() if postgres else \
-        sa.func.json_each(groups.c.ex).table_valued("value")
+    groups = sa.select(ko.label("ko"), vo.label("vo"), kn.label("kn"), vn.label("vn"), combos.c.s, combos.c.n,
+                       combos.c.m).select_from(combos).cte("pe_groups").prefix_with("MATERIALIZED")
     go, gn = _state(groups.c.ko, groups.c.vo), _state(groups.c.kn, groups.c.vn)
     lost = sa.case((sa.and_(groups.c.ko != _UNDECIDED, groups.c.kn == _UNDECIDED), 1), else_=0)
-    ranked = sa.select(go.label("so"), gn.label("sn"), lost.label("lost"), each.c.value,
-                       sa.func.row_number().over(partition_by=(go, gn), order_by=each.c.value).label("r1"),
-                       sa.func.row_number().over(partition_by=lost, order_by=each.c.value).label("r2")) \
-        .select_from(groups).join(each, sa.true()).subquery("pe_ranked")
-    counts = sa.select(sa.literal(0).label("what"), *keys_of(groups), groups.c.n, sa.null().label("e"),
+    # examples: the smallest ids of the combinations that move, per transition and per undecided move
+    ranked = sa.select(go.label("so"), gn.label("sn"), lost.label("lost"), groups.c.m.label("value"),
+                       sa.func.row_number().over(partition_by=(go, gn), order_by=groups.c.m).label("r1"),
+                       sa.func.row_number().over(partition_by=lost, order_by=groups.c.m).label("r2")) \
+        .where(sa.or_(go != gn, lost == 1)).subquery("pe_ranked")
+    keys = keys_of(groups)
+    totals = sa.select(*keys, sa.func.sum(groups.c.n).label("n")).group_by(*keys).subquery("pe_totals")
+    counts = sa.select(sa.literal(0).label("what"), *keys_of(totals), totals.c.n, sa.null().label("e"),
                        sa.null().label("r1"), sa.null().label("r2"))
     picked = sa.select(sa.literal(1), ranked.c.so, ranked.c.sn, ranked.c.lost, sa.null(), sa.null(), sa.null(),
                        sa.cast(ranked.c.value, sa.Text()), ranked.c.r1, ranked.c.r2) \
