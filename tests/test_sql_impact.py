@@ -1,6 +1,7 @@
 """The impact of a policy change (issue 26), counted by the database, is exact against ``evaluate``.
 
-Every count (per transition and store), every example id and the decided -> undecided orders of
+Every count (per transition and store), every example id (the smallest of each combination of the facts read)
+and the decided -> undecided orders of
 ``policyengine.sql.impact`` equal what evaluating both engines on every row (``sql.fetch_orders`` +
 ``engine.evaluate``) gives, on SQLite and on the real PostgreSQL server: the shipped policies against a changed
 copy (a widened guard, a new fact read with NULLs in it, a store override dropped and one added), and random pairs

@@ -1,10 +1,11 @@
 """The impact of a policy change on real orders, counted by the database: :func:`impact`.
 
-For every action (and, for an action whose decisions depend on the user, for every named user profile), one query
-gives each row its state under the OLD and under the NEW policy (a CASE per engine, over the reasons ``bulk``
-groups by and the plan of the visible state) and groups the rows by both states and their store: counts per
-transition and store, the orders that move from decided to undecided, and the first few ids of each, in one pass
-over the table. Stores with overrides follow their own policy on each side (the plans dispatch on ``store.id``).
+For every action (and, where profiles get different answers, for every named user profile), one query makes one
+pass over the rows: it groups them by the facts either side reads (and the store), counting each combination and
+keeping its smallest id. A row's state is a function of those facts, so each side's CASE (over the reasons ``bulk``
+groups by, and the plan of the visible state) then runs once per combination; the combinations are summed by old
+state, new state and store. Stores with overrides follow their own policy on each side (the plans dispatch on
+``store.id``). Examples are the smallest ids of the moving combinations: one per combination, smallest first.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ _APPLIES, _DECIDED, _UNDECIDED = 0, 1, 2
 
 @attrs.frozen(slots=True)
 class Transition:
-    """Orders whose state moves ``old`` -> ``new``: how many, by store (``""``: a NULL store id), the first ids."""
+    """Orders whose state moves ``old`` -> ``new``: how many, by store (``""``: a NULL store id), and example ids
+    (the smallest of each combination of the facts read, smallest first)."""
 
     old: str
     new: str
