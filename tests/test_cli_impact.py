@@ -39,7 +39,8 @@ def _args(demo: Path, *more: str) -> list[str]:
 
 
 def test_json_is_the_api_result(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "impact", *_args(demo, "--format", "json"))
+    only = ["edit", "delete", "force_delete", "request_cancellation"]
+    code, out, err = run_cli(capsys, "impact", *_args(demo, "--format", "json", *(a for o in only for a in ("--action", o))))
     assert (code, err) == (0, "")
     old, new = policyengine.load(demo / "policies"), policyengine.load(demo / "policies-new")
     database = sa.create_engine(f"sqlite:///{demo / 'impact-orders.sqlite'}")
@@ -50,7 +51,7 @@ def test_json_is_the_api_result(demo: Path, capsys: pytest.CaptureFixture[str]) 
                "store.id": orders.c.store_id, "store.manual_fulfillment": orders.c.store_manual_fulfillment}
     profiles = {r: {"role": r} for r in ("admin", "member", "viewer")}
     with database.connect() as conn:
-        want = psql.impact(conn, old, new, orders, columns, orders.c.id, users=profiles).to_dict()
+        want = psql.impact(conn, old, new, orders, columns, orders.c.id, users=profiles, actions=only).to_dict()
     assert json.loads(out) == want
     delete = [a for a in want["actions"] if a["action"] == "delete" and a["profile"] == "member"][0]
     assert delete["transitions"] == [{"from": "disabled", "to": "enabled", "count": 17,
