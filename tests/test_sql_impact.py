@@ -84,7 +84,7 @@ def reference(old: policyengine.Engine, new: policyengine.Engine, orders: Sequen
     lost: dict[str, Any] = {"count": 0, "examples": []}
     # undecided: the order's bulk reason says it could not be decided (a bad store.id leaves even an action its
     # policy lacks undecided, as engine.bulk words it)
-    lost_sets = []
+    lost_sets: list[set[int]] = []
     for engine in (old, new):
         try:
             result = engine.bulk(action, orders, user)
@@ -102,11 +102,11 @@ def reference(old: policyengine.Engine, new: policyengine.Engine, orders: Sequen
             states.append((decision.state if decision is not None else "hidden", index in undecided))
         (so, uo), (sn, un) = states
         store = order.get("store", {}).get("id")
-        key = "" if store is None else str(store)
+        shop = "" if store is None else str(store)
         if so != sn:
             t = transitions.setdefault((so, sn), {"from": so, "to": sn, "count": 0, "stores": {}, "examples": []})
             t["count"] += 1
-            t["stores"][key] = t["stores"].get(key, 0) + 1
+            t["stores"][shop] = t["stores"].get(shop, 0) + 1
             if first((so, sn), index) and len(t["examples"]) < examples:
                 t["examples"].append(str(order["id"]))
         if un and not uo:
@@ -254,10 +254,11 @@ def test_bulk_counts_equal_engine_bulk(db: Database) -> None:  # noqa: F811 - th
                 for store in (None, "acme"):
                     counts = psql.bulk_counts(conn, engine, action, user, table, columns, table.c.id, store=store)
                     want = engine.bulk(action, orders, user, store=store)
+                    skipped = dict(counts.skipped)
                     got = {"total": counts.total, "applicable": sorted(map(str, counts.applicable_ids)),
-                           "skipped": dict(counts.skipped)}
+                           "skipped": skipped}
                     assert got == _counts_of(want), (action, user, store)
-                    assert counts.skipped == tuple(sorted(got["skipped"].items(), key=lambda kv: (-kv[1], kv[0])))
-                    if len(set(got["skipped"].values())) == len(got["skipped"]):  # no tie: the same summary
+                    assert counts.skipped == tuple(sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+                    if len(set(skipped.values())) == len(skipped):  # no tie: the same summary
                         assert counts.summary == want.summary
     assert counts.to_dict()["applicable"]["count"] == counts.applicable
