@@ -34,8 +34,8 @@ from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negat
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
                         SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
-__all__ = ["BulkCounts", "Impact", "Replay", "bulk", "bulk_counts", "engine_value", "fetch_orders", "impact", "install",
-           "reason", "replay_log", "where"]
+__all__ = ["ActionImpact", "BulkCounts", "Impact", "Replay", "Transition", "Undecided", "bulk", "bulk_counts",
+           "engine_value", "fetch_orders", "impact", "install", "reason", "replay_log", "where"]
 
 Columns = Mapping[str, Any]
 
@@ -440,5 +440,5 @@ def _coalesce(items: list[Any]) -> Any:
 
 # these build on the functions above
 from .counts import BulkCounts, bulk_counts  # noqa: E402
-from .impact import Impact, impact  # noqa: E402
+from .impact import ActionImpact, Impact, Transition, Undecided, impact  # noqa: E402
 from .replay import Replay, replay_log  # noqa: E402
