@@ -207,6 +207,19 @@ def test_examples_and_selection(sqlite_db: Database, tmp_path: Path) -> None:  #
     assert entry["profile"] is None and set(entry["undecided"]) == {"count", "examples"}
 
 
+def _check_counts(database: Database, engine: policyengine.Engine, rows: Sequence[Mapping[str, Any]], user: Any) -> None:
+    """``bulk_counts`` equals ``engine.bulk``'s counts and applicable ids, for every action."""
+    table, twin, columns = database.table(_row_facts(engine))
+    database.insert(twin, columns, rows)
+    with database.engine.connect() as conn:
+        orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
+        for action in sorted({a.id for s in (None, *engine.stores) for a in engine.store_policy(s).actions}):
+            counts = psql.bulk_counts(conn, engine, action, user, table, columns, table.c.id)
+            got = {"total": counts.total, "applicable": sorted(map(str, counts.applicable_ids)),
+                   "skipped": dict(counts.skipped)}
+            assert got == _counts_of(engine.bulk(action, orders, user)), action
+
+
 def _impact_property(dialect: str) -> Any:
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), phases=PHASES)
     @given(old=_policies(dialect), new=_policies(dialect), users=st.sampled_from([2, 3]))
@@ -224,6 +237,7 @@ def _impact_property(dialect: str) -> Any:
                 return  # a random condition the language rejects: not an impact question
         profiles = {f"u{i}": u for i, u in enumerate(_USERS[:users])}
         check_impact(database, engines[0], engines[1], old[1] + new[1], profiles, examples=2)
+        _check_counts(database, engines[1], old[1] + new[1], profiles["u0"])
     return check
 
 
