@@ -10,7 +10,8 @@ docs/impact.md (``docs/examples/impact_demo.py``: a wider Delete, Archive hidden
 1. **impact, one question** (``sql.impact`` for one action and profile: one query) beside the floor, one plain
    ``SELECT count(*)`` of the same table (aim: within 3x), and beside a hand-written ``GROUP BY`` of the fact
    columns with ``count(*)`` and ``min(id)`` (what the query's one pass does before deciding); then every action
-   and role of the shipped policies beside as many scans; then the reference a host would otherwise run: ``sql.fetch_orders`` + ``evaluate`` with
+   and role of the shipped policies beside as many scans; then the reference a host would otherwise run:
+   ``sql.fetch_orders`` + ``evaluate`` with
    both engines on every row (one round; its answer is checked equal to ``sql.impact``'s).
 2. **counts-and-ids bulk** (``sql.bulk_counts``, Reset for a member) beside hand-written SQL for the same answer
    (counts per reason and the applicable ids, one hashed GROUP BY; aim: within 1.3x), and beside ``sql.bulk``.
