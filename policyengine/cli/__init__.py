@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "diff": "list every decision that changes between two versions of the policies",
     "evaluate": "decide every action for one order and user",
     "explain": "show why each action is enabled, disabled or hidden for one order and user",
+    "impact": "how many real orders a policy change moves, counted by the database or replayed from a decision log",
     "lint": "find conditions that are always true/false, guards that never fire, unused declarations... (warnings)",
     "matrix": "print the decision table of every combination of the finite facts",
     "plan": "which orders an action applies to: the policy as a condition over order facts, or a SQL WHERE clause",

@@ -34,7 +34,8 @@ from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negat
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
                         SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
-__all__ = ["bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
+__all__ = ["ActionImpact", "BulkCounts", "Impact", "Replay", "Transition", "Undecided", "bulk", "bulk_counts",
+           "engine_value", "fetch_orders", "impact", "install", "reason", "replay_log", "where"]
 
 Columns = Mapping[str, Any]
 
@@ -435,3 +436,9 @@ def _coalesce(items: list[Any]) -> Any:
     if not present:
         return None
     return present[0] if len(present) == 1 else sa.func.coalesce(*present)
+
+
+# these build on the functions above
+from .counts import BulkCounts, bulk_counts  # noqa: E402
+from .impact import ActionImpact, Impact, Transition, Undecided, impact  # noqa: E402
+from .replay import Replay, replay_log  # noqa: E402
