@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from studio_support import CHROMIUM, REPO, Running, copy_policies, studio
 
-from policyengine.studio.app import Impact
 from policyengine.toolkit.suites import run_tests
 
 try:
@@ -238,26 +237,39 @@ def test_keyboard_alone(page: Page) -> None:
         assert page.locator(selector).evaluate("e => e.labels?.length || e.getAttribute('aria-label') || e.textContent")
 
 
-def test_impact_panel_with_a_stub(browser: Browser, tmp_path: Path) -> None:
-    # policyengine.sql.impact is built on another branch: this panel is tested with a stub of its to_dict() form
-    data = {"total": 40, "actions": [{"action": "edit", "label": "Edit", "profile": "member", "transitions": [
-        {"from": "enabled", "to": "disabled", "count": 12, "stores": {"acme": 3, "globex": 9}, "examples": ["SO-1"]}],
-        "undecided": {"count": 0, "examples": []}}]}
-    impact = Impact(lambda old, new: data, "sqlite:///stub.db",
-                    lambda order_id, facts: {"facts": {"order.status": "Shipped", "user.role": "member"}, "store": "acme"})
-    with studio(copy_policies(tmp_path), impact=impact) as app:
+def test_impact_panel_over_a_database(browser: Browser, tmp_path: Path) -> None:
+    import argparse
+
+    import sqlalchemy as sa
+
+    from policyengine.cli import studio as command
+
+    root = copy_policies(tmp_path)
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    with sa.create_engine(url).begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE orders (id TEXT PRIMARY KEY, status TEXT, has_shipment BOOLEAN, "
+                                   "sent_to_warehouse BOOLEAN, store_id TEXT, fulfilment BOOLEAN, channel TEXT)")
+        connection.exec_driver_sql("INSERT INTO orders VALUES ('SO-1', 'Shipped', 1, 1, 'acme', 0, 'amazon'), "
+                                   "('SO-2', 'Error', 0, 0, 'globex', 1, NULL), ('SO-3', 'New', 0, 0, 'initech', 0, NULL)")
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args([str(root), "--db", url, "--column", "store.manual_fulfillment=fulfilment",
+                              "--user", 'viewer={"role": "viewer"}'])
+    with studio(root, impact=command._impact(args)) as app:
         page = open_studio(browser, app.url)
+        open_file(page, "order-actions.yaml")  # viewers may now act: Edit goes from disabled to enabled for them
+        type_over(page, "'member']\n    description: Anyone", "'member', 'viewer']\n    description: Anyone")
         page.click("#tab-impact")
-        expect(page.locator("#impact-source")).to_have_text("Orders from sqlite:///stub.db")
+        expect(page.locator("#impact-source")).to_have_text(f"Orders from {url}")
         page.click("#run-impact")
-        table = page.locator("#impact table")
-        expect(table).to_contain_text("enabled → disabled")
-        expect(table).to_contain_text("acme: 3, globex: 9")
-        page.get_by_role("button", name="SO-1").click()
+        panel = page.locator("#impact")  # a table per action the edit changes: each moves viewers' orders
+        expect(panel.locator("table")).to_have_count(6)
+        expect(panel.locator("table").first).to_contain_text("disabled → enabled")
+        expect(panel.locator("table").first).to_contain_text("acme: 1, globex: 1, initech: 1")
+        panel.get_by_role("button", name="SO-2").first.click()
         expect(page.locator("#tab-try")).to_have_attribute("aria-selected", "true")
-        expect(page.locator("#fact-order-status")).to_have_value("Shipped")
-        expect(page.locator("#fact-store")).to_have_value("acme")
-        expect(action(page, "edit")).to_contain_text("ACME's warehouse has shipped this order")
+        expect(page.locator("#fact-order-status")).to_have_value("Error")
+        expect(page.locator("#fact-store")).to_have_value("globex")
         page.close()
 
 
