@@ -1,0 +1,85 @@
+"""The conformance corpus (tests/conformance/*.yaml) on every backend (issue 22).
+
+Each backend of tests/conformance_support.py decides every row of every case; a verdict that differs from the
+case's ``expect`` fails, unless tests/conformance/exceptions.yaml lists the (backend, case) with its reason, and an
+exception that no longer differs fails too (so the file stays short and true). A backend that refuses a case by name
+(it cannot model a construct) is counted, and each backend must decide its share of the corpus. Load-error cases
+must be refused by ``load()`` with their message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conformance_support import BACKENDS, Case, Loaded, Refused, load_all, load_case, read_corpus, read_exceptions, sql
+from sql_support import Database, postgres_db, sqlite_db  # noqa: F401 - fixtures
+
+import policyengine
+
+CASES = read_corpus()
+EXCEPTIONS = read_exceptions()
+MINIMUM = {"table": 0.1, "bdd": 0.15, "smt": 0.7, "plan": 0.95, "sqlite": 0.95, "postgresql": 0.95}
+"""The share of the corpus's cases each backend must decide (the rest it refuses by name); others: all."""
+
+
+@pytest.fixture(scope="module")
+def loaded() -> list[Loaded]:
+    return load_all(CASES)
+
+
+def test_corpus_shape() -> None:
+    names = [c.name for c in CASES]
+    assert len(names) == len(set(names)), sorted({n for n in names if names.count(n) > 1})
+    assert len(CASES) >= 500
+    assert all(c.rows or c.error is not None for c in CASES), [c.name for c in CASES if not c.rows and c.error is None]
+    known = set(names)
+    for backend, entries in EXCEPTIONS.items():
+        assert backend in {*BACKENDS, "sqlite", "postgresql"}, backend
+        assert set(entries) <= known, (backend, set(entries) - known)
+        assert all(isinstance(reason, str) and len(reason) > 20 for reason in entries.values()), backend
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.error is not None], ids=lambda c: c.name)
+def test_load_error_is_refused(case: Case) -> None:
+    with pytest.raises(policyengine.PolicyError) as caught:
+        load_case(case)
+    assert case.error in str(caught.value)
+
+
+def _compare(backend: str, results: dict[str, Any], loaded: list[Loaded]) -> Iterator[str]:
+    """Each disagreement not listed, each listed exception that agrees; counts refusals."""
+    listed = EXCEPTIONS.get(backend, {})
+    refused = 0
+    for item in loaded:
+        got = results[item.case.name]
+        if isinstance(got, Refused):
+            refused += 1
+            continue
+        wrong = [(dict(row.given), row.expect, verdict) for row, verdict in zip(item.case.rows, got, strict=True)
+                 if verdict is not None and verdict != row.expect]
+        if wrong and item.case.name not in listed:
+            yield f"{item.case.name} ({item.case.file}): `{item.case.when}`: " + "; ".join(
+                f"given {g!r} expected {e}, {backend} says {v}" for g, e, v in wrong[:3])
+        if not wrong and item.case.name in listed:
+            yield f"{item.case.name}: listed in exceptions.yaml for {backend} but agrees now: remove the entry"
+    decided = 1 - refused / len(loaded)
+    if decided < MINIMUM.get(backend, 1.0):
+        yield f"{backend} decided only {decided:.0%} of the cases (refused {refused})"
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_backend(backend: str, loaded: list[Loaded]) -> None:
+    problems = list(_compare(backend, BACKENDS[backend](loaded), loaded))
+    assert not problems, f"{len(problems)} disagreements:\n" + "\n".join(problems)
+
+
+def test_sqlite(sqlite_db: Database, loaded: list[Loaded]) -> None:
+    problems = list(_compare("sqlite", sql(sqlite_db, loaded), loaded))
+    assert not problems, f"{len(problems)} disagreements:\n" + "\n".join(problems)
+
+
+def test_postgresql(postgres_db: Database, loaded: list[Loaded]) -> None:
+    problems = list(_compare("postgresql", sql(postgres_db, loaded), loaded))
+    assert not problems, f"{len(problems)} disagreements:\n" + "\n".join(problems)
