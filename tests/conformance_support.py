@@ -67,9 +67,6 @@ class Refused:
     reason: str
 
 
-Results = "list[Verdict | None] | Refused"
-
-
 def _verdict(value: Any) -> Verdict:
     text = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
     if text not in VERDICTS:
@@ -155,10 +152,10 @@ class Loaded:
 
     def pair(self, row: Row) -> tuple[Any, Any]:
         """The (order, user) a host sends: nested dicts, a missing fact left out."""
-        return inputs(self.policy, self.values(row, defaults=False))  # type: ignore[no-any-return]
+        return inputs(self.policy, self.values(row, defaults=False))
 
     def bad(self, row: Row) -> set[str]:
-        return bad_facts(self.policy, self.values(row))  # type: ignore[no-any-return]
+        return bad_facts(self.policy, self.values(row))
 
 
 def load_all(cases: Iterable[Case]) -> list[Loaded]:
@@ -469,10 +466,10 @@ def sql(db: Any, loaded: Sequence[Loaded]) -> dict[str, list[Verdict | None] | R
     keys = list(specs)
     table, twin, by_name = db.table([attrs.evolve(specs[k], name=f"f{i}") for i, k in enumerate(keys)])
     column = {k: by_name[f"f{i}"] for i, k in enumerate(keys)}
-    records, where = [], {}  # where: (case, row) -> id
+    records: list[dict[str, Any]] = []
+    where: dict[tuple[str, int], int] = {}  # (case, row) -> the row's id
     for item in loaded:
         for r, row in enumerate(item.case.rows):
-            values, bad = item.values(row), item.bad(row)
             record: dict[str, Any] = dict.fromkeys((c.name for c in column.values()), None)
             for fact in item.policy.facts:
                 if fact.source[0] == "user":

@@ -20,9 +20,10 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import policyengine  # noqa: E402
-from conformance_support import Case, Dumper, Row, from_states, load_case  # noqa: E402
+from conformance_support import Case, Dumper, from_states, load_case  # noqa: E402
 from fuzz_support import MISSING, bad_facts, oracle_states  # noqa: E402
+
+import policyengine  # noqa: E402
 
 NUMBER = {"type": "number"}
 STRING = {"type": "string"}
@@ -403,7 +404,7 @@ def edges(c: Corpus) -> None:
                               "true == order.a", "order.a in [true]", "order.a in [true, false]", "order.a == not order.a",
                               "store.manual", "store.manual and user.admin", "not store.manual or user.admin")):
         facts = {"order.a": BOOL, "store.manual": BOOL, "user.admin": BOOL}
-        rows = [_row({k: v for k, v in zip(facts, combo) if v is not MISSING})
+        rows = [_row({k: v for k, v in zip(facts, combo, strict=True) if v is not MISSING})
                 for combo in ((True, True, False), (False, False, True), (None, None, None), (MISSING, MISSING, MISSING),
                               ("true", 1, 0))]
         c.add("logic.yaml", f"bool-form-{i + 1}", facts, when, rows)
@@ -413,7 +414,7 @@ def edges(c: Corpus) -> None:
                               "not (order.a or order.b) and order.c", "order.a ? (order.b ? order.c : false) : true",
                               "order.a == (order.b and order.c)", "(order.a or not order.a) and order.b",
                               "order.a or not order.a", "order.a and not order.a")):
-        rows = [_row({k: v for k, v in zip(three, combo) if v is not MISSING})
+        rows = [_row({k: v for k, v in zip(three, combo, strict=True) if v is not MISSING})
                 for combo in ((True, True, True), (True, False, None), (False, None, True), (None, True, False),
                               (MISSING, MISSING, True), (True, "x", False), (False, False, False))]
         c.add("logic.yaml", f"three-bools-{i + 1}", three, when, rows, why="excluded middle does not hold: unknown stays unknown")
