@@ -19,7 +19,8 @@ import attrs
 from ..runtime.adapters import Adapter, read_failure
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..runtime.decision import Decision
-from ..engine import STORE_FACT, Engine
+from ..engine import Engine
+from ..locks import STORE_FACT
 from ..errors import FactProblem
 from ..runtime.interpret import MISSING, Interpreter, Unknown
 from ..proof.space import depends_on

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {_orders(group.indexes, group.order_ids, lines)}")
     if result.decisions is not None:
         print("  decisions:")
-        ids = [None] * result.total
+        ids: list[str | None] = [None] * result.total
         for group_ids, indexes in ((result.applicable_ids, result.applicable),
                                    *((g.order_ids, g.indexes) for g in result.skipped)):
             for i, order_id in zip(indexes, group_ids, strict=True):
