@@ -30,16 +30,16 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..runtime.decision import Decision
 from ..engine import Engine
 from ..locks import STORE_FACT
-from ..runtime.interpret import Interpreter, Unknown, namespace_for
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
-from ..proof.space import assignments, depends_on
-from ..proof import smt
-from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
 from ..pipeline.yamlsource import Document
+from ..proof import smt
+from ..proof.space import assignments, depends_on
+from ..runtime.decision import Decision
+from ..runtime.interpret import Interpreter, Unknown, namespace_for
+from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
 

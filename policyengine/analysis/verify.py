@@ -31,16 +31,16 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
-from ..runtime.decision import Decision
 from ..engine import Engine, policy_files
 from ..errors import Diagnostic, PolicyError, did_you_mean
-from ..proof import smt
-from . import decide
-from .lint import Analysis, Row, Space
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
 from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document
 from ..pipeline.yamlsource import Document, read_document
+from ..proof import smt
+from ..runtime.decision import Decision
+from . import decide
+from .lint import Analysis, Row, Space
 
 __all__ = ["KIND", "STATES", "ActionState", "Check", "Clause", "Counterexample", "Invariant", "InvariantResult",
            "Invariants", "VerifyReport", "find_invariant_files", "load_invariants", "verify"]

@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 
 from ..engine import load
-from .evaluate import details
 from .common import EXIT_OK, UsageError, add_path, json_arg, read_jsonl, warn_store_mismatch
+from .evaluate import details
 
 HELP = "one action over many orders: which it applies to, and why not for the rest"
 
