@@ -24,9 +24,9 @@ demo: $(STAMP)
 	done
 	@$(BIN)/python examples/sql_demo.py
 
-## test: run the whole test suite
+## test: run the whole test suite (loadgroup: each xdist_group, e.g. a shard of the conformance corpus, runs on one worker)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 ## fuzz: the differential and load fuzzers of tests/test_fuzz.py at their long profile (FUZZ_EXAMPLES each, 2000 by
 ## default: the better part of an hour; prints the figures: cases run, time, largest hostile file and its load time).

@@ -333,7 +333,7 @@ def _read(file: Path) -> bytes | None:
 
 def _decode(data: bytes, key: bytes) -> tuple[Compiled, dict[str, bytes]] | None:
     """The entry in ``data`` if it is whole, of this format and for exactly ``key``; else None."""
-    from .engine import StorePolicy
+    from .store_policy import StorePolicy
     from .pipeline.compiler import CompiledPolicy
 
     view = memoryview(data)

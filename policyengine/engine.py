@@ -28,6 +28,7 @@ from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .runtime.reasons import not_offered_reason, store_reason
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
+from .store_policy import StorePolicy  # its own module: the compiled cache reads it too
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
 from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
 from .pipeline.merge import merge_override
@@ -38,16 +39,6 @@ if TYPE_CHECKING:
     from .cache import CacheOption
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
-
-
-@attrs.frozen(slots=True)
-class StorePolicy:
-    """A store's own policy: its override applied to the base version it runs on."""
-
-    store: str
-    override: OverrideSpec
-    base_version: int
-    policy: CompiledPolicy
 
 
 class _Bound:

@@ -13,7 +13,7 @@ kind                   place                       read by
 A file of another kind in a place, or a YAML file anywhere else, is a load error naming where its kind belongs:
 a policy version dropped under ``stores/`` is refused rather than becoming the latest version. ``load`` reads only
 the files that decide (the top and ``stores/``), so a broken test suite or invariant never stops an engine from
-loading; ``validate`` checks them too (:func:`companion_diagnostics`).
+loading; ``validate`` checks them too (:func:`policyengine.toolkit.companions.companion_diagnostics`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .errors import Diagnostic, PolicyError
 from .pipeline.validate import SCHEMAS, validate_document
 from .pipeline.yamlsource import Document, read_document
 
-__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "companion_diagnostics"]
+__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "layout_files"]
 
 PLACES = {"ActionPolicy": "", "StoreOverride": "stores", "PolicyTestSuite": "tests", "PolicyInvariants": "invariants"}
 """Each kind's place: a folder of the policy directory ("" is its top)."""
@@ -91,7 +91,7 @@ def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) ->
         message = f"{_article(kind)} {kind} does not belong {here}: it belongs {belongs(kind)}" if known else \
             f"a file {here}"
         diagnostics.append(doc.diagnostic(("kind",), message) if known else
-                           Diagnostic(doc.file, 1, 1, message, _layout_hint()))
+                           Diagnostic(doc.file, 1, 1, message, hint=_layout_hint()))
         return None
     problems = validate_document(doc)
     diagnostics += problems
@@ -105,25 +105,3 @@ def _article(kind: str) -> str:
 def _layout_hint() -> str:
     return ("policy versions go at the top of the policy directory, store overrides under stores/, test suites "
             "under tests/, invariants under invariants/")
-
-
-def companion_diagnostics(engine: object, root: Path) -> list[Diagnostic]:
-    """What is wrong with the test suites (``tests/``) and invariants (``invariants/``) of the policy directory
-    ``root`` that ``engine`` was loaded from: files of another kind, and every problem their own loaders find."""
-    from .analysis.verify import load_invariants  # here: analysis and the toolkit import the engine
-    from .toolkit.suites import load_suites
-
-    diagnostics: list[Diagnostic] = []
-    for kind, load in (("PolicyTestSuite", load_suites), ("PolicyInvariants", load_invariants)):
-        folder = root / PLACES[kind]
-        files = layout_files(folder) if folder.is_dir() else []
-        found: list[Diagnostic] = []
-        for file in files:
-            read_placed(file, PLACES[kind], found)
-        diagnostics += found
-        if files and not found:  # each file reads and has its kind and shape: check it against the engine
-            try:
-                load(engine, folder if kind == "PolicyTestSuite" else files)  # type: ignore[operator]
-            except PolicyError as err:
-                diagnostics += err.diagnostics
-    return diagnostics

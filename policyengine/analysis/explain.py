@@ -16,13 +16,14 @@ from typing import Any
 
 import attrs
 
-from ..runtime.adapters import Adapter, read_failure
-from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..runtime.decision import Decision
-from ..engine import STORE_FACT, Engine
+from ..engine import Engine
 from ..errors import FactProblem
-from ..runtime.interpret import MISSING, Interpreter, Unknown
+from ..locks import STORE_FACT
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..proof.space import depends_on
+from ..runtime.adapters import Adapter, read_failure
+from ..runtime.decision import Decision
+from ..runtime.interpret import MISSING, Interpreter, Unknown
 
 __all__ = ["ActionExplanation", "ActionRead", "Explanation", "FactValue", "Trace", "explain"]
 

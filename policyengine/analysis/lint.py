@@ -30,15 +30,16 @@ from typing import Any
 
 import attrs
 
+from ..engine import Engine
+from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..runtime.decision import Decision
-from ..engine import STORE_FACT, Engine
-from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
-from ..proof.space import assignments, depends_on
-from ..proof import smt
-from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
 from ..pipeline.yamlsource import Document
+from ..proof import smt
+from ..proof.space import assignments, depends_on
+from ..runtime.decision import Decision
+from ..runtime.interpret import Interpreter, Unknown, namespace_for
+from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
 
@@ -651,7 +652,7 @@ class _Compare:
         differ = z3.Or(z3.Xor(x.unknown, y.unknown), z3.And(z3.Not(x.unknown), z3.Xor(x.value, y.value)))
 
         def shown(their_env: Any, my_env: Any) -> bool:  # named conditions are evaluated by every run
-            return _known(their_env[id(b)]) != _known(my_env[id(m)])
+            return bool(_known(their_env[id(b)]) != _known(my_env[id(m)]))
 
         return not self.differ(differ, shown)
 

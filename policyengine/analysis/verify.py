@@ -31,16 +31,16 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
-from ..runtime.decision import Decision
 from ..engine import Engine, policy_files
 from ..errors import Diagnostic, PolicyError, did_you_mean
-from ..proof import smt
-from . import decide
-from .lint import Analysis, Row, Space
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
 from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document
 from ..pipeline.yamlsource import Document, read_document
+from ..proof import smt
+from ..runtime.decision import Decision
+from . import decide
+from .lint import Analysis, Row, Space
 
 __all__ = ["KIND", "STATES", "ActionState", "Check", "Clause", "Counterexample", "Invariant", "InvariantResult",
            "Invariants", "VerifyReport", "find_invariant_files", "load_invariants", "verify"]
@@ -505,7 +505,8 @@ def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
         holds = z3.And(*[_clause_formula(terms, c) for c in inv.clauses])
         read = [terms.expr(e) for e in (compiled.when, compiled.unless) if e is not None]
         acted = [terms.action(a) for c in inv.clauses for a in _states(target.policy, c) if a in terms.actions]
-        caveats = frozenset().union(*[x.caveats for x in (*read, *acted)])
+        parts: list[Any] = [*read, *acted]  # Cond and ActionTerms: both carry their caveats
+        caveats: frozenset[str] = frozenset().union(*[x.caveats for x in parts])
     except smt.Unsupported as err:
         return skipped(str(err))
     facts = list(space.facts)
@@ -516,12 +517,11 @@ def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
         row = row_of(values)
         return matches(row) and any(_broken(analysis, c, row) is not None for c in inv.clauses)
 
-    options = {"facts": facts, "caveats": caveats}
-    found = smt.satisfiable(encoder, z3.And(possible, matched, z3.Not(holds)), confirm=violates, **options)
+    found = smt.satisfiable(encoder, z3.And(possible, matched, z3.Not(holds)), confirm=violates, facts=facts, caveats=caveats)
     if found.undecided:
         return skipped(found.reason or "the solver could not decide")
     if found.fails:
-        some = smt.satisfiable(encoder, z3.And(possible, matched), **options)
+        some = smt.satisfiable(encoder, z3.And(possible, matched), facts=facts, caveats=caveats)
         if some.undecided:
             return skipped(some.reason or "the solver could not decide")
         status = "holds" if some.holds else "vacuous"
@@ -531,7 +531,7 @@ def _solve(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     bad = z3.And(matched, z3.Not(holds))
     for name in list(kept):  # greedily drop the facts that do not matter: every completion still violates it
         trial = [k for k in kept if k != name]
-        forced = smt.implies(encoder, z3.And(possible, encoder.fix({k: witness[k] for k in trial})), bad, **options)
+        forced = smt.implies(encoder, z3.And(possible, encoder.fix({k: witness[k] for k in trial})), bad, facts=facts, caveats=caveats)
         if forced.holds:
             kept = trial
     row = row_of(witness)

@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 
 from ..engine import load
-from .evaluate import details
 from .common import EXIT_OK, UsageError, add_path, json_arg, read_jsonl, warn_store_mismatch
+from .evaluate import details
 
 HELP = "one action over many orders: which it applies to, and why not for the rest"
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {_orders(group.indexes, group.order_ids, lines)}")
     if result.decisions is not None:
         print("  decisions:")
-        ids = [None] * result.total
+        ids: list[str | None] = [None] * result.total
         for group_ids, indexes in ((result.applicable_ids, result.applicable),
                                    *((g.order_ids, g.indexes) for g in result.skipped)):
             for i, order_id in zip(indexes, group_ids, strict=True):

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from ..runtime.decision import Decision, Decisions
 from ..engine import load
 from ..errors import FactError
+from ..runtime.decision import Decision, Decisions
 from .common import EXIT_FACTS, EXIT_OK, add_order_and_user, add_path, order_and_user, warn_store_mismatch
 
 HELP = "decide every action for one order and user"

@@ -8,9 +8,9 @@ import argparse
 import json
 from typing import Any
 
-from ..runtime.decision import Decision
-from ..engine import load
 from ..analysis.explain import ActionExplanation, Explanation, FactValue, Trace, explain
+from ..engine import load
+from ..runtime.decision import Decision
 from .common import EXIT_OK, UsageError, add_order_and_user, add_path, order_and_user, warn_store_mismatch
 
 HELP = "show why each action is enabled, disabled or hidden for one order and user"

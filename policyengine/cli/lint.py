@@ -7,8 +7,8 @@ import argparse
 import json
 import sys
 
-from ..engine import load
 from ..analysis.lint import RULES, LintReport, lint
+from ..engine import load
 from .common import EXIT_FACTS, EXIT_OK, UsageError, add_path
 
 HELP = "find conditions that are always true/false, guards that never fire, unused declarations... (warnings)"

@@ -20,11 +20,22 @@ from typing import Any
 
 import yaml
 
+from ..analysis.matrix import (
+    Axis,
+    Combination,
+    Cube,
+    Matrix,
+    MatrixTooLarge,
+    Outcome,
+    build_matrix,
+    describe_cubes,
+    effect_text,
+    show_value,
+)
 from ..engine import Engine, load
 from ..errors import did_you_mean
 from ..pipeline.compiler import CompiledPolicy
 from ..pipeline.model import FactSpec
-from ..analysis.matrix import Axis, Combination, Cube, Matrix, MatrixTooLarge, Outcome, build_matrix, describe_cubes, effect_text, show_value
 from .common import EXIT_OK, UsageError, add_path, write_output
 
 HELP = "print the decision table of every combination of the finite facts"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..engine import load
 from ..errors import PolicyError
-from ..layout import companion_diagnostics
+from ..toolkit.companions import companion_diagnostics
 from .common import EXIT_OK, add_path
 
 HELP = "check that the policies load, and that their test suites and invariants are valid; print every problem"

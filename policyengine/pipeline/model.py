@@ -16,7 +16,11 @@ from .yamlsource import Document
 
 __all__ = ["ActionSpec", "ActionPatch", "ConditionSpec", "EffectSpec", "Expr", "FactSpec", "GuardPatch", "GuardSpec",
            "OverrideSpec", "PolicySpec", "UnlockSpec", "parse_override", "parse_policy", "parse_action", "parse_facts",
-           "parse_conditions"]
+           "parse_conditions", "STORE_FACT"]
+
+STORE_FACT = "store.id"
+"""The fact that names an order's store: store overrides are chosen by it (defined here, below every layer that
+reads it; locks.py and runtime/plan.py still carry their own copies until they import this one)."""
 
 PathT = tuple[str | int, ...]
 LOCKABLE = ("visible", "allow")

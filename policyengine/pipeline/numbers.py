@@ -47,7 +47,7 @@ ARITHMETIC = {"add": CONTEXT.add, "sub": CONTEXT.subtract, "mul": CONTEXT.multip
 def to_decimal(value: Any) -> Decimal:
     """A number as rule-engine sees it: ints exactly, floats through their shortest repr."""
     if value.__class__ is Decimal:
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, int):
         return Decimal(int(value))
     return Decimal(float.__repr__(value))

@@ -31,8 +31,8 @@ try:  # Python 3.11+
     from re import _constants as _sre  # type: ignore[attr-defined]
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    import sre_constants as _sre
+    import sre_parse as _sre_parse
 
 __all__ = ["MAX_MATCHED_LENGTH", "MAX_PATTERN_LENGTH", "RegexTooLong", "unsafe_reason", "too_long"]
 

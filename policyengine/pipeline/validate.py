@@ -83,8 +83,9 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     # The shipped schemas are checked against the metaschema by the tests (tests/test_cli_usability.py), not here:
     # that check cost a fifth of a second of every process's start.
     base = jsonschema.validators.validator_for(schema)
-    cls = jsonschema.validators.extend(base, {"pattern": _whole_pattern})
-    return cls(schema, registry=_registry())
+    cls = jsonschema.validators.extend(base, {"pattern": _whole_pattern})  # type: ignore[no-untyped-call]  # untyped in types-jsonschema
+    validator: jsonschema.protocols.Validator = cls(schema, registry=_registry())
+    return validator
 
 
 def _describe(value: Any) -> str:

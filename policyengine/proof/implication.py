@@ -90,16 +90,16 @@ class Unprovable:
 class _Env(dict[Any, Any]):
     """An interpreter environment for one combination: facts, named conditions and actions looked up on demand."""
 
-    __slots__ = ("cone", "values")
+    __slots__ = ("assigned", "cone")
 
     def __init__(self, cone: Cone, values: Mapping[str, Any]) -> None:
         super().__init__()
-        self.cone, self.values = cone, values
+        self.cone, self.assigned = cone, values  # not `values`: that is dict's method
 
     def __missing__(self, key: Any) -> Any:
         fact = self.cone.fact_of.get(key)
         if fact is not None:
-            value = self.values[fact] if fact in self.values else _NOT_ASSIGNED
+            value = self.assigned[fact] if fact in self.assigned else _NOT_ASSIGNED
         else:
             value = self.cone.node(key, self)
         self[key] = value
@@ -148,7 +148,7 @@ class Cone:
         if project is None:
             project = self._key[key] = _getter(sorted(self.reads(self._exprs(key))))
         memo = self._memo.setdefault(key, {})
-        projection = project(env.values)
+        projection = project(env.assigned)
         if projection in memo:
             return memo[projection]
         self.budget.spend(1)
@@ -163,12 +163,12 @@ class Cone:
     def value(self, expr: CompiledExpr, env: _Env) -> Any:
         """``expr``'s value in ``env``: True, False or Unknown, exactly as the interpreter has it. Conditions that
         read no action (nearly all) skip the interpreter's bookkeeping: the proofs only ask whether it is true."""
-        fast = self._fast.get(id(expr), False)
-        if fast is False:
-            fast = self._fast[id(expr)] = None if expr.actions else self._compile(expr)
+        if id(expr) not in self._fast:
+            self._fast[id(expr)] = None if expr.actions else self._compile(expr)
+        fast = self._fast[id(expr)]
         if fast is None:
             return self.interpreter.value(expr, env)
-        values = env.values
+        values = env.assigned
         if not all(name in values for name in fast.facts):
             return _NOT_ASSIGNED
         named = [env[key] for key in fast.conditions]
@@ -255,7 +255,7 @@ def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec
         return Unprovable(f"it reads {', '.join(open_facts)}, which has no finite set of values")
     symbolic = _symbolically(claim, cones, names)  # any number of facts: its cost is paid node by node
     if symbolic is not _ENUMERATE:
-        return symbolic  # type: ignore[return-value]
+        return symbolic  # type: ignore[no-any-return]  # _symbolically returns Any: its _ENUMERATE sentinel
     chosen = [facts[n] for n in names]
     size = math.prod(len(f.domain) for f in chosen)
     if size > MAX_CLAIM_SPACE:

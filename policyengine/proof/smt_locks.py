@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..pipeline.compiler import CompiledPolicy
+from ..pipeline.model import STORE_FACT
 from . import smt
 from .implication import Claim, Term
 
@@ -49,8 +50,6 @@ def _search(base: CompiledPolicy, build: Callable[[smt.Encoder], Any], confirm: 
         caveats = sorted(found_caveats)
         names = list(encoder.facts)  # what the proof reads (the constraints may read more)
         if store is not None:
-            from ..engine import STORE_FACT  # here: the engine imports the lock checks
-
             formula = smt.z3.And(formula, encoder.fix({STORE_FACT: store}))
         # Every combination counts, even one the base's constraints rule out; a possible one reads better.
         possible = encoder.policy(base).possible()

@@ -15,12 +15,12 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
-from .reasons import allow_reason, fact_reason, guard_reason, visible_reason
 from ..errors import FactProblem
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.numbers import ARITHMETIC, to_decimal
 from ..pipeline.regexes import too_long
+from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
+from .reasons import allow_reason, fact_reason, guard_reason, visible_reason
 from .values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]

@@ -41,8 +41,8 @@ from __future__ import annotations
 import enum
 import math
 import reprlib
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from ..pipeline.model import FactSpec

@@ -90,7 +90,7 @@ def render_value(value: Any) -> str:
 # -- the YAML nodes of a file ---------------------------------------------------------------------------------------
 
 
-def _node(root: yaml.Node, path: Sequence[str | int]) -> yaml.Node | None:
+def _node(root: yaml.Node | None, path: Sequence[str | int]) -> yaml.Node | None:
     node: yaml.Node | None = root
     for part in path:
         if isinstance(node, yaml.MappingNode):
