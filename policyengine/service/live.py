@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..engine import Engine, load, policy_files
+from ..engine import Engine, load
 from ..errors import Diagnostic, PolicyError
+from ..layout import deciding_files, read_bounded
+from ..pipeline.yamlsource import NotReadable
 from ..runtime.adapters import Adapter
 from ..runtime.bulk import BulkResult
 from ..runtime.decision import Decisions
@@ -134,14 +136,16 @@ class Snapshot:
 
 
 def _digest(path: Path) -> str:
-    """SHA-256 of the YAML files under ``path`` as :func:`~policyengine.engine.load` would read them."""
+    """SHA-256 of the files that decide (:func:`~policyengine.layout.deciding_files`), read through the same
+    bounded reader as :func:`~policyengine.engine.load`: a huge file, a FIFO or a device under the directory can
+    neither stall nor balloon a reload (issue 23). A file that cannot be read counts by why: the load says so."""
     digest = hashlib.sha256()
     root = path if path.is_dir() else path.parent
-    for file in policy_files(path) if path.exists() else ():
+    for file in deciding_files(path) if path.exists() else ():
         try:
-            content = file.read_bytes()
-        except OSError:  # vanished while listing: the set is changing, and the load will say what is missing
-            content = b"\xff(unreadable)"
+            content = read_bounded(file)
+        except NotReadable as err:  # vanished, too large, not a regular file: the load names the problem
+            content = b"\xff(unreadable: " + err.reason.encode() + b")"
         digest.update(file.relative_to(root).as_posix().encode() + b"\0" + content + b"\0")
     return digest.hexdigest()
 
@@ -248,6 +252,8 @@ class LivePolicies:
             seconds = time.perf_counter() - started
             if engine is None:
                 record = LoadRecord(_now(), False, digest, None, diagnostics, seconds)
+                _log.warning("the policies at %s were refused; the last good set keeps serving:\n%s", self._path,
+                             "\n".join(f"  {d}" for d in diagnostics))
                 self._status = attrs.evolve(self._status, failed=record, last=record,
                                             failures=self._status.failures + 1)
             else:
