@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                         help="largest request body accepted (default: 1048576)")
     parser.add_argument("--no-watch", action="store_true", help="do not reload when the files change")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="worker processes sharing the port, each loading and watching the policies "
+                             "(default: one per core)")
     parser.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="close a connection whose request headers are not in within this time, answering 408 "
                              "(default: 10)")
@@ -85,6 +88,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UsageError(f"--log-sample: must be between 0 and 1, got {args.log_sample}")
     if args.max_body < 1:
         raise UsageError("--max-body: must be at least 1")
+    if not 0 <= args.workers <= 1024:
+        raise UsageError(f"--workers: must be between 1 and 1024 (0: one per core), got {args.workers}")
     for name in ("header_timeout", "body_timeout", "idle_timeout", "shutdown_timeout"):
         value = getattr(args, name)
         if not 0.0 < value <= 86400.0:
@@ -139,18 +144,24 @@ def _report(record: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not Path(args.path).exists():
+        raise UsageError(f"{args.path}: no such file or directory")
+    _check_numbers(args)
+    token = _token(args.token_file)
+    from ..service.workers import default_workers, prepare_metrics_dir
+
+    workers = args.workers or default_workers()
+    # several workers share their metrics through files: named before prometheus_client is first imported
+    metrics_dir = prepare_metrics_dir() if workers > 1 else None
     try:
         import uvicorn
 
         from ..service.app import create_app
         from ..service.live import LivePolicies
         from ..service.protocol import protocol_class
+        from ..service.workers import supervise
     except ImportError as err:
         raise UsageError(f"needs the serve extra: pip install 'policyengine[serve]' ({err})") from None
-    if not Path(args.path).exists():
-        raise UsageError(f"{args.path}: no such file or directory")
-    _check_numbers(args)
-    token = _token(args.token_file)
     log = _decision_log(args)
     if not _loopback(args.host) and token is None:
         print(f"policyengine serve: warning: listening on {args.host} without --token-file: anyone who can reach it "
@@ -158,24 +169,38 @@ def run(args: argparse.Namespace) -> int:
     sock = _bind(args.host, args.port)
     # before the first load, whose refusal (a warning) must reach stderr
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # the first set loads in the background: the port answers at once, and /readyz says when decisions can be asked
-    live = LivePolicies(args.path, watch=not args.no_watch, decision_log=log, wait=False, on_load=_report,
-                        cache=Path(args.cache_dir) if args.cache_dir else None)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"policyengine serve: listening on http://{shown}:{port} (policies: {args.path}, "
+          f"{workers} worker{'s' if workers > 1 else ''})", file=sys.stderr, flush=True)
+
+    def worker() -> int:
+        apps: list[Any] = []
+
+        def loaded(record: Any) -> None:
+            _report(record)
+            if apps:
+                apps[0].state.service.metrics.sync()
+
+        # the first set loads in the background: the port answers at once, and /readyz says when to ask
+        live = LivePolicies(args.path, watch=not args.no_watch, decision_log=log, wait=False, on_load=loaded,
+                            cache=Path(args.cache_dir) if args.cache_dir else None)
+        try:
+            apps.append(create_app(live, token=token, max_body=args.max_body))
+            # log_config=None: uvicorn's own dictConfig would close every handler configured so far (the decision
+            # log's)
+            config = uvicorn.Config(apps[0], log_config=None, access_log=False, lifespan="off", server_header=False,
+                                    http=protocol_class(args.header_timeout, args.body_timeout),
+                                    timeout_keep_alive=max(1, round(args.idle_timeout)),
+                                    timeout_graceful_shutdown=max(1, round(args.shutdown_timeout)))
+            uvicorn.Server(config).run(sockets=[sock])
+        except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully and raises it again on its way out
+            pass
+        finally:
+            live.close()
+        return EXIT_OK
+
     try:
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"policyengine serve: listening on http://{shown}:{port} (policies: {args.path})", file=sys.stderr,
-              flush=True)
-        # log_config=None: uvicorn's own dictConfig would close every handler configured so far (the decision log's)
-        config = uvicorn.Config(create_app(live, token=token, max_body=args.max_body), log_config=None,
-                                access_log=False, lifespan="off", server_header=False,
-                                http=protocol_class(args.header_timeout, args.body_timeout),
-                                timeout_keep_alive=max(1, round(args.idle_timeout)),
-                                timeout_graceful_shutdown=max(1, round(args.shutdown_timeout)))
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down gracefully and raises it again on its way out
-        pass
+        return worker() if workers == 1 else supervise(workers, worker, metrics_dir)
     finally:
-        live.close()
         sock.close()
-    return EXIT_OK
