@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body", type=int, default=1 << 20, metavar="BYTES",
                         help="largest request body accepted (default: 1048576)")
     parser.add_argument("--no-watch", action="store_true", help="do not reload when the files change")
+    parser.add_argument("--bundle", metavar="URL", help="serve the signed bundle at this http(s) URL instead of PATH, "
+                                                        "polling it (policyengine bundle; needs --bundle-key)")
+    parser.add_argument("--bundle-key", metavar="PUBLIC_KEY", help="the Ed25519 public key (PEM) bundles must be "
+                                                                    "signed with")
+    parser.add_argument("--bundle-poll", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between polls of --bundle (default: 10; doubling up to 300 while unreachable)")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="worker processes sharing the port, each loading and watching the policies "
                              "(default: one per core)")
@@ -143,10 +149,38 @@ def _report(record: Any) -> None:
               file=sys.stderr, flush=True)
 
 
+def _bundle_key(args: argparse.Namespace) -> bytes | None:
+    from ..pipeline.yamlsource import NotReadable, read_regular_file
+
+    if args.bundle is None:
+        if args.bundle_key is not None:
+            raise UsageError("--bundle-key: only with --bundle")
+        return None
+    if not args.bundle.startswith(("http://", "https://")):
+        raise UsageError(f"--bundle: must be an http:// or https:// URL, got {args.bundle}")
+    if args.bundle_key is None:
+        raise UsageError("--bundle: needs --bundle-key (the public key bundles are signed with)")
+    try:
+        key = read_regular_file(args.bundle_key, 1 << 16)
+    except NotReadable as err:
+        raise UsageError(f"--bundle-key: cannot read {args.bundle_key} ({err.reason})") from None
+    if not 0.0 < args.bundle_poll <= 86400.0:
+        raise UsageError(f"--bundle-poll: must be more than 0 and at most 86400 seconds, got {args.bundle_poll}")
+    return key
+
+
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.path).exists():
+    bundle_key = _bundle_key(args)
+    if bundle_key is None and not Path(args.path).exists():
         raise UsageError(f"{args.path}: no such file or directory")
     _check_numbers(args)
+    if bundle_key is not None:
+        from ..service.bundle import BundleError, load_public_key
+
+        try:
+            load_public_key(bundle_key)
+        except BundleError as err:
+            raise UsageError(f"--bundle-key: {err}") from None
     token = _token(args.token_file)
     from ..service.workers import default_workers, prepare_metrics_dir
 
@@ -171,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"policyengine serve: listening on http://{shown}:{port} (policies: {args.path}, "
+    print(f"policyengine serve: listening on http://{shown}:{port} (policies: {args.bundle or args.path}, "
           f"{workers} worker{'s' if workers > 1 else ''})", file=sys.stderr, flush=True)
 
     def worker() -> int:
@@ -183,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
                 apps[0].state.service.metrics.sync()
 
         # the first set loads in the background: the port answers at once, and /readyz says when to ask
-        live = LivePolicies(args.path, watch=not args.no_watch, decision_log=log, wait=False, on_load=loaded,
-                            cache=Path(args.cache_dir) if args.cache_dir else None)
+        live = LivePolicies(args.bundle or args.path, watch=not args.no_watch, decision_log=log, wait=False,
+                            on_load=loaded, cache=Path(args.cache_dir) if args.cache_dir else None,
+                            bundle_key=bundle_key, poll_seconds=args.bundle_poll)
         try:
             apps.append(create_app(live, token=token, max_body=args.max_body))
             # log_config=None: uvicorn's own dictConfig would close every handler configured so far (the decision

@@ -203,7 +203,8 @@ def healthz(call: Call) -> Reply:
 
 def readyz(call: Call) -> Reply:
     status = call.service.live.status
-    return Reply(200 if status.ready else 503, dumps({"ready": status.ready, "revision": status.revision}))
+    return Reply(200 if status.ready else 503, dumps({"ready": status.ready, "revision": status.revision,
+                                                      "failing": status.failed is not None}))
 
 
 def metrics(call: Call) -> Reply:

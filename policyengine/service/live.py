@@ -36,6 +36,7 @@ from .view import EngineView
 if TYPE_CHECKING:
     from ..analysis.explain import Explanation
     from ..cache import CacheOption
+    from .bundle import BundleSource
 
 __all__ = ["LivePolicies", "LiveStatus", "LoadRecord", "NotReady", "Snapshot", "live"]
 
@@ -169,7 +170,14 @@ class LivePolicies:
 
     def __init__(self, path: str | Path, *, adapter: Adapter | None = None, watch: bool = True,
                  decision_log: DecisionLog | None = None, wait: bool = True, debounce_ms: int = 200,
-                 on_load: Callable[[LoadRecord], None] | None = None, cache: CacheOption = None) -> None:
+                 on_load: Callable[[LoadRecord], None] | None = None, cache: CacheOption = None,
+                 bundle_key: bytes | None = None, poll_seconds: float = 10.0) -> None:
+        self._source: BundleSource | None = None
+        if bundle_key is not None:  # path is the URL of a signed bundle: polled, never watched
+            from .bundle import BundleSource
+
+            self._source = BundleSource(str(path), bundle_key, poll_seconds)
+            watch = False
         self._path = Path(path)
         self._cache = cache
         self._adapter = adapter
@@ -178,7 +186,7 @@ class LivePolicies:
         self._on_load = on_load
         self._load_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._status = LiveStatus(str(path), None, None, None, 0, 0, watch)
+        self._status = LiveStatus(str(path), None, None, None, 0, 0, watch or self._source is not None)
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -188,7 +196,7 @@ class LivePolicies:
             record = self.reload()
             if not record.ok:
                 raise PolicyError(record.diagnostics)
-        if watch or not wait:
+        if watch or not wait or self._source is not None:
             self._thread = threading.Thread(target=self._run, args=(watch, not wait), daemon=True,
                                             name=f"policyengine-live:{self._path}")
             self._thread.start()
@@ -232,6 +240,8 @@ class LivePolicies:
 
         A set identical to the one serving (same digest) is not loaded again. Files that change while they are
         being read are read again, a few times, so that one load sees one state of the directory."""
+        if self._source is not None:
+            return self._reload_bundle(self._source)
         with self._load_lock:
             started = time.perf_counter()
             digest = _digest(self._path)
@@ -249,20 +259,48 @@ class LivePolicies:
                 if after == digest:
                     break
                 digest = after
-            seconds = time.perf_counter() - started
-            if engine is None:
-                record = LoadRecord(_now(), False, digest, None, diagnostics, seconds)
-                _log.warning("the policies at %s were refused; the last good set keeps serving:\n%s", self._path,
-                             "\n".join(f"  {d}" for d in diagnostics))
-                self._status = attrs.evolve(self._status, failed=record, last=record,
-                                            failures=self._status.failures + 1)
-            else:
-                record = LoadRecord(_now(), True, digest, engine.revision, (), seconds)
-                # everything is prepared before the swap: the first request on the new set does no load-time work
-                self._snapshot = Snapshot(engine, EngineView(engine, self._log), record)
-                self._status = attrs.evolve(self._status, serving=record, failed=None, last=record,
-                                            reloads=self._status.reloads + 1)
-                self._ready.set()
+            record = self._settle(engine, diagnostics, digest, started)
+        if self._on_load is not None:
+            self._on_load(record)
+        return record
+
+    def _settle(self, engine: Engine | None, diagnostics: tuple[Diagnostic, ...], digest: str,
+                started: float) -> LoadRecord:
+        """Record an attempt, and swap its engine in when it loaded (the caller holds the load lock)."""
+        seconds = time.perf_counter() - started
+        if engine is None:
+            record = LoadRecord(_now(), False, digest, None, diagnostics, seconds)
+            self._status = attrs.evolve(self._status, failed=record, last=record, failures=self._status.failures + 1)
+            _log.warning("the policies at %s were refused; the last good set keeps serving:\n%s", self._path,
+                         "\n".join(f"  {d}" for d in diagnostics))
+            return record
+        record = LoadRecord(_now(), True, digest, engine.revision, (), seconds)
+        # everything is prepared before the swap: the first request on the new set does no load-time work
+        self._snapshot = Snapshot(engine, EngineView(engine, self._log), record)
+        self._status = attrs.evolve(self._status, serving=record, failed=None, last=record,
+                                    reloads=self._status.reloads + 1)
+        self._ready.set()
+        return record
+
+    def _reload_bundle(self, source: BundleSource) -> LoadRecord:
+        """Fetch the bundle (If-None-Match), verify it, load it as a directory, and check its revision."""
+        with self._load_lock:
+            started = time.perf_counter()
+            fetched = source.fetch()
+            if fetched is None:  # not modified, the same bytes as before, or unreachable (logged, backing off)
+                return self._status.last or LoadRecord(_now(), False, "", None)
+            engine: Engine | None = None
+            diagnostics: tuple[Diagnostic, ...] = (Diagnostic(source.url, 1, 1, fetched.error),) if fetched.error else ()
+            if fetched.directory is not None:
+                try:
+                    engine = load(fetched.directory, adapter=self._adapter, cache=self._cache)
+                    if engine.revision != fetched.revision:
+                        engine, diagnostics = None, (Diagnostic(source.url, 1, 1, "the bundle's files do not have "
+                                                                f"the revision its manifest says ({fetched.revision})"),)
+                except PolicyError as err:
+                    diagnostics = err.diagnostics
+                source.settled(fetched, engine is not None)
+            record = self._settle(engine, diagnostics, fetched.digest, started)
         if self._on_load is not None:
             self._on_load(record)
         return record
@@ -288,6 +326,11 @@ class LivePolicies:
             _log.exception("reloading %s failed", self._path)
 
     def _run(self, watch: bool, first: bool) -> None:
+        if self._source is not None:
+            while True:
+                self._reload_in_background()
+                if self._stop.wait(self._source.delay()):
+                    return
         if first:
             self._reload_in_background()
             while not self._ready.is_set() and not watch and not self._stop.wait(1.0):
@@ -369,7 +412,12 @@ class LivePolicies:
 
 
 def live(path: str | Path, *, adapter: Adapter | None = None, watch: bool = True,
-         decision_log: DecisionLog | None = None, cache: CacheOption = None) -> LivePolicies:
+         decision_log: DecisionLog | None = None, cache: CacheOption = None, bundle_key: bytes | None = None,
+         poll_seconds: float = 10.0) -> LivePolicies:
     """Load the policies at ``path`` and keep them current: see :class:`LivePolicies`. Raises :class:`PolicyError`
-    when the first set does not load; after that, a set that fails is refused and the last good one serves."""
-    return LivePolicies(path, adapter=adapter, watch=watch, decision_log=decision_log, cache=cache)
+    when the first set does not load; after that, a set that fails is refused and the last good one serves.
+
+    With ``bundle_key`` (an Ed25519 public key, PEM), ``path`` is the HTTP(S) URL of a signed bundle, polled every
+    ``poll_seconds`` (see :mod:`policyengine.service.bundle`)."""
+    return LivePolicies(path, adapter=adapter, watch=watch, decision_log=decision_log, cache=cache,
+                        bundle_key=bundle_key, poll_seconds=poll_seconds)
