@@ -27,13 +27,14 @@ from conftest import POLICIES
 from service_support import policy_copy
 
 import policyengine
+from policyengine.service.live import LoadRecord
 
 EXE = Path(sys.executable).with_name("policyengine")
 
 
 # -- reloads read through the bounded reader ----------------------------------------------------------------------
-def _reload_in_thread(live: policyengine.LivePolicies) -> policyengine.LoadRecord:
-    records: list[policyengine.LoadRecord] = []
+def _reload_in_thread(live: policyengine.LivePolicies) -> LoadRecord:
+    records: list[LoadRecord] = []
     thread = threading.Thread(target=lambda: records.append(live.reload()), daemon=True)
     thread.start()
     thread.join(timeout=120)  # a bound only a blocked reload reaches
