@@ -49,7 +49,8 @@ POLICIES = ROOT / "policies"
 def start_server(path: Path) -> tuple[subprocess.Popen[bytes], str, int]:
     """``policyengine serve PATH --port 0`` in a subprocess; (process, host, port) once it is ready."""
     exe = Path(sys.executable).with_name("policyengine")
-    proc = subprocess.Popen([str(exe), "serve", str(path), "--port", "0", "--no-watch"], stderr=subprocess.PIPE,
+    proc = subprocess.Popen([str(exe), "serve", str(path), "--port", "0", "--no-watch", "--workers", "1"],
+                            stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL)
     assert proc.stderr is not None
     deadline = time.monotonic() + 60

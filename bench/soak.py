@@ -11,6 +11,11 @@ more than ``--tolerance-mb`` (default 20 MB). Its verdict is a figure, not a tim
 
     .venv/bin/python bench/soak.py --minutes 10            # the issue's run
     .venv/bin/python bench/soak.py --minutes 0.5 --every 5   # a smoke run
+    .venv/bin/python bench/soak.py --minutes 2 --live          # reloads through policyengine.live (the service's)
+
+No round calls ``gc.collect()``: the collector runs as a host that never asks for one would run it (issue 23).
+With ``--live`` each round edits a copy of the policies and reloads it through :class:`LivePolicies`, as the service
+does on a file change.
 """
 
 from __future__ import annotations
@@ -87,11 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=30.0, help="seconds between report lines (default 30)")
     parser.add_argument("--path", default=str(ROOT / "policies"), help="the policies to load (default: policies/)")
     parser.add_argument("--batch", type=int, default=5000, help="orders per evaluate_many / bulk (default 5000)")
+    parser.add_argument("--live", action="store_true", help="reload through policyengine.live after an edit")
     parser.add_argument("--tolerance-mb", type=float, default=20.0, help="allowed RSS growth (default 20 MB)")
     args = parser.parse_args(argv)
 
     rng = random.Random(11)
     pauses = Pauses()
+    live = None
+    if args.live:
+        import shutil
+        import tempfile
+
+        copy = Path(tempfile.mkdtemp()) / "policies"
+        shutil.copytree(args.path, copy)
+        live = policyengine.live(copy, watch=False)
     engine = policyengine.load(args.path)
     user = {"role": "member"}
     start = last = time.perf_counter()
@@ -113,7 +127,13 @@ def main(argv: list[str] | None = None) -> int:
             last = now
             if now >= end:
                 break
-        engine = policyengine.load(args.path)  # a reload: the previous engine is dropped
+        if live is not None:  # an edit, then the reload the service's watcher would make
+            with open(live.path / "order-actions.yaml", "a", encoding="utf-8") as file:
+                file.write(f"# soak {counts['loads']}\n")
+            live.reload()
+            engine = live.engine
+        else:
+            engine = policyengine.load(args.path)  # a reload: the previous engine is dropped
         counts["loads"] += 1
         for bad in (None, "missing", "type", "unique"):
             for _ in range(200):

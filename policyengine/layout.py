@@ -23,9 +23,9 @@ from pathlib import Path
 
 from .errors import Diagnostic, PolicyError
 from .pipeline.validate import SCHEMAS, validate_document
-from .pipeline.yamlsource import Document, read_document
+from .pipeline.yamlsource import MAX_FILE_BYTES, Document, read_document, read_regular_file
 
-__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "layout_files"]
+__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "layout_files", "deciding_files", "read_bounded"]
 
 PLACES = {"ActionPolicy": "", "StoreOverride": "stores", "PolicyTestSuite": "tests", "PolicyInvariants": "invariants"}
 """Each kind's place: a folder of the policy directory ("" is its top)."""
@@ -74,6 +74,23 @@ def layout_parts(root: Path) -> list[tuple[str, ...]]:
                   and name.endswith(_SUFFIXES) and os.path.isfile(os.path.join(folder, name))]
     found.sort()
     return found
+
+
+def deciding_files(path: Path) -> list[Path]:
+    """The files ``load(path)`` reads: for a directory, its YAML files at the top and under ``stores/`` (never
+    ``tests/`` or ``invariants/``, nor any other folder, whose files load refuses by name without reading them
+    whole); ``[path]`` for a file."""
+    if not path.is_dir():
+        return [path]
+    deciding = {PLACES[kind] for kind in DECIDING}
+    return [path.joinpath(*parts) for parts in layout_parts(path)
+            if (len(parts) == 1 and "" in deciding) or (len(parts) > 1 and parts[0] in deciding)]
+
+
+def read_bounded(file: Path) -> bytes:
+    """The bytes of one policy file as ``load`` reads it (the same limit, FIFOs and devices refused without
+    blocking); raises :class:`~.pipeline.yamlsource.NotReadable` when load would refuse it."""
+    return read_regular_file(file, MAX_FILE_BYTES)
 
 
 def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) -> Document | None:

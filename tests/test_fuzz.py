@@ -110,7 +110,10 @@ def numbers(draw: Any, finite: bool, depth: int) -> str:
 @st.composite
 def booleans(draw: Any, finite: bool, depth: int, refs: tuple[str, ...] = ()) -> str:
     finite_atoms = ["order.b", "order.c", "order.e == 'a'", "order.e in ['a', 'b']", "order.e != 'c'",
-                    "user.role == 'admin'", "order.b == order.c", "order.e > 'a'", *refs]
+                    "user.role == 'admin'", "order.b == order.c", "order.e > 'a'", *refs,
+                    # a short-circuit inside an atom, and action states compared (issue 23)
+                    "order.b != (true or order.e == 'a')", "order.c == (order.b and order.e == 'b')",
+                    *(f"{r} == false" for r in refs if r.startswith("actions."))]
     if depth <= 0 or draw(st.integers(0, 2)) == 0:
         kind = draw(st.integers(0, 5 if finite else 11))
         if kind <= 2:
@@ -223,6 +226,74 @@ def test_every_path_decides_like_rule_engine(text: str, facts: list[dict[str, An
     for values in facts:
         check(engs, values)
         FIGURES["fact sets"] += 1
+
+
+# -- regressions: cases the fuzzers (or users) found, run on every path ------------------------------------------
+
+def _regression_policy(visible_a1: str, allow_a1: str, visible_a2: str) -> str:
+    return f"""
+apiVersion: policyengine/v1
+kind: ActionPolicy
+name: fuzz
+version: 1
+{FACTS}
+actions:
+  a1:
+    label: A1
+    visible: {_quote(visible_a1)}
+    allow: {_quote(allow_a1)}
+  a2:
+    label: A2
+    visible: {_quote(visible_a2)}
+    allow: "true"
+"""
+
+
+REGRESSIONS: list[tuple[str, str, dict[str, Any]]] = [
+    # issue 23: the lazy path short-circuited inside an atom and never read the missing fact the eager path saw
+    ("lazy-short-circuit-inside-atom", _regression_policy("true", "true", "order.b != (true or order.e == 'a')"),
+     {"order.b": False, "order.e": MISSING}),
+    ("lazy-short-circuit-inside-atom-and", _regression_policy("true", "true", "order.b == (false and order.e == 'a')"),
+     {"order.b": False, "order.e": "nope"}),
+    # issue 23: a shown action disabled by errors: its visibility is known, however a condition spells it
+    ("hidden-compared-with-false", _regression_policy("true", "order.c", "actions.a1.hidden == false"),
+     {"order.c": MISSING}),
+    ("not-hidden", _regression_policy("true", "order.c", "not actions.a1.hidden"), {"order.c": MISSING}),
+    ("visible-compared-with-true", _regression_policy("true", "order.c", "actions.a1.visible == true"),
+     {"order.c": "x"}),
+    ("hidden-not-equal-true", _regression_policy("true", "order.c", "actions.a1.hidden != true and order.b"),
+     {"order.c": MISSING, "order.b": True}),
+]
+
+
+@pytest.mark.parametrize(("text", "values"), [(t, v) for _, t, v in REGRESSIONS], ids=[n for n, _, _ in REGRESSIONS])
+def test_regressions_decide_alike_on_every_path(text: str, values: dict[str, Any]) -> None:
+    engs = engines(text)
+    full = {name: values.get(name, draw) for name, draw in
+            {"order.n": 1, "order.m": 2, "order.s": "ab", "order.e": "a", "order.b": True, "order.c": False,
+             "order.tags": [], "user.role": "admin"}.items()}
+    check(engs, full)
+
+
+def test_two_spellings_of_an_action_state_decide_alike() -> None:
+    values = {"order.c": MISSING, "order.b": True}
+    menus = []
+    for spelling in ("not actions.a1.hidden", "actions.a1.hidden == false", "actions.a1.hidden != true",
+                     "actions.a1.visible", "actions.a1.visible == true"):
+        engs = engines(_regression_policy("true", "order.c", spelling))
+        menus.append(check(engs, values)["a2"].state)
+    assert menus == ["enabled"] * 5
+
+
+@pytest.mark.parametrize("condition", ["order.n in [order.m]", "order.n not in [1, order.m]",
+                                       "order.n in {order.m}", "'a' in ['b', order.s]"])
+def test_a_fact_inside_a_list_literal_is_a_located_policy_error(condition: str) -> None:
+    with pytest.raises(policyengine.PolicyError) as raised:
+        engines(_regression_policy("true", "true", condition))
+    (diagnostic,) = raised.value.diagnostics
+    member = condition.split("[")[-1].split("{")[-1].rstrip("]}").split(", ")[-1]
+    assert diagnostic.message == f"list members must be literal values, not {member}"
+    assert diagnostic.line == 24 and diagnostic.column == 15 + condition.rindex(member)
 
 
 # -- mutated shipped files ---------------------------------------------------------------------------------------

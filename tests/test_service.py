@@ -178,7 +178,7 @@ def test_policies_health_and_readiness(client: httpx.Client, engine: policyengin
     status = data["status"]
     assert status["serving"]["ok"] and status["serving"]["revision"] == engine.revision and status["failed"] is None
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"ready": True, "revision": engine.revision}
+    assert client.get("/readyz").json() == {"ready": True, "revision": engine.revision, "failing": False}
 
 
 def test_metrics(client: httpx.Client, engine: policyengine.Engine) -> None:
@@ -347,7 +347,7 @@ def test_not_ready_until_a_set_loads(tmp_path: Path) -> None:
             while live.status.last is None:
                 live.wait_ready(0.05)
             assert client.get("/readyz").status_code == 503
-            assert client.get("/readyz").json() == {"ready": False, "revision": None}
+            assert client.get("/readyz").json() == {"ready": False, "revision": None, "failing": True}
             response = client.post("/v1/evaluate", json={"order": SHIPPED_ACME, "user": ADMIN})
             error(response, 503, "not_ready")
             assert response.headers["retry-after"]

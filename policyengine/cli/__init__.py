@@ -37,6 +37,7 @@ __all__ = ["main", "COMMANDS", "EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD
 PROG = "policyengine"
 
 COMMANDS: dict[str, str] = {
+    "bundle": "build, sign and verify signed policy bundles for serve --bundle (needs policyengine[serve])",
     "bulk": "one action over many orders: which it applies to, and why not for the rest",
     "diff": "list every decision that changes between two versions of the policies",
     "evaluate": "decide every action for one order and user",

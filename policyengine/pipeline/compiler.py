@@ -218,6 +218,12 @@ class _Compiler:
         except Exception as err:  # noqa: BLE001 - whatever the parser raises, the author gets a located diagnostic
             self.error(expr.diagnostic(f"invalid condition: {err!r}"))
             return None
+        member = _non_literal_member(rule.statement.expression)
+        if member is not None:  # checked here: the translation of number lists assumes literal members
+            self.error(expr.diagnostic(f"list members must be literal values, not {member}",
+                                       offset=_find(expr.text, member),
+                                       hint="compare with each fact on its own: a == b or a == c"))
+            return None
         try:
             python, refs = translate(rule, facts=self.facts, fact_index=self.fact_index,
                                      conditions=self.condition_names, actions=set(self.action_ids),
@@ -544,6 +550,32 @@ def _static_mismatch(text: str, facts: Mapping[str, FactSpec], conditions: set[s
         todo += [getattr(node, k) for k in ("left", "right", "member", "container", "condition", "case_true",
                                             "case_false") if hasattr(getattr(node, k, None), "result_type")]
     return None
+
+
+def _non_literal_member(root: Any) -> str | None:
+    """How to show the first member of a list or set literal in ``root`` that is not a literal (a fact, say), or
+    None. Lists hold literals only; the ``in`` translation reads each member's value."""
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (re_ast.ArrayExpression, re_ast.SetExpression)):
+            for member in node.value:
+                if not isinstance(member, (re_ast.StringExpression, re_ast.FloatExpression, re_ast.BooleanExpression)):
+                    return _shown(member)
+            todo += list(node.value)
+        todo += [child for k in ("left", "right", "member", "container", "condition", "case_true", "case_false",
+                                 "object") if isinstance(child := getattr(node, k, None), re_ast.ExpressionBase)]
+    return None
+
+
+def _shown(node: Any) -> str:
+    names: list[str] = []
+    while isinstance(node, re_ast.GetAttributeExpression):
+        names.append(node.name)
+        node = node.object
+    if isinstance(node, re_ast.SymbolExpression):
+        return ".".join([node.name, *reversed(names)])
+    return "an expression"
 
 
 def _find(text: str, needle: str | None) -> int:

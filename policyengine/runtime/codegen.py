@@ -198,6 +198,20 @@ class _Rewriter:
         return any(isinstance(n, ast.Name) and (n.id in self.lazy or n.id in self.inline_conditions)
                    for n in ast.walk(node))
 
+    def atom(self, node: ast.AST) -> ast.AST:
+        """An atom reads every lazy fact it names before it is evaluated: a short-circuit inside it (``order.flag
+        != (true or order.status == 'A')``) must not skip a bad fact that the eager path sees (issue 23)."""
+        lazy = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in self.lazy})
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                setattr(node, field, [self.rewrite(v, False) if isinstance(v, ast.AST) else v for v in value])
+            elif isinstance(value, ast.AST):
+                setattr(node, field, self.rewrite(value, False))
+        if not lazy or len(lazy) == 1 and not any(isinstance(n, (ast.BoolOp, ast.IfExp)) for n in ast.walk(node)):
+            return node  # nothing inside can skip a read
+        reads = ", ".join(f"({n} if {n} is not UNSET else ({n} := L{n[1:]}(order, user)))" for n in lazy)
+        return ast.parse(f"({reads}, {ast.unparse(node)})[-1]", mode="eval").body
+
     def rewrite(self, node: ast.AST, skeleton: bool = True) -> ast.AST:
         if isinstance(node, ast.Name):
             if node.id in self.inline_conditions:  # a condition of its own: its own skeleton
@@ -212,6 +226,8 @@ class _Rewriter:
             node.values = cheap + [v for v in node.values if self.costly(v)]  # stable: order kept within each
         inner = skeleton and (isinstance(node, (ast.BoolOp, ast.IfExp))
                               or isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not))
+        if skeleton and not inner:
+            return self.atom(node)
         for field, value in ast.iter_fields(node):
             if isinstance(value, list):
                 setattr(node, field, [self.rewrite(v, inner) if isinstance(v, ast.AST) else v for v in value])

@@ -144,7 +144,7 @@ class _StepCompiler:
         expr = self.expr
         params = tuple(sorted({f"f{self.fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
                               | {f"a_{a}" for a in expr.actions}))
-        whole = self.evaluator(params, expr.python, visibility=False)
+        whole = self.evaluator(params, expr.python)
         three_valued: list[Step] = []  # built once, on first need (a racing thread at worst builds it twice)
 
         def evaluate(env: dict[Any, Any]) -> Any:
@@ -176,10 +176,14 @@ class _StepCompiler:
 
     def atom(self, node: ast.expr) -> Step:
         params = tuple(sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and _PARAM.fullmatch(n.id)}))
-        # reading an action's visibility only stays known when that action is shown but disabled by errors
-        return self.evaluator(params, ast.unparse(node), isinstance(node, ast.Attribute) and node.attr == "visible")
+        # An action read only for its visibility stays known when that action is shown but disabled by errors,
+        # however the atom spells it (`not actions.a.hidden`, `actions.a.hidden == false`: issue 23).
+        read = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id.startswith("a_")]
+        visible = {id(n.value) for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "visible"}
+        trusted = frozenset(n.id for n in read) - {n.id for n in read if id(n) not in visible}
+        return self.evaluator(params, ast.unparse(node), trusted)
 
-    def evaluator(self, params: tuple[str, ...], source: str, visibility: bool) -> Step:
+    def evaluator(self, params: tuple[str, ...], source: str, trusted: frozenset[str] = frozenset()) -> Step:
         """``source`` (reading ``params``) as one atom: its value, or Unknown when anything it reads is or it fails."""
         fn = eval(f"lambda {', '.join(params)}: {source}", self.namespace)  # noqa: S307 - our own translation
         expr = self.expr
@@ -191,7 +195,7 @@ class _StepCompiler:
                 arg = env[name]
                 if arg.__class__ is Unknown:
                     problems += arg.problems
-                elif arg.__class__ is Decision and arg.errors and not (visibility and arg.state != "hidden"):
+                elif arg.__class__ is Decision and arg.errors and not (name in trusted and arg.state != "hidden"):
                     problems += arg.errors  # a state decided under errors is never trusted by another action
                 args.append(arg)
             if problems:

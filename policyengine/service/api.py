@@ -158,8 +158,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                      "status": {"$ref": "#/components/schemas/Status"}}},
     "OpenApiDocument": {"type": "object", "required": ["openapi", "info", "paths"]},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-    "Ready": {"type": "object", "required": ["ready", "revision"],
-              "properties": {"ready": {"type": "boolean"}, "revision": _NULLABLE_STRING}},
+    "Ready": {"type": "object", "required": ["ready", "revision", "failing"],
+              "properties": {"ready": {"type": "boolean"}, "revision": _NULLABLE_STRING,
+                             "failing": {"type": "boolean", "description": "Whether the newest policy files (or "
+                                                                           "bundle) were refused; the last good set "
+                                                                           "serves"}}},
     "Error": {"type": "object", "required": ["error", "message", "field"],
               "properties": {
                   "error": {"type": "string", "description": "A stable code: invalid_json, invalid_request, "

@@ -15,11 +15,12 @@ bug: it is logged and answered 500 ``internal``, and the test suite (schemathesi
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -203,7 +204,8 @@ def healthz(call: Call) -> Reply:
 
 def readyz(call: Call) -> Reply:
     status = call.service.live.status
-    return Reply(200 if status.ready else 503, dumps({"ready": status.ready, "revision": status.revision}))
+    return Reply(200 if status.ready else 503, dumps({"ready": status.ready, "revision": status.revision,
+                                                      "failing": status.failed is not None}))
 
 
 def metrics(call: Call) -> Reply:
@@ -301,6 +303,10 @@ class Service:
         self.live = live
         self.token = f"Bearer {token}".encode() if token else None
         self.max_body = max_body
+        # New request ids: 32 hex digits, a random half per service (per worker) and a counter: unique as uuid4's,
+        # at a tenth of its cost (issue 24: uuid4 was 3.7 µs of a request)
+        self.id_prefix = os.urandom(8).hex()
+        self.ids = itertools.count()
         self.metrics = ServiceMetrics(live)
         # compiled checks for the common, valid case; jsonschema words the errors of the others
         names = {r.request for r in routes if r.request is not None}
@@ -356,7 +362,8 @@ class Service:
             started = time.perf_counter()
             headers = dict(scope["headers"])
             given = headers.get(b"x-request-id")
-            request_id = given.decode() if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+            request_id = given.decode() if given is not None and _REQUEST_ID.fullmatch(given) else \
+                f"{self.id_prefix}{next(self.ids):016x}"
             extra: list[tuple[bytes, bytes]] = []
             try:
                 if route.auth and self.token is not None and not self._authorized(headers):

@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..engine import Engine, load, policy_files
+from ..engine import Engine, load
 from ..errors import Diagnostic, PolicyError
+from ..layout import deciding_files, read_bounded
+from ..pipeline.yamlsource import NotReadable
 from ..runtime.adapters import Adapter
 from ..runtime.bulk import BulkResult
 from ..runtime.decision import Decisions
@@ -34,6 +36,7 @@ from .view import EngineView
 if TYPE_CHECKING:
     from ..analysis.explain import Explanation
     from ..cache import CacheOption
+    from .bundle import BundleSource
 
 __all__ = ["LivePolicies", "LiveStatus", "LoadRecord", "NotReady", "Snapshot", "live"]
 
@@ -134,14 +137,16 @@ class Snapshot:
 
 
 def _digest(path: Path) -> str:
-    """SHA-256 of the YAML files under ``path`` as :func:`~policyengine.engine.load` would read them."""
+    """SHA-256 of the files that decide (:func:`~policyengine.layout.deciding_files`), read through the same
+    bounded reader as :func:`~policyengine.engine.load`: a huge file, a FIFO or a device under the directory can
+    neither stall nor balloon a reload (issue 23). A file that cannot be read counts by why: the load says so."""
     digest = hashlib.sha256()
     root = path if path.is_dir() else path.parent
-    for file in policy_files(path) if path.exists() else ():
+    for file in deciding_files(path) if path.exists() else ():
         try:
-            content = file.read_bytes()
-        except OSError:  # vanished while listing: the set is changing, and the load will say what is missing
-            content = b"\xff(unreadable)"
+            content = read_bounded(file)
+        except NotReadable as err:  # vanished, too large, not a regular file: the load names the problem
+            content = b"\xff(unreadable: " + err.reason.encode() + b")"
         digest.update(file.relative_to(root).as_posix().encode() + b"\0" + content + b"\0")
     return digest.hexdigest()
 
@@ -165,7 +170,14 @@ class LivePolicies:
 
     def __init__(self, path: str | Path, *, adapter: Adapter | None = None, watch: bool = True,
                  decision_log: DecisionLog | None = None, wait: bool = True, debounce_ms: int = 200,
-                 on_load: Callable[[LoadRecord], None] | None = None, cache: CacheOption = None) -> None:
+                 on_load: Callable[[LoadRecord], None] | None = None, cache: CacheOption = None,
+                 bundle_key: bytes | None = None, poll_seconds: float = 10.0) -> None:
+        self._source: BundleSource | None = None
+        if bundle_key is not None:  # path is the URL of a signed bundle: polled, never watched
+            from .bundle import BundleSource
+
+            self._source = BundleSource(str(path), bundle_key, poll_seconds)
+            watch = False
         self._path = Path(path)
         self._cache = cache
         self._adapter = adapter
@@ -174,7 +186,7 @@ class LivePolicies:
         self._on_load = on_load
         self._load_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
-        self._status = LiveStatus(str(path), None, None, None, 0, 0, watch)
+        self._status = LiveStatus(str(path), None, None, None, 0, 0, watch or self._source is not None)
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -184,7 +196,7 @@ class LivePolicies:
             record = self.reload()
             if not record.ok:
                 raise PolicyError(record.diagnostics)
-        if watch or not wait:
+        if watch or not wait or self._source is not None:
             self._thread = threading.Thread(target=self._run, args=(watch, not wait), daemon=True,
                                             name=f"policyengine-live:{self._path}")
             self._thread.start()
@@ -228,6 +240,8 @@ class LivePolicies:
 
         A set identical to the one serving (same digest) is not loaded again. Files that change while they are
         being read are read again, a few times, so that one load sees one state of the directory."""
+        if self._source is not None:
+            return self._reload_bundle(self._source)
         with self._load_lock:
             started = time.perf_counter()
             digest = _digest(self._path)
@@ -245,18 +259,48 @@ class LivePolicies:
                 if after == digest:
                     break
                 digest = after
-            seconds = time.perf_counter() - started
-            if engine is None:
-                record = LoadRecord(_now(), False, digest, None, diagnostics, seconds)
-                self._status = attrs.evolve(self._status, failed=record, last=record,
-                                            failures=self._status.failures + 1)
-            else:
-                record = LoadRecord(_now(), True, digest, engine.revision, (), seconds)
-                # everything is prepared before the swap: the first request on the new set does no load-time work
-                self._snapshot = Snapshot(engine, EngineView(engine, self._log), record)
-                self._status = attrs.evolve(self._status, serving=record, failed=None, last=record,
-                                            reloads=self._status.reloads + 1)
-                self._ready.set()
+            record = self._settle(engine, diagnostics, digest, started)
+        if self._on_load is not None:
+            self._on_load(record)
+        return record
+
+    def _settle(self, engine: Engine | None, diagnostics: tuple[Diagnostic, ...], digest: str,
+                started: float) -> LoadRecord:
+        """Record an attempt, and swap its engine in when it loaded (the caller holds the load lock)."""
+        seconds = time.perf_counter() - started
+        if engine is None:
+            record = LoadRecord(_now(), False, digest, None, diagnostics, seconds)
+            self._status = attrs.evolve(self._status, failed=record, last=record, failures=self._status.failures + 1)
+            _log.warning("the policies at %s were refused; the last good set keeps serving:\n%s", self._path,
+                         "\n".join(f"  {d}" for d in diagnostics))
+            return record
+        record = LoadRecord(_now(), True, digest, engine.revision, (), seconds)
+        # everything is prepared before the swap: the first request on the new set does no load-time work
+        self._snapshot = Snapshot(engine, EngineView(engine, self._log), record)
+        self._status = attrs.evolve(self._status, serving=record, failed=None, last=record,
+                                    reloads=self._status.reloads + 1)
+        self._ready.set()
+        return record
+
+    def _reload_bundle(self, source: BundleSource) -> LoadRecord:
+        """Fetch the bundle (If-None-Match), verify it, load it as a directory, and check its revision."""
+        with self._load_lock:
+            started = time.perf_counter()
+            fetched = source.fetch()
+            if fetched is None:  # not modified, the same bytes as before, or unreachable (logged, backing off)
+                return self._status.last or LoadRecord(_now(), False, "", None)
+            engine: Engine | None = None
+            diagnostics: tuple[Diagnostic, ...] = (Diagnostic(source.url, 1, 1, fetched.error),) if fetched.error else ()
+            if fetched.directory is not None:
+                try:
+                    engine = load(fetched.directory, adapter=self._adapter, cache=self._cache)
+                    if engine.revision != fetched.revision:
+                        engine, diagnostics = None, (Diagnostic(source.url, 1, 1, "the bundle's files do not have "
+                                                                f"the revision its manifest says ({fetched.revision})"),)
+                except PolicyError as err:
+                    diagnostics = err.diagnostics
+                source.settled(fetched, engine is not None)
+            record = self._settle(engine, diagnostics, fetched.digest, started)
         if self._on_load is not None:
             self._on_load(record)
         return record
@@ -282,6 +326,11 @@ class LivePolicies:
             _log.exception("reloading %s failed", self._path)
 
     def _run(self, watch: bool, first: bool) -> None:
+        if self._source is not None:
+            while True:
+                self._reload_in_background()
+                if self._stop.wait(self._source.delay()):
+                    return
         if first:
             self._reload_in_background()
             while not self._ready.is_set() and not watch and not self._stop.wait(1.0):
@@ -363,7 +412,12 @@ class LivePolicies:
 
 
 def live(path: str | Path, *, adapter: Adapter | None = None, watch: bool = True,
-         decision_log: DecisionLog | None = None, cache: CacheOption = None) -> LivePolicies:
+         decision_log: DecisionLog | None = None, cache: CacheOption = None, bundle_key: bytes | None = None,
+         poll_seconds: float = 10.0) -> LivePolicies:
     """Load the policies at ``path`` and keep them current: see :class:`LivePolicies`. Raises :class:`PolicyError`
-    when the first set does not load; after that, a set that fails is refused and the last good one serves."""
-    return LivePolicies(path, adapter=adapter, watch=watch, decision_log=decision_log, cache=cache)
+    when the first set does not load; after that, a set that fails is refused and the last good one serves.
+
+    With ``bundle_key`` (an Ed25519 public key, PEM), ``path`` is the HTTP(S) URL of a signed bundle, polled every
+    ``poll_seconds`` (see :mod:`policyengine.service.bundle`)."""
+    return LivePolicies(path, adapter=adapter, watch=watch, decision_log=decision_log, cache=cache,
+                        bundle_key=bundle_key, poll_seconds=poll_seconds)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..runtime.decision import Decision
-from ..runtime.reasons import Reason
 
 __all__ = ["reason_ids", "reasons_json"]
 
