@@ -612,7 +612,9 @@ class _SuiteLoader:
             return Expectation(action.id, raw, where=where, path=tuple(path))
         before = len(self.diagnostics)
         reasons = raw.get("reasons")
-        if reasons is not None and not self.accept:
+        if reasons is not None and self.split_reasons(action, reasons, path):
+            reasons = None  # reported once, as the YAML mistake it is (not as reasons the policy never gives)
+        elif reasons is not None and not self.accept:
             possible = _possible_reasons(action)
             for i, reason in enumerate(reasons):
                 if reason not in possible:
@@ -638,6 +640,28 @@ class _SuiteLoader:
                            tuple(guards) if guards is not None else None,
                            tuple(parsed) if effects is not None else None, raw.get("confirm"), raw.get("label"), where,
                            path=tuple(path))
+
+    def split_reasons(self, action: CompiledAction, reasons: Sequence[Any], path: Path_) -> bool:
+        """``reasons: [Orders over 1,000 can only ...]``: YAML ended the item at the comma. Report each reason that
+        consecutive items make once joined back at their commas, with the quoted list to write; True when any."""
+        possible = set(_possible_reasons(action))
+        found = False
+        i = 0
+        while i < len(reasons):
+            for j in range(len(reasons), i + 1, -1):
+                parts = reasons[i:j]
+                if not all(isinstance(part, str) for part in parts):
+                    continue
+                joined = next((sep.join(parts) for sep in (", ", ",") if sep.join(parts) in possible), None)
+                if joined is not None:
+                    quoted = '"' + joined.replace('"', '\\"') + '"'
+                    self.error((*path, "reasons", i), f"this reason was split at its commas into {len(parts)} items "
+                                                      "(a comma ends an item inside [...])",
+                               hint=f"quote it: reasons: [{quoted}]")
+                    found, i = True, j - 1
+                    break
+            i += 1
+        return found
 
     def effect(self, action: CompiledAction, raw: Any, path: Path_) -> Effect | None:
         spec: Mapping[str, Any] = {"operation": raw} if isinstance(raw, str) else raw
