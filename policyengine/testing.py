@@ -46,7 +46,9 @@ from .pipeline.compiler import CompiledPolicy
 from .proof.space import depends_on
 from .runtime.bulk import BulkResult
 from .runtime.decision import Decision, Decisions
-from .engine import STORE_FACT, Engine, load
+from .engine import Engine, load
+from .locks import STORE_FACT
+from .errors import PolicyError
 from .pipeline.model import FactSpec
 from .proof.space import assignments, finite_needed, possible_assignments
 from .toolkit.suites import TestRun, run_suites
@@ -248,16 +250,31 @@ def check_suites(policies: str | Path | Engine = "policies", *, suites: str | Pa
     from .cli.test import failure_text  # the CLI's own wording
     from .toolkit.suites import load_suites
 
-    engine = _engine(policies)
     where = suites if suites is not None else policies if not isinstance(policies, Engine) else None
     if where is None:
         raise ValueError("give suites= when passing a loaded Engine")
-    run = run_suites(engine, load_suites(engine, where), filters)
+    try:
+        engine = _engine(policies)
+        loaded = load_suites(engine, where)
+    except PolicyError as err:  # policies or suites that do not load fail the test with the CLI's report too
+        raise AssertionError(_load_report(err)) from None
+    run = run_suites(engine, loaded, filters)
     failed = [r for r in run.results if not r.passed]
     if failed:
         blocks = [f"FAIL {r.case.id}  [{r.case.where}]\n{failure_text(r)}" for r in failed]
         raise AssertionError(f"{len(failed)} of {len(run.results)} policy test cases failed\n" + "\n".join(blocks))
     return run
+
+
+def _load_report(err: PolicyError) -> str:
+    """The report ``policyengine test`` prints for policies or suites that do not load."""
+    import io
+
+    from .cli.common import print_diagnostics  # the CLI's own wording
+
+    out = io.StringIO()
+    print_diagnostics(err.diagnostics, out)
+    return "the policy test suites do not load\n" + out.getvalue().rstrip("\n")
 
 
 # -- the pytest plugin ------------------------------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""The second day (issue 25): performing an action server-side, knowing the stores that exist, suites that fail
+as pytest failures, and YAML mistakes in suites reported as what they are. Through the API and the CLI."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import run_cli
+
+import policyengine
+from policyengine.errors import PolicyError
+from policyengine.perform import ActionEffects, ActionNotAllowed, ActionRefused, ConfirmationRequired, UnknownAction
+from policyengine.testing import check_suites
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def engine() -> policyengine.Engine:
+    return policyengine.load(ROOT / "policies")
+
+
+def _order(**over: Any) -> dict[str, Any]:
+    order: dict[str, Any] = {"id": "SO-1", "status": "Error", "has_shipment": False, "sent_to_warehouse": False,
+                             "store": {"id": "globex", "manual_fulfillment": True}}
+    order.update(over)
+    return order
+
+
+# -- perform ---------------------------------------------------------------------------------------------------
+
+def test_perform_asks_to_confirm_then_returns_the_effects(engine: policyengine.Engine) -> None:
+    with pytest.raises(ConfirmationRequired) as info:
+        engine.perform("reset", _order(), {"role": "member"})
+    assert info.value.confirm == engine.evaluate(_order(), {"role": "member"})["reset"].confirm
+    assert isinstance(info.value, PolicyError)
+    done = engine.perform("reset", _order(), {"role": "member"}, confirm=True)
+    assert isinstance(done, ActionEffects)
+    assert (done.action, done.operations, dict(done.sets), done.fields()) == (
+        "reset", ("restart_processing",), {"order.status": "New"}, {"status": "New"})
+    assert (done.policy, done.store_override, done.store_known) == ("order-actions@1", "globex@2", True)
+
+
+def test_perform_refuses_with_reasons_and_ids(engine: policyengine.Engine) -> None:
+    with pytest.raises(ActionNotAllowed) as info:
+        engine.perform("reset", _order(), {"role": "viewer"}, confirm=True)
+    err = info.value
+    assert (err.action, err.state, err.reasons, err.reason_ids) == (
+        "reset", "disabled", ("Read-only users can't change orders.",), ("reset.allow",))
+    assert str(err) == "Reset is disabled: Read-only users can't change orders."
+    with pytest.raises(ActionNotAllowed) as hidden:
+        engine.perform("force_delete", _order(), {"role": "admin"})
+    assert hidden.value.state == "hidden"
+    assert hidden.value.reasons == ("Globex never force-deletes orders.",)
+
+
+def test_perform_fails_closed_on_a_bad_fact(engine: policyengine.Engine) -> None:
+    with pytest.raises(ActionNotAllowed) as info:
+        engine.perform("archive", _order(status="Shiped"), {"role": "admin"})
+    assert info.value.errors and info.value.errors[0].fact == "order.status"
+
+
+def test_perform_an_unknown_action(engine: policyengine.Engine) -> None:
+    with pytest.raises(UnknownAction) as info:
+        engine.perform("rest", _order(), {"role": "admin"})
+    assert isinstance(info.value, ActionRefused)
+    assert str(info.value).startswith("unknown action 'rest'; the policy's actions: reprocess, edit, reset")
+
+
+def test_perform_without_effects_returns_an_empty_list(engine: policyengine.Engine) -> None:
+    done = engine.perform("edit", _order(), {"role": "member"})
+    assert done.operations == ("open_edit_form",) and dict(done.sets) == {}
+
+
+# -- the stores that exist ---------------------------------------------------------------------------------------
+
+def test_store_known(engine: policyengine.Engine) -> None:
+    assert engine.stores == ("acme", "globex")
+    assert engine.store_known(_order())
+    assert not engine.store_known(_order(store={"id": "Globex", "manual_fulfillment": True}))
+    assert not engine.store_known({"status": "New"})
+    done = engine.perform("edit", _order(store={"id": "initech", "manual_fulfillment": False}), {"role": "admin"})
+    assert (done.store_override, done.store_known) == (None, False)
+
+
+def test_evaluate_warns_on_a_store_without_an_override(capsys: pytest.CaptureFixture[str]) -> None:
+    order = '{"status": "New", "has_shipment": false, "sent_to_warehouse": false, ' \
+            '"store": {"id": "Acme", "manual_fulfillment": false}}'
+    code, out, err = run_cli(capsys, "evaluate", "policies", "--user", '{"role": "admin"}', "--order", order)
+    assert code == 0 and out.startswith("order-actions@1\n")
+    assert err == ("policyengine evaluate: warning: store 'Acme' has no store override, so the base policy decided "
+                   "(stores with one: acme, globex); did you mean 'acme'?\n")
+    code, _, err = run_cli(capsys, "evaluate", "policies", "--user", '{"role": "admin"}', "--order",
+                           order.replace("Acme", "acme"))
+    assert (code, err) == (0, "")
+
+
+# -- suites ------------------------------------------------------------------------------------------------------
+
+SPLIT_CASE = """\
+  - name: Split reason
+    order: {fixture: new, total: 1500}
+    user: member
+    expect:
+      delete: {state: disabled, reasons: [Orders over 1,000 can only be deleted by an account admin.]}
+"""
+
+
+@pytest.fixture
+def split_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    shutil.copytree(ROOT / "docs" / "examples" / "recipes", tmp_path / "recipes", symlinks=False)
+    suite = tmp_path / "recipes" / "tests" / "initech.yaml"
+    suite.write_text(suite.read_text("utf-8") + SPLIT_CASE, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return Path("recipes")
+
+
+def test_a_reasons_list_split_at_its_commas(split_suite: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "test", str(split_suite))
+    assert (code, out) == (3, "")
+    assert err == textwrap.dedent("""\
+        recipes/tests/initech.yaml:46:43: this reason was split at its commas into 2 items (a comma ends an item inside [...])
+            at $.cases[4].expect.delete.reasons[0]
+            hint: quote it: reasons: ["Orders over 1,000 can only be deleted by an account admin."]
+        1 problem found
+        """)
+    assert "--update" not in err
+
+
+def test_check_suites_raises_assertion_error_when_a_suite_does_not_load(split_suite: Path) -> None:
+    with pytest.raises(AssertionError) as info:
+        check_suites(split_suite)
+    assert str(info.value).splitlines() == [
+        "the policy test suites do not load",
+        "recipes/tests/initech.yaml:46:43: this reason was split at its commas into 2 items (a comma ends an item "
+        "inside [...])",
+        "    at $.cases[4].expect.delete.reasons[0]",
+        '    hint: quote it: reasons: ["Orders over 1,000 can only be deleted by an account admin."]',
+        "1 problem found",
+    ]
+
+
+def test_check_suites_raises_assertion_error_when_the_policies_do_not_load(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "bad.yaml").write_text("apiVersion: policyengine/v1\nkind: ActionPolicy\n", encoding="utf-8")
+    with pytest.raises(AssertionError) as info:
+        check_suites("p")
+    assert str(info.value).startswith("the policy test suites do not load\np/bad.yaml:1:1: missing required key")
