@@ -152,3 +152,79 @@ def test_check_suites_raises_assertion_error_when_the_policies_do_not_load(tmp_p
     with pytest.raises(AssertionError) as info:
         check_suites("p")
     assert str(info.value).startswith("the policy test suites do not load\np/bad.yaml:1:1: missing required key")
+
+
+# -- policyengine.sql over an Enum column that stores member names ----------------------------------------------
+
+def _enum_table(values_callable: bool) -> tuple[Any, Any]:
+    import enum
+
+    import sqlalchemy as sa
+
+    class Status(enum.Enum):
+        open = "Open"
+        shipped = "Shipped"
+        closed = "Closed"
+
+    kind = sa.Enum(Status, values_callable=lambda e: [m.value for m in e]) if values_callable else sa.Enum(Status)
+    meta = sa.MetaData()
+    table = sa.Table("orders", meta, sa.Column("id", sa.String, primary_key=True), sa.Column("status", kind),
+                     sa.Column("total", sa.Numeric(12, 2)))
+    db = sa.create_engine("sqlite://")
+    meta.create_all(db)
+    with db.begin() as connection:
+        connection.execute(table.insert(), [{"id": "SO-1", "status": Status.shipped, "total": 5},
+                                            {"id": "SO-2", "status": Status.closed, "total": 5}])
+    return db, table
+
+
+@pytest.mark.parametrize("values_callable", [False, True])
+def test_sql_warns_when_an_enum_column_stores_member_names(values_callable: bool) -> None:
+    import warnings
+
+    from policyengine import sql
+    from policyengine.sql.enum_names import EnumNamesWarning
+
+    db, table = _enum_table(values_callable)
+    engine = policyengine.load(ROOT / "docs" / "examples" / "refunds.yaml")
+    columns = {"order.status": table.c.status, "order.total": table.c.total}
+    with db.connect() as connection, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = sql.bulk(connection, engine, "refund", {"role": "admin"}, table, columns, table.c.id)
+    found = [w for w in caught if issubclass(w.category, EnumNamesWarning)]
+    if values_callable:
+        assert (result.summary, found) == ("Refund 2 of 2 orders", [])
+        return
+    assert result.summary.startswith("Refund 0 of 2 orders; 1 skipped: could not be decided: order.status:")
+    assert [str(w.message) for w in found] == [
+        "policyengine.sql: every row of the column for order.status holds an enum member name ('shipped'), not a "
+        "declared value ('Shipped'): SQLAlchemy's Enum(Status) stores member names, so every row fails closed. "
+        "Declare the column Enum(Status, values_callable=lambda e: [m.value for m in e]) to store the values "
+        "(docs/host-apps.md)"]
+    assert found[0].filename == __file__  # points at the caller's line
+
+
+# -- make demo installs what the demo needs --------------------------------------------------------------------
+
+def test_make_demo_installs_the_core_and_sqlalchemy_only(tmp_path: Path) -> None:
+    import ast
+    import subprocess
+    import sys
+    import tomllib
+
+    for name in ("Makefile", "pyproject.toml", "setup.py", "policyengine/runtime/_batch.c"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    demo = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    test = subprocess.run(["make", "-n", "test"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert "pip install --quiet -e '.[demo]'" in demo and "[test" not in demo
+    assert "pip install --quiet -e '.[test,smt,serve,sql]'" in test
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["optional-dependencies"]
+    assert extras["demo"] == ["SQLAlchemy>=2.0"]
+    # what the demo runs imports nothing beyond the standard library, SQLAlchemy and policyengine
+    tree = ast.parse((ROOT / "examples" / "sql_demo.py").read_text("utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    assert imported - set(sys.stdlib_module_names) == {"sqlalchemy", "policyengine"}
