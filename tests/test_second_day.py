@@ -210,7 +210,6 @@ def test_make_demo_installs_the_core_and_sqlalchemy_only(tmp_path: Path) -> None
     import ast
     import subprocess
     import sys
-    import tomllib
 
     for name in ("Makefile", "pyproject.toml", "setup.py", "policyengine/runtime/_batch.c"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -219,8 +218,7 @@ def test_make_demo_installs_the_core_and_sqlalchemy_only(tmp_path: Path) -> None
     test = subprocess.run(["make", "-n", "test"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert "pip install --quiet -e '.[demo]'" in demo and "[test" not in demo
     assert "pip install --quiet -e '.[test,smt,serve,sql]'" in test
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["optional-dependencies"]
-    assert extras["demo"] == ["SQLAlchemy>=2.0"]
+    assert 'demo = ["SQLAlchemy>=2.0"]\n' in (ROOT / "pyproject.toml").read_text("utf-8")  # tomllib: 3.11+
     # what the demo runs imports nothing beyond the standard library, SQLAlchemy and policyengine
     tree = ast.parse((ROOT / "examples" / "sql_demo.py").read_text("utf-8"))
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
