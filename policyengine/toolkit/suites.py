@@ -31,6 +31,7 @@ from ..pipeline.model import FactSpec
 from ..proof.space import possible_assignments
 from ..pipeline.validate import SCHEMAS, validate_document
 from ..pipeline.yamlsource import Document, missing, read_document
+from .scope import override_scope
 
 __all__ = [
     "SUITE_KIND", "STATE_GROUPS", "Expectation", "Case", "Suite", "Mismatch", "CaseResult", "GuardCoverage",
@@ -899,8 +900,19 @@ def run_suites(engine: Engine, suites: Sequence[Suite], filters: Sequence[str] =
             results.append(CaseResult(case, policy_title(engine, case.policy_store), decisions, tuple(mismatches),
                                       decisions.errors))
             tallies[case.policy_store].record(case)
-    coverage = tuple(tallies[key].result(policy_title(engine, key), key) for key in keys)
+    coverage = tuple(_scoped(engine, key, tallies[key].result(policy_title(engine, key), key)) for key in keys)
     return TestRun(tuple(suites), tuple(results), coverage)
+
+
+def _scoped(engine: Engine, store: str | None, coverage: PolicyCoverage) -> PolicyCoverage:
+    """A store's coverage counts what its override changes (see :mod:`.scope`); the base's suite covers the base."""
+    override = engine.store_override(store) if store is not None else None
+    if override is None:
+        return coverage
+    scope = override_scope(override.policy, override.override)
+    return attrs.evolve(coverage, actions=tuple(a for a in coverage.actions if a.action in scope.actions),
+                        guards=tuple(g for g in coverage.guards if (g.action, g.guard) in scope.guards),
+                        conditions=tuple(c for c in coverage.conditions if c.name in scope.conditions))
 
 
 def run_tests(path: str | Path = "policies", *, suites: str | Path | None = None,
