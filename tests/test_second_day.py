@@ -226,3 +226,40 @@ def test_make_demo_installs_the_core_and_sqlalchemy_only(tmp_path: Path) -> None
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module and not node.level}
     assert imported - set(sys.stdlib_module_names) == {"sqlalchemy", "policyengine"}
+
+
+# -- matrix snapshots: stable keys, one line per change ---------------------------------------------------------
+
+def test_a_new_fact_with_a_default_adds_matrix_lines_and_renames_none(tmp_path: Path) -> None:
+    from policyengine.testing import decision_matrix, matrix_changes
+
+    base = (ROOT / "policies" / "order-actions.yaml").read_text("utf-8")
+    (tmp_path / "old.yaml").write_text(base, encoding="utf-8")
+    new = base.replace("  user.role:\n", "  order.on_hold: {type: bool, default: false}\n  user.role:\n", 1)
+    new = new.replace("""    deny:
+      - id: has-shipment""", """    deny:
+      - id: on-hold
+        when: order.on_hold
+        reason: The order is on hold.
+      - id: has-shipment""", 1)
+    assert new != base and "id: on-hold" in new
+    (tmp_path / "new.yaml").write_text(new, encoding="utf-8")
+    old_matrix = decision_matrix(tmp_path / "old.yaml")
+    new_matrix = decision_matrix(tmp_path / "new.yaml")
+    assert old_matrix["decisions"].items() <= new_matrix["decisions"].items()  # no key renamed, no decision changed
+    changes = matrix_changes(old_matrix, new_matrix)
+    assert changes and all(": (none) -> " in line and "order.on_hold=true" in line for line in changes)
+    assert changes[0] == ("order.has_shipment=false, order.on_hold=true, user.role=admin | reset: (none) -> "
+                          "disabled (reset.deny.on-hold) [order.status := New + restart_processing]")
+
+
+def test_matrix_changes_shows_old_and_new_state_on_one_line(tmp_path: Path) -> None:
+    from policyengine.testing import decision_matrix, matrix_changes
+
+    base = (ROOT / "policies" / "order-actions.yaml").read_text("utf-8")
+    (tmp_path / "old.yaml").write_text(base, encoding="utf-8")
+    changed = base.replace("when: is_admin, reason: Only account admins", "when: can_act, reason: Only account admins")
+    assert changed != base
+    (tmp_path / "new.yaml").write_text(changed, encoding="utf-8")
+    lines = matrix_changes(decision_matrix(tmp_path / "old.yaml"), decision_matrix(tmp_path / "new.yaml"))
+    assert lines == ["user.role=member | force_delete: hidden (force_delete.visible) -> enabled [delete_order]"]
