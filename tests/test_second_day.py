@@ -263,3 +263,49 @@ def test_matrix_changes_shows_old_and_new_state_on_one_line(tmp_path: Path) -> N
     (tmp_path / "new.yaml").write_text(changed, encoding="utf-8")
     lines = matrix_changes(decision_matrix(tmp_path / "old.yaml"), decision_matrix(tmp_path / "new.yaml"))
     assert lines == ["user.role=member | force_delete: hidden (force_delete.visible) -> enabled [delete_order]"]
+
+
+# -- the second day, end to end: a one-line override and its small suite pass the coverage gate -----------------
+
+def test_a_one_line_override_with_a_small_suite_passes_fail_under_100(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    (tmp_path / "policies" / "stores" / "initech.yaml").write_text(textwrap.dedent("""\
+        apiVersion: policyengine/v1
+        kind: StoreOverride
+        store: initech
+        version: 1
+        base: {policy: order-actions, version: 1}
+        actions:
+          archive:
+            deny:
+              - {id: still-routing, when: "order.status == 'Routed'", reason: Let the order finish routing first.}
+        """), encoding="utf-8")
+    (tmp_path / "policies" / "tests" / "initech.yaml").write_text(textwrap.dedent("""\
+        apiVersion: policyengine/v1
+        kind: PolicyTestSuite
+        name: initech
+        store: initech
+        fixtures:
+          orders:
+            routed: {status: Routed, has_shipment: false, sent_to_warehouse: false,
+                     store: {id: initech, manual_fulfillment: false}}
+        cases:
+          - name: Archive waits for routing
+            order: routed
+            user: {role: member}
+            expect: {archive: {state: disabled, guards: [still-routing]}}
+          - name: Archive once routed
+            order: {fixture: routed, status: Open}
+            user: {role: member}
+            expect: {archive: enabled}
+          - name: Viewers still cannot archive
+            order: {fixture: routed, status: Open}
+            user: {role: viewer}
+            expect: {archive: disabled}
+        """), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "test", "policies", "--coverage", "--fail-under", "100")
+    assert (code, err) == (0, "")
+    assert ("  order-actions@1 + store override initech@1 (3 cases): guards 1/1 100%, conditions 1/1 100%, actions 1/1"
+            in out.splitlines())
