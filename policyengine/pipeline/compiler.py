@@ -22,9 +22,9 @@ from rule_engine import errors as re_errors
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
 from .hints import bare_value_hint, operator_hint
+from .literals import bad_literals, literal_hint
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .numbers import CONTEXT
-from .literals import bad_literals, literal_hint
 from .translate import ACTION_STATES, MAX_DEPTH, TranslationError, translate
 from .yamlsource import Document
 
