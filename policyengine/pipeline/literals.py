@@ -81,11 +81,10 @@ def bad_literals(statement: Any, facts: Mapping[str, FactSpec]) -> list[BadLiter
 
 
 def literal_hint(bad: BadLiteral, in_override: bool) -> str | None:
-    """Did you mean a declared value; in a store override, also that the base policy must declare a new one."""
+    """Did you mean a close declared value; else, in a store override, that the base policy must declare it."""
     close = difflib.get_close_matches(bad.value, bad.fact.values, n=1, cutoff=0.6)
     mean = f"did you mean {close[0]!r}?" if close else None
-    if not in_override:
+    if mean is not None or not in_override:  # a close declared value: a typo, most likely
         return mean
-    add = (f"a store override cannot add values to {bad.fact.name}: to use {bad.value!r}, declare it in the base "
-           f"policy's values of {bad.fact.name}")
-    return f"{mean} {add}" if mean else add
+    return (f"a store override cannot add values to {bad.fact.name}: to use {bad.value!r}, declare it in the base "
+            f"policy's values of {bad.fact.name}")
