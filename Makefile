@@ -6,16 +6,27 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test check bench fuzz clean
 
-# The install also builds the optional C batch loop (policyengine/runtime/_batch.c) when a C compiler is present.
-$(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c
+DEMO_STAMP := $(VENV)/.demo-installed
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Each install also builds the optional C batch loop (policyengine/runtime/_batch.c) when a C compiler is present.
+# `make demo` installs the core and its [demo] extra only (SQLAlchemy, for examples/sql_demo.py on SQLite); `make
+# test` and the other targets install everything the tests, the solver, the service, the studio and the database
+# drivers need.
+$(DEMO_STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml setup.py policyengine/runtime/_batch.c | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,smt,serve,sql,studio]'
 	touch $(STAMP)
 
 ## demo: print the Actions menu of the shipped policies for a few example orders and users, then bulk actions
 ## computed by a small SQLite database of example orders (examples/sql_demo.py)
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@$(BIN)/policyengine validate policies
 	@for ex in examples/*.json; do \
 		echo; echo "== $$ex: $$($(BIN)/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["title"])' $$ex)"; \

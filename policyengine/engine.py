@@ -37,6 +37,7 @@ from .pipeline.yamlsource import Document, is_directory, missing
 
 if TYPE_CHECKING:
     from .cache import CacheOption
+    from .perform import ActionEffects
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
@@ -350,6 +351,16 @@ class Engine:
         store = result.store_override.split("@")[0] if result.store_override else None
         detail = (not_offered_reason(store, f"Not offered for {f'store {store}' if store else 'this store'}."),)
         return Decision(action, label, "hidden", (detail[0].text,), reasons_detail=detail)
+
+    def perform(self, action: str, order: Any, user: Any, *, confirm: bool = False) -> ActionEffects:
+        """Decide ``action`` again and return the effects to apply, or raise ``ActionRefused`` (see perform.py)."""
+        from .perform import perform
+        return perform(self, action, order, user, confirm=confirm)
+
+    def store_known(self, order: Any, user: Any = None) -> bool:
+        """Whether ``order``'s store id names one of :attr:`stores` (else the base policy decides it)."""
+        from .perform import store_known
+        return store_known(self, order, user)
 
     def __repr__(self) -> str:
         stores = f", {len(self._stores)} store override(s)" if self._stores else ""

@@ -46,12 +46,14 @@ from .pipeline.compiler import CompiledPolicy
 from .proof.space import depends_on
 from .runtime.bulk import BulkResult
 from .runtime.decision import Decision, Decisions
-from .engine import STORE_FACT, Engine, load
+from .engine import Engine, load
+from .locks import STORE_FACT
+from .errors import PolicyError
 from .pipeline.model import FactSpec
 from .proof.space import assignments, finite_needed, possible_assignments
 from .toolkit.suites import TestRun, run_suites
 
-__all__ = ["decision_matrix", "decisions_snapshot", "format_matrix", "check_suites", "policy_decisions",
+__all__ = ["decision_matrix", "decisions_snapshot", "format_matrix", "check_suites", "matrix_changes", "policy_decisions",
            "policy_engine", "policy_matrix", "policy_tests"]
 
 _NO_OVERRIDE = "(no store override)"
@@ -129,7 +131,8 @@ def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
     {fact: [values]}, "fixed": {fact: value}, "actions": {id: {"label", "confirm", "destructive", "reads"}},
     "reasons": {reason id: text}, "decisions": {"order.has_shipment=true, user.role=member | reset":
     "disabled (reset.deny.has-shipment) [order.status := New + restart_processing]", ...}}``. One entry per action
-    and combination of the facts **that action** reads (its ``reads``), grouped by action in menu order: a change
+    and combination of the facts **that action** reads (its ``reads``; a fact at its declared ``default:`` is left
+    out of the key, so a new fact with a default adds entries and renames none), grouped by action in menu order: a change
     of one decision changes exactly one entry, whose key names the combination and the action, and the matrix
     stays small (an action that reads two facts has a handful of entries, not one per combination of every fact).
     Reasons are given by their stable ids (:mod:`policyengine.runtime.reasons`), their text once in ``reasons``;
@@ -192,10 +195,32 @@ def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
         for combo, decisions in table:
             decision = decisions[action]
             legend.update(zip(decision.reason_ids, decision.reasons))
-            entries.setdefault(f"{_key({n: combo[n] for n in reads[action]})} | {action}", _id_cell(decision))
+            entries.setdefault(f"{_key(_keyed(declared, combo, reads[action]))} | {action}", _id_cell(decision))
     out["reasons"] = dict(sorted(legend.items()))
     out["decisions"] = entries
     return out
+
+
+def _keyed(declared: Mapping[str, FactSpec], combo: Mapping[str, Any], reads: list[str]) -> dict[str, Any]:
+    """The part of ``combo`` that names an entry: the facts the action reads, less those at their declared
+    ``default:``. So adding a fact with a default (as a fact added to a live policy should have) keeps every key
+    of the orders that do not send it, and adds lines only for its other values."""
+    out = {}
+    for name in reads:
+        spec = declared[name]
+        if not (spec.has_default and combo[name] == spec.default):
+            out[name] = combo[name]
+    return out
+
+
+def matrix_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """One line per entry of two :func:`decision_matrix` results (``decisions`` shape) that differs, old and new
+    state side by side: ``<key>: <old> -> <new>``, with ``(none)`` for an entry only one side has. The form to
+    print when a snapshot test fails, or to review an intended change."""
+    before, after = old["decisions"], new["decisions"]
+    keys = [*before, *(k for k in after if k not in before)]
+    return [f"{key}: {before.get(key, '(none)')} -> {after.get(key, '(none)')}" for key in keys
+            if before.get(key) != after.get(key)]
 
 
 def _key(combo: Mapping[str, Any]) -> str:
@@ -248,16 +273,31 @@ def check_suites(policies: str | Path | Engine = "policies", *, suites: str | Pa
     from .cli.test import failure_text  # the CLI's own wording
     from .toolkit.suites import load_suites
 
-    engine = _engine(policies)
     where = suites if suites is not None else policies if not isinstance(policies, Engine) else None
     if where is None:
         raise ValueError("give suites= when passing a loaded Engine")
-    run = run_suites(engine, load_suites(engine, where), filters)
+    try:
+        engine = _engine(policies)
+        loaded = load_suites(engine, where)
+    except PolicyError as err:  # policies or suites that do not load fail the test with the CLI's report too
+        raise AssertionError(_load_report(err)) from None
+    run = run_suites(engine, loaded, filters)
     failed = [r for r in run.results if not r.passed]
     if failed:
         blocks = [f"FAIL {r.case.id}  [{r.case.where}]\n{failure_text(r)}" for r in failed]
         raise AssertionError(f"{len(failed)} of {len(run.results)} policy test cases failed\n" + "\n".join(blocks))
     return run
+
+
+def _load_report(err: PolicyError) -> str:
+    """The report ``policyengine test`` prints for policies or suites that do not load."""
+    import io
+
+    from .cli.common import print_diagnostics  # the CLI's own wording
+
+    out = io.StringIO()
+    print_diagnostics(err.diagnostics, out)
+    return "the policy test suites do not load\n" + out.getvalue().rstrip("\n")
 
 
 # -- the pytest plugin ------------------------------------------------------------------------------------------

@@ -150,6 +150,18 @@ def _two_policies(tmp: Path) -> str:
     return "policies"
 
 
+@generated("override-undeclared-enum-value")
+def _override_value(tmp: Path) -> str:
+    # A store override uses a role the base does not declare: an override cannot add values; the base must.
+    (tmp / "policies" / "stores").mkdir(parents=True)
+    base = VALID.replace("actions:\n", "  store.id: {type: string}\n  user.role: {type: enum, values: [admin, member]}\nactions:\n")
+    (tmp / "policies" / "golden.yaml").write_text(base, encoding="utf-8")
+    (tmp / "policies" / "stores" / "acme.yaml").write_text(
+        "apiVersion: policyengine/v1\nkind: StoreOverride\nstore: acme\nversion: 1\nbase: {policy: golden, version: 1}\n"
+        "actions:\n  reset:\n    allow: \"user.role in ['admin', 'agent', 'membr']\"\n", encoding="utf-8")
+    return "policies"
+
+
 @generated("directory-without-yaml")
 def _no_yaml(tmp: Path) -> str:
     (tmp / "policies").mkdir()

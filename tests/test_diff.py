@@ -303,13 +303,18 @@ def check_set_difference(old: Any, new: Any, include_impossible: bool) -> None:
     assert {(c, a, o) for c, a, o, _ in got} == entries[0] - entries[1]
     assert {(c, a, n) for c, a, _, n in got} == entries[1] - entries[0]
     assert len(got) == len(entries[0] - entries[1])
-    # Each change's description covers its combinations and no other compared combination with another change.
+    # Each change's description covers its combinations and no other compared combination with another change
+    # (a change to combinations that existed before may also cover combinations of a new value: those are
+    # described apart, one line per new value).
     for action_diff in diff.actions:
         for change in action_diff.changes:
             for values in compared:
+                if change.fresh is None and diff.fresh_of(values) is not None:
+                    continue
                 facts = dict(zip(names, values, strict=True))
                 matched = any(c.matches(facts) for c in change.when)
                 assert matched == (values in change.combinations), (change.kind, facts)
+            assert all(diff.fresh_of(c) == change.fresh for c in change.combinations)
     if currently_in_test_context():
         for kind in sorted({c.kind for a in diff.actions for c in a.changes}):
             event(f"change: {kind}")

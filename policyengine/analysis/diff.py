@@ -108,6 +108,9 @@ class Change:
     """An outcome held unknown here, in an action whose states the SMT solver compared exactly
     (:attr:`ActionDiff.solved`): this change says how the held-unknown outcomes differ, and does not count as
     widening or narrowing on its own."""
+    fresh: tuple[str, Any] | None = None
+    """``(fact, value)`` when these combinations exist only because NEW declares ``value`` (OLD could not decide
+    them): shown folded, one line per new value, after the changes to combinations that existed before."""
 
     @property
     def kind(self) -> str:
@@ -192,6 +195,19 @@ class ActionDiff:
         """The combinations where the action's decision changes."""
         return sum(c.count for c in self.changes)
 
+    @property
+    def existing(self) -> tuple[Change, ...]:
+        """The changes to combinations that existed before (not :attr:`Change.fresh`)."""
+        return tuple(c for c in self.changes if c.fresh is None)
+
+    def with_changes(self, changes: tuple[Change, ...]) -> ActionDiff:
+        return attrs.evolve(self, changes=changes)
+
+    @property
+    def shown(self) -> bool:
+        """Whether anything is left to list once the rows of new values are folded."""
+        return bool(self.existing or self.details or self.solved or self.undecided)
+
 
 @attrs.frozen(slots=True)
 class FactChange:
@@ -261,6 +277,35 @@ class Diff:
     def changed_combinations(self) -> int:
         return len({c for a in self.actions for ch in a.changes for c in ch.combinations})
 
+    @property
+    def added_values(self) -> tuple[tuple[str, Any], ...]:
+        """``(fact, value)`` for each value NEW declares and OLD does not, of a fact both read."""
+        return tuple((f.name, v) for f in self.fact_changes if f.old is not None and f.new is not None
+                     and f.old.type == f.new.type for v in f.new.values if v not in f.old.values)
+
+    def fresh_of(self, values: tuple[Any, ...]) -> tuple[str, Any] | None:
+        """The first new value a combination holds (it exists only because of it), or None."""
+        added = set(self.added_values)
+        return next(((a.name, v) for a, v in zip(self.axes, values, strict=True) if (a.name, v) in added), None)
+
+    @property
+    def existing_compared(self) -> int:
+        """The compared combinations that existed before (no value only NEW declares)."""
+        return sum(1 for c in self.compared if self.fresh_of(c) is None) if self.added_values else len(self.compared)
+
+    def fresh_summary(self) -> list[tuple[tuple[str, Any], int, dict[str, list[str]]]]:
+        """For each new value: how many compared combinations hold it, and each state NEW gives there with the
+        actions in it (an action in several states is listed under each)."""
+        out = []
+        for fresh in self.added_values:
+            count = sum(1 for c in self.compared if self.fresh_of(c) == fresh)
+            states: dict[str, list[str]] = {}
+            for action in self.actions:
+                for state in dict.fromkeys(c.new.state for c in action.changes if c.fresh == fresh):
+                    states.setdefault(state, []).append(action.action.id)
+            out.append((fresh, count, states))
+        return out
+
     def entries(self) -> set[tuple[tuple[Any, ...], str, Outcome, Outcome]]:
         """Every ``(combination, action, old outcome, new outcome)`` that differs (``absent`` outcomes without their
         reason, as :meth:`Matrix.entries <policyengine.analysis.matrix.Matrix.entries>` has them)."""
@@ -269,13 +314,26 @@ class Diff:
 
     @property
     def summary(self) -> str:
-        """One line: how many actions change where, which widen, which narrow, which change otherwise."""
+        """One line: how many actions change where, which widen, which narrow, which change otherwise. With values
+        only NEW declares, the counts are of the combinations that existed before, and the new values follow."""
         if not self.actions:
             return f"no decision changes ({len(self.compared)} combinations compared)"
-        wider = [a.action.id for a in self.actions if a.widens]
-        narrower = [a.action.id for a in self.actions if a.narrows]
-        undecided = [a.action.id for a in self.actions if a.undecided is not None]
-        other = [a.action.id for a in self.actions if not a.widens and not a.narrows and a.undecided is None]
+        if not self.added_values:
+            return self._summary(self.actions, self.changed_combinations, len(self.compared), "")
+        shown = [a for a in self.actions if a.shown]
+        changed = len({c for a in shown for ch in a.existing for c in ch.combinations})
+        fresh = "; ".join(f"{fact} = {show_value(value)}: {count}" for (fact, value), count, _ in self.fresh_summary())
+        head = self._summary(tuple(attrs.evolve(a, changes=a.existing) for a in shown), changed,
+                             self.existing_compared, " that existed before") if shown else \
+            f"no decision changes in the {self.existing_compared} combinations that existed before"
+        return f"{head}; new combinations, decided by NEW alone: {fresh}"
+
+    @staticmethod
+    def _summary(actions: Sequence[ActionDiff], changed: int, compared: int, which: str) -> str:
+        wider = [a.action.id for a in actions if a.widens]
+        narrower = [a.action.id for a in actions if a.narrows]
+        undecided = [a.action.id for a in actions if a.undecided is not None]
+        other = [a.action.id for a in actions if not a.widens and not a.narrows and a.undecided is None]
         parts = []
         if wider:
             parts.append(f"{len(wider)} more permissive ({', '.join(wider)})")
@@ -285,9 +343,9 @@ class Diff:
             parts.append(f"{len(undecided)} could not be decided ({', '.join(undecided)})")
         if other:
             parts.append(f"{len(other)} otherwise changed ({', '.join(other)})")
-        count = len(self.actions)
+        count = len(actions)
         head = (f"{count} action{'s' if count != 1 else ''} change{'s' if count == 1 else ''}"
-                f" in {self.changed_combinations} of {len(self.compared)} combinations")
+                f" in {changed} of {compared} combinations{which}")
         return f"{head}: {'; '.join(parts)}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -310,7 +368,9 @@ class Diff:
                 "widens": a.widens,
                 "narrows": a.narrows,
                 "details": [{"field": d.field, "old": d.old, "new": d.new} for d in a.details],
-                "changes": [{"kind": c.kind, "widens": c.widens, "narrows": c.narrows, "old": c.old.to_dict(),
+                "changes": [{"kind": c.kind, "widens": c.widens, "narrows": c.narrows,
+                             **({"fresh": {"fact": c.fresh[0], "value": c.fresh[1]}} if c.fresh else {}),
+                             "old": c.old.to_dict(),
                              "new": c.new.to_dict(), "count": c.count, "description": describe_cubes(c.when, axes),
                              "when": [cube.to_dict() for cube in c.when]} for c in a.changes],
                 "solved": [c.to_dict() for c in a.solved],
@@ -387,7 +447,10 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy, *, old_name: str | N
     sides = (Decider(old, axes, actions), Decider(new, axes, actions))
     compared: list[tuple[Any, ...]] = []
     dont_care: list[int] = []
-    found: dict[tuple[int, Outcome, Outcome], list[int]] = {}
+    fresh_numbers: list[int] = []  # combinations of new values: described apart, so free in other descriptions
+    found: dict[tuple[int, Outcome, Outcome, tuple[str, Any] | None], list[int]] = {}
+    added = {(f.name, v) for f in fact_changes if f.old is not None and f.new is not None and f.old.type == f.new.type
+             for v in f.new.values if v not in f.old.values}
     for number, values in enumerate(itertools.product(*(a.values for a in axes))):
         (old_out, old_broken, old_ok), (new_out, new_broken, new_ok) = (s.decide(values) for s in sides)
         allowed = (old_ok and not old_broken) or (new_ok and not new_broken) or not (old_broken or new_broken)
@@ -395,21 +458,27 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy, *, old_name: str | N
             dont_care.append(number)
             continue
         compared.append(values)
+        fresh = next(((a.name, v) for a, v in zip(axes, values, strict=True) if (a.name, v) in added), None) \
+            if added else None
+        if fresh is not None:
+            fresh_numbers.append(number)
         for k, (o, n) in enumerate(zip(old_out, new_out, strict=True)):
             if o.comparable != n.comparable:
-                found.setdefault((k, o, n), []).append(number)
+                found.setdefault((k, o, n, fresh), []).append(number)
     space = Space(axes)
     by_action: dict[int, list[Change]] = {}
-    for (k, o, n), numbers in found.items():
+    for (k, o, n, fresh), numbers in found.items():
         combos = tuple(tuple(a.values[v] for a, v in zip(axes, space.point(i), strict=True)) for i in numbers)
-        by_action.setdefault(k, []).append(Change(actions[k].id, o, n, space.cover(numbers, dont_care), combos))
+        free = dont_care if fresh is not None or not fresh_numbers else sorted([*dont_care, *fresh_numbers])
+        by_action.setdefault(k, []).append(Change(actions[k].id, o, n, space.cover(numbers, free), combos,
+                                                  fresh=fresh))
     old_info = {a.id: a for a in actions_of(old)}
     new_info = {a.id: a for a in actions_of(new)}
     solver = _Solver(old, new, include_impossible)
     diffs = []
     for k, action in enumerate(actions):
-        changes = sorted(by_action.get(k, []),
-                         key=lambda c: (_KIND_ORDER.get(c.kind, 0), c.kind, _position(axes, c.combinations[0])))
+        changes = sorted(by_action.get(k, []), key=lambda c: (c.fresh is not None, _KIND_ORDER.get(c.kind, 0), c.kind,
+                                                              _position(axes, c.combinations[0])))
         details = (*_details(old_info.get(action.id), new_info.get(action.id)), *_lock_details(old, new, action.id))
         solved, undecided = solver.compare(action.id)
         if solved is not None:  # the solver compared its states exactly: held-unknown outcomes no longer guess

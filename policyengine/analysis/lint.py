@@ -40,6 +40,7 @@ from ..proof.space import assignments, depends_on
 from ..runtime.decision import Decision
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
+from .lint_text import TEXT_RULES, text_findings
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
 
@@ -64,6 +65,7 @@ RULES: Mapping[str, Rule] = {r.id: r for r in (
     Rule("PE302", "unused-fact", "a declared fact no condition reads"),
     Rule("PE401", "disabled-without-reason", "an allow condition can disable the action but has no reason text"),
     Rule("PE501", "override-changes-nothing", "a store override, or one of its changes, changes no decision"),
+    *(Rule(*rule) for rule in TEXT_RULES),
 )}
 """Every lint rule by id, in id order."""
 
@@ -754,4 +756,17 @@ def _shown(decision: Decision) -> tuple[Any, ...]:
 
 def lint(engine: Engine) -> LintReport:
     """Analyse every loaded base version and store override of ``engine``; see the module docstring for the rules."""
-    return _Linter(engine).run()
+    linter = _Linter(engine)
+    return _with_text(linter.run(), text_findings(engine, linter.analyses))
+
+
+def _with_text(report: LintReport, raws: list[tuple[tuple[str, str, str, str | None], str | None]]) -> LintReport:
+    """``report`` with the findings of :mod:`.lint_text` (a finding the base shows is not a store's alone)."""
+    stores: dict[tuple[str, str, str, str | None], set[str] | None] = {}
+    for raw, store in raws:
+        seen = stores.setdefault(raw, set())
+        stores[raw] = None if store is None or seen is None else seen | {store}
+    added = [Finding(rule, *_split(where), message, hint, tuple(sorted(only or ())))
+             for (rule, where, message, hint), only in stores.items()]
+    findings = sorted({*report.findings, *added}, key=lambda f: f.sort_key)
+    return attrs.evolve(report, findings=tuple(findings))

@@ -79,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     except MatrixTooLarge as err:
         raise UsageError(str(err)) from None
     emit(render(diffs, args.format, expand=args.expand, many=args.all_stores), args.output)
+    skipped = sorted((set(old_engine.stores) | set(new_engine.stores)) - set(stores))
+    if skipped and args.format in ("text", "markdown"):  # say what was not compared (stderr: the report stays clean)
+        print(f"policyengine diff: compared {scope(diffs[0])} only; not compared: "
+              f"{', '.join(f'store {s}' for s in skipped)} (--all-stores compares every store, --store ID one)",
+              file=sys.stderr)
     wider = [f"{scope(d)}: {a.action.id}" if args.all_stores else a.action.id for d in diffs for a in d.actions if a.widens]
     undecided = [f"{scope(d)}: {a}" if args.all_stores else a for d in diffs for a, _ in d.undecided]
     if args.fail_on_widen and wider:
@@ -162,13 +167,26 @@ def render(diffs: Sequence[Diff], fmt: str, *, expand: bool = False, many: bool 
 # -- text and markdown -------------------------------------------------------------------------------------------
 
 
+def fresh_lines(diff: Diff) -> list[str]:
+    """One line per value only NEW declares: the combinations that exist because of it, and what NEW decides
+    there (OLD cannot decide them: it does not declare the value)."""
+    out = []
+    for (fact, value), count, states in diff.fresh_summary():
+        decided = "; ".join(f"{state}: {', '.join(ids)}" for state, ids in states.items()) or "nothing"
+        out.append(f"new {fact} = {show_value(value)}: {count} combination{'s' if count != 1 else ''} OLD could not "
+                   f"decide; NEW decides {decided}")
+    return out
+
+
 def text_diff(diff: Diff, expand: bool, many: bool) -> str:
     out = [f"== {scope(diff)} =="] if many else []
     out += space_lines(diff)
     for action in diff.actions:
-        tag = direction(action)
+        if not action.shown:
+            continue
+        tag = direction(action.with_changes(action.existing))
         out += ["", f"{action.action.label} ({action.action.id})" + (f"  {tag}" if tag else "")]
-        for change in action.changes:
+        for change in action.existing:
             out.append(f"  {change_title(change)}")
             out += when_lines(change.when, diff.axes, "    ")
             out += [f"    old: {outcome_text(change.old)}", f"    new: {outcome_text(change.new)}"]
@@ -177,6 +195,10 @@ def text_diff(diff: Diff, expand: bool, many: bool) -> str:
         out += solved_lines(action)
         for detail in action.details:
             out += [f"  {detail.field} changed", f"    old: {detail.old}", f"    new: {detail.new}"]
+    fresh = fresh_lines(diff)
+    if fresh:
+        out += ["", "Combinations that exist only because of a new value (folded; --format json lists them):"]
+        out += [f"  {line}" for line in fresh]
     out += ["", f"summary: {diff.summary}"]
     return "\n".join(out)
 
@@ -186,9 +208,11 @@ def markdown_diff(diff: Diff, expand: bool, many: bool) -> str:
     out += [f"- {md(line)}" for line in space_lines(diff)]
     out += ["", f"**Summary:** {md(diff.summary)}"]
     for action in diff.actions:
-        tag = direction(action)
+        if not action.shown:
+            continue
+        tag = direction(action.with_changes(action.existing))
         out += ["", f"## {md(action.action.label)} (`{action.action.id}`)" + (f": {tag}" if tag else ""), ""]
-        for change in action.changes:
+        for change in action.existing:
             out += [f"- **{md(change_title(change))}** when {md(describe_cubes(change.when, diff.axes))}",
                     f"  - old: {md(outcome_text(change.old))}", f"  - new: {md(outcome_text(change.new))}"]
             if expand:
@@ -196,6 +220,9 @@ def markdown_diff(diff: Diff, expand: bool, many: bool) -> str:
         out += [f"- {md(line.strip())}" for line in solved_lines(action) if not line.startswith("    ")]
         for detail in action.details:
             out += [f"- **{detail.field} changed**", f"  - old: {md(str(detail.old))}", f"  - new: {md(str(detail.new))}"]
+    fresh = fresh_lines(diff)
+    if fresh:
+        out += ["", "## Combinations that exist only because of a new value", ""] + [f"- {md(line)}" for line in fresh]
     return "\n".join(out)
 
 

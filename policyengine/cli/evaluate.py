@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..engine import load
-from ..errors import FactError
+from ..engine import Engine, load
+from ..errors import FactError, did_you_mean
 from ..runtime.decision import Decision, Decisions
 from .common import EXIT_FACTS, EXIT_OK, add_order_and_user, add_path, order_and_user, warn_store_mismatch
 
@@ -49,10 +49,31 @@ def format_table(decisions: Decisions) -> str:
     return "\n".join(lines)
 
 
+def warn_unknown_store(engine: Engine, store: str | None, order: object, user: object) -> None:
+    """A store id that matches no store override (a typo, a wrong case) gets the base policy: say so on standard
+    error, with the stores that have one (the exit code stays: a store without an override is allowed)."""
+    if not engine.stores:
+        return
+    if store is None:
+        from ..runtime.adapters import DefaultAdapter  # the CLI reads orders with the default adapter
+
+        fact = next((f for f in engine.policy.facts if f.name == "store.id"), None)
+        try:
+            store = DefaultAdapter().getter(fact)(order, user) if fact is not None else None
+        except Exception:  # no store id: the decision itself reports a bad one
+            return
+    if not isinstance(store, str) or store in engine.stores:
+        return
+    close = did_you_mean(store, engine.stores) or did_you_mean(store.lower(), engine.stores)
+    print(f"policyengine evaluate: warning: store {store!r} has no store override, so the base policy decided "
+          f"(stores with one: {', '.join(engine.stores)})" + (f"; {close}" if close else ""), file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     order, user = order_and_user(args)
     engine = load(args.path)
     warn_store_mismatch("evaluate", engine, args.store, [order], user)
+    warn_unknown_store(engine, args.store, order, user)
     try:
         decisions = engine.evaluate(order, user, strict=args.strict, store=args.store)
     except FactError as err:

@@ -22,6 +22,7 @@ from rule_engine import errors as re_errors
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
 from .hints import bare_value_hint, operator_hint
+from .literals import bad_literals, literal_hint
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .numbers import CONTEXT
 from .translate import ACTION_STATES, MAX_DEPTH, TranslationError, translate
@@ -229,6 +230,13 @@ class _Compiler:
                                      conditions=self.condition_names, actions=set(self.action_ids),
                                      prefix=str(self.counter))
         except TranslationError as err:
+            bad = bad_literals(rule.statement.expression, self.facts)
+            if any(b.value == err.needle for b in bad):  # undeclared enum values: every one of them, at once
+                in_override = expr.doc.data.get("kind") == "StoreOverride"
+                for b in bad:
+                    self.error(expr.diagnostic(b.message, offset=_find(expr.text, b.value),
+                                               hint=literal_hint(b, in_override)))
+                return None
             self.error(expr.diagnostic(err.message, offset=_find(expr.text, err.needle), hint=err.hint))
             return None
         except re.error as err:

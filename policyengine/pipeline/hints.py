@@ -6,7 +6,11 @@ returns the one-line fix to print under the diagnostic (or None when the mistake
   whole value and stumbles on the rest, so quote the whole condition;
 * ``label: no``: YAML 1.1 reads ``no``/``yes``/``on``/``off`` as false/true, so quote it;
 * ``&&``, ``||``, ``!`` from other languages: the policy language writes ``and``, ``or``, ``not``;
-* a tab in the indentation: YAML indents with spaces only.
+* a tab in the indentation: YAML indents with spaces only;
+* a plain value holding ``: `` (``label: Refund: request``): quote the value;
+* a key indented one space off its siblings: line it up;
+* a comma inside ``{...}`` or ``[...]`` that split a value in two: quote the value;
+* a list written as a mapping (``deny:`` without ``- ``), a name that breaks its pattern (``retry-last-step``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["bare_value_hint", "bool_word_hint", "operator_hint", "yaml_syntax_hint"]
+import attrs
+
+__all__ = ["SyntaxFix", "bare_value_hint", "bool_word_hint", "flow_comma_hint", "list_hint", "name_form",
+           "operator_hint", "yaml_syntax_fix", "yaml_syntax_hint"]
 
 
 def _code(text: str) -> str:
@@ -95,3 +102,141 @@ def yaml_syntax_hint(text: str, line: int) -> str | None:
             value = match.group("value").rstrip()
             return f"quote the whole condition: {match.group('key')}: {_quote_condition(value)}"
     return None
+
+
+@attrs.frozen(slots=True)
+class SyntaxFix:
+    """A hint for a YAML syntax error, and where the mistake is (the parser often notices a line later)."""
+
+    hint: str
+    line: int
+    column: int
+
+
+# `key: value: more`: a plain (unquoted) value holding `: `, which YAML reads as a second mapping key.
+_COLON_VALUE = re.compile(r"^(?P<lead>[ \t]*(?:-[ \t]+)?)(?P<key>[A-Za-z_][\w.-]*):[ \t]+"
+                          r"(?P<value>[^'\"{\[\s#&*!|>%@`][^#]*?:[ \t][^#]*?)[ \t]*(?:[ \t]#.*)?$")
+_KEY_LINE = re.compile(r"^(?P<indent> *)(?:- +)?(?P<key>[A-Za-z_][\w.-]*|'[^']*'|\"[^\"]*\"):(?:[ \t]|$)")
+
+
+def _quote_value(value: str) -> str:
+    return f'"{value}"' if '"' not in value else "'" + value.replace("'", "''") + "'"
+
+
+def _colon_fix(lines: list[str], line: int, column: int) -> SyntaxFix | None:
+    if not 1 <= line <= len(lines):
+        return None
+    match = _COLON_VALUE.match(lines[line - 1])
+    if match is None:
+        return None
+    key, value = match.group("key"), match.group("value").rstrip()
+    return SyntaxFix(f"the value holds `: `, which YAML reads as a new key: quote it: {key}: {_quote_value(value)}",
+                     line, column)
+
+
+def _key_lines(lines: list[str], around: int) -> list[int]:
+    """The 1-based numbers of the key lines at ``around`` and just before it (blank and comment lines skipped)."""
+    out: list[int] = []
+    number = around
+    while number >= 1 and len(out) < 2:
+        text = lines[number - 1] if number <= len(lines) else ""
+        if text.strip() and not text.lstrip().startswith("#"):
+            if not _KEY_LINE.match(text):
+                if number != around:
+                    break
+            else:
+                out.append(number)
+        number -= 1
+    return out[::-1]
+
+
+def _indent_fix(lines: list[str], line: int) -> SyntaxFix | None:
+    """Two neighbouring keys one space apart: the one whose indentation is rarer in the file is the mistake."""
+    pair = _key_lines(lines, line)
+    if len(pair) != 2:
+        return None
+    first, second = (_KEY_LINE.match(lines[n - 1]) for n in pair)
+    assert first is not None and second is not None
+    widths = [len(first.group("indent")), len(second.group("indent"))]
+    if abs(widths[0] - widths[1]) != 1 or lines[pair[0] - 1].rstrip().endswith(":"):
+        return None
+    counts = {w: sum(1 for text in lines if text.strip() and len(text) - len(text.lstrip(" ")) == w) for w in widths}
+    off = 0 if counts[widths[0]] < counts[widths[1]] else 1
+    number, match, other = pair[off], (first, second)[off], (first, second)[1 - off]
+    right = widths[1 - off]
+    direction = "more" if widths[off] > right else "less"
+    return SyntaxFix(f"`{match.group('key')}:` is indented {widths[off]} spaces, one {direction} than "
+                     f"`{other.group('key')}:` beside it: keys of one mapping line up; indent it with {right} spaces",
+                     number, widths[off] + 1)
+
+
+def yaml_syntax_fix(text: str, line: int, column: int, problem: str | None = None) -> SyntaxFix | None:
+    """A hint for a YAML syntax error the parser reported at ``line``:``column`` (1-based), and where the mistake is:
+    a tab in the indentation, a condition that starts with a quoted string, a plain value holding ``: ``, a key
+    indented one space off its neighbour."""
+    hint = yaml_syntax_hint(text, line)
+    if hint is not None:
+        return SyntaxFix(hint, line, column)
+    lines = text.splitlines()
+    if problem == "mapping values are not allowed in this context":
+        fix = _colon_fix(lines, line, column)
+        if fix is not None:
+            return fix
+    return _indent_fix(lines, line)
+
+
+def flow_comma_hint(text: str, index: int) -> str | None:
+    """An unknown key (or a split list item) at character ``index`` that follows a comma inside ``{...}`` or
+    ``[...]``: the comma ended the value before it. The hint quotes the whole value, comma included."""
+    start = text.rfind("\n", 0, index) + 1
+    before = text[start:index].rstrip(" \t")
+    if not before.endswith(","):
+        return None
+    end = index
+    while end < len(text) and text[end] not in ",}]\n":
+        end += 1
+    rest = text[index:end].strip()
+    opening = max(before.rfind("{"), before.rfind("["))
+    if opening < 0:
+        return None
+    inside = before[opening + 1:-1]
+    if before[opening] == "{":
+        match = re.search(r"(?:^|,)\s*(?P<key>[A-Za-z_][\w.-]*):\s+(?P<value>[^,'\"]*)$", inside)
+        if match is None:
+            return None
+        value = f"{match.group('value').strip()}, {rest}"
+        return (f"a comma ends a value inside {{...}}: quote the value: "
+                f"{match.group('key')}: {_quote_value(value)}")
+    items = inside.split(",")
+    value = f"{items[-1].strip()}, {rest}"
+    if not items[-1].strip() or items[-1].strip()[0] in "'\"":
+        return None
+    return f"a comma ends an item inside [...]: quote the item: [{_quote_value(value)}]"
+
+
+def list_hint(key: str | int | None, first_key: str | None) -> str | None:
+    """``deny:`` written as a mapping: a list needs ``- `` before each entry's first key."""
+    if not isinstance(key, str) or first_key is None:
+        return None
+    return f"`{key}:` takes a list: begin each entry with `- `, as in `- {first_key}: ...`"
+
+
+# The name patterns of the schemas, in words (a raw regular expression helps nobody who writes YAML by hand).
+_NAME_FORMS = {
+    "^[a-z][a-z0-9_]*$": ("lowercase letters, digits and _, starting with a letter", "_"),
+    "^[a-z][a-z0-9-]*$": ("lowercase letters, digits and -, starting with a letter", "-"),
+    "^[a-z][a-z0-9_-]*$": ("lowercase letters, digits, _ and -, starting with a letter", "_"),
+    "^[a-z0-9][a-z0-9_-]*$": ("lowercase letters, digits, _ and -", "_"),
+}
+
+
+def name_form(pattern: str, value: str) -> tuple[str, str | None] | None:
+    """``pattern`` in words and the value rewritten to fit it (None when no rewrite fits), for the patterns of
+    names; None for any other pattern."""
+    form = _NAME_FORMS.get(pattern)
+    if form is None:
+        return None
+    words, joiner = form
+    fixed = re.sub(r"[^a-z0-9]+", joiner, value.strip().lower()).strip("_-")
+    fits = bool(fixed) and re.fullmatch(pattern[:-1] + r"\Z", fixed) is not None and fixed != value
+    return words, fixed if fits else None

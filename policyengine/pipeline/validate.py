@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
-from .hints import bool_word_hint
+from .hints import bool_word_hint, flow_comma_hint, list_hint, name_form
 from .yamlsource import Document, read_document
 
 __all__ = ["API_VERSIONS", "SCHEMAS", "schema_for", "validate_document"]
@@ -164,6 +164,8 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
         allowed = list(schema.get("properties", {}))
         for key in sorted(set(err.instance) - set(allowed)):
             hint = did_you_mean(key, allowed) or (f"allowed keys: {', '.join(allowed)}" if allowed else None)
+            mark = doc.key_marks.get((*path, key))
+            hint = (flow_comma_hint(doc.text, mark.index) if mark is not None else None) or hint
             yield doc.diagnostic((*path, key), f"unknown key {key!r}", hint=hint, key=True)
     elif keyword == "required":
         missing = [k for k in err.validator_value if k not in err.instance]
@@ -176,6 +178,8 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
         hint = None
         if isinstance(err.instance, bool) and "string" in expected:  # `label: no`: YAML 1.1 read a word as a bool
             hint = bool_word_hint(path[-1] if path else None, doc.source(path))
+        elif isinstance(err.instance, dict) and expected == ["array"]:  # `deny:` written without `- `
+            hint = list_hint(path[-1] if path else None, next(iter(err.instance), None))
         yield doc.diagnostic(path, f"expected {wanted}, got {_describe(err.instance)}", hint=hint)
     elif keyword == "enum":
         choices = ", ".join(str(v) for v in err.validator_value)
@@ -186,7 +190,12 @@ def _diagnose(doc: Document, err: Any) -> Iterator[Diagnostic]:  # Any: the stub
     elif keyword == "pattern" and "propertyNames" in err.relative_schema_path:
         yield doc.diagnostic((*path, err.instance), _name_message(path, err.instance, err.validator_value), key=True)
     elif keyword == "pattern":
-        yield doc.diagnostic(path, f"{err.instance!r} does not match the required form {_shown(err.validator_value)}")
+        form = name_form(_shown(err.validator_value), str(err.instance))
+        if form is None:
+            yield doc.diagnostic(path, f"{err.instance!r} does not match the required form {_shown(err.validator_value)}")
+        else:
+            fixed = f"write {path[-1]}: {form[1]}" if form[1] and isinstance(path[-1], str) else None
+            yield doc.diagnostic(path, f"{err.instance!r} does not match the required form: {form[0]}", hint=fixed)
     elif keyword in ("minProperties", "minItems", "minLength"):
         yield doc.diagnostic(path, "must not be empty")
     elif keyword == "uniqueItems":

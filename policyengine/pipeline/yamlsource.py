@@ -22,7 +22,7 @@ import attrs
 import yaml
 
 from ..errors import Diagnostic, PolicyError
-from .hints import yaml_syntax_hint
+from .hints import yaml_syntax_fix
 
 __all__ = ["Mark", "Document", "display_name", "read_document", "read_regular_file", "NotReadable", "missing", "is_directory",
            "parse_document", "MAX_FILE_BYTES", "overlay", "overlaid"]
@@ -273,7 +273,10 @@ def _syntax_error(file: str, err: yaml.MarkedYAMLError, text: str = "") -> Diagn
         if start is not None and (start.line, start.column) != (mark.line if mark else -1, mark.column if mark else -1):
             context += f" started at line {start.line + 1}, column {start.column + 1}"
         message += f" ({context})"
-    return Diagnostic(file, line, col, message, hint=yaml_syntax_hint(text, line))
+    fix = yaml_syntax_fix(text, line, col, err.problem)
+    if fix is None:
+        return Diagnostic(file, line, col, message)
+    return Diagnostic(file, fix.line, fix.column, message, hint=fix.hint)
 
 
 def parse_document(text: str, file: str) -> Document:

@@ -30,6 +30,7 @@ from ..runtime.bulk import BulkResult, summarise
 from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, IfElse, In, Length, Match, Neg, Node, Not, Or,
                             Plan, PlanError, Problem, Reason, Succeeds, Valid, Value, build_reasons, problem_text)
 from . import _functions
+from .enum_names import warn_member_names
 from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negated, NumberFact, NumberLiteral,
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
                         SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
@@ -116,6 +117,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     ``i``-th in ``id_column`` order, as :func:`fetch_orders` returns them; ids are the id column as text (as the
     default adapter's ``order_id`` gives them)."""
     install(connection)
+    warn_member_names(connection, engine, selectable, columns)  # Enum(Status) storing names: every row fails closed
     plan = build_reasons(engine, action, user, store=store)
     columns = _with_defaults(plan.branches, columns)
     _require(plan.facts, columns)

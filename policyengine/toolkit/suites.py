@@ -31,6 +31,7 @@ from ..pipeline.model import FactSpec
 from ..proof.space import possible_assignments
 from ..pipeline.validate import SCHEMAS, validate_document
 from ..pipeline.yamlsource import Document, missing, read_document
+from .scope import override_scope
 
 __all__ = [
     "SUITE_KIND", "STATE_GROUPS", "Expectation", "Case", "Suite", "Mismatch", "CaseResult", "GuardCoverage",
@@ -612,7 +613,9 @@ class _SuiteLoader:
             return Expectation(action.id, raw, where=where, path=tuple(path))
         before = len(self.diagnostics)
         reasons = raw.get("reasons")
-        if reasons is not None and not self.accept:
+        if reasons is not None and self.split_reasons(action, reasons, path):
+            reasons = None  # reported once, as the YAML mistake it is (not as reasons the policy never gives)
+        elif reasons is not None and not self.accept:
             possible = _possible_reasons(action)
             for i, reason in enumerate(reasons):
                 if reason not in possible:
@@ -638,6 +641,28 @@ class _SuiteLoader:
                            tuple(guards) if guards is not None else None,
                            tuple(parsed) if effects is not None else None, raw.get("confirm"), raw.get("label"), where,
                            path=tuple(path))
+
+    def split_reasons(self, action: CompiledAction, reasons: Sequence[Any], path: Path_) -> bool:
+        """``reasons: [Orders over 1,000 can only ...]``: YAML ended the item at the comma. Report each reason that
+        consecutive items make once joined back at their commas, with the quoted list to write; True when any."""
+        possible = set(_possible_reasons(action))
+        found = False
+        i = 0
+        while i < len(reasons):
+            for j in range(len(reasons), i + 1, -1):
+                parts = reasons[i:j]
+                if not all(isinstance(part, str) for part in parts):
+                    continue
+                joined = next((sep.join(parts) for sep in (", ", ",") if sep.join(parts) in possible), None)
+                if joined is not None:
+                    quoted = '"' + joined.replace('"', '\\"') + '"'
+                    self.error((*path, "reasons", i), f"this reason was split at its commas into {len(parts)} items "
+                                                      "(a comma ends an item inside [...])",
+                               hint=f"quote it: reasons: [{quoted}]")
+                    found, i = True, j - 1
+                    break
+            i += 1
+        return found
 
     def effect(self, action: CompiledAction, raw: Any, path: Path_) -> Effect | None:
         spec: Mapping[str, Any] = {"operation": raw} if isinstance(raw, str) else raw
@@ -875,8 +900,19 @@ def run_suites(engine: Engine, suites: Sequence[Suite], filters: Sequence[str] =
             results.append(CaseResult(case, policy_title(engine, case.policy_store), decisions, tuple(mismatches),
                                       decisions.errors))
             tallies[case.policy_store].record(case)
-    coverage = tuple(tallies[key].result(policy_title(engine, key), key) for key in keys)
+    coverage = tuple(_scoped(engine, key, tallies[key].result(policy_title(engine, key), key)) for key in keys)
     return TestRun(tuple(suites), tuple(results), coverage)
+
+
+def _scoped(engine: Engine, store: str | None, coverage: PolicyCoverage) -> PolicyCoverage:
+    """A store's coverage counts what its override changes (see :mod:`.scope`); the base's suite covers the base."""
+    override = engine.store_override(store) if store is not None else None
+    if override is None:
+        return coverage
+    scope = override_scope(override.policy, override.override)
+    return attrs.evolve(coverage, actions=tuple(a for a in coverage.actions if a.action in scope.actions),
+                        guards=tuple(g for g in coverage.guards if (g.action, g.guard) in scope.guards),
+                        conditions=tuple(c for c in coverage.conditions if c.name in scope.conditions))
 
 
 def run_tests(path: str | Path = "policies", *, suites: str | Path | None = None,
