@@ -83,7 +83,8 @@ class Engine:
     """Loaded, compiled policies ready to evaluate. Immutable and safe to share between threads."""
 
     __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of",
-                 "_table_limit", "_plans", "_serving", "_code_store", "_rows", "_store_path", "_missed", "evaluate")
+                 "_table_limit", "_plans", "_serving", "_code_store", "_rows", "_tables", "_store_path", "_missed",
+                 "evaluate")
 
     evaluate: Callable[..., Decisions]
     """``evaluate(order, user, strict=False, store=None) -> Decisions``: decide every action for one order
@@ -110,7 +111,8 @@ class Engine:
         self._by_store = {s.store: self._bind(s.policy, s.override, cache) for s in self._stores.values()}
         store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
         self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
-        self._rows: dict[str, Any] = {}  # the batch's and the table dispatch's rows of each store (see _evaluator)
+        self._rows: dict[str, Any] = {}  # the table dispatch's rows of each store (see _evaluator)
+        self._tables: dict[str, Any] = dict.fromkeys(self._by_store)  # the C batch's table of each store (_install)
         self._store_path = _store_path(self._store_of)
         self._missed: dict[Any, Any] = {}  # the store batch's misses decided, by their key (see _by_stores)
         self.evaluate = self._evaluator()
@@ -259,7 +261,9 @@ class Engine:
         self._serving[store] = evaluator.evaluate
         default = self._default.evaluator.lookup
         if default is not None and same_shape(evaluator.lookup, default):
-            self._rows[store] = evaluator.lookup.rows  # type: ignore[union-attr]
+            self._rows[store] = self._tables[store] = evaluator.lookup.rows  # type: ignore[union-attr]
+        elif evaluator.store_table is not None:  # read its own way: its own shape and rows, for the C batch only
+            self._tables[store] = evaluator.store_table()
         return evaluator
 
     def _table_dispatch(self, general: Callable[..., Decisions],
@@ -309,7 +313,7 @@ class Engine:
             results = [evaluate(*(_as_pair(item) if user is None else (item, user)), RAW, store) for item in items]
             return results, [i for i, r in enumerate(results) if r.__class__ is not Decisions]
         # a store without an override is decided by the base's rows, as the dispatch decides it
-        results, misses, keys = loop(items, self._rows, lookup.rows, self._store_path, user, store)
+        results, misses, keys = loop(items, self._tables, lookup.rows, self._store_path, user, store)
         memo, slow = self._missed, []
         for i, key in zip(misses, keys, strict=True):
             result = memo.get(key) if key is not None else None

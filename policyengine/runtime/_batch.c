@@ -267,6 +267,50 @@ parse_spec(PyObject *flat, PyObject *paths, PyObject *indexes, PyObject *classes
     return 0;
 }
 
+#define SHAPE "policyengine._batch.shape"
+
+static void
+shape_free(PyObject *capsule)
+{
+    Spec *spec = PyCapsule_GetPointer(capsule, SHAPE);
+    if (spec != NULL) {
+        Py_XDECREF(spec->paths);
+        Py_XDECREF(spec->indexes);
+        Py_XDECREF(spec->classes);
+        PyMem_Free(spec);
+    }
+}
+
+/* shape(paths, indexes, classes) -> an opaque shape: how a store policy that reads other facts than the base reads
+ * its own, checked once, for its entry (shape, rows) in lookup_stores' tables. */
+static PyObject *
+shape(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "shape(paths, indexes, classes) takes 3 arguments");
+        return NULL;
+    }
+    Spec *spec = PyMem_Calloc(1, sizeof(Spec));
+    if (spec == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (parse_spec(NULL, args[0], args[1], args[2], spec, "shape") < 0) {
+        PyMem_Free(spec);
+        return NULL;
+    }
+    Py_INCREF(spec->paths);
+    Py_INCREF(spec->indexes);
+    Py_INCREF(spec->classes);
+    PyObject *capsule = PyCapsule_New(spec, SHAPE, shape_free);
+    if (capsule == NULL) {
+        Py_DECREF(spec->paths);
+        Py_DECREF(spec->indexes);
+        Py_DECREF(spec->classes);
+        PyMem_Free(spec);
+    }
+    return capsule;
+}
+
 /* How lookup_stores chooses each pair's table: the store id's path, the tables by store id, the table of a store
  * without one, and (given) the one store every pair must name. */
 typedef struct {
@@ -311,7 +355,16 @@ lookup_store(PyObject *order, PyObject *user, const Spec *spec, const Stores *st
     }
     Py_INCREF(table); /* held while read: the host could drop it from `tables` during the lookup */
     PyObject *key = NULL;
-    PyObject *result = lookup_in(order, user, spec, table, &key);
+    PyObject *result = NULL;
+    if (PyList_CheckExact(table)) {
+        result = lookup_in(order, user, spec, table, &key);
+    }
+    else if (PyTuple_CheckExact(table) && PyTuple_GET_SIZE(table) == 2
+             && PyCapsule_IsValid(PyTuple_GET_ITEM(table, 0), SHAPE) && PyList_CheckExact(PyTuple_GET_ITEM(table, 1))) {
+        /* a store read its own way: (shape, rows); its misses are keyed by its own facts */
+        const Spec *own = PyCapsule_GetPointer(PyTuple_GET_ITEM(table, 0), SHAPE);
+        result = lookup_in(order, user, own, PyTuple_GET_ITEM(table, 1), &key);
+    }
     Py_DECREF(table);
     if (key != NULL && stores->forced == NULL) {
         *key_out = PyTuple_Pack(2, store, key);
@@ -544,6 +597,9 @@ static PyMethodDef methods[] = {
      "keys): lookup_all where each pair's table is its store's (tables[store id], fallback for a store without one), "
      "the store id read at store_path as an exact str; a list table's None entries are misses. user None: pairs; "
      "store None: any store, else only pairs of that store are answered."},
+    {"shape", (PyCFunction)(void (*)(void))shape, METH_FASTCALL,
+     "shape(paths, indexes, classes) -> shape: a store policy's own way of reading its facts, for its (shape, rows) "
+     "entry in lookup_stores' tables."},
     {"order_ids", (PyCFunction)order_ids, METH_O,
      "order_ids(orders) -> (ids, others): each plain-dict order's id as text (a str, or an int's decimal text), "
      "None without one; the indexes of every other order, left to the Python path."},

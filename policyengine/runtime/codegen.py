@@ -140,6 +140,9 @@ class Evaluator:
     store_loop: Callable[..., tuple[list[Any], list[int], list[Any]]] | None = None
     """With the C loop, ``store_loop(items, tables, fallback, store_path, user, store)``: the engine's batch over
     stores of this policy's shape (see ``lookup_stores`` in ``_batch.c``), reading the facts as this policy does."""
+    store_table: Callable[[], Any] | None = None
+    """With the C loop, this policy's entry in another policy's ``store_loop`` tables: ``(shape, rows)``, for a
+    store that reads other facts than the base."""
 
 
 @attrs.frozen(slots=True)
@@ -750,8 +753,11 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             return args
 
         many_in_c, orders_in_c, store_loop = _batch_loops(batch_args, namespace["evaluate_missed"])
+        own_shape = generator.batch_args((), keys)
+        assert own_shape is not None
+        entry = (_batch.shape(*own_shape[1:]), rows.table)
         return Evaluator(evaluate, many_in_c, orders_in_c, source, size, batch_in_c=True, lookup=lookup,
-                         store_loop=store_loop)
+                         store_loop=store_loop, store_table=lambda: entry)
     return Evaluator(evaluate, many, orders_in_python, source, size, lookup=lookup)
 
 
