@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["TABMODULE", "install", "signature", "write"]
 
@@ -23,14 +24,36 @@ TABMODULE = "rule_engine.parser.parsetab"
 _OURS = "_rule_engine_parsetab"
 
 
+class _Tables:
+    """A finder, last on ``sys.meta_path``, answering only ply's import of :data:`TABMODULE` (after every other
+    finder: tables someone else installs win) with our prebuilt tables. Nothing is read until ply asks, so
+    ``import policyengine`` costs nothing here."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: object = None, target: object = None) -> Any:
+        if fullname != TABMODULE:
+            return None
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(TABMODULE, _Tables)
+
+    @staticmethod
+    def create_module(spec: object) -> Any:
+        from . import _rule_engine_parsetab  # the very module, under ply's name too
+
+        return _rule_engine_parsetab
+
+    @staticmethod
+    def exec_module(module: object) -> None:
+        return None
+
+
 def install() -> None:
     """Offer the prebuilt tables to ply, unless rule-engine is already imported (too late to matter) or someone
     else provides tables of their own."""
-    if "rule_engine.engine" in sys.modules or TABMODULE in sys.modules:
+    if "rule_engine.engine" in sys.modules or TABMODULE in sys.modules or _Tables in sys.meta_path:
         return
-    from . import _rule_engine_parsetab
-
-    sys.modules[TABMODULE] = _rule_engine_parsetab
+    sys.meta_path.append(_Tables)  # type: ignore[arg-type]
 
 
 def signature() -> str:

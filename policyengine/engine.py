@@ -21,7 +21,6 @@ from .runtime.collector import collector_paused
 from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
-from .runtime.plan import Plan, PlanCache, build_plan
 from .runtime.codegen import (RAW, SLOW_MEMO_CELLS, TABLE_LIMIT, BuildCache, Evaluator, TableLookup, build_dispatch,
                               build_evaluator, fast_reader, finish, same_shape, small_key)
 from .pipeline.compiler import CompiledPolicy, compile_policy
@@ -36,6 +35,7 @@ from .pipeline.yamlsource import Document, is_directory, missing
 
 if TYPE_CHECKING:
     from .cache import CacheOption
+    from .runtime.plan import Plan, PlanCache
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
@@ -116,7 +116,9 @@ class Engine:
         self._store_path = _store_path(self._store_of)
         self._missed: dict[Any, Any] = {}  # the store batch's misses decided, by their key (see _by_stores)
         self.evaluate = self._evaluator()
-        self._plans = PlanCache()  # plans are pure functions of (action, state, store, user facts): kept, bounded
+        # plans are pure functions of (action, state, store, user facts): kept, bounded; made on the first plan, so
+        # that an engine which never plans never imports the planner
+        self._plans: PlanCache | None = None
 
     def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None, cache: BuildCache) -> _Bound:
         meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
@@ -383,6 +385,10 @@ class Engine:
         ``store`` it covers every store, each by its own policy. Exact, bad facts included: a row is in the plan's
         set exactly when ``evaluate`` decides that state for it. Raises ``KeyError`` for an unknown action and
         :class:`~policyengine.runtime.plan.PlanError` for a condition no database can decide alike."""
+        from .runtime.plan import PlanCache, build_plan
+
+        if self._plans is None:
+            self._plans = PlanCache()  # a racing thread at worst makes a second, empty cache
         return build_plan(self, action, user, store=store, state=state, cache=self._plans)
 
     @staticmethod
