@@ -59,7 +59,34 @@ _WHERE = {
 }
 """Each public name's module (relative to the package), imported when the name is first read."""
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Adapter",
+    "BulkGroup",
+    "BulkResult",
+    "Decision",
+    "DecisionLog",
+    "Decisions",
+    "DecisionsMeta",
+    "DefaultAdapter",
+    "Diagnostic",
+    "Effect",
+    "Engine",
+    "FactError",
+    "FactProblem",
+    "FactSpec",
+    "Getter",
+    "LivePolicies",
+    "LiveStatus",
+    "Plan",
+    "PlanError",
+    "PolicyError",
+    "Reason",
+    "Source",
+    "State",
+    "StorePolicy",
+    "live",
+    "load",
+]
 
 __version__ = "0.1.0"
 

@@ -35,7 +35,7 @@ class _Tables:
             return None
         from importlib.machinery import ModuleSpec
 
-        return ModuleSpec(TABMODULE, _Tables)
+        return ModuleSpec(TABMODULE, _Tables)  # type: ignore[arg-type]  # a loader by its two methods
 
     @staticmethod
     def create_module(spec: object) -> Any:
@@ -53,7 +53,7 @@ def install() -> None:
     else provides tables of their own."""
     if "rule_engine.engine" in sys.modules or TABMODULE in sys.modules or _Tables in sys.meta_path:
         return
-    sys.meta_path.append(_Tables)  # type: ignore[arg-type]
+    sys.meta_path.append(_Tables)
 
 
 def signature() -> str:

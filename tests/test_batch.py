@@ -109,7 +109,8 @@ def test_the_c_loop_decides_like_the_python_loop_on_any_input(
 def test_a_base_exception_from_host_code_gets_out(engines: tuple[policyengine.Engine, policyengine.Engine]) -> None:
     good = ({"status": "Error", "has_shipment": False, "sent_to_warehouse": False,
              "store": {"id": "x", "manual_fulfillment": True}}, {"role": "admin"})
-    bad = ({CollidesWithStatus(): "Error", **{k: v for k, v in good[0].items() if k != "status"}}, {"role": "admin"})
+    colliding: dict[Any, Any] = {CollidesWithStatus(): "Error", **{k: v for k, v in good[0].items() if k != "status"}}
+    bad = (colliding, {"role": "admin"})
     for engine in engines:
         with pytest.raises(Stop):
             engine.evaluate_many([good, bad, good])
@@ -257,7 +258,7 @@ def test_bulk_with_stores_and_any_ids_agrees_with_evaluate(
         store: Any) -> None:
     user = {"role": "member"}
     orders = [item[0] if type(item) is tuple and len(item) == 2 else item for item in items]
-    orders = [{**o, "id": i} if type(o) is dict else o for o, i in zip(orders, ids)]
+    orders = [{**o, "id": i} if type(o) is dict else o for o, i in zip(orders, ids, strict=False)]
     in_c, in_python = store_engines
     for action in ("reset", "delete", "edit"):
         got = in_c.bulk(action, orders, user, store=store, decisions=True)
@@ -266,7 +267,8 @@ def test_bulk_with_stores_and_any_ids_agrees_with_evaluate(
         assert [d.state for d in got.decisions or ()] == [r[action].state if action in r else "hidden"
                                                           for r in expected]
         # ids read as the default adapter's own order_id reads them, whatever their type
-        assert [d["order_id"] for d in got.to_dict()["decisions"]] == [in_c.adapter.order_id(o) for o in orders]
+        adapter = policyengine.DefaultAdapter()
+        assert [d["order_id"] for d in got.to_dict()["decisions"]] == [adapter.order_id(o) for o in orders]
 
 
 def test_order_ids_in_c_read_as_the_default_adapter_does() -> None:
@@ -287,7 +289,7 @@ def test_a_warmed_up_engine_answers_every_valid_pair_in_c(store_engines: tuple[p
     items = [({**make_order(status, store_id=store), "channel": "amazon"}, {"role": role})
              for status in STATUSES for store in ("acme", "globex", "s1", "s2", "elsewhere") for role in ROLES]
     evaluator = in_c._default.evaluator  # noqa: SLF001 - the loop itself: which pairs it leaves to Python
-    assert evaluator.store_loop is not None
+    assert evaluator.store_loop is not None and evaluator.lookup is not None
     in_c.evaluate_many(items)  # builds the rows these combinations use
     _, misses, _ = evaluator.store_loop(items, in_c._tables, evaluator.lookup.rows, in_c._store_path, None, None)  # noqa: SLF001
     assert misses == []

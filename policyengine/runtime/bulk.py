@@ -17,7 +17,7 @@ from .decision import Decision
 try:  # the optional C batch loop (policyengine/runtime/_batch.c) also reads the default adapter's order ids
     from ._batch import order_ids as _read_ids
 except ImportError:  # pragma: no cover - depends on the machine that installed the package
-    _read_ids = None
+    _read_ids = None  # type: ignore[assignment]
 
 __all__ = ["BulkGroup", "BulkResult", "order_ids", "summarise", "why_not"]
 
@@ -104,7 +104,7 @@ def order_ids(adapter: Any, orders: Sequence[Any]) -> list[str | None]:
         ids, others = _read_ids(orders)
         for i in others:
             ids[i] = adapter.order_id(orders[i])
-        return ids  # type: ignore[no-any-return]
+        return ids
     many, one = getattr(adapter, "order_ids", None), getattr(adapter, "order_id", None)
     if many is not None:
         try:
