@@ -51,15 +51,15 @@ class StorePolicy:
 
 
 class _Bound:
-    """A policy bound to the engine: its Decisions meta, and its evaluator, built on first use. A store's evaluator
+    """A policy bound to the engine: its evaluator (and Decisions meta), built on first use. A store's evaluator
     is built when its first order comes (about a millisecond), not at load: with thousands of stores, load costs
     what checking the overrides costs, and memory grows with the stores actually served. A racing thread at worst
     builds an equal evaluator twice (one is kept)."""
 
-    __slots__ = ("policy", "meta", "_build", "_evaluator")
+    __slots__ = ("policy", "_build", "_evaluator")
 
-    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta, build: Callable[[], Evaluator]) -> None:
-        self.policy, self.meta, self._build = policy, meta, build
+    def __init__(self, policy: CompiledPolicy, build: Callable[[], Evaluator]) -> None:
+        self.policy, self._build = policy, build
         self._evaluator: Evaluator | None = None
 
     @property
@@ -84,7 +84,7 @@ class Engine:
 
     __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of",
                  "_table_limit", "_plans", "_serving", "_code_store", "_rows", "_tables", "_store_path", "_missed",
-                 "evaluate")
+                 "_labels", "evaluate")
 
     evaluate: Callable[..., Decisions]
     """``evaluate(order, user, strict=False, store=None) -> Decisions``: decide every action for one order
@@ -115,17 +115,22 @@ class Engine:
         self._tables: dict[str, Any] = dict.fromkeys(self._by_store)  # the C batch's table of each store (_install)
         self._store_path = _store_path(self._store_of)
         self._missed: dict[Any, Any] = {}  # the store batch's misses decided, by their key (see _by_stores)
+        self._labels: dict[str, str] | None = None  # action id -> its bulk label (see action_label)
         self.evaluate = self._evaluator()
         # plans are pure functions of (action, state, store, user facts): kept, bounded; made on the first plan, so
         # that an engine which never plans never imports the planner
         self._plans: PlanCache | None = None
 
     def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None, cache: BuildCache) -> _Bound:
-        meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
-                             override.label if override else None, self._revision)
-        build = functools.partial(build_evaluator, policy, self._adapter, meta, table_limit=self._table_limit,
-                                  cache=cache)
-        return _Bound(policy, meta, functools.partial(codestore.within, self._code_store, build))
+        # one closure per store and nothing else: with thousands of stores (a warm start from the cache above all)
+        # the meta, like the evaluator, is made on the store's first order
+        def build() -> Evaluator:
+            meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
+                                 override.label if override else None, self._revision)
+            return codestore.within(self._code_store, functools.partial(
+                build_evaluator, policy, self._adapter, meta, table_limit=self._table_limit, cache=cache))
+
+        return _Bound(policy, build)
 
     def warm_up(self) -> Engine:
         """Build every store's evaluator now rather than on the store's first order (each costs about a
@@ -371,8 +376,10 @@ class Engine:
     def action_label(self, action: str) -> str:
         """The label naming ``action`` in bulk summaries: the base's, or for a store-only action its (first)
         store's. Raises ``KeyError`` (with a suggestion) for an action no loaded policy has."""
-        policies = (*(s.policy for s in self._stores.values()), self.policy)
-        labels = {a.id: a.spec.label for p in policies for a in p.actions}
+        labels = self._labels
+        if labels is None:  # once per engine: bulk asks on every call, and with thousands of stores it adds up
+            policies = (*(s.policy for s in self._stores.values()), self.policy)
+            labels = self._labels = {a.id: a.spec.label for p in policies for a in p.actions}
         if type(action) is not str or action not in labels:
             hint = did_you_mean(action, sorted(labels)) if type(action) is str else None
             raise KeyError(f"unknown action {describe(action)}" + (f"; {hint}" if hint else ""))
@@ -393,7 +400,7 @@ class Engine:
 
     @staticmethod
     def _bulk_decision(result: Decisions, action: str, label: str) -> Decision:
-        decision = result.get(action)
+        decision: Decision | None = result.get(action)
         if decision is not None:
             return decision
         unknown = [p for p in result.errors if p.fact == STORE_FACT]
