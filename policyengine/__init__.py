@@ -28,11 +28,12 @@ analyses or the CLI, and one that never touches the package pays nothing for it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from . import _parsetables  # noqa: F401  (first: rule-engine's prebuilt parse tables, see that module; cheap)
 
+TYPE_CHECKING = False  # not typing's: importing typing alone costs more than the rest of `import policyengine`
 if TYPE_CHECKING:
+    from typing import Any
+
     from .engine import Engine, StorePolicy, load
     from .errors import Diagnostic, FactError, FactProblem, PolicyError
     from .pipeline.model import FactSpec

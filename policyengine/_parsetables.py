@@ -13,8 +13,11 @@ the tables to be written again).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing alone costs more than the rest of `import policyengine`
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 __all__ = ["TABMODULE", "install", "signature", "write"]
 
@@ -69,10 +72,13 @@ def signature() -> str:
     return str(reflect.signature())
 
 
-def write(folder: Path = Path(__file__).parent) -> Path:
+def write(folder: Path | None = None) -> Path:
     """Build the tables of the installed rule-engine's grammar and write them as ``_rule_engine_parsetab.py``
     in ``folder`` (after upgrading rule-engine:
-    ``python -c 'from policyengine._parsetables import write; print(write())'``)."""
+    ``python -c 'from policyengine._parsetables import write; print(write())'``); by default next to this module."""
+    from pathlib import Path
+
+    folder = folder if folder is not None else Path(__file__).parent
     from rule_engine._vendor.ply import yacc
     from rule_engine.parser import Parser
 
