@@ -74,13 +74,14 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+import analysis_bench  # noqa: E402
 import lockproof  # noqa: E402
 import nonfinite  # noqa: E402
 import orderactions as oa  # noqa: E402
 import synthetic  # noqa: E402
-import analysis_bench  # noqa: E402
 
 import policyengine  # noqa: E402
+from policyengine.runtime.bulk import summarise as bulk_summary  # noqa: E402
 
 POLICIES = ROOT / "policies"
 DEFAULT_POLICY = POLICIES / "order-actions.yaml"
@@ -100,7 +101,7 @@ def project(decisions: Any) -> tuple[Any, ...]:
                  for d in decisions.values())
 
 
-def naive_menu_factory(engine: policyengine.Engine) -> Callable[[dict, dict], tuple[Any, ...]]:
+def naive_menu_factory(engine: policyengine.Engine) -> Callable[[dict[str, Any], dict[str, Any]], tuple[Any, ...]]:
     """rule-engine used directly: every condition a parsed ``Rule``, matched with ``rule.matches`` per call.
 
     The rule-engine context is ``{"order": order, "user": user, <other root>: order[<root>], <condition>: bool}``
@@ -121,13 +122,13 @@ def naive_menu_factory(engine: policyengine.Engine) -> Callable[[dict, dict], tu
                         allow_reason, guards, effects))
     assert not any(expr.actions for a in policy.actions for expr in a.exprs()), "naive baseline: no action refs"
 
-    def naive_menu(order: dict, user: dict) -> tuple[Any, ...]:
+    def naive_menu(order: dict[str, Any], user: dict[str, Any]) -> tuple[Any, ...]:
         thing = {"order": order, "user": user}
         for root in extra_roots:
             thing[root] = order[root]
         for name, rule in conditions:
             thing[name] = rule.matches(thing)
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for action, label, confirm, visible, hidden_reason, allow, allow_reason, guards, effects in actions:
             if not visible.matches(thing):
                 rows.append((action, label, "hidden", hidden_reason, confirm, ()))
@@ -210,7 +211,7 @@ def verify_results(name: str, pairs: Sequence[Pair], results: Sequence[Any],
 Thunk = Callable[[], Any]
 
 
-def broken(pairs: Sequence[Pair], kinds: Sequence[Callable[[dict, int], None]]) -> list[Pair]:
+def broken(pairs: Sequence[Pair], kinds: Sequence[Callable[[dict[str, Any], int], None]]) -> list[Pair]:
     """Copies of ``pairs`` with one fact broken in each order, by ``kinds`` in turn (issue 11's bad-fact figures: what
     a broken import sends). The originals are left as they are."""
     out = []
@@ -221,14 +222,14 @@ def broken(pairs: Sequence[Pair], kinds: Sequence[Callable[[dict, int], None]]) 
     return out
 
 
-DEFAULT_BREAKS: list[Callable[[dict, int], None]] = [
+DEFAULT_BREAKS: list[Callable[[dict[str, Any], int], None]] = [
     lambda o, i: o["store"].pop("manual_fulfillment"),  # a missing fact
     lambda o, i: o.update(has_shipment="no"),  # a wrong type
     lambda o, i: o.update(status="Shiped"),  # an undeclared value
 ]
-NONFINITE_BREAKS: list[Callable[[dict, int], None]] = [
+NONFINITE_BREAKS: list[Callable[[dict[str, Any], int], None]] = [
     lambda o, i: o.pop("total"), lambda o, i: o.update(total="12.50"), lambda o, i: o.update(tags="vip")]
-UNIQUE_BREAK: list[Callable[[dict, int], None]] = [lambda o, i: o.update(status=f"Imported-{i}")]
+UNIQUE_BREAK: list[Callable[[dict[str, Any], int], None]] = [lambda o, i: o.update(status=f"Imported-{i}")]
 """Every order bad in its own way (no two messages alike): the fail-closed path's worst case, for context."""
 
 
@@ -401,6 +402,62 @@ def _ratio(value: float) -> str:
     return f"{value:.0f}x" if value >= 100 else f"{value:.2f}x"
 
 
+def handwritten_bulk_factory(action: str = "reset") -> Callable[[Sequence[Any], dict[str, Any]], Any]:
+    """A hand-written ``bulk(action, orders, user)`` for the default policy returning the very BulkResult the engine
+    does: per order, read the facts, look the action's reason up (from :func:`orderactions.handwritten_menu`, once
+    per combination), group the order's index and read its id (a str as it is, an int as its decimal text)."""
+    position = [row[0] for row in oa.handwritten_menu(oa.all_pairs()[0][0], {"role": "admin"})].index(action)
+    label = oa.handwritten_menu(oa.all_pairs()[0][0], {"role": "admin"})[position][1]
+    reasons: dict[tuple[Any, ...], str | None] = {}
+
+    def reason_of(order: dict[str, Any], user: dict[str, Any], key: tuple[Any, ...]) -> str | None:
+        _, _, state, why, *_ = oa.handwritten_menu(order, user)[position]
+        reasons[key] = None if state == "enabled" else why[0] if why else state
+        return reasons[key]
+
+    def bulk(orders: Sequence[Any], user: dict[str, Any]) -> Any:
+        groups: dict[str | None, list[int]] = {}
+        ids: list[str | None] = []
+        role = user["role"]
+        for i, o in enumerate(orders):
+            key = (o["status"], o["has_shipment"], o["sent_to_warehouse"], o["store"]["manual_fulfillment"], role)
+            reason = reasons[key] if key in reasons else reason_of(o, user, key)
+            try:
+                groups[reason].append(i)
+            except KeyError:
+                groups[reason] = [i]
+            oid = o["id"]
+            ids.append(oid if type(oid) is str else str(oid))
+        return bulk_summary(action, label, len(orders), groups, ids)
+
+    return bulk
+
+
+def measure_import(rounds: int) -> dict[str, Any]:
+    """``import policyengine`` in a fresh interpreter against ``python -c pass``, interleaved round by round: wall
+    time (the figure: best round of each, the least disturbed on a shared machine; medians beside it) and CPU time
+    of the child (user + system), and ``-X importtime``'s cumulative figure for the package (one run)."""
+    wall: dict[str, list[float]] = {"pass": [], "import policyengine": []}
+    cpu: dict[str, list[float]] = {"pass": [], "import policyengine": []}
+    for r in range(rounds):
+        for code in (("pass", "import policyengine") if r % 2 == 0 else ("import policyengine", "pass")):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+            wall[code].append((time.perf_counter() - start) * 1000)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[code].append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import policyengine"], capture_output=True,
+                          text=True, check=True, cwd=ROOT)
+    cumulative = [int(line.split("|")[1]) for line in proc.stderr.splitlines() if line.rstrip().endswith("| policyengine")]
+    bare, imported = wall["pass"], wall["import policyengine"]
+    return {"over_bare_ms": min(imported) - min(bare),
+            "over_bare_median_ms": statistics.median(imported) - statistics.median(bare),
+            "cpu_over_bare_ms": statistics.median(cpu["import policyengine"]) - statistics.median(cpu["pass"]),
+            "bare_ms": min(bare), "import_ms": min(imported), "rounds": rounds,
+            "importtime_us": cumulative[-1] if cumulative else None}
+
+
 def report_lock_proofs() -> dict[str, Any]:
     """Lock-proof time: loading the shipped policies with and without their store overrides, a small override whose
     every proof reads 14 facts, and a hostile 1 MiB one (bench/lockproof.py); CPU ms, decision tables off."""
@@ -500,6 +557,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     nf_naive_pairs = nf_pairs[:naive_n]
 
     store_mixed = oa.random_pairs(n, args.seed + 2)
+    store_batch = oa.random_pairs(batch_n, args.seed + 5)
+    dir_evaluate = dir_engine.evaluate
+    import_rounds = 5 if q else 15
     store_plain = oa.random_pairs(n, args.seed + 3, oa.NO_OVERRIDE_STORES)
 
     def engine_projected(o: Any, u: Any) -> tuple[Any, ...]:
@@ -578,6 +638,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bulk_reset": (lambda: engine.bulk("reset", bulk_orders, bulk_user), batch_n),
         "floor_loop": (lambda: floor(batch_pairs), batch_n),
     }, batch_rounds)
+    print(f"timing: batches with store overrides (policies/, {batch_n} orders of random stores), bulk ids ...",
+          flush=True)
+    dir_many = dir_engine.evaluate_many
+    if dir_many(store_batch) != [dir_evaluate(o, u) for o, u in store_batch]:
+        print("\nFAILED: evaluate_many and evaluate differ on policies/ (store overrides)", file=sys.stderr)
+        return 1
+    str_orders = [{**o, "id": str(o["id"])} for o in bulk_orders]
+    hand_bulk = handwritten_bulk_factory("reset")
+    for name, these in (("int", bulk_orders), ("str", str_orders)):
+        if engine.bulk("reset", these, bulk_user) != hand_bulk(these, bulk_user):
+            print(f"\nFAILED: bulk and the hand-written bulk differ ({name} ids)", file=sys.stderr)
+            return 1
+    store_rounds = compare_thunks({
+        "evaluate_many": (lambda: dir_many(store_batch), batch_n),
+        "evaluate_loop": (lambda: [dir_evaluate(o, u) for o, u in store_batch], batch_n),
+        "bulk_int": (lambda: engine.bulk("reset", bulk_orders, bulk_user), batch_n),
+        "hand_int": (lambda: hand_bulk(bulk_orders, bulk_user), batch_n),
+        "bulk_str": (lambda: engine.bulk("reset", str_orders, bulk_user), batch_n),
+        "hand_str": (lambda: hand_bulk(str_orders, bulk_user), batch_n),
+    }, batch_rounds)
+    results["stores_batch"] = summarise(store_rounds, "evaluate_many", "evaluate_loop")
+    results["bulk_int"] = summarise(store_rounds, "bulk_int", "hand_int")
+    results["bulk_str"] = summarise(store_rounds, "bulk_str", "hand_str")
+    print("timing: import policyengine in fresh interpreters ...", flush=True)
+    results["import"] = measure_import(import_rounds)
     results["batch"] = {**summarise(batch_rounds_ns, "evaluate_many", "evaluate_loop"), "orders": batch_n,
                         "evaluate_many_vs_handwritten_loop": ratio_of(batch_rounds_ns, "evaluate_many",
                                                                       "handwritten_loop"),
@@ -627,7 +712,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
 
     print("timing: store dispatch (policies/) ...", flush=True)
-    dir_evaluate = dir_engine.evaluate
     plain_rounds = compare({"engine": dir_evaluate, "handwritten": oa.handwritten_store_menu}, store_plain, **single)
     mixed_rounds = compare({"engine": dir_evaluate, "handwritten": oa.handwritten_store_menu}, store_mixed, **single)
     results["stores_no_override"] = summarise(plain_rounds, "engine", "handwritten")
@@ -717,6 +801,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         row(label, res[bad_key], res[good_key], res)
     row("policies/ dir, stores without override", sp["engine_ns"], sp["handwritten_ns"], sp)
     row("policies/ dir, all 4 stores (acme, globex)", sm["engine_ns"], sm["handwritten_ns"], sm)
+    sb, bi, bs, imp = results["stores_batch"], results["bulk_int"], results["bulk_str"], results["import"]
+    row(f"policies/ batch {batch_n}: evaluate_many vs loop", sb["evaluate_many_ns"], sb["evaluate_loop_ns"], sb)
+    row("bulk('reset'), int ids vs hand-written bulk", bi["bulk_int_ns"], bi["hand_int_ns"], bi)
+    row("bulk('reset'), str ids vs hand-written bulk", bs["bulk_str_ns"], bs["hand_str_ns"], bs)
     row("naive rule-engine vs engine, default policy", nd["naive_ns"], nd["engine_ns"], nd)
     row("naive rule-engine vs engine, non-finite", nn["naive_ns"], nn["engine_ns"], nn)
     se = sy["evaluate"]
@@ -750,6 +838,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                  detail=spread(bf[key]))
           for key, what in (("evaluate", "evaluate"), ("nonfinite", "evaluate, non-finite policy"),
                             ("evaluate_many", "evaluate_many"), ("bulk", "bulk"))),
+        Target("stores_batch", "evaluate_many with store overrides (policies/) <= 0.7x its evaluate loop", sb["ratio"],
+               0.7, detail=f"{spread(sb)}; batch loop in {'C' if dir_engine.batch_in_c else 'Python'}"),
+        Target("bulk_int", "bulk <= 1.1x the hand-written bulk, int ids", bi["ratio"], 1.1, detail=spread(bi)),
+        Target("bulk_str", "bulk <= 1.1x the hand-written bulk, str ids", bs["ratio"], 1.1, detail=spread(bs)),
+        Target("import", "import policyengine <= 60 ms over a bare interpreter start (wall, best rounds)", imp["over_bare_ms"], 60,
+               unit="ms", detail=f"best rounds of {imp['rounds']}: {imp['import_ms']:.0f} vs {imp['bare_ms']:.0f} ms bare; "
+                                 f"medians {imp['over_bare_median_ms']:.0f} ms over; CPU (median) "
+                                 f"{imp['cpu_over_bare_ms']:.0f} ms over; -X importtime: policyengine "
+                                 f"{imp['importtime_us'] or 0} us cumulative"),
         Target("naive_default", ">= 500x faster than naive Rule.matches (default policy)", nd["ratio"], 500,
                higher_is_better=True, detail=spread(nd, 0)),
         Target("synthetic_load", "load + compile of the synthetic policy < 2 s (median CPU time)",

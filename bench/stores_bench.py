@@ -37,15 +37,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import policyengine  # noqa: E402
 from stores_gen import write_tree  # noqa: E402
+
+import policyengine  # noqa: E402
 
 STATUSES = ("New", "Pending", "Queued", "Bundled", "Routed", "Open", "Partially Shipped", "Shipped", "Error",
             "Skipped", "Closed", "Abandoned", "Archived")
@@ -86,7 +87,7 @@ def order(rng: random.Random, store: str) -> dict[str, Any]:
             "sent_to_warehouse": rng.random() < 0.5, "store": {"id": store, "manual_fulfillment": rng.random() < 0.5}}
 
 
-def time_rounds(contenders: dict[str, Callable[[], None]], rounds: int) -> dict[str, list[float]]:
+def time_rounds(contenders: Mapping[Any, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
     """Per round, each contender's CPU time (order alternating round by round), garbage collection off."""
     times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
@@ -205,6 +206,34 @@ def load_text(directory: Path, name: str, text: str) -> policyengine.Engine:
     return policyengine.load(path)
 
 
+def batch_row(many: policyengine.Engine, stores: Sequence[str], rng: random.Random, user: dict[str, Any], rounds: int,
+              biggest: int) -> bool:
+    """Row 2b: batches with store overrides (issue 24), evaluate_many and bulk against the engine's own evaluate
+    loop. True when they decide differently (checked before anything is timed)."""
+    batch_pairs = [(order(rng, rng.choice(stores)), user) for _ in range(20000)]
+    batch_orders = [o for o, _ in batch_pairs]
+    many.warm_up()  # every store's evaluator built: the loop and the batch then time deciding, not building
+    expected = [many.evaluate(o, u) for o, u in batch_pairs]
+    if many.evaluate_many(batch_pairs) != expected:
+        print("FAILED: evaluate_many and evaluate decide differently", file=sys.stderr)
+        return True
+    evaluate, evaluate_many, bulk = many.evaluate, many.evaluate_many, many.bulk
+    times = time_rounds({"evaluate_many": lambda: evaluate_many(batch_pairs),
+                         "loop": lambda: [evaluate(o, u) for o, u in batch_pairs],
+                         "bulk": lambda: bulk("reset", batch_orders, user),
+                         "floor": loop(dispatch_floor(stores, batch_pairs), batch_pairs)}, rounds)
+    ratios = [a / b for a, b in zip(times["evaluate_many"], times["loop"], strict=True)]
+    r = statistics.median(ratios)
+    print(f"\n2b. batch of {len(batch_pairs):,} orders of random stores among {biggest:,} "
+          f"(batch loop in {'C' if many.batch_in_c else 'Python'})")
+    print(f"   evaluate_many / its evaluate loop: {r:.2f}x ({min(ratios):.2f}..{max(ratios):.2f} over {len(ratios)} "
+          f"rounds)   (target <= 0.7x: {'MET' if r <= 0.7 else 'NOT met'}); the floor (hand-written dispatch, "
+          f"a call per order): {ratio(times, 'floor', 'loop'):.2f}x")
+    print(f"   bulk('reset') / the evaluate loop: {ratio(times, 'bulk', 'loop'):.2f}x   (context); "
+          f"evaluate_many {statistics.median(times['evaluate_many']) / len(batch_pairs) / 1000:.2f} us per order")
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 100 and 300 overrides, fewer rounds")
@@ -266,6 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("   the floor: a hand-written dispatch (read the store id and the facts, check them, look the store's own "
               "row up) over the same stores")
         print(f"   random store / engine without overrides: {ratio(times, 'many', 'base'):.2f}x   (context)")
+
+        if batch_row(many, stores, rng, user, rounds, biggest):
+            return 1
         del many
 
         # 3. actions ---------------------------------------------------------------------------------------------
@@ -276,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n, engine in engines.items():
             if not engine.specialised:
                 print(f"   (the {n}-action policy is not tabled)")
-        times = time_rounds({n: loop(e.evaluate, facts_pairs) for n, e in engines.items()}, rounds)  # type: ignore[misc]
+        times = time_rounds({n: loop(e.evaluate, facts_pairs) for n, e in engines.items()}, rounds)
         base_us = statistics.median(times[10]) / len(facts_pairs) / 1000  # type: ignore[index]
         for n in (100, 1000):
             r = ratio(times, n, 10)  # type: ignore[arg-type]

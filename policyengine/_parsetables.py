@@ -13,7 +13,11 @@ the tables to be written again).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+
+TYPE_CHECKING = False  # not typing's: importing typing alone costs more than the rest of `import policyengine`
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 __all__ = ["TABMODULE", "install", "signature", "write"]
 
@@ -23,14 +27,36 @@ TABMODULE = "rule_engine.parser.parsetab"
 _OURS = "_rule_engine_parsetab"
 
 
+class _Tables:
+    """A finder, last on ``sys.meta_path``, answering only ply's import of :data:`TABMODULE` (after every other
+    finder: tables someone else installs win) with our prebuilt tables. Nothing is read until ply asks, so
+    ``import policyengine`` costs nothing here."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: object = None, target: object = None) -> Any:
+        if fullname != TABMODULE:
+            return None
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(TABMODULE, _Tables)  # type: ignore[arg-type]  # a loader by its two methods
+
+    @staticmethod
+    def create_module(spec: object) -> Any:
+        from . import _rule_engine_parsetab  # the very module, under ply's name too
+
+        return _rule_engine_parsetab
+
+    @staticmethod
+    def exec_module(module: object) -> None:
+        return None
+
+
 def install() -> None:
     """Offer the prebuilt tables to ply, unless rule-engine is already imported (too late to matter) or someone
     else provides tables of their own."""
-    if "rule_engine.engine" in sys.modules or TABMODULE in sys.modules:
+    if "rule_engine.engine" in sys.modules or TABMODULE in sys.modules or _Tables in sys.meta_path:
         return
-    from . import _rule_engine_parsetab
-
-    sys.modules[TABMODULE] = _rule_engine_parsetab
+    sys.meta_path.append(_Tables)
 
 
 def signature() -> str:
@@ -46,10 +72,13 @@ def signature() -> str:
     return str(reflect.signature())
 
 
-def write(folder: Path = Path(__file__).parent) -> Path:
+def write(folder: Path | None = None) -> Path:
     """Build the tables of the installed rule-engine's grammar and write them as ``_rule_engine_parsetab.py``
     in ``folder`` (after upgrading rule-engine:
-    ``python -c 'from policyengine._parsetables import write; print(write())'``)."""
+    ``python -c 'from policyengine._parsetables import write; print(write())'``); by default next to this module."""
+    from pathlib import Path
+
+    folder = folder if folder is not None else Path(__file__).parent
     from rule_engine._vendor.ply import yacc
     from rule_engine.parser import Parser
 

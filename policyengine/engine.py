@@ -21,9 +21,8 @@ from .runtime.collector import collector_paused
 from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
 from .runtime.values import check_value, describe
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
-from .runtime.plan import Plan, PlanCache, build_plan
-from .runtime.codegen import (RAW, TABLE_LIMIT, BuildCache, Evaluator, TableLookup, build_dispatch, build_evaluator,
-                              fast_reader, finish, same_shape)
+from .runtime.codegen import (RAW, SLOW_MEMO_CELLS, TABLE_LIMIT, BuildCache, Evaluator, TableLookup, build_dispatch,
+                              build_evaluator, fast_reader, finish, same_shape, small_key)
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .runtime.reasons import not_offered_reason, store_reason
@@ -38,20 +37,21 @@ from .pipeline.yamlsource import Document, is_directory, missing
 if TYPE_CHECKING:
     from .cache import CacheOption
     from .perform import ActionEffects
+    from .runtime.plan import Plan, PlanCache
 
 __all__ = ["Engine", "StorePolicy", "load", "policy_files"]
 
 
 class _Bound:
-    """A policy bound to the engine: its Decisions meta, and its evaluator, built on first use. A store's evaluator
+    """A policy bound to the engine: its evaluator (and Decisions meta), built on first use. A store's evaluator
     is built when its first order comes (about a millisecond), not at load: with thousands of stores, load costs
     what checking the overrides costs, and memory grows with the stores actually served. A racing thread at worst
     builds an equal evaluator twice (one is kept)."""
 
-    __slots__ = ("policy", "meta", "_build", "_evaluator")
+    __slots__ = ("policy", "_build", "_evaluator")
 
-    def __init__(self, policy: CompiledPolicy, meta: DecisionsMeta, build: Callable[[], Evaluator]) -> None:
-        self.policy, self.meta, self._build = policy, meta, build
+    def __init__(self, policy: CompiledPolicy, build: Callable[[], Evaluator]) -> None:
+        self.policy, self._build = policy, build
         self._evaluator: Evaluator | None = None
 
     @property
@@ -75,7 +75,8 @@ class Engine:
     """Loaded, compiled policies ready to evaluate. Immutable and safe to share between threads."""
 
     __slots__ = ("_versions", "_stores", "_adapter", "_revision", "_default", "_by_store", "_store_of",
-                 "_table_limit", "_plans", "_serving", "_code_store", "evaluate")
+                 "_table_limit", "_plans", "_serving", "_code_store", "_rows", "_tables", "_store_path", "_missed",
+                 "_labels", "evaluate")
 
     evaluate: Callable[..., Decisions]
     """``evaluate(order, user, strict=False, store=None) -> Decisions``: decide every action for one order
@@ -102,22 +103,34 @@ class Engine:
         self._by_store = {s.store: self._bind(s.policy, s.override, cache) for s in self._stores.values()}
         store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
         self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
+        self._rows: dict[str, Any] = {}  # the table dispatch's rows of each store (see _evaluator)
+        self._tables: dict[str, Any] = dict.fromkeys(self._by_store)  # the C batch's table of each store (_install)
+        self._store_path = _store_path(self._store_of)
+        self._missed: dict[Any, Any] = {}  # the store batch's misses decided, by their key (see _by_stores)
+        self._labels: dict[str, str] | None = None  # action id -> its bulk label (see action_label)
         self.evaluate = self._evaluator()
-        self._plans = PlanCache()  # plans are pure functions of (action, state, store, user facts): kept, bounded
+        # plans are pure functions of (action, state, store, user facts): kept, bounded; made on the first plan, so
+        # that an engine which never plans never imports the planner
+        self._plans: PlanCache | None = None
 
     def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None, cache: BuildCache) -> _Bound:
-        meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
-                             override.label if override else None, self._revision)
-        build = functools.partial(build_evaluator, policy, self._adapter, meta, table_limit=self._table_limit,
-                                  cache=cache)
-        return _Bound(policy, meta, functools.partial(codestore.within, self._code_store, build))
+        # one closure per store and nothing else: with thousands of stores (a warm start from the cache above all)
+        # the meta, like the evaluator, is made on the store's first order
+        def build() -> Evaluator:
+            meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
+                                 override.label if override else None, self._revision)
+            return codestore.within(self._code_store, functools.partial(
+                build_evaluator, policy, self._adapter, meta, table_limit=self._table_limit, cache=cache))
+
+        return _Bound(policy, build)
 
     def warm_up(self) -> Engine:
         """Build every store's evaluator now rather than on the store's first order (each costs about a
         millisecond): for a service that wants every first request as fast as the rest, and for the load cache,
         which saves their code. Returns the engine."""
-        for bound in self._by_store.values():
+        for store, bound in self._by_store.items():
             bound.evaluator  # noqa: B018 - built and kept by the property
+            self._install(store)
         return self
 
     # -- what is loaded -----------------------------------------------------------------------------------
@@ -199,6 +212,7 @@ class Engine:
             return _documented(default)
         # each store's generated evaluate once built; until then a stub that builds it (see _Bound)
         rows: dict[str, Any] = dict.fromkeys(self._by_store)  # the table dispatch's rows of each store built
+        self._rows = rows
         default_lookup = self._default.evaluator.lookup
         by_store = {store: self._first_call(store, rows, default_lookup) for store in self._by_store}
         self._serving = by_store
@@ -235,13 +249,21 @@ class Engine:
         table dispatch, when they share the base's key index) in place of the stub, and decides."""
 
         def first(order: Any, user: Any, strict: Any = False) -> Any:
-            evaluator = self._by_store[store].evaluator
-            self._serving[store] = evaluator.evaluate
-            if default is not None and same_shape(evaluator.lookup, default):
-                rows[store] = evaluator.lookup.rows  # type: ignore[union-attr]
-            return evaluator.evaluate(order, user, strict)
+            return self._install(store).evaluate(order, user, strict)
 
         return first
+
+    def _install(self, store: str) -> Evaluator:
+        """``store``'s evaluator, built, put in place of its first-call stub, and its rows (when they share the
+        base's key index) given to the table dispatch and the batch loop."""
+        evaluator = self._by_store[store].evaluator
+        self._serving[store] = evaluator.evaluate
+        default = self._default.evaluator.lookup
+        if default is not None and same_shape(evaluator.lookup, default):
+            self._rows[store] = self._tables[store] = evaluator.lookup.rows  # type: ignore[union-attr]
+        elif evaluator.store_table is not None:  # read its own way: its own shape and rows, for the C batch only
+            self._tables[store] = evaluator.store_table()
+        return evaluator
 
     def _table_dispatch(self, general: Callable[..., Decisions],
                         rows: dict[str, Any]) -> Callable[..., Decisions] | None:
@@ -265,22 +287,45 @@ class Engine:
                       store: str | None = None) -> list[Decisions]:
         """:meth:`evaluate` over many ``(order, user)`` pairs, possibly of different stores, in input order.
 
-        Without store overrides (or with ``store`` given) the whole batch runs in one generated loop (in C where the
-        optional extension is built): no per-order call or dispatch, and orders with the same facts share one
-        Decisions object.
+        The whole batch runs in one loop (in C where the optional extension is built and the policies are tabled):
+        no per-order call, the store dispatch included, and orders with the same facts share one Decisions object.
         """
-        if self._store_of is None or type(store) is str:
-            return self._finished(self._batch_evaluator(store).evaluate_many(pairs, strict), strict)
-        return [self.evaluate(*_as_pair(pair), strict, store) for pair in pairs]
+        if self._store_of is None:
+            return self._finished(self._default.evaluator.evaluate_many(pairs, strict), strict)
+        return self._finished(self._by_stores(list(pairs), None, store), strict)
 
-    def _evaluate_orders(self, orders: Sequence[Any], user: Any, store: str | None) -> list[Decisions]:
+    def _evaluate_orders(self, orders: list[Any], user: Any, store: str | None) -> list[Decisions]:
         """:meth:`evaluate_many` of ``orders``, all for ``user``."""
-        if self._store_of is None or type(store) is str:
-            return self._finished(self._batch_evaluator(store).evaluate_orders(orders, user), False)
-        return [self.evaluate(order, user, False, store) for order in orders]
+        if self._store_of is None:
+            return self._finished(self._default.evaluator.evaluate_orders(orders, user), False)
+        return self._finished(self._by_stores(orders, user, store), False)
 
-    def _batch_evaluator(self, store: str | None) -> Evaluator:
-        return (self._by_store.get(store, self._default) if type(store) is str else self._default).evaluator
+    def _by_stores(self, items: list[Any], user: Any, store: Any) -> tuple[list[Any], list[int]]:
+        """The batch of an engine with store overrides: ``items`` are pairs (``user`` None) or orders of ``user``.
+        Returns the results (a fail-closed one unfinished, as ``evaluate(..., RAW)`` gives it) and the indexes of
+        those. The C loop answers the pairs whose store and facts it can read from the stores' rows; every other
+        pair (any doubt about its store included) is decided by ``evaluate`` itself, so the results are its own."""
+        evaluate = self.evaluate
+        loop = self._default.evaluator.store_loop
+        lookup = self._default.evaluator.lookup
+        if loop is None or lookup is None or self._store_path is None or (store is not None and type(store) is not str):
+            results = [evaluate(*(_as_pair(item) if user is None else (item, user)), RAW, store) for item in items]
+            return results, [i for i, r in enumerate(results) if r.__class__ is not Decisions]
+        # a store without an override is decided by the base's rows, as the dispatch decides it
+        results, misses, keys = loop(items, self._tables, lookup.rows, self._store_path, user, store)
+        memo, slow = self._missed, []
+        for i, key in zip(misses, keys, strict=True):
+            result = memo.get(key) if key is not None else None
+            if result is None:
+                result = evaluate(*(_as_pair(items[i]) if user is None else (items[i], user)), RAW, store)
+                if key is not None and small_key((key[0], *key[1])):
+                    if len(memo) >= SLOW_MEMO_CELLS:
+                        memo.clear()
+                    memo[key] = result
+            results[i] = result
+            if result.__class__ is not Decisions:
+                slow.append(i)
+        return results, slow
 
     @staticmethod
     def _finished(batch: tuple[list[Any], list[int]], strict: bool) -> list[Decisions]:
@@ -323,8 +368,10 @@ class Engine:
     def action_label(self, action: str) -> str:
         """The label naming ``action`` in bulk summaries: the base's, or for a store-only action its (first)
         store's. Raises ``KeyError`` (with a suggestion) for an action no loaded policy has."""
-        policies = (*(s.policy for s in self._stores.values()), self.policy)
-        labels = {a.id: a.spec.label for p in policies for a in p.actions}
+        labels = self._labels
+        if labels is None:  # once per engine: bulk asks on every call, and with thousands of stores it adds up
+            policies = (*(s.policy for s in self._stores.values()), self.policy)
+            labels = self._labels = {a.id: a.spec.label for p in policies for a in p.actions}
         if type(action) is not str or action not in labels:
             hint = did_you_mean(action, sorted(labels)) if type(action) is str else None
             raise KeyError(f"unknown action {describe(action)}" + (f"; {hint}" if hint else ""))
@@ -337,11 +384,15 @@ class Engine:
         ``store`` it covers every store, each by its own policy. Exact, bad facts included: a row is in the plan's
         set exactly when ``evaluate`` decides that state for it. Raises ``KeyError`` for an unknown action and
         :class:`~policyengine.runtime.plan.PlanError` for a condition no database can decide alike."""
+        from .runtime.plan import PlanCache, build_plan
+
+        if self._plans is None:
+            self._plans = PlanCache()  # a racing thread at worst makes a second, empty cache
         return build_plan(self, action, user, store=store, state=state, cache=self._plans)
 
     @staticmethod
     def _bulk_decision(result: Decisions, action: str, label: str) -> Decision:
-        decision = result.get(action)
+        decision: Decision | None = result.get(action)
         if decision is not None:
             return decision
         unknown = [p for p in result.errors if p.fact == STORE_FACT]
@@ -382,6 +433,15 @@ def _as_pair(item: Any) -> tuple[Any, Any]:
     except Exception:
         return None, None
     return order, user
+
+
+def _store_path(getter: Any) -> tuple[Any, ...] | None:
+    """The store id's path for the C loop, ``(root, key, ...)`` (root 0 the order, 1 the user), when the adapter
+    reads it by a path from either; else None."""
+    path = inline_path(getter) if getter is not None else None
+    if path is None or path[0] not in ("order", "user"):
+        return None
+    return (("order", "user").index(path[0]), *path[1:])
 
 
 def _documented(evaluate: Callable[..., Decisions]) -> Callable[..., Decisions]:

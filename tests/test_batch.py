@@ -17,7 +17,7 @@ import types
 from typing import Any
 
 import pytest
-from conftest import BASE_FILE
+from conftest import BASE_FILE, POLICIES, ROLES, STATUSES, make_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,7 +109,8 @@ def test_the_c_loop_decides_like_the_python_loop_on_any_input(
 def test_a_base_exception_from_host_code_gets_out(engines: tuple[policyengine.Engine, policyengine.Engine]) -> None:
     good = ({"status": "Error", "has_shipment": False, "sent_to_warehouse": False,
              "store": {"id": "x", "manual_fulfillment": True}}, {"role": "admin"})
-    bad = ({CollidesWithStatus(): "Error", **{k: v for k, v in good[0].items() if k != "status"}}, {"role": "admin"})
+    colliding: dict[Any, Any] = {CollidesWithStatus(): "Error", **{k: v for k, v in good[0].items() if k != "status"}}
+    bad = (colliding, {"role": "admin"})
     for engine in engines:
         with pytest.raises(Stop):
             engine.evaluate_many([good, bad, good])
@@ -174,3 +175,141 @@ def test_the_keys_of_misses_tell_values_and_classes_apart() -> None:
                     None, (None, type(None), ..., None)]  # a float is no key: 0.0 == -0.0, yet they read differently
 
 
+
+
+# -- store overrides: the C loop dispatches to each store's rows; every path decides as evaluate does ---------------
+
+def _stores_tree(tmp: Any) -> Any:
+    """policies/ (acme reads order.channel: a store read its own way; globex: the base's shape) plus two generated
+    overrides of the base's shape, so the batch meets every kind of store."""
+    import shutil
+
+    root = tmp / "stores-set"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("tests", "invariants"))
+    for name, body in (("s1", "  edit:\n    hidden: true\n"), ("s2", "  archive:\n    label: Put away\n")):
+        (root / "stores" / f"{name}.yaml").write_text(
+            "apiVersion: policyengine/v1\nkind: StoreOverride\nstore: " + name + "\nversion: 1\nbase:\n"
+            "  policy: order-actions\n  version: 1\nactions:\n" + body)
+    return root
+
+
+@pytest.fixture(scope="module")
+def store_engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[policyengine.Engine, policyengine.Engine]:
+    root = _stores_tree(tmp_path_factory.mktemp("stores"))
+    in_c = policyengine.load(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(codegen, "_batch", None)
+        in_python = policyengine.load(root)
+    assert in_c.batch_in_c and not in_python.batch_in_c and set(in_c.stores) == {"acme", "globex", "s1", "s2"}
+    return in_c, in_python
+
+
+store_ids = st.sampled_from(["acme", "globex", "s1", "s2", "acme", "globex", "no-override", "", None, 7,
+                             Touchy("acme"), Status.ERROR])
+channels = st.sampled_from(["shopify", "amazon", "woocommerce", "ebay", None, 3])
+
+
+@st.composite
+def store_pairs(draw: Any) -> Any:
+    order, user = draw(pairs())
+    if type(order) is dict and type(order.get("store")) is dict:
+        order = {**order, "channel": draw(channels), "store": {**order["store"], "id": draw(store_ids)}}
+        if not draw(st.integers(0, 9)):
+            order["store"].pop("id")
+        if not draw(st.integers(0, 5)):
+            order.pop("channel")
+    return draw(st.sampled_from([(order, user)] * 6 + [[order, user], "junk", (order,)]))
+
+
+def _one_by_one(engine: policyengine.Engine, items: list[Any], store: Any = None, strict: bool = False) -> list[Any]:
+    out = []
+    for item in items:
+        try:
+            order, user = item
+        except Exception:
+            order = user = None
+        out.append(engine.evaluate(order, user, strict, store))
+    return out
+
+
+@settings(max_examples=int(os.environ.get("BATCH_EXAMPLES", "80")), deadline=None)
+@given(items=st.lists(store_pairs(), max_size=30), store=st.sampled_from([None, None, "acme", "globex", "s1",
+                                                                         "no-override", 5]))
+def test_evaluate_many_with_stores_decides_each_pair_as_evaluate_does(
+        store_engines: tuple[policyengine.Engine, policyengine.Engine], items: list[Any], store: Any) -> None:
+    in_c, in_python = store_engines
+    for engine in store_engines:
+        got = engine.evaluate_many(items, store=store)
+        assert got == _one_by_one(engine, items, store)
+        assert got == engine.evaluate_many(items, store=store)  # again: now from the rows the first run built
+    assert in_c.evaluate_many(items, store=store) == in_python.evaluate_many(items, store=store)
+    if any(result.errors for result in in_c.evaluate_many(items, store=store)):
+        for engine in store_engines:
+            with pytest.raises(policyengine.FactError):
+                engine.evaluate_many(items, store=store, strict=True)
+
+
+@settings(max_examples=int(os.environ.get("BATCH_EXAMPLES", "30")), deadline=None)
+@given(items=st.lists(store_pairs(), max_size=20), ids=st.lists(st.sampled_from(
+    ["a", 1, 2**80, -3, True, None, 1.5, Touchy("x"), "b"]), min_size=20, max_size=20),
+    store=st.sampled_from([None, "acme", "globex"]))
+def test_bulk_with_stores_and_any_ids_agrees_with_evaluate(
+        store_engines: tuple[policyengine.Engine, policyengine.Engine], items: list[Any], ids: list[Any],
+        store: Any) -> None:
+    user = {"role": "member"}
+    orders = [item[0] if type(item) is tuple and len(item) == 2 else item for item in items]
+    orders = [{**o, "id": i} if type(o) is dict else o for o, i in zip(orders, ids, strict=False)]
+    in_c, in_python = store_engines
+    for action in ("reset", "delete", "edit"):
+        got = in_c.bulk(action, orders, user, store=store, decisions=True)
+        assert got == in_python.bulk(action, orders, user, store=store, decisions=True)
+        expected = [in_c.evaluate(o, user, False, store) for o in orders]
+        assert [d.state for d in got.decisions or ()] == [r[action].state if action in r else "hidden"
+                                                          for r in expected]
+        # ids read as the default adapter's own order_id reads them, whatever their type
+        adapter = policyengine.DefaultAdapter()
+        assert [d["order_id"] for d in got.to_dict()["decisions"]] == [adapter.order_id(o) for o in orders]
+
+
+def test_order_ids_in_c_read_as_the_default_adapter_does() -> None:
+    adapter = policyengine.DefaultAdapter()
+    orders: list[Any] = [{"id": "a"}, {"id": 3}, {}, {"id": None}, {"id": True}, {"id": 2**70}, [], {"id": 1.5},
+                         {"id": -12}, types.SimpleNamespace(id=4), {"id": Touchy("t")}, {"id": 2**300}]
+    ids, others = batch.order_ids(orders)
+    for i in others:
+        ids[i] = adapter.order_id(orders[i])
+    assert ids == [adapter.order_id(o) for o in orders]
+    assert ids == ["a", "3", None, None, "True", str(2**70), None, "1.5", "-12", "4", "t", None]
+
+
+def test_a_warmed_up_engine_answers_every_valid_pair_in_c(store_engines: tuple[policyengine.Engine,
+                                                                                policyengine.Engine]) -> None:
+    in_c, _ = store_engines
+    in_c.warm_up()
+    items = [({**make_order(status, store_id=store), "channel": "amazon"}, {"role": role})
+             for status in STATUSES for store in ("acme", "globex", "s1", "s2", "elsewhere") for role in ROLES]
+    evaluator = in_c._default.evaluator  # noqa: SLF001 - the loop itself: which pairs it leaves to Python
+    assert evaluator.store_loop is not None and evaluator.lookup is not None
+    in_c.evaluate_many(items)  # builds the rows these combinations use
+    _, misses, _ = evaluator.store_loop(items, in_c._tables, evaluator.lookup.rows, in_c._store_path, None, None)  # noqa: SLF001
+    assert misses == []
+
+
+def test_lookup_stores_misses_what_it_cannot_read_as_the_dispatch_does() -> None:
+    tables = {"x": ["X-A-false", "X-A-true", "X-B-false", "X-B-true"], "lazy": None,
+              "y": [None, "Y-A-true", None, None]}
+    fallback = list(FLAT)
+    path = (0, "store")
+    items = [({"k": "a", "store": "x"}, {"flag": True}), ({"k": "a", "store": "other"}, {"flag": False}),
+             ({"k": "a", "store": "lazy"}, {"flag": True}), ({"k": "a", "store": "y"}, {"flag": False}),
+             ({"k": "a"}, {"flag": True}), ({"k": "a", "store": 1}, {"flag": True}),
+             ({"k": "c", "store": "x"}, {"flag": True}), "junk"]
+    results, misses, keys = batch.lookup_stores(items, tables, fallback, path, PATHS, INDEXES, CLASSES, None, None)
+    assert results == ["X-A-true", "A-false", None, None, None, None, None, None]
+    assert misses == [2, 3, 4, 5, 6, 7]
+    assert keys == [None, ("y", ("a", str, False, bool)), None, None, ("x", ("c", str, True, bool)), None]
+    # a given store: only its own pairs are answered, and none is keyed
+    results, misses, keys = batch.lookup_stores(items, tables, fallback, path, PATHS, INDEXES, CLASSES, None, "x")
+    assert results == ["X-A-true"] + [None] * 7 and keys == [None] * 7
+    with pytest.raises(TypeError, match="tables must be a dict"):
+        batch.lookup_stores(items, [], fallback, path, PATHS, INDEXES, CLASSES, None, None)

@@ -1,6 +1,12 @@
 /* policyengine._batch: the batch loop of a tabled policy, in C (optional; built when a C compiler is present).
  *
  * lookup_all(pairs, flat, paths, indexes, classes[, user]) -> (results, misses, keys)
+ * lookup_stores(pairs, tables, fallback, store_path, paths, indexes, classes, user, store) -> (results, misses, keys)
+ * order_ids(orders) -> (ids, others)
+ *
+ * lookup_stores is lookup_all for a policy set with store overrides whose tabled policies read their facts alike:
+ * each pair's table is its store's, chosen by the store id read at store_path (an exact str through plain dicts);
+ * anything else about the store is a miss, for the Python dispatch to decide. order_ids reads bulk's order ids.
  *
  * For each (order, user) pair of the list `pairs` (or, given `user`, each order of the list `pairs` with that user),
  * reads every fact along its path through plain dicts only, checks that each value's class is exactly `classes[j]`
@@ -76,9 +82,11 @@ typedef struct {
     PyObject *indexes;
     PyObject *classes;
     Py_ssize_t facts;
+    Py_ssize_t combinations;
     unsigned char roots[MAX_FACTS]; /* per fact: 0 the order, 1 the user */
     Py_ssize_t sizes[MAX_FACTS];    /* per fact: the size of its domain */
     Py_ssize_t defaults[MAX_FACTS]; /* per fact: the position of its default, or -1 when it has none */
+    unsigned char roots_store;      /* lookup_stores: the store id's root */
 } Spec;
 
 /* The flat table's entry for one order and user, as a new reference; NULL for a miss (see miss_or_fail). The
@@ -90,7 +98,18 @@ typedef struct {
  * runs no host code), so the caller decides each key once: bad data in a batch costs about what good data costs.
  * Any other miss leaves *key_out NULL. */
 static PyObject *
+lookup_in(PyObject *order, PyObject *user, const Spec *spec, PyObject *table, PyObject **key_out);
+
+static PyObject *
 lookup_one(PyObject *order, PyObject *user, const Spec *spec, PyObject **key_out)
+{
+    return lookup_in(order, user, spec, spec->flat, key_out);
+}
+
+/* lookup_one against `table`: a tuple, or a list of the same length whose entries may still be None (rows built on
+ * first use by the Python path; a list of another length is never read: a miss). */
+static PyObject *
+lookup_in(PyObject *order, PyObject *user, const Spec *spec, PyObject *table, PyObject **key_out)
 {
     PyObject *roots[2] = {order, user};
     PyObject *leaves[MAX_FACTS];
@@ -138,8 +157,17 @@ lookup_one(PyObject *order, PyObject *user, const Spec *spec, PyObject **key_out
         at = at * spec->sizes[j] + PyLong_AsSsize_t(position);
     }
     /* a combination whose conditions raise is None in the table: a miss, decided (and keyed) like any other */
-    if (hit && read == spec->facts && PyTuple_GET_ITEM(spec->flat, at) != Py_None) {
-        result = PyTuple_GET_ITEM(spec->flat, at);
+    PyObject *entry = NULL;
+    if (hit && read == spec->facts) {
+        if (PyTuple_CheckExact(table)) {
+            entry = PyTuple_GET_ITEM(table, at);
+        }
+        else if (PyList_CheckExact(table) && PyList_GET_SIZE(table) == spec->combinations) {
+            entry = PyList_GET_ITEM(table, at);
+        }
+    }
+    if (entry != NULL && entry != Py_None) {
+        result = entry;
         Py_INCREF(result);
     }
     else if (keyable && read == spec->facts && (*key_out = PyTuple_New(2 * spec->facts)) != NULL) {
@@ -158,86 +186,205 @@ lookup_one(PyObject *order, PyObject *user, const Spec *spec, PyObject **key_out
     return result;
 }
 
-static PyObject *
-lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* Checks flat (a tuple, or NULL for lookup_stores, whose tables are checked on each read), paths, indexes and
+ * classes once, into *spec. -1 with an exception set when they are malformed. */
+static int
+parse_spec(PyObject *flat, PyObject *paths, PyObject *indexes, PyObject *classes, Spec *spec, const char *name)
 {
-    if (nargs != 5 && nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, classes[, user]) takes 5 or 6 "
-                                         "arguments");
-        return NULL;
+    spec->flat = flat != NULL ? flat : Py_None;
+    spec->paths = paths;
+    spec->indexes = indexes;
+    spec->classes = classes;
+    if ((flat != NULL && !PyTuple_CheckExact(flat)) || !PyTuple_CheckExact(paths) || !PyTuple_CheckExact(indexes)
+        || !PyTuple_CheckExact(classes) || PyTuple_GET_SIZE(paths) > MAX_FACTS
+        || PyTuple_GET_SIZE(indexes) != PyTuple_GET_SIZE(paths)
+        || PyTuple_GET_SIZE(classes) != PyTuple_GET_SIZE(paths)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be tuples, the last three of one length (<= 64)", name,
+                     flat != NULL ? "flat, paths, indexes and classes" : "paths, indexes and classes");
+        return -1;
     }
-    PyObject *one_user = nargs == 6 ? args[5] : NULL; /* given: `pairs` holds orders, all for this user */
-    Spec spec = {args[1], args[2], args[3], args[4], 0, {0}, {0}, {0}};
-    if (!PyTuple_CheckExact(spec.flat) || !PyTuple_CheckExact(spec.paths) || !PyTuple_CheckExact(spec.indexes)
-        || !PyTuple_CheckExact(spec.classes) || PyTuple_GET_SIZE(spec.paths) > MAX_FACTS
-        || PyTuple_GET_SIZE(spec.indexes) != PyTuple_GET_SIZE(spec.paths)
-        || PyTuple_GET_SIZE(spec.classes) != PyTuple_GET_SIZE(spec.paths)) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all: flat, paths, indexes and classes must be tuples, the last three "
-                                         "of one length (<= 64)");
-        return NULL;
-    }
-    spec.facts = PyTuple_GET_SIZE(spec.paths);
+    spec->facts = PyTuple_GET_SIZE(paths);
     Py_ssize_t combinations = 1;
-    for (Py_ssize_t j = 0; j < spec.facts; j++) {
-        PyObject *path = PyTuple_GET_ITEM(spec.paths, j);
+    for (Py_ssize_t j = 0; j < spec->facts; j++) {
+        PyObject *path = PyTuple_GET_ITEM(paths, j);
         if (!PyTuple_CheckExact(path) || PyTuple_GET_SIZE(path) < 1 || !PyLong_CheckExact(PyTuple_GET_ITEM(path, 0))) {
-            PyErr_SetString(PyExc_TypeError, "lookup_all: each path must be a tuple (root, key, ...)");
-            return NULL;
+            PyErr_Format(PyExc_TypeError, "%s: each path must be a tuple (root, key, ...)", name);
+            return -1;
         }
         Py_ssize_t root = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, 0));
         if (root != 0 && root != 1) {
-            PyErr_SetString(PyExc_ValueError, "lookup_all: a path's root must be 0 (order) or 1 (user)");
-            return NULL;
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s: a path's root must be 0 (order) or 1 (user)", name);
+            return -1;
         }
-        spec.roots[j] = (unsigned char)root;
-        if (!PyType_Check(PyTuple_GET_ITEM(spec.classes, j))) {
-            PyErr_SetString(PyExc_TypeError, "lookup_all: each class must be a type");
-            return NULL;
+        spec->roots[j] = (unsigned char)root;
+        if (!PyType_Check(PyTuple_GET_ITEM(classes, j))) {
+            PyErr_Format(PyExc_TypeError, "%s: each class must be a type", name);
+            return -1;
         }
-        PyObject *index = PyTuple_GET_ITEM(spec.indexes, j);
+        PyObject *index = PyTuple_GET_ITEM(indexes, j);
         if (!PyDict_CheckExact(index)) {
-            PyErr_SetString(PyExc_TypeError, "lookup_all: each index must be a dict");
-            return NULL;
+            PyErr_Format(PyExc_TypeError, "%s: each index must be a dict", name);
+            return -1;
         }
         PyObject *fallback = PyDict_GetItemWithError(index, Py_Ellipsis); /* borrowed; the default's position */
         if (fallback == NULL && PyErr_Occurred()) {
-            return NULL;
+            return -1;
         }
-        spec.sizes[j] = PyDict_GET_SIZE(index) - (fallback != NULL);
-        spec.defaults[j] = -1;
+        spec->sizes[j] = PyDict_GET_SIZE(index) - (fallback != NULL);
+        spec->defaults[j] = -1;
         if (fallback != NULL) {
             Py_ssize_t p = PyLong_CheckExact(fallback) ? PyLong_AsSsize_t(fallback) : -1;
-            if (p < 0 || p >= spec.sizes[j]) {
-                PyErr_SetString(PyExc_ValueError, "lookup_all: a default's position is outside its domain's range");
-                return NULL;
+            if (p < 0 || p >= spec->sizes[j]) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "%s: a default's position is outside its domain's range", name);
+                return -1;
             }
-            spec.defaults[j] = p;
+            spec->defaults[j] = p;
         }
-        /* every position must be an int in range, so that any lookup lands inside flat */
+        /* every position must be an int in range, so that any lookup lands inside the table */
         PyObject *value, *position;
         Py_ssize_t pos = 0;
         while (PyDict_Next(index, &pos, &value, &position)) {
             Py_ssize_t p = PyLong_CheckExact(position) ? PyLong_AsSsize_t(position) : -1;
-            if (p < 0 || p >= spec.sizes[j]) {
-                PyErr_SetString(PyExc_ValueError, "lookup_all: an index maps a value outside its domain's range");
+            if (p < 0 || p >= spec->sizes[j]) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "%s: an index maps a value outside its domain's range", name);
+                return -1;
+            }
+        }
+        if (spec->sizes[j] > 0 && combinations > PY_SSIZE_T_MAX / spec->sizes[j]) {
+            PyErr_Format(PyExc_OverflowError, "%s: too many combinations", name);
+            return -1;
+        }
+        combinations *= spec->sizes[j];
+    }
+    spec->combinations = combinations;
+    if (flat != NULL && combinations != PyTuple_GET_SIZE(flat)) {
+        PyErr_Format(PyExc_ValueError, "%s: flat must hold one entry per combination of the indexes", name);
+        return -1;
+    }
+    return 0;
+}
+
+#define SHAPE "policyengine._batch.shape"
+
+static void
+shape_free(PyObject *capsule)
+{
+    Spec *spec = PyCapsule_GetPointer(capsule, SHAPE);
+    if (spec != NULL) {
+        Py_XDECREF(spec->paths);
+        Py_XDECREF(spec->indexes);
+        Py_XDECREF(spec->classes);
+        PyMem_Free(spec);
+    }
+}
+
+/* shape(paths, indexes, classes) -> an opaque shape: how a store policy that reads other facts than the base reads
+ * its own, checked once, for its entry (shape, rows) in lookup_stores' tables. */
+static PyObject *
+shape(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "shape(paths, indexes, classes) takes 3 arguments");
+        return NULL;
+    }
+    Spec *spec = PyMem_Calloc(1, sizeof(Spec));
+    if (spec == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (parse_spec(NULL, args[0], args[1], args[2], spec, "shape") < 0) {
+        PyMem_Free(spec);
+        return NULL;
+    }
+    Py_INCREF(spec->paths);
+    Py_INCREF(spec->indexes);
+    Py_INCREF(spec->classes);
+    PyObject *capsule = PyCapsule_New(spec, SHAPE, shape_free);
+    if (capsule == NULL) {
+        Py_DECREF(spec->paths);
+        Py_DECREF(spec->indexes);
+        Py_DECREF(spec->classes);
+        PyMem_Free(spec);
+    }
+    return capsule;
+}
+
+/* How lookup_stores chooses each pair's table: the store id's path, the tables by store id, the table of a store
+ * without one, and (given) the one store every pair must name. */
+typedef struct {
+    PyObject *path;
+    PyObject *tables;
+    PyObject *fallback;
+    PyObject *forced;
+} Stores;
+
+/* The entry of the table of the pair's store, as a new reference; NULL for a miss. Only an exact str read from plain
+ * dicts chooses a table: any other store id (missing, of another type, an error on the way), a store whose table is
+ * None (not built yet, or read another way), or another store than `forced`, is a miss without a key, decided by the
+ * Python dispatch (which says what is wrong). A miss with facts keyed (see lookup_one) gets the key (store, key). */
+static PyObject *
+lookup_store(PyObject *order, PyObject *user, const Spec *spec, const Stores *stores, PyObject **key_out)
+{
+    PyObject *roots[2] = {order, user};
+    int missing;
+    *key_out = NULL;
+    PyObject *store = follow(roots[spec->roots_store], stores->path, &missing);
+    if (store == NULL) {
+        return NULL;
+    }
+    PyObject *table = NULL;
+    if (PyUnicode_CheckExact(store)) {
+        if (stores->forced != NULL) {
+            int same = PyUnicode_Compare(store, stores->forced) == 0; /* exact strs: no host code runs */
+            if (!same) {
+                PyErr_Clear();
+                Py_DECREF(store);
                 return NULL;
             }
         }
-        if (spec.sizes[j] > 0 && combinations > PY_SSIZE_T_MAX / spec.sizes[j]) {
-            PyErr_SetString(PyExc_OverflowError, "lookup_all: too many combinations");
-            return NULL;
+        table = PyDict_GetItemWithError(stores->tables, store); /* exact str keys: no host code either */
+        if (table == NULL && !PyErr_Occurred()) {
+            table = stores->fallback;
         }
-        combinations *= spec.sizes[j];
     }
-    if (combinations != PyTuple_GET_SIZE(spec.flat)) {
-        PyErr_SetString(PyExc_ValueError, "lookup_all: flat must hold one entry per combination of the indexes");
+    if (table == NULL || table == Py_None) {
+        Py_DECREF(store);
         return NULL;
     }
-    if (!PyList_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "lookup_all: pairs must be a list");
+    Py_INCREF(table); /* held while read: the host could drop it from `tables` during the lookup */
+    PyObject *key = NULL;
+    PyObject *result = NULL;
+    if (PyList_CheckExact(table)) {
+        result = lookup_in(order, user, spec, table, &key);
+    }
+    else if (PyTuple_CheckExact(table) && PyTuple_GET_SIZE(table) == 2
+             && PyCapsule_IsValid(PyTuple_GET_ITEM(table, 0), SHAPE) && PyList_CheckExact(PyTuple_GET_ITEM(table, 1))) {
+        /* a store read its own way: (shape, rows); its misses are keyed by its own facts */
+        const Spec *own = PyCapsule_GetPointer(PyTuple_GET_ITEM(table, 0), SHAPE);
+        result = lookup_in(order, user, own, PyTuple_GET_ITEM(table, 1), &key);
+    }
+    Py_DECREF(table);
+    if (key != NULL && stores->forced == NULL) {
+        *key_out = PyTuple_Pack(2, store, key);
+        if (*key_out == NULL) {
+            PyErr_Clear(); /* no key: the miss is decided on its own */
+        }
+    }
+    Py_XDECREF(key);
+    Py_DECREF(store);
+    return result;
+}
+
+/* The loop shared by lookup_all and lookup_stores (stores NULL: one table, spec->flat). */
+static PyObject *
+run(PyObject *pairs, PyObject *one_user, const Spec *spec, const Stores *stores, const char *name)
+{
+    if (!PyList_CheckExact(pairs)) {
+        PyErr_Format(PyExc_TypeError, "%s: pairs must be a list", name);
         return NULL;
     }
-    PyObject *pairs = args[0];
     Py_ssize_t n = PyList_GET_SIZE(pairs);
     PyObject *results = PyList_New(n);
     PyObject *misses = PyList_New(0);
@@ -252,12 +399,18 @@ lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyObject *key = NULL;
         if (i < PyList_GET_SIZE(pairs)) {
             PyObject *item = PyList_GET_ITEM(pairs, i);
+            PyObject *order = NULL, *user = NULL;
             Py_INCREF(item); /* held while read: its tuple items (order, user) live as long as it does */
             if (one_user != NULL) {
-                hit = lookup_one(item, one_user, &spec, &key);
+                order = item;
+                user = one_user;
             }
             else if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 2) {
-                hit = lookup_one(PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1), &spec, &key);
+                order = PyTuple_GET_ITEM(item, 0);
+                user = PyTuple_GET_ITEM(item, 1);
+            }
+            if (order != NULL) {
+                hit = stores != NULL ? lookup_store(order, user, spec, stores, &key) : lookup_one(order, user, spec, &key);
             }
             Py_DECREF(item);
         }
@@ -294,11 +447,162 @@ error:
     return NULL;
 }
 
+static PyObject *
+lookup_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "lookup_all(pairs, flat, paths, indexes, classes[, user]) takes 5 or 6 "
+                                         "arguments");
+        return NULL;
+    }
+    Spec spec;
+    if (parse_spec(args[1], args[2], args[3], args[4], &spec, "lookup_all") < 0) {
+        return NULL;
+    }
+    return run(args[0], nargs == 6 ? args[5] : NULL, &spec, NULL, "lookup_all");
+}
+
+static PyObject *
+lookup_stores(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "lookup_stores(pairs, tables, fallback, store_path, paths, indexes, classes, "
+                                         "user, store) takes 9 arguments");
+        return NULL;
+    }
+    Spec spec;
+    if (parse_spec(NULL, args[4], args[5], args[6], &spec, "lookup_stores") < 0) {
+        return NULL;
+    }
+    Stores stores = {args[3], args[1], args[2], args[8] != Py_None ? args[8] : NULL};
+    PyObject *path = stores.path;
+    if (!PyDict_CheckExact(stores.tables)) {
+        PyErr_SetString(PyExc_TypeError, "lookup_stores: tables must be a dict");
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(path) || PyTuple_GET_SIZE(path) < 1 || !PyLong_CheckExact(PyTuple_GET_ITEM(path, 0))) {
+        PyErr_SetString(PyExc_TypeError, "lookup_stores: the store path must be a tuple (root, key, ...)");
+        return NULL;
+    }
+    Py_ssize_t root = PyLong_AsSsize_t(PyTuple_GET_ITEM(path, 0));
+    if (root != 0 && root != 1) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "lookup_stores: a path's root must be 0 (order) or 1 (user)");
+        return NULL;
+    }
+    spec.roots_store = (unsigned char)root;
+    if (stores.forced != NULL && !PyUnicode_CheckExact(stores.forced)) {
+        PyErr_SetString(PyExc_TypeError, "lookup_stores: store must be a str or None");
+        return NULL;
+    }
+    return run(args[0], args[7] != Py_None ? args[7] : NULL, &spec, &stores, "lookup_stores");
+}
+
+/* Each order's id as bulk names it (the default adapter's order_ids): for a plain dict, its "id" when that is an
+ * exact str (itself) or an exact int of at most 256 bits (its decimal text), None when it has no "id"; every other
+ * order (not a plain dict, an id of another type) is listed in `others`, its id None, for the Python path. */
+/* Whether an exact int fits 64 bits (larger ones, rare as ids, go to the Python path with its own bound). */
+static int
+fits(PyObject *value)
+{
+    int overflow = 0;
+    PyLong_AsLongLongAndOverflow(value, &overflow);
+    return overflow == 0;
+}
+
+static PyObject *
+order_ids(PyObject *module, PyObject *orders)
+{
+    if (!PyList_CheckExact(orders)) {
+        PyErr_SetString(PyExc_TypeError, "order_ids: orders must be a list");
+        return NULL;
+    }
+    PyObject *name = PyUnicode_InternFromString("id");
+    Py_ssize_t n = PyList_GET_SIZE(orders);
+    PyObject *ids = PyList_New(n);
+    PyObject *others = PyList_New(0);
+    if (name == NULL || ids == NULL || others == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *id = NULL;
+        int known = 0;
+        if (i < PyList_GET_SIZE(orders)) {
+            PyObject *order = PyList_GET_ITEM(orders, i);
+            Py_INCREF(order);
+            if (PyDict_CheckExact(order)) {
+                PyObject *value = PyDict_GetItemWithError(order, name);
+                Py_XINCREF(value);
+                if (value == NULL) {
+                    if (!PyErr_Occurred()) {
+                        known = 1; /* no id: named by its position */
+                    }
+                    else if (miss_or_fail() < 0) {
+                        Py_DECREF(order);
+                        goto error;
+                    }
+                }
+                else if (PyUnicode_CheckExact(value)) {
+                    id = value;
+                    Py_INCREF(id);
+                    known = 1;
+                }
+                else if (PyLong_CheckExact(value) && fits(value)) {
+                    id = PyObject_Str(value);
+                    if (id == NULL) {
+                        Py_DECREF(value);
+                        Py_DECREF(order);
+                        goto error;
+                    }
+                    known = 1;
+                }
+                else if (value == Py_None) {
+                    known = 1;
+                }
+                Py_XDECREF(value);
+            }
+            Py_DECREF(order);
+        }
+        if (!known) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL || PyList_Append(others, index) < 0) {
+                Py_XDECREF(index);
+                goto error;
+            }
+            Py_DECREF(index);
+        }
+        if (id == NULL) {
+            Py_INCREF(Py_None);
+            id = Py_None;
+        }
+        PyList_SET_ITEM(ids, i, id);
+    }
+    Py_DECREF(name);
+    return Py_BuildValue("(NN)", ids, others);
+
+error:
+    Py_XDECREF(name);
+    Py_XDECREF(ids);
+    Py_XDECREF(others);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"lookup_all", (PyCFunction)(void (*)(void))lookup_all, METH_FASTCALL,
      "lookup_all(pairs, flat, paths, indexes, classes[, user]) -> (results, misses, keys): the table entry of each "
      "(order, user) pair (or each order, with user) whose facts are all read through plain dicts and valid, None and "
      "its index in misses for every other one (with, in keys, what the Python path decides it from, or None)."},
+    {"lookup_stores", (PyCFunction)(void (*)(void))lookup_stores, METH_FASTCALL,
+     "lookup_stores(pairs, tables, fallback, store_path, paths, indexes, classes, user, store) -> (results, misses, "
+     "keys): lookup_all where each pair's table is its store's (tables[store id], fallback for a store without one), "
+     "the store id read at store_path as an exact str; a list table's None entries are misses. user None: pairs; "
+     "store None: any store, else only pairs of that store are answered."},
+    {"shape", (PyCFunction)(void (*)(void))shape, METH_FASTCALL,
+     "shape(paths, indexes, classes) -> shape: a store policy's own way of reading its facts, for its (shape, rows) "
+     "entry in lookup_stores' tables."},
+    {"order_ids", (PyCFunction)order_ids, METH_O,
+     "order_ids(orders) -> (ids, others): each plain-dict order's id as text (a str, or an int's decimal text), "
+     "None without one; the indexes of every other order, left to the Python path."},
     {NULL, NULL, 0, NULL},
 };
 

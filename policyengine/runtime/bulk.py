@@ -11,7 +11,13 @@ from typing import Any
 
 import attrs
 
+from .adapters import DefaultAdapter
 from .decision import Decision
+
+try:  # the optional C batch loop (policyengine/runtime/_batch.c) also reads the default adapter's order ids
+    from ._batch import order_ids as _read_ids
+except ImportError:  # pragma: no cover - depends on the machine that installed the package
+    _read_ids = None  # type: ignore[assignment]
 
 __all__ = ["BulkGroup", "BulkResult", "order_ids", "summarise", "why_not"]
 
@@ -93,6 +99,12 @@ def order_ids(adapter: Any, orders: Sequence[Any]) -> list[str | None]:
     """Each order's id through the adapter's ``order_ids`` (or ``order_id``), where it has one; None for an order
     whose id cannot be had. A host adapter that raises, or answers with a wrong count or non-text, costs the ids
     (bulk names those orders by position), never the result."""
+    if _read_ids is not None and type(orders) is list and _default_ids(adapter):
+        # the default adapter's ids read in C (plain dicts with a str or int id); the rest as order_id reads them
+        ids, others = _read_ids(orders)
+        for i in others:
+            ids[i] = adapter.order_id(orders[i])
+        return ids
     many, one = getattr(adapter, "order_ids", None), getattr(adapter, "order_id", None)
     if many is not None:
         try:
@@ -111,6 +123,14 @@ def order_ids(adapter: Any, orders: Sequence[Any]) -> list[str | None]:
             value = None
         out.append(value if type(value) is str else None)
     return out
+
+
+def _default_ids(adapter: Any) -> bool:
+    """Whether ``adapter`` reads ids as :class:`~.adapters.DefaultAdapter` does (neither method replaced)."""
+    cls = type(adapter)
+    own = getattr(adapter, "__dict__", None) or {}
+    return (getattr(cls, "order_ids", None) is DefaultAdapter.order_ids and getattr(cls, "order_id", None)
+            is DefaultAdapter.order_id and "order_ids" not in own and "order_id" not in own)
 
 
 def why_not(decision: Decision) -> str | None:

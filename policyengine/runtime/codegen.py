@@ -40,7 +40,7 @@ from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
 from ..pipeline.model import FactSpec
 
 __all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish",
-           "same_shape", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "SLOW_MEMO_CELLS",
+           "same_shape", "small_key", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "SLOW_MEMO_CELLS",
            "SPLIT_LOCALS", "TABLE_LIMIT"]
 
 MAX_TABLE_BITS = 6
@@ -137,6 +137,12 @@ class Evaluator:
     lookup: TableLookup | None = None
     """How a plain-dict input finds its row (a tabled policy whose facts are all read by path), for the engine's
     store dispatch: stores of one shape share the reads and the key index, and differ in their rows only."""
+    store_loop: Callable[..., tuple[list[Any], list[int], list[Any]]] | None = None
+    """With the C loop, ``store_loop(items, tables, fallback, store_path, user, store)``: the engine's batch over
+    stores of this policy's shape (see ``lookup_stores`` in ``_batch.c``), reading the facts as this policy does."""
+    store_table: Callable[[], Any] | None = None
+    """With the C loop, this policy's entry in another policy's ``store_loop`` tables: ``(shape, rows)``, for a
+    store that reads other facts than the base."""
 
 
 @attrs.frozen(slots=True)
@@ -762,8 +768,12 @@ def build_evaluator(policy: CompiledPolicy, adapter: Adapter, meta: DecisionsMet
             assert args is not None
             return args
 
-        return Evaluator(evaluate, *_batch_loops(batch_args, namespace["evaluate_missed"]), source, size,
-                         batch_in_c=True, lookup=lookup)
+        many_in_c, orders_in_c, store_loop = _batch_loops(batch_args, namespace["evaluate_missed"])
+        own_shape = generator.batch_args((), keys)
+        assert own_shape is not None
+        entry = (_batch.shape(*own_shape[1:]), rows.table)
+        return Evaluator(evaluate, many_in_c, orders_in_c, source, size, batch_in_c=True, lookup=lookup,
+                         store_loop=store_loop, store_table=lambda: entry)
     return Evaluator(evaluate, many, orders_in_python, source, size, lookup=lookup)
 
 
@@ -810,7 +820,8 @@ def build_dispatch(store_path: tuple[str, ...], default: TableLookup, rows: dict
 
 
 def _batch_loops(spec_of: Callable[[], BatchArgs], missed: Callable[[Any, Any], Any]) -> tuple[
-        Callable[..., tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]]]:
+        Callable[..., tuple[list[Any], list[int]]], Callable[[Any, Any], tuple[list[Any], list[int]]],
+        Callable[..., tuple[list[Any], list[int], list[Any]]]]:
     """``evaluate_many`` and ``evaluate_orders`` of a tabled policy through the C loop (``spec``: its arguments after
     the pairs): it answers every plain-dict input with valid facts from the table, and leaves the others (None) to the
     generated ``evaluate``, which is the one to judge them."""
@@ -853,7 +864,14 @@ def _batch_loops(spec_of: Callable[[], BatchArgs], missed: Callable[[Any, Any], 
         results, misses, keys = lookup_all(orders, *spec(), user)
         return results, complete(results, misses, keys, lambda i: (orders[i], user))
 
-    return evaluate_many, evaluate_orders
+    lookup_stores = _batch.lookup_stores
+
+    def store_loop(items: list[Any], tables: dict[str, Any], fallback: Any, store_path: tuple[Any, ...], user: Any,
+                   store: str | None) -> tuple[list[Any], list[int], list[Any]]:
+        _, paths, positions, classes = spec()
+        return lookup_stores(items, tables, fallback, store_path, paths, positions, classes, user, store)
+
+    return evaluate_many, evaluate_orders, store_loop
 
 
 _PLAIN_VALUES = frozenset({str, int, bool, type(None)})
@@ -861,6 +879,11 @@ _PLAIN_VALUES = frozenset({str, int, bool, type(None)})
 they are told apart in messages): safe as memo keys, whatever the value."""
 
 _MEMO_VALUE_CHARS = 1024
+
+
+def small_key(values: Any) -> bool:
+    """Whether a miss's key (see _batch.c) is small enough to remember (:func:`_small`)."""
+    return _small(values)
 
 
 def _small(values: Any) -> bool:
