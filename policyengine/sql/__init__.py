@@ -27,8 +27,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..pipeline.model import FactSpec
 from ..runtime.bulk import BulkResult, summarise
-from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, IfElse, In, Length, Match, Neg, Node, Not, Or,
-                            Plan, PlanError, Problem, Reason, Succeeds, Valid, Value, build_reasons, problem_text)
+from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, Guard, IfElse, In, IsTrue, Known, Length, Match,
+                            Neg, Node, Not, Or, Plan, PlanError, Problem, Reason, Succeeds, Valid, Value, build_reasons,
+                            problem_text)
 from . import _functions
 from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negated, NumberFact, NumberLiteral,
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
@@ -276,8 +277,29 @@ class _Translator:
 
     def __init__(self, columns: Columns) -> None:
         self.columns = columns
+        self._memo: dict[tuple[str, int], tuple[Node, Any]] = {}
+
+    def _cached(self, kind: str, node: Node, build: Any) -> Any:
+        """Each plan node translated once per use kind: a plan is a DAG, and rebuilding shared sub-expressions per
+        path would take time exponential in its depth (the node is kept, so its id is not reused meanwhile)."""
+        key = (kind, id(node))
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = (node, build(node))
+        return hit[1]
 
     def boolean(self, node: Node) -> Any:
+        return self._cached("b", node, self._boolean)
+
+    def _boolean(self, node: Node) -> Any:
+        if isinstance(node, Known):
+            return self.boolean(node.arg).isnot(None)
+        if isinstance(node, IsTrue):
+            return sa.func.coalesce(self.boolean(node.arg), sa.false())
+        if isinstance(node, Guard):
+            if node.known is Value(False, "bool") or node.known == Value(False, "bool"):
+                return sa.null()
+            return sa.case((self.boolean(node.known), self.boolean(node.value)), else_=sa.null())
         if isinstance(node, Value):
             return sa.true() if node.value else sa.false()
         if isinstance(node, Fact):
@@ -295,7 +317,7 @@ class _Translator:
         if isinstance(node, In):
             return self.contains(node)
         if isinstance(node, IfElse):
-            return sa.case((self.boolean(node.test), self.boolean(node.then)), else_=self.boolean(node.otherwise))
+            return _choose(self.boolean(node.test), self.boolean(node.then), self.boolean(node.otherwise))
         if isinstance(node, Match):
             return RegexMatch(self.value(node.value), node.pattern, node.search)
         if isinstance(node, Succeeds):
@@ -312,6 +334,9 @@ class _Translator:
 
     def failure(self, node: Node) -> Any:
         """Why computing ``node`` fails, in Python's operand order (None: it cannot)."""
+        return self._cached("f", node, self._failure)
+
+    def _failure(self, node: Node) -> Any:
         if isinstance(node, Fail):
             return sa.literal(node.error, sa.Text())
         if isinstance(node, Arith):
@@ -321,9 +346,9 @@ class _Translator:
             return _coalesce([self.failure(node.value), MatchFailure(self.value(node.value))])
         if isinstance(node, IfElse):
             branches = _coalesce([self.failure(node.then)]), _coalesce([self.failure(node.otherwise)])
-            chosen = None if branches == (None, None) else sa.case(
-                (self.boolean(node.test), branches[0] if branches[0] is not None else sa.null()),
-                else_=branches[1] if branches[1] is not None else sa.null())
+            chosen = None if branches == (None, None) else _choose(
+                self.boolean(node.test), branches[0] if branches[0] is not None else sa.null(),
+                branches[1] if branches[1] is not None else sa.null())
             return _coalesce([self.failure(node.test), chosen])
         if isinstance(node, (Value, Fact, Valid, Succeeds)):
             return None
@@ -332,6 +357,9 @@ class _Translator:
         return _coalesce([self.failure(child) for child in children])
 
     def value(self, node: Node) -> Any:
+        return self._cached("v", node, self._value)
+
+    def _value(self, node: Node) -> Any:
         if isinstance(node, Value):
             if node.type == "number":
                 return NumberLiteral(node.value)  # type: ignore[arg-type]
@@ -357,7 +385,7 @@ class _Translator:
         if isinstance(node, Fail):
             return sa.null()
         if isinstance(node, IfElse):
-            return sa.case((self.boolean(node.test), self.value(node.then)), else_=self.value(node.otherwise))
+            return _choose(self.boolean(node.test), self.value(node.then), self.value(node.otherwise))
         return self.boolean(node)
 
     def number(self, node: Node) -> Any:
@@ -365,7 +393,7 @@ class _Translator:
         if isinstance(node, Value):
             return DecimalOperand(node.value)  # type: ignore[arg-type]
         if isinstance(node, IfElse):
-            return sa.case((self.boolean(node.test), self.number(node.then)), else_=self.number(node.otherwise))
+            return _choose(self.boolean(node.test), self.number(node.then), self.number(node.otherwise))
         return self.value(node)
 
     def compare(self, node: Compare) -> Any:
@@ -428,6 +456,14 @@ def _computed(node: Node) -> bool:
     if isinstance(node, IfElse):
         return _computed(node.then) or _computed(node.otherwise)
     return isinstance(node, (Arith, Neg, Fail))
+
+
+def _choose(test: Any, then: Any, otherwise: Any) -> Any:
+    """``test ? then : otherwise`` with ``test`` written once (a copy per branch would double per nesting level),
+    unknown where ``test`` is (SQL's simple CASE: NULL matches no WHEN)."""
+    if isinstance(test, sa.sql.elements.Null):  # (PostgreSQL would read an untyped NULL operand as text)
+        return sa.null()
+    return sa.case((sa.true(), then), (sa.false(), otherwise), value=test, else_=sa.null())
 
 
 def _coalesce(items: list[Any]) -> Any:
