@@ -770,17 +770,22 @@ def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple
 
 def _connective(left: _Sym, right: _Sym, is_or: bool) -> _Sym:
     """Kleene's ``or``/``and`` (SQL's own): known where both operands are or a known one decides; unknown, it has
-    the problems of its unknown operands, in order (a problem is present only where its operand is unknown)."""
+    the problems of its unknown operands, in order. An operand's problems are present only where it is unknown, so
+    the connective is unknown exactly where, besides, the other operand does not decide: each problem is gated by
+    the other operand alone (not by every enclosing connective, which would copy them per level)."""
     tri = or_(left.tri, right.tri) if is_or else and_(left.tri, right.tri)
-    return _Sym(tri, _gate(not_(known_(tri)), (*left.problems, *right.problems)))
+
+    def undecisive(other: _Sym) -> Node:
+        return not_(is_true(other.tri if is_or else not_(other.tri)))
+
+    return _Sym(tri, (*_gate(undecisive(right), left.problems), *_gate(undecisive(left), right.problems)))
 
 
 def _choice(test: _Sym, then: _Sym, otherwise: _Sym) -> _Sym:
     """``test ? then : otherwise``: unknown with the test's problems where the test is, else the branch taken."""
     take_then, take_else = is_true(test.tri), is_true(not_(test.tri))
     tri = then.tri if then.tri == otherwise.tri and two_valued(test.tri) else IfElse(test.tri, then.tri, otherwise.tri)
-    return _Sym(tri, (*_gate(not_(test.known), test.problems), *_gate(take_then, then.problems),
-                      *_gate(take_else, otherwise.problems)))
+    return _Sym(tri, (*test.problems, *_gate(take_then, then.problems), *_gate(take_else, otherwise.problems)))
 
 
 class _Translate:
