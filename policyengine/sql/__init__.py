@@ -31,7 +31,7 @@ from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, Guard, IfE
                             Neg, Node, Not, Or, Plan, PlanError, Problem, Reason, Succeeds, Valid, Value, build_reasons,
                             problem_text)
 from . import _functions
-from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negated, NumberFact, NumberLiteral,
+from ._dialects import (Computed, DecimalOperand, ExactText, InList, MatchFailure, Negated, NumberFact, NumberLiteral,
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
                         SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
@@ -425,7 +425,9 @@ class _Translator:
             if member.type == "number" and (_computed(member) or any(_computed(Value(v, "number")) for v in values)):
                 number = self.number(member)
                 return sa.or_(*(NumCompare("==", number, DecimalOperand(v)) for v in values))
-            literals = [self.value(Value(v, member.type if member.type != "enum" else "string")) for v in values]
+            if member.type in ("string", "enum"):
+                return InList(self.value(member), tuple(values))
+            literals = [self.value(Value(v, member.type)) for v in values]
             return self.value(member).in_(literals)
         if container.type == "set":
             if not isinstance(container, Fact):

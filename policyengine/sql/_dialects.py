@@ -58,6 +58,45 @@ def _sql(compiler: Any, expression: Any, **kw: Any) -> str:
     return f"({compiler.process(expression, **kw)})"
 
 
+def _bound(compiler: Any, text: str, **kw: Any) -> str:
+    """``text`` (anything a policy wrote: an enum value, a pattern, a message) as a bound parameter, or, when the
+    SQL is printed with ``literal_binds``, as the dialect's own string literal: never spliced into the SQL text,
+    where a driver would read ``%(x)s`` or ``%s`` in it as a placeholder."""
+    return _sql(compiler, sa.literal(text, sa.Text()), **kw)
+
+
+_INLINE_MEMBERS = 64
+"""Up to this many strings a membership test lists one bound parameter each (SQLite); more travel as one JSON
+parameter, so no statement nears a driver's or database's parameter limit (PostgreSQL always binds one array)."""
+
+
+@_both
+class InList(_Construct):
+    """``member`` is one of the literal strings ``values`` (compared by code point): one bound array parameter in
+    PostgreSQL, a registered function over one JSON parameter in SQLite for long lists (exact for any string,
+    NUL included)."""
+
+    def __init__(self, member: Any, values: tuple[str, ...]) -> None:
+        super().__init__(member, values)
+
+
+@compiles(InList, "sqlite")
+def _in_list_sqlite(element: InList, compiler: Any, **kw: Any) -> str:
+    member, values = element.args
+    if not values:
+        return "0"
+    if len(values) <= _INLINE_MEMBERS:
+        return _sql(compiler, ExactText(member).in_([sa.literal(v, sa.Text()) for v in values]), **kw)
+    return f"(pe_in({_sql(compiler, member, **kw)}, {_bound(compiler, json.dumps(list(values)), **kw)}) = 1)"
+
+
+@compiles(InList, "postgresql")
+def _in_list_postgresql(element: InList, compiler: Any, **kw: Any) -> str:
+    member, values = element.args
+    array = sa.literal(list(values), postgresql.ARRAY(sa.Text()))
+    return f"({_sql(compiler, ExactText(member), **kw)} = ANY({_sql(compiler, array, **kw)}))"
+
+
 @_both
 class ValidFact(_Construct):
     """True where ``column`` holds a good value of ``fact``'s type; false otherwise, never NULL."""
@@ -70,7 +109,7 @@ def _valid_sqlite(element: ValidFact, compiler: Any, **kw: Any) -> str:
     if fact.type == "bool":
         check = sa.and_(kind == "integer", column.in_([0, 1]))
     elif fact.type == "enum":
-        check = sa.and_(kind == "text", ExactText(column).in_(list(fact.values)))
+        check = sa.and_(kind == "text", InList(column, tuple(fact.values)))
     elif fact.type == "string":
         check = kind == "text"
     elif fact.type == "number":  # SQLite stores NaN as NULL; infinities are REALs beyond the finite range
@@ -96,7 +135,7 @@ def _json_set_valid(column: Any) -> Any:
 def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     if fact.type == "enum":
-        check = sa.func.coalesce(ExactText(column).in_(list(fact.values)), sa.false())
+        check = sa.func.coalesce(InList(column, tuple(fact.values)), sa.false())
     elif fact.type == "number":  # NaN and the infinities fall outside; NULL is not valid either
         # evaluate reads an integral NUMERIC as an int (any size), another as the nearest double: finite below
         # the overflow threshold. No cast to a double here: past its range PostgreSQL would raise, not answer.
@@ -184,10 +223,8 @@ class SetContains(_Construct):
 
 @compiles(SetContains, "sqlite")
 def _contains_sqlite(element: SetContains, compiler: Any, **kw: Any) -> str:
-    column, member = element.args
-    each = _json_each(column)
-    found = sa.exists().select_from(each).where(sa.and_(each.c.type == "text", ExactText(each.c.value) == member))
-    return _sql(compiler, sa.case((_json_set_valid(column), found), else_=sa.null()), **kw)
+    column, member = element.args  # Python's json: SQLite's json_each cuts a member at an escaped NUL
+    return f"(pe_set_has({_sql(compiler, column, **kw)}, {_sql(compiler, member, **kw)}) = 1)"
 
 
 @compiles(SetContains, "postgresql")
@@ -206,10 +243,7 @@ class SetLength(_Construct):
 
 @compiles(SetLength, "sqlite")
 def _set_length_sqlite(element: SetLength, compiler: Any, **kw: Any) -> str:
-    column = element.args[0]
-    each = _json_each(column)
-    count = sa.select(sa.func.count(sa.distinct(ExactText(each.c.value)))).select_from(each).scalar_subquery()
-    return _sql(compiler, sa.case((_json_set_valid(column), count), else_=sa.null()), **kw)
+    return f"pe_set_len({_sql(compiler, element.args[0], **kw)})"
 
 
 @compiles(SetLength, "postgresql")
@@ -226,12 +260,7 @@ class SetEquals(_Construct):
 @compiles(SetEquals, "sqlite")
 def _set_equals_sqlite(element: SetEquals, compiler: Any, **kw: Any) -> str:
     column, values = element.args
-    each = _json_each(column)
-    outside = sa.exists().select_from(each).where(ExactText(each.c.value).not_in(sorted(values)))
-    inside = sa.select(sa.func.count(sa.distinct(ExactText(each.c.value)))).select_from(each) \
-        .where(ExactText(each.c.value).in_(sorted(values))).scalar_subquery()
-    check = sa.and_(~outside, inside == len(values))
-    return _sql(compiler, sa.case((_json_set_valid(column), check), else_=sa.null()), **kw)
+    return f"(pe_set_eq({_sql(compiler, column, **kw)}, {_bound(compiler, json.dumps(sorted(values)), **kw)}) = 1)"
 
 
 @compiles(SetEquals, "postgresql")
@@ -296,8 +325,8 @@ class ProblemText(_Construct):
 def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args  # check_value's own words, through the registered function (see sql.install)
     values = json.dumps(list(fact.values))
-    return (f"pe_problem({_pg_quote(fact.name)}, {_pg_quote(fact.type)}, {_pg_quote(values)}, "
-            f"{_sql(compiler, column, **kw)})")
+    return (f"pe_problem({_bound(compiler, fact.name, **kw)}, {_bound(compiler, fact.type, **kw)}, "
+            f"{_bound(compiler, values, **kw)}, {_sql(compiler, column, **kw)})")
 
 
 # Python's repr of a str escapes these (besides the backslash and the quote): ASCII controls, DEL, and Latin-1's
@@ -328,7 +357,7 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     v = _sql(compiler, column, **kw)
     if fact.type == "enum":
-        declared = _pg_quote(f" is not a declared value (expected one of: {', '.join(fact.values)})")
+        declared = _bound(compiler, f" is not a declared value (expected one of: {', '.join(fact.values)})", **kw)
         shown = pg_short_repr(f"CAST({v} AS TEXT)")
         return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
     if fact.type == "number":  # NaN, the infinities, or a fraction past the doubles (read as an infinite float)
@@ -564,7 +593,7 @@ class RegexMatch(_Construct):
 @compiles(RegexMatch, "sqlite")
 def _regex_sqlite(element: RegexMatch, compiler: Any, **kw: Any) -> str:
     value, pattern, search = element.args
-    return f"(pe_match({_pg_quote(pattern)}, {int(search)}, {_sql(compiler, value, **kw)}) = 1)"
+    return f"(pe_match({_bound(compiler, pattern, **kw)}, {int(search)}, {_sql(compiler, value, **kw)}) = 1)"
 
 
 @compiles(RegexMatch, "postgresql")
@@ -574,7 +603,7 @@ def _regex_postgresql(element: RegexMatch, compiler: Any, **kw: Any) -> str:
 
     translated = to_postgresql(pattern, search)
     text = _sql(compiler, value, **kw)
-    return f"(CASE WHEN char_length({text}) <= 4096 THEN ({text} ~ {_pg_quote(translated)}) END)"
+    return f"(CASE WHEN char_length({text}) <= 4096 THEN ({text} ~ {_bound(compiler, translated, **kw)}) END)"
 
 
 @_both

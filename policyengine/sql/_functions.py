@@ -14,6 +14,7 @@ for a failed computation (the first failure, in Python's operand order, wins, as
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from decimal import Decimal
@@ -113,6 +114,25 @@ def _strings(value: Any) -> frozenset[str] | None:
     return frozenset(parsed)
 
 
+def pe_set_has(column: Any, member: Any) -> int | None:
+    members = _strings(column)
+    return None if members is None or type(member) is not str else int(member in members)
+
+
+def pe_set_len(column: Any) -> int | None:
+    members = _strings(column)
+    return None if members is None else len(members)
+
+
+@functools.lru_cache(maxsize=64)
+def _list(values: str) -> frozenset[str]:
+    return frozenset(json.loads(values))
+
+
+def pe_in(member: Any, values: str) -> int | None:
+    return None if type(member) is not str else int(member in _list(values))
+
+
 def pe_set_eq(left: Any, right: Any) -> int | None:
     a, b = _strings(left), _strings(right)
     return None if a is None or b is None else int(a == b)
@@ -129,7 +149,8 @@ def pe_problem(name: str, kind: str, values: str, raw: Any) -> str | None:
 
 FUNCTIONS = {"pe_arith": (pe_arith, 3), "pe_neg": (pe_neg, 1), "pe_cmp": (pe_cmp, 3), "pe_err": (pe_err, 1),
              "pe_match": (pe_match, 3), "pe_match_err": (pe_match_err, 1), "pe_set_eq": (pe_set_eq, 2),
-             "pe_problem": (pe_problem, 4)}
+             "pe_problem": (pe_problem, 4), "pe_set_has": (pe_set_has, 2), "pe_set_len": (pe_set_len, 1),
+             "pe_in": (pe_in, 2)}
 """name -> (function, number of arguments)."""
 
 
