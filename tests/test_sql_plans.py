@@ -26,7 +26,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sql_support import Database, check_exact, db, postgres_db, sqlite_db  # noqa: F401 - fixtures
+from sql_support import Database, check_exact, db, postgres2_db, postgres_db, sqlite_db  # noqa: F401 - fixtures
 
 import policyengine
 from policyengine import PlanError

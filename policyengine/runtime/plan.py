@@ -43,10 +43,15 @@ from ..pipeline.translate import to_decimal
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 
-__all__ = ["PLAN_STATES", "And", "Arith", "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match",
+__all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith", "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match",
            "Neg", "Node", "Not", "Or", "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan",
            "Succeeds", "Valid", "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure",
            "holds", "regex_match", "FALSE", "TRUE"]
+
+PLAN_BUDGET = 6_000
+"""The most nodes one store's plan (or its reasons) may have written out as a tree (see :func:`tree_size`): about
+170 characters of SQL each, so under 1 MB of SQL per store. A policy whose plan is larger is refused with a
+:class:`PlanError` naming it (in an every-store plan: that store alone fails closed)."""
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
 PLAN_STATES: tuple[str, ...] = ("enabled", "disabled", "hidden", "visible")
@@ -587,6 +592,9 @@ class Plan:
     """The row facts the condition reads, sorted: the columns a query needs."""
     policies: tuple[str, ...]
     """Which policies were planned, e.g. ``("acme: order-actions@1 + acme@1", "*: order-actions@1")``."""
+    refused: tuple[str, ...] = ()
+    """Stores whose policy could not be planned (over the plan budget, or a construct refused): their orders fail
+    closed (hidden) in this every-store plan, each message naming the store; no other store's rows change."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"action", "state", "store", "kind", "facts", "policies", "condition"}``, the condition as
@@ -630,6 +638,9 @@ class ReasonPlan:
     label: str
     branches: tuple[tuple[Node, Reason], ...]
     facts: tuple[str, ...]
+    blocks: tuple[tuple[int, int, str | None], ...] = ()
+    """``(start, end, store)``: the branches ``[start, end)`` decide the orders of ``store`` (None: the base's
+    stores) and nothing else, so a database that cannot run them may replace them alone (see policyengine.sql)."""
 
 
 def problem_text(problem: Problem, raw: Any) -> str:
@@ -745,6 +756,11 @@ class _Planner:
         if state == "enabled":
             return sym.enabled
         return and_(sym.visible, not_(sym.enabled))
+
+    def budget(self, action_id: str, label: str) -> None:
+        """:class:`PlanError` when the action's plan or its reasons are over :data:`PLAN_BUDGET` (one verdict for
+        every state and for the reasons, so that where, reason and bulk refuse a store alike)."""
+        within_budget((self.state(action_id, "enabled"), self.reasons(action_id)), label, action_id)
 
     def reasons(self, action_id: str) -> list[tuple[Node, Reason]]:
         """Branches in CASE order: problems of visibility, hidden, problems of the rest, allow, guards."""
@@ -1096,10 +1112,20 @@ def _build_plan(engine: Any, action: str, store: str | None, state: str, branche
                 users: Mapping[str, Mapping[str, tuple[Any, str | None]]]) -> Plan:
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
     absent = TRUE if state == "hidden" else FALSE  # an action a store's policy lacks is not in its menu
+    refused: dict[str, None] = {}
 
     def part(branch: _Branch) -> Node:
         planner = planners[branch.label]
-        return planner.state(action, state) if action in planner.by_id else absent
+        if action not in planner.by_id:
+            return absent
+        try:
+            planner.budget(action, branch.label)
+            return planner.state(action, state)
+        except PlanError as exc:
+            if not dispatch or branch.store is None:
+                raise
+            refused[f"store {branch.store}: {exc}"] = None  # this store alone fails closed: its orders hidden
+            return absent
 
     if dispatch:
         condition = _dispatch(engine, branches, part, TRUE if state == "hidden" else FALSE)
@@ -1109,7 +1135,16 @@ def _build_plan(engine: Any, action: str, store: str | None, state: str, branche
         "always" if condition == TRUE else "never" if condition == FALSE else "conditional"
     facts = reads(condition)
     policies = tuple(f"{b.store or ('*' if dispatch else store or '*')}: {b.label}" for b in branches)
-    return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies)
+    return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies, tuple(refused))
+
+
+def within_budget(node: Any, label: str, action: str) -> Any:
+    """``node`` (a plan or reasons' branches), or :class:`PlanError` when it is over :data:`PLAN_BUDGET`."""
+    nodes = tree_size(node)
+    if nodes > PLAN_BUDGET:
+        raise PlanError(f"cannot plan `{action}` of {label}: its plan has {nodes} nodes, over the plan budget of "
+                        f"{PLAN_BUDGET} (about 1 MB of SQL); split its conditions into fewer, flatter ones")
+    return node
 
 
 def children(node: Node) -> tuple[Node, ...]:
@@ -1149,6 +1184,40 @@ def size(roots: Any) -> int:
     return len(walk(roots))
 
 
+def tree_size(roots: Any) -> int:
+    """How many nodes the plan under ``roots`` has written out as a tree (as SQL text writes it: a shared
+    sub-expression once per use), computed over the DAG in linear time: what the plan budget bounds."""
+    memo: dict[int, int] = {}
+
+    def one(node: Any) -> int:
+        key = id(node)
+        if key not in memo:
+            memo[key] = 1 + sum(one(c) for c in children(node))
+        return memo[key]
+
+    total = 0
+    for item in walk_roots(roots):
+        total += one(item)
+    return total
+
+
+def walk_roots(roots: Any) -> list[Node]:
+    """The plan nodes listed in ``roots`` (nested tuples/lists; a reason's own nodes)."""
+    out: list[Node] = []
+    todo = [roots]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (tuple, list)):
+            todo.extend(item)
+        elif isinstance(item, Problem):
+            out.append(item.fact)
+        elif isinstance(item, Failure):
+            out.append(item.check)
+        elif attrs.has(type(item)):
+            out.append(item)
+    return out
+
+
 def reads(node: Node) -> set[str]:
     """The names of the row facts ``node`` reads."""
     return {n.name for n in walk(node) if isinstance(n, Fact)}
@@ -1162,14 +1231,25 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
     out: list[tuple[Node, Reason]] = []
 
+    blocks: list[tuple[int, int, str | None]] = []
+
     def block(branch: _Branch, guard: Node) -> None:
         planner = planners[branch.label]
+        start = len(out)
         if action in planner.by_id:
-            out.extend((and_(guard, g), r) for g, r in planner.reasons(action))
+            try:
+                planner.budget(action, branch.label)
+                items = [(and_(guard, g), r) for g, r in planner.reasons(action)]
+            except PlanError as exc:
+                if not dispatch or branch.store is None:
+                    raise
+                items = [(guard, f"could not be decided: store {branch.store}: {exc}")]  # this store alone
+            out.extend(items)
             out.append((guard, None))
         else:
             where = f"store {branch.store}" if branch.store is not None else "this store"
             out.append((guard, f"Not offered for {where}."))
+        blocks.append((start, len(out), branch.store))
 
     if dispatch:
         fact, valid = _store_nodes(engine)
@@ -1190,4 +1270,4 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
         block(branches[0], TRUE)
     facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set())
                           | (reads(r.check) if isinstance(r, Failure) else set()) for node, r in out))
-    return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)))
+    return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)), tuple(blocks))

@@ -26,12 +26,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..pipeline.model import FactSpec
+from ..pipeline.translate import to_decimal
 from ..runtime.bulk import BulkResult, summarise
 from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, Guard, IfElse, In, IsTrue, Known, Length, Match,
-                            Neg, Node, Not, Or, Plan, PlanError, Problem, Reason, Succeeds, Valid, Value, build_reasons,
+                            Neg, Node, Not, Or, Plan, PlanError, Problem, Reason, ReasonPlan, Succeeds, Valid, Value,
+                            build_reasons,
                             problem_text)
 from . import _functions
-from ._dialects import (Computed, DecimalOperand, ExactText, InList, MatchFailure, Negated, NumberFact, NumberLiteral,
+from ._dialects import (Computed, DecimalOperand, ExactText, InList, MatchFailure, TextLiteral, Negated, NumberFact, NumberLiteral,
                         NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
                         SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
@@ -93,16 +95,20 @@ def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:
     return _Translator(columns).boolean(plan.condition)
 
 
-def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str | None = None) -> ColumnElement[str]:
+def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str | None = None,
+           dialect: Any = None) -> ColumnElement[str]:
     """A SQL expression giving, per row, the reason ``action`` is not offered (the text ``engine.bulk`` groups the
     row by), or NULL when it applies. Texts naming a bad value render it as Python's ``repr`` would, for NULLs,
     strings and integers (other wrong types stored in SQLite are shown as SQLite prints them; :func:`bulk` is
-    exact for every value)."""
+    exact for every value). Given the ``dialect`` it will run on (a SQLAlchemy dialect or an engine or connection
+    having one), a store whose override that database cannot run (see docs/plans.md) fails closed alone: its rows
+    get ``could not be decided: store <id>: <why>``, every other store's rows are unchanged."""
     plan = build_reasons(engine, action, user, store=store)
     columns = _with_defaults(plan.branches, columns)
     _require(plan.facts, columns)
     translator = _Translator(columns)
-    whens = [(translator.boolean(node), translator.reason_text(item)) for node, item in plan.branches
+    branches = _isolated(plan, translator, getattr(dialect, "dialect", dialect))
+    whens = [(translator.boolean(node), translator.reason_text(item)) for node, item in branches
              if node != Value(False, "bool")]
     return sa.case(*whens, else_=sa.null()) if whens else sa.null()
 
@@ -123,7 +129,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     keys: dict[Reason, int] = {None: 0}
     whens = []
     failures = []
-    for node, item in plan.branches:
+    for node, item in _isolated(plan, translator, connection.dialect):
         if node != Value(False, "bool"):
             condition = translator.boolean(node)
             whens.append((condition, keys.setdefault(item, len(keys))))
@@ -217,6 +223,28 @@ def engine_value(spec: FactSpec | None, value: Any) -> Any:
     return value
 
 
+def _isolated(plan: ReasonPlan, translator: _Translator, dialect: Any) -> list[tuple[Node, Reason]]:
+    """``plan``'s branches, each store override's block that ``dialect`` cannot compile (a construct the database
+    cannot decide exactly) replaced by one fail-closed reason naming the store: one tenant's policy never makes the
+    every-store query fail for the others."""
+    branches = list(plan.branches)
+    if dialect is None or not plan.blocks:
+        return branches
+    out = branches[:plan.blocks[0][0]]
+    for start, end, store in plan.blocks:
+        items = branches[start:end]
+        if store is not None:
+            try:
+                for node, item in items:
+                    text = translator.failure_text(item.check) if isinstance(item, Failure) else None
+                    sa.select(translator.boolean(node), translator.reason_text(item),
+                              *([text] if text is not None else [])).compile(dialect=dialect)
+            except (PlanError, sa.exc.CompileError) as exc:
+                items = [(items[-1][0], f"could not be decided: store {store}: {exc}")]  # the block's own guard
+        out.extend(items)
+    return out
+
+
 def _rows_of(selectable: Any, *columns: Any) -> Any:
     """A SELECT of ``columns`` over the selection: a FROM clause (table, join, subquery), or a ``Select`` whose FROM
     and WHERE pick the orders ("all Error orders of this store")."""
@@ -263,7 +291,9 @@ def _default_literal(fact: Fact) -> Any:
         return SetLiteral(fact.default)
     if fact.type == "bool":
         return sa.literal(fact.default, sa.Boolean())
-    return sa.literal(fact.default)
+    if fact.type == "number":  # exactly the number evaluate reads (a bound float would pass through 15 digits)
+        return NumberLiteral(to_decimal(fact.default))
+    return TextLiteral(fact.default)
 
 
 def _require(facts: Sequence[str], columns: Columns) -> None:
@@ -277,12 +307,12 @@ class _Translator:
 
     def __init__(self, columns: Columns) -> None:
         self.columns = columns
-        self._memo: dict[tuple[str, int], tuple[Node, Any]] = {}
+        self._memo: dict[tuple[str, Any], tuple[Node, Any]] = {}
 
     def _cached(self, kind: str, node: Node, build: Any) -> Any:
         """Each plan node translated once per use kind: a plan is a DAG, and rebuilding shared sub-expressions per
         path would take time exponential in its depth (the node is kept, so its id is not reused meanwhile)."""
-        key = (kind, id(node))
+        key = (kind, node if isinstance(node, (Valid, Fact, Value)) else id(node))
         hit = self._memo.get(key)
         if hit is None:
             hit = self._memo[key] = (node, build(node))
@@ -365,7 +395,7 @@ class _Translator:
                 return NumberLiteral(node.value)  # type: ignore[arg-type]
             if node.type == "bool":
                 return sa.true() if node.value else sa.false()
-            return sa.literal(node.value, sa.Text())
+            return TextLiteral(node.value)  # type: ignore[arg-type]
         if isinstance(node, Fact):
             column = self.columns[node.name]
             if node.type in ("enum", "string"):

@@ -27,6 +27,16 @@ _MAX_FLOAT = 1.7976931348623157e308
 _FLOAT_OVERFLOW = 2**1024 - 2**970
 """The least magnitude a conversion to a double rounds to infinity (halfway between the largest double and 2**1024)."""
 _SUPPORTED = ("sqlite", "postgresql")
+_HALF_TINIEST = "0.0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000024703282292062327208828439643411068618252990130716238221279284125033775363510437593264991818081799618989828234772285886546332835517796989819938739800539093906315035659515570226392290858392449105184435931802849936536152500319370457678249219365623669863658480757001585769269903706311928279558551332927834338409351978015531246597263579574622766465272827220056374006485499977096599470454020828166226237857393450736339007967761930577506740176324673600968951340535537458516661134223766678604162159680461914467291840300530057530849048765391711386591646239524912623653881879636239373280423891018672348497668235089863388587925628302755995657524455507255189313690836254779186948667994968324049705821028513185451396213837722826145437693412532098591327667236328125"
+"""2**-1075, exactly: half the smallest subnormal double. A NUMERIC at most this small reads as 0.0 (Python's
+float() rounds it so); PostgreSQL's cast to double precision would raise instead (underflow)."""
+
+
+def _no_nul(values: Any, where: str) -> None:
+    """PostgreSQL text cannot hold NUL: refuse a policy string holding one by name (never a query-time error)."""
+    if any("\x00" in v for v in values):
+        raise PlanError(f"PostgreSQL text cannot hold the NUL character (U+0000) of {where}; no row can equal it, "
+                        "but the driver refuses to send it: spell the policy without it")
 
 
 class _Construct(ColumnElement[Any]):
@@ -52,6 +62,19 @@ def _both(cls: type) -> type:
     cls.inherit_cache = False  # type: ignore[attr-defined]  # set per class, or SQLAlchemy warns
     compiles(cls)(_refuse)
     return cls
+
+
+def _memo(function: Any) -> Any:
+    """Compile one construct once per statement: the translator shares one element wherever a plan reuses a
+    sub-expression, so the SQL text repeats it but SQLAlchemy need not build it again (bound parameters keep their
+    one name, which every driver accepts more than once)."""
+    def compile_once(element: Any, compiler: Any, **kw: Any) -> str:
+        memo = compiler.__dict__.setdefault("_pe_memo", {})
+        key = (function, id(element), tuple(sorted((k, v) for k, v in kw.items() if isinstance(v, (bool, int, str, type(None))))))
+        if key not in memo:
+            memo[key] = (element, function(element, compiler, **kw))
+        return memo[key][1]  # type: ignore[no-any-return]
+    return compile_once
 
 
 def _sql(compiler: Any, expression: Any, **kw: Any) -> str:
@@ -81,6 +104,7 @@ class InList(_Construct):
 
 
 @compiles(InList, "sqlite")
+@_memo
 def _in_list_sqlite(element: InList, compiler: Any, **kw: Any) -> str:
     member, values = element.args
     if not values:
@@ -91,8 +115,10 @@ def _in_list_sqlite(element: InList, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(InList, "postgresql")
+@_memo
 def _in_list_postgresql(element: InList, compiler: Any, **kw: Any) -> str:
     member, values = element.args
+    _no_nul(values, "a declared enum value or a literal list")
     array = sa.literal(list(values), postgresql.ARRAY(sa.Text()))
     return f"({_sql(compiler, ExactText(member), **kw)} = ANY({_sql(compiler, array, **kw)}))"
 
@@ -103,6 +129,7 @@ class ValidFact(_Construct):
 
 
 @compiles(ValidFact, "sqlite")
+@_memo
 def _valid_sqlite(element: ValidFact, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     kind = sa.func.typeof(column)
@@ -132,6 +159,7 @@ def _json_set_valid(column: Any) -> Any:
 
 
 @compiles(ValidFact, "postgresql")
+@_memo
 def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     if fact.type == "enum":
@@ -145,8 +173,10 @@ def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
                                                              sa.literal_column("'-Infinity'::numeric")]))
         check = sa.func.coalesce(sa.and_(finite, sa.or_(number == sa.func.trunc(number), sa.func.abs(number) <
                                                         sa.literal_column(f"{_FLOAT_OVERFLOW}::numeric"))), sa.false())
-    elif fact.type == "set":  # text[] without NULL members
-        check = sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))
+    elif fact.type == "set":  # a one-dimensional text[] without NULL members (array_position raises on more)
+        check = sa.case((sa.func.coalesce(sa.func.array_ndims(column), 1) == 1,
+                         sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))),
+                        else_=sa.false())
     else:
         check = column.isnot(None)
     return _sql(compiler, check, **kw)
@@ -158,11 +188,13 @@ class TruthOf(_Construct):
 
 
 @compiles(TruthOf, "sqlite")
+@_memo
 def _truth_sqlite(element: TruthOf, compiler: Any, **kw: Any) -> str:
     return f"({_sql(compiler, element.args[0], **kw)} = 1)"
 
 
 @compiles(TruthOf, "postgresql")
+@_memo
 def _truth_postgresql(element: TruthOf, compiler: Any, **kw: Any) -> str:
     return f"({_sql(compiler, element.args[0], **kw)} IS TRUE)"
 
@@ -176,11 +208,13 @@ class ExactText(_Construct):
 
 
 @compiles(ExactText, "sqlite")
+@_memo
 def _text_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
     return f"({_sql(compiler, element.args[0], **kw)} COLLATE BINARY)"
 
 
 @compiles(ExactText, "postgresql")
+@_memo
 def _text_postgresql(element: ExactText, compiler: Any, **kw: Any) -> str:
     return f"({_sql(compiler, element.args[0], **kw)} COLLATE \"C\")"
 
@@ -203,6 +237,7 @@ class NumberLiteral(_Construct):
 
 
 @compiles(NumberLiteral, "sqlite")
+@_memo
 def _number_sqlite(element: NumberLiteral, compiler: Any, **kw: Any) -> str:
     text = exact_number_text(element.args[0])
     if text is None:
@@ -212,6 +247,7 @@ def _number_sqlite(element: NumberLiteral, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(NumberLiteral, "postgresql")
+@_memo
 def _number_postgresql(element: NumberLiteral, compiler: Any, **kw: Any) -> str:
     return f"CAST('{element.args[0]}' AS NUMERIC)"  # a Decimal's str has digits, '.', 'E', '+', '-' only
 
@@ -222,15 +258,17 @@ class SetContains(_Construct):
 
 
 @compiles(SetContains, "sqlite")
+@_memo
 def _contains_sqlite(element: SetContains, compiler: Any, **kw: Any) -> str:
     column, member = element.args  # Python's json: SQLite's json_each cuts a member at an escaped NUL
     return f"(pe_set_has({_sql(compiler, column, **kw)}, {_sql(compiler, member, **kw)}) = 1)"
 
 
 @compiles(SetContains, "postgresql")
+@_memo
 def _contains_postgresql(element: SetContains, compiler: Any, **kw: Any) -> str:
-    column, member = element.args
-    return f"({_sql(compiler, member, **kw)} = ANY({_sql(compiler, column, **kw)}))"
+    column, member = element.args  # by code point whatever the column's collation
+    return f"(({_sql(compiler, member, **kw)} COLLATE \"C\") = ANY({_sql(compiler, column, **kw)}))"
 
 
 @_both
@@ -242,11 +280,13 @@ class SetLength(_Construct):
 
 
 @compiles(SetLength, "sqlite")
+@_memo
 def _set_length_sqlite(element: SetLength, compiler: Any, **kw: Any) -> str:
     return f"pe_set_len({_sql(compiler, element.args[0], **kw)})"
 
 
 @compiles(SetLength, "postgresql")
+@_memo
 def _set_length_postgresql(element: SetLength, compiler: Any, **kw: Any) -> str:
     column = _sql(compiler, element.args[0], **kw)
     return f"(SELECT count(DISTINCT pe_m COLLATE \"C\") FROM unnest({column}) AS pe_m)"
@@ -258,19 +298,28 @@ class SetEquals(_Construct):
 
 
 @compiles(SetEquals, "sqlite")
+@_memo
 def _set_equals_sqlite(element: SetEquals, compiler: Any, **kw: Any) -> str:
     column, values = element.args
     return f"(pe_set_eq({_sql(compiler, column, **kw)}, {_bound(compiler, json.dumps(sorted(values)), **kw)}) = 1)"
 
 
 @compiles(SetEquals, "postgresql")
+@_memo
 def _set_equals_postgresql(element: SetEquals, compiler: Any, **kw: Any) -> str:
     column, values = element.args
     literal = postgresql.array(sorted(values), type_=sa.Text()) if values else sa.cast(postgresql.array([]),
                                                                                       postgresql.ARRAY(sa.Text()))
-    col = _sql(compiler, column, **kw)
-    lit = _sql(compiler, literal, **kw)
+    _no_nul(values, "a set literal")
+    col = _pg_set(_sql(compiler, column, **kw))
+    lit = _pg_set(_sql(compiler, literal, **kw))
     return f"({col} @> {lit} AND {col} <@ {lit})"
+
+
+def _pg_set(v: str) -> str:
+    """A set column as ``text[]`` compared by code point (a ``varchar[]`` or a case-insensitive collation would
+    otherwise fail or compare otherwise)."""
+    return f"(CAST({v} AS TEXT[]) COLLATE \"C\")"
 
 
 @_both
@@ -279,12 +328,14 @@ class Substring(_Construct):
 
 
 @compiles(Substring, "sqlite")
+@_memo
 def _substring_sqlite(element: Substring, compiler: Any, **kw: Any) -> str:
     member, container = element.args
     return f"(instr({_sql(compiler, container, **kw)}, {_sql(compiler, member, **kw)}) > 0)"
 
 
 @compiles(Substring, "postgresql")
+@_memo
 def _substring_postgresql(element: Substring, compiler: Any, **kw: Any) -> str:
     member, container = element.args
     return f"(strpos({_sql(compiler, container, **kw)}, {_sql(compiler, member, **kw)}) > 0)"
@@ -299,11 +350,13 @@ class StrLength(_Construct):
 
 
 @compiles(StrLength, "sqlite")
+@_memo
 def _length_sqlite(element: StrLength, compiler: Any, **kw: Any) -> str:
     return f"length({_sql(compiler, element.args[0], **kw)})"
 
 
 @compiles(StrLength, "postgresql")
+@_memo
 def _length_postgresql(element: StrLength, compiler: Any, **kw: Any) -> str:
     return f"char_length({_sql(compiler, element.args[0], **kw)})"
 
@@ -322,6 +375,7 @@ class ProblemText(_Construct):
 
 
 @compiles(ProblemText, "sqlite")
+@_memo
 def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args  # check_value's own words, through the registered function (see sql.install)
     values = json.dumps(list(fact.values))
@@ -353,6 +407,7 @@ def pg_short_repr(v: str) -> str:
 
 
 @compiles(ProblemText, "postgresql")
+@_memo
 def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     v = _sql(compiler, column, **kw)
@@ -364,8 +419,11 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
         number = f"CAST({v} AS NUMERIC)"
         return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {number} = 'NaN' THEN 'nan is not a finite number' "
                 f"WHEN {number} > 0 THEN 'inf is not a finite number' ELSE '-inf is not a finite number' END)")
-    if fact.type == "set":  # a text[] column is bad only by holding a NULL member: check_value names the first
-        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE "
+    if fact.type == "set":  # a NULL member, or (2-D) a list member: check_value names the first
+        row = (f"(SELECT '[' || string_agg(CASE WHEN pe_m IS NULL THEN 'None' ELSE {_pg_repr('pe_m')} END, ', ' "
+               f"ORDER BY pe_i) || ']' FROM unnest(({v})[1:1]) WITH ORDINALITY AS pe_u(pe_m, pe_i))")
+        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN array_ndims({v}) > 1 THEN "
+                f"'expected a list of strings, got a member list ' || {row} ELSE "
                 "'expected a list of strings, got a member NoneType None' END)")
     return "'missing (null)'"
 
@@ -490,6 +548,7 @@ class Computed(_Construct):
 
 
 @compiles(Computed, "sqlite")
+@_memo
 def _computed_sqlite(element: Computed, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return (f"pe_arith({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
@@ -497,6 +556,7 @@ def _computed_sqlite(element: Computed, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(Computed, "postgresql")
+@_memo
 def _computed_postgresql(element: Computed, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return pg_arith(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
@@ -511,11 +571,13 @@ class OwnFailure(_Construct):
 
 
 @compiles(OwnFailure, "sqlite")
+@_memo
 def _failure_sqlite(element: OwnFailure, compiler: Any, **kw: Any) -> str:
     return f"pe_err({_computed_sqlite(element, compiler, **kw)})"  # type: ignore[arg-type]
 
 
 @compiles(OwnFailure, "postgresql")
+@_memo
 def _failure_postgresql(element: OwnFailure, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return pg_failure(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
@@ -530,11 +592,13 @@ class Negated(_Construct):
 
 
 @compiles(Negated, "sqlite")
+@_memo
 def _negated_sqlite(element: Negated, compiler: Any, **kw: Any) -> str:
     return f"pe_neg({_number_operand_sqlite(compiler, element.args[0], **kw)})"
 
 
 @compiles(Negated, "postgresql")
+@_memo
 def _negated_postgresql(element: Negated, compiler: Any, **kw: Any) -> str:
     return f"pg_temp.pe_round28(-({_sql(compiler, element.args[0], **kw)}))"
 
@@ -545,6 +609,7 @@ class NumCompare(_Construct):
 
 
 @compiles(NumCompare, "sqlite")
+@_memo
 def _num_compare_sqlite(element: NumCompare, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return (f"(pe_cmp({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
@@ -552,6 +617,7 @@ def _num_compare_sqlite(element: NumCompare, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(NumCompare, "postgresql")
+@_memo
 def _num_compare_postgresql(element: NumCompare, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return f"({_sql(compiler, left, **kw)} {'=' if op == '==' else '<>' if op == '!=' else op} {_sql(compiler, right, **kw)})"
@@ -568,14 +634,21 @@ class NumberFact(_Construct):
 
 
 @compiles(NumberFact, "sqlite")
+@_memo
 def _number_fact_sqlite(element: NumberFact, compiler: Any, **kw: Any) -> str:
     return _sql(compiler, element.args[0], **kw)
 
 
 @compiles(NumberFact, "postgresql")
+@_memo
 def _number_fact_postgresql(element: NumberFact, compiler: Any, **kw: Any) -> str:
-    v = f"CAST({_sql(compiler, element.args[0], **kw)} AS NUMERIC)"
+    column = element.args[0]
+    if isinstance(getattr(column, "type", None), sa.Float):  # a double's shortest exact text (a cast would keep 15 digits)
+        v = f"CAST(CAST({_sql(compiler, column, **kw)} AS TEXT) AS NUMERIC)"
+    else:
+        v = f"CAST({_sql(compiler, column, **kw)} AS NUMERIC)"
     return (f"(CASE WHEN {v} IN ('NaN', 'Infinity', '-Infinity') THEN NULL WHEN {v} = trunc({v}) THEN {v} "
+            f"WHEN abs({v}) <= {_HALF_TINIEST}::numeric THEN 0::numeric "
             f"WHEN abs({v}) < {_FLOAT_OVERFLOW}::numeric THEN CAST(CAST(CAST({v} AS DOUBLE PRECISION) AS TEXT) AS NUMERIC) END)")
 
 
@@ -591,12 +664,14 @@ class RegexMatch(_Construct):
 
 
 @compiles(RegexMatch, "sqlite")
+@_memo
 def _regex_sqlite(element: RegexMatch, compiler: Any, **kw: Any) -> str:
     value, pattern, search = element.args
     return f"(pe_match({_bound(compiler, pattern, **kw)}, {int(search)}, {_sql(compiler, value, **kw)}) = 1)"
 
 
 @compiles(RegexMatch, "postgresql")
+@_memo
 def _regex_postgresql(element: RegexMatch, compiler: Any, **kw: Any) -> str:
     value, pattern, search = element.args
     from ._regex import to_postgresql  # noqa: PLC0415 - only PostgreSQL needs the translation
@@ -615,11 +690,13 @@ class MatchFailure(_Construct):
 
 
 @compiles(MatchFailure, "sqlite")
+@_memo
 def _match_failure_sqlite(element: MatchFailure, compiler: Any, **kw: Any) -> str:
     return f"pe_match_err({_sql(compiler, element.args[0], **kw)})"
 
 
 @compiles(MatchFailure, "postgresql")
+@_memo
 def _match_failure_postgresql(element: MatchFailure, compiler: Any, **kw: Any) -> str:
     text = element.args[0]
     check = sa.case((StrLength(text) > 4096, regex_too_long_text(StrLength(text))), else_=sa.null())
@@ -632,14 +709,16 @@ class SetsEqual(_Construct):
 
 
 @compiles(SetsEqual, "sqlite")
+@_memo
 def _sets_equal_sqlite(element: SetsEqual, compiler: Any, **kw: Any) -> str:
     left, right = element.args
     return f"(pe_set_eq({_sql(compiler, left, **kw)}, {_sql(compiler, right, **kw)}) = 1)"
 
 
 @compiles(SetsEqual, "postgresql")
+@_memo
 def _sets_equal_postgresql(element: SetsEqual, compiler: Any, **kw: Any) -> str:
-    left, right = (_sql(compiler, a, **kw) for a in element.args)
+    left, right = (_pg_set(_sql(compiler, a, **kw)) for a in element.args)
     return f"({left} @> {right} AND {left} <@ {right})"
 
 
@@ -652,13 +731,36 @@ class DecimalOperand(_Construct):
 
 
 @compiles(DecimalOperand, "sqlite")
+@_memo
 def _decimal_sqlite(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
     return _pg_quote("D:" + str(element.args[0]))
 
 
 @compiles(DecimalOperand, "postgresql")
+@_memo
 def _decimal_postgresql(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
     return f"CAST('{element.args[0]}' AS NUMERIC)"
+
+
+@_both
+class TextLiteral(_Construct):
+    """A string a policy wrote, bound (PostgreSQL: refused by name when it holds NUL, which text cannot)."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(value, type_=sa.Text())
+
+
+@compiles(TextLiteral, "sqlite")
+@_memo
+def _text_literal_sqlite(element: TextLiteral, compiler: Any, **kw: Any) -> str:
+    return _bound(compiler, element.args[0], **kw)
+
+
+@compiles(TextLiteral, "postgresql")
+@_memo
+def _text_literal_postgresql(element: TextLiteral, compiler: Any, **kw: Any) -> str:
+    _no_nul([element.args[0]], f"the string literal {element.args[0]!r}")
+    return _bound(compiler, element.args[0], **kw)
 
 
 @_both
@@ -671,11 +773,14 @@ class SetLiteral(_Construct):
 
 
 @compiles(SetLiteral, "sqlite")
+@_memo
 def _set_literal_sqlite(element: SetLiteral, compiler: Any, **kw: Any) -> str:
     return _sql(compiler, sa.literal(json.dumps(list(element.args[0])), sa.Text()), **kw)
 
 
 @compiles(SetLiteral, "postgresql")
+@_memo
 def _set_literal_postgresql(element: SetLiteral, compiler: Any, **kw: Any) -> str:
+    _no_nul(element.args[0], "a set default")
     members = ", ".join(compiler.process(sa.literal(m, sa.Text()), **kw) for m in element.args[0])
     return f"(CAST(ARRAY[{members}] AS TEXT[]))"
