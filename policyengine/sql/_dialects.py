@@ -216,7 +216,10 @@ def _text_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
 @compiles(ExactText, "postgresql")
 @_memo
 def _text_postgresql(element: ExactText, compiler: Any, **kw: Any) -> str:
-    return f"({_sql(compiler, element.args[0], **kw)} COLLATE \"C\")"
+    column = element.args[0]
+    if isinstance(getattr(column, "type", None), sa.CHAR):  # char(n): the padded text the driver hands evaluate
+        return f"(concat({_sql(compiler, column, **kw)}) COLLATE \"C\")"  # (a cast to text would drop the padding)
+    return f"({_sql(compiler, column, **kw)} COLLATE \"C\")"
 
 
 def exact_number_text(value: Decimal) -> str | None:
