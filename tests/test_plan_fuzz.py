@@ -19,11 +19,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sql_support import Database, check_exact, postgres_db, sqlite_db  # noqa: F401 - fixtures
+from sql_support import Database, check_exact
 from test_sql_plans import _USERS, _policies
 
 import policyengine
 
+pytest_plugins = ["sql_support"]  # the db fixtures
 LONG = os.environ.get("POLICYENGINE_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("POLICYENGINE_FUZZ_EXAMPLES", "300")) if LONG else 2
 HOSTILE = ["%(x)s", "%s", "50% off", "it's", "\\", "\\x00", "?", ":p", "$1", "%%", "'; --", "\x1b[0m", "a\u200bb"]

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sql_support import Database, check_exact, db, postgres2_db, postgres_db, sqlite_db  # noqa: F401 - fixtures
+from sql_support import Database, check_exact
 
 import policyengine
 from policyengine import PlanError
 from policyengine import sql as psql
 
+pytest_plugins = ["sql_support"]  # the db fixtures
 HOSTILE = ["%(x)s", "%s", "50% off", "it's", 'say "hi"', "back\\slash", "%%", "?", ":x", "$1", "'; DROP TABLE t; --"]
 
 

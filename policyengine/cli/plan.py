@@ -9,10 +9,30 @@ import sys
 from typing import Any
 
 from ..engine import load
-from ..runtime.plan import (PLAN_STATES, And, Arith, Compare, Fact, Fail, Guard, IfElse, In, IsTrue, Known, Length, Match,
-                            Neg, Node, Not, Or, PlanError, Succeeds, Valid, Value)
-from .common import (EXIT_FACTS, EXIT_OK, MAX_JSON_BYTES, STDIN, STDIN_NAME, UsageError, add_path, json_arg, parse_json,
-                     read_input)
+from ..runtime.plan import (
+    PLAN_STATES,
+    And,
+    Arith,
+    Compare,
+    Fact,
+    Fail,
+    Guard,
+    IfElse,
+    In,
+    IsTrue,
+    Known,
+    Length,
+    Match,
+    Neg,
+    Node,
+    Not,
+    Or,
+    PlanError,
+    Succeeds,
+    Valid,
+    Value,
+)
+from .common import EXIT_FACTS, EXIT_OK, MAX_JSON_BYTES, STDIN, STDIN_NAME, UsageError, add_path, json_arg, parse_json, read_input
 
 HELP = "which orders an action applies to: the policy as a condition over order facts, or a SQL WHERE clause"
 
@@ -85,7 +105,7 @@ def _sql(plan: Any, columns: dict[str, Any], dialect_name: str) -> str:
         expression = where(plan, columns)
     except KeyError as err:
         raise UsageError(f"--columns: {err.args[0]}") from None
-    dialect = postgresql.dialect() if dialect_name == "postgresql" else sqlite.dialect()
+    dialect: Any = postgresql.dialect() if dialect_name == "postgresql" else sqlite.dialect()  # type: ignore[no-untyped-call]
     return str(expression.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 

@@ -43,10 +43,11 @@ from ..pipeline.translate import to_decimal
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 
-__all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith", "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match",
-           "Neg", "Node", "Not", "Or", "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan",
-           "Succeeds", "Valid", "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure",
-           "holds", "regex_match", "FALSE", "TRUE"]
+__all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith",
+           "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match", "Neg", "Node", "Not", "Or",
+           "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan", "Succeeds", "Valid", "Value",
+           "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match", "FALSE",
+           "TRUE"]
 
 PLAN_BUDGET = 6_000
 """The most nodes one store's plan (or its reasons) may have written out as a tree (see :func:`tree_size`): about
@@ -322,7 +323,7 @@ class Guard:
         return {"op": "guard", "args": [self.known.to_dict(), self.value.to_dict()]}
 
 
-Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse, And, Or, Not, Fail, Succeeds, Known,
+Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse, And, Or, Not, Fail, Succeeds, Known,  # noqa: UP007
              IsTrue, Guard]
 
 
@@ -330,7 +331,7 @@ Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse,
 def and_(*args: Node) -> Node:
     out: dict[Node, None] = {}
     for arg in args:
-        for item in (arg.args if arg.__class__ is And else (arg,)):  # type: ignore[union-attr]
+        for item in (arg.args if isinstance(arg, And) else (arg,)):
             if item is FALSE:
                 return FALSE
             if item is not TRUE:
@@ -349,7 +350,7 @@ def _unguarded(item: Any, siblings: Mapping[Node, None]) -> Node:
 def or_(*args: Node) -> Node:
     out: dict[Node, None] = {}
     for arg in args:
-        for item in (arg.args if arg.__class__ is Or else (arg,)):  # type: ignore[union-attr]
+        for item in (arg.args if isinstance(arg, Or) else (arg,)):
             if item is TRUE:
                 return TRUE
             if item is not FALSE:
@@ -442,7 +443,13 @@ _OP_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "tdiv", "//": "fdiv", "%":
 def arithmetic(op: str, left: Decimal, right: Decimal) -> Decimal:
     """``left <op> right`` exactly as ``evaluate`` computes it (rule-engine's Decimal operators under the one fixed
     context); raises what it raises."""
-    return ARITHMETIC[_OP_NAMES[op]](left, right)  # type: ignore[no-any-return]
+    compute: Any = ARITHMETIC[_OP_NAMES[op]]
+    return compute(left, right)  # type: ignore[no-any-return]
+
+
+def _negate(value: Decimal) -> Decimal:
+    negate: Any = ARITHMETIC["neg"]
+    return negate(value)  # type: ignore[no-any-return]
 
 
 def regex_match(pattern: str, search: bool, text: str) -> bool:
@@ -523,7 +530,7 @@ def _strict(node: Node, facts: Mapping[str, Any]) -> Any:
     if isinstance(node, Arith):
         return arithmetic(node.op, *values)
     if isinstance(node, Neg):
-        return ARITHMETIC["neg"](values[0])
+        return _negate(values[0])
     return not values[0]
 
 
@@ -624,7 +631,7 @@ class Failure:
         return self.prefix + (first_failure(self.check, facts) or "?")
 
 
-Reason = Union[str, Problem, Failure, None]
+Reason = Union[str, Problem, Failure, None]  # noqa: UP007
 """A bulk reason: fixed text, a bad-fact problem, a failed computation, or None (the action applies)."""
 
 
@@ -912,7 +919,7 @@ class _Translate:
             if isinstance(inner, Fail):
                 return inner
             if isinstance(inner, Value):
-                return Value(ARITHMETIC["neg"](inner.value), "number")
+                return Value(_negate(inner.value), "number")  # type: ignore[arg-type]
             return Neg(inner)
         if isinstance(node, ast.LogicExpression):
             before = len(self.fallible)

@@ -28,14 +28,62 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..pipeline.model import FactSpec
 from ..pipeline.translate import to_decimal
 from ..runtime.bulk import BulkResult, summarise
-from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, Guard, IfElse, In, IsTrue, Known, Length, Match,
-                            Neg, Node, Not, Or, Plan, PlanError, Problem, Reason, ReasonPlan, Succeeds, Valid, Value,
-                            build_reasons,
-                            problem_text)
+from ..runtime.plan import (
+    And,
+    Arith,
+    Compare,
+    Fact,
+    Fail,
+    Failure,
+    Guard,
+    IfElse,
+    In,
+    IsTrue,
+    Known,
+    Length,
+    Match,
+    Neg,
+    Node,
+    Not,
+    Or,
+    Plan,
+    PlanError,
+    Problem,
+    Reason,
+    ReasonPlan,
+    Succeeds,
+    Valid,
+    Value,
+    build_reasons,
+    problem_text,
+)
 from . import _functions
-from ._dialects import (Computed, DecimalOperand, ExactText, InList, MatchFailure, TextLiteral, Negated, NumberFact, NumberLiteral,
-                        NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
-                        SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
+from ._dialects import (
+    Computed,
+    DecimalOperand,
+    ExactText,
+    InList,
+    MatchFailure,
+    Negated,
+    NumberFact,
+    NumberLiteral,
+    NumCompare,
+    OwnFailure,
+    ProblemText,
+    RegexMatch,
+    SetContains,
+    SetEquals,
+    SetLength,
+    SetLiteral,
+    SetsEqual,
+    StrLength,
+    Substring,
+    TextLiteral,
+    TruthOf,
+    ValidFact,
+    exact_number_text,
+    pg_function_sql,
+)
 
 __all__ = ["bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
 
@@ -92,7 +140,8 @@ def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:
     :func:`install` registers."""
     columns = _with_defaults((plan.condition,), columns)
     _require(plan.facts, columns)
-    return _Translator(columns).boolean(plan.condition)
+    condition: ColumnElement[bool] = _Translator(columns).boolean(plan.condition)
+    return condition
 
 
 def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str | None = None,
@@ -110,7 +159,8 @@ def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str 
     branches = _isolated(plan, translator, getattr(dialect, "dialect", dialect))
     whens = [(translator.boolean(node), translator.reason_text(item)) for node, item in branches
              if node != Value(False, "bool")]
-    return sa.case(*whens, else_=sa.null()) if whens else sa.null()
+    text: Any = sa.case(*whens, else_=sa.null()) if whens else sa.null()
+    return text  # type: ignore[no-any-return]
 
 
 def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable: Any, columns: Columns,
@@ -154,7 +204,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
         shown.append(inner.c.pe_failed)
     postgres = connection.dialect.name == "postgresql"
     if postgres:  # unordered aggregates let PostgreSQL hash the groups in one pass; order is restored below
-        collected = [sa.func.array_agg(inner.c.pe_index), sa.func.array_agg(inner.c.pe_id)]
+        collected: list[Any] = [sa.func.array_agg(inner.c.pe_index), sa.func.array_agg(inner.c.pe_id)]
     else:
         collected = [sa.func.json_group_array(sa.func.json_array(inner.c.pe_index, inner.c.pe_id))]
     query = sa.select(inner.c.pe_code, *shown, *collected).group_by(inner.c.pe_code, *shown)
@@ -169,7 +219,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
             item = problem_text(item, engine_value(specs.get(name), row[1 + raw_facts.index(name)]))
         elif isinstance(item, Failure):
             item = item.prefix + row[1 + len(raw_facts)]
-        pairs = zip(row[-2], row[-1]) if postgres else map(tuple, json.loads(row[-1]))
+        pairs = zip(row[-2], row[-1], strict=True) if postgres else map(tuple, json.loads(row[-1]))
         ids.update(pairs)
         indexes = row[-2] if postgres else [index for index, _ in json.loads(row[-1])]
         groups.setdefault(item, []).extend(indexes)  # two outcomes may share one text
@@ -433,7 +483,7 @@ class _Translator:
             same = sa.or_(sa.and_(a, b), sa.and_(sa.not_(a), sa.not_(b)))
             return same if node.op == "==" else sa.not_(same)
         if left.type == "set" and right.type == "set" and isinstance(left, Fact) and isinstance(right, Fact):
-            equal = SetsEqual(self.columns[left.name], self.columns[right.name])
+            equal: Any = SetsEqual(self.columns[left.name], self.columns[right.name])
             return equal if node.op == "==" else sa.not_(equal)
         if left.type == "number" and (_computed(left) or _computed(right)):
             return NumCompare(node.op, self.number(left), self.number(right))

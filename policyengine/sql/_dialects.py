@@ -10,7 +10,7 @@ dialects are refused at compile time rather than given SQL whose meaning differs
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ _MAX_FLOAT = 1.7976931348623157e308
 _FLOAT_OVERFLOW = 2**1024 - 2**970
 """The least magnitude a conversion to a double rounds to infinity (halfway between the largest double and 2**1024)."""
 _SUPPORTED = ("sqlite", "postgresql")
-_HALF_TINIEST = "0.0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000024703282292062327208828439643411068618252990130716238221279284125033775363510437593264991818081799618989828234772285886546332835517796989819938739800539093906315035659515570226392290858392449105184435931802849936536152500319370457678249219365623669863658480757001585769269903706311928279558551332927834338409351978015531246597263579574622766465272827220056374006485499977096599470454020828166226237857393450736339007967761930577506740176324673600968951340535537458516661134223766678604162159680461914467291840300530057530849048765391711386591646239524912623653881879636239373280423891018672348497668235089863388587925628302755995657524455507255189313690836254779186948667994968324049705821028513185451396213837722826145437693412532098591327667236328125"
+_HALF_TINIEST = format(Context(prec=1100).power(Decimal(2), -1075), "f")
 """2**-1075, exactly: half the smallest subnormal double. A NUMERIC at most this small reads as 0.0 (Python's
 float() rounds it so); PostgreSQL's cast to double precision would raise instead (underflow)."""
 
@@ -42,9 +42,9 @@ def _no_nul(values: Any, where: str) -> None:
 class _Construct(ColumnElement[Any]):
     inherit_cache = False  # built per plan; nothing to gain from SQLAlchemy's statement cache
 
-    def __init__(self, *args: Any, type_: Any = sa.Boolean()) -> None:
+    def __init__(self, *args: Any, type_: Any = None) -> None:
         self.args = args
-        self.type = type_
+        self.type = type_ if type_ is not None else sa.Boolean()
 
     @property
     def _from_objects(self) -> list[Any]:  # so that select(reason(...)) finds its tables
@@ -174,7 +174,7 @@ def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
         check = sa.func.coalesce(sa.and_(finite, sa.or_(number == sa.func.trunc(number), sa.func.abs(number) <
                                                         sa.literal_column(f"{_FLOAT_OVERFLOW}::numeric"))), sa.false())
     elif fact.type == "set":  # a one-dimensional text[] without NULL members (array_position raises on more)
-        check = sa.case((sa.func.coalesce(sa.func.array_ndims(column), 1) == 1,
+        check = sa.case((sa.func.coalesce(sa.func.array_ndims(column), 1) == 1,  # type: ignore[assignment]
                          sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))),
                         else_=sa.false())
     else:
@@ -576,7 +576,7 @@ class OwnFailure(_Construct):
 @compiles(OwnFailure, "sqlite")
 @_memo
 def _failure_sqlite(element: OwnFailure, compiler: Any, **kw: Any) -> str:
-    return f"pe_err({_computed_sqlite(element, compiler, **kw)})"  # type: ignore[arg-type]
+    return f"pe_err({_computed_sqlite(element, compiler, **kw)})"
 
 
 @compiles(OwnFailure, "postgresql")

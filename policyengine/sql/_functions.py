@@ -20,9 +20,9 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from ..runtime.plan import arithmetic, regex_match
 from ..pipeline.numbers import ARITHMETIC, to_decimal
 from ..pipeline.regexes import RegexTooLong
+from ..runtime.plan import arithmetic, regex_match
 from ..runtime.values import check_value
 
 __all__ = ["FUNCTIONS", "register"]
@@ -39,7 +39,7 @@ def _operand(value: Any) -> Decimal | str | None:
         if value.startswith("D:"):
             return Decimal(value[2:])
         if value.startswith("E:"):
-            return value
+            return str(value)
     return None
 
 
@@ -65,7 +65,8 @@ def pe_neg(value: Any) -> str | None:
     a = _operand(value)
     if a is None or isinstance(a, str):
         return a
-    return _result(lambda: ARITHMETIC["neg"](a))
+    negate: Any = ARITHMETIC["neg"]
+    return _result(lambda: negate(a))
 
 
 _COMPARE = {"==": Decimal.__eq__, "!=": Decimal.__ne__, "<": Decimal.__lt__, "<=": Decimal.__le__,
@@ -140,8 +141,8 @@ def pe_set_eq(left: Any, right: Any) -> int | None:
 
 def pe_problem(name: str, kind: str, values: str, raw: Any) -> str | None:
     """What ``check_value`` says of a database value of a fact (the text ``bulk`` quotes), or None when good."""
-    from . import engine_value  # noqa: PLC0415 - the package imports this module first
     from ..runtime.plan import Fact, _spec  # noqa: PLC0415
+    from . import engine_value  # noqa: PLC0415 - the package imports this module first
 
     spec = _spec(Fact(name, kind, tuple(json.loads(values))))
     return check_value(spec, engine_value(spec, raw))[1]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..pipeline.regexes import _sre, _sre_parse
+from ..pipeline.regexes import _sre, _sre_parse  # type: ignore[attr-defined]
 from ..runtime.plan import PlanError
 
 __all__ = ["to_postgresql"]
