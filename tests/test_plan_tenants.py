@@ -99,11 +99,11 @@ def test_deeply_nested_guard_plans_linearly(db: Database, tmp_path: Path) -> Non
     assert len(guard) <= 310  # the 298-character guard, as deep
     (tmp_path / "p.yaml").write_text(_numbers_policy(guard))
     engine = policyengine.load(tmp_path / "p.yaml")
-    from policyengine.runtime.plan import build_reasons, tree_size
+    from policyengine.runtime.plan import PLAN_BUDGET, build_reasons, tree_size
 
     sizes = [tree_size(policyengine.load(_write(tmp_path, d)).plan("go", {}).condition) for d in (4, 5, 6)]
     assert sizes[2] - sizes[1] == sizes[1] - sizes[0]  # linear in the depth
-    assert tree_size(build_reasons(engine, "go", {}).branches) < 6_000
+    assert tree_size(build_reasons(engine, "go", {}).branches) < PLAN_BUDGET
     rows = [{"order.n": n, "order.m": m, "order.k": k} for n in (None, 1, 0) for m in (None, 5, -1, 20)
             for k in (None, 3, 100, -5)]
     check_exact(db, engine, rows, [{}])

@@ -49,9 +49,9 @@ __all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size"
            "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match", "FALSE",
            "TRUE"]
 
-PLAN_BUDGET = 6_000
+PLAN_BUDGET = 3_000
 """The most nodes one store's plan (or its reasons) may have written out as a tree (see :func:`tree_size`): about
-170 characters of SQL each, so under 1 MB of SQL per store. A policy whose plan is larger is refused with a
+300 characters of SQL each, so under 1 MB of SQL per store. A policy whose plan is larger is refused with a
 :class:`PlanError` naming it (in an every-store plan: that store alone fails closed)."""
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
