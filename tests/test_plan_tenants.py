@@ -212,3 +212,24 @@ def test_column_types_users_pick(db: Database, tmp_path: Path) -> None:
         got = {r[0] for r in conn.execute(sa.select(table.c.id).where(
             psql.where(engine.plan("go", {}), {"order.x": table.c.x})))}
     assert got == want == {0, 1, 2, 3}  # the default: 0.30000000000000004 * 10 = 3.0000000000000004 > ...03
+
+
+def test_huge_integer_under_arithmetic_fails_no_query(db: Database, tmp_path: Path) -> None:
+    """A 20,001-digit integer under `*` and `/`: its row is decided as Python's decimal arithmetic decides it
+    (PostgreSQL), or fails closed (SQLite stores it as an infinite REAL); every other row is unchanged. Before, the
+    whole PostgreSQL query failed (a power of ten past NUMERIC's range)."""
+    (tmp_path / "p.yaml").write_text(_numbers_policy("order.n * 2 > 1 and order.n / 3 > 1"))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    table, twin, columns = db.table(list(engine.policy.facts))
+    huge = Decimal(10) ** 20001 + 1
+    db.insert(twin, columns, [{"store.id": "s", "order.n": n, "order.m": 1, "order.k": 1}
+                              for n in (huge if db.dialect == "postgresql" else "1" + "0" * 20001, 0, 5)])
+    with db.engine.connect() as conn:
+        psql.install(conn)
+        plan = engine.plan("go", {}, state="disabled")  # the guard fires: disabled
+        got = {r[0] for r in conn.execute(sa.select(table.c.id).where(psql.where(plan, columns)))}
+        reasons = dict(conn.execute(sa.select(table.c.id, psql.reason(engine, "go", {}, columns))).all())
+    assert got == {0, 2}  # PostgreSQL: the guard holds; SQLite: it is unknown (an infinite REAL), so disabled too
+    assert reasons[2] == "No." and reasons[1] is None
+    assert reasons[0] == ("No." if db.dialect == "postgresql" else
+                          "could not be decided: order.n: inf is not a finite number")

@@ -458,22 +458,34 @@ def _pg_power(exponent: str) -> str:
 
 
 def pg_round28(x: str) -> str:
-    """``x`` (NUMERIC) rounded to 28 significant digits, half to even, as rule-engine's context rounds."""
-    return ("(SELECT CASE WHEN r.v = 0 OR r.v IS NULL THEN r.v "
-            "WHEN abs(r.f) > 0.5 OR (abs(r.f) = 0.5 AND mod(r.t * r.p, 2) <> 0) "
-            f"THEN r.t + sign(r.v) * {_pg_power('-r.s')} ELSE r.t END "
-            "FROM (SELECT q.v, q.s, q.p, trunc(q.v, q.s) AS t, (q.v - trunc(q.v, q.s)) * q.p AS f "
-            f"FROM (SELECT w.v, 27 - w.e AS s, {_pg_power('27 - w.e')} AS p "
-            f"FROM (SELECT x.v, {_pg_exponent('x.v')} AS e FROM (SELECT CAST({x} AS NUMERIC) AS v) AS x) AS w) AS q) AS r)")
+    """``x`` (NUMERIC) rounded to 28 significant digits, half to even, as rule-engine's context rounds. Only
+    powers of ten that NUMERIC holds are formed: an integer of 28 digits or more is rounded through ``div`` by
+    ``10 ** (e - 27)`` (``10 ** (27 - e)`` would overflow past 16,383 digits: a 20,001-digit integer), a smaller
+    number through ``trunc`` at ``27 - e`` decimals."""
+    big = ("(SELECT CASE WHEN 2 * abs(b.v - b.q * b.p) > b.p OR (2 * abs(b.v - b.q * b.p) = b.p AND mod(b.q, 2) <> 0) "
+           "THEN (b.q + sign(b.v)) * b.p ELSE b.q * b.p END "
+           f"FROM (SELECT r.v, {_pg_power('r.e - 27')} AS p, div(r.v, {_pg_power('r.e - 27')}) AS q) AS b)")
+    small = ("(SELECT CASE WHEN abs(c.f) > 0.5 OR (abs(c.f) = 0.5 AND mod(c.t * c.p, 2) <> 0) "
+             f"THEN c.t + sign(c.v) * {_pg_power('-c.s')} ELSE c.t END "
+             "FROM (SELECT q.v, q.s, q.p, trunc(q.v, q.s) AS t, (q.v - trunc(q.v, q.s)) * q.p AS f "
+             f"FROM (SELECT r.v, 27 - r.e AS s, {_pg_power('27 - r.e')} AS p) AS q) AS c)")
+    return (f"(SELECT CASE WHEN r.v = 0 OR r.v IS NULL THEN r.v WHEN r.e >= 27 THEN {big} ELSE {small} END "
+            f"FROM (SELECT x.v, {_pg_exponent('x.v')} AS e FROM (SELECT CAST({x} AS NUMERIC) AS v) AS x) AS r)")
 
 
 def pg_divide(a: str, b: str) -> str:
-    """``a / b`` correctly rounded to 28 digits (NULL where ``b`` is zero: that is a failure, see pg_failure)."""
+    """``a / b`` correctly rounded to 28 digits (NULL where ``b`` is zero: that is a failure, see pg_failure). The
+    dividend is scaled by ``10 ** k`` (or, for a huge dividend, the divisor by ``10 ** -k``): only powers NUMERIC
+    holds are formed."""
     k = f"(31 - ({_pg_exponent('d.a')} - {_pg_exponent('d.b')}))"
-    quotient = (f"sign(d.a) * sign(d.b) * (t.t * 10 + CASE WHEN abs(d.a) * {_pg_power('t.k')} - t.t * abs(d.b) <> 0 "
+    num = f"(CASE WHEN t.k >= 0 THEN abs(d.a) * {_pg_power('greatest(t.k, 0)')} ELSE abs(d.a) END)"
+    den = f"(CASE WHEN t.k >= 0 THEN abs(d.b) ELSE abs(d.b) * {_pg_power('greatest(-t.k, 0)')} END)"
+    quotient = (f"sign(d.a) * sign(d.b) * (t.t * 10 + CASE WHEN {num} - t.t * {den} <> 0 "
                 f"THEN 1 ELSE 0 END) * {_pg_power('-(t.k + 1)')}")
+    scaled = (f"CASE WHEN {k} >= 0 THEN div(abs(d.a) * {_pg_power(f'greatest({k}, 0)')}, abs(d.b)) "
+              f"ELSE div(abs(d.a), abs(d.b) * {_pg_power(f'greatest(-{k}, 0)')}) END")
     return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN d.a = 0 THEN 0::numeric ELSE "
-            f"(SELECT {pg_round28(quotient)} FROM (SELECT div(abs(d.a) * {_pg_power(k)}, abs(d.b)) AS t, {k} AS k) AS t) "
+            f"(SELECT {pg_round28(quotient)} FROM (SELECT {scaled} AS t, {k} AS k) AS t) "
             f"END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d)")
 
 
