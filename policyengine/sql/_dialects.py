@@ -334,7 +334,8 @@ class Substring(_Construct):
 @_memo
 def _substring_sqlite(element: Substring, compiler: Any, **kw: Any) -> str:
     member, container = element.args
-    return f"(instr({_sql(compiler, container, **kw)}, {_sql(compiler, member, **kw)}) > 0)"
+    # Python's `in`: SQLite's instr() stops at a NUL character
+    return f"(pe_instr({_sql(compiler, container, **kw)}, {_sql(compiler, member, **kw)}) = 1)"
 
 
 @compiles(Substring, "postgresql")
@@ -355,7 +356,7 @@ class StrLength(_Construct):
 @compiles(StrLength, "sqlite")
 @_memo
 def _length_sqlite(element: StrLength, compiler: Any, **kw: Any) -> str:
-    return f"length({_sql(compiler, element.args[0], **kw)})"
+    return f"pe_strlen({_sql(compiler, element.args[0], **kw)})"  # (SQLite's length() stops at a NUL)
 
 
 @compiles(StrLength, "postgresql")

@@ -115,6 +115,14 @@ def _strings(value: Any) -> frozenset[str] | None:
     return frozenset(parsed)
 
 
+def pe_instr(container: Any, member: Any) -> int | None:
+    return int(member in container) if type(container) is str and type(member) is str else None
+
+
+def pe_strlen(value: Any) -> int | None:
+    return len(value) if type(value) is str else None
+
+
 def pe_set_has(column: Any, member: Any) -> int | None:
     members = _strings(column)
     return None if members is None or type(member) is not str else int(member in members)
@@ -151,7 +159,7 @@ def pe_problem(name: str, kind: str, values: str, raw: Any) -> str | None:
 FUNCTIONS = {"pe_arith": (pe_arith, 3), "pe_neg": (pe_neg, 1), "pe_cmp": (pe_cmp, 3), "pe_err": (pe_err, 1),
              "pe_match": (pe_match, 3), "pe_match_err": (pe_match_err, 1), "pe_set_eq": (pe_set_eq, 2),
              "pe_problem": (pe_problem, 4), "pe_set_has": (pe_set_has, 2), "pe_set_len": (pe_set_len, 1),
-             "pe_in": (pe_in, 2)}
+             "pe_in": (pe_in, 2), "pe_instr": (pe_instr, 2), "pe_strlen": (pe_strlen, 1)}
 """name -> (function, number of arguments)."""
 
 
