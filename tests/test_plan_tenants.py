@@ -233,3 +233,23 @@ def test_huge_integer_under_arithmetic_fails_no_query(db: Database, tmp_path: Pa
     assert reasons[2] == "No." and reasons[1] is None
     assert reasons[0] == ("No." if db.dialect == "postgresql" else
                           "could not be decided: order.n: inf is not a finite number")
+
+
+def test_ten_thousand_value_enum_read_in_four_places(db: Database, tmp_path: Path) -> None:
+    """A 10,000-value enum read by visible, allow, a guard and an effect: each list is one bound parameter (a
+    text[] in PostgreSQL, JSON in SQLite), never one per value (which passed PostgreSQL's 65,535 parameters)."""
+    values = [f"v{i}%s" for i in range(10_000)]
+    listed = ", ".join(_q(v) for v in values)
+    half = "[" + ", ".join(f"'{v}'" for v in values[::2]) + "]"
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: policyengine/v1\nkind: ActionPolicy\nname: p\nversion: 1\nfacts:\n"
+        f"  order.e: {{type: enum, values: [{listed}]}}\n  order.f: {{type: enum, values: [{listed}]}}\n"
+        f"actions:\n  go:\n    label: Go\n    visible: {_q('order.e != ' + repr(values[1]))}\n"
+        f"    allow: {_q('order.f in ' + half)}\n"
+        f"    deny:\n      - id: g\n        when: {_q('order.e in ' + half + ' and order.f != ' + repr(values[3]))}\n"
+        "        reason: Even.\n"
+        f"    effects:\n      - when: {_q('order.e == ' + repr(values[5]))}\n        operation: op\n")
+    engine = policyengine.load(tmp_path / "p.yaml")
+    rows = [{"order.e": e, "order.f": f} for e in (values[0], values[1], values[5], values[9_999], "nope", None)
+            for f in (values[0], values[3], values[7], "%(x)s")]
+    check_exact(db, engine, rows, [{}])
