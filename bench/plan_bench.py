@@ -38,7 +38,7 @@ def _best(rounds: int, run: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _sql(element: Any) -> str:
-    return str(element.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return str(element.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))  # type: ignore[no-untyped-call]
 
 
 def _columns(engine: policyengine.Engine) -> dict[str, Any]:
