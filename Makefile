@@ -44,7 +44,7 @@ test: $(STAMP)
 ## `make test` runs them briefly.
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
-	POLICYENGINE_FUZZ=long POLICYENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -q -s -p no:cacheprovider
+	POLICYENGINE_FUZZ=long POLICYENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py tests/test_plan_fuzz.py -q -s -p no:cacheprovider
 
 ## check: the shipped policies load, pass their YAML tests, lint clean and keep every invariant; --strict: anything
 ## an analysis could not decide (a fact the SMT solver cannot model, a solver that gave up) fails the check too;

@@ -89,9 +89,30 @@ def sqlite_db() -> Database:
     return sqlite_database()
 
 
+def driver_url(url: str, driver: str) -> str:
+    """``url`` with its driver replaced (``postgresql+psycopg://`` -> ``postgresql+psycopg2://``)."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme.split('+')[0]}+{driver}://{rest}"
+
+
 @pytest.fixture(scope="session")
 def postgres_db() -> Iterator[Database]:
-    url = postgres_url()
+    yield from _postgres(postgres_url())
+
+
+@pytest.fixture(scope="session")
+def postgres2_db() -> Iterator[Database]:
+    """The same server through psycopg2 (SQLAlchemy's default driver for ``postgresql://``)."""
+    yield from _postgres(driver_url(postgres_url(), "psycopg2"))
+
+
+@pytest.fixture(params=["psycopg", "psycopg2"])
+def pg_db(request: pytest.FixtureRequest) -> Database:
+    """Each test that takes ``pg_db`` runs on PostgreSQL through psycopg 3 and through psycopg2."""
+    return request.getfixturevalue("postgres_db" if request.param == "psycopg" else "postgres2_db")  # type: ignore[no-any-return]
+
+
+def _postgres(url: str) -> Iterator[Database]:
     engine = sa.create_engine(url)
     psql.install(engine)  # exact decimal rounding and division: session-local SQL functions
     try:
@@ -112,10 +133,12 @@ def postgres_db() -> Iterator[Database]:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql+psycopg2"])
 def db(request: pytest.FixtureRequest) -> Database:
-    """Each test that takes ``db`` runs on SQLite and on PostgreSQL."""
-    return request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "postgres_db")  # type: ignore[no-any-return]
+    """Each test that takes ``db`` runs on SQLite, and on PostgreSQL through psycopg 3 and through psycopg2 (whose
+    placeholders differ: a value spliced into the SQL text would be read as one)."""
+    name = {"sqlite": "sqlite_db", "postgresql": "postgres_db", "postgresql+psycopg2": "postgres2_db"}[request.param]
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 def state_of(decisions: policyengine.Decisions, action: str) -> str:

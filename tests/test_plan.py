@@ -251,7 +251,8 @@ def test_cli_text_json_sql(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     columns.write_text(json.dumps({"order.has_shipment": "o.shipped"}))
     _, out, _ = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "member"}', "--store", "acme",
                         "--format", "sql", "--dialect", "postgresql", "--columns", str(columns))
-    assert out == "WHERE (o.shipped IS NOT NULL) AND NOT ((o.shipped) IS TRUE)\n"
+    assert out == ("-- string literals assume standard_conforming_strings = on\n"
+                   "WHERE (o.shipped IS NOT NULL) AND NOT ((o.shipped) IS TRUE)\n")
 
 
 def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -26,13 +26,14 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sql_support import Database, check_exact, db, postgres_db, sqlite_db  # noqa: F401 - fixtures
+from sql_support import Database, check_exact
 
 import policyengine
 from policyengine import PlanError
 from policyengine import sql as psql
 from policyengine.runtime.plan import holds
 
+pytest_plugins = ["sql_support"]  # the db fixtures
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
 EXAMPLES = int(os.environ.get("POLICYENGINE_PLAN_EXAMPLES", "5"))

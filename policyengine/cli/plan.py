@@ -9,10 +9,30 @@ import sys
 from typing import Any
 
 from ..engine import load
-from ..runtime.plan import (PLAN_STATES, And, Arith, Compare, Fact, Fail, IfElse, In, Length, Match, Neg, Node, Not,
-                            Or, PlanError, Succeeds, Valid, Value)
-from .common import (EXIT_FACTS, EXIT_OK, MAX_JSON_BYTES, STDIN, STDIN_NAME, UsageError, add_path, json_arg, parse_json,
-                     read_input)
+from ..runtime.plan import (
+    PLAN_STATES,
+    And,
+    Arith,
+    Compare,
+    Fact,
+    Fail,
+    Guard,
+    IfElse,
+    In,
+    IsTrue,
+    Known,
+    Length,
+    Match,
+    Neg,
+    Node,
+    Not,
+    Or,
+    PlanError,
+    Succeeds,
+    Valid,
+    Value,
+)
+from .common import EXIT_FACTS, EXIT_OK, MAX_JSON_BYTES, STDIN, STDIN_NAME, UsageError, add_path, json_arg, parse_json, read_input
 
 HELP = "which orders an action applies to: the policy as a condition over order facts, or a SQL WHERE clause"
 
@@ -38,12 +58,16 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json":
             print(json.dumps(plan.to_dict(), indent=2))
         elif args.format == "sql":
+            if args.dialect == "postgresql":  # a backslash in a literal is then itself (PostgreSQL's default since 9.1)
+                print("-- string literals assume standard_conforming_strings = on")
             print("WHERE " + _sql(plan, _columns(args.columns, plan.facts), args.dialect))
         else:
             scope = f"store {args.store}" if args.store else "every store"
             print(f"{plan.action} is {plan.state} for this user ({scope}): {plan.kind}")
             for policy in plan.policies:
                 print(f"  policy {policy}")
+            for refused in plan.refused:
+                print(f"  fails closed (hidden): {refused}")
             if plan.kind == "conditional":
                 print(f"  when {text(plan.condition)}")
     except KeyError as err:
@@ -81,7 +105,7 @@ def _sql(plan: Any, columns: dict[str, Any], dialect_name: str) -> str:
         expression = where(plan, columns)
     except KeyError as err:
         raise UsageError(f"--columns: {err.args[0]}") from None
-    dialect = postgresql.dialect() if dialect_name == "postgresql" else sqlite.dialect()
+    dialect: Any = postgresql.dialect() if dialect_name == "postgresql" else sqlite.dialect()  # type: ignore[no-untyped-call]
     return str(expression.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
@@ -116,6 +140,12 @@ def text(node: Node) -> str:
         return f"succeeds({', '.join(text(v) for v in node.values)})"
     if isinstance(node, Fail):
         return f"fails({node.error})"
+    if isinstance(node, Known):
+        return f"known({text(node.arg)})"
+    if isinstance(node, IsTrue):
+        return f"is-true({text(node.arg)})"
+    if isinstance(node, Guard):  # the atom's value where it can be decided, else unknown
+        return f"{_wrapped(node.known)} ? {_wrapped(node.value)} : unknown"
     assert isinstance(node, IfElse)
     return f"{_wrapped(node.test)} ? {_wrapped(node.then)} : {_wrapped(node.otherwise)}"
 

@@ -43,10 +43,16 @@ from ..pipeline.translate import to_decimal
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 
-__all__ = ["PLAN_STATES", "And", "Arith", "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match",
-           "Neg", "Node", "Not", "Or", "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan",
-           "Succeeds", "Valid", "Value", "arithmetic", "build_plan", "build_reasons", "failure", "first_failure",
-           "holds", "regex_match", "FALSE", "TRUE"]
+__all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith",
+           "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match", "Neg", "Node", "Not", "Or",
+           "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan", "Succeeds", "Valid", "Value",
+           "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match", "FALSE",
+           "TRUE"]
+
+PLAN_BUDGET = 3_000
+"""The most nodes one store's plan (or its reasons) may have written out as a tree (see :func:`tree_size`): about
+300 characters of SQL each, so under 1 MB of SQL per store. A policy whose plan is larger is refused with a
+:class:`PlanError` naming it (in an every-store plan: that store alone fails closed)."""
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
 PLAN_STATES: tuple[str, ...] = ("enabled", "disabled", "hidden", "visible")
@@ -282,26 +288,69 @@ class Not:
         return {"op": "not", "args": [self.arg.to_dict()]}
 
 
-Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse, And, Or, Not, Fail, Succeeds]
+@attrs.frozen(slots=True, cache_hash=True)
+class Known:
+    """True where ``arg`` (a three-valued condition) is decided, false where it is unknown (never unknown)."""
+
+    arg: Node
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "known", "args": [self.arg.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class IsTrue:
+    """True where ``arg`` is true, false where it is false or unknown (never unknown)."""
+
+    arg: Node
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "is-true", "args": [self.arg.to_dict()]}
+
+
+@attrs.frozen(slots=True, cache_hash=True)
+class Guard:
+    """``value`` where ``known`` holds, unknown elsewhere: an atom of a condition's skeleton (``known`` says every
+    fact it reads is good and its computation succeeds). ``Guard(FALSE, FALSE)`` is the always-unknown atom."""
+
+    known: Node
+    value: Node
+    type = "bool"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": "guard", "args": [self.known.to_dict(), self.value.to_dict()]}
+
+
+Node = Union[Value, Fact, Valid, Compare, In, Length, Match, Arith, Neg, IfElse, And, Or, Not, Fail, Succeeds, Known,  # noqa: UP007
+             IsTrue, Guard]
 
 
 # -- constructors that fold constants ---------------------------------------------------------------------------
 def and_(*args: Node) -> Node:
     out: dict[Node, None] = {}
     for arg in args:
-        for item in (arg.args if arg.__class__ is And else (arg,)):  # type: ignore[union-attr]
+        for item in (arg.args if isinstance(arg, And) else (arg,)):
             if item is FALSE:
                 return FALSE
             if item is not TRUE:
                 out[item] = None
+    if any(item.__class__ is Guard for item in out):  # `k and (v where k)` is `k and v`
+        out = {(_unguarded(item, out) if item.__class__ is Guard else item): None for item in out}
     items = tuple(out)
     return TRUE if not items else items[0] if len(items) == 1 else And(items)
+
+
+def _unguarded(item: Any, siblings: Mapping[Node, None]) -> Node:
+    parts = item.known.args if item.known.__class__ is And else (item.known,)
+    return item.value if all(p in siblings for p in parts) else item  # type: ignore[no-any-return]
 
 
 def or_(*args: Node) -> Node:
     out: dict[Node, None] = {}
     for arg in args:
-        for item in (arg.args if arg.__class__ is Or else (arg,)):  # type: ignore[union-attr]
+        for item in (arg.args if isinstance(arg, Or) else (arg,)):
             if item is TRUE:
                 return TRUE
             if item is not FALSE:
@@ -315,7 +364,54 @@ def not_(arg: Node) -> Node:
         return FALSE if arg is TRUE else TRUE
     if isinstance(arg, Not):
         return arg.arg
+    if isinstance(arg, Guard):  # (a forward reference: Guard is defined above, not_ is called only later)
+        return arg if arg.known is FALSE else Guard(arg.known, not_(arg.value))
     return Not(arg)
+
+
+UNKNOWN = Guard(FALSE, FALSE)
+"""The always-unknown condition (a skeleton atom that is never decided)."""
+
+
+@functools.lru_cache(maxsize=65536)
+def two_valued(node: Node) -> bool:
+    """Whether ``node`` is never unknown (so ``known_(node)`` is TRUE)."""
+    if isinstance(node, (Valid, Known, IsTrue)) or node is TRUE or node is FALSE:
+        return True
+    if isinstance(node, (And, Or)):
+        return all(two_valued(a) for a in node.args)
+    if isinstance(node, Not):
+        return two_valued(node.arg)
+    return False
+
+
+def known_(node: Node) -> Node:
+    """Where the three-valued ``node`` is decided (folded: TRUE for a two-valued node, ``k`` for ``Guard(k, v)``)."""
+    if isinstance(node, Value) or two_valued(node):
+        return TRUE
+    if isinstance(node, Guard):
+        return node.known
+    if isinstance(node, Not):
+        return known_(node.arg)
+    return Known(node)
+
+
+def is_true(node: Node) -> Node:
+    """Where the three-valued ``node`` is true (two-valued)."""
+    if isinstance(node, Value) or two_valued(node):
+        return node
+    if isinstance(node, Guard):
+        return and_(node.known, node.value)  # false where not known; where known, the value is never unknown
+    return IsTrue(node)
+
+
+def guard(known: Node, value: Node) -> Node:
+    """``value`` where ``known`` holds, else unknown (folded)."""
+    if known is TRUE:
+        return value
+    if known is FALSE:
+        return UNKNOWN
+    return Guard(known, value)
 
 
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -347,7 +443,13 @@ _OP_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "tdiv", "//": "fdiv", "%":
 def arithmetic(op: str, left: Decimal, right: Decimal) -> Decimal:
     """``left <op> right`` exactly as ``evaluate`` computes it (rule-engine's Decimal operators under the one fixed
     context); raises what it raises."""
-    return ARITHMETIC[_OP_NAMES[op]](left, right)  # type: ignore[no-any-return]
+    compute: Any = ARITHMETIC[_OP_NAMES[op]]
+    return compute(left, right)  # type: ignore[no-any-return]
+
+
+def _negate(value: Decimal) -> Decimal:
+    negate: Any = ARITHMETIC["neg"]
+    return negate(value)  # type: ignore[no-any-return]
 
 
 def regex_match(pattern: str, search: bool, text: str) -> bool:
@@ -407,7 +509,7 @@ def _strict(node: Node, facts: Mapping[str, Any]) -> Any:
         if value is None:
             raise _BadFact()
         return value
-    if isinstance(node, (And, Or, Not, Succeeds)):  # three-valued, as in SQL (no fallible node inside: see atom)
+    if isinstance(node, (And, Or, Not, Succeeds, Known, IsTrue, Guard)):  # three-valued, as in SQL (see atom)
         value = holds(node, facts)
         if value is None:
             raise _BadFact()
@@ -428,7 +530,7 @@ def _strict(node: Node, facts: Mapping[str, Any]) -> Any:
     if isinstance(node, Arith):
         return arithmetic(node.op, *values)
     if isinstance(node, Neg):
-        return ARITHMETIC["neg"](values[0])
+        return _negate(values[0])
     return not values[0]
 
 
@@ -460,6 +562,12 @@ def holds(node: Node, facts: Mapping[str, Any]) -> Any:
         return None if value is None else not value
     if isinstance(node, Succeeds):
         return first_failure(node, facts) is None
+    if isinstance(node, Known):
+        return holds(node.arg, facts) is not None
+    if isinstance(node, IsTrue):
+        return holds(node.arg, facts) is True
+    if isinstance(node, Guard):
+        return holds(node.value, facts) if holds(node.known, facts) else None
     try:  # an atom: unknown where anything it reads is, or where it fails
         return _strict(node, facts)
     except Exception:  # noqa: BLE001 - a bad fact or a failing computation: unknown
@@ -491,6 +599,9 @@ class Plan:
     """The row facts the condition reads, sorted: the columns a query needs."""
     policies: tuple[str, ...]
     """Which policies were planned, e.g. ``("acme: order-actions@1 + acme@1", "*: order-actions@1")``."""
+    refused: tuple[str, ...] = ()
+    """Stores whose policy could not be planned (over the plan budget, or a construct refused): their orders fail
+    closed (hidden) in this every-store plan, each message naming the store; no other store's rows change."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"action", "state", "store", "kind", "facts", "policies", "condition"}``, the condition as
@@ -520,7 +631,7 @@ class Failure:
         return self.prefix + (first_failure(self.check, facts) or "?")
 
 
-Reason = Union[str, Problem, Failure, None]
+Reason = Union[str, Problem, Failure, None]  # noqa: UP007
 """A bulk reason: fixed text, a bad-fact problem, a failed computation, or None (the action applies)."""
 
 
@@ -534,6 +645,9 @@ class ReasonPlan:
     label: str
     branches: tuple[tuple[Node, Reason], ...]
     facts: tuple[str, ...]
+    blocks: tuple[tuple[int, int, str | None], ...] = ()
+    """``(start, end, store)``: the branches ``[start, end)`` decide the orders of ``store`` (None: the base's
+    stores) and nothing else, so a database that cannot run them may replace them alone (see policyengine.sql)."""
 
 
 def problem_text(problem: Problem, raw: Any) -> str:
@@ -546,10 +660,22 @@ def problem_text(problem: Problem, raw: Any) -> str:
 # -- the partial evaluator --------------------------------------------------------------------------------------
 @attrs.frozen(slots=True)
 class _Sym:
-    known: Node
-    value: Node
+    """A skeleton node: ``tri`` is its three-valued value (unknown where ``evaluate`` cannot decide it), so that
+    ``known`` and ``value`` share one expression: plans grow linearly with the policy (no sub-expression copied
+    per use, as separate known/value trees would need)."""
+
+    tri: Node
     problems: tuple[tuple[Node, Reason], ...]
     """Ordered (present-where, reason) pairs: the first present one is the condition's first problem."""
+
+    @property
+    def known(self) -> Node:
+        return known_(self.tri)
+
+    @property
+    def value(self) -> Node:
+        """The value, meaningful where ``known`` holds (then it equals ``tri``)."""
+        return self.tri
 
 
 @attrs.frozen(slots=True)
@@ -621,8 +747,8 @@ class _Planner:
         vis, allow = self.sym(action.visible), self.sym(action.allow)
         guards = tuple(self.sym(g.when) for g in action.guards)
         effects = tuple(self.sym(e.when) for e in action.effects if e.when is not None)
-        visible = and_(vis.known, vis.value)
-        enabled = and_(visible, allow.known, allow.value, *(and_(g.known, not_(g.value)) for g in guards),
+        visible = is_true(vis.tri)
+        enabled = and_(visible, is_true(allow.tri), *(is_true(not_(g.tri)) for g in guards),
                        *(e.known for e in effects))
         later = [p for s in (allow, *guards, *effects) for p in s.problems]
         errors = (*vis.problems, *((and_(visible, g), r) for g, r in later))
@@ -638,15 +764,20 @@ class _Planner:
             return sym.enabled
         return and_(sym.visible, not_(sym.enabled))
 
+    def budget(self, action_id: str, label: str) -> None:
+        """:class:`PlanError` when the action's plan or its reasons are over :data:`PLAN_BUDGET` (one verdict for
+        every state and for the reasons, so that where, reason and bulk refuse a store alike)."""
+        within_budget((self.state(action_id, "enabled"), self.reasons(action_id)), label, action_id)
+
     def reasons(self, action_id: str) -> list[tuple[Node, Reason]]:
         """Branches in CASE order: problems of visibility, hidden, problems of the rest, allow, guards."""
         sym = self.action(action_id)
         shape = ActionShape.of(sym.action)
         out: list[tuple[Node, Reason]] = list(sym.vis.problems)
-        out.append((not_(sym.vis.value), hidden_decision(sym.action).reasons[0]))
+        out.append((is_true(not_(sym.vis.tri)), hidden_decision(sym.action).reasons[0]))
         out += [p for s in (sym.allow, *sym.guards, *sym.effects) for p in s.problems]
-        out.append((not_(sym.allow.value), shape.allow_reason()))
-        out += [(g.value, guard.spec.reason) for g, guard in zip(sym.guards, sym.action.guards, strict=True)]
+        out.append((is_true(not_(sym.allow.tri)), shape.allow_reason()))
+        out += [(is_true(g.tri), guard.spec.reason) for g, guard in zip(sym.guards, sym.action.guards, strict=True)]
         return out
 
 
@@ -661,24 +792,23 @@ def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple
 
 
 def _connective(left: _Sym, right: _Sym, is_or: bool) -> _Sym:
-    """Kleene's ``or``/``and``: known where both operands are or a known one decides; unknown, it has the problems
-    of its unknown operands, in order (a problem is present only where its operand is unknown)."""
-    def decides(s: _Sym) -> Node:
-        return and_(s.known, s.value if is_or else not_(s.value))
+    """Kleene's ``or``/``and`` (SQL's own): known where both operands are or a known one decides; unknown, it has
+    the problems of its unknown operands, in order. An operand's problems are present only where it is unknown, so
+    the connective is unknown exactly where, besides, the other operand does not decide: each problem is gated by
+    the other operand alone (not by every enclosing connective, which would copy them per level)."""
+    tri = or_(left.tri, right.tri) if is_or else and_(left.tri, right.tri)
 
-    known = left.known if left.known == right.known else or_(and_(left.known, right.known), decides(left),
-                                                               decides(right))
-    value = or_(left.value, right.value) if is_or else and_(left.value, right.value)
-    return _Sym(known, value, _gate(not_(known), (*left.problems, *right.problems)))
+    def undecisive(other: _Sym) -> Node:
+        return not_(is_true(other.tri if is_or else not_(other.tri)))
+
+    return _Sym(tri, (*_gate(undecisive(right), left.problems), *_gate(undecisive(left), right.problems)))
 
 
 def _choice(test: _Sym, then: _Sym, otherwise: _Sym) -> _Sym:
     """``test ? then : otherwise``: unknown with the test's problems where the test is, else the branch taken."""
-    take_then, take_else = and_(test.known, test.value), and_(test.known, not_(test.value))
-    known = or_(and_(take_then, then.known), and_(take_else, otherwise.known))
-    value = or_(and_(test.value, then.value), and_(not_(test.value), otherwise.value))
-    return _Sym(known, value, (*_gate(not_(test.known), test.problems), *_gate(take_then, then.problems),
-                               *_gate(take_else, otherwise.problems)))
+    take_then, take_else = is_true(test.tri), is_true(not_(test.tri))
+    tri = then.tri if then.tri == otherwise.tri and two_valued(test.tri) else IfElse(test.tri, then.tri, otherwise.tri)
+    return _Sym(tri, (*test.problems, *_gate(take_then, then.problems), *_gate(take_else, otherwise.problems)))
 
 
 class _Translate:
@@ -703,14 +833,14 @@ class _Translate:
             return _connective(self.condition(node.left), self.condition(node.right), node.type == "or")
         if isinstance(node, ast.UnaryExpression) and node.type == "not":
             inner = self.condition(node.right)
-            return _Sym(inner.known, not_(inner.value), inner.problems)
+            return _Sym(not_(inner.tri), inner.problems)
         if isinstance(node, ast.TernaryExpression):
             test = self.condition(node.condition)
-            if test.known is TRUE and isinstance(test.value, Value):  # decided for this user: the other is not read
-                return self.condition(node.case_true if test.value.value else node.case_false)
+            if isinstance(test.tri, Value):  # decided for this user: the other is not read
+                return self.condition(node.case_true if test.tri.value else node.case_false)
             return _choice(test, self.condition(node.case_true), self.condition(node.case_false))
         if isinstance(node, ast.BooleanExpression):
-            return _Sym(TRUE, TRUE if node.value else FALSE, ())
+            return _Sym(TRUE if node.value else FALSE, ())
         return self.atom(node)
 
     def atom(self, node: Any) -> _Sym:
@@ -725,19 +855,20 @@ class _Translate:
         known_node = and_(*(k for k, _ in params.values()))
         problems = tuple(p for _, (_, items) in sorted(params.items()) for p in items)
         if known_node is FALSE:  # a bad user fact: evaluate does not compute it
-            return _Sym(FALSE, FALSE, problems)
+            return _Sym(UNKNOWN, problems)
         self.fallible = []
         value = self.node(node)
         if not self.fallible:
-            return _Sym(known_node, value, problems)
+            return _Sym(guard(known_node, value), problems)
         expr = self.expr
         facts = ", ".join(sorted(expr.facts)) or "(condition)"
         prefix = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: "
         fails = next((i for i, n in enumerate(self.fallible) if isinstance(n, Fail)), None)
         if fails == 0:  # fails for this user wherever it is computed
-            return _Sym(FALSE, FALSE, (*problems, (known_node, prefix + self.fallible[0].error)))  # type: ignore[union-attr]
+            return _Sym(UNKNOWN, (*problems, (known_node, prefix + self.fallible[0].error)))  # type: ignore[union-attr]
         check = Succeeds(tuple(self.fallible[:None if fails is None else fails + 1]))
-        return _Sym(and_(known_node, check), value, (*problems, (and_(known_node, not_(check)), Failure(prefix, check))))
+        return _Sym(guard(and_(known_node, check), value), (*problems, (and_(known_node, not_(check)),
+                                                                        Failure(prefix, check))))
 
     def references(self, node: Any) -> list[list[str]]:
         """Every reference (dotted names) inside ``node``, as its Python translation reads them."""
@@ -788,7 +919,7 @@ class _Translate:
             if isinstance(inner, Fail):
                 return inner
             if isinstance(inner, Value):
-                return Value(ARITHMETIC["neg"](inner.value), "number")
+                return Value(_negate(inner.value), "number")  # type: ignore[arg-type]
             return Neg(inner)
         if isinstance(node, ast.LogicExpression):
             before = len(self.fallible)
@@ -826,9 +957,7 @@ class _Translate:
             self.unconditional(before, "`?:`")
             if test.type == "bool" and then == otherwise:
                 return then
-            if then.type == "bool":  # a boolean ternary is plain logic
-                return or_(and_(test, then), and_(not_(test), otherwise))
-            return IfElse(test, then, otherwise)
+            return IfElse(test, then, otherwise)  # (the test once: a copy per branch would double per level)
         raise PlanError(f"cannot plan `{self.expr.text}`: {type(node).__name__}")  # the compiler rejects these
 
     def unconditional(self, before: int, construct: str) -> None:
@@ -990,10 +1119,20 @@ def _build_plan(engine: Any, action: str, store: str | None, state: str, branche
                 users: Mapping[str, Mapping[str, tuple[Any, str | None]]]) -> Plan:
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
     absent = TRUE if state == "hidden" else FALSE  # an action a store's policy lacks is not in its menu
+    refused: dict[str, None] = {}
 
     def part(branch: _Branch) -> Node:
         planner = planners[branch.label]
-        return planner.state(action, state) if action in planner.by_id else absent
+        if action not in planner.by_id:
+            return absent
+        try:
+            planner.budget(action, branch.label)
+            return planner.state(action, state)
+        except PlanError as exc:
+            if not dispatch or branch.store is None:
+                raise
+            refused[f"store {branch.store}: {exc}"] = None  # this store alone fails closed: its orders hidden
+            return absent
 
     if dispatch:
         condition = _dispatch(engine, branches, part, TRUE if state == "hidden" else FALSE)
@@ -1003,22 +1142,92 @@ def _build_plan(engine: Any, action: str, store: str | None, state: str, branche
         "always" if condition == TRUE else "never" if condition == FALSE else "conditional"
     facts = reads(condition)
     policies = tuple(f"{b.store or ('*' if dispatch else store or '*')}: {b.label}" for b in branches)
-    return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies)
+    return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies, tuple(refused))
+
+
+def within_budget(node: Any, label: str, action: str) -> Any:
+    """``node`` (a plan or reasons' branches), or :class:`PlanError` when it is over :data:`PLAN_BUDGET`."""
+    nodes = tree_size(node)
+    if nodes > PLAN_BUDGET:
+        raise PlanError(f"cannot plan `{action}` of {label}: its plan has {nodes} nodes, over the plan budget of "
+                        f"{PLAN_BUDGET} (about 1 MB of SQL); split its conditions into fewer, flatter ones")
+    return node
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The plan nodes directly under ``node``."""
+    if isinstance(node, (And, Or, Succeeds)):
+        return node.args if not isinstance(node, Succeeds) else node.values
+    if isinstance(node, (Value, Fact, Fail)):
+        return ()
+    if isinstance(node, Valid):
+        return (node.fact,)
+    return tuple(getattr(node, f.name) for f in attrs.fields(type(node)) if f.name not in ("op", "pattern", "search"))
+
+
+def walk(roots: Any) -> list[Node]:
+    """Every distinct plan node under ``roots`` (a node, or nested tuples/lists of nodes and reasons), each once:
+    a plan is a DAG whose shared sub-expressions are visited once, so this is linear in its size."""
+    seen: set[int] = set()
+    out: list[Node] = []
+    todo = [roots]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (tuple, list)):
+            todo.extend(item)
+        elif isinstance(item, (Problem, Failure)):
+            todo.append(item.fact if isinstance(item, Problem) else item.check)
+        elif attrs.has(type(item)):
+            out.append(item)
+            todo.extend(children(item))
+    return out
+
+
+def size(roots: Any) -> int:
+    """How many distinct nodes the DAG under ``roots`` holds (what the plan budget counts)."""
+    return len(walk(roots))
+
+
+def tree_size(roots: Any) -> int:
+    """How many nodes the plan under ``roots`` has written out as a tree (as SQL text writes it: a shared
+    sub-expression once per use), computed over the DAG in linear time: what the plan budget bounds."""
+    memo: dict[int, int] = {}
+
+    def one(node: Any) -> int:
+        key = id(node)
+        if key not in memo:
+            memo[key] = 1 + sum(one(c) for c in children(node))
+        return memo[key]
+
+    total = 0
+    for item in walk_roots(roots):
+        total += one(item)
+    return total
+
+
+def walk_roots(roots: Any) -> list[Node]:
+    """The plan nodes listed in ``roots`` (nested tuples/lists; a reason's own nodes)."""
+    out: list[Node] = []
+    todo = [roots]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, (tuple, list)):
+            todo.extend(item)
+        elif isinstance(item, Problem):
+            out.append(item.fact)
+        elif isinstance(item, Failure):
+            out.append(item.check)
+        elif attrs.has(type(item)):
+            out.append(item)
+    return out
 
 
 def reads(node: Node) -> set[str]:
     """The names of the row facts ``node`` reads."""
-    if isinstance(node, Fact):
-        return {node.name}
-    if isinstance(node, Valid):
-        return {node.fact.name}
-    if isinstance(node, (Value, Fail)):
-        return set()
-    if isinstance(node, Succeeds):
-        return set().union(*(reads(v) for v in node.values))
-    children = node.args if isinstance(node, (And, Or)) else [getattr(node, f.name) for f in attrs.fields(type(node))
-                                                              if f.name not in ("op", "pattern", "search")]
-    return set().union(*(reads(child) for child in children))
+    return {n.name for n in walk(node) if isinstance(n, Fact)}
 
 
 def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = None) -> ReasonPlan:
@@ -1029,14 +1238,25 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
     planners = {b.label: _Planner(b.policy, users[b.policy.spec.label]) for b in branches}
     out: list[tuple[Node, Reason]] = []
 
+    blocks: list[tuple[int, int, str | None]] = []
+
     def block(branch: _Branch, guard: Node) -> None:
         planner = planners[branch.label]
+        start = len(out)
         if action in planner.by_id:
-            out.extend((and_(guard, g), r) for g, r in planner.reasons(action))
+            try:
+                planner.budget(action, branch.label)
+                items = [(and_(guard, g), r) for g, r in planner.reasons(action)]
+            except PlanError as exc:
+                if not dispatch or branch.store is None:
+                    raise
+                items = [(guard, f"could not be decided: store {branch.store}: {exc}")]  # this store alone
+            out.extend(items)
             out.append((guard, None))
         else:
             where = f"store {branch.store}" if branch.store is not None else "this store"
             out.append((guard, f"Not offered for {where}."))
+        blocks.append((start, len(out), branch.store))
 
     if dispatch:
         fact, valid = _store_nodes(engine)
@@ -1057,4 +1277,4 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
         block(branches[0], TRUE)
     facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set())
                           | (reads(r.check) if isinstance(r, Failure) else set()) for node, r in out))
-    return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)))
+    return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)), tuple(blocks))

@@ -26,14 +26,65 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..pipeline.model import FactSpec
+from ..pipeline.translate import to_decimal
 from ..runtime.bulk import BulkResult, summarise
-from ..runtime.plan import (And, Arith, Compare, Fact, Fail, Failure, IfElse, In, Length, Match, Neg, Node, Not, Or,
-                            Plan, PlanError, Problem, Reason, Succeeds, Valid, Value, build_reasons, problem_text)
+from ..runtime.plan import (
+    And,
+    Arith,
+    Compare,
+    Fact,
+    Fail,
+    Failure,
+    Guard,
+    IfElse,
+    In,
+    IsTrue,
+    Known,
+    Length,
+    Match,
+    Neg,
+    Node,
+    Not,
+    Or,
+    Plan,
+    PlanError,
+    Problem,
+    Reason,
+    ReasonPlan,
+    Succeeds,
+    Valid,
+    Value,
+    build_reasons,
+    problem_text,
+)
 from . import _functions
+from ._dialects import (
+    Computed,
+    DecimalOperand,
+    ExactText,
+    InList,
+    MatchFailure,
+    Negated,
+    NumberFact,
+    NumberLiteral,
+    NumCompare,
+    OwnFailure,
+    ProblemText,
+    RegexMatch,
+    SetContains,
+    SetEquals,
+    SetLength,
+    SetLiteral,
+    SetsEqual,
+    StrLength,
+    Substring,
+    TextLiteral,
+    TruthOf,
+    ValidFact,
+    exact_number_text,
+    pg_function_sql,
+)
 from .enum_names import warn_member_names
-from ._dialects import (Computed, DecimalOperand, ExactText, MatchFailure, Negated, NumberFact, NumberLiteral,
-                        NumCompare, OwnFailure, ProblemText, RegexMatch, SetContains, SetEquals, SetLength, SetsEqual,
-                        SetLiteral, StrLength, Substring, TruthOf, ValidFact, exact_number_text, pg_function_sql)
 
 __all__ = ["ActionImpact", "BulkCounts", "Impact", "Replay", "Transition", "Undecided", "bulk", "bulk_counts",
            "engine_value", "fetch_orders", "impact", "install", "reason", "replay_log", "where"]
@@ -91,21 +142,27 @@ def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:
     :func:`install` registers."""
     columns = _with_defaults((plan.condition,), columns)
     _require(plan.facts, columns)
-    return _Translator(columns).boolean(plan.condition)
+    condition: ColumnElement[bool] = _Translator(columns).boolean(plan.condition)
+    return condition
 
 
-def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str | None = None) -> ColumnElement[str]:
+def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str | None = None,
+           dialect: Any = None) -> ColumnElement[str]:
     """A SQL expression giving, per row, the reason ``action`` is not offered (the text ``engine.bulk`` groups the
     row by), or NULL when it applies. Texts naming a bad value render it as Python's ``repr`` would, for NULLs,
     strings and integers (other wrong types stored in SQLite are shown as SQLite prints them; :func:`bulk` is
-    exact for every value)."""
+    exact for every value). Given the ``dialect`` it will run on (a SQLAlchemy dialect or an engine or connection
+    having one), a store whose override that database cannot run (see docs/plans.md) fails closed alone: its rows
+    get ``could not be decided: store <id>: <why>``, every other store's rows are unchanged."""
     plan = build_reasons(engine, action, user, store=store)
     columns = _with_defaults(plan.branches, columns)
     _require(plan.facts, columns)
     translator = _Translator(columns)
-    whens = [(translator.boolean(node), translator.reason_text(item)) for node, item in plan.branches
+    branches = _isolated(plan, translator, getattr(dialect, "dialect", dialect))
+    whens = [(translator.boolean(node), translator.reason_text(item)) for node, item in branches
              if node != Value(False, "bool")]
-    return sa.case(*whens, else_=sa.null()) if whens else sa.null()
+    text: Any = sa.case(*whens, else_=sa.null()) if whens else sa.null()
+    return text  # type: ignore[no-any-return]
 
 
 def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable: Any, columns: Columns,
@@ -125,7 +182,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     keys: dict[Reason, int] = {None: 0}
     whens = []
     failures = []
-    for node, item in plan.branches:
+    for node, item in _isolated(plan, translator, connection.dialect):
         if node != Value(False, "bool"):
             condition = translator.boolean(node)
             whens.append((condition, keys.setdefault(item, len(keys))))
@@ -150,7 +207,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
         shown.append(inner.c.pe_failed)
     postgres = connection.dialect.name == "postgresql"
     if postgres:  # unordered aggregates let PostgreSQL hash the groups in one pass; order is restored below
-        collected = [sa.func.array_agg(inner.c.pe_index), sa.func.array_agg(inner.c.pe_id)]
+        collected: list[Any] = [sa.func.array_agg(inner.c.pe_index), sa.func.array_agg(inner.c.pe_id)]
     else:
         collected = [sa.func.json_group_array(sa.func.json_array(inner.c.pe_index, inner.c.pe_id))]
     query = sa.select(inner.c.pe_code, *shown, *collected).group_by(inner.c.pe_code, *shown)
@@ -165,7 +222,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
             item = problem_text(item, engine_value(specs.get(name), row[1 + raw_facts.index(name)]))
         elif isinstance(item, Failure):
             item = item.prefix + row[1 + len(raw_facts)]
-        pairs = zip(row[-2], row[-1]) if postgres else map(tuple, json.loads(row[-1]))
+        pairs = zip(row[-2], row[-1], strict=True) if postgres else map(tuple, json.loads(row[-1]))
         ids.update(pairs)
         indexes = row[-2] if postgres else [index for index, _ in json.loads(row[-1])]
         groups.setdefault(item, []).extend(indexes)  # two outcomes may share one text
@@ -219,6 +276,28 @@ def engine_value(spec: FactSpec | None, value: Any) -> Any:
     return value
 
 
+def _isolated(plan: ReasonPlan, translator: _Translator, dialect: Any) -> list[tuple[Node, Reason]]:
+    """``plan``'s branches, each store override's block that ``dialect`` cannot compile (a construct the database
+    cannot decide exactly) replaced by one fail-closed reason naming the store: one tenant's policy never makes the
+    every-store query fail for the others."""
+    branches = list(plan.branches)
+    if dialect is None or not plan.blocks:
+        return branches
+    out = branches[:plan.blocks[0][0]]
+    for start, end, store in plan.blocks:
+        items = branches[start:end]
+        if store is not None:
+            try:
+                for node, item in items:
+                    text = translator.failure_text(item.check) if isinstance(item, Failure) else None
+                    sa.select(translator.boolean(node), translator.reason_text(item),
+                              *([text] if text is not None else [])).compile(dialect=dialect)
+            except (PlanError, sa.exc.CompileError) as exc:
+                items = [(items[-1][0], f"could not be decided: store {store}: {exc}")]  # the block's own guard
+        out.extend(items)
+    return out
+
+
 def _rows_of(selectable: Any, *columns: Any) -> Any:
     """A SELECT of ``columns`` over the selection: a FROM clause (table, join, subquery), or a ``Select`` whose FROM
     and WHERE pick the orders ("all Error orders of this store")."""
@@ -265,7 +344,9 @@ def _default_literal(fact: Fact) -> Any:
         return SetLiteral(fact.default)
     if fact.type == "bool":
         return sa.literal(fact.default, sa.Boolean())
-    return sa.literal(fact.default)
+    if fact.type == "number":  # exactly the number evaluate reads (a bound float would pass through 15 digits)
+        return NumberLiteral(to_decimal(fact.default))
+    return TextLiteral(fact.default)
 
 
 def _require(facts: Sequence[str], columns: Columns) -> None:
@@ -279,8 +360,29 @@ class _Translator:
 
     def __init__(self, columns: Columns) -> None:
         self.columns = columns
+        self._memo: dict[tuple[str, Any], tuple[Node, Any]] = {}
+
+    def _cached(self, kind: str, node: Node, build: Any) -> Any:
+        """Each plan node translated once per use kind: a plan is a DAG, and rebuilding shared sub-expressions per
+        path would take time exponential in its depth (the node is kept, so its id is not reused meanwhile)."""
+        key = (kind, node if isinstance(node, (Valid, Fact, Value)) else id(node))
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = (node, build(node))
+        return hit[1]
 
     def boolean(self, node: Node) -> Any:
+        return self._cached("b", node, self._boolean)
+
+    def _boolean(self, node: Node) -> Any:
+        if isinstance(node, Known):
+            return self.boolean(node.arg).isnot(None)
+        if isinstance(node, IsTrue):
+            return sa.func.coalesce(self.boolean(node.arg), sa.false())
+        if isinstance(node, Guard):
+            if node.known is Value(False, "bool") or node.known == Value(False, "bool"):
+                return sa.null()
+            return sa.case((self.boolean(node.known), self.boolean(node.value)), else_=sa.null())
         if isinstance(node, Value):
             return sa.true() if node.value else sa.false()
         if isinstance(node, Fact):
@@ -298,7 +400,7 @@ class _Translator:
         if isinstance(node, In):
             return self.contains(node)
         if isinstance(node, IfElse):
-            return sa.case((self.boolean(node.test), self.boolean(node.then)), else_=self.boolean(node.otherwise))
+            return _choose(self.boolean(node.test), self.boolean(node.then), self.boolean(node.otherwise))
         if isinstance(node, Match):
             return RegexMatch(self.value(node.value), node.pattern, node.search)
         if isinstance(node, Succeeds):
@@ -315,6 +417,9 @@ class _Translator:
 
     def failure(self, node: Node) -> Any:
         """Why computing ``node`` fails, in Python's operand order (None: it cannot)."""
+        return self._cached("f", node, self._failure)
+
+    def _failure(self, node: Node) -> Any:
         if isinstance(node, Fail):
             return sa.literal(node.error, sa.Text())
         if isinstance(node, Arith):
@@ -324,9 +429,9 @@ class _Translator:
             return _coalesce([self.failure(node.value), MatchFailure(self.value(node.value))])
         if isinstance(node, IfElse):
             branches = _coalesce([self.failure(node.then)]), _coalesce([self.failure(node.otherwise)])
-            chosen = None if branches == (None, None) else sa.case(
-                (self.boolean(node.test), branches[0] if branches[0] is not None else sa.null()),
-                else_=branches[1] if branches[1] is not None else sa.null())
+            chosen = None if branches == (None, None) else _choose(
+                self.boolean(node.test), branches[0] if branches[0] is not None else sa.null(),
+                branches[1] if branches[1] is not None else sa.null())
             return _coalesce([self.failure(node.test), chosen])
         if isinstance(node, (Value, Fact, Valid, Succeeds)):
             return None
@@ -335,12 +440,15 @@ class _Translator:
         return _coalesce([self.failure(child) for child in children])
 
     def value(self, node: Node) -> Any:
+        return self._cached("v", node, self._value)
+
+    def _value(self, node: Node) -> Any:
         if isinstance(node, Value):
             if node.type == "number":
                 return NumberLiteral(node.value)  # type: ignore[arg-type]
             if node.type == "bool":
                 return sa.true() if node.value else sa.false()
-            return sa.literal(node.value, sa.Text())
+            return TextLiteral(node.value)  # type: ignore[arg-type]
         if isinstance(node, Fact):
             column = self.columns[node.name]
             if node.type in ("enum", "string"):
@@ -360,7 +468,7 @@ class _Translator:
         if isinstance(node, Fail):
             return sa.null()
         if isinstance(node, IfElse):
-            return sa.case((self.boolean(node.test), self.value(node.then)), else_=self.value(node.otherwise))
+            return _choose(self.boolean(node.test), self.value(node.then), self.value(node.otherwise))
         return self.boolean(node)
 
     def number(self, node: Node) -> Any:
@@ -368,7 +476,7 @@ class _Translator:
         if isinstance(node, Value):
             return DecimalOperand(node.value)  # type: ignore[arg-type]
         if isinstance(node, IfElse):
-            return sa.case((self.boolean(node.test), self.number(node.then)), else_=self.number(node.otherwise))
+            return _choose(self.boolean(node.test), self.number(node.then), self.number(node.otherwise))
         return self.value(node)
 
     def compare(self, node: Compare) -> Any:
@@ -378,7 +486,7 @@ class _Translator:
             same = sa.or_(sa.and_(a, b), sa.and_(sa.not_(a), sa.not_(b)))
             return same if node.op == "==" else sa.not_(same)
         if left.type == "set" and right.type == "set" and isinstance(left, Fact) and isinstance(right, Fact):
-            equal = SetsEqual(self.columns[left.name], self.columns[right.name])
+            equal: Any = SetsEqual(self.columns[left.name], self.columns[right.name])
             return equal if node.op == "==" else sa.not_(equal)
         if left.type == "number" and (_computed(left) or _computed(right)):
             return NumCompare(node.op, self.number(left), self.number(right))
@@ -400,7 +508,9 @@ class _Translator:
             if member.type == "number" and (_computed(member) or any(_computed(Value(v, "number")) for v in values)):
                 number = self.number(member)
                 return sa.or_(*(NumCompare("==", number, DecimalOperand(v)) for v in values))
-            literals = [self.value(Value(v, member.type if member.type != "enum" else "string")) for v in values]
+            if member.type in ("string", "enum"):
+                return InList(self.value(member), tuple(values))
+            literals = [self.value(Value(v, member.type)) for v in values]
             return self.value(member).in_(literals)
         if container.type == "set":
             if not isinstance(container, Fact):
@@ -431,6 +541,14 @@ def _computed(node: Node) -> bool:
     if isinstance(node, IfElse):
         return _computed(node.then) or _computed(node.otherwise)
     return isinstance(node, (Arith, Neg, Fail))
+
+
+def _choose(test: Any, then: Any, otherwise: Any) -> Any:
+    """``test ? then : otherwise`` with ``test`` written once (a copy per branch would double per nesting level),
+    unknown where ``test`` is (SQL's simple CASE: NULL matches no WHEN)."""
+    if isinstance(test, sa.sql.elements.Null):  # (PostgreSQL would read an untyped NULL operand as text)
+        return sa.null()
+    return sa.case((sa.true(), then), (sa.false(), otherwise), value=test, else_=sa.null())
 
 
 def _coalesce(items: list[Any]) -> Any:

@@ -10,7 +10,7 @@ dialects are refused at compile time rather than given SQL whose meaning differs
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,14 +27,24 @@ _MAX_FLOAT = 1.7976931348623157e308
 _FLOAT_OVERFLOW = 2**1024 - 2**970
 """The least magnitude a conversion to a double rounds to infinity (halfway between the largest double and 2**1024)."""
 _SUPPORTED = ("sqlite", "postgresql")
+_HALF_TINIEST = format(Context(prec=1100).power(Decimal(2), -1075), "f")
+"""2**-1075, exactly: half the smallest subnormal double. A NUMERIC at most this small reads as 0.0 (Python's
+float() rounds it so); PostgreSQL's cast to double precision would raise instead (underflow)."""
+
+
+def _no_nul(values: Any, where: str) -> None:
+    """PostgreSQL text cannot hold NUL: refuse a policy string holding one by name (never a query-time error)."""
+    if any("\x00" in v for v in values):
+        raise PlanError(f"PostgreSQL text cannot hold the NUL character (U+0000) of {where}; no row can equal it, "
+                        "but the driver refuses to send it: spell the policy without it")
 
 
 class _Construct(ColumnElement[Any]):
     inherit_cache = False  # built per plan; nothing to gain from SQLAlchemy's statement cache
 
-    def __init__(self, *args: Any, type_: Any = sa.Boolean()) -> None:
+    def __init__(self, *args: Any, type_: Any = None) -> None:
         self.args = args
-        self.type = type_
+        self.type = type_ if type_ is not None else sa.Boolean()
 
     @property
     def _from_objects(self) -> list[Any]:  # so that select(reason(...)) finds its tables
@@ -54,8 +64,63 @@ def _both(cls: type) -> type:
     return cls
 
 
+def _memo(function: Any) -> Any:
+    """Compile one construct once per statement: the translator shares one element wherever a plan reuses a
+    sub-expression, so the SQL text repeats it but SQLAlchemy need not build it again (bound parameters keep their
+    one name, which every driver accepts more than once)."""
+    def compile_once(element: Any, compiler: Any, **kw: Any) -> str:
+        memo = compiler.__dict__.setdefault("_pe_memo", {})
+        key = (function, id(element), tuple(sorted((k, v) for k, v in kw.items() if isinstance(v, (bool, int, str, type(None))))))
+        if key not in memo:
+            memo[key] = (element, function(element, compiler, **kw))
+        return memo[key][1]  # type: ignore[no-any-return]
+    return compile_once
+
+
 def _sql(compiler: Any, expression: Any, **kw: Any) -> str:
     return f"({compiler.process(expression, **kw)})"
+
+
+def _bound(compiler: Any, text: str, **kw: Any) -> str:
+    """``text`` (anything a policy wrote: an enum value, a pattern, a message) as a bound parameter, or, when the
+    SQL is printed with ``literal_binds``, as the dialect's own string literal: never spliced into the SQL text,
+    where a driver would read ``%(x)s`` or ``%s`` in it as a placeholder."""
+    return _sql(compiler, sa.literal(text, sa.Text()), **kw)
+
+
+_INLINE_MEMBERS = 64
+"""Up to this many strings a membership test lists one bound parameter each (SQLite); more travel as one JSON
+parameter, so no statement nears a driver's or database's parameter limit (PostgreSQL always binds one array)."""
+
+
+@_both
+class InList(_Construct):
+    """``member`` is one of the literal strings ``values`` (compared by code point): one bound array parameter in
+    PostgreSQL, a registered function over one JSON parameter in SQLite for long lists (exact for any string,
+    NUL included)."""
+
+    def __init__(self, member: Any, values: tuple[str, ...]) -> None:
+        super().__init__(member, values)
+
+
+@compiles(InList, "sqlite")
+@_memo
+def _in_list_sqlite(element: InList, compiler: Any, **kw: Any) -> str:
+    member, values = element.args
+    if not values:
+        return "0"
+    if len(values) <= _INLINE_MEMBERS:
+        return _sql(compiler, ExactText(member).in_([sa.literal(v, sa.Text()) for v in values]), **kw)
+    return f"(pe_in({_sql(compiler, member, **kw)}, {_bound(compiler, json.dumps(list(values)), **kw)}) = 1)"
+
+
+@compiles(InList, "postgresql")
+@_memo
+def _in_list_postgresql(element: InList, compiler: Any, **kw: Any) -> str:
+    member, values = element.args
+    _no_nul(values, "a declared enum value or a literal list")
+    array = sa.literal(list(values), postgresql.ARRAY(sa.Text()))
+    return f"({_sql(compiler, ExactText(member), **kw)} = ANY({_sql(compiler, array, **kw)}))"
 
 
 @_both
@@ -64,13 +129,14 @@ class ValidFact(_Construct):
 
 
 @compiles(ValidFact, "sqlite")
+@_memo
 def _valid_sqlite(element: ValidFact, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     kind = sa.func.typeof(column)
     if fact.type == "bool":
         check = sa.and_(kind == "integer", column.in_([0, 1]))
     elif fact.type == "enum":
-        check = sa.and_(kind == "text", ExactText(column).in_(list(fact.values)))
+        check = sa.and_(kind == "text", InList(column, tuple(fact.values)))
     elif fact.type == "string":
         check = kind == "text"
     elif fact.type == "number":  # SQLite stores NaN as NULL; infinities are REALs beyond the finite range
@@ -93,10 +159,11 @@ def _json_set_valid(column: Any) -> Any:
 
 
 @compiles(ValidFact, "postgresql")
+@_memo
 def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     if fact.type == "enum":
-        check = sa.func.coalesce(ExactText(column).in_(list(fact.values)), sa.false())
+        check = sa.func.coalesce(InList(column, tuple(fact.values)), sa.false())
     elif fact.type == "number":  # NaN and the infinities fall outside; NULL is not valid either
         # evaluate reads an integral NUMERIC as an int (any size), another as the nearest double: finite below
         # the overflow threshold. No cast to a double here: past its range PostgreSQL would raise, not answer.
@@ -106,8 +173,10 @@ def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
                                                              sa.literal_column("'-Infinity'::numeric")]))
         check = sa.func.coalesce(sa.and_(finite, sa.or_(number == sa.func.trunc(number), sa.func.abs(number) <
                                                         sa.literal_column(f"{_FLOAT_OVERFLOW}::numeric"))), sa.false())
-    elif fact.type == "set":  # text[] without NULL members
-        check = sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))
+    elif fact.type == "set":  # a one-dimensional text[] without NULL members (array_position raises on more)
+        check = sa.case((sa.func.coalesce(sa.func.array_ndims(column), 1) == 1,  # type: ignore[assignment]
+                         sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))),
+                        else_=sa.false())
     else:
         check = column.isnot(None)
     return _sql(compiler, check, **kw)
@@ -119,11 +188,13 @@ class TruthOf(_Construct):
 
 
 @compiles(TruthOf, "sqlite")
+@_memo
 def _truth_sqlite(element: TruthOf, compiler: Any, **kw: Any) -> str:
     return f"({_sql(compiler, element.args[0], **kw)} = 1)"
 
 
 @compiles(TruthOf, "postgresql")
+@_memo
 def _truth_postgresql(element: TruthOf, compiler: Any, **kw: Any) -> str:
     return f"({_sql(compiler, element.args[0], **kw)} IS TRUE)"
 
@@ -137,13 +208,18 @@ class ExactText(_Construct):
 
 
 @compiles(ExactText, "sqlite")
+@_memo
 def _text_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
     return f"({_sql(compiler, element.args[0], **kw)} COLLATE BINARY)"
 
 
 @compiles(ExactText, "postgresql")
+@_memo
 def _text_postgresql(element: ExactText, compiler: Any, **kw: Any) -> str:
-    return f"({_sql(compiler, element.args[0], **kw)} COLLATE \"C\")"
+    column = element.args[0]
+    if isinstance(getattr(column, "type", None), sa.CHAR):  # char(n): the padded text the driver hands evaluate
+        return f"(concat({_sql(compiler, column, **kw)}) COLLATE \"C\")"  # (a cast to text would drop the padding)
+    return f"({_sql(compiler, column, **kw)} COLLATE \"C\")"
 
 
 def exact_number_text(value: Decimal) -> str | None:
@@ -164,6 +240,7 @@ class NumberLiteral(_Construct):
 
 
 @compiles(NumberLiteral, "sqlite")
+@_memo
 def _number_sqlite(element: NumberLiteral, compiler: Any, **kw: Any) -> str:
     text = exact_number_text(element.args[0])
     if text is None:
@@ -173,6 +250,7 @@ def _number_sqlite(element: NumberLiteral, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(NumberLiteral, "postgresql")
+@_memo
 def _number_postgresql(element: NumberLiteral, compiler: Any, **kw: Any) -> str:
     return f"CAST('{element.args[0]}' AS NUMERIC)"  # a Decimal's str has digits, '.', 'E', '+', '-' only
 
@@ -183,17 +261,17 @@ class SetContains(_Construct):
 
 
 @compiles(SetContains, "sqlite")
+@_memo
 def _contains_sqlite(element: SetContains, compiler: Any, **kw: Any) -> str:
-    column, member = element.args
-    each = _json_each(column)
-    found = sa.exists().select_from(each).where(sa.and_(each.c.type == "text", ExactText(each.c.value) == member))
-    return _sql(compiler, sa.case((_json_set_valid(column), found), else_=sa.null()), **kw)
+    column, member = element.args  # Python's json: SQLite's json_each cuts a member at an escaped NUL
+    return f"(pe_set_has({_sql(compiler, column, **kw)}, {_sql(compiler, member, **kw)}) = 1)"
 
 
 @compiles(SetContains, "postgresql")
+@_memo
 def _contains_postgresql(element: SetContains, compiler: Any, **kw: Any) -> str:
-    column, member = element.args
-    return f"({_sql(compiler, member, **kw)} = ANY({_sql(compiler, column, **kw)}))"
+    column, member = element.args  # by code point whatever the column's collation
+    return f"(({_sql(compiler, member, **kw)} COLLATE \"C\") = ANY({_sql(compiler, column, **kw)}))"
 
 
 @_both
@@ -205,14 +283,13 @@ class SetLength(_Construct):
 
 
 @compiles(SetLength, "sqlite")
+@_memo
 def _set_length_sqlite(element: SetLength, compiler: Any, **kw: Any) -> str:
-    column = element.args[0]
-    each = _json_each(column)
-    count = sa.select(sa.func.count(sa.distinct(ExactText(each.c.value)))).select_from(each).scalar_subquery()
-    return _sql(compiler, sa.case((_json_set_valid(column), count), else_=sa.null()), **kw)
+    return f"pe_set_len({_sql(compiler, element.args[0], **kw)})"
 
 
 @compiles(SetLength, "postgresql")
+@_memo
 def _set_length_postgresql(element: SetLength, compiler: Any, **kw: Any) -> str:
     column = _sql(compiler, element.args[0], **kw)
     return f"(SELECT count(DISTINCT pe_m COLLATE \"C\") FROM unnest({column}) AS pe_m)"
@@ -224,24 +301,28 @@ class SetEquals(_Construct):
 
 
 @compiles(SetEquals, "sqlite")
+@_memo
 def _set_equals_sqlite(element: SetEquals, compiler: Any, **kw: Any) -> str:
     column, values = element.args
-    each = _json_each(column)
-    outside = sa.exists().select_from(each).where(ExactText(each.c.value).not_in(sorted(values)))
-    inside = sa.select(sa.func.count(sa.distinct(ExactText(each.c.value)))).select_from(each) \
-        .where(ExactText(each.c.value).in_(sorted(values))).scalar_subquery()
-    check = sa.and_(~outside, inside == len(values))
-    return _sql(compiler, sa.case((_json_set_valid(column), check), else_=sa.null()), **kw)
+    return f"(pe_set_eq({_sql(compiler, column, **kw)}, {_bound(compiler, json.dumps(sorted(values)), **kw)}) = 1)"
 
 
 @compiles(SetEquals, "postgresql")
+@_memo
 def _set_equals_postgresql(element: SetEquals, compiler: Any, **kw: Any) -> str:
     column, values = element.args
     literal = postgresql.array(sorted(values), type_=sa.Text()) if values else sa.cast(postgresql.array([]),
                                                                                       postgresql.ARRAY(sa.Text()))
-    col = _sql(compiler, column, **kw)
-    lit = _sql(compiler, literal, **kw)
+    _no_nul(values, "a set literal")
+    col = _pg_set(_sql(compiler, column, **kw))
+    lit = _pg_set(_sql(compiler, literal, **kw))
     return f"({col} @> {lit} AND {col} <@ {lit})"
+
+
+def _pg_set(v: str) -> str:
+    """A set column as ``text[]`` compared by code point (a ``varchar[]`` or a case-insensitive collation would
+    otherwise fail or compare otherwise)."""
+    return f"(CAST({v} AS TEXT[]) COLLATE \"C\")"
 
 
 @_both
@@ -250,12 +331,15 @@ class Substring(_Construct):
 
 
 @compiles(Substring, "sqlite")
+@_memo
 def _substring_sqlite(element: Substring, compiler: Any, **kw: Any) -> str:
     member, container = element.args
-    return f"(instr({_sql(compiler, container, **kw)}, {_sql(compiler, member, **kw)}) > 0)"
+    # Python's `in`: SQLite's instr() stops at a NUL character
+    return f"(pe_instr({_sql(compiler, container, **kw)}, {_sql(compiler, member, **kw)}) = 1)"
 
 
 @compiles(Substring, "postgresql")
+@_memo
 def _substring_postgresql(element: Substring, compiler: Any, **kw: Any) -> str:
     member, container = element.args
     return f"(strpos({_sql(compiler, container, **kw)}, {_sql(compiler, member, **kw)}) > 0)"
@@ -270,11 +354,13 @@ class StrLength(_Construct):
 
 
 @compiles(StrLength, "sqlite")
+@_memo
 def _length_sqlite(element: StrLength, compiler: Any, **kw: Any) -> str:
-    return f"length({_sql(compiler, element.args[0], **kw)})"
+    return f"pe_strlen({_sql(compiler, element.args[0], **kw)})"  # (SQLite's length() stops at a NUL)
 
 
 @compiles(StrLength, "postgresql")
+@_memo
 def _length_postgresql(element: StrLength, compiler: Any, **kw: Any) -> str:
     return f"char_length({_sql(compiler, element.args[0], **kw)})"
 
@@ -293,11 +379,12 @@ class ProblemText(_Construct):
 
 
 @compiles(ProblemText, "sqlite")
+@_memo
 def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args  # check_value's own words, through the registered function (see sql.install)
     values = json.dumps(list(fact.values))
-    return (f"pe_problem({_pg_quote(fact.name)}, {_pg_quote(fact.type)}, {_pg_quote(values)}, "
-            f"{_sql(compiler, column, **kw)})")
+    return (f"pe_problem({_bound(compiler, fact.name, **kw)}, {_bound(compiler, fact.type, **kw)}, "
+            f"{_bound(compiler, values, **kw)}, {_sql(compiler, column, **kw)})")
 
 
 # Python's repr of a str escapes these (besides the backslash and the quote): ASCII controls, DEL, and Latin-1's
@@ -324,19 +411,23 @@ def pg_short_repr(v: str) -> str:
 
 
 @compiles(ProblemText, "postgresql")
+@_memo
 def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     column, fact = element.args
     v = _sql(compiler, column, **kw)
     if fact.type == "enum":
-        declared = _pg_quote(f" is not a declared value (expected one of: {', '.join(fact.values)})")
+        declared = _bound(compiler, f" is not a declared value (expected one of: {', '.join(fact.values)})", **kw)
         shown = pg_short_repr(f"CAST({v} AS TEXT)")
         return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
     if fact.type == "number":  # NaN, the infinities, or a fraction past the doubles (read as an infinite float)
         number = f"CAST({v} AS NUMERIC)"
         return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {number} = 'NaN' THEN 'nan is not a finite number' "
                 f"WHEN {number} > 0 THEN 'inf is not a finite number' ELSE '-inf is not a finite number' END)")
-    if fact.type == "set":  # a text[] column is bad only by holding a NULL member: check_value names the first
-        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE "
+    if fact.type == "set":  # a NULL member, or (2-D) a list member: check_value names the first
+        row = (f"(SELECT '[' || string_agg(CASE WHEN pe_m IS NULL THEN 'None' ELSE {_pg_repr('pe_m')} END, ', ' "
+               f"ORDER BY pe_i) || ']' FROM unnest(({v})[1:1]) WITH ORDINALITY AS pe_u(pe_m, pe_i))")
+        return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN array_ndims({v}) > 1 THEN "
+                f"'expected a list of strings, got a member list ' || {row} ELSE "
                 "'expected a list of strings, got a member NoneType None' END)")
     return "'missing (null)'"
 
@@ -368,22 +459,34 @@ def _pg_power(exponent: str) -> str:
 
 
 def pg_round28(x: str) -> str:
-    """``x`` (NUMERIC) rounded to 28 significant digits, half to even, as rule-engine's context rounds."""
-    return ("(SELECT CASE WHEN r.v = 0 OR r.v IS NULL THEN r.v "
-            "WHEN abs(r.f) > 0.5 OR (abs(r.f) = 0.5 AND mod(r.t * r.p, 2) <> 0) "
-            f"THEN r.t + sign(r.v) * {_pg_power('-r.s')} ELSE r.t END "
-            "FROM (SELECT q.v, q.s, q.p, trunc(q.v, q.s) AS t, (q.v - trunc(q.v, q.s)) * q.p AS f "
-            f"FROM (SELECT w.v, 27 - w.e AS s, {_pg_power('27 - w.e')} AS p "
-            f"FROM (SELECT x.v, {_pg_exponent('x.v')} AS e FROM (SELECT CAST({x} AS NUMERIC) AS v) AS x) AS w) AS q) AS r)")
+    """``x`` (NUMERIC) rounded to 28 significant digits, half to even, as rule-engine's context rounds. Only
+    powers of ten that NUMERIC holds are formed: an integer of 28 digits or more is rounded through ``div`` by
+    ``10 ** (e - 27)`` (``10 ** (27 - e)`` would overflow past 16,383 digits: a 20,001-digit integer), a smaller
+    number through ``trunc`` at ``27 - e`` decimals."""
+    big = ("(SELECT CASE WHEN 2 * abs(b.v - b.q * b.p) > b.p OR (2 * abs(b.v - b.q * b.p) = b.p AND mod(b.q, 2) <> 0) "
+           "THEN (b.q + sign(b.v)) * b.p ELSE b.q * b.p END "
+           f"FROM (SELECT r.v, {_pg_power('r.e - 27')} AS p, div(r.v, {_pg_power('r.e - 27')}) AS q) AS b)")
+    small = ("(SELECT CASE WHEN abs(c.f) > 0.5 OR (abs(c.f) = 0.5 AND mod(c.t * c.p, 2) <> 0) "
+             f"THEN c.t + sign(c.v) * {_pg_power('-c.s')} ELSE c.t END "
+             "FROM (SELECT q.v, q.s, q.p, trunc(q.v, q.s) AS t, (q.v - trunc(q.v, q.s)) * q.p AS f "
+             f"FROM (SELECT r.v, 27 - r.e AS s, {_pg_power('27 - r.e')} AS p) AS q) AS c)")
+    return (f"(SELECT CASE WHEN r.v = 0 OR r.v IS NULL THEN r.v WHEN r.e >= 27 THEN {big} ELSE {small} END "
+            f"FROM (SELECT x.v, {_pg_exponent('x.v')} AS e FROM (SELECT CAST({x} AS NUMERIC) AS v) AS x) AS r)")
 
 
 def pg_divide(a: str, b: str) -> str:
-    """``a / b`` correctly rounded to 28 digits (NULL where ``b`` is zero: that is a failure, see pg_failure)."""
+    """``a / b`` correctly rounded to 28 digits (NULL where ``b`` is zero: that is a failure, see pg_failure). The
+    dividend is scaled by ``10 ** k`` (or, for a huge dividend, the divisor by ``10 ** -k``): only powers NUMERIC
+    holds are formed."""
     k = f"(31 - ({_pg_exponent('d.a')} - {_pg_exponent('d.b')}))"
-    quotient = (f"sign(d.a) * sign(d.b) * (t.t * 10 + CASE WHEN abs(d.a) * {_pg_power('t.k')} - t.t * abs(d.b) <> 0 "
+    num = f"(CASE WHEN t.k >= 0 THEN abs(d.a) * {_pg_power('greatest(t.k, 0)')} ELSE abs(d.a) END)"
+    den = f"(CASE WHEN t.k >= 0 THEN abs(d.b) ELSE abs(d.b) * {_pg_power('greatest(-t.k, 0)')} END)"
+    quotient = (f"sign(d.a) * sign(d.b) * (t.t * 10 + CASE WHEN {num} - t.t * {den} <> 0 "
                 f"THEN 1 ELSE 0 END) * {_pg_power('-(t.k + 1)')}")
+    scaled = (f"CASE WHEN {k} >= 0 THEN div(abs(d.a) * {_pg_power(f'greatest({k}, 0)')}, abs(d.b)) "
+              f"ELSE div(abs(d.a), abs(d.b) * {_pg_power(f'greatest(-{k}, 0)')}) END")
     return (f"(SELECT CASE WHEN d.b = 0 THEN NULL WHEN d.a = 0 THEN 0::numeric ELSE "
-            f"(SELECT {pg_round28(quotient)} FROM (SELECT div(abs(d.a) * {_pg_power(k)}, abs(d.b)) AS t, {k} AS k) AS t) "
+            f"(SELECT {pg_round28(quotient)} FROM (SELECT {scaled} AS t, {k} AS k) AS t) "
             f"END FROM (SELECT CAST({a} AS NUMERIC) AS a, CAST({b} AS NUMERIC) AS b) AS d)")
 
 
@@ -461,6 +564,7 @@ class Computed(_Construct):
 
 
 @compiles(Computed, "sqlite")
+@_memo
 def _computed_sqlite(element: Computed, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return (f"pe_arith({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
@@ -468,6 +572,7 @@ def _computed_sqlite(element: Computed, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(Computed, "postgresql")
+@_memo
 def _computed_postgresql(element: Computed, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return pg_arith(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
@@ -482,11 +587,13 @@ class OwnFailure(_Construct):
 
 
 @compiles(OwnFailure, "sqlite")
+@_memo
 def _failure_sqlite(element: OwnFailure, compiler: Any, **kw: Any) -> str:
-    return f"pe_err({_computed_sqlite(element, compiler, **kw)})"  # type: ignore[arg-type]
+    return f"pe_err({_computed_sqlite(element, compiler, **kw)})"
 
 
 @compiles(OwnFailure, "postgresql")
+@_memo
 def _failure_postgresql(element: OwnFailure, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return pg_failure(op, _sql(compiler, left, **kw), _sql(compiler, right, **kw))
@@ -501,11 +608,13 @@ class Negated(_Construct):
 
 
 @compiles(Negated, "sqlite")
+@_memo
 def _negated_sqlite(element: Negated, compiler: Any, **kw: Any) -> str:
     return f"pe_neg({_number_operand_sqlite(compiler, element.args[0], **kw)})"
 
 
 @compiles(Negated, "postgresql")
+@_memo
 def _negated_postgresql(element: Negated, compiler: Any, **kw: Any) -> str:
     return f"pg_temp.pe_round28(-({_sql(compiler, element.args[0], **kw)}))"
 
@@ -516,6 +625,7 @@ class NumCompare(_Construct):
 
 
 @compiles(NumCompare, "sqlite")
+@_memo
 def _num_compare_sqlite(element: NumCompare, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return (f"(pe_cmp({_pg_quote(op)}, {_number_operand_sqlite(compiler, left, **kw)}, "
@@ -523,6 +633,7 @@ def _num_compare_sqlite(element: NumCompare, compiler: Any, **kw: Any) -> str:
 
 
 @compiles(NumCompare, "postgresql")
+@_memo
 def _num_compare_postgresql(element: NumCompare, compiler: Any, **kw: Any) -> str:
     op, left, right = element.args
     return f"({_sql(compiler, left, **kw)} {'=' if op == '==' else '<>' if op == '!=' else op} {_sql(compiler, right, **kw)})"
@@ -539,14 +650,21 @@ class NumberFact(_Construct):
 
 
 @compiles(NumberFact, "sqlite")
+@_memo
 def _number_fact_sqlite(element: NumberFact, compiler: Any, **kw: Any) -> str:
     return _sql(compiler, element.args[0], **kw)
 
 
 @compiles(NumberFact, "postgresql")
+@_memo
 def _number_fact_postgresql(element: NumberFact, compiler: Any, **kw: Any) -> str:
-    v = f"CAST({_sql(compiler, element.args[0], **kw)} AS NUMERIC)"
+    column = element.args[0]
+    if isinstance(getattr(column, "type", None), sa.Float):  # a double's shortest exact text (a cast would keep 15 digits)
+        v = f"CAST(CAST({_sql(compiler, column, **kw)} AS TEXT) AS NUMERIC)"
+    else:
+        v = f"CAST({_sql(compiler, column, **kw)} AS NUMERIC)"
     return (f"(CASE WHEN {v} IN ('NaN', 'Infinity', '-Infinity') THEN NULL WHEN {v} = trunc({v}) THEN {v} "
+            f"WHEN abs({v}) <= {_HALF_TINIEST}::numeric THEN 0::numeric "
             f"WHEN abs({v}) < {_FLOAT_OVERFLOW}::numeric THEN CAST(CAST(CAST({v} AS DOUBLE PRECISION) AS TEXT) AS NUMERIC) END)")
 
 
@@ -562,19 +680,21 @@ class RegexMatch(_Construct):
 
 
 @compiles(RegexMatch, "sqlite")
+@_memo
 def _regex_sqlite(element: RegexMatch, compiler: Any, **kw: Any) -> str:
     value, pattern, search = element.args
-    return f"(pe_match({_pg_quote(pattern)}, {int(search)}, {_sql(compiler, value, **kw)}) = 1)"
+    return f"(pe_match({_bound(compiler, pattern, **kw)}, {int(search)}, {_sql(compiler, value, **kw)}) = 1)"
 
 
 @compiles(RegexMatch, "postgresql")
+@_memo
 def _regex_postgresql(element: RegexMatch, compiler: Any, **kw: Any) -> str:
     value, pattern, search = element.args
     from ._regex import to_postgresql  # noqa: PLC0415 - only PostgreSQL needs the translation
 
     translated = to_postgresql(pattern, search)
     text = _sql(compiler, value, **kw)
-    return f"(CASE WHEN char_length({text}) <= 4096 THEN ({text} ~ {_pg_quote(translated)}) END)"
+    return f"(CASE WHEN char_length({text}) <= 4096 THEN ({text} ~ {_bound(compiler, translated, **kw)}) END)"
 
 
 @_both
@@ -586,11 +706,13 @@ class MatchFailure(_Construct):
 
 
 @compiles(MatchFailure, "sqlite")
+@_memo
 def _match_failure_sqlite(element: MatchFailure, compiler: Any, **kw: Any) -> str:
     return f"pe_match_err({_sql(compiler, element.args[0], **kw)})"
 
 
 @compiles(MatchFailure, "postgresql")
+@_memo
 def _match_failure_postgresql(element: MatchFailure, compiler: Any, **kw: Any) -> str:
     text = element.args[0]
     check = sa.case((StrLength(text) > 4096, regex_too_long_text(StrLength(text))), else_=sa.null())
@@ -603,14 +725,16 @@ class SetsEqual(_Construct):
 
 
 @compiles(SetsEqual, "sqlite")
+@_memo
 def _sets_equal_sqlite(element: SetsEqual, compiler: Any, **kw: Any) -> str:
     left, right = element.args
     return f"(pe_set_eq({_sql(compiler, left, **kw)}, {_sql(compiler, right, **kw)}) = 1)"
 
 
 @compiles(SetsEqual, "postgresql")
+@_memo
 def _sets_equal_postgresql(element: SetsEqual, compiler: Any, **kw: Any) -> str:
-    left, right = (_sql(compiler, a, **kw) for a in element.args)
+    left, right = (_pg_set(_sql(compiler, a, **kw)) for a in element.args)
     return f"({left} @> {right} AND {left} <@ {right})"
 
 
@@ -623,13 +747,36 @@ class DecimalOperand(_Construct):
 
 
 @compiles(DecimalOperand, "sqlite")
+@_memo
 def _decimal_sqlite(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
     return _pg_quote("D:" + str(element.args[0]))
 
 
 @compiles(DecimalOperand, "postgresql")
+@_memo
 def _decimal_postgresql(element: DecimalOperand, compiler: Any, **kw: Any) -> str:
     return f"CAST('{element.args[0]}' AS NUMERIC)"
+
+
+@_both
+class TextLiteral(_Construct):
+    """A string a policy wrote, bound (PostgreSQL: refused by name when it holds NUL, which text cannot)."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(value, type_=sa.Text())
+
+
+@compiles(TextLiteral, "sqlite")
+@_memo
+def _text_literal_sqlite(element: TextLiteral, compiler: Any, **kw: Any) -> str:
+    return _bound(compiler, element.args[0], **kw)
+
+
+@compiles(TextLiteral, "postgresql")
+@_memo
+def _text_literal_postgresql(element: TextLiteral, compiler: Any, **kw: Any) -> str:
+    _no_nul([element.args[0]], f"the string literal {element.args[0]!r}")
+    return _bound(compiler, element.args[0], **kw)
 
 
 @_both
@@ -642,11 +789,14 @@ class SetLiteral(_Construct):
 
 
 @compiles(SetLiteral, "sqlite")
+@_memo
 def _set_literal_sqlite(element: SetLiteral, compiler: Any, **kw: Any) -> str:
     return _sql(compiler, sa.literal(json.dumps(list(element.args[0])), sa.Text()), **kw)
 
 
 @compiles(SetLiteral, "postgresql")
+@_memo
 def _set_literal_postgresql(element: SetLiteral, compiler: Any, **kw: Any) -> str:
+    _no_nul(element.args[0], "a set default")
     members = ", ".join(compiler.process(sa.literal(m, sa.Text()), **kw) for m in element.args[0])
     return f"(CAST(ARRAY[{members}] AS TEXT[]))"

@@ -14,14 +14,15 @@ for a failed computation (the first failure, in Python's operand order, wins, as
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from decimal import Decimal
 from typing import Any
 
-from ..runtime.plan import arithmetic, regex_match
 from ..pipeline.numbers import ARITHMETIC, to_decimal
 from ..pipeline.regexes import RegexTooLong
+from ..runtime.plan import arithmetic, regex_match
 from ..runtime.values import check_value
 
 __all__ = ["FUNCTIONS", "register"]
@@ -38,7 +39,7 @@ def _operand(value: Any) -> Decimal | str | None:
         if value.startswith("D:"):
             return Decimal(value[2:])
         if value.startswith("E:"):
-            return value
+            return str(value)
     return None
 
 
@@ -64,7 +65,8 @@ def pe_neg(value: Any) -> str | None:
     a = _operand(value)
     if a is None or isinstance(a, str):
         return a
-    return _result(lambda: ARITHMETIC["neg"](a))
+    negate: Any = ARITHMETIC["neg"]
+    return _result(lambda: negate(a))
 
 
 _COMPARE = {"==": Decimal.__eq__, "!=": Decimal.__ne__, "<": Decimal.__lt__, "<=": Decimal.__le__,
@@ -113,6 +115,33 @@ def _strings(value: Any) -> frozenset[str] | None:
     return frozenset(parsed)
 
 
+def pe_instr(container: Any, member: Any) -> int | None:
+    return int(member in container) if type(container) is str and type(member) is str else None
+
+
+def pe_strlen(value: Any) -> int | None:
+    return len(value) if type(value) is str else None
+
+
+def pe_set_has(column: Any, member: Any) -> int | None:
+    members = _strings(column)
+    return None if members is None or type(member) is not str else int(member in members)
+
+
+def pe_set_len(column: Any) -> int | None:
+    members = _strings(column)
+    return None if members is None else len(members)
+
+
+@functools.lru_cache(maxsize=64)
+def _list(values: str) -> frozenset[str]:
+    return frozenset(json.loads(values))
+
+
+def pe_in(member: Any, values: str) -> int | None:
+    return None if type(member) is not str else int(member in _list(values))
+
+
 def pe_set_eq(left: Any, right: Any) -> int | None:
     a, b = _strings(left), _strings(right)
     return None if a is None or b is None else int(a == b)
@@ -120,8 +149,8 @@ def pe_set_eq(left: Any, right: Any) -> int | None:
 
 def pe_problem(name: str, kind: str, values: str, raw: Any) -> str | None:
     """What ``check_value`` says of a database value of a fact (the text ``bulk`` quotes), or None when good."""
-    from . import engine_value  # noqa: PLC0415 - the package imports this module first
     from ..runtime.plan import Fact, _spec  # noqa: PLC0415
+    from . import engine_value  # noqa: PLC0415 - the package imports this module first
 
     spec = _spec(Fact(name, kind, tuple(json.loads(values))))
     return check_value(spec, engine_value(spec, raw))[1]
@@ -129,7 +158,8 @@ def pe_problem(name: str, kind: str, values: str, raw: Any) -> str | None:
 
 FUNCTIONS = {"pe_arith": (pe_arith, 3), "pe_neg": (pe_neg, 1), "pe_cmp": (pe_cmp, 3), "pe_err": (pe_err, 1),
              "pe_match": (pe_match, 3), "pe_match_err": (pe_match_err, 1), "pe_set_eq": (pe_set_eq, 2),
-             "pe_problem": (pe_problem, 4)}
+             "pe_problem": (pe_problem, 4), "pe_set_has": (pe_set_has, 2), "pe_set_len": (pe_set_len, 1),
+             "pe_in": (pe_in, 2), "pe_instr": (pe_instr, 2), "pe_strlen": (pe_strlen, 1)}
 """name -> (function, number of arguments)."""
 
 

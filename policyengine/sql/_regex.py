@@ -23,12 +23,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..pipeline.regexes import _sre, _sre_parse
+from ..pipeline.regexes import _sre, _sre_parse  # type: ignore[attr-defined]
 from ..runtime.plan import PlanError
 
 __all__ = ["to_postgresql"]
 
 _MAX_REPEAT = 255
+MAX_EXPANSION = 1_000
+"""The most copies of a pattern's pieces its bounded repeats may expand to: PostgreSQL compiles ``x{m,n}`` by
+copying ``x`` up to ``n`` times, so nested repeats multiply (``(a{1,255}){1,255}`` is "too complex" there, and
+patterns near its limit run super-linearly per row). Refused when planning, not met when querying."""
 
 
 def _refuse(pattern: str, construct: str) -> PlanError:
@@ -44,8 +48,27 @@ def to_postgresql(pattern: str, search: bool) -> str:
     parsed = _sre_parse.parse(pattern)
     if parsed.state.flags & ~(_sre.SRE_FLAG_UNICODE):
         raise _refuse(pattern, "an inline flag such as (?i)")
+    cost = _expansion(parsed)
+    if cost > MAX_EXPANSION:
+        raise _refuse(pattern, f"repeats expanding to {cost} copies of its pieces (the limit is {MAX_EXPANSION})")
     body = _Writer(pattern).sequence(parsed)
     return body if search else f"^(?:{body})"
+
+
+def _expansion(items: Any) -> int:
+    """How many pieces PostgreSQL's regex compiler makes of ``items`` (bounded repeats copied out)."""
+    total = 0
+    for op, av in items:
+        if op is _sre.SUBPATTERN:
+            total += _expansion(av[3])
+        elif op is _sre.BRANCH:
+            total += sum(_expansion(branch) for branch in av[1])
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            low, high, body = av
+            total += _expansion(body) * max(1, low + 1 if high == _sre.MAXREPEAT else high)
+        else:
+            total += 1
+    return total
 
 
 def _char(code: int) -> str:
