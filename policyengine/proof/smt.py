@@ -99,7 +99,7 @@ def text(value: str) -> Any:
     solver's last one (U+2FFFF) is refused: the solver reads every such code point as one."""
     for char in value:
         if ord(char) >= _MAX_CHAR:
-            raise Unsupported(f"the string {value!r} holds the code point U+{ord(char):04X}, which the solver cannot "
+            raise Unsupported(f"the string {value!a} holds the code point U+{ord(char):04X}, which the solver cannot "
                               f"tell from other code points beyond U+2FFFE (its characters stop at U+2FFFF)")
     if not value:
         return z3.StringVal("")
