@@ -26,7 +26,7 @@ from .runtime.codegen import (RAW, TABLE_LIMIT, BuildCache, Evaluator, TableLook
                               fast_reader, finish, same_shape)
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
-from .runtime.reasons import not_offered_reason, store_reason
+from .runtime.reasons import not_offered_reason, store_mismatch_reason, store_reason
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
 from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
@@ -70,10 +70,32 @@ class _Bound:
         return evaluator
 
 
+_MISMATCH = "the order's store.id is "
+
+
+def store_mismatch(read: Callable[[Any, Any], Any] | None, fact: Any, order: Any, user: Any,
+                   store: Any) -> FactProblem | None:
+    """The problem when the host asks for ``store`` but the order's own ``store.id`` (read by ``read``; its default
+    when missing) is another: a store's policy is proved for its own orders only (its conditions read
+    ``store.id`` as that store's id), so the decision fails closed (reason ``store-mismatch``). None when no
+    store is asked for, the order has no store.id, or they agree."""
+    if store is None or read is None:
+        return None
+    try:
+        own = read(order, user)
+    except Exception as exc:  # noqa: BLE001 - a bad store.id fails closed where a condition reads it
+        if read_failure(exc) != "missing" or fact is None or not fact.has_default:
+            return None
+        own = fact.default
+    if own is None or own == store and type(own) is str:
+        return None
+    return FactProblem(STORE_FACT, f"{_MISMATCH}{describe(own)}, not the store asked for ({describe(store)})")
+
+
 def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
     """The store could not be determined, so no action's visibility is known: every action is hidden (the base
     policy's decisions are kept only for their labels), with the problem as the reason and error."""
-    detail = (store_reason(problem),)
+    detail = (store_mismatch_reason(problem) if problem.message.startswith(_MISMATCH) else store_reason(problem),)
     return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=(detail[0].text,), reasons_detail=detail,
                                         effects=(), errors=(*d.errors, problem), source=())
                            for d in decisions.values()), decisions._meta)
@@ -230,6 +252,8 @@ class Engine:
                         return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)),
                                              strict)
                     store = store_fact.default  # absent, with a declared default (values.py: only when missing)
+            elif read_store is not None and (clash := store_mismatch(read_store, store_fact, order, user, store)):
+                return store_unknown(default(order, user, RAW), clash, strict)
             if type(store) is not str:  # read, or given: only a string names a store (values.py decides the rest)
                 store, message = check_store(store)
                 if message:
@@ -277,12 +301,16 @@ class Engine:
         optional extension is built): no per-order call or dispatch, and orders with the same facts share one
         Decisions object.
         """
+        if self._store_of is not None and store is not None:  # each order's store.id checked (store_mismatch)
+            return [self.evaluate(*_as_pair(pair), strict, store) for pair in pairs]
         if self._store_of is None or type(store) is str:
             return self._finished(self._batch_evaluator(store).evaluate_many(pairs, strict), strict)
         return [self.evaluate(*_as_pair(pair), strict, store) for pair in pairs]
 
     def _evaluate_orders(self, orders: Sequence[Any], user: Any, store: str | None) -> list[Decisions]:
         """:meth:`evaluate_many` of ``orders``, all for ``user``."""
+        if self._store_of is not None and store is not None:  # each order's store.id checked (store_mismatch)
+            return [self.evaluate(order, user, False, store) for order in orders]
         if self._store_of is None or type(store) is str:
             return self._finished(self._batch_evaluator(store).evaluate_orders(orders, user), False)
         return [self.evaluate(order, user, False, store) for order in orders]

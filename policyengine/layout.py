@@ -10,6 +10,11 @@ kind                   place                       read by
 ``PolicyInvariants``   ``invariants/`` (any depth) ``policyengine verify``, ``validate``
 =====================  ==========================  ===================================================
 
+A store override speaks only for its own store: ``stores/<id>.yaml`` (or ``.yml``, in any folder under
+``stores/``) must say ``store: <id>``, so that whoever may write that one file decides that one store's menu and
+no other (a review rule or CODEOWNERS entry per file holds); any other pairing is a load error at the ``store:``
+value (:func:`store_binding`).
+
 A file of another kind in a place, or a YAML file anywhere else, is a load error naming where its kind belongs:
 a policy version dropped under ``stores/`` is refused rather than becoming the latest version. ``load`` reads only
 the files that decide (the top and ``stores/``), so a broken test suite or invariant never stops an engine from
@@ -25,7 +30,7 @@ from .errors import Diagnostic, PolicyError
 from .pipeline.validate import SCHEMAS, validate_document
 from .pipeline.yamlsource import Document, read_document
 
-__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "companion_diagnostics"]
+__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "companion_diagnostics", "store_binding"]
 
 PLACES = {"ActionPolicy": "", "StoreOverride": "stores", "PolicyTestSuite": "tests", "PolicyInvariants": "invariants"}
 """Each kind's place: a folder of the policy directory ("" is its top)."""
@@ -94,8 +99,23 @@ def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) ->
                            Diagnostic(doc.file, 1, 1, message, _layout_hint()))
         return None
     problems = validate_document(doc)
+    if not problems and kind == "StoreOverride" and place == PLACES["StoreOverride"]:
+        problems = store_binding(doc)
     diagnostics += problems
     return None if problems else doc
+
+
+def store_binding(doc: Document) -> list[Diagnostic]:
+    """``stores/<id>.yaml`` declares ``store: <id>``: the file's name (without its suffix) is the store it speaks
+    for; anything else is refused at the ``store:`` value."""
+    store = doc.data.get("store")
+    name = os.path.basename(doc.file)
+    stem = next((name[:-len(s)] for s in _SUFFIXES if name.endswith(s)), name)
+    if store == stem:
+        return []
+    return [doc.diagnostic(("store",), f"this file speaks for store {stem!r} (its name), but declares store "
+                                       f"{store!r}: a store override speaks only for the store it is named after",
+                           hint=f"rename the file to stores/{store}.yaml, or declare store: {stem}")]
 
 
 def _article(kind: str) -> str:

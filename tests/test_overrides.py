@@ -1,7 +1,7 @@
 """Store overrides (issue 3): locks enforced on meaning, exact diagnostics for bad overrides, merge semantics.
 
 Bad overrides are golden cases, as in tests/test_diagnostics.py: ``tests/golden/overrides/cases/<case>.yaml`` (one
-override, loaded as ``<case>/stores/override.yaml``) or ``cases/<case>/`` (a directory), each loaded next to a frozen copy of the base policy
+override, loaded as ``<case>/stores/s1.yaml``) or ``cases/<case>/`` (a directory), each loaded next to a frozen copy of the base policy
 (``tests/golden/overrides/order-actions.yaml``), with the exact diagnostics in ``tests/golden/overrides/expected.yaml``.
 Every case runs through ``policyengine.load`` and through ``policyengine validate`` (text and JSON).
 
@@ -92,7 +92,7 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: P
         shutil.copytree(source, target)
     else:
         (target / "stores").mkdir(parents=True)
-        shutil.copyfile(CASES / f"{case}.yaml", target / "stores" / "override.yaml")
+        shutil.copyfile(CASES / f"{case}.yaml", target / "stores" / "s1.yaml")
     if not any("kind: ActionPolicy" in p.read_text("utf-8") for p in target.rglob("*.y*ml")):
         shutil.copyfile(base, target / "order-actions.yaml")
     monkeypatch.chdir(tmp_path)
@@ -102,7 +102,7 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: P
 
 
 def _expected(case: str) -> list[Row]:
-    return [(e.get("file", f"{case}/stores/override.yaml"), e["line"], e["column"], e["message"], e.get("hint"))
+    return [(e.get("file", f"{case}/stores/s1.yaml"), e["line"], e["column"], e["message"], e.get("hint"))
             for e in EXPECTED[case]]
 
 
@@ -161,7 +161,7 @@ def test_lock_diagnostics_point_at_the_override_and_name_the_lock(case: str) -> 
     locks = [e for e in _expected(case) if "lock" in e[3]]
     assert locks, case
     for file, line, column, message, hint in locks:
-        assert file == f"{case}/stores/override.yaml"
+        assert file == f"{case}/stores/s1.yaml"
         override_lines = (CASES / f"{case}.yaml").read_text("utf-8").splitlines()
         assert 1 <= line <= len(override_lines) and column <= len(override_lines[line - 1])
         named = [m for m in _LOCK_AT.finditer(f"{message} {hint}")]
