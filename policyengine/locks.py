@@ -50,8 +50,15 @@ MAX_LOCK_SPACE = MAX_CLAIM_SPACE
 
 STORE_FACT = "store.id"
 
-SOLVER_BUDGET_MS = 5000
-"""Solver time all lock proofs of one override (or version) may spend together; past it the rest are refused."""
+SOLVER_BUDGET_MS = 2000
+"""Solver time all lock proofs of one override (or version) may spend together; past it the rest are refused. A
+backstop: :data:`SOLVER_RLIMIT` (deterministic) bounds the work first, about a quarter of a second of CPU."""
+
+SOLVER_RLIMIT = 300_000
+"""The solver's work budget for all lock proofs of one override (or version) together, in z3 resource units
+(its ``rlimit``): unlike time, the same files on the same z3 spend the same units, so a proof is accepted or
+refused alike on every load, warm or cold, busy machine or idle. On the reference machine (docs/stores.md) it is
+about 0.25 s of CPU; past it the remaining proofs are refused ("cannot prove ...: the solver's work budget ...")."""
 
 
 @attrs.frozen(slots=True)
@@ -120,6 +127,7 @@ class _Prover:
         self.policies = {"base": base, "other": other}
         self.store = store  # a store override's store: the only orders its policy decides
         self.started, self.solver_ms = time.monotonic(), SOLVER_BUDGET_MS
+        self.work_left = SOLVER_RLIMIT
 
     def decide(self, claim: Claim) -> dict[str, Any] | Unprovable | None:
         found = decide(claim, self.cones, self.facts)
@@ -130,8 +138,14 @@ class _Prover:
         left = self.solver_ms - int((time.monotonic() - self.started) * 1000)
         if left <= 0:  # one override's proofs share one time budget, so a hostile file is refused in bounded time
             return Unprovable(f"the solver's time budget for these proofs ({self.solver_ms} ms) is spent")
+        if self.work_left <= 0:  # ... and one work budget, which decides alike on every load
+            return Unprovable(f"the solver's work budget for these proofs ({SOLVER_RLIMIT} units) is spent")
+
+        def spent(units: int) -> None:
+            self.work_left -= units
+
         solved = solve_claim(claim, self.policies, confirm=lambda values: self._fails(claim, values), store=self.store,
-                             budget_ms=min(left, smt.BUDGET_MS))
+                             budget_ms=min(left, smt.BUDGET_MS), rlimit=self.work_left, spent=spent)
         return Unprovable(solved) if isinstance(solved, str) else solved
 
     def _fails(self, claim: Claim, values: Mapping[str, Any]) -> bool:

@@ -275,6 +275,8 @@ class Encoder:
         self._solver: Any = None
         self._bounded: set[str] = set()
         self._regexes: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}
+        self.work = 0
+        """The solver's resource units (z3's ``rlimit`` count: deterministic, unlike time) its queries spent."""
 
     def policy(self, policy: CompiledPolicy) -> PolicyTerms:
         terms = self._policies.get(id(policy))
@@ -865,7 +867,7 @@ def _granular(encoder: Encoder, digits: int) -> list[Any]:
 
 def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None = None,
                 budget_ms: int = BUDGET_MS, confirm: Confirm | None = None,
-                caveats: Iterable[str] = ()) -> Verdict:
+                caveats: Iterable[str] = (), rlimit: int | None = None) -> Verdict:
     """``holds`` with an example (``values``) when some valid facts satisfy ``formula``; ``fails`` when none do;
     ``undecided`` with the reason. ``confirm`` re-checks an example exactly (with the interpreter): an example
     it rejects is retried at coarser number granularity, then reported as undecided, never trusted."""
@@ -876,6 +878,12 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
     for digits in retries:
         solver = encoder.solver()
         solver.set("timeout", int(budget_ms))
+        left = None if rlimit is None else rlimit - encoder.work
+        if left is not None and left <= 0:
+            return Verdict("undecided", reason="could not decide: the solver's work budget is spent",
+                           caveats=notes)
+        solver.set("rlimit", left or 0)  # relative to what the solver has spent so far; 0: no limit
+        before = _work(solver)
         solver.push()
         try:
             solver.add(*encoder.regex_links())  # per query: the memberships translated so far, in one intersection
@@ -887,6 +895,7 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
             reason = solver.reason_unknown() if result == z3.unknown else ""
         finally:
             solver.pop()
+            encoder.work += _work(solver) - before
         if result == z3.unsat:
             if digits is None:
                 return Verdict("fails", caveats=notes)
@@ -894,6 +903,8 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
         if result == z3.unknown:
             if reason in ("timeout", "canceled"):
                 reason = f"the solver gave up after its time budget of {budget_ms} ms"
+            elif "resource limit" in reason or (left is not None and encoder.work >= (rlimit or 0)):
+                reason = "the solver's work budget is spent"
             return Verdict("undecided", reason=f"could not decide: {reason}", caveats=notes)
         values = encoder.values(model, names)
         if isinstance(values, str):
@@ -906,6 +917,12 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
         return Verdict("holds", values, caveats=notes)
     return Verdict("undecided", reason=f"could not decide: {last_reason or 'no example a fact can hold'}",
                    caveats=notes)
+
+
+def _work(solver: Any) -> int:
+    """z3's resource count so far (it grows across every solver of the process: only differences count)."""
+    stats = solver.statistics()
+    return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
 
 
 def implies(encoder: Encoder, premise: Any, conclusion: Any, **options: Any) -> Verdict:
