@@ -191,7 +191,9 @@ def test_the_shipped_base_keeps_the_same_locks(case: str, tmp_path: Path, monkey
 
 def _engine(tmp_path: Path, *overrides: str, base: str | Path = BASE) -> policyengine.Engine:
     files: dict[str, str | Path] = {"order-actions.yaml": base}
-    files.update({f"stores/s{i}.yaml": text for i, text in enumerate(overrides)})
+    # a store file is named after its store (stores/<id>.yaml)
+    files.update({f"stores/{re.search(r'^store: (.+)$', text, re.M).group(1)}.yaml": text  # type: ignore[union-attr]
+                  for text in overrides})
     return policyengine.load(write_tree(tmp_path / "policies", files))
 
 
@@ -556,9 +558,13 @@ def test_an_order_of_a_store_without_override_gets_the_base_policy(shop: policye
 
 def test_explicit_store_argument_picks_the_override(shop: policyengine.Engine) -> None:
     order = _shop_order(store="nowhere")
+    del order["store"]["id"]  # no store.id of its own: the store named decides
     assert shop.evaluate(order, ADMIN, store="shop")["edit"].state == "hidden"
     assert shop.evaluate(order, ADMIN, store="shop").store_override == "shop@3"
-    assert shop.evaluate(order, ADMIN)["edit"].enabled
+    other = _shop_order(store="nowhere")  # another store's order is never decided by this store's policy
+    assert {r.id for d in shop.evaluate(other, ADMIN, store="shop").values() for r in d.reasons_detail} == \
+        {"store-mismatch"}
+    assert shop.evaluate(other, ADMIN)["edit"].enabled
 
 
 @pytest.mark.parametrize("store", [None, 42, ["shop"], {"id": "shop"}, "absent"])
@@ -587,8 +593,8 @@ def test_an_order_whose_store_id_is_bad_fails_closed(shop: policyengine.Engine, 
 
 LAYOUTS: dict[str, dict[str, str]] = {
     "nested": {"base": "order-actions.yaml", "shop": "stores/shop.yaml", "other": "stores/other.yaml"},
-    "reversed": {"base": "policy.yml", "shop": "stores/b/shop-store.yaml", "other": "stores/a-other.yaml"},
-    "flat": {"base": "3.yaml", "shop": "stores/1.yaml", "other": "stores/2.yml"},
+    "reversed": {"base": "policy.yml", "shop": "stores/b/shop.yaml", "other": "stores/a/other.yml"},
+    "flat": {"base": "3.yaml", "shop": "stores/shop.yml", "other": "stores/other.yaml"},
 }
 TEXTS = {"base": MERGE_BASE, "shop": SHOP, "other": OTHER}
 
