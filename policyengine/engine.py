@@ -26,7 +26,7 @@ from .runtime.codegen import (RAW, TABLE_LIMIT, BuildCache, Evaluator, TableLook
                               fast_reader, finish, same_shape)
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
-from .runtime.reasons import not_offered_reason, store_mismatch_reason, store_reason
+from .runtime.reasons import not_offered_reason, store_mismatch_problem, store_mismatch_reason, store_reason
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
 from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
@@ -70,15 +70,12 @@ class _Bound:
         return evaluator
 
 
-_MISMATCH = "the order's store.id is "
-
-
 def store_mismatch(read: Callable[[Any, Any], Any] | None, fact: Any, order: Any, user: Any,
                    store: Any) -> FactProblem | None:
     """The problem when the host asks for ``store`` but the order's own ``store.id`` (read by ``read``; its default
     when missing) is another: a store's policy is proved for its own orders only (its conditions read
     ``store.id`` as that store's id), so the decision fails closed (reason ``store-mismatch``). None when no
-    store is asked for, the order has no store.id, or they agree."""
+    store is asked for, the order has no good store.id, or they agree (plans follow the same rule)."""
     if store is None or read is None:
         return None
     try:
@@ -87,15 +84,16 @@ def store_mismatch(read: Callable[[Any, Any], Any] | None, fact: Any, order: Any
         if read_failure(exc) != "missing" or fact is None or not fact.has_default:
             return None
         own = fact.default
-    if own is None or own == store and type(own) is str:
-        return None
-    return FactProblem(STORE_FACT, f"{_MISMATCH}{describe(own)}, not the store asked for ({describe(store)})")
+    if fact is None or check_value(fact, own)[1] is not None or own == store:
+        return None  # a bad store.id fails closed wherever a condition reads it; only a good one names a store
+    return store_mismatch_problem(store)
 
 
 def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
     """The store could not be determined, so no action's visibility is known: every action is hidden (the base
     policy's decisions are kept only for their labels), with the problem as the reason and error."""
-    detail = (store_mismatch_reason(problem) if problem.message.startswith(_MISMATCH) else store_reason(problem),)
+    mismatch = problem.message.startswith("not the store asked for (")
+    detail = (store_mismatch_reason(problem) if mismatch else store_reason(problem),)
     return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=(detail[0].text,), reasons_detail=detail,
                                         effects=(), errors=(*d.errors, problem), source=())
                            for d in decisions.values()), decisions._meta)

@@ -261,7 +261,7 @@ def warn_store_mismatch(command: str, engine: Any, store: str | None, orders: Se
             own = read(order, user)
         except Exception:  # no store.id to disagree with (or one the decision reports as a bad fact)
             continue
-        if own != store:
+        if isinstance(own, str) and own != store:
             differ.append((names[index] if index < len(names) else "the order", own))
     if not differ:
         return

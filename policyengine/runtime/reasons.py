@@ -37,7 +37,7 @@ import attrs
 from ..errors import FactProblem
 
 __all__ = ["FACT_PROBLEM", "NOT_OFFERED", "STORE_MISMATCH", "STORE_UNDECIDED", "FAIL_CLOSED", "Reason", "allow_reason", "fact_reason",
-           "guard_reason", "not_offered_reason", "store_mismatch_reason", "store_reason", "text_reason", "visible_reason"]
+           "guard_reason", "not_offered_reason", "store_mismatch_problem", "store_mismatch_reason", "store_reason", "text_reason", "visible_reason"]
 
 FACT_PROBLEM = "fact-problem"
 STORE_UNDECIDED = "store-undecided"
@@ -88,6 +88,14 @@ def fact_reason(problem: FactProblem) -> Reason:
 def store_reason(problem: FactProblem) -> Reason:
     """No action could be decided because the order's store could not be determined."""
     return Reason(STORE_UNDECIDED, f"{FAIL_CLOSED}{problem}", (("fact", problem.fact), ("message", problem.message)))
+
+
+def store_mismatch_problem(store: str) -> FactProblem:
+    """The problem of an order whose good ``store.id`` is not ``store``, the store the host asked for: one text
+    per store (not per order), so that bulk groups, and a plan's reasons name, all such orders alike."""
+    from .values import describe  # here: values is a leaf of the runtime, reasons is read by everything
+
+    return FactProblem("store.id", f"not the store asked for ({describe(store)})")
 
 
 def store_mismatch_reason(problem: FactProblem) -> Reason:
