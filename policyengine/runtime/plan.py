@@ -1065,7 +1065,14 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
         block(branches[-1], TRUE)
     else:
         if store is not None and engine.stores and any(f.name == STORE_FACT for f in engine.policy.facts):
-            out.append((_other_store(engine, store), f"{FAIL_CLOSED}{store_mismatch_problem(store)}"))
+            # evaluate decides another store's row by the latest base, failing it closed: the base decision's own
+            # errors first, then the mismatch (see Engine.bulk)
+            other = _other_store(engine, store)
+            latest = engine.policy
+            base = _Planner(latest, _user_values(engine, [latest], user)[latest.spec.label])
+            if action in base.by_id:
+                out.extend((and_(other, g), r) for g, r in base.action(action).errors)
+            out.append((other, f"{FAIL_CLOSED}{store_mismatch_problem(store)}"))
         block(branches[0], TRUE)
     facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set())
                           | (reads(r.check) if isinstance(r, Failure) else set()) for node, r in out))
