@@ -72,8 +72,7 @@ import rule_engine
 
 from .layout import DECIDING, PLACES, layout_parts
 from .pipeline.numbers import CONTEXT
-from .pipeline.yamlsource import (MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory,
-                                  read_regular_file)
+from .pipeline.yamlsource import MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory, read_regular_file
 from .runtime.codestore import CodeStore, collecting
 from .runtime.collector import collector_paused
 

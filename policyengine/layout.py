@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from .errors import Diagnostic, PolicyError
 from .pipeline.validate import SCHEMAS, validate_document
@@ -89,14 +90,15 @@ def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) ->
     except PolicyError as err:
         diagnostics += err.diagnostics
         return None
-    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-    known = isinstance(kind, str) and kind in SCHEMAS  # `kind: [x]` is for validation to word
-    if place is None or (known and PLACES[kind] != place):
+    found = doc.data.get("kind") if isinstance(doc.data, dict) else None
+    kind = found if isinstance(found, str) and found in SCHEMAS else None  # `kind: [x]` is for validation to word
+    if place is None or (kind is not None and PLACES[kind] != place):
         here = _in_words(place)
-        message = f"{_article(kind)} {kind} does not belong {here}: it belongs {belongs(kind)}" if known else \
-            f"a file {here}"
-        diagnostics.append(doc.diagnostic(("kind",), message) if known else
-                           Diagnostic(doc.file, 1, 1, message, _layout_hint()))
+        if kind is not None:
+            diagnostics.append(doc.diagnostic(("kind",), f"{_article(kind)} {kind} does not belong {here}: it belongs "
+                                                         f"{belongs(kind)}"))
+        else:
+            diagnostics.append(Diagnostic(doc.file, 1, 1, f"a file {here}", hint=_layout_hint()))
         return None
     problems = validate_document(doc)
     if not problems and kind == "StoreOverride" and place == PLACES["StoreOverride"]:
@@ -143,7 +145,8 @@ def companion_diagnostics(engine: object, root: Path) -> list[Diagnostic]:
         diagnostics += found
         if files and not found:  # each file reads and has its kind and shape: check it against the engine
             try:
-                load(engine, folder if kind == "PolicyTestSuite" else files)  # type: ignore[operator]
+                check: Any = load  # each loader takes the engine and its own kind of paths
+                check(engine, folder if kind == "PolicyTestSuite" else files)
             except PolicyError as err:
                 diagnostics += err.diagnostics
     return diagnostics

@@ -35,10 +35,9 @@ from .errors import Diagnostic
 from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledGuard, CompiledPolicy
 from .pipeline.model import EffectSpec, OverrideSpec, PolicySpec
 from .pipeline.yamlsource import Document
-from .proof.implication import (MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, Cone, OverBudget, Term, Unprovable,
-                                decide)
-from .proof.bdd import Diagrams
 from .proof import smt
+from .proof.bdd import Diagrams
+from .proof.implication import MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, Cone, OverBudget, Term, Unprovable, decide
 from .proof.smt_locks import solve_claim
 from .proof.space import depends_on, describe
 
@@ -247,9 +246,9 @@ def _pinned_effects(latest: CompiledPolicy, pinned: CompiledPolicy, merged: Comp
     """The store's own effects (not the pinned version's) add or change no ``set`` of a fact a lock of ``latest``
     reads: a pin to a version without that lock must not let the next decision escape it."""
     guarded: dict[str, _Lock] = {}
-    for lock in _locks(latest):
-        for name in sorted(depends_on(latest, [lock.expr])):
-            guarded.setdefault(name, lock)
+    for each in _locks(latest):
+        for name in sorted(depends_on(latest, [each.expr])):
+            guarded.setdefault(name, each)
     pinned_actions, latest_actions = ({a.id: a for a in p.actions} for p in (pinned, latest))
     out = []
     for action in merged.actions:
@@ -329,7 +328,8 @@ def _check_operations(base: CompiledPolicy, merged: CompiledPolicy, override: Ov
             if found is None:
                 continue
             ids = ", ".join(repr(c.id) for c in locked)
-            path = at or ((*action.spec.path, "effects") if action.spec.doc is override.doc else ("actions", action.id))
+            path: tuple[str | int, ...] = at or ((*action.spec.path, "effects") if action.spec.doc is override.doc
+                                                 else ("actions", action.id))
             where = "; ".join(f"{c.id} at {c.spec.doc.where(c.spec.path, key=True)}" for c in locked)
             if isinstance(found, Unprovable):
                 message = (f"cannot prove that action {action.id!r}, which performs {operation!r}, is enabled only "
@@ -447,9 +447,9 @@ def _check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: Overr
     escape the lock."""
     label = base.spec.label
     guarded: dict[str, _Lock] = {}
-    for lock in _locks(base):
-        for name in sorted(depends_on(base, [lock.expr])):
-            guarded.setdefault(name, lock)
+    for each in _locks(base):
+        for name in sorted(depends_on(base, [each.expr])):
+            guarded.setdefault(name, each)
     base_actions = {a.id: a for a in base.actions}
     redefined = {c.name for c in override.conditions}
     out = []

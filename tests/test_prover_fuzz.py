@@ -72,7 +72,7 @@ def atoms(draw: Any) -> str:
         "gt": f"order.note > {lit}", "in": f"order.note in [{lit}, {other}]", "contains": f"{lit} in order.note",
         "regex": f"order.note =~ '{draw(st.sampled_from(REGEXES))}'",
         "search": f"order.note =~~ '{draw(st.sampled_from(REGEXES))}'",
-        "set": f"{lit} in order.tags", "enum": f"order.kind == order.note", "len": f"order.note.length == {len(lit)}",
+        "set": f"{lit} in order.tags", "enum": "order.kind == order.note", "len": f"order.note.length == {len(lit)}",
         "num": f"order.total > {number}", "eqne": f"order.note == {lit} and order.note != {other}",
         "facts": "order.note == order.other", "tern": f"(order.flag ? order.note : {lit}) == {other}",
     }[kind]

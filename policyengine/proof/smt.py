@@ -57,6 +57,7 @@ from rule_engine import ast
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 
+
 class _LazyZ3:
     """Stands for the z3 module until first used: importing z3 costs a quarter of a second, which every command
     (and ``import policyengine``) would pay; the first use imports it and puts the real module in its place."""
@@ -71,10 +72,11 @@ class _LazyZ3:
 z3: Any = _LazyZ3() if importlib.util.find_spec("z3") is not None else None
 
 try:
-    from re import _constants as _sre, _parser as _sre_parse  # type: ignore[attr-defined]
+    from re import _constants as _sre  # type: ignore[attr-defined,unused-ignore]
+    from re import _parser as _sre_parse
 except ImportError:  # Python 3.10
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    import sre_constants as _sre  # type: ignore[no-redef,unused-ignore]
+    import sre_parse as _sre_parse  # type: ignore[no-redef,unused-ignore]
 
 __all__ = ["BUDGET_MS", "INSTALL", "Cond", "Encoder", "PolicyTerms", "Unsupported", "Verdict", "available",
            "equivalent", "implies", "satisfiable", "show_value", "describe_values"]
@@ -554,8 +556,9 @@ class PolicyTerms:
             left, right = self._node(node.left, skeleton), self._node(node.right, skeleton)
             caveats = left.caveats | right.caveats
             if skeleton:  # Kleene: an operand known to decide decides, whatever the other one is
-                decides = (lambda v: z3.And(z3.Not(v.error), z3.Not(v.term))) if node.type == "and" else \
-                    (lambda v: z3.And(z3.Not(v.error), v.term))
+                def decides(v: _Val) -> Any:
+                    return z3.And(z3.Not(v.error), z3.Not(v.term) if node.type == "and" else v.term)
+
                 error = z3.And(z3.Or(left.error, right.error), z3.Not(decides(left)), z3.Not(decides(right)))
                 term = z3.And(left.term, right.term) if node.type == "and" else z3.Or(left.term, right.term)
                 return _Val("bool", term, error, caveats)

@@ -29,9 +29,13 @@ def solve_claim(claim: Claim, policies: Mapping[str, CompiledPolicy], *, confirm
     resource units (deterministic, unlike time); ``spent`` is told how many the query used."""
     def term(enc: smt.Encoder, t: Term) -> tuple[Any, frozenset[str]]:
         side = enc.policy(policies[t.side])
-        found = side.expr(t.expr) if t.expr is not None else side.action(t.action or "")
-        value = found.true if t.expr is not None else found.enabled
-        return (smt.z3.Not(value) if t.negated else value), frozenset(found.caveats)
+        if t.expr is not None:
+            cond = side.expr(t.expr)
+            value, caveats = cond.true, cond.caveats
+        else:
+            action = side.action(t.action or "")
+            value, caveats = action.enabled, action.caveats
+        return (smt.z3.Not(value) if t.negated else value), frozenset(caveats)
 
     def fails(enc: smt.Encoder) -> Any:
         (premise, caveats), *conclusions = (term(enc, t) for t in (claim.premise, *claim.conclusions))
@@ -62,15 +66,13 @@ def _solve(base: CompiledPolicy, build: Callable[[smt.Encoder], Any], confirm: C
     caveats = sorted(found_caveats)
     names = list(encoder.facts)  # what the proof reads (the constraints may read more)
     if store is not None:
-        from ..engine import STORE_FACT  # here: the engine imports the lock checks
-
-        formula = smt.z3.And(formula, encoder.fix({STORE_FACT: store}))
+        formula = smt.z3.And(formula, encoder.fix({"store.id": store}))  # the store's own orders only
     # Every combination counts, even one the base's constraints rule out; a possible one reads better.
     possible = encoder.policy(base).possible()
-    options = {"facts": names, "budget_ms": budget_ms, "confirm": confirm, "rlimit": rlimit}
-    verdict = smt.satisfiable(encoder, smt.z3.And(formula, possible), **options)
+    verdict = smt.satisfiable(encoder, smt.z3.And(formula, possible), facts=names, budget_ms=budget_ms,
+                              confirm=confirm, rlimit=rlimit)
     if verdict.fails:
-        verdict = smt.satisfiable(encoder, formula, **options)
+        verdict = smt.satisfiable(encoder, formula, facts=names, budget_ms=budget_ms, confirm=confirm, rlimit=rlimit)
     if verdict.holds:
         return dict(verdict.values or {})
     if verdict.fails:

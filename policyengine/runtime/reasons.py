@@ -36,8 +36,9 @@ import attrs
 
 from ..errors import FactProblem
 
-__all__ = ["FACT_PROBLEM", "NOT_OFFERED", "STORE_MISMATCH", "STORE_UNDECIDED", "FAIL_CLOSED", "Reason", "allow_reason", "fact_reason",
-           "guard_reason", "not_offered_reason", "store_mismatch_problem", "store_mismatch_reason", "store_reason", "text_reason", "visible_reason"]
+__all__ = ["FACT_PROBLEM", "NOT_OFFERED", "STORE_MISMATCH", "STORE_UNDECIDED", "FAIL_CLOSED", "Reason",
+           "allow_reason", "fact_reason", "guard_reason", "not_offered_reason", "store_mismatch_problem",
+           "store_mismatch_reason", "store_reason", "text_reason", "visible_reason"]
 
 FACT_PROBLEM = "fact-problem"
 STORE_UNDECIDED = "store-undecided"
