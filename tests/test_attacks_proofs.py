@@ -160,3 +160,22 @@ def test_a_live_reload_refuses_the_attack_and_keeps_serving_the_last_good_set(tm
                 "cannot prove this keeps the lock on the allow condition of action 'force_delete'",
                 "cannot prove this keeps the lock on the visibility of action 'force_delete'"]
             assert live.engine.evaluate(make_order(), VIEWER)["force_delete"].state == "hidden"
+
+
+def test_the_solver_work_budget_refuses_at_the_line_that_needs_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Point 6: each override's proofs share a deterministic work budget (z3 resource units); past it the rest are
+    refused, located. A narrowing that loads with the budget is refused with a tiny one, alike on every run."""
+    from policyengine import locks
+
+    body = "facts:\n  order.note: {type: string}\nconditions:\n  is_admin: user.role == 'admin' and order.note != 'x'\n"
+    path = _tree(tmp_path, monkeypatch, body)
+    assert policyengine.load(path).stores == ("acme",)
+    monkeypatch.setattr(locks, "SOLVER_RLIMIT", 1)
+    line, column = _is_admin_at(body)
+    hint = f"locked at {LOCK}; add a deny guard instead, which can only narrow"
+    found = refused(path, capsys)
+    assert [row[:3] + (row[4],) for row in found] == [("p/stores/acme.yaml", line, column, hint)] * 2
+    whys = {"the solver's work budget is spent", "the solver's work budget for these proofs (1 units) is spent"}
+    assert {row[3] for row in found} <= {CANNOT.format(what=what, why=why) for what in ("allow condition", "visibility")
+                                         for why in whys}
