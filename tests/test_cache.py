@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from overrides_support import BASE, SHIPPED, SHIPPED_BASE, base_version, override, write_tree
 
 import policyengine
 import policyengine.cache as cache_module
@@ -26,7 +27,6 @@ import policyengine.locks as locks_module
 import policyengine.proof.implication as implication_module
 import policyengine.runtime.codestore as codestore
 from policyengine.proof import smt
-from overrides_support import BASE, SHIPPED, SHIPPED_BASE, base_version, override, write_tree
 
 STATUSES = ("New", "Pending", "Open", "Partially Shipped", "Shipped", "Error", "Archived")
 GUARD = """actions:

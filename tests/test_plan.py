@@ -19,7 +19,7 @@ from cli_support import run_cli
 
 import policyengine
 from policyengine import Plan, PlanError
-from policyengine.runtime.plan import FALSE, TRUE, holds
+from policyengine.runtime.plan import FALSE, holds
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

@@ -245,8 +245,8 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], out: TextIO = sys.stder
 def warn_store_mismatch(command: str, engine: Any, store: str | None, orders: Sequence[Any], user: Any,
                         names: Sequence[str] = ()) -> None:
     """``--store`` that differs from the ``store.id`` of an order that has one: the engine fails that order closed
-    (every action hidden, reason ``store-mismatch``); say so on standard error (the exit code stays). ``names`` names the orders (bulk's ids or
-    lines); without it the order is "the order"."""
+    (every action hidden, reason ``store-mismatch``); say so on standard error (the exit code stays). ``names``
+    names the orders (bulk's ids or lines); without it the order is "the order"."""
     if store is None:
         return
     from ..runtime.adapters import DefaultAdapter  # the CLI reads orders with the default adapter
