@@ -39,12 +39,12 @@ demo: $(DEMO_STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadgroup
 
-## fuzz: the differential and load fuzzers of tests/test_fuzz.py at their long profile (FUZZ_EXAMPLES each, 2000 by
+## fuzz: the differential and load fuzzers of tests/test_fuzz.py and the prover fuzzer (tests/test_prover_fuzz.py) at their long profile (FUZZ_EXAMPLES each, 2000 by
 ## default: the better part of an hour; prints the figures: cases run, time, largest hostile file and its load time).
 ## `make test` runs them briefly.
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
-	POLICYENGINE_FUZZ=long POLICYENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py tests/test_plan_fuzz.py -q -s -p no:cacheprovider
+	POLICYENGINE_FUZZ=long POLICYENGINE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py tests/test_plan_fuzz.py tests/test_prover_fuzz.py -q -s -p no:cacheprovider
 
 ## check: the shipped policies load, pass their YAML tests, lint clean and keep every invariant; --strict: anything
 ## an analysis could not decide (a fact the SMT solver cannot model, a solver that gave up) fails the check too;

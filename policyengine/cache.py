@@ -13,7 +13,10 @@ versions and store overrides :func:`~policyengine.engine.load` reads: relative p
 same size limit and *not* parsed; test suites and invariants do not count, as for the engine's ``revision``); the
 path as given and as diagnostics name it (compiled conditions carry ``file:line:col``); a SHA-256 of the source and
 schema files of the ``policyengine`` package itself; the versions of Python (and its bytecode tag: code objects are
-marshalled), rule-engine, PyYAML, jsonschema and attrs; the ``table_limit``; the adapter's class. Any part that
+marshalled), rule-engine, PyYAML, jsonschema and attrs; whether the SMT solver is installed and its version (a
+lock a cold load cannot prove without it is refused, and one it proves is accepted: the key keeps those apart); the
+proof budgets (:func:`_proof_options`: the solver's time budgets, the enumeration and work caps); the
+``table_limit``; the adapter's class. Any part that
 differs is another entry: a stale one is simply never looked up again (and the directory keeps the newest
 :data:`MAX_ENTRIES` entries). The files are hashed again after a cold load, and nothing is written when they
 changed meanwhile, so an entry never pairs one state of the files with the compiled result of another.
@@ -32,7 +35,9 @@ key, another format, garbage, a pickle of anything else) is ignored and replaced
 never trusted. Unpickling runs code, so the trust boundary is the cache directory, as for Python's own
 ``__pycache__``: the directory is created ``0o700``; a directory or a file that is not owned by the current user,
 or that group or others may write to, is not used (on systems without ``os.getuid``, only the permission bits are
-checked). The unpickler also refuses any global outside ``policyengine``, rule-engine and a few standard modules.
+checked). The unpickler also allows only exact ``(module, name)`` pairs (:data:`_SAFE_GLOBALS`: the classes a
+compiled set is made of, a few rule-engine and standard ones), never a dotted name (which pickle would resolve
+attribute by attribute, reaching anything a module imports).
 Writes go to a temporary file in the same directory, renamed over the entry (``os.replace``): readers see a whole
 file or none, and concurrent writers of one entry each write a whole, equal file. A directory that cannot be
 created or written to turns the cache off for that load with a logged warning (logger ``policyengine.cache``):
@@ -67,8 +72,7 @@ import rule_engine
 
 from .layout import DECIDING, PLACES, layout_parts
 from .pipeline.numbers import CONTEXT
-from .pipeline.yamlsource import (MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory,
-                                  read_regular_file)
+from .pipeline.yamlsource import MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory, read_regular_file
 from .runtime.codestore import CodeStore, collecting
 from .runtime.collector import collector_paused
 
@@ -156,6 +160,28 @@ def _files_digest(root: Path) -> str | None:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def _z3_version() -> str:
+    try:
+        return importlib.metadata.version("z3-solver")
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def _proof_options() -> tuple[tuple[str, str], ...]:
+    """What changes which locks a load proves or refuses besides the files: the solver (present or not, and its
+    version) and every budget, read now (not at import: a host or a test may set them)."""
+    from . import locks
+    from .proof import implication, smt
+
+    solver = f"z3-solver {_z3_version()}" if smt.available() else "none"
+    budgets = {"smt.BUDGET_MS": smt.BUDGET_MS, "locks.SOLVER_BUDGET_MS": locks.SOLVER_BUDGET_MS,
+               "locks.SOLVER_RLIMIT": getattr(locks, "SOLVER_RLIMIT", None),
+               "implication.MAX_CLAIM_SPACE": implication.MAX_CLAIM_SPACE,
+               "implication.MAX_PROOF_WORK": implication.MAX_PROOF_WORK}
+    return (("solver", solver), ("budgets", ",".join(f"{k}={v}" for k, v in budgets.items())))
+
+
 def _key(root: Path, table_limit: int, adapter: Any) -> bytes | None:
     files = _files_digest(root)
     if files is None:
@@ -163,7 +189,7 @@ def _key(root: Path, table_limit: int, adapter: Any) -> bytes | None:
     kind = type(adapter)
     parts = (("format", str(FORMAT)), ("files", files), ("path", str(root)), ("display", display_name(root)),
              ("table_limit", str(table_limit)), ("adapter", f"{kind.__module__}.{kind.__qualname__}"),
-             *_environment())
+             *_proof_options(), *_environment())
     return "\n".join(f"{name}={value}" for name, value in parts).encode("utf-8", "surrogateescape")
 
 
@@ -266,24 +292,46 @@ def _same(obj: Any) -> Any:
     return obj
 
 
-_SAFE_MODULES = frozenset({"policyengine", "rule_engine", "decimal", "_decimal"})
-_SAFE_GLOBALS = frozenset({("functools", "partial"), ("_operator", "getitem"), ("operator", "getitem"),
-                           ("datetime", "timedelta"), ("datetime", "timezone"), ("dateutil.tz.tz", "tzlocal"),
-                           ("dateutil.tz.tz", "tzutc"), ("collections", "OrderedDict"), ("copyreg", "_reconstructor"),
-                           ("re", "_compile"),
-                           ("_codecs", "encode")})
-"""What rule-engine contexts (a partial of their own resolver, the default timezone, decimal signals) and the
-compiled policies refer to; a cache entry naming anything else is damaged (or made by someone else) and ignored."""
+def _defined_in(module: str, names: tuple[str, ...]) -> frozenset[tuple[str, str]]:
+    return frozenset((module, name) for name in names)
+
+
+_SAFE_GLOBALS = frozenset({
+    *_defined_in("policyengine.cache", ("_restore_context", "_restore_document", "_restore_rule", "_same")),
+    *_defined_in("policyengine.engine", ("StorePolicy",)),
+    *_defined_in("policyengine.pipeline.compiler", ("CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard",
+                                                    "CompiledPolicy")),
+    *_defined_in("policyengine.pipeline.model", ("ActionPatch", "ActionSpec", "ConditionSpec", "EffectSpec", "Expr",
+                                                 "FactSpec", "GuardPatch", "GuardSpec", "OverrideSpec", "PolicySpec",
+                                                 "UnlockSpec")),
+    *_defined_in("policyengine.pipeline.yamlsource", ("Document", "Mark")),
+    *_defined_in("rule_engine.engine.context", ("Context", "resolve_item", "_type_resolver")),
+    *_defined_in("rule_engine.errors", ("UNDEFINED",)),
+    *_defined_in("rule_engine.types.definitions", ("_ArrayDataTypeDef", "_CollectionDataTypeDef", "_DataTypeDef",
+                                                   "_FunctionDataTypeDef", "_MappingDataTypeDef",
+                                                   "_NullableDataTypeDef", "_ReferenceDataTypeDef",
+                                                   "_SelfReferenceDataTypeDef", "_SetDataTypeDef",
+                                                   "_UndefinedDataTypeDef")),
+    *_defined_in("rule_engine.types._object", ("_ObjectDataTypeDef",)),
+    *_defined_in("decimal", ("Decimal", "Context", "Overflow", "InvalidOperation", "DivisionByZero", "Inexact",
+                             "Rounded", "Clamped", "Subnormal", "Underflow", "FloatOperation")),
+    ("functools", "partial"), ("_operator", "getitem"), ("operator", "getitem"), ("datetime", "timedelta"),
+    ("datetime", "timezone"), ("dateutil.tz.tz", "tzlocal"), ("dateutil.tz.tz", "tzutc"),
+    ("collections", "OrderedDict"), ("copyreg", "_reconstructor"), ("re", "_compile"), ("_codecs", "encode"),
+})
+"""Every global a cache entry may name, as an exact ``(module, name)`` pair: the compiled set's own classes, what
+rule-engine contexts refer to (a partial of their own resolver, type definitions, the default timezone, decimal
+signals). A cache entry naming anything else (a dotted name included) is damaged, or made by someone else, and is
+ignored."""
 _SAFE_BUILTINS = frozenset({"set", "frozenset", "dict", "list", "tuple", "bytes", "bytearray", "str", "int",
                             "float", "complex", "bool", "slice", "range", "object", "NotImplemented", "Ellipsis"})
 
 
 class _Unpickler(pickle.Unpickler):
-    """Defence in depth on top of the directory's trust: only the globals a cache entry holds."""
+    """Defence in depth on top of the directory's trust: only the globals a cache entry holds, by exact name."""
 
     def find_class(self, module: str, name: str) -> Any:
-        allowed = name in _SAFE_BUILTINS if module == "builtins" else \
-            module.split(".")[0] in _SAFE_MODULES or (module, name) in _SAFE_GLOBALS
+        allowed = name in _SAFE_BUILTINS if module == "builtins" else (module, name) in _SAFE_GLOBALS
         if not allowed:
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a policyengine cache entry")
         return super().find_class(module, name)

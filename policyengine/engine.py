@@ -25,7 +25,7 @@ from .runtime.codegen import (RAW, SLOW_MEMO_CELLS, TABLE_LIMIT, BuildCache, Eva
                               build_evaluator, fast_reader, finish, same_shape, small_key)
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .runtime.decision import Decision, Decisions, DecisionsMeta
-from .runtime.reasons import not_offered_reason, store_reason
+from .runtime.reasons import not_offered_reason, store_mismatch_problem, store_mismatch_reason, store_reason
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
 from .store_policy import StorePolicy  # its own module: the compiled cache reads it too
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
@@ -62,10 +62,30 @@ class _Bound:
         return evaluator
 
 
+def store_mismatch(read: Callable[[Any, Any], Any] | None, fact: Any, order: Any, user: Any,
+                   store: Any) -> FactProblem | None:
+    """The problem when the host asks for ``store`` but the order's own ``store.id`` (read by ``read``; its default
+    when missing) is another: a store's policy is proved for its own orders only (its conditions read
+    ``store.id`` as that store's id), so the decision fails closed (reason ``store-mismatch``). None when no
+    store is asked for, the order has no good store.id, or they agree (plans follow the same rule)."""
+    if store is None or read is None:
+        return None
+    try:
+        own = read(order, user)
+    except Exception as exc:  # noqa: BLE001 - a bad store.id fails closed where a condition reads it
+        if read_failure(exc) != "missing" or fact is None or not fact.has_default:
+            return None
+        own = fact.default
+    if fact is None or check_value(fact, own)[1] is not None or own == store:
+        return None  # a bad store.id fails closed wherever a condition reads it; only a good one names a store
+    return store_mismatch_problem(store)
+
+
 def _fail_closed(decisions: Decisions, problem: FactProblem) -> Decisions:
     """The store could not be determined, so no action's visibility is known: every action is hidden (the base
     policy's decisions are kept only for their labels), with the problem as the reason and error."""
-    detail = (store_reason(problem),)
+    mismatch = problem.message.startswith("not the store asked for (")
+    detail = (store_mismatch_reason(problem) if mismatch else store_reason(problem),)
     return Decisions(tuple(attrs.evolve(d, state="hidden", reasons=(detail[0].text,), reasons_detail=detail,
                                         effects=(), errors=(*d.errors, problem), source=())
                            for d in decisions.values()), decisions._meta)
@@ -236,6 +256,8 @@ class Engine:
                         return store_unknown(default(order, user, RAW), FactProblem(STORE_FACT, read_failure(exc)),
                                              strict)
                     store = store_fact.default  # absent, with a declared default (values.py: only when missing)
+            elif read_store is not None and (clash := store_mismatch(read_store, store_fact, order, user, store)):
+                return store_unknown(default(order, user, RAW), clash, strict)
             if type(store) is not str:  # read, or given: only a string names a store (values.py decides the rest)
                 store, message = check_store(store)
                 if message:

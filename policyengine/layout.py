@@ -10,6 +10,11 @@ kind                   place                       read by
 ``PolicyInvariants``   ``invariants/`` (any depth) ``policyengine verify``, ``validate``
 =====================  ==========================  ===================================================
 
+A store override speaks only for its own store: ``stores/<id>.yaml`` (or ``.yml``, in any folder under
+``stores/``) must say ``store: <id>``, so that whoever may write that one file decides that one store's menu and
+no other (a review rule or CODEOWNERS entry per file holds); any other pairing is a load error at the ``store:``
+value (:func:`store_binding`).
+
 A file of another kind in a place, or a YAML file anywhere else, is a load error naming where its kind belongs:
 a policy version dropped under ``stores/`` is refused rather than becoming the latest version. ``load`` reads only
 the files that decide (the top and ``stores/``), so a broken test suite or invariant never stops an engine from
@@ -20,12 +25,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from .errors import Diagnostic, PolicyError
 from .pipeline.validate import SCHEMAS, validate_document
 from .pipeline.yamlsource import MAX_FILE_BYTES, Document, read_document, read_regular_file
 
-__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "layout_files", "deciding_files", "read_bounded"]
+__all__ = ["PLACES", "DECIDING", "place_of", "belongs", "read_placed", "layout_files", "deciding_files", "read_bounded",
+           "store_binding"]
 
 PLACES = {"ActionPolicy": "", "StoreOverride": "stores", "PolicyTestSuite": "tests", "PolicyInvariants": "invariants"}
 """Each kind's place: a folder of the policy directory ("" is its top)."""
@@ -101,18 +108,34 @@ def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) ->
     except PolicyError as err:
         diagnostics += err.diagnostics
         return None
-    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
-    known = isinstance(kind, str) and kind in SCHEMAS  # `kind: [x]` is for validation to word
-    if place is None or (known and PLACES[kind] != place):
+    found = doc.data.get("kind") if isinstance(doc.data, dict) else None
+    kind = found if isinstance(found, str) and found in SCHEMAS else None  # `kind: [x]` is for validation to word
+    if place is None or (kind is not None and PLACES[kind] != place):
         here = _in_words(place)
-        message = f"{_article(kind)} {kind} does not belong {here}: it belongs {belongs(kind)}" if known else \
-            f"a file {here}"
-        diagnostics.append(doc.diagnostic(("kind",), message) if known else
-                           Diagnostic(doc.file, 1, 1, message, hint=_layout_hint()))
+        if kind is not None:
+            diagnostics.append(doc.diagnostic(("kind",), f"{_article(kind)} {kind} does not belong {here}: it belongs "
+                                                         f"{belongs(kind)}"))
+        else:
+            diagnostics.append(Diagnostic(doc.file, 1, 1, f"a file {here}", hint=_layout_hint()))
         return None
     problems = validate_document(doc)
+    if not problems and kind == "StoreOverride" and place == PLACES["StoreOverride"]:
+        problems = store_binding(doc)
     diagnostics += problems
     return None if problems else doc
+
+
+def store_binding(doc: Document) -> list[Diagnostic]:
+    """``stores/<id>.yaml`` declares ``store: <id>``: the file's name (without its suffix) is the store it speaks
+    for; anything else is refused at the ``store:`` value."""
+    store = doc.data.get("store")
+    name = os.path.basename(doc.file)
+    stem = next((name[:-len(s)] for s in _SUFFIXES if name.endswith(s)), name)
+    if store == stem:
+        return []
+    return [doc.diagnostic(("store",), f"this file speaks for store {stem!r} (its name), but declares store "
+                                       f"{store!r}: a store override speaks only for the store it is named after",
+                           hint=f"rename the file to stores/{store}.yaml, or declare store: {stem}")]
 
 
 def _article(kind: str) -> str:

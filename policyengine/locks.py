@@ -35,10 +35,9 @@ from .errors import Diagnostic
 from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledGuard, CompiledPolicy
 from .pipeline.model import EffectSpec, OverrideSpec, PolicySpec
 from .pipeline.yamlsource import Document
-from .proof.implication import (MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, Cone, OverBudget, Term, Unprovable,
-                                decide)
-from .proof.bdd import Diagrams
 from .proof import smt
+from .proof.bdd import Diagrams
+from .proof.implication import MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, Cone, OverBudget, Term, Unprovable, decide
 from .proof.smt_locks import solve_claim
 from .proof.space import depends_on, describe
 
@@ -50,8 +49,15 @@ MAX_LOCK_SPACE = MAX_CLAIM_SPACE
 
 STORE_FACT = "store.id"
 
-SOLVER_BUDGET_MS = 5000
-"""Solver time all lock proofs of one override (or version) may spend together; past it the rest are refused."""
+SOLVER_BUDGET_MS = 2000
+"""Solver time all lock proofs of one override (or version) may spend together; past it the rest are refused. A
+backstop: :data:`SOLVER_RLIMIT` (deterministic) bounds the work first, about a quarter of a second of CPU."""
+
+SOLVER_RLIMIT = 300_000
+"""The solver's work budget for all lock proofs of one override (or version) together, in z3 resource units
+(its ``rlimit``): unlike time, the same files on the same z3 spend the same units, so a proof is accepted or
+refused alike on every load, warm or cold, busy machine or idle. On the reference machine (docs/stores.md) it is
+about 0.25 s of CPU; past it the remaining proofs are refused ("cannot prove ...: the solver's work budget ...")."""
 
 
 @attrs.frozen(slots=True)
@@ -120,6 +126,7 @@ class _Prover:
         self.policies = {"base": base, "other": other}
         self.store = store  # a store override's store: the only orders its policy decides
         self.started, self.solver_ms = time.monotonic(), SOLVER_BUDGET_MS
+        self.work_left = SOLVER_RLIMIT
 
     def decide(self, claim: Claim) -> dict[str, Any] | Unprovable | None:
         found = decide(claim, self.cones, self.facts)
@@ -130,8 +137,14 @@ class _Prover:
         left = self.solver_ms - int((time.monotonic() - self.started) * 1000)
         if left <= 0:  # one override's proofs share one time budget, so a hostile file is refused in bounded time
             return Unprovable(f"the solver's time budget for these proofs ({self.solver_ms} ms) is spent")
+        if self.work_left <= 0:  # ... and one work budget, which decides alike on every load
+            return Unprovable(f"the solver's work budget for these proofs ({SOLVER_RLIMIT} units) is spent")
+
+        def spent(units: int) -> None:
+            self.work_left -= units
+
         solved = solve_claim(claim, self.policies, confirm=lambda values: self._fails(claim, values), store=self.store,
-                             budget_ms=min(left, smt.BUDGET_MS))
+                             budget_ms=min(left, smt.BUDGET_MS), rlimit=self.work_left, spent=spent)
         return Unprovable(solved) if isinstance(solved, str) else solved
 
     def _fails(self, claim: Claim, values: Mapping[str, Any]) -> bool:
@@ -233,9 +246,9 @@ def _pinned_effects(latest: CompiledPolicy, pinned: CompiledPolicy, merged: Comp
     """The store's own effects (not the pinned version's) add or change no ``set`` of a fact a lock of ``latest``
     reads: a pin to a version without that lock must not let the next decision escape it."""
     guarded: dict[str, _Lock] = {}
-    for lock in _locks(latest):
-        for name in sorted(depends_on(latest, [lock.expr])):
-            guarded.setdefault(name, lock)
+    for each in _locks(latest):
+        for name in sorted(depends_on(latest, [each.expr])):
+            guarded.setdefault(name, each)
     pinned_actions, latest_actions = ({a.id: a for a in p.actions} for p in (pinned, latest))
     out = []
     for action in merged.actions:
@@ -315,7 +328,8 @@ def _check_operations(base: CompiledPolicy, merged: CompiledPolicy, override: Ov
             if found is None:
                 continue
             ids = ", ".join(repr(c.id) for c in locked)
-            path = at or ((*action.spec.path, "effects") if action.spec.doc is override.doc else ("actions", action.id))
+            path: tuple[str | int, ...] = at or ((*action.spec.path, "effects") if action.spec.doc is override.doc
+                                                 else ("actions", action.id))
             where = "; ".join(f"{c.id} at {c.spec.doc.where(c.spec.path, key=True)}" for c in locked)
             if isinstance(found, Unprovable):
                 message = (f"cannot prove that action {action.id!r}, which performs {operation!r}, is enabled only "
@@ -433,9 +447,9 @@ def _check_effects(base: CompiledPolicy, merged: CompiledPolicy, override: Overr
     escape the lock."""
     label = base.spec.label
     guarded: dict[str, _Lock] = {}
-    for lock in _locks(base):
-        for name in sorted(depends_on(base, [lock.expr])):
-            guarded.setdefault(name, lock)
+    for each in _locks(base):
+        for name in sorted(depends_on(base, [each.expr])):
+            guarded.setdefault(name, each)
     base_actions = {a.id: a for a in base.actions}
     redefined = {c.name for c in override.conditions}
     out = []

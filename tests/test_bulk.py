@@ -434,7 +434,8 @@ def test_cli_bulk_as_one_store(cli_dir: Path, capsys: pytest.CaptureFixture[str]
     code, out, _ = _run(capsys, "bulk", "policies", "--action", "force_delete", "--orders", "orders.jsonl",
                         "--user", '{"role": "admin"}', "--store", "north")
     assert code == 0
-    assert out.splitlines()[0] == "Force Delete 0 of 5 orders; 5 skipped: not offered for store north"
+    assert out.splitlines()[0] == ("Force Delete 0 of 5 orders; 3 skipped: could not be decided: store.id: not the store "
+                                   "asked for ('north'); 2 skipped: not offered for store north")  # south's fail closed
 
 
 def test_cli_bulk_names_orders_without_id_by_their_line(cli_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -484,7 +485,9 @@ def test_cli_evaluate_store_changes_the_decision(shipped: policyengine.Engine, c
     assert as_acme.splitlines()[0] == f"order-actions@{acme.base_version} + store override acme@{acme.override.version}"
     assert _force_delete_state(as_acme) == ["enabled"]
 
-    code, as_globex, _ = _run(capsys, *args, "--store", "globex")
+    storeless = json.dumps(make_order("Error", store="acme", channel="shopify") | {"store": {"manual_fulfillment": True}})
+    code, as_globex, _ = _run(capsys, "evaluate", str(SHIPPED), "--order", storeless, "--user", '{"role": "admin"}',
+                              "--store", "globex")
     assert code == 0
     assert as_globex.splitlines()[0] == (f"order-actions@{globex.base_version} + store override "
                                          f"globex@{globex.override.version}")
@@ -495,14 +498,16 @@ def test_cli_evaluate_store_changes_the_decision(shipped: policyengine.Engine, c
     data = json.loads(as_json)
     assert data == shipped.evaluate(json.loads(order), ADMIN, store="globex").to_dict()
     by_id = {entry["action"]: entry for entry in data["actions"]}
-    assert by_id["force_delete"]["state"] == "hidden" and "request_cancellation" in by_id
+    assert by_id["force_delete"]["state"] == "hidden" and "request_cancellation" not in by_id  # acme's: fails closed
+    assert {i for entry in data["actions"] for i in entry["reason_ids"]} == {"store-mismatch"}
 
 
 def test_cli_evaluate_store_table_exact(cli_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    order = json.dumps(LINES[3])  # a south order (no override), decided as north
+    south = {**LINES[3], "store": {k: v for k, v in LINES[3]["store"].items() if k != "id"}}
+    order = json.dumps(south)  # a south order without its store.id (south has no override), decided as north
     code, out, err = _run(capsys, "evaluate", "policies", "--order", order, "--user", '{"role": "admin"}',
                           "--store", "north")
-    assert (code, err) == (0, "policyengine evaluate: warning: --store north overrides the order's store.id \"south\"\n")
+    assert (code, err) == (0, "")
     assert out == (
         "order-actions@1 + store override north@2\n"
         "  ACTION            STATE     WHY / WHAT IT DOES\n"
@@ -515,7 +520,7 @@ def test_cli_evaluate_store_table_exact(cli_dir: Path, capsys: pytest.CaptureFix
         "  Schedule Process  hidden    Only for Pending orders of stores with manual order fulfillment.\n"
         "  Revalidate        hidden    Only for orders in Error of stores with manual order fulfillment.\n"
     )
-    code, plain, _ = _run(capsys, "evaluate", "policies", "--order", order, "--user", '{"role": "admin"}')
+    code, plain, _ = _run(capsys, "evaluate", "policies", "--order", json.dumps(LINES[3]), "--user", '{"role": "admin"}')
     assert plain.splitlines()[0] == "order-actions@1"
     assert "  Force Delete      enabled   delete_order(), asks to confirm" in plain.splitlines()
 

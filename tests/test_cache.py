@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from overrides_support import BASE, SHIPPED, SHIPPED_BASE, base_version, override, write_tree
 
 import policyengine
 import policyengine.cache as cache_module
 import policyengine.engine as engine_module
+import policyengine.locks as locks_module
+import policyengine.proof.implication as implication_module
 import policyengine.runtime.codestore as codestore
-from overrides_support import BASE, SHIPPED, SHIPPED_BASE, base_version, override, write_tree
+from policyengine.proof import smt
 
 STATUSES = ("New", "Pending", "Open", "Partially Shipped", "Shipped", "Error", "Archived")
 GUARD = """actions:
@@ -207,7 +210,8 @@ def test_files_that_do_not_decide_keep_the_entry(tree: Path, tmp_path: Path, mon
     policyengine.load(tree, cache=directory)
 
 
-@pytest.mark.parametrize("change", ["table_limit", "package", "python", "path", "adapter"])
+@pytest.mark.parametrize("change", ["table_limit", "package", "python", "path", "adapter", "solver budget",
+                                    "proof work", "solver version"])
 def test_any_other_part_of_the_key_compiles_again(change: str, tree: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     directory = tmp_path / "cache"
@@ -221,6 +225,12 @@ def test_any_other_part_of_the_key_compiles_again(change: str, tree: Path, tmp_p
         monkeypatch.setattr(cache_module, "_environment", lambda: fake)
     elif change == "path":
         path = tree.resolve()  # the same files, named otherwise in diagnostics and positions
+    elif change == "solver budget":  # a budget decides which proofs finish: another budget, another entry
+        monkeypatch.setattr(locks_module, "SOLVER_BUDGET_MS", locks_module.SOLVER_BUDGET_MS + 1)
+    elif change == "proof work":
+        monkeypatch.setattr(implication_module, "MAX_PROOF_WORK", implication_module.MAX_PROOF_WORK - 1)
+    elif change == "solver version":
+        monkeypatch.setattr(cache_module, "_z3_version", lambda: "0.0.0")
     else:
         kwargs["adapter"] = type("MyAdapter", (policyengine.DefaultAdapter,), {})()
     spy = Spy(monkeypatch)
@@ -254,6 +264,25 @@ class Boom:
         return os.mkdir, (self.marker,)
 
 
+def _dotted_global(marker: str) -> bytes:
+    """A protocol-4 pickle calling ``policyengine.cache`` + ``os.mkdir``: pickle resolves the dotted name attribute by
+    attribute (``policyengine.cache.os.mkdir``), so an allowlist of module prefixes lets it run (issue 20)."""
+    def text(value: str) -> bytes:
+        raw = value.encode()
+        return b"X" + len(raw).to_bytes(4, "little") + raw
+
+    return b"\x80\x04" + text("policyengine.cache") + text("os.mkdir") + b"\x93" + text(marker) + b"\x85R."
+
+
+def test_the_dotted_global_payload_is_live(tmp_path: Path) -> None:
+    """The planted payload of the damage case below really runs code when unpickled without the allowlist."""
+    pickle.loads(_dotted_global(str(tmp_path / "ran")))
+    assert (tmp_path / "ran").is_dir()
+    with pytest.raises(pickle.UnpicklingError, match="global policyengine.cache.os.mkdir is not allowed"):
+        cache_module._Unpickler(__import__("io").BytesIO(_dotted_global(str(tmp_path / "not")))).load()
+    assert not (tmp_path / "not").exists()
+
+
 DAMAGE: dict[str, Callable[[bytes, Path], bytes]] = {
     "empty": lambda d, _: b"",
     "truncated": lambda d, _: d[:len(d) // 2],
@@ -269,6 +298,7 @@ DAMAGE: dict[str, Callable[[bytes, Path], bytes]] = {
         ("policyengine-compiled-cache", b"other", {}, (), "", {}))),
     "a pickle that runs code": lambda d, tmp: _with_payload(d, pickle.dumps(Boom(str(tmp / "pwned")))),
     "a torn pickle": lambda d, _: _with_payload(d, pickle.dumps(list(range(100)))[:-5]),
+    "a dotted global that runs code": lambda d, tmp: _with_payload(d, _dotted_global(str(tmp / "pwned"))),
 }
 
 
@@ -524,3 +554,42 @@ def test_every_golden_set_comes_back_warm(tmp_path: Path, monkeypatch: pytest.Mo
             assert (warm.revision, warm.generated_source, warm.policy.constants.keys()) == \
                    (cold[path].revision, cold[path].generated_source, cold[path].policy.constants.keys())
     assert caplog.text == ""
+
+
+# -- the solver: a warm load decides as a cold load in the same environment ------------------------------------------
+NEEDS_SOLVER = override("acme", "facts:\n  order.note: {type: string}\nconditions:\n  is_admin: user.role == 'admin' and "
+                                "order.note != 'x'\n")
+
+
+@pytest.mark.skipif(not smt.available(), reason="policyengine[smt] is installed by make test")
+@pytest.mark.parametrize("first", ["with the solver", "without it"])
+def test_an_entry_made_with_or_without_the_solver_is_not_used_by_the_other(first: str, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lock over a string fact needs the solver: a cold load with it accepts the override, one without refuses
+    it; whichever ran first, the other never takes its entry (nor its refusal: nothing is written then)."""
+    monkeypatch.chdir(tmp_path)
+    write_tree(tmp_path / "p", {"order-actions.yaml": BASE, "stores/acme.yaml": NEEDS_SOLVER})
+    directory = tmp_path / "cache"
+    solver = smt.z3
+
+    def without() -> list[str]:
+        monkeypatch.setattr(smt, "z3", None)
+        try:
+            with pytest.raises(policyengine.PolicyError) as caught:
+                policyengine.load("p", cache=directory)
+        finally:
+            monkeypatch.setattr(smt, "z3", solver)
+        return [d.message for d in caught.value.diagnostics]
+
+    refusal = ["cannot prove this keeps the lock on the allow condition of action 'force_delete': install "
+               "policyengine[smt] (the z3 solver) to analyse number, string and set facts",
+               "cannot prove this keeps the lock on the visibility of action 'force_delete': install "
+               "policyengine[smt] (the z3 solver) to analyse number, string and set facts"]
+    if first == "without it":
+        assert without() == refusal and entries(directory) == []
+    engine = policyengine.load("p", cache=directory)
+    assert engine.stores == ("acme",) and len(entries(directory)) == 1
+    assert without() == refusal
+    spy = Spy(monkeypatch)
+    policyengine.load("p", cache=directory)
+    assert not spy.compiled  # with the solver back, its own entry serves

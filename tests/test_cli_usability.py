@@ -342,14 +342,13 @@ def test_store_that_overrides_the_order_warns(capsys: pytest.CaptureFixture[str]
     base = ("--order", json.dumps(ORDER), "--user", USER)
     code, out, err = run_cli(capsys, command, str(POLICIES), *base, "--store", "globex")
     assert code == 0 and out
-    assert err == f'policyengine {command}: warning: --store globex overrides the order\'s store.id "acme"\n'
-    as_globex = {**ORDER, "store": {**ORDER["store"], "id": "globex"}}
-    same = run_cli(capsys, command, str(POLICIES), "--order", json.dumps(as_globex), "--user", USER)
-    assert (code, out) == same[:2]  # the warning changes nothing but standard error
+    assert err == (f'policyengine {command}: --store globex is not the order\'s store.id "acme": every action fails '
+                   "closed (store-mismatch)\n")
+    assert "store-mismatch" not in out and "not the store asked for ('globex')" in out  # every action, fail-closed
     assert run_cli(capsys, command, str(POLICIES), *base, "--store", "acme")[2] == ""
     assert run_cli(capsys, command, str(POLICIES), *base)[2] == ""
     code, out, err = run_cli(capsys, command, str(POLICIES), *base, "--store", "globex", "--format", "json")
-    assert code == 0 and json.loads(out) and "warning: --store globex" in err
+    assert code == 0 and json.loads(out) and "--store globex is not the order's store.id" in err
 
 
 def test_store_without_an_order_store_does_not_warn(capsys: pytest.CaptureFixture[str]) -> None:
@@ -364,7 +363,8 @@ def test_store_in_strict_mode_keeps_its_exit_code(capsys: pytest.CaptureFixture[
     code, out, err = run_cli(capsys, "evaluate", str(POLICIES), "--order", json.dumps(bad), "--user", USER,
                              "--store", "globex", "--strict")
     assert code == 1
-    assert err.splitlines()[0] == 'policyengine evaluate: warning: --store globex overrides the order\'s store.id "acme"'
+    assert err.splitlines()[0] == ('policyengine evaluate: --store globex is not the order\'s store.id "acme": every '
+                                   "action fails closed (store-mismatch)")
 
 
 def test_bulk_store_warning_names_the_orders(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -373,7 +373,8 @@ def test_bulk_store_warning_names_the_orders(capsys: pytest.CaptureFixture[str],
     argv = ("bulk", str(POLICIES), "--action", "reprocess", "--orders", str(tmp_path / "orders.jsonl"), "--user", USER)
     code, out, err = run_cli(capsys, *argv, "--store", "globex")
     assert code == 0 and out
-    assert err == 'policyengine bulk: warning: --store globex overrides the store.id of 2 orders: SO-1 ("acme"), line 3 ("acme")\n'
+    assert err == ('policyengine bulk: --store globex is not the store.id of 2 orders: SO-1 ("acme"), line 3 ("acme"); '
+                   "they fail closed (store-mismatch)\n")
     assert run_cli(capsys, *argv)[2] == ""
 
 

@@ -1,7 +1,7 @@
 """Store overrides (issue 3): locks enforced on meaning, exact diagnostics for bad overrides, merge semantics.
 
 Bad overrides are golden cases, as in tests/test_diagnostics.py: ``tests/golden/overrides/cases/<case>.yaml`` (one
-override, loaded as ``<case>/stores/override.yaml``) or ``cases/<case>/`` (a directory), each loaded next to a frozen copy of the base policy
+override, loaded as ``<case>/stores/s1.yaml``) or ``cases/<case>/`` (a directory), each loaded next to a frozen copy of the base policy
 (``tests/golden/overrides/order-actions.yaml``), with the exact diagnostics in ``tests/golden/overrides/expected.yaml``.
 Every case runs through ``policyengine.load`` and through ``policyengine validate`` (text and JSON).
 
@@ -92,7 +92,7 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: P
         shutil.copytree(source, target)
     else:
         (target / "stores").mkdir(parents=True)
-        shutil.copyfile(CASES / f"{case}.yaml", target / "stores" / "override.yaml")
+        shutil.copyfile(CASES / f"{case}.yaml", target / "stores" / "s1.yaml")
     if not any("kind: ActionPolicy" in p.read_text("utf-8") for p in target.rglob("*.y*ml")):
         shutil.copyfile(base, target / "order-actions.yaml")
     monkeypatch.chdir(tmp_path)
@@ -102,7 +102,7 @@ def _prepare(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: P
 
 
 def _expected(case: str) -> list[Row]:
-    return [(e.get("file", f"{case}/stores/override.yaml"), e["line"], e["column"], e["message"], e.get("hint"))
+    return [(e.get("file", f"{case}/stores/s1.yaml"), e["line"], e["column"], e["message"], e.get("hint"))
             for e in EXPECTED[case]]
 
 
@@ -161,7 +161,7 @@ def test_lock_diagnostics_point_at_the_override_and_name_the_lock(case: str) -> 
     locks = [e for e in _expected(case) if "lock" in e[3]]
     assert locks, case
     for file, line, column, message, hint in locks:
-        assert file == f"{case}/stores/override.yaml"
+        assert file == f"{case}/stores/s1.yaml"
         override_lines = (CASES / f"{case}.yaml").read_text("utf-8").splitlines()
         assert 1 <= line <= len(override_lines) and column <= len(override_lines[line - 1])
         named = [m for m in _LOCK_AT.finditer(f"{message} {hint}")]
@@ -191,7 +191,9 @@ def test_the_shipped_base_keeps_the_same_locks(case: str, tmp_path: Path, monkey
 
 def _engine(tmp_path: Path, *overrides: str, base: str | Path = BASE) -> policyengine.Engine:
     files: dict[str, str | Path] = {"order-actions.yaml": base}
-    files.update({f"stores/s{i}.yaml": text for i, text in enumerate(overrides)})
+    # a store file is named after its store (stores/<id>.yaml)
+    files.update({f"stores/{re.search(r'^store: (.+)$', text, re.M).group(1)}.yaml": text  # type: ignore[union-attr]
+                  for text in overrides})
     return policyengine.load(write_tree(tmp_path / "policies", files))
 
 
@@ -556,9 +558,13 @@ def test_an_order_of_a_store_without_override_gets_the_base_policy(shop: policye
 
 def test_explicit_store_argument_picks_the_override(shop: policyengine.Engine) -> None:
     order = _shop_order(store="nowhere")
+    del order["store"]["id"]  # no store.id of its own: the store named decides
     assert shop.evaluate(order, ADMIN, store="shop")["edit"].state == "hidden"
     assert shop.evaluate(order, ADMIN, store="shop").store_override == "shop@3"
-    assert shop.evaluate(order, ADMIN)["edit"].enabled
+    other = _shop_order(store="nowhere")  # another store's order is never decided by this store's policy
+    assert {r.id for d in shop.evaluate(other, ADMIN, store="shop").values() for r in d.reasons_detail} == \
+        {"store-mismatch"}
+    assert shop.evaluate(other, ADMIN)["edit"].enabled
 
 
 @pytest.mark.parametrize("store", [None, 42, ["shop"], {"id": "shop"}, "absent"])
@@ -587,8 +593,8 @@ def test_an_order_whose_store_id_is_bad_fails_closed(shop: policyengine.Engine, 
 
 LAYOUTS: dict[str, dict[str, str]] = {
     "nested": {"base": "order-actions.yaml", "shop": "stores/shop.yaml", "other": "stores/other.yaml"},
-    "reversed": {"base": "policy.yml", "shop": "stores/b/shop-store.yaml", "other": "stores/a-other.yaml"},
-    "flat": {"base": "3.yaml", "shop": "stores/1.yaml", "other": "stores/2.yml"},
+    "reversed": {"base": "policy.yml", "shop": "stores/b/shop.yaml", "other": "stores/a/other.yml"},
+    "flat": {"base": "3.yaml", "shop": "stores/shop.yml", "other": "stores/other.yaml"},
 }
 TEXTS = {"base": MERGE_BASE, "shop": SHOP, "other": OTHER}
 

@@ -19,7 +19,7 @@ from cli_support import run_cli
 
 import policyengine
 from policyengine import Plan, PlanError
-from policyengine.runtime.plan import FALSE, TRUE, holds
+from policyengine.runtime.plan import FALSE, holds
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"
@@ -88,13 +88,15 @@ def test_shipped_policies_exact_over_every_combination(shipped: policyengine.Eng
 def test_kinds_and_shortcuts(shipped: policyengine.Engine) -> None:
     never = shipped.plan("force_delete", MEMBER)
     assert (never.kind, never.condition, never.facts) == ("never", FALSE, ())
-    always = shipped.plan("force_delete", ADMIN, store="acme", state="visible")
-    assert (always.kind, always.condition, always.facts) == ("always", TRUE, ())
-    assert shipped.plan("force_delete", ADMIN, store="globex", state="hidden").kind == "always"  # globex hides it
+    always = shipped.plan("force_delete", ADMIN, store="acme", state="visible")  # but for another store's rows
+    assert (always.kind, always.facts) == ("conditional", ("store.id",))
+    assert holds(always.condition, {"store.id": "acme"}) and not holds(always.condition, {"store.id": "globex"})
+    hidden = shipped.plan("force_delete", ADMIN, store="globex", state="hidden")  # globex hides it, and another
+    assert all(holds(hidden.condition, {"store.id": s}) for s in ("globex", "acme"))  # store's row fails closed
     assert shipped.plan("reset", VIEWER, state="enabled").kind == "never"
-    assert shipped.plan("reset", {"role": "root"}, store="acme", state="hidden").kind == "never"  # bad user fact:
+    assert shipped.plan("reset", {"role": "root"}, store="acme", state="hidden").facts == ("store.id",)  # bad user fact:
     assert shipped.plan("reset", {"role": "root"}, state="hidden").facts == ("store.id",)  # shown, disabled
-    assert shipped.plan("reset", {"role": "root"}, store="acme", state="disabled").kind == "always"
+    assert shipped.plan("reset", {"role": "root"}, store="acme", state="disabled").facts == ("store.id",)  # or mismatch
     every = shipped.plan("force_delete", ADMIN, state="visible")
     assert every.kind == "conditional" and every.facts == ("store.id",)  # globex hides it; a bad store.id too
     reset = shipped.plan("reset", MEMBER)
@@ -106,9 +108,13 @@ def test_to_dict_is_json_ready(shipped: policyengine.Engine, tmp_path: Path) -> 
     data = shipped.plan("edit", MEMBER, store="acme").to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data == {
-        "action": "edit", "state": "enabled", "store": "acme", "kind": "conditional", "facts": ["order.status"],
-        "policies": ["acme: order-actions@1 + acme@1"],
+        "action": "edit", "state": "enabled", "store": "acme", "kind": "conditional",
+        "facts": ["order.status", "store.id"], "policies": ["acme: order-actions@1 + acme@1"],
         "condition": {"op": "and", "args": [
+            {"op": "not", "args": [{"op": "and", "args": [  # a row of another store fails closed (store-mismatch)
+                {"op": "valid", "fact": {"op": "fact", "name": "store.id", "type": "string"}},
+                {"op": "not", "args": [{"op": "==", "args": [{"op": "fact", "name": "store.id", "type": "string"},
+                                                               {"op": "value", "type": "string", "value": "acme"}]}]}]}]},
             {"op": "valid", "fact": {"op": "fact", "name": "order.status", "type": "enum",
                                      "values": list(shipped.policy.facts[0].values)}},
             {"op": "not", "args": [{"op": "in", "args": [
@@ -186,7 +192,8 @@ def test_overrides_pins_and_versions(tmp_path: Path) -> None:
     plan = engine.plan("go", {})
     assert plan.policies == ("s1: p@1 + s1@1", "s2: p@2 + s2@1", "*: p@2")
     assert plan.facts == ("order.b", "order.e", "order.n", "store.id")
-    assert engine.plan("go", {}, store="s1").facts == ("order.b", "order.e")  # version 1: no order.n guard
+    assert engine.plan("go", {}, store="s1").facts == ("order.b", "order.e", "store.id")  # v1: no order.n guard;
+    # store.id: a row of another store fails closed (store-mismatch)
     assert engine.plan("go", {}, store="s2").kind == "never"
     assert engine.plan("go", {}, store="s3").policies == ("s3: p@2",)
     domains = {"order.e": ["a", "b", "z", None], "order.b": [True, False, None], "order.n": [0, 2.5, 3, "x", None],
@@ -237,7 +244,8 @@ def test_cli_text_json_sql(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert code == 0
     assert out == ("edit is enabled for this user (store acme): conditional\n"
                    "  policy acme: order-actions@1 + acme@1\n"
-                   "  when valid(order.status) and (not (order.status in ['Partially Shipped', 'Shipped']))\n")
+                   "  when (not (valid(store.id) and (not (store.id == 'acme')))) and valid(order.status) and "
+                   "(not (order.status in ['Partially Shipped', 'Shipped']))\n")
     code, out, _ = run_cli(capsys, "plan", str(POLICIES), "force_delete", "--user", '{"role": "viewer"}')
     assert code == 0 and out.splitlines()[0] == "force_delete is enabled for this user (every store): never"
     _, out, _ = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "member"}', "--format", "json")
@@ -245,14 +253,16 @@ def test_cli_text_json_sql(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert data["kind"] == "conditional" and data["facts"] == ["order.has_shipment", "store.id"]
     _, out, _ = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "member"}', "--store", "acme",
                         "--format", "sql")
-    assert out == ("WHERE (typeof(orders.has_shipment) = 'integer' AND orders.has_shipment IN (0, 1)) = 1 "
+    assert out == ("WHERE NOT ((typeof(orders.store_id) = 'text') = 1 AND ((orders.store_id) COLLATE BINARY) != ('acme')) "
+                   "AND (typeof(orders.has_shipment) = 'integer' AND orders.has_shipment IN (0, 1)) = 1 "
                    "AND ((orders.has_shipment) = 1) = 0\n")
     columns = tmp_path / "columns.json"
-    columns.write_text(json.dumps({"order.has_shipment": "o.shipped"}))
+    columns.write_text(json.dumps({"order.has_shipment": "o.shipped", "store.id": "o.store"}))
     _, out, _ = run_cli(capsys, "plan", str(POLICIES), "reset", "--user", '{"role": "member"}', "--store", "acme",
                         "--format", "sql", "--dialect", "postgresql", "--columns", str(columns))
     assert out == ("-- string literals assume standard_conforming_strings = on\n"
-                   "WHERE (o.shipped IS NOT NULL) AND NOT ((o.shipped) IS TRUE)\n")
+                   "WHERE NOT ((o.store IS NOT NULL) AND ((o.store) COLLATE \"C\") != ('acme')) "
+                   "AND (o.shipped IS NOT NULL) AND NOT ((o.shipped) IS TRUE)\n")
 
 
 def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

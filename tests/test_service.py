@@ -92,9 +92,14 @@ def test_evaluate_answers_the_engines_menu_in_order_with_reason_ids(client: http
 
 
 def test_evaluate_as_a_store_and_failing_closed(client: httpx.Client, engine: policyengine.Engine) -> None:
-    menu = client.post("/v1/evaluate", json={"order": SHIPPED_ACME, "user": ADMIN, "store": "globex"}).json()
+    as_globex = {**SHIPPED_ACME, "store": {**SHIPPED_ACME["store"], "id": "globex"}}
+    menu = client.post("/v1/evaluate", json={"order": as_globex, "user": ADMIN, "store": "globex"}).json()
     assert menu["store_override"] == "globex@2"
-    assert served(menu) == menu_of(engine.evaluate(SHIPPED_ACME, ADMIN, store="globex"))
+    assert served(menu) == menu_of(engine.evaluate(as_globex, ADMIN, store="globex"))
+    # an acme order asked for as globex is not globex's to decide: every action hidden (issue 20)
+    menu = client.post("/v1/evaluate", json={"order": SHIPPED_ACME, "user": ADMIN, "store": "globex"}).json()
+    assert menu["store_override"] is None and served(menu) == menu_of(engine.evaluate(SHIPPED_ACME, ADMIN, store="globex"))
+    assert {r["id"] for a in menu["actions"] for r in a["reasons"]} == {"store-mismatch"}
     order = {**SHIPPED_ACME, "has_shipment": "yes"}
     menu = client.post("/v1/evaluate", json={"order": order, "user": ADMIN}).json()
     assert {"fact": "order.has_shipment", "message": menu["errors"][0]["message"]} in menu["errors"]
@@ -301,7 +306,8 @@ def test_one_complete_masked_record_per_decision_request(client: httpx.Client, r
     ids = [f"log-{i}" for i in range(5)]
     for request_id in ids:
         client.post("/v1/evaluate", json={"order": SHIPPED_ACME, "user": ADMIN}, headers={"X-Request-Id": request_id})
-    client.post("/v1/evaluate/batch", json={"pairs": [{"order": SHIPPED_ACME, "user": ADMIN}] * 3, "store": "globex"},
+    as_globex = {**SHIPPED_ACME, "store": {**SHIPPED_ACME["store"], "id": "globex"}}
+    client.post("/v1/evaluate/batch", json={"pairs": [{"order": as_globex, "user": ADMIN}] * 3, "store": "globex"},
                 headers={"X-Request-Id": "batch-1"})
     client.post("/v1/evaluate", json={"order": {}}, headers={"X-Request-Id": "refused"})  # not a decision: no record
     client.get("/v1/policies")

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from ..engine import Engine
+from ..engine import Engine, store_mismatch
 from ..errors import FactProblem
 from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
@@ -216,6 +216,10 @@ def explain(engine: Engine, order: Any, user: Any, *, store: str | None = None,
             except Exception:  # noqa: BLE001 - the engine reports it (and fails closed); see `problems`
                 read = None
             store_id = read if isinstance(read, str) else None
+    store_fact = next((f for f in engine.policy.facts if f.name == STORE_FACT), None)
+    if store is not None and engine.stores and store_fact is not None and \
+            store_mismatch(adapter.getter(store_fact), store_fact, order, user, store) is not None:
+        store_id = None  # not the order's store: the engine fails closed on the base policy (store-mismatch)
     policy = engine.store_policy(store_id)
     override = engine.store_override(store_id) if store_id is not None else None
     values: dict[str, Any] = {}

@@ -244,9 +244,9 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], out: TextIO = sys.stder
 
 def warn_store_mismatch(command: str, engine: Any, store: str | None, orders: Sequence[Any], user: Any,
                         names: Sequence[str] = ()) -> None:
-    """``--store`` decides as that store whatever the order says: warn on standard error (the exit code stays)
-    when it differs from the ``store.id`` of an order that has one. ``names`` names the orders (bulk's ids or
-    lines); without it the order is "the order"."""
+    """``--store`` that differs from the ``store.id`` of an order that has one: the engine fails that order closed
+    (every action hidden, reason ``store-mismatch``); say so on standard error (the exit code stays). ``names``
+    names the orders (bulk's ids or lines); without it the order is "the order"."""
     if store is None:
         return
     from ..runtime.adapters import DefaultAdapter  # the CLI reads orders with the default adapter
@@ -261,15 +261,15 @@ def warn_store_mismatch(command: str, engine: Any, store: str | None, orders: Se
             own = read(order, user)
         except Exception:  # no store.id to disagree with (or one the decision reports as a bad fact)
             continue
-        if own != store:
+        if isinstance(own, str) and own != store:
             differ.append((names[index] if index < len(names) else "the order", own))
     if not differ:
         return
     if len(orders) == 1 and not names:
-        print(f"policyengine {command}: warning: --store {store} overrides the order's store.id "
-              f"{json.dumps(differ[0][1], default=str)}", file=sys.stderr)
+        print(f"policyengine {command}: --store {store} is not the order's store.id "
+              f"{json.dumps(differ[0][1], default=str)}: every action fails closed (store-mismatch)", file=sys.stderr)
         return
     shown = ", ".join(f"{name} ({json.dumps(own, default=str)})" for name, own in differ[:5])
     more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
-    print(f"policyengine {command}: warning: --store {store} overrides the store.id of {len(differ)} "
-          f"order{'s' if len(differ) != 1 else ''}: {shown}{more}", file=sys.stderr)
+    print(f"policyengine {command}: --store {store} is not the store.id of {len(differ)} "
+          f"order{'s' if len(differ) != 1 else ''}: {shown}{more}; they fail closed (store-mismatch)", file=sys.stderr)

@@ -15,7 +15,14 @@ What is modelled, and how exactly (docs/verify.md has the user's version):
   start and ``$``/``\\Z`` at the end, matched with Python's ``re.match``/``re.search`` semantics). Patterns with
   what z3's regex theory cannot express (back-references, look-arounds, word boundaries, flags other than
   ``(?s)``/``(?a)``, and the Unicode classes ``\\d \\w \\s`` without ``(?a)``) make the query undecided, with the
-  reason. z3 strings hold code points up to U+2FFFF; a proof covers those strings.
+  reason. Every string constant (a literal, an enum value, a set member, the store id a proof pins) reaches the
+  solver character by character (:func:`text`), never through z3's parser of escape sequences (``\\u{41}`` is six
+  characters, as the runtime compares it). z3's characters stop at U+2FFFF: the solver's last character stands for
+  every code point from U+2FFFF to U+10FFFF (a fact value or a ``default:`` beyond the solver's alphabet is read as
+  it), which is exact for every comparison of a fact with a constant, for ``.length`` and for regexes, as long as
+  no constant, regex literal or range bound lies in that span (such a constant is refused: "cannot prove"), and a
+  comparison of two strings that both come from facts (``order.a == order.b``, ``order.a in order.tags``) is
+  refused, as two different code points beyond the alphabet would read alike (docs/semantics.md).
 * **number** facts are exact rationals, compared exactly as rule-engine compares Decimals. ``+ - *`` and unary
   ``-`` are exact; ``//`` and ``%`` truncate toward zero exactly as Decimal does, and fail on a zero divisor or a
   quotient of 28 digits or more, as Decimal does; ``/`` is exact division, failing on a zero divisor. Decimal
@@ -50,6 +57,7 @@ from rule_engine import ast
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 
+
 class _LazyZ3:
     """Stands for the z3 module until first used: importing z3 costs a quarter of a second, which every command
     (and ``import policyengine``) would pay; the first use imports it and puts the real module in its place."""
@@ -64,10 +72,11 @@ class _LazyZ3:
 z3: Any = _LazyZ3() if importlib.util.find_spec("z3") is not None else None
 
 try:
-    from re import _constants as _sre, _parser as _sre_parse  # type: ignore[attr-defined]
+    from re import _constants as _sre  # type: ignore[attr-defined,unused-ignore]
+    from re import _parser as _sre_parse
 except ImportError:  # Python 3.10
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+    import sre_constants as _sre  # type: ignore[no-redef,unused-ignore]
+    import sre_parse as _sre_parse  # type: ignore[no-redef,unused-ignore]
 
 __all__ = ["BUDGET_MS", "INSTALL", "Cond", "Encoder", "PolicyTerms", "Unsupported", "Verdict", "available",
            "equivalent", "implies", "satisfiable", "show_value", "describe_values"]
@@ -81,7 +90,31 @@ INSTALL = "could not decide: install policyengine[smt] (the z3 solver) to analys
 ARITHMETIC_CAVEAT = ("arithmetic is computed exactly; Decimal rounds results that need more than 28 significant "
                      "digits, which this verdict does not cover")
 _MAX_CHAR = 0x2FFFF
+"""z3's last character (its default alphabet): it stands for every code point from it up to U+10FFFF."""
+_PY_MAX_CHAR = 0x10FFFF
 _PREC_LIMIT = 10 ** 28
+
+
+def text(value: str) -> Any:
+    """The z3 string constant of ``value``, built character by character: ``z3.StringVal`` parses escape sequences
+    (``\\u{41}`` would be ``A`` for the solver, six characters for the runtime). A character at or beyond the
+    solver's last one (U+2FFFF) is refused: the solver reads every such code point as one."""
+    for char in value:
+        if ord(char) >= _MAX_CHAR:
+            raise Unsupported(f"the string {value!a} holds the code point U+{ord(char):04X}, which the solver cannot "
+                              f"tell from other code points beyond U+2FFFE (its characters stop at U+2FFFF)")
+    if not value:
+        return z3.StringVal("")
+    units = [z3.Unit(z3.CharVal(ord(char))) for char in value]
+    return z3.simplify(units[0] if len(units) == 1 else z3.Concat(*units))
+
+
+def _char(code: int) -> Any:
+    """One character as a z3 character (refused at or beyond the solver's last one, see :func:`text`)."""
+    if code >= _MAX_CHAR:
+        raise Unsupported(f"the character U+{code:04X} lies beyond what the solver tells apart (its characters stop "
+                          "at U+2FFFF)")
+    return z3.Unit(z3.CharVal(code))
 
 
 def available() -> bool:
@@ -190,6 +223,9 @@ class _Val:
     strings, and most conditions compare enums with literals)."""
     literal: Any = None
     """For a string literal: its Python value."""
+    host: bool = False
+    """A string that comes from a fact (the host's value, read with every code point beyond the solver's alphabet as
+    its last character): two such strings are never compared (:meth:`PolicyTerms._host_pair`)."""
 
 
 class _SetFact:
@@ -241,6 +277,8 @@ class Encoder:
         self._solver: Any = None
         self._bounded: set[str] = set()
         self._regexes: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}
+        self.work = 0
+        """The solver's resource units (z3's ``rlimit`` count: deterministic, unlike time) its queries spent."""
 
     def policy(self, policy: CompiledPolicy) -> PolicyTerms:
         terms = self._policies.get(id(policy))
@@ -312,12 +350,12 @@ class Encoder:
             elif spec.type == "enum":
                 out.append(var == spec.values.index(value))
             elif spec.type == "string":
-                out.append(var == z3.StringVal(value))
+                out.append(var == text(value))
             elif spec.type == "number":
                 out.append(var == _fraction(Decimal(repr(value)) if isinstance(value, float) else Decimal(value)))
             else:
                 out.append(var.length == len(value))
-                out += [flag == _any([term == z3.StringVal(v) for v in sorted(value)]) for term, flag in var.members]
+                out += [flag == _any([term == text(v) for v in sorted(value)]) for term, flag in var.members]
         return z3.And(z3.BoolVal(True), *out)
 
     # -- models back to values ----------------------------------------------------------------------------------
@@ -490,7 +528,7 @@ class PolicyTerms:
                 _, var = self._fact_var(fact)
                 kind = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}[spec.type]
                 bad = self.encoder.bad[fact]
-                value = _Val(kind, var, bad, values=spec.values if kind == "enum" else ())
+                value = _Val(kind, var, bad, values=spec.values if kind == "enum" else (), host=kind == "str")
                 for _attribute in names[cut:]:  # only .length passes the compiler
                     length = var.length if kind == "set" else z3.Length(_text_of(value))
                     value = _Val("num", z3.ToReal(length), bad)
@@ -508,7 +546,7 @@ class PolicyTerms:
         if isinstance(node, ast.FloatExpression):
             return _Val("num", _fraction(Decimal(node.value)), _false())
         if isinstance(node, ast.StringExpression):
-            return _Val("str", z3.StringVal(node.value), _false(), literal=node.value)
+            return _Val("str", text(node.value), _false(), literal=node.value)
         if isinstance(node, ast.UnaryExpression):
             right = self._node(node.right, skeleton and node.type == "not")
             if node.type == "not":
@@ -518,8 +556,9 @@ class PolicyTerms:
             left, right = self._node(node.left, skeleton), self._node(node.right, skeleton)
             caveats = left.caveats | right.caveats
             if skeleton:  # Kleene: an operand known to decide decides, whatever the other one is
-                decides = (lambda v: z3.And(z3.Not(v.error), z3.Not(v.term))) if node.type == "and" else \
-                    (lambda v: z3.And(z3.Not(v.error), v.term))
+                def decides(v: _Val) -> Any:
+                    return z3.And(z3.Not(v.error), z3.Not(v.term) if node.type == "and" else v.term)
+
                 error = z3.And(z3.Or(left.error, right.error), z3.Not(decides(left)), z3.Not(decides(right)))
                 term = z3.And(left.term, right.term) if node.type == "and" else z3.Or(left.term, right.term)
                 return _Val("bool", term, error, caveats)
@@ -535,7 +574,7 @@ class PolicyTerms:
                 true, false = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (true, false))
             return _Val(true.kind, z3.If(cond.term, true.term, false.term),
                         z3.Or(cond.error, z3.If(cond.term, true.error, false.error)),
-                        cond.caveats | true.caveats | false.caveats)
+                        cond.caveats | true.caveats | false.caveats, host=true.host or false.host)
         if isinstance(node, ast.FuzzyComparisonExpression):
             return self._regex(node)
         if isinstance(node, ast.ComparisonExpression):
@@ -558,6 +597,7 @@ class PolicyTerms:
             return _Val("bool", _index_in(right, lambda v: compare(left.literal, v)), error, caveats)
         if left.kind == right.kind == "enum" and left.values == right.values and node.type in ("eq", "ne"):
             return _Val("bool", compare(left.term, right.term), error, caveats)
+        _host_pair(left, right)
         a, b = (_text_of(v) if v.kind == "enum" else v.term for v in (left, right))
         return _Val("bool", compare(a, b), error, caveats)
 
@@ -571,8 +611,11 @@ class PolicyTerms:
             if member.kind == "enum":
                 listed = {o.literal for o in options}
                 return _Val("bool", _index_in(member, lambda v: v in listed), member.error, member.caveats)
+            for option in options:
+                _host_pair(member, option)
             return _Val("bool", _any([member.term == o.term for o in options]), member.error, member.caveats)
         box = self._node(container)
+        _host_pair(member, attrs.evolve(box, host=box.host or box.kind == "set"))
         error = z3.Or(member.error, box.error)
         text = _text_of(member) if member.kind == "enum" else member.term
         if box.kind == "set":
@@ -636,6 +679,14 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
 
 
+def _host_pair(left: _Val, right: _Val) -> None:
+    """Two strings that both come from facts are not compared: the solver reads every code point beyond its
+    alphabet as one character, so ``'\\U00030000' == '\\U00030001'`` would hold for it."""
+    if left.host and right.host:
+        raise Unsupported("it compares two strings that both come from facts, which the solver cannot model exactly "
+                          "(its characters stop at U+2FFFF, so code points beyond read alike)")
+
+
 def _index_in(value: _Val, test: Callable[[str], bool]) -> Any:
     """An enum's index is one of the values ``test`` accepts (decided in Python, value by value)."""
     return _any([value.term == i for i, v in enumerate(value.values) if test(v)])
@@ -645,10 +696,10 @@ def _text_of(value: _Val) -> Any:
     """A string term for a string or an enum value (the enum's index mapped to its text)."""
     if value.kind != "enum":
         return value.term
-    text = z3.StringVal(value.values[-1])
+    out = text(value.values[-1])
     for i, v in reversed(list(enumerate(value.values[:-1]))):
-        text = z3.If(value.term == i, z3.StringVal(v), text)
-    return text
+        out = z3.If(value.term == i, text(v), out)
+    return out
 
 
 # -- regular expressions ---------------------------------------------------------------------------------------------
@@ -675,7 +726,7 @@ def regex_language(pattern: str, *, search: bool) -> Any:
     body = translator.sequence(items)
     anything = z3.Star(z3.AllChar(z3.ReSort(z3.StringSort())))
     if end == "AT_END":  # Python's $ also matches before a final newline
-        body = z3.Concat(body, z3.Option(z3.Re(z3.StringVal("\n"))))
+        body = z3.Concat(body, z3.Option(z3.Re(text("\n"))))
     elif end is None:
         body = z3.Concat(body, anything)
     if search and not start_anchor:
@@ -704,11 +755,11 @@ class _Regex:
     def sequence(self, items: Iterable[Any]) -> Any:
         parts = [self.item(item) for item in items]
         if not parts:
-            return z3.Re(z3.StringVal(""))
+            return z3.Re(text(""))
         return parts[0] if len(parts) == 1 else z3.Concat(*parts)
 
     def char(self, code: int) -> Any:
-        return z3.Re(z3.StringVal(chr(code)))
+        return z3.Re(_char(code))
 
     def all_chars(self) -> Any:
         return z3.AllChar(z3.ReSort(z3.StringSort()))
@@ -743,7 +794,7 @@ class _Regex:
                     return z3.Star(inner)
                 return z3.Concat(z3.Loop(inner, low, low), z3.Star(inner)) if low > 1 else z3.Plus(inner)
             if high == 0:
-                return z3.Re(z3.StringVal(""))
+                return z3.Re(text(""))
             return z3.Loop(inner, low, high)
         if op == "AT":
             raise self.unsupported("an anchor or word boundary that is not at the start or the end")
@@ -764,7 +815,13 @@ class _Regex:
                 options.append(self.char(arg))
             elif op == "RANGE":
                 low, high = arg
-                options.append(z3.Range(chr(low), chr(min(high, _MAX_CHAR))))
+                # a range up to U+10FFFF is every code point from low on: the solver's last character stands for
+                # those beyond it; a bound inside that span cannot be told apart from its neighbours
+                if high >= _MAX_CHAR and high != _PY_MAX_CHAR:
+                    raise Unsupported(f"the regex {self.pattern!r} has a range ending at U+{high:04X}, which the solver "
+                                      "cannot tell from other code points beyond U+2FFFE")
+                upper = z3.Unit(z3.CharVal(_MAX_CHAR)) if high == _PY_MAX_CHAR else _char(high)
+                options.append(z3.Range(_char(low), upper))
             elif op == "CATEGORY":
                 options.append(self.category(_name(arg)))
             else:
@@ -789,8 +846,8 @@ class _Regex:
         if base not in ranges:
             raise self.unsupported(name.lower())
         # (?a)\s is [ \t\n\r\f\v], as Python's re has it
-        union = z3.Union(*[z3.Range(r[0], r[1]) for r in ranges[base]]) if len(ranges[base]) > 1 else \
-            z3.Range(ranges[base][0][0], ranges[base][0][1])
+        union = z3.Union(*[z3.Range(text(r[0]), text(r[1])) for r in ranges[base]]) if len(ranges[base]) > 1 else \
+            z3.Range(text(ranges[base][0][0]), text(ranges[base][0][1]))
         if name in negated:
             return z3.Intersect(self.all_chars(), z3.Complement(union))
         return union
@@ -813,7 +870,7 @@ def _granular(encoder: Encoder, digits: int) -> list[Any]:
 
 def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None = None,
                 budget_ms: int = BUDGET_MS, confirm: Confirm | None = None,
-                caveats: Iterable[str] = ()) -> Verdict:
+                caveats: Iterable[str] = (), rlimit: int | None = None) -> Verdict:
     """``holds`` with an example (``values``) when some valid facts satisfy ``formula``; ``fails`` when none do;
     ``undecided`` with the reason. ``confirm`` re-checks an example exactly (with the interpreter): an example
     it rejects is retried at coarser number granularity, then reported as undecided, never trusted."""
@@ -824,6 +881,12 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
     for digits in retries:
         solver = encoder.solver()
         solver.set("timeout", int(budget_ms))
+        left = None if rlimit is None else rlimit - encoder.work
+        if left is not None and left <= 0:
+            return Verdict("undecided", reason="could not decide: the solver's work budget is spent",
+                           caveats=notes)
+        solver.set("rlimit", left or 0)  # relative to what the solver has spent so far; 0: no limit
+        before = _work(solver)
         solver.push()
         try:
             solver.add(*encoder.regex_links())  # per query: the memberships translated so far, in one intersection
@@ -835,6 +898,7 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
             reason = solver.reason_unknown() if result == z3.unknown else ""
         finally:
             solver.pop()
+            encoder.work += _work(solver) - before
         if result == z3.unsat:
             if digits is None:
                 return Verdict("fails", caveats=notes)
@@ -842,6 +906,8 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
         if result == z3.unknown:
             if reason in ("timeout", "canceled"):
                 reason = f"the solver gave up after its time budget of {budget_ms} ms"
+            elif "resource limit" in reason or (left is not None and encoder.work >= (rlimit or 0)):
+                reason = "the solver's work budget is spent"
             return Verdict("undecided", reason=f"could not decide: {reason}", caveats=notes)
         values = encoder.values(model, names)
         if isinstance(values, str):
@@ -854,6 +920,12 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
         return Verdict("holds", values, caveats=notes)
     return Verdict("undecided", reason=f"could not decide: {last_reason or 'no example a fact can hold'}",
                    caveats=notes)
+
+
+def _work(solver: Any) -> int:
+    """z3's resource count so far (it grows across every solver of the process: only differences count)."""
+    stats = solver.statistics()
+    return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
 
 
 def implies(encoder: Encoder, premise: Any, conclusion: Any, **options: Any) -> Verdict:

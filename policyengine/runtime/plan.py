@@ -42,6 +42,7 @@ from ..pipeline.regexes import MAX_MATCHED_LENGTH, RegexTooLong, too_long
 from ..pipeline.translate import to_decimal
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
+from .reasons import FAIL_CLOSED, store_mismatch_problem
 
 __all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith",
            "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match", "Neg", "Node", "Not", "Or",
@@ -1056,6 +1057,12 @@ def _dispatch(engine: Any, branches: list[_Branch], parts: Callable[[_Branch], N
     return or_(and_(not_(valid), bad_store), and_(valid, or_(*options)))
 
 
+def _other_store(engine: Any, store: str) -> Node:
+    """Rows whose good store.id names another store than ``store``: evaluate fails them closed (store-mismatch)."""
+    fact, valid = _store_nodes(engine)
+    return and_(valid, not_(compare("==", fact, Value(store, "string"))))
+
+
 class PlanCache:
     """A bounded, thread-safe LRU of one engine's plans. A plan is a pure function of the action, the state, the
     store scope and the user's facts as the policies read them (normalised and checked), so those are the key."""
@@ -1138,6 +1145,9 @@ def _build_plan(engine: Any, action: str, store: str | None, state: str, branche
         condition = _dispatch(engine, branches, part, TRUE if state == "hidden" else FALSE)
     else:
         condition = part(branches[0])
+        if store is not None and engine.stores and any(f.name == STORE_FACT for f in engine.policy.facts):
+            other = _other_store(engine, store)
+            condition = or_(and_(other, TRUE if state == "hidden" else FALSE), and_(not_(other), condition))
     kind: Literal["always", "never", "conditional"] = \
         "always" if condition == TRUE else "never" if condition == FALSE else "conditional"
     facts = reads(condition)
@@ -1274,6 +1284,15 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
             block(b, compare("==", fact, Value(b.store, "string")))  # type: ignore[arg-type]
         block(branches[-1], TRUE)
     else:
+        if store is not None and engine.stores and any(f.name == STORE_FACT for f in engine.policy.facts):
+            # evaluate decides another store's row by the latest base, failing it closed: the base decision's own
+            # errors first, then the mismatch (see Engine.bulk)
+            other = _other_store(engine, store)
+            latest = engine.policy
+            base = _Planner(latest, _user_values(engine, [latest], user)[latest.spec.label])
+            if action in base.by_id:
+                out.extend((and_(other, g), r) for g, r in base.action(action).errors)
+            out.append((other, f"{FAIL_CLOSED}{store_mismatch_problem(store)}"))
         block(branches[0], TRUE)
     facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set())
                           | (reads(r.check) if isinstance(r, Failure) else set()) for node, r in out))

@@ -14,6 +14,9 @@ id                                     the reason
                                        reading it failed); ``params``: ``fact``, ``message``
 ``store-undecided``                    the order's store could not be determined, so every action is hidden;
                                        ``params``: ``fact`` (``store.id``), ``message``
+``store-mismatch``                     the host asked for one store (``store=``, the service's ``"store"``, the
+                                       CLI's ``--store``) and the order's ``store.id`` names another: every action
+                                       is hidden; ``params``: ``fact`` (``store.id``), ``message``
 ``not-offered``                        (bulk) the action does not exist in the policy of the order's store;
                                        ``params``: ``store`` (or None)
 ``reason:<12 hex digits>``             a reason the engine did not build (a hand-made :class:`Decision`): the
@@ -33,12 +36,14 @@ import attrs
 
 from ..errors import FactProblem
 
-__all__ = ["FACT_PROBLEM", "NOT_OFFERED", "STORE_UNDECIDED", "FAIL_CLOSED", "Reason", "allow_reason", "fact_reason",
-           "guard_reason", "not_offered_reason", "store_reason", "text_reason", "visible_reason"]
+__all__ = ["FACT_PROBLEM", "NOT_OFFERED", "STORE_MISMATCH", "STORE_UNDECIDED", "FAIL_CLOSED", "Reason",
+           "allow_reason", "fact_reason", "guard_reason", "not_offered_reason", "store_mismatch_problem",
+           "store_mismatch_reason", "store_reason", "text_reason", "visible_reason"]
 
 FACT_PROBLEM = "fact-problem"
 STORE_UNDECIDED = "store-undecided"
 NOT_OFFERED = "not-offered"
+STORE_MISMATCH = "store-mismatch"
 FAIL_CLOSED = "could not be decided: "
 """The text every fail-closed reason starts with."""
 
@@ -84,6 +89,20 @@ def fact_reason(problem: FactProblem) -> Reason:
 def store_reason(problem: FactProblem) -> Reason:
     """No action could be decided because the order's store could not be determined."""
     return Reason(STORE_UNDECIDED, f"{FAIL_CLOSED}{problem}", (("fact", problem.fact), ("message", problem.message)))
+
+
+def store_mismatch_problem(store: str) -> FactProblem:
+    """The problem of an order whose good ``store.id`` is not ``store``, the store the host asked for: one text
+    per store (not per order), so that bulk groups, and a plan's reasons name, all such orders alike."""
+    from .values import describe  # here: values is a leaf of the runtime, reasons is read by everything
+
+    return FactProblem("store.id", f"not the store asked for ({describe(store)})")
+
+
+def store_mismatch_reason(problem: FactProblem) -> Reason:
+    """No action could be decided because the store asked for is not the order's own (``store.id``): the store's
+    policy was proved for that store's orders only."""
+    return Reason(STORE_MISMATCH, f"{FAIL_CLOSED}{problem}", (("fact", problem.fact), ("message", problem.message)))
 
 
 def not_offered_reason(store: str | None, text: str) -> Reason:
