@@ -298,7 +298,7 @@ def _defined_in(module: str, names: tuple[str, ...]) -> frozenset[tuple[str, str
 
 _SAFE_GLOBALS = frozenset({
     *_defined_in("policyengine.cache", ("_restore_context", "_restore_document", "_restore_rule", "_same")),
-    *_defined_in("policyengine.engine", ("StorePolicy",)),
+    *_defined_in("policyengine.store_policy", ("StorePolicy",)),
     *_defined_in("policyengine.pipeline.compiler", ("CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard",
                                                     "CompiledPolicy")),
     *_defined_in("policyengine.pipeline.model", ("ActionPatch", "ActionSpec", "ConditionSpec", "EffectSpec", "Expr",

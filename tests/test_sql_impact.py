@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sql_support import Database, _row_facts, db, postgres_db, sqlite_db, state_of  # noqa: F401 - fixtures
+from sql_support import Database, _row_facts, db, postgres2_db, postgres_db, sqlite_db, state_of  # noqa: F401 - fixtures
 from test_sql_plans import _USERS, EXAMPLES, PHASES, _policies, _shipped_rows
 
 import policyengine
