@@ -51,7 +51,7 @@ def _stream(fd: int, like: io.TextIOWrapper) -> io.TextIOWrapper:
     """A fresh text stream on `fd`, made as the interpreter makes its standard streams at start-up (the server's
     own ones cached facts about the server's files, such as whether they can seek)."""
     if fd == 0:
-        return io.TextIOWrapper(io.open(0, "rb", closefd=False), encoding=like.encoding, errors=like.errors)
+        return io.TextIOWrapper(open(0, "rb", closefd=False), encoding=like.encoding, errors=like.errors)
     raw = io.FileIO(fd, "wb", closefd=False)
     unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
     buffer: io.RawIOBase | io.BufferedWriter = raw if unbuffered else io.BufferedWriter(raw)

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from overrides_support import BASE, SHIPPED, SHIPPED_BASE, base_version, override, write_tree
 
 import policyengine
 import policyengine.cache as cache_module
 import policyengine.engine as engine_module
 import policyengine.runtime.codestore as codestore
-from overrides_support import BASE, SHIPPED, SHIPPED_BASE, base_version, override, write_tree
 
 STATUSES = ("New", "Pending", "Open", "Partially Shipped", "Shipped", "Error", "Archived")
 GUARD = """actions:

@@ -11,7 +11,6 @@ Accepted overrides (narrowing, stricter guards, rewording) and the merge rules a
 from __future__ import annotations
 
 import copy
-
 import itertools
 import json
 import re

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import POLICIES
+from service_support import ADMIN, AUTH, SHIPPED_ACME, TOKEN, Records, policy_copy, running
 
 import policyengine
-from conftest import POLICIES
 from policyengine.analysis.explain import explain
 from policyengine.service.app import ROUTES, create_app
-from service_support import ADMIN, AUTH, SHIPPED_ACME, TOKEN, Records, policy_copy, running
 
 MAX_BODY = 64 * 1024
 

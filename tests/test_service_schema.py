@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
+from conftest import POLICIES
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+from service_support import AUTH, TOKEN, running
 
 import policyengine
-from conftest import POLICIES
 from policyengine.service.app import create_app
-from service_support import AUTH, TOKEN, running
 
 EXAMPLES = int(os.environ.get("POLICYENGINE_SCHEMATHESIS_EXAMPLES", "8"))
 

@@ -39,13 +39,13 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledPolicy
 from ..engine import Engine, load
 from ..errors import PolicyError
+from ..pipeline.compiler import CompiledPolicy
+from ..pipeline.yamlsource import missing
 from ..proof import smt
 from ..proof.space import depends_on
 from ..runtime.interpret import Interpreter
-from ..pipeline.yamlsource import missing
 from .matrix import (
     MAX_COMBINATIONS,
     ActionInfo,

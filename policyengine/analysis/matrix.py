@@ -29,12 +29,12 @@ from typing import Any
 import attrs
 
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..runtime.decision import Decision, Effect
-from ..runtime.interpret import Interpreter, Unknown
-from ..runtime.values import check_value
 from ..pipeline.model import FactSpec
 from ..proof import smt
 from ..proof.space import depends_on
+from ..runtime.decision import Decision, Effect
+from ..runtime.interpret import Interpreter, Unknown
+from ..runtime.values import check_value
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
            "ConstraintInfo", "Cube", "Matrix", "MatrixTooLarge", "Outcome", "Row", "axes_of", "build_matrix",

@@ -29,15 +29,15 @@ from typing import Any, cast
 
 import attrs
 
+from ..errors import FactError, FactProblem
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy
+from ..pipeline.model import FactSpec
 from .adapters import Adapter, inline_path, read_failure
 from .codestore import compile_source
-from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
-from ..errors import FactError, FactProblem
 from .interpret import ActionShape, Interpreter, Unknown, namespace_for
 from .tables import BuildCache, KeyIndex, Rows, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
-from ..pipeline.model import FactSpec
 
 __all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish",
            "same_shape", "small_key", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "SLOW_MEMO_CELLS",
