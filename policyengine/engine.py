@@ -529,7 +529,7 @@ class _Loader:
                 if not duplicate:
                     compiled[spec.version] = policy
         ordered = [compiled[v] for v in sorted(compiled)]
-        for older, newer in zip(ordered, ordered[1:]):
+        for older, newer in zip(ordered, ordered[1:], strict=False):  # consecutive pairs: one shorter by design
             self.diagnostics += check_version(older, newer)
         return compiled
 

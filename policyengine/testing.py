@@ -193,7 +193,7 @@ def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
     for action in labels:
         for combo, decisions in table:
             decision = decisions[action]
-            legend.update(zip(decision.reason_ids, decision.reasons))
+            legend.update(zip(decision.reason_ids, decision.reasons, strict=True))
             entries.setdefault(f"{_key(_keyed(declared, combo, reads[action]))} | {action}", _id_cell(decision))
     out["reasons"] = dict(sorted(legend.items()))
     out["decisions"] = entries

@@ -22,7 +22,8 @@ CHILD_TIME_LIMIT = 120  # seconds of wall time before a forked command is killed
 
 
 def shim_source(python: str, path: str) -> str:
-    """The `policyengine` shim: starts in milliseconds (-IS; a shebang passes one argument), forwards everything to the server at `path`."""
+    """The `policyengine` shim: starts in milliseconds (-IS; a shebang passes one argument), forwards everything to the
+    server at `path`."""
     return f"""#!{python} -IS
 import os, socket, sys
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -111,7 +111,7 @@ class Decision:
     def reason_details(self) -> tuple[Reason, ...]:
         """One :class:`Reason` (id, text, params) per entry of ``reasons``, in the same order."""
         detail = self.reasons_detail
-        if len(detail) == len(self.reasons) and all(r.text == t for r, t in zip(detail, self.reasons)):
+        if len(detail) == len(self.reasons) and all(r.text == t for r, t in zip(detail, self.reasons, strict=True)):
             return detail
         return tuple(text_reason(text, self.errors) for text in self.reasons)
 
@@ -271,7 +271,7 @@ class Decisions(Mapping[str, Decision]):
         try:
             return self._items
         except AttributeError:
-            self._items = items = tuple(zip(self._meta.keys, self._decisions))
+            self._items = items = tuple(zip(self._meta.keys, self._decisions, strict=True))
             return items
 
     @property
