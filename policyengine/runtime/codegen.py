@@ -255,8 +255,8 @@ class _Generator:
         lazy_conditions = {name for name, expr in policy.conditions.items() if inline and self._reads_expensive(expr)}
         self.lazy_conditions = lazy_conditions
         """Named conditions reading expensive facts, inlined where they are used (so a short-circuit skips them)."""
-        inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
-        self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
+        inlined = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
+        self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inlined.items()})
         paths = [inline_path(getters[i]) for i in policy.needed]
         self.paths: list[tuple[str, ...]] | None = None
         """Each table-key fact's path, when the policy is tabled and every fact is read by a path from the order or

@@ -22,8 +22,9 @@ from typing import Any
 
 import attrs
 
-from ..engine import STORE_FACT, Engine, load, policy_files
+from ..engine import Engine, load, policy_files
 from ..errors import Diagnostic, FactProblem, PolicyError, did_you_mean
+from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..pipeline.validate import SCHEMAS, validate_document
