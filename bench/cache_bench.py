@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stores_gen import write_tree  # noqa: E402 - the bench's own folder, for the four override shapes
 from synthetic import vm_hwm_mb  # noqa: E402
+
 WARM_TARGET_S = 1.0
 
 

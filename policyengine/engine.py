@@ -16,23 +16,35 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .runtime import codestore
-from .runtime.collector import collector_paused
-from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
-from .runtime.values import check_value, describe
-from .runtime.bulk import BulkResult, order_ids, summarise, why_not
-from .runtime.codegen import (RAW, SLOW_MEMO_CELLS, TABLE_LIMIT, BuildCache, Evaluator, TableLookup, build_dispatch,
-                              build_evaluator, fast_reader, finish, same_shape, small_key)
-from .pipeline.compiler import CompiledPolicy, compile_policy
-from .runtime.decision import Decision, Decisions, DecisionsMeta
-from .runtime.reasons import not_offered_reason, store_mismatch_problem, store_mismatch_reason, store_reason
 from .errors import Diagnostic, FactProblem, PolicyError, did_you_mean
-from .store_policy import StorePolicy  # its own module: the compiled cache reads it too
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
 from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
+from .pipeline.compiler import CompiledPolicy, compile_policy
 from .pipeline.merge import merge_override
 from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
 from .pipeline.yamlsource import Document, is_directory, missing
+from .runtime import codestore
+from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
+from .runtime.bulk import BulkResult, order_ids, summarise, why_not
+from .runtime.codegen import (
+    RAW,
+    SLOW_MEMO_CELLS,
+    TABLE_LIMIT,
+    BuildCache,
+    Evaluator,
+    TableLookup,
+    build_dispatch,
+    build_evaluator,
+    fast_reader,
+    finish,
+    same_shape,
+    small_key,
+)
+from .runtime.collector import collector_paused
+from .runtime.decision import Decision, Decisions, DecisionsMeta
+from .runtime.reasons import not_offered_reason, store_mismatch_problem, store_mismatch_reason, store_reason
+from .runtime.values import check_value, describe
+from .store_policy import StorePolicy  # its own module: the compiled cache reads it too
 
 if TYPE_CHECKING:
     from .cache import CacheOption
@@ -539,7 +551,7 @@ class _Loader:
                 if not duplicate:
                     compiled[spec.version] = policy
         ordered = [compiled[v] for v in sorted(compiled)]
-        for older, newer in zip(ordered, ordered[1:]):
+        for older, newer in zip(ordered, ordered[1:], strict=False):  # consecutive pairs: one shorter by design
             self.diagnostics += check_version(older, newer)
         return compiled
 

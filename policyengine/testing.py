@@ -42,15 +42,14 @@ from typing import Any, Literal
 
 import pytest
 
+from .engine import Engine, load
+from .errors import PolicyError
+from .locks import STORE_FACT
 from .pipeline.compiler import CompiledPolicy
-from .proof.space import depends_on
+from .pipeline.model import FactSpec
+from .proof.space import assignments, depends_on, finite_needed, possible_assignments
 from .runtime.bulk import BulkResult
 from .runtime.decision import Decision, Decisions
-from .engine import Engine, load
-from .locks import STORE_FACT
-from .errors import PolicyError
-from .pipeline.model import FactSpec
-from .proof.space import assignments, finite_needed, possible_assignments
 from .toolkit.suites import TestRun, run_suites
 
 __all__ = ["decision_matrix", "decisions_snapshot", "format_matrix", "check_suites", "matrix_changes", "policy_decisions",
@@ -194,7 +193,7 @@ def decision_matrix(policies: str | Path | Engine, *, store: str | None = None,
     for action in labels:
         for combo, decisions in table:
             decision = decisions[action]
-            legend.update(zip(decision.reason_ids, decision.reasons))
+            legend.update(zip(decision.reason_ids, decision.reasons, strict=True))
             entries.setdefault(f"{_key(_keyed(declared, combo, reads[action]))} | {action}", _id_cell(decision))
     out["reasons"] = dict(sorted(legend.items()))
     out["decisions"] = entries

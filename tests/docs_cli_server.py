@@ -22,7 +22,8 @@ CHILD_TIME_LIMIT = 120  # seconds of wall time before a forked command is killed
 
 
 def shim_source(python: str, path: str) -> str:
-    """The `policyengine` shim: starts in milliseconds (-IS; a shebang passes one argument), forwards everything to the server at `path`."""
+    """The `policyengine` shim: starts in milliseconds (-IS; a shebang passes one argument), forwards everything to the
+    server at `path`."""
     return f"""#!{python} -IS
 import os, socket, sys
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -51,7 +52,7 @@ def _stream(fd: int, like: io.TextIOWrapper) -> io.TextIOWrapper:
     """A fresh text stream on `fd`, made as the interpreter makes its standard streams at start-up (the server's
     own ones cached facts about the server's files, such as whether they can seek)."""
     if fd == 0:
-        return io.TextIOWrapper(io.open(0, "rb", closefd=False), encoding=like.encoding, errors=like.errors)
+        return io.TextIOWrapper(open(0, "rb", closefd=False), encoding=like.encoding, errors=like.errors)
     raw = io.FileIO(fd, "wb", closefd=False)
     unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
     buffer: io.RawIOBase | io.BufferedWriter = raw if unbuffered else io.BufferedWriter(raw)

@@ -258,7 +258,7 @@ def bad_facts(policy: Any, values: Mapping[str, Any]) -> set[str]:
             continue
         value = values[fact.name]
         ok = {"bool": lambda v: isinstance(v, bool),
-              "enum": lambda v: isinstance(v, str) and v in fact.values,
+              "enum": lambda v, fact=fact: isinstance(v, str) and v in fact.values,
               "string": lambda v: isinstance(v, str),
               "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v - v == 0,
               "set": lambda v: isinstance(v, (list, tuple, set, frozenset)) and all(isinstance(x, str) for x in v),

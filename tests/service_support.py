@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-
 from conftest import POLICIES
 
 TOKEN = "test-token-0123456789abcdef"

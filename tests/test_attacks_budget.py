@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import policyengine
-from policyengine.proof import smt
 from policyengine import PolicyError
 from policyengine.cli import main
+from policyengine.proof import smt
 from policyengine.proof.implication import MAX_PROOF_WORK
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -38,7 +38,7 @@ def test_a_hostile_override_is_refused_within_the_proof_budget(hostile: Path,
     assert diagnostic.message == (f"proving that this override keeps the locks needs more than {MAX_PROOF_WORK} "
                                   "evaluations")
     assert main(["validate", str(hostile)]) == 3
-    assert f"stores/acme.yaml:3:1: proving that this override" in capsys.readouterr().err
+    assert "stores/acme.yaml:3:1: proving that this override" in capsys.readouterr().err
 
 
 def test_a_lock_over_many_facts_is_proved_on_decision_diagrams(tmp_path: Path) -> None:

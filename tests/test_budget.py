@@ -9,7 +9,6 @@ does work linear in the string it matches.
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 from typing import Any
 

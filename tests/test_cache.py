@@ -164,8 +164,8 @@ def test_warm_rules_parse_on_demand_like_the_compilers(tree: Path, tmp_path: Pat
     policyengine.load(tree, cache=tmp_path / "c")
     warm = policyengine.load(tree, cache=tmp_path / "c")
     for store in (None, "acme", "s4"):
-        for a, b in zip(cold.store_policy(store).actions, warm.store_policy(store).actions):
-            for x, y in zip(a.exprs(), b.exprs()):
+        for a, b in zip(cold.store_policy(store).actions, warm.store_policy(store).actions, strict=True):
+            for x, y in zip(a.exprs(), b.exprs(), strict=True):
                 assert (x.text, x.python, x.where) == (y.text, y.python, y.where)
                 assert repr(x.rule.statement.expression) == repr(y.rule.statement.expression)
                 facts = {"order": {"status": "Open", "has_shipment": False, "sent_to_warehouse": True,

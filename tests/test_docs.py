@@ -6,8 +6,9 @@ command, up to the next `$ ` line, are its expected stdout+stderr (trailing whit
 exactly `...` matches any run of lines, a last line `[exit N]` for a non-zero status). A command line ending in
 `\\` continues on the next line; one ending in a single `&` starts in the background (a server the page's
 later commands talk to: the real console script, output discarded, stopped when the page ends).
-```pycon blocks are doctests (ELLIPSIS, NORMALIZE_WHITESPACE) and ```python blocks are exec'd; all of one page's pycon and python blocks share one namespace, in page order, with the same
-temporary copy as cwd. Any other block (text, yaml, json, sh...) is shown only.
+```pycon blocks are doctests (ELLIPSIS, NORMALIZE_WHITESPACE) and ```python blocks are exec'd; all of one page's pycon
+and python blocks share one namespace, in page order, with the same temporary copy as cwd. Any other block (text,
+yaml, json, sh...) is shown only.
 
 One test per page, failing with every block that did not match, each named by `file:line` with a diff.
 `POLICYENGINE_DOCS_UPDATE=1` writes the real output of every differing command into the page instead (outputs

@@ -118,7 +118,7 @@ def test_decisions_and_effects_are_hashable_values(engine: policyengine.Engine) 
     for cls in (policyengine.Decision, policyengine.Effect, Reason):
         assert cls.__hash__ is not object.__hash__
         with pytest.raises(AttributeError):
-            setattr(next(iter(a.values())), "state", "enabled")
+            next(iter(a.values())).state = "enabled"
 
 
 # -- the JSON form ------------------------------------------------------------------------------------------------

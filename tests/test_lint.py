@@ -17,8 +17,8 @@ from cli_support import run_cli
 from conftest import POLICIES
 
 import policyengine
-from policyengine.cli import EXIT_LOAD
 from policyengine.analysis.lint import MAX_SPACE, RULES, Analysis, lint
+from policyengine.cli import EXIT_LOAD
 from policyengine.proof import smt
 
 GOLDEN = Path(__file__).parent / "golden" / "lint"

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import POLICIES
+from service_support import ADMIN, BROKEN, SHIPPED_ACME, Records, broken, marks, policy_copy, variant, write_atomically
 
 import policyengine
-from conftest import POLICIES
 from policyengine.service import JsonLinesFormatter, NotReady
-from service_support import ADMIN, BROKEN, SHIPPED_ACME, Records, broken, marks, policy_copy, variant, write_atomically
 
 
 @pytest.fixture()

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from service_support import ADMIN, SHIPPED_ACME, broken, marks, policy_copy, running, variant, write_atomically
 
 import policyengine
 from policyengine.service.app import create_app
-from service_support import ADMIN, SHIPPED_ACME, broken, marks, policy_copy, running, variant, write_atomically
 
 
 def unsupported_version(text: str) -> str:

@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine
-from policyengine.proof import smt
 from policyengine.analysis.matrix import Axis, Cube, Matrix, Outcome, build_matrix, cover, describe_cubes
+from policyengine.proof import smt
 
 GOLDEN = ROOT / "tests" / "golden" / "diff"
 

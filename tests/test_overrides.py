@@ -1,9 +1,10 @@
 """Store overrides (issue 3): locks enforced on meaning, exact diagnostics for bad overrides, merge semantics.
 
 Bad overrides are golden cases, as in tests/test_diagnostics.py: ``tests/golden/overrides/cases/<case>.yaml`` (one
-override, loaded as ``<case>/stores/s1.yaml``) or ``cases/<case>/`` (a directory), each loaded next to a frozen copy of the base policy
-(``tests/golden/overrides/order-actions.yaml``), with the exact diagnostics in ``tests/golden/overrides/expected.yaml``.
-Every case runs through ``policyengine.load`` and through ``policyengine validate`` (text and JSON).
+override, loaded as ``<case>/stores/s1.yaml``) or ``cases/<case>/`` (a directory), each loaded next to a frozen
+copy of the base policy (``tests/golden/overrides/order-actions.yaml``), with the exact diagnostics in
+``tests/golden/overrides/expected.yaml``. Every case runs through ``policyengine.load`` and through
+``policyengine validate`` (text and JSON).
 
 Accepted overrides (narrowing, stricter guards, rewording) and the merge rules are checked through ``evaluate``.
 """
@@ -11,7 +12,6 @@ Accepted overrides (narrowing, stricter guards, rewording) and the merge rules a
 from __future__ import annotations
 
 import copy
-
 import itertools
 import json
 import re
@@ -657,7 +657,8 @@ def test_sources_point_into_the_file_that_wrote_the_condition(shop: policyengine
     # an unchanged action's source stays in the base
     reprocess = engine.evaluate(_shop_order(), MEMBER)["reprocess"].source
     assert [(s.kind, s.where.split(":")[0], s.text) for s in reprocess] == [("allow", base, "can_act")]
-    assert next(a for a in decisions.to_dict()["actions"] if a["action"] == "reset")["source"] == [s.to_dict() for s in decisions["reset"].source]
+    assert next(a for a in decisions.to_dict()["actions"] if a["action"] == "reset")["source"] == [
+        s.to_dict() for s in decisions["reset"].source]
 
 
 # -- locks through action references ---------------------------------------------------------------------------

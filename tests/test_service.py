@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import POLICIES
+from service_support import ADMIN, AUTH, SHIPPED_ACME, TOKEN, Records, policy_copy, running
 
 import policyengine
-from conftest import POLICIES
 from policyengine.analysis.explain import explain
 from policyengine.service.app import ROUTES, create_app
-from service_support import ADMIN, AUTH, SHIPPED_ACME, TOKEN, Records, policy_copy, running
 
 MAX_BODY = 64 * 1024
 
@@ -104,8 +104,9 @@ def test_evaluate_as_a_store_and_failing_closed(client: httpx.Client, engine: po
     menu = client.post("/v1/evaluate", json={"order": order, "user": ADMIN}).json()
     assert {"fact": "order.has_shipment", "message": menu["errors"][0]["message"]} in menu["errors"]
     reset = next(a for a in menu["actions"] if a["id"] == "reset")
-    assert reset["state"] != "enabled" and {"id": "fact-problem", "text": f"could not be decided: order.has_shipment: {menu['errors'][0]['message']}",
-                                         "params": {"fact": "order.has_shipment", "message": menu["errors"][0]["message"]}} in reset["reasons"]
+    message = menu["errors"][0]["message"]
+    assert reset["state"] != "enabled" and {"id": "fact-problem", "text": f"could not be decided: order.has_shipment: {message}",
+                                         "params": {"fact": "order.has_shipment", "message": message}} in reset["reasons"]
 
 
 def test_strict_bad_fact_is_422_naming_the_field(client: httpx.Client) -> None:

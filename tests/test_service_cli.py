@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from cli_support import run_cli
 from conftest import POLICIES
 from service_support import ADMIN, SHIPPED_ACME, TOKEN

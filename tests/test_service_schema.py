@@ -11,14 +11,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
+from conftest import POLICIES
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+from service_support import AUTH, TOKEN, running
 
 import policyengine
-from conftest import POLICIES
 from policyengine.service.app import create_app
-from service_support import AUTH, TOKEN, running
 
 EXAMPLES = int(os.environ.get("POLICYENGINE_SCHEMATHESIS_EXAMPLES", "8"))
 
@@ -52,7 +52,8 @@ def test_every_operation_matches_the_document(url: str, mode: GenerationMode) ->
             # schemathesis's own check of that does not count 413, which a too-long array can rightly get first.
             excluded = [positive_data_acceptance, negative_data_rejection]
             if mode is GenerationMode.NEGATIVE:
-                assert response.status_code in (400, 401, 413, 422), f"{case.path}: {case.body!r} {case.headers} {response.status_code}"
+                assert response.status_code in (400, 401, 413, 422), \
+                    f"{case.path}: {case.body!r} {case.headers} {response.status_code}"
             case.validate_response(response, excluded_checks=excluded)
 
         check()

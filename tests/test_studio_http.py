@@ -167,6 +167,17 @@ def test_the_live_check_reads_the_edit_not_the_disk(running: Running) -> None:
     assert running.post("check", {}).json()["ok"] is True  # the disk still holds the saved set
 
 
+
+def test_the_companions_check_reads_the_edited_suite(running: Running) -> None:
+    """The test suites of the edited set are checked against it (the studio's second, slower pass)."""
+    assert running.post("companions", {}).json() == {"diagnostics": []}
+    text = (running.root / "tests" / "acme.yaml").read_text("utf-8")
+    edited = text.replace("      reset: enabled\n", "      resett: enabled\n", 1)
+    answer = running.post("companions", {"edits": {"tests/acme.yaml": edited}})
+    assert answer.status_code == 200
+    assert [(d["file"], d["line"], d["message"], d["hint"]) for d in answer.json()["diagnostics"]] == [
+        ("tests/acme.yaml", 39, "unknown action 'resett': store acme's policy has no such action", "did you mean 'reset'?")]
+
 def test_overlay_loads_the_given_text_in_place_of_the_file(tmp_path: Path) -> None:
     root = copy_policies(tmp_path)
     saved = policyengine.load(root)

@@ -175,7 +175,7 @@ cases:
           - set: {order.status: New}   # reset starts over
             operation: restart_processing
       delete: {state: enabled, confirm: "Delete this order permanently? It is not deleted from the sales channel and may be imported again."}
-"""
+"""  # noqa: E501 -- a one-line flow mapping is the layout under test
 
 
 def test_every_kind_of_expectation(policies: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -263,7 +263,7 @@ cases:
         revalidate: hidden
         force_delete: hidden
       - {name: open, order: {status: Open, has_shipment: false, sent_to_warehouse: true, store: {id: x, manual_fulfillment: false}}, schedule_process: hidden, revalidate: hidden, force_delete: hidden}
-"""
+"""  # noqa: E501 -- a one-line flow mapping is the layout under test
 
 
 def test_rows_checked_by_the_default_rule_get_their_own_entries(policies: Path,

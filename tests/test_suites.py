@@ -25,9 +25,9 @@ from cli_support import run_cli
 import policyengine
 from policyengine import PolicyError
 from policyengine.cli import EXIT_LOAD, EXIT_OK, EXIT_TESTS, EXIT_USAGE
-from policyengine.toolkit.suites import load_suites, run_suites, run_tests
-from policyengine.testing import check_suites, decision_matrix, format_matrix
 from policyengine.pipeline.validate import SCHEMAS
+from policyengine.testing import check_suites, decision_matrix, format_matrix
+from policyengine.toolkit.suites import load_suites, run_suites, run_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "suites"

@@ -39,13 +39,13 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledPolicy
 from ..engine import Engine, load
 from ..errors import PolicyError
+from ..pipeline.compiler import CompiledPolicy
+from ..pipeline.yamlsource import missing
 from ..proof import smt
 from ..proof.space import depends_on
 from ..runtime.interpret import Interpreter
-from ..pipeline.yamlsource import missing
 from .matrix import (
     MAX_COMBINATIONS,
     ActionInfo,
@@ -184,11 +184,11 @@ class ActionDiff:
 
     @property
     def widens(self) -> bool:
-        return any(c.widens for c in (*self.changes, *self.solved))
+        return any(c.widens for c in self.changes) or any(c.widens for c in self.solved)
 
     @property
     def narrows(self) -> bool:
-        return any(c.narrows for c in (*self.changes, *self.solved))
+        return any(c.narrows for c in self.changes) or any(c.narrows for c in self.solved)
 
     @property
     def count(self) -> int:
@@ -421,7 +421,7 @@ def _locks_text(policy: CompiledPolicy, action_id: str) -> str | None:
     action = next((a for a in policy.actions if a.id == action_id), None)
     if action is None:
         return None
-    parts = [p for p in ("visible", "allow") if p in action.spec.locked]
+    parts: list[str] = [p for p in ("visible", "allow") if p in action.spec.locked]
     parts += [f"guard {g.spec.id!r}" for g in action.guards if g.spec.locked]
     return ", ".join(parts) or "none"
 

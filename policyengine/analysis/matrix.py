@@ -29,12 +29,12 @@ from typing import Any
 import attrs
 
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..runtime.decision import Decision, Effect
-from ..runtime.interpret import Interpreter, Unknown
-from ..runtime.values import check_value
 from ..pipeline.model import FactSpec
 from ..proof import smt
 from ..proof.space import depends_on
+from ..runtime.decision import Decision, Effect
+from ..runtime.interpret import Interpreter, Unknown
+from ..runtime.values import check_value
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
            "ConstraintInfo", "Cube", "Matrix", "MatrixTooLarge", "Outcome", "Row", "axes_of", "build_matrix",
@@ -451,7 +451,7 @@ class _Conditions:
             may_be = [s for s, f in formulas.items() if possible(f)]
             if None in (possible(f) for f in formulas.values()) or len(may_be) < 2:
                 return outcome if len(may_be) != 1 else attrs.evolve(outcome, may_be=tuple(may_be))
-            parts = {}
+            parts: dict[str, bool | str] = {}
             for label, expr in [("visible", action.visible), ("allow", action.allow),
                                 *((f"guard {g.spec.id}", g.when) for g in action.guards)]:
                 value = self.interpreter.value(expr, env)

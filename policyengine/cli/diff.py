@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..analysis.diff import ActionDiff, Change, Diff, MissingSource, SourceError, diff_engines, load_source
+from ..analysis.matrix import MatrixTooLarge, describe_cubes, show_value
 from ..engine import Engine
 from ..errors import Diagnostic, PolicyError
-from ..analysis.matrix import MatrixTooLarge, describe_cubes, show_value
 from .common import DEFAULT_PATH, EXIT_LOAD, EXIT_OK, UsageError, print_diagnostics
 from .matrix import add_impossible, add_output, emit, esc, md, outcome_html, outcome_text, page, when_html, when_lines
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import attrs
 
-from ..runtime.decision import Effect
 from ..engine import Engine, load
 from ..errors import PolicyError
+from ..runtime.decision import Effect
 from ..toolkit.suites import (
     STATE_GROUPS,
     CaseResult,

@@ -29,15 +29,15 @@ from typing import Any, cast
 
 import attrs
 
+from ..errors import FactError, FactProblem
+from ..pipeline.compiler import CompiledExpr, CompiledPolicy
+from ..pipeline.model import FactSpec
 from .adapters import Adapter, inline_path, read_failure
 from .codestore import compile_source
-from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from .decision import Decisions, DecisionsMeta
-from ..errors import FactError, FactProblem
 from .interpret import ActionShape, Interpreter, Unknown, namespace_for
 from .tables import BuildCache, KeyIndex, Rows, table_rows, unique_decisions
 from .values import EXACT, MISSING, SEQUENCES, check_value, exact_test
-from ..pipeline.model import FactSpec
 
 __all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish",
            "same_shape", "small_key", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW", "SLOW_MEMO_CELLS",
@@ -255,8 +255,8 @@ class _Generator:
         lazy_conditions = {name for name, expr in policy.conditions.items() if inline and self._reads_expensive(expr)}
         self.lazy_conditions = lazy_conditions
         """Named conditions reading expensive facts, inlined where they are used (so a short-circuit skips them)."""
-        inline = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
-        self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inline.items()})
+        inlined = {name: ast.parse(policy.conditions[name].python, mode="eval").body for name in lazy_conditions}
+        self.rewriter = _Rewriter({f"f{i}" for i in expensive}, {f"c_{n}": e for n, e in inlined.items()})
         paths = [inline_path(getters[i]) for i in policy.needed]
         self.paths: list[tuple[str, ...]] | None = None
         """Each table-key fact's path, when the policy is tabled and every fact is read by a path from the order or

@@ -111,7 +111,7 @@ class Decision:
     def reason_details(self) -> tuple[Reason, ...]:
         """One :class:`Reason` (id, text, params) per entry of ``reasons``, in the same order."""
         detail = self.reasons_detail
-        if len(detail) == len(self.reasons) and all(r.text == t for r, t in zip(detail, self.reasons)):
+        if len(detail) == len(self.reasons) and all(r.text == t for r, t in zip(detail, self.reasons, strict=True)):
             return detail
         return tuple(text_reason(text, self.errors) for text in self.reasons)
 
@@ -181,8 +181,8 @@ class ReadOnlyDict(dict):  # type: ignore[type-arg]
     ``json.dumps``, ``==`` and ``isinstance``; ``copy.deepcopy`` and pickling give plain dicts."""
 
     __slots__ = ()
-    __setitem__ = __delitem__ = __ior__ = _refuse  # type: ignore[assignment]
-    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
 
     def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
         return {k: copy.deepcopy(v, memo) for k, v in self.items()}
@@ -198,8 +198,8 @@ class ReadOnlyList(list):  # type: ignore[type-arg]
     """A list that refuses changes (see :class:`ReadOnlyDict`)."""
 
     __slots__ = ()
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
-    append = clear = extend = insert = pop = remove = reverse = sort = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = clear = extend = insert = pop = remove = reverse = sort = _refuse
 
     def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
         return [copy.deepcopy(v, memo) for v in self]
@@ -238,6 +238,8 @@ class Decisions(Mapping[str, Decision]):
     # _decisions and _meta are always set (the generated fast path sets them without __init__); _items and _json
     # are caches, unset until first asked for
     __slots__ = ("_decisions", "_items", "_json", "_meta")
+    _items: tuple[tuple[str, Decision], ...]
+    _json: list[dict[str, Any]]  # the forms with and without provenance; _UNSET in a slot not built yet
 
     def __init__(self, decisions: tuple[Decision, ...], meta: DecisionsMeta | None = None) -> None:
         self._decisions = decisions
@@ -271,7 +273,7 @@ class Decisions(Mapping[str, Decision]):
         try:
             return self._items
         except AttributeError:
-            self._items = items = tuple(zip(self._meta.keys, self._decisions))
+            self._items = items = tuple(zip(self._meta.keys, self._decisions, strict=True))
             return items
 
     @property

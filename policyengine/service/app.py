@@ -281,16 +281,19 @@ _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a bo
 def _problem(err: jsonschema.ValidationError) -> tuple[str, str]:
     """(field, message) for one schema error, in the words of this API."""
     path = tuple(err.absolute_path)
-    if err.validator == "required":
-        missing = next(n for n in err.validator_value if n not in err.instance)
+    # an error from validation has its instance, schema and validator_value set (the isinstance checks say so to
+    # the type checker; one that somehow lacks them gets jsonschema's own message below)
+    instance, schema, value = err.instance, err.schema, err.validator_value
+    if err.validator == "required" and isinstance(value, list) and isinstance(instance, dict):
+        missing = next(n for n in value if n not in instance)
         return json_path((*path, missing)), f"missing required field {missing!r}"
-    if err.validator == "additionalProperties":
-        known = list(err.schema.get("properties", {}))
-        extra = next(k for k in err.instance if k not in known)
+    if err.validator == "additionalProperties" and isinstance(schema, Mapping) and isinstance(instance, dict):
+        known = list(schema.get("properties", {}))
+        extra = next(k for k in instance if k not in known)
         hint = did_you_mean(extra, known)
         return json_path((*path, extra)), f"unknown field {extra!r}" + (f"; {hint}" if hint else "")
-    if err.validator == "type":
-        wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+    if err.validator == "type" and isinstance(value, (str, list)):
+        wanted: list[str] = [value] if isinstance(value, str) else value
         got = _JSON_TYPES.get(type(err.instance), type(err.instance).__name__)
         return json_path(path), f"must be {' or '.join(wanted)}, got {got}"
     return json_path(path), err.message

@@ -93,9 +93,9 @@ class DecisionLog:
         latency = time.perf_counter() - started
         decisions = [self._decision(view, d, order, user, action) for (order, user), d in zip(pairs, results, strict=True)]
         engine = view.engine
-        record = {"time": datetime.now(timezone.utc).isoformat(), "request_id": request_id, "kind": kind,
-                  "policy": engine.name, "revision": engine.revision, "store": store,
-                  "latency_ms": round(latency * 1000, 3)}
+        record: dict[str, Any] = {"time": datetime.now(timezone.utc).isoformat(), "request_id": request_id, "kind": kind,
+                                  "policy": engine.name, "revision": engine.revision, "store": store,
+                                  "latency_ms": round(latency * 1000, 3)}
         if action is not None:
             record["action"] = action
         record["decisions"] = decisions

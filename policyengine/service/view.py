@@ -13,8 +13,9 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..engine import STORE_FACT, Engine
+from ..engine import Engine
 from ..errors import json_path
+from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledPolicy
 from ..runtime.decision import Decision, Decisions
 from .reasons import reasons_json

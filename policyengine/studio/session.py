@@ -130,7 +130,7 @@ class Session:
         """The diagnostics of the edited set's test suites and invariants (none while the set does not load). Kept
         apart from :meth:`load`: validating every suite costs more than loading the set, and typing in a policy
         should show the menu first."""
-        from ..layout import companion_diagnostics
+        from ..toolkit.companions import companion_diagnostics
 
         loaded = self.load(edits)
         if loaded.engine is None:

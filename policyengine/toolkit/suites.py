@@ -22,15 +22,16 @@ from typing import Any
 
 import attrs
 
-from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..runtime.decision import Decision, Decisions, Effect, FrozenMap
-from ..engine import STORE_FACT, Engine, load, policy_files
+from ..engine import Engine, load, policy_files
 from ..errors import Diagnostic, FactProblem, PolicyError, did_you_mean
-from ..runtime.interpret import MISSING, Interpreter, check_value
+from ..locks import STORE_FACT
+from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
-from ..proof.space import possible_assignments
 from ..pipeline.validate import SCHEMAS, validate_document
 from ..pipeline.yamlsource import Document, missing, read_document
+from ..proof.space import possible_assignments
+from ..runtime.decision import Decision, Decisions, Effect, FrozenMap
+from ..runtime.interpret import MISSING, Interpreter, check_value
 from .scope import override_scope
 
 __all__ = [
