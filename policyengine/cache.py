@@ -381,8 +381,8 @@ def _read(file: Path) -> bytes | None:
 
 def _decode(data: bytes, key: bytes) -> tuple[Compiled, dict[str, bytes]] | None:
     """The entry in ``data`` if it is whole, of this format and for exactly ``key``; else None."""
-    from .store_policy import StorePolicy
     from .pipeline.compiler import CompiledPolicy
+    from .store_policy import StorePolicy
 
     view = memoryview(data)
     if len(data) < _HEADER or data[:len(MAGIC)] != MAGIC:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from .errors import Diagnostic, PolicyError
 from .pipeline.validate import SCHEMAS, validate_document

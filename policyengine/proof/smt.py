@@ -73,7 +73,7 @@ z3: Any = _LazyZ3() if importlib.util.find_spec("z3") is not None else None
 
 try:
     from re import _constants as _sre  # type: ignore[attr-defined,unused-ignore]
-    from re import _parser as _sre_parse
+    from re import _parser as _sre_parse  # type: ignore[attr-defined,unused-ignore]  # private: the stub omits it
 except ImportError:  # Python 3.10
     import sre_constants as _sre  # type: ignore[no-redef,unused-ignore]
     import sre_parse as _sre_parse  # type: ignore[no-redef,unused-ignore]
