@@ -57,7 +57,7 @@ def bulk_counts(connection: Connection, engine: Any, action: str, user: Any, sel
     (as :func:`policyengine.sql.bulk` takes them), computed by the database in one pass: each row's reason is a
     CASE, the rows are grouped by it (and, for a bad fact, by the value, so that the text names it) and counted;
     only the applicable rows' ids are collected."""
-    from . import _fact_specs, _require, _rows_of, _Translator, _with_defaults, engine_value, install
+    from .core import _fact_specs, _require, _rows_of, _Translator, _with_defaults, engine_value, install
 
     install(connection)
     plan = build_reasons(engine, action, user, store=store)

@@ -183,7 +183,7 @@ def _state(kind: Any, visible: Any) -> Any:
 
 def _query(old: _Side, new: _Side, selectable: Any, columns: Mapping[str, Any], id_column: Any, examples: int,
            postgres: bool) -> Any:
-    from . import _require, _rows_of, _Translator, _with_defaults
+    from .core import _require, _rows_of, _Translator, _with_defaults
 
     roots = [*_roots(old), *_roots(new)]
     full = _with_defaults(roots, columns)
@@ -269,7 +269,7 @@ def impact(connection: Connection, old_engine: Any, new_engine: Any, selectable:
     :func:`policyengine.sql.bulk`). ``users`` names the user profiles (``{"admin": {"role": "admin"}, ...}``): an
     action whose answer differs between profiles is answered for each, the others once (``profile`` None).
     ``actions`` defaults to every action either side has. Each question is one query over the table."""
-    from . import install
+    from .core import install
 
     if examples < 0:
         raise ValueError("examples must be 0 or more")
@@ -303,7 +303,7 @@ def impact(connection: Connection, old_engine: Any, new_engine: Any, selectable:
 
 
 def _count(selectable: Any) -> Any:
-    from . import _rows_of
+    from .core import _rows_of
 
     return _rows_of(selectable, sa.func.count())
 
