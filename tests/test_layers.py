@@ -15,7 +15,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "policyengine"
 LAYERS = [("errors",), ("pipeline", "ir", "_rule_engine_parsetab", "_parsetables"), ("runtime",), ("proof",),
-          ("engine", "cache", "layout", "locks", "store_policy", "perform"), ("analysis", "toolkit", "testing"), ("sql", "service", "studio"),
+          ("engine", "cache", "layout", "locks", "store_policy", "perform"), ("analysis", "toolkit", "testing"),
+          ("sql", "service", "studio"),
           ("cli",), ("__init__", "__main__")]
 """Lowest first: a module may import its own layer and the ones before it."""
 

@@ -217,7 +217,7 @@ def test_make_demo_installs_the_core_and_sqlalchemy_only(tmp_path: Path) -> None
     demo = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     test = subprocess.run(["make", "-n", "test"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert "pip install --quiet -e '.[demo]'" in demo and "[test" not in demo
-    assert "pip install --quiet -e '.[test,smt,serve,sql]'" in test
+    assert "pip install --quiet -e '.[test,smt,serve,sql,studio]'" in test
     assert 'demo = ["SQLAlchemy>=2.0"]\n' in (ROOT / "pyproject.toml").read_text("utf-8")  # tomllib: 3.11+
     # what the demo runs imports nothing beyond the standard library, SQLAlchemy and policyengine
     tree = ast.parse((ROOT / "examples" / "sql_demo.py").read_text("utf-8"))

@@ -56,7 +56,8 @@ def _pairs(node: Any) -> Iterator[tuple[Any, Any]]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, ast.ComparisonExpression):
+        # `==`/`!=` only: a regex (`=~`) or an ordering compares no declared value
+        if type(current) is ast.ComparisonExpression:
             yield current.left, current.right
             yield current.right, current.left
         elif isinstance(current, ast.ContainsExpression) and isinstance(current.container,
