@@ -61,6 +61,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/sql_bench.py
+	$(BIN)/python bench/plan_bench.py
+	$(BIN)/python bench/proof_bench.py
 	$(BIN)/python bench/impact_bench.py
 	$(BIN)/python bench/results_bench.py
 	$(BIN)/python bench/stores_bench.py
