@@ -18,6 +18,7 @@ import hmac
 import itertools
 import json
 import logging
+import operator
 import os
 import re
 import time
@@ -58,6 +59,8 @@ DEFAULT_MAX_BODY = 1 << 20
 _log = logging.getLogger("policyengine.service")
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 _JSON = "application/json"
+_JSON_BYTES = _JSON.encode()
+_ORDER_USER = operator.itemgetter("order", "user")
 
 
 class ApiError(Exception):
@@ -135,7 +138,7 @@ def evaluate(call: Call) -> Reply:
 
 def evaluate_batch(call: Call) -> Reply:
     body, snap = call.body, call.snap
-    pairs = [(p["order"], p["user"]) for p in body["pairs"]]
+    pairs = list(map(_ORDER_USER, body["pairs"]))
     store, strict = body.get("store"), body.get("strict", False)
     try:
         results = snap.engine.evaluate_many(pairs, strict=strict, store=store)
@@ -342,13 +345,18 @@ class Service:
         if log is not None:
             log.log(kind, call.snap.view, pairs, results, store=store, request_id=call.request_id, started=call.started)
 
-    async def _body(self, headers: Mapping[bytes, bytes], receive: Receive) -> bytes:
+    def _check_length(self, headers: Mapping[bytes, bytes]) -> None:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             raise ApiError(413, "too_large", f"the body is {length.decode()} bytes; the limit is {self.max_body}")
-        chunks, size = [], 0
+
+    async def _body(self, message: Mapping[str, Any], receive: Receive) -> bytes:
+        """The body whose first ASGI message is ``message``, when that is not the whole of it."""
+        chunks: list[bytes] = []
+        size = 0
         while True:  # the ASGI messages themselves: counted as they come, refused as soon as they are too many
-            message = await receive()
+            if chunks or size:
+                message = await receive()
             if message["type"] != "http.request":
                 raise ClientDisconnect()
             chunk = message.get("body", b"")
@@ -381,6 +389,9 @@ class Service:
         """The ASGI app answering ``route`` (a plain ASGI callable: Starlette routes to it without wrapping it in a
         Request/Response pair, which is a good share of a request's cost here)."""
 
+        method, path, handler, schema = route.method, route.path, route.handler, route.request
+        auth, needs_policies, live, observe = route.auth, route.needs_policies, self.live, self.metrics.observe
+
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
             started = time.perf_counter()
             headers = dict(scope["headers"])
@@ -389,33 +400,40 @@ class Service:
                 f"{self.id_prefix}{next(self.ids):016x}"
             extra: list[tuple[bytes, bytes]] = []
             try:
-                if route.auth and self.token is not None and not self._authorized(headers):
+                if auth and self.token is not None and not self._authorized(headers):
                     extra.append((b"www-authenticate", b'Bearer realm="policyengine"'))
                     raise ApiError(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
                 body = None
-                if route.request is not None:
-                    body = _parse(await self._body(headers, receive))
-                    self._validate(route.request, body)
+                if schema is not None:
+                    self._check_length(headers)
+                    message = await receive()  # the usual case: the whole body in one message
+                    data = message.get("body", b"")
+                    if message["type"] != "http.request" or message.get("more_body", False) or \
+                            len(data) > self.max_body:
+                        data = await self._body(message, receive)
+                    body = _parse(data)
+                    self._validate(schema, body)
                 snapshot = None
-                if route.needs_policies:
-                    if not self.live.ready:
+                if needs_policies:
+                    if not live.ready:
                         extra.append((b"retry-after", b"1"))
                         raise ApiError(503, "not_ready", "no policy set has loaded yet; see GET /v1/policies")
-                    snapshot = self.live.snapshot()
-                reply = route.handler(Call(body, snapshot, request_id, started, self))
+                    snapshot = live.snapshot()
+                reply = handler(Call(body, snapshot, request_id, started, self))
             except ApiError as err:
                 reply = Reply(err.status, err.body())
             except ClientDisconnect:  # nobody is left to read the answer; counted as a bad request
                 reply = Reply(400, ApiError(400, "invalid_request", "the client left before sending the body").body())
             except Exception:  # a bug of ours: say so, and never leak a traceback to the caller
-                _log.exception("internal error answering %s %s (request %s)", route.method, route.path, request_id)
+                _log.exception("internal error answering %s %s (request %s)", method, path, request_id)
                 reply = Reply(500, ApiError(500, "internal", "internal error; the service log has the details").body())
             await send({"type": "http.response.start", "status": reply.status,
-                        "headers": [(b"content-type", reply.media_type.encode()),
-                                    (b"content-length", str(len(reply.body)).encode()),
+                        "headers": [(b"content-type", _JSON_BYTES if reply.media_type is _JSON
+                                     else reply.media_type.encode()),
+                                    (b"content-length", b"%d" % len(reply.body)),
                                     (b"x-request-id", request_id.encode()), *extra]})
             await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else reply.body})
-            self.metrics.observe(route.path, route.method, reply.status, time.perf_counter() - started)
+            observe(path, method, reply.status, time.perf_counter() - started)
 
         return _Plain(answer)
 

@@ -8,7 +8,9 @@ The bodies are parsed JSON, so ``type(x) is dict`` is exactly the schema's ``"ty
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from itertools import chain, repeat
 from typing import Any
 
 from .api import MAX_ITEMS
@@ -18,6 +20,7 @@ __all__ = ["FAST_CHECKS", "batch_ok", "evaluate_ok"]
 _EVALUATE = frozenset({"order", "user", "store", "strict"})
 _BATCH = frozenset({"pairs", "store", "strict"})
 _PAIR = frozenset({"order", "user"})
+_ORDER_USER = operator.itemgetter("order", "user")
 
 
 def _options_ok(body: dict[str, Any]) -> bool:
@@ -38,11 +41,12 @@ def batch_ok(body: Any) -> bool:
     pairs = body.get("pairs")
     if type(pairs) is not list or len(pairs) > MAX_ITEMS:
         return False
-    for pair in pairs:
-        if type(pair) is not dict or pair.keys() != _PAIR or type(pair["order"]) is not dict \
-                or type(pair["user"]) is not dict:
-            return False
-    return True
+    # each step a loop in C (map, set, all): a pair costs tens of nanoseconds
+    if not pairs:
+        return True
+    if set(map(type, pairs)) != {dict} or not all(map(operator.eq, map(dict.keys, pairs), repeat(_PAIR))):
+        return False
+    return set(map(type, chain.from_iterable(map(_ORDER_USER, pairs)))) == {dict}
 
 
 FAST_CHECKS: dict[str, Callable[[Any], bool]] = {"EvaluateRequest": evaluate_ok, "BatchRequest": batch_ok}
