@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +250,7 @@ async def open_loop(host: str, port: int, requests: Sequence[bytes], rate: float
 def measured(server: Server, run: Callable[[], Awaitable[Figures]]) -> Figures:
     """``run()``'s figures, plus the server's CPU time per request."""
     before = server.cpu_seconds()
-    figures = asyncio.run(run())  # type: ignore[arg-type]
+    figures: Figures = asyncio.run(run())  # type: ignore[arg-type]
     cpu = server.cpu_seconds() - before
     figures["server_cpu_us"] = cpu / figures["requests"] * 1e6
     return figures
@@ -363,13 +364,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(closed_loop(server.host, server.port, batch_requests, 2, 0.3, 50))
         for _ in range(rounds):
             for server in servers:
-                host, port = server.host, server.port
-                runs.setdefault(f"evaluate {server.name}", []).append(measured(server, lambda: closed_loop(
-                    host, port, evaluate_requests, args.connections, seconds, 200_000)))
-                runs.setdefault(f"batch {server.name}", []).append(measured(server, lambda: closed_loop(
-                    host, port, batch_requests, max(2, args.connections // 2), seconds, 50_000)))
-        fixed = {server.name: measured(server, lambda: open_loop(server.host, server.port, evaluate_requests,
-                                                                 args.rate, seconds, 32))
+                runs.setdefault(f"evaluate {server.name}", []).append(measured(server, partial(
+                    closed_loop, server.host, server.port, evaluate_requests, args.connections, seconds, 200_000)))
+                runs.setdefault(f"batch {server.name}", []).append(measured(server, partial(
+                    closed_loop, server.host, server.port, batch_requests, max(2, args.connections // 2), seconds,
+                    50_000)))
+        fixed = {server.name: measured(server, partial(open_loop, server.host, server.port, evaluate_requests,
+                                                       args.rate, seconds, 32))
                  for server in servers if server.workers == 1}
     finally:
         for server in servers:

@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import fastjsonschema
@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 try:
     import orjson
 except ImportError:  # pragma: no cover - the serve extra has it; the standard parser works alone
-    orjson = None
+    orjson = None  # type: ignore[assignment]
 
 from .. import __version__
 from ..analysis.explain import explain
@@ -74,15 +74,16 @@ class ApiError(Exception):
         return dumps({"error": self.code, "message": self.message, "field": self.field, **self.extra})
 
 
-@attrs.frozen(slots=True)
-class Reply:
+class Reply(NamedTuple):
+    """An answer. Reply and Call are named tuples, immutable as frozen attrs classes are, and built four times
+    faster (a microsecond each of a request's cost, issue 24)."""
+
     status: int
     body: bytes
     media_type: str = _JSON
 
 
-@attrs.frozen(slots=True)
-class Call:
+class Call(NamedTuple):
     """One request, as a handler sees it: the validated body, the snapshot deciding it, its id."""
 
     body: Any
@@ -303,17 +304,20 @@ _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a bo
 def _problem(err: jsonschema.ValidationError) -> tuple[str, str]:
     """(field, message) for one schema error, in the words of this API."""
     path = tuple(err.absolute_path)
+    instance: Any = err.instance  # JSON values (jsonschema types them as possibly unset)
+    value: Any = err.validator_value
     if err.validator == "required":
-        missing = next(n for n in err.validator_value if n not in err.instance)
+        missing = next(n for n in value if n not in instance)
         return json_path((*path, missing)), f"missing required field {missing!r}"
     if err.validator == "additionalProperties":
-        known = list(err.schema.get("properties", {}))
-        extra = next(k for k in err.instance if k not in known)
+        schema: Any = err.schema
+        known = list(schema.get("properties", {}))
+        extra = next(k for k in instance if k not in known)
         hint = did_you_mean(extra, known)
         return json_path((*path, extra)), f"unknown field {extra!r}" + (f"; {hint}" if hint else "")
     if err.validator == "type":
-        wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-        got = _JSON_TYPES.get(type(err.instance), type(err.instance).__name__)
+        wanted = value if isinstance(value, list) else [value]
+        got = _JSON_TYPES.get(type(instance), type(instance).__name__)
         return json_path(path), f"must be {' or '.join(wanted)}, got {got}"
     return json_path(path), err.message
 

@@ -14,11 +14,11 @@ import bisect
 import collections
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from ..runtime.decision import Decisions
 from .live import LivePolicies
@@ -28,6 +28,7 @@ __all__ = ["ServiceMetrics"]
 # Latency buckets around what one worker does: tens of microseconds for an evaluate, milliseconds for batches.
 _OUTCOMES_LIMIT = 10_000
 _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BOUNDS = (*map(floatToGoString, _BUCKETS), "+Inf")
 _REQUESTS_DOC = "HTTP requests, by route and status"
 _LATENCY_DOC = "Time to answer a request, by route"
 
@@ -48,7 +49,7 @@ class _Requests:
         counts[key] = counts.get(key, 0) + 1
         row = self.latency.get(route)
         if row is None:
-            row = self.latency[route] = [0] * (len(_BUCKETS) + 2)
+            row = self.latency[route] = [0.0] * (len(_BUCKETS) + 2)
         row[bisect.bisect_left(_BUCKETS, seconds)] += 1  # Prometheus buckets are "le": a bound counts in its bucket
         row[-1] += seconds
 
@@ -65,8 +66,8 @@ class _RequestCollector(Collector):
         latency = HistogramMetricFamily("policyengine_http_request_duration_seconds", _LATENCY_DOC, labels=["route"])
         for route, row in sorted(self._requests.latency.items()):
             cumulative, buckets = 0.0, []
-            for bound, n in zip((*map(str, _BUCKETS), "+Inf"), row[:-1], strict=True):
-                cumulative += n
+            for bound, in_bucket in zip(_BOUNDS, row[:-1], strict=True):
+                cumulative += in_bucket
                 buckets.append((bound, cumulative))
             latency.add_metric([route], buckets, row[-1])
         yield latency
@@ -198,15 +199,15 @@ class ServiceMetrics:
                 shared.requests.labels(key[0], key[1], str(key[2])).inc(n - done.counts.get(key, 0))
                 done.counts[key] = n
         for route, row in now.latency.items():
-            before = done.latency.setdefault(route, [0] * len(row))
+            before = done.latency.setdefault(route, [0.0] * len(row))
             if row == before:
                 continue
             child = shared.latency.labels(route)
             # the histogram's own per-bucket values (prometheus-client 0.2x: _buckets, _sum): observe() would
             # take one call per request, and the counts here are already sorted into the same buckets
-            for i, (n, m) in enumerate(zip(row[:-1], before[:-1], strict=True)):
-                if n != m:
-                    child._buckets[i].inc(n - m)
+            for i, (now_in, before_in) in enumerate(zip(row[:-1], before[:-1], strict=True)):
+                if now_in != before_in:
+                    child._buckets[i].inc(now_in - before_in)
             child._sum.inc(row[-1] - before[-1])
             done.latency[route] = list(row)
 
@@ -218,7 +219,7 @@ class ServiceMetrics:
         else:
             ids = list(map(id, results))
             self.outcomes.update(ids)
-            self._held.update(zip(ids, results))
+            self._held.update(zip(ids, results, strict=True))
         if len(self.outcomes) > _OUTCOMES_LIMIT:
             self.flatten()
         if self.shared is not None:

@@ -14,9 +14,10 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..engine import STORE_FACT, Engine
+from ..engine import Engine
 from ..errors import json_path
 from ..pipeline.compiler import CompiledPolicy
+from ..pipeline.model import STORE_FACT
 from ..runtime.decision import Decision, Decisions
 from .reasons import reasons_json
 
@@ -127,7 +128,7 @@ class EngineView:
     def menus_json(self, results: Sequence[Decisions]) -> list[bytes]:
         """:meth:`menu_json` of each of ``results``; when all are remembered, without a Python call per result."""
         out = list(map(self._json.get, map(id, results)))
-        return out if None not in out else [self.menu_json(r) for r in results]  # type: ignore[misc]
+        return out if None not in out else [self.menu_json(r) for r in results]  # type: ignore[return-value]
 
     def _remember(self, decisions: Decisions) -> bytes:
         if len(self._json) >= _CACHE_LIMIT:
