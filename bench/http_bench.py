@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -53,20 +54,26 @@ class Server:
     def __init__(self, name: str, command: list[str], workers: int) -> None:
         self.name, self.workers = name, workers
         self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        assert self.proc.stderr is not None
+        self.lines: list[str] = []
+        # stderr is read by a thread for the server's whole life: the wait below has a bound, and a server that logs
+        # a lot never blocks on a full pipe
+        threading.Thread(target=self._drain, daemon=True).start()
         deadline = time.monotonic() + 120
-        self.host, self.port, ready = "", 0, 0
-        while time.monotonic() < deadline and ready < workers:
-            line = self.proc.stderr.readline().decode()
-            if not line:
-                raise SystemExit(f"{name}: the server exited ({self.proc.wait()})")
-            match = re.search(r"listening on http://([^:]+):(\d+)", line)
-            if match:
+        self.host, self.port = "", 0
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            text = "".join(self.lines)
+            match = re.search(r"listening on http://([^:]+):(\d+)", text)
+            if match and text.count("serving revision") >= workers:
                 self.host, self.port = match.group(1), int(match.group(2))
-            ready += "serving revision" in line
-        if not self.port or ready < workers:
-            self.stop()
-            raise SystemExit(f"{name}: the server did not start")
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise SystemExit(f"{name}: the server did not start:\n{''.join(self.lines)}")
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.decode(errors="replace"))
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server's processes (the parent and its live workers) so far."""
