@@ -51,9 +51,10 @@ Figures = dict[str, float]
 class Server:
     """A server in a subprocess (``policyengine serve`` or the bare app): its process, address and worker count."""
 
-    def __init__(self, name: str, command: list[str], workers: int) -> None:
+    def __init__(self, name: str, command: list[str], workers: int, env: dict[str, str] | None = None) -> None:
         self.name, self.workers = name, workers
-        self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     env=None if env is None else {**os.environ, **env})
         self.lines: list[str] = []
         # stderr is read by a thread for the server's whole life: the wait below has a bound, and a server that logs
         # a lot never blocks on a full pipe
@@ -100,10 +101,13 @@ class Server:
             self.proc.wait()
 
 
-def service(workers: int) -> Server:
+def service(workers: int, source: str | None = None) -> Server:
+    """``policyengine serve`` with this many workers; from another source tree's ``policyengine`` package when
+    ``source`` is given (``--compare``: an older version of the service measured in the same run)."""
     exe = Path(sys.executable).with_name("policyengine")
-    return Server(f"service x{workers}", [str(exe), "serve", str(POLICIES), "--port", "0", "--no-watch",
-                                          "--workers", str(workers)], workers)
+    return Server(f"service x{workers}" if source is None else f"compared x{workers}",
+                  [str(exe), "serve", str(POLICIES), "--port", "0", "--no-watch", "--workers", str(workers)], workers,
+                  None if source is None else {"PYTHONPATH": source})
 
 
 def bare(workers: int, answers: Path) -> Server:
@@ -332,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="requests/s of the fixed-rate run")
     parser.add_argument("--batch", type=int, default=100, help="pairs per batch request")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--compare", metavar="SRC", help="also measure the service of another source tree (a directory "
+                                                          "holding its policyengine package), one worker")
     parser.add_argument("--bare", metavar="ANSWERS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare:
@@ -366,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 servers.append(bare(n, Path(file.name)))
         finally:
             os.unlink(file.name)
+        if args.compare:
+            servers.append(service(1, args.compare))
         for server in servers:  # warm up (first requests build what the server builds lazily)
             asyncio.run(closed_loop(server.host, server.port, evaluate_requests, 2, 0.3, 500))
             asyncio.run(closed_loop(server.host, server.port, batch_requests, 2, 0.3, 50))
@@ -378,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     50_000)))
         fixed = {server.name: measured(server, partial(open_loop, server.host, server.port, evaluate_requests,
                                                        args.rate, seconds, 32))
-                 for server in servers if server.workers == 1}
+                 for server in servers if server.workers == 1 and not server.name.startswith("compared")}
     finally:
         for server in servers:
             server.stop()
@@ -387,6 +395,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.connections} connections; median (min-max))")
     for line in report(runs, args.workers, args.batch):
         print(line)
+    if args.compare:
+        for kind in ("evaluate", "batch"):
+            old, new = runs[f"{kind} compared x1"], runs[f"{kind} service x1"]
+            print(f"  {kind}, 1 worker, {args.compare}: server CPU {spread([f['server_cpu_us'] for f in old], '.0f')} "
+                  f"us/request; this tree / it: "
+                  f"{spread([n['server_cpu_us'] / o['server_cpu_us'] for n, o in zip(new, old, strict=True)], '.2f')}x")
     for name, figures in fixed.items():
         print(f"  {name} at {figures['rate']:,.0f} req/s: p50 {figures['p50_ms']:.2f} ms, p99 {figures['p99_ms']:.2f} "
               f"ms, max {figures['max_ms']:.2f} ms ({figures['failures']:.0f} failed)")
