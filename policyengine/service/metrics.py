@@ -1,29 +1,76 @@
 """The service's Prometheus metrics (``GET /metrics``), in a registry of its own (no process-global state).
 
-Request counters and latencies are updated per request; the policy set's figures (revision served, reloads,
-failures, readiness) are read from :attr:`LivePolicies.status` when Prometheus scrapes, so they can never drift.
+Requests and their latencies are counted per request in plain integers (a dict entry per route and status, a list
+of bucket counts per route: well under a microsecond) and exported by a collector when Prometheus scrapes; with
+several workers, the counts since the last flush are added to the shared files once per event-loop turn rather than
+per request (issue 24). The policy set's figures (revision served, reloads, failures, readiness) are read from
+:attr:`LivePolicies.status` when Prometheus scrapes, so they can never drift.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import collections
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from ..runtime.decision import Decisions
 from .live import LivePolicies
-from .view import EngineView
 
 __all__ = ["ServiceMetrics"]
 
 # Latency buckets around what one worker does: tens of microseconds for an evaluate, milliseconds for batches.
 _OUTCOMES_LIMIT = 10_000
 _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BOUNDS = (*map(floatToGoString, _BUCKETS), "+Inf")
+_REQUESTS_DOC = "HTTP requests, by route and status"
+_LATENCY_DOC = "Time to answer a request, by route"
+
+
+class _Requests:
+    """Requests answered and their latencies, in plain numbers: ``counts[(route, method, status)]``, and per route
+    a list of the count in each latency bucket (the last one: over every bound) followed by the sum of seconds."""
+
+    __slots__ = ("counts", "latency")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int], int] = {}
+        self.latency: dict[str, list[float]] = {}
+
+    def add(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
+        row = self.latency.get(route)
+        if row is None:
+            row = self.latency[route] = [0.0] * (len(_BUCKETS) + 2)
+        row[bisect.bisect_left(_BUCKETS, seconds)] += 1  # Prometheus buckets are "le": a bound counts in its bucket
+        row[-1] += seconds
+
+
+class _RequestCollector(Collector):
+    def __init__(self, requests: _Requests) -> None:
+        self._requests = requests
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        counts = CounterMetricFamily("policyengine_http_requests", _REQUESTS_DOC, labels=["route", "method", "status"])
+        for (route, method, status), n in sorted(self._requests.counts.items()):
+            counts.add_metric([route, method, str(status)], n)
+        yield counts
+        latency = HistogramMetricFamily("policyengine_http_request_duration_seconds", _LATENCY_DOC, labels=["route"])
+        for route, row in sorted(self._requests.latency.items()):
+            cumulative, buckets = 0.0, []
+            for bound, in_bucket in zip(_BOUNDS, row[:-1], strict=True):
+                cumulative += in_bucket
+                buckets.append((bound, cumulative))
+            latency.add_metric([route], buckets, row[-1])
+        yield latency
 
 
 class _PolicyCollector(Collector):
@@ -82,6 +129,10 @@ class _SharedPolicy:
                           ["policy", "version", "revision"], registry=None, multiprocess_mode="liveall")
         self.decisions = Counter("policyengine_decisions", "Action decisions made (evaluate, batch, explain), by "
                                  "action and state", ["action", "state"], registry=None)
+        self.requests = Counter("policyengine_http_requests", _REQUESTS_DOC, ["route", "method", "status"],
+                                registry=None)
+        self.latency = Histogram("policyengine_http_request_duration_seconds", _LATENCY_DOC, ["route"],
+                                 buckets=_BUCKETS, registry=None)
         self.served: tuple[str, str, str] | None = None
 
     def sync(self) -> None:
@@ -107,19 +158,20 @@ class ServiceMetrics:
     def __init__(self, live: LivePolicies) -> None:
         shared_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         self.registry = CollectorRegistry(auto_describe=True)
-        target = self.registry if shared_dir is None else None
-        self.requests = Counter("policyengine_http_requests", "HTTP requests, by route and status",
-                                ["route", "method", "status"], registry=target)
-        self.latency = Histogram("policyengine_http_request_duration_seconds", "Time to answer a request, by route",
-                                 ["route"], buckets=_BUCKETS, registry=target)
+        self.requests = _Requests()
+        self._flushed = _Requests()  # with shared files: what is in them already
+        self._flush_due = False
         self.shared: _SharedPolicy | None = None
         self._calls = 0
-        # Decisions are counted per outcome (the (action, state) of every action, one tuple per shared Decisions
-        # object), in C (Counter.update), and folded into counts by (action, state) when scraped: an increment per
-        # decision would cost more than deciding. Only the event loop's thread touches them.
-        self.outcomes: collections.Counter[tuple[tuple[str, str], ...]] = collections.Counter()
+        # Decisions are counted per outcome: the engine shares one Decisions object per outcome, so counting the
+        # objects' ids (in C: Counter.update) and holding the objects until the counts are folded into
+        # (action, state) pairs (when scraped) costs tens of nanoseconds a decision. Only the event loop's thread
+        # touches them.
+        self.outcomes: collections.Counter[int] = collections.Counter()
+        self._held: dict[int, Decisions] = {}
         self.decisions: dict[tuple[str, str], int] = {}
         if shared_dir is None:
+            self.registry.register(_RequestCollector(self.requests))
             self.registry.register(_PolicyCollector(live, self.flatten))
         else:
             from prometheus_client import multiprocess
@@ -127,19 +179,47 @@ class ServiceMetrics:
             multiprocess.MultiProcessCollector(self.registry, shared_dir)  # type: ignore[no-untyped-call]
             self.shared = _SharedPolicy(live)
             self.shared.sync()
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (self.requests.labels(route, method, str(status)),
-                                              self.latency.labels(route))
-        children[0].inc()
-        children[1].observe(seconds)
+        self.requests.add(route, method, status, seconds)
+        if self.shared is not None and not self._flush_due:
+            # the shared files get this turn's requests once the event loop has answered every ready connection:
+            # a scrape of another worker sees them as soon as this worker is idle for an instant
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
-    def count_decisions(self, view: EngineView, results: Sequence[Decisions]) -> None:
-        self.outcomes.update(map(view.states, results))
+    def flush(self) -> None:
+        """With shared files: add the requests counted since the last flush to them."""
+        self._flush_due = False
+        shared, done, now = self.shared, self._flushed, self.requests
+        if shared is None:
+            return
+        for key, n in now.counts.items():
+            if n != done.counts.get(key, 0):
+                shared.requests.labels(key[0], key[1], str(key[2])).inc(n - done.counts.get(key, 0))
+                done.counts[key] = n
+        for route, row in now.latency.items():
+            before = done.latency.setdefault(route, [0.0] * len(row))
+            if row == before:
+                continue
+            child = shared.latency.labels(route)
+            # the histogram's own per-bucket values (prometheus-client 0.2x: _buckets, _sum): observe() would
+            # take one call per request, and the counts here are already sorted into the same buckets
+            for i, (now_in, before_in) in enumerate(zip(row[:-1], before[:-1], strict=True)):
+                if now_in != before_in:
+                    child._buckets[i].inc(now_in - before_in)
+            child._sum.inc(row[-1] - before[-1])
+            done.latency[route] = list(row)
+
+    def count_decisions(self, results: Sequence[Decisions]) -> None:
+        if len(results) == 1:  # one evaluate: Counter.update's own checks would cost more than the count
+            key = id(results[0])
+            self.outcomes[key] = self.outcomes.get(key, 0) + 1
+            self._held[key] = results[0]
+        else:
+            ids = list(map(id, results))
+            self.outcomes.update(ids)
+            self._held.update(zip(ids, results, strict=True))
         if len(self.outcomes) > _OUTCOMES_LIMIT:
             self.flatten()
         if self.shared is not None:
@@ -160,12 +240,14 @@ class ServiceMetrics:
 
     def flatten(self) -> dict[tuple[str, str], int]:
         """Fold the outcome counts into decisions by (action, state); the counts so far."""
-        outcomes, self.outcomes = self.outcomes, collections.Counter()
-        for states, n in outcomes.items():
-            for key in states:
-                self.decisions[key] = self.decisions.get(key, 0) + n
+        outcomes, held, self.outcomes, self._held = self.outcomes, self._held, collections.Counter(), {}
+        for key, n in outcomes.items():
+            for decision in held[key].values():
+                pair = (decision.action, decision.state)
+                self.decisions[pair] = self.decisions.get(pair, 0) + n
         return self.decisions
 
     def exposition(self) -> bytes:
+        self.flush()
         self.sync()
         return generate_latest(self.registry)

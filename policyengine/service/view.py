@@ -4,19 +4,20 @@ An :class:`EngineView` knows, for every policy an engine may decide with (each b
 policy), the getters of the facts the policy reads (for decision
 logs, already sorted into kept, masked and hashed). It renders a :class:`~policyengine.Decisions` as the service's
 JSON menu, and remembers the bytes of each shared Decisions object, so that answering the same outcome again is a
-dict lookup: the engine shares one Decisions per outcome.
+dict lookup (a batch's answers are looked up in C: ``map`` over the results' ids): the engine shares one Decisions
+per outcome.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine import Engine
 from ..errors import json_path
-from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledPolicy
+from ..pipeline.model import STORE_FACT
 from ..runtime.decision import Decision, Decisions
 from .reasons import reasons_json
 
@@ -57,7 +58,7 @@ def _problems(decision: Decision | Decisions) -> list[dict[str, str]]:
 class EngineView:
     """What the service and the decision log need of one engine, computed once when it loads."""
 
-    __slots__ = ("engine", "fact_fields", "_facts", "_cache")
+    __slots__ = ("engine", "fact_fields", "_facts", "_json", "_held")
 
     def __init__(self, engine: Engine, log: DecisionLog | None = None) -> None:
         self.engine = engine
@@ -74,7 +75,10 @@ class EngineView:
                 # a fact the adapter calls expensive (a query, say) is not read a second time just for the log
                 self._facts[key] = [(f.name, engine.adapter.getter(f), log.redaction(f.name)) for f in facts
                                     if not (expensive is not None and expensive(f))]
-        self._cache: dict[int, tuple[Decisions, bytes, tuple[tuple[str, str], ...]]] = {}
+        # the bytes of each Decisions answered so far, by id; _held keeps each of those objects alive, so an id
+        # found in _json is the id of that very object (no other live object can have it)
+        self._json: dict[int, bytes] = {}
+        self._held: dict[int, Decisions] = {}
 
     def policies(self) -> dict[PolicyKey, CompiledPolicy]:
         """Every policy the engine decides with, by ``(Decisions.policy, Decisions.store_override)``."""
@@ -117,23 +121,21 @@ class EngineView:
         }
 
     def menu_json(self, decisions: Decisions) -> bytes:
-        """:meth:`menu` as JSON bytes, remembered per Decisions object (the entry holds the object, so its id
-        cannot be reused while remembered; the memory is bounded)."""
-        return self._remembered(decisions)[1]
+        """:meth:`menu` as JSON bytes, remembered per Decisions object (the memory is bounded)."""
+        data = self._json.get(id(decisions))
+        return data if data is not None else self._remember(decisions)
 
-    def states(self, decisions: Decisions) -> tuple[tuple[str, str], ...]:
-        """``(action, state)`` of each decision (for the metrics), remembered like :meth:`menu_json`."""
-        return self._remembered(decisions)[2]
+    def menus_json(self, results: Sequence[Decisions]) -> list[bytes]:
+        """:meth:`menu_json` of each of ``results``; when all are remembered, without a Python call per result."""
+        out = list(map(self._json.get, map(id, results)))
+        return out if None not in out else [self.menu_json(r) for r in results]  # type: ignore[return-value]
 
-    def _remembered(self, decisions: Decisions) -> tuple[Decisions, bytes, tuple[tuple[str, str], ...]]:
-        entry = self._cache.get(id(decisions))
-        if entry is not None and entry[0] is decisions:
-            return entry
-        entry = (decisions, dumps(self.menu(decisions)), tuple((d.action, d.state) for d in decisions.values()))
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache = {}
-        self._cache[id(decisions)] = entry
-        return entry
+    def _remember(self, decisions: Decisions) -> bytes:
+        if len(self._json) >= _CACHE_LIMIT:
+            self._json, self._held = {}, {}
+        data = self._json[id(decisions)] = dumps(self.menu(decisions))
+        self._held[id(decisions)] = decisions
+        return data
 
     # -- decision logs ----------------------------------------------------------------------------------------
     def facts(self, decisions: Decisions, order: Any, user: Any) -> dict[str, Any]:
