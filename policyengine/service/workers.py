@@ -41,23 +41,40 @@ def prepare_metrics_dir() -> str:
     return path
 
 
-def _start(worker: Callable[[], int]) -> int:
-    pid = os.fork()
-    if pid == 0:  # the worker: run, then leave without the parent's cleanup (atexit, finally blocks)
-        code = 1
-        try:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            code = worker()
-        except BaseException:  # noqa: BLE001 - reported, and the worker exits with a failure
-            import traceback
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    return pid
+
+def _start(worker: Callable[[], int], workers: set[int]) -> None:
+    """Fork a worker and record it in ``workers``, with SIGTERM/SIGINT blocked meanwhile: a stop signal arriving
+    between the fork and the record would miss the new worker (the parent's ``stop`` would not know it), and one
+    arriving in the child before it drops the parent's handler would be lost. Blocked, it waits, then acts."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _run_worker(worker)
+        workers.add(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _run_worker(worker: Callable[[], int]) -> None:
+    """The worker: default signal handling (a pending stop signal now ends it), run, then leave without the
+    parent's cleanup (atexit, finally blocks)."""
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        code = worker()
+    except BaseException:  # noqa: BLE001 - reported, and the worker exits with a failure
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def supervise(count: int, worker: Callable[[], int], metrics_dir: str | None = None) -> int:
@@ -76,7 +93,8 @@ def supervise(count: int, worker: Callable[[], int], metrics_dir: str | None = N
                 pass
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    workers.update(_start(worker) for _ in range(count))
+    for _ in range(count):
+        _start(worker, workers)
     restarts = 0
     try:
         while workers:
@@ -94,7 +112,8 @@ def supervise(count: int, worker: Callable[[], int], metrics_dir: str | None = N
                 print(f"policyengine serve: worker {pid} exited ({status}); starting another", file=sys.stderr,
                       flush=True)
                 time.sleep(min(5.0, 0.1 * restarts))  # a worker failing at once is not restarted in a hot loop
-                workers.add(_start(worker))
+                if not stopping:  # a stop during the pause: start nothing it would not reach
+                    _start(worker, workers)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
