@@ -367,3 +367,17 @@ def test_not_ready_until_a_set_loads(tmp_path: Path) -> None:
             assert live.wait_ready(30)
             assert client.get("/readyz").status_code == 200
             assert client.post("/v1/evaluate", json={"order": SHIPPED_ACME, "user": ADMIN}).status_code == 200
+
+
+def test_an_unknown_store_is_warned_about_once(client: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 25: a store id that matches no override gets the base policy; the service says so in its log, once per
+    id (the answer itself is the base's, as for a store without an override)."""
+    caplog.set_level(logging.WARNING, logger="policyengine.service")
+    order = {**SHIPPED_ACME, "store": {**SHIPPED_ACME["store"], "id": "acmee"}}
+    for _ in range(2):
+        answer = client.post("/v1/evaluate", json={"order": order, "user": ADMIN})
+        assert answer.status_code == 200 and answer.json()["store_override"] is None
+    for known in (SHIPPED_ACME, {k: v for k, v in SHIPPED_ACME.items() if k != "store"}):
+        assert client.post("/v1/evaluate", json={"order": known, "user": ADMIN}).status_code == 200
+    warned = [r.getMessage() for r in caplog.records if r.name == "policyengine.service"]
+    assert warned == ["store 'acmee' has no store override: the base policy decides its orders (did you mean 'acme'?)"]

@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - the serve extra has it; the standard p
 from .. import __version__
 from ..analysis.explain import explain
 from ..errors import FactError, did_you_mean, json_path
+from ..pipeline.model import STORE_FACT
 from ..runtime.decision import Decisions
 from ..runtime.plan import PlanError
 from .api import SCHEMAS, openapi
@@ -57,6 +58,17 @@ DEFAULT_MAX_BODY = 1 << 20
 """The largest request body accepted by default (bytes); ``policyengine serve --max-body``."""
 
 _log = logging.getLogger("policyengine.service")
+_UNKNOWN_STORES = 1_000
+"""Store ids an unknown-store warning is remembered for (once each), so a flood of ids cannot grow the set."""
+
+
+def _store_id(engine: Any, order: Any, user: Any) -> Any:
+    """The order's store id, as ``evaluate`` reads it (None when it cannot be read)."""
+    fact = next((f for f in engine.policy.facts if f.name == STORE_FACT), None)
+    try:
+        return engine.adapter.getter(fact)(order, user) if fact is not None else None
+    except Exception:  # the adapter's failure: evaluate fails closed on it; nothing to warn about
+        return None
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 _JSON = "application/json"
 _JSON_BYTES = _JSON.encode()
@@ -333,6 +345,7 @@ class Service:
         # at a tenth of its cost (issue 24: uuid4 was 3.7 µs of a request)
         self.id_prefix = os.urandom(8).hex()
         self.ids = itertools.count()
+        self.warned_stores: set[str] = set()
         self.metrics = ServiceMetrics(live)
         # compiled checks for the common, valid case; jsonschema words the errors of the others
         names = {r.request for r in routes if r.request is not None}
@@ -345,9 +358,23 @@ class Service:
                 store: str | None) -> None:
         """A decision request is done: count its decisions, and log it when there is a decision log."""
         self.metrics.count_decisions(results)
+        if kind == "evaluate" and results and results[0].store_override is None and call.snap.engine.stores:
+            self._unknown_store(call.snap.engine, pairs[0], store)
         log = self.live.decision_log
         if log is not None:
             log.log(kind, call.snap.view, pairs, results, store=store, request_id=call.request_id, started=call.started)
+
+    def _unknown_store(self, engine: Any, pair: tuple[Any, Any], store: str | None) -> None:
+        """The base decided an order of a set with store overrides: when its store id names none of them (a typo, a
+        wrong case), warn once per id (at most ``_UNKNOWN_STORES`` ids remembered): hosts cannot tell "no override"
+        from "unknown store" in the answer itself (docs/stores.md)."""
+        name = store if store is not None else _store_id(engine, *pair)
+        if not isinstance(name, str) or name in self.warned_stores or len(self.warned_stores) >= _UNKNOWN_STORES:
+            return
+        self.warned_stores.add(name)
+        hint = did_you_mean(name, engine.stores)
+        _log.warning("store %r has no store override: the base policy decides its orders%s", name,
+                     f" ({hint})" if hint else "")
 
     def _check_length(self, headers: Mapping[bytes, bytes]) -> None:
         length = headers.get(b"content-length")
