@@ -80,7 +80,7 @@ def store_mismatch(read: Callable[[Any, Any], Any] | None, fact: Any, order: Any
     when missing) is another: a store's policy is proved for its own orders only (its conditions read
     ``store.id`` as that store's id), so the decision fails closed (reason ``store-mismatch``). None when no
     store is asked for, the order has no good store.id, or they agree (plans follow the same rule)."""
-    if store is None or read is None:
+    if type(store) is not str or read is None:  # a store that is not a plain str fails closed in the dispatch
         return None
     try:
         own = read(order, user)
@@ -88,8 +88,13 @@ def store_mismatch(read: Callable[[Any, Any], Any] | None, fact: Any, order: Any
         if read_failure(exc) != "missing" or fact is None or not fact.has_default:
             return None
         own = fact.default
-    if fact is None or check_value(fact, own)[1] is not None or own == store:
-        return None  # a bad store.id fails closed wherever a condition reads it; only a good one names a store
+    if fact is None:
+        return None
+    checked, problem = check_value(fact, own)
+    # a bad store.id fails closed wherever a condition reads it; only a good one names a store (compared as plain
+    # text: a host's str subclass never runs its own __eq__ here)
+    if problem is not None or not isinstance(checked, str) or str.__eq__(checked, store):
+        return None
     return store_mismatch_problem(store)
 
 
