@@ -175,3 +175,45 @@ def test_a_fleet_follows_one_signed_bundle(capsys: pytest.CaptureFixture[str], t
                 proc.send_signal(signal.SIGTERM)
             for proc in procs:
                 assert proc.wait(timeout=60) == 0
+
+
+class _ETagged(http.server.BaseHTTPRequestHandler):
+    """An object store's answers: the bundle with an ETag (its digest), 304 when If-None-Match names it."""
+
+    body = b""
+    seen: list[tuple[str | None, int]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        etag = '"' + hashlib.sha256(self.body).hexdigest() + '"'
+        sent = self.headers.get("If-None-Match")
+        status = 304 if sent == etag else 200
+        self.seen.append((sent, status))
+        self.send_response(status)
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", "0" if status == 304 else str(len(self.body)))
+        self.end_headers()
+        if status == 200:
+            self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_poll_sends_the_etag_and_a_304_loads_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    assert run_cli(capsys, "bundle", "keygen", "-o", str(key))[0] == 0
+    handler = type("Handler", (_ETagged,), {"body": _make(capsys, policy_copy(tmp_path), tmp_path / "set.signed", key),
+                                             "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        source = bundle.BundleSource(f"http://127.0.0.1:{server.server_address[1]}/set.signed",
+                                     (tmp_path / "key.pub").read_bytes(), poll_seconds=1.0)
+        first = source.fetch()
+        assert first is not None and first.error is None and first.revision == policyengine.load(tmp_path / "policies").revision
+        assert source.fetch() is None and source.fetch() is None  # unchanged: the server answers 304, nothing is read
+        etag = '"' + hashlib.sha256(handler.body).hexdigest() + '"'
+        assert handler.seen == [(None, 200), (etag, 304), (etag, 304)]
+    finally:
+        server.shutdown()
+        server.server_close()
