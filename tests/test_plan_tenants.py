@@ -159,9 +159,12 @@ def test_a_store_the_database_cannot_run_fails_closed_alone(db: Database, tmp_pa
                               for s in stores for n in (-1, 2) for t in ("a", "7")])
     with db.engine.connect() as conn:
         result = psql.bulk(conn, engine, "go", {}, table, columns, table.c.id)
+        counts = psql.bulk_counts(conn, engine, "go", {}, table, columns, table.c.id)  # the same isolation
         reasons = dict(conn.execute(sa.select(table.c.id, psql.reason(engine, "go", {}, columns, dialect=conn))).all())
         orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
     expected = engine.bulk("go", orders, {})
+    assert dict(counts.skipped) == {g.reason: len(g.indexes) for g in result.skipped}
+    assert sorted(counts.applicable_ids) == sorted(result.applicable_ids)
     refused = {"nul", "pow", "digit"} if db.dialect == "postgresql" else set()
     for i, order in enumerate(orders):
         store = order["store"]["id"]

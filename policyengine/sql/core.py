@@ -168,18 +168,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
     columns = _with_defaults(plan.branches, columns)
     _require(plan.facts, columns)
     translator = _Translator(columns)
-    keys: dict[Reason, int] = {None: 0}
-    whens = []
-    failures = []
-    for node, item in _isolated(plan, translator, connection.dialect):
-        if node != Value(False, "bool"):
-            condition = translator.boolean(node)
-            whens.append((condition, keys.setdefault(item, len(keys))))
-            failures.append((condition, translator.failure_text(item.check) if isinstance(item, Failure) else None))
-    code = sa.case(*whens, else_=0) if whens else sa.literal(0)
-    # a failed computation's reason quotes its exception: the rows are grouped by that text too
-    failed = sa.case(*((c, t if t is not None else sa.null()) for c, t in failures), else_=sa.null()) \
-        if any(t is not None for _, t in failures) else None
+    keys, code, failed = reason_codes(plan, translator, connection.dialect)
     problems = {item: code_ for item, code_ in keys.items() if isinstance(item, Problem)}
     raw_facts = sorted({p.fact.name for p in problems})
     raw = {name: sa.type_coerce(columns[name], sa.types.NullType()) for name in raw_facts}
@@ -264,6 +253,26 @@ def engine_value(spec: FactSpec | None, value: Any) -> Any:
         return parsed if isinstance(parsed, list) else value
     return value
 
+
+
+def reason_codes(plan: ReasonPlan, translator: _Translator, dialect: Any) -> tuple[dict[Reason, int], Any, Any]:
+    """The reason of each row as a small integer (0: the action applies), for grouping: ``(keys, code, failed)``,
+    where ``keys`` maps each reason to its code, ``code`` is the SQL giving a row's code and ``failed`` the SQL
+    giving the text of a failed computation's exception (None when no reason quotes one). Each store's block is
+    isolated first (:func:`_isolated`): :func:`bulk` and ``bulk_counts`` group by the same codes."""
+    keys: dict[Reason, int] = {None: 0}
+    whens = []
+    failures = []
+    for node, item in _isolated(plan, translator, dialect):
+        if node != Value(False, "bool"):
+            condition = translator.boolean(node)
+            whens.append((condition, keys.setdefault(item, len(keys))))
+            failures.append((condition, translator.failure_text(item.check) if isinstance(item, Failure) else None))
+    code = sa.case(*whens, else_=0) if whens else sa.literal(0)
+    # a failed computation's reason quotes its exception: the rows are grouped by that text too
+    failed = sa.case(*((c, t if t is not None else sa.null()) for c, t in failures), else_=sa.null()) \
+        if any(t is not None for _, t in failures) else None
+    return keys, code, failed
 
 def _isolated(plan: ReasonPlan, translator: _Translator, dialect: Any) -> list[tuple[Node, Reason]]:
     """``plan``'s branches, each store override's block that ``dialect`` cannot compile (a construct the database

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..runtime.bulk import _phrase
-from ..runtime.plan import FALSE, Failure, Problem, Reason, build_reasons, problem_text
+from ..runtime.plan import Failure, Problem, build_reasons, problem_text
 
 __all__ = ["BulkCounts", "bulk_counts"]
 
@@ -57,23 +57,14 @@ def bulk_counts(connection: Connection, engine: Any, action: str, user: Any, sel
     (as :func:`policyengine.sql.bulk` takes them), computed by the database in one pass: each row's reason is a
     CASE, the rows are grouped by it (and, for a bad fact, by the value, so that the text names it) and counted;
     only the applicable rows' ids are collected."""
-    from .core import _fact_specs, _require, _rows_of, _Translator, _with_defaults, engine_value, install
+    from .core import _fact_specs, _require, _rows_of, _Translator, _with_defaults, engine_value, install, reason_codes
 
     install(connection)
     plan = build_reasons(engine, action, user, store=store)
     columns = _with_defaults(plan.branches, columns)
     _require(plan.facts, columns)
     translator = _Translator(columns)
-    keys: dict[Reason, int] = {None: 0}
-    whens, failures = [], []
-    for node, item in plan.branches:
-        if node != FALSE:
-            condition = translator.boolean(node)
-            whens.append((condition, keys.setdefault(item, len(keys))))
-            failures.append((condition, translator.failure_text(item.check) if isinstance(item, Failure) else None))
-    code = sa.case(*whens, else_=0) if whens else sa.literal(0)
-    failed = sa.case(*((c, t if t is not None else sa.null()) for c, t in failures), else_=sa.null()) \
-        if any(t is not None for _, t in failures) else None
+    keys, code, failed = reason_codes(plan, translator, connection.dialect)  # the codes sql.bulk groups by
     problems = {item: n for item, n in keys.items() if isinstance(item, Problem)}
     raw_facts = sorted({p.fact.name for p in problems})
     # OFFSET 0: the row's reason is computed once, not inlined into each expression that reads it below
