@@ -546,6 +546,8 @@ def _choose(test: Any, then: Any, otherwise: Any) -> Any:
     unknown where ``test`` is (SQL's simple CASE: NULL matches no WHEN)."""
     if isinstance(test, sa.sql.elements.Null):  # (PostgreSQL would read an untyped NULL operand as text)
         return sa.null()
+    if isinstance(test.type, sa.types.NullType):  # a CASE of NULLs only: PostgreSQL types it text, not boolean
+        test = sa.cast(test, sa.Boolean())
     return sa.case((sa.true(), then), (sa.false(), otherwise), value=test, else_=sa.null())
 
 
