@@ -132,8 +132,12 @@ def reads(engine: policyengine.Engine) -> list[str]:
 def test_implies_and_equivalent_agree_with_brute_force(tmp_path: Path, first: str, second: str) -> None:
     engine = load_pair(tmp_path, first, second)
     encoder = smt.Encoder()
-    terms = encoder.policy(engine.policy)
-    a, b = terms.action("a").enabled, terms.action("b").enabled
+    try:
+        terms = encoder.policy(engine.policy)
+        a, b = terms.action("a").enabled, terms.action("b").enabled
+    except smt.Unsupported as err:  # refused by name while encoding (docs/semantics.md): never a wrong answer
+        assert any(why in str(err) for why in OPEN), err
+        return
 
     def shows(values: Any, want: tuple[bool, bool]) -> bool:
         return enabled(engine, dict(values)) == want
