@@ -177,12 +177,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
                      sa.cast(id_column, sa.Text()).label("pe_id"),  # as the default adapter's order_id: str
                      *(col.label(f"pe_raw_{i}") for i, col in enumerate(raw.values())),
                      *([failed.label("pe_failed")] if failed is not None else [])).subquery()
-    shown = []
-    for i, name in enumerate(raw_facts):  # a bad value groups its rows only where it is the reason
-        codes = [c for p, c in problems.items() if p.fact.name == name]
-        shown.append(sa.case((inner.c.pe_code.in_(codes), inner.c[f"pe_raw_{i}"]), else_=sa.null()).label(f"pe_v{i}"))
-    if failed is not None:
-        shown.append(inner.c.pe_failed)
+    shown = shown_values(inner, raw_facts, problems, failed is not None)
     postgres = connection.dialect.name == "postgresql"
     if postgres:  # unordered aggregates let PostgreSQL hash the groups in one pass; order is restored below
         collected: list[Any] = [sa.func.array_agg(inner.c.pe_index), sa.func.array_agg(inner.c.pe_id)]
@@ -273,6 +268,18 @@ def reason_codes(plan: ReasonPlan, translator: _Translator, dialect: Any) -> tup
     failed = sa.case(*((c, t if t is not None else sa.null()) for c, t in failures), else_=sa.null()) \
         if any(t is not None for _, t in failures) else None
     return keys, code, failed
+
+
+def shown_values(inner: Any, raw_facts: list[str], problems: Mapping[Problem, int], failed: bool) -> list[Any]:
+    """What a group's reason text names besides its code: each bad fact's raw value (``pe_raw_<i>`` of ``inner``),
+    only where that fact is the row's reason, and a failed computation's exception text (``pe_failed``)."""
+    shown = []
+    for i, name in enumerate(raw_facts):
+        codes = [c for p, c in problems.items() if p.fact.name == name]
+        shown.append(sa.case((inner.c.pe_code.in_(codes), inner.c[f"pe_raw_{i}"]), else_=sa.null()).label(f"pe_v{i}"))
+    if failed:
+        shown.append(inner.c.pe_failed)
+    return shown
 
 def _isolated(plan: ReasonPlan, translator: _Translator, dialect: Any) -> list[tuple[Node, Reason]]:
     """``plan``'s branches, each store override's block that ``dialect`` cannot compile (a construct the database

@@ -57,7 +57,7 @@ def bulk_counts(connection: Connection, engine: Any, action: str, user: Any, sel
     (as :func:`policyengine.sql.bulk` takes them), computed by the database in one pass: each row's reason is a
     CASE, the rows are grouped by it (and, for a bad fact, by the value, so that the text names it) and counted;
     only the applicable rows' ids are collected."""
-    from .core import _fact_specs, _require, _rows_of, _Translator, _with_defaults, engine_value, install, reason_codes
+    from .core import _fact_specs, _require, _rows_of, _Translator, _with_defaults, engine_value, install, reason_codes, shown_values
 
     install(connection)
     plan = build_reasons(engine, action, user, store=store)
@@ -71,12 +71,7 @@ def bulk_counts(connection: Connection, engine: Any, action: str, user: Any, sel
     inner = _rows_of(selectable, code.label("pe_code"), sa.cast(id_column, sa.Text()).label("pe_id"),
                      *(sa.type_coerce(columns[n], sa.types.NullType()).label(f"pe_raw_{i}") for i, n in enumerate(raw_facts)),
                      *([failed.label("pe_failed")] if failed is not None else [])).offset(0).subquery()
-    shown = []
-    for i, name in enumerate(raw_facts):  # a bad value groups its rows only where it is the reason
-        codes = [n for p, n in problems.items() if p.fact.name == name]
-        shown.append(sa.case((inner.c.pe_code.in_(codes), inner.c[f"pe_raw_{i}"]), else_=sa.null()).label(f"pe_v{i}"))
-    if failed is not None:
-        shown.append(inner.c.pe_failed)
+    shown = shown_values(inner, raw_facts, problems, failed is not None)  # as sql.bulk groups them
     postgres = connection.dialect.name == "postgresql"
     collect = sa.func.array_agg(inner.c.pe_id) if postgres else sa.func.json_group_array(inner.c.pe_id)
     query = sa.select(inner.c.pe_code, *shown, sa.func.count(), collect.filter(inner.c.pe_code == 0)) \
