@@ -15,7 +15,8 @@ The package is laid out by role, each folder depending only on those below it:
 - :mod:`policyengine.sql`: query plans as SQLAlchemy expressions, and bulk answered by the database;
 - :mod:`policyengine.toolkit` and :mod:`policyengine.testing`: YAML test suites and the pytest helper;
 - :mod:`policyengine.analysis`: matrix, diff, lint, verify, explain;
-- :mod:`policyengine.engine` and :mod:`policyengine.locks`: loading a directory, store dispatch, lock proofs;
+- :mod:`policyengine.loader`, :mod:`policyengine.engine` and :mod:`policyengine.locks`: loading a directory, store
+  dispatch, lock proofs;
 - :mod:`policyengine.proof`: decision procedures shared by lock proofs and analysis;
 - :mod:`policyengine.runtime`: generated evaluators, the interpreter, decisions, adapters, bulk, query plans;
 - :mod:`policyengine.pipeline`: YAML with positions, JSON Schema validation, the AST, compilation, merging;
@@ -34,8 +35,9 @@ TYPE_CHECKING = False  # not typing's: importing typing alone costs more than th
 if TYPE_CHECKING:
     from typing import Any
 
-    from .engine import Engine, StorePolicy, load
+    from .engine import Engine, StorePolicy
     from .errors import Diagnostic, FactError, FactProblem, PolicyError
+    from .loader import load
     from .pipeline.model import FactSpec
     from .runtime.adapters import Adapter, DefaultAdapter, Getter
     from .runtime.bulk import BulkGroup, BulkResult
@@ -52,7 +54,7 @@ _WHERE = {
     "Decision": "runtime.decision", "Decisions": "runtime.decision", "DecisionsMeta": "runtime.decision",
     "Effect": "runtime.decision", "Source": "runtime.decision", "State": "runtime.decision",
     "Reason": "runtime.reasons",
-    "Engine": "engine", "StorePolicy": "engine", "load": "engine",
+    "Engine": "engine", "StorePolicy": "engine", "load": "loader",
     "Diagnostic": "errors", "FactError": "errors", "FactProblem": "errors", "PolicyError": "errors",
     "FactSpec": "pipeline.model",
     "DecisionLog": "service.decisionlog",

@@ -9,7 +9,7 @@ user's home unasked (tests, notebooks, read-only containers); ``policyengine ser
 ``LivePolicies(path, cache=...)`` turn it on for the long-running service, whose restarts are what it speeds up.
 
 **The key.** An entry is found by, and must carry, a key made of: a SHA-256 of the deciding files (the policy
-versions and store overrides :func:`~policyengine.engine.load` reads: relative path and raw bytes, read with the
+versions and store overrides :func:`~policyengine.loader.load` reads: relative path and raw bytes, read with the
 same size limit and *not* parsed; test suites and invariants do not count, as for the engine's ``revision``); the
 path as given and as diagnostics name it (compiled conditions carry ``file:line:col``); a SHA-256 of the source and
 schema files of the ``policyengine`` package itself; the versions of Python (and its bytecode tag: code objects are
@@ -94,7 +94,7 @@ _MARKER = "policyengine-compiled-cache"
 _HEADER = len(MAGIC) + 2 + 4
 
 Compiled = tuple[Mapping[int, Any], tuple[Any, ...], str]
-"""What a load compiles: the base versions, the store policies and the revision (see ``engine._compile_set``)."""
+"""What a load compiles: the base versions, the store policies and the revision (see ``loader._compile_set``)."""
 
 _log = logging.getLogger("policyengine.cache")
 _Set = TypeVar("_Set")

@@ -42,8 +42,9 @@ from typing import Any, Literal
 
 import pytest
 
-from .engine import Engine, load
+from .engine import Engine
 from .errors import PolicyError
+from .loader import load
 from .locks import STORE_FACT
 from .pipeline.compiler import CompiledPolicy
 from .pipeline.model import FactSpec

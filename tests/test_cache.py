@@ -22,7 +22,7 @@ from overrides_support import BASE, SHIPPED, SHIPPED_BASE, base_version, overrid
 
 import policyengine
 import policyengine.cache as cache_module
-import policyengine.engine as engine_module
+import policyengine.loader as engine_module
 import policyengine.locks as locks_module
 import policyengine.proof.implication as implication_module
 import policyengine.runtime.codestore as codestore

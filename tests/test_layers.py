@@ -1,6 +1,6 @@
 """The package's layer order (docs/internals.md) and no import cycle, imports inside functions included.
 
-errors < pipeline, ir < runtime < proof < engine (engine.py, cache.py, layout.py, locks.py, perform.py) < analysis,
+errors < pipeline, ir < runtime < proof < engine (engine.py, loader.py, cache.py, layout.py, locks.py, perform.py) < analysis,
 toolkit, testing.py < sql, service, studio < cli < the package's ``__init__``/``__main__``. Every module's imports are
 read with ``ast`` (top level, inside functions, under ``TYPE_CHECKING``: all of them), and none may point up the order;
 the graph of the imports that run (all but those under ``TYPE_CHECKING``, which only annotations read) has no cycle.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "policyengine"
 LAYERS = [("errors",), ("pipeline", "ir", "_rule_engine_parsetab", "_parsetables"), ("runtime",), ("proof",),
-          ("engine", "cache", "layout", "locks", "store_policy", "perform"), ("analysis", "toolkit", "testing"),
+          ("engine", "loader", "cache", "layout", "locks", "store_policy", "perform"), ("analysis", "toolkit", "testing"),
           ("sql", "service", "studio"),
           ("cli",), ("__init__", "__main__")]
 """Lowest first: a module may import its own layer and the ones before it."""

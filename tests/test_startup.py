@@ -42,7 +42,7 @@ def test_every_public_name_is_importable_from_the_package() -> None:
             "missing = [n for n in policyengine.__all__ if getattr(policyengine, n, None) is None]\n"
             "assert not missing, missing\nassert set(policyengine.__all__) <= set(dir(policyengine))\n")
     assert set(_loaded_after(code)) == {"policyengine.service", "policyengine.runtime.plan"}  # DecisionLog, live, Plan
-    assert policyengine.load.__module__ == "policyengine.engine"
+    assert policyengine.load.__module__ == "policyengine.loader"
     assert policyengine.LivePolicies.__name__ == "LivePolicies"
 
 

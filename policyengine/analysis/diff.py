@@ -39,8 +39,9 @@ from typing import Any
 
 import attrs
 
-from ..engine import Engine, load
+from ..engine import Engine
 from ..errors import PolicyError
+from ..loader import load
 from ..pipeline.compiler import CompiledPolicy
 from ..pipeline.yamlsource import missing
 from ..proof import smt

@@ -31,8 +31,9 @@ from typing import Any
 
 import attrs
 
-from ..engine import Engine, policy_files
+from ..engine import Engine
 from ..errors import Diagnostic, PolicyError, did_you_mean
+from ..loader import policy_files
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy, compile_conditions
 from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document

@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from ..engine import load
+from ..loader import load
 from .common import EXIT_OK, UsageError, add_path, json_arg, read_jsonl, warn_store_mismatch
 from .evaluate import details
 

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         from ..service import bundle
     except ImportError as err:
         raise UsageError(f"needs the serve extra: pip install 'policyengine[serve]' ({err})") from None
-    from ..engine import load
+    from ..loader import load
 
     try:
         if args.action == "keygen":

@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from ..engine import Engine, load
+from ..engine import Engine
 from ..errors import FactError, did_you_mean
+from ..loader import load
 from ..runtime.decision import Decision, Decisions
 from .common import EXIT_FACTS, EXIT_OK, add_order_and_user, add_path, order_and_user, warn_store_mismatch
 

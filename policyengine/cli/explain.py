@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from ..analysis.explain import ActionExplanation, Explanation, FactValue, Trace, explain
-from ..engine import load
+from ..loader import load
 from ..runtime.decision import Decision
 from .common import EXIT_OK, UsageError, add_order_and_user, add_path, order_and_user, warn_store_mismatch
 

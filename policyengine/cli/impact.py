@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _sides(args: argparse.Namespace) -> tuple[tuple[Any, str], tuple[Any, str]] | int:
     from ..analysis.diff import MissingSource, SourceError, load_source
-    from ..engine import load
     from ..errors import Diagnostic, PolicyError
+    from ..loader import load
 
     out = []
     for side, ref, other in (("old", args.against, args.path), ("new", args.path, args.against)):

@@ -8,7 +8,7 @@ import json
 import sys
 
 from ..analysis.lint import RULES, LintReport, lint
-from ..engine import load
+from ..loader import load
 from .common import EXIT_FACTS, EXIT_OK, UsageError, add_path
 
 HELP = "find conditions that are always true/false, guards that never fire, unused declarations... (warnings)"

@@ -32,8 +32,9 @@ from ..analysis.matrix import (
     effect_text,
     show_value,
 )
-from ..engine import Engine, load
+from ..engine import Engine
 from ..errors import did_you_mean
+from ..loader import load
 from ..pipeline.compiler import CompiledPolicy
 from ..pipeline.model import FactSpec
 from .common import EXIT_OK, UsageError, add_path, write_output

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from ..engine import load
+from ..loader import load
 from ..runtime.plan import (
     PLAN_STATES,
     And,

@@ -17,8 +17,9 @@ from typing import Any
 
 import attrs
 
-from ..engine import Engine, load
+from ..engine import Engine
 from ..errors import PolicyError
+from ..loader import load
 from ..runtime.decision import Effect
 from ..toolkit.suites import (
     STATE_GROUPS,

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..engine import load
 from ..errors import PolicyError
+from ..loader import load
 from ..toolkit.companions import companion_diagnostics
 from .common import EXIT_OK, add_path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.verify import Check, VerifyReport, find_invariant_files, load_invariants, verify
-from ..engine import load
+from ..loader import load
 from .common import EXIT_FACTS, EXIT_OK, EXIT_USAGE, add_path
 
 HELP = "prove the invariants (PolicyInvariants files) over every possible order, for every store"

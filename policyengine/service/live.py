@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..engine import Engine, load
+from ..engine import Engine
 from ..errors import Diagnostic, PolicyError
 from ..layout import deciding_files, read_bounded
+from ..loader import load
 from ..pipeline.yamlsource import NotReadable
 from ..runtime.adapters import Adapter
 from ..runtime.bulk import BulkResult

@@ -19,8 +19,9 @@ from typing import Any
 
 import attrs
 
-from ..engine import Engine, load
+from ..engine import Engine
 from ..errors import Diagnostic, PolicyError
+from ..loader import load
 from ..locks import STORE_FACT
 from ..pipeline.model import FactSpec
 from ..pipeline.yamlsource import overlay

@@ -22,8 +22,9 @@ from typing import Any
 
 import attrs
 
-from ..engine import Engine, load, policy_files
+from ..engine import Engine
 from ..errors import Diagnostic, FactProblem, PolicyError, did_you_mean
+from ..loader import load, policy_files
 from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
