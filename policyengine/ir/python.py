@@ -11,11 +11,11 @@ arithmetic runs in ``Decimal`` under the one fixed context.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..pipeline.numbers import compare_literal, member_sets
-from ..pipeline.regexes import MAX_MATCHED_LENGTH
+from ..pipeline.numbers import ARITHMETIC, compare_literal, member_sets, to_decimal
+from ..pipeline.regexes import MAX_MATCHED_LENGTH, too_long
 from .nodes import (
     ActionRef,
     And,
@@ -35,7 +35,12 @@ from .nodes import (
     Or,
 )
 
-__all__ = ["PythonSource", "default_reference", "is_decimal"]
+__all__ = ["SAFE_BUILTINS", "PythonSource", "default_reference", "function", "is_decimal", "namespace_for"]
+
+SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "bool": bool, "dict": dict,
+                 "frozenset": frozenset, "Exception": Exception, "KeyError": KeyError, "TypeError": TypeError,
+                 "D": to_decimal, "TOO_LONG": too_long, **{f"D_{name}": op for name, op in ARITHMETIC.items()}}
+"""The only builtins emitted source may use."""
 
 _STATE_CODE = {"visible": "{0}.visible", "hidden": "(not {0}.visible)", "enabled": "{0}.enabled",
                "disabled": "({0}.state == 'disabled')"}
@@ -163,3 +168,16 @@ class PythonSource:
         # past MAX_MATCHED_LENGTH characters the match is not tried: TOO_LONG raises, the condition is unknown
         return (f"({pattern}.{method}({value}) {negate} if len({value}) <= {MAX_MATCHED_LENGTH} "
                 f"else TOO_LONG({value}))")
+
+
+def namespace_for(constants: Mapping[str, Any]) -> dict[str, Any]:
+    """Globals for emitted source: ``constants`` and the few builtins the source uses, nothing else."""
+    namespace: dict[str, Any] = dict(constants)
+    namespace["__builtins__"] = dict(SAFE_BUILTINS)
+    return namespace
+
+
+def function(params: Sequence[str], source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+    """``source`` (emitted by :class:`PythonSource`) as a function of ``params``: the one place emitted source
+    becomes code outside the generated evaluators' modules."""
+    return eval(f"lambda {', '.join(params)}: {source}", namespace)  # type: ignore[no-any-return]  # noqa: S307 - our own emission

@@ -16,9 +16,8 @@ from typing import Any
 import attrs
 
 from ..errors import FactProblem
+from ..ir.python import namespace_for as ir_namespace
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..pipeline.numbers import ARITHMETIC, to_decimal
-from ..pipeline.regexes import too_long
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from .reasons import allow_reason, fact_reason, guard_reason, visible_reason
 from .values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
@@ -26,16 +25,9 @@ from .values import MISSING, check_value  # the one definition of an acceptable 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]
 
 
-SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "bool": bool, "dict": dict,
-                 "frozenset": frozenset, "Exception": Exception, "KeyError": KeyError, "TypeError": TypeError,
-                 "D": to_decimal, "TOO_LONG": too_long, **{f"D_{name}": op for name, op in ARITHMETIC.items()}}
-
-
 def namespace_for(policy: CompiledPolicy) -> dict[str, Any]:
     """Globals for generated code: the policy's constants and the few builtins translations use, nothing else."""
-    namespace: dict[str, Any] = dict(policy.constants)
-    namespace["__builtins__"] = dict(SAFE_BUILTINS)
-    return namespace
+    return ir_namespace(policy.constants)
 
 
 @attrs.frozen(slots=True)
