@@ -23,7 +23,7 @@ from ..pipeline.yamlsource import Document
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from .lint import Analysis
+    from .machinery import Analysis
 
 __all__ = ["TEXT_RULES", "text_findings"]
 

@@ -39,9 +39,9 @@ from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document
 from ..pipeline.yamlsource import Document, read_document
 from ..proof import smt
+from ..proof.space import enumerate_limit
 from ..runtime.decision import Decision
-from . import decide
-from .lint import Analysis, Row, Space
+from .machinery import Analysis, Row, Space
 
 __all__ = ["KIND", "STATES", "ActionState", "Check", "Clause", "Counterexample", "Invariant", "InvariantResult",
            "Invariants", "VerifyReport", "find_invariant_files", "load_invariants", "verify"]
@@ -437,8 +437,8 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     actions = {a for c in inv.clauses for a in _states(policy, c) if a in analysis.actions}
     exprs: list[CompiledExpr] = [e for a in policy.actions if a.id in actions for e in a.exprs()]
     exprs += [e for e in (compiled.when, compiled.unless) if e is not None]
-    # Enumerate while that is cheap (decide.enumerate_limit); past it, or with no finite space, the solver decides.
-    space = analysis.space(exprs, limit=decide.enumerate_limit(policy))
+    # Enumerate while that is cheap (space.enumerate_limit); past it, or with no finite space, the solver decides.
+    space = analysis.space(exprs, limit=enumerate_limit(policy))
     if space.skipped:
         return _solve(inv, target, compiled, analysis, space)
     matches = _matcher(analysis, compiled)

@@ -19,7 +19,6 @@ conditions of each side, as compiled) and answers the same three ways.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -31,12 +30,12 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from .bdd import Diagrams, Symbolic
-from .space import depends_on
+from .space import MAX_SPACE, decide_by, depends_on
 
 __all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decide", "MAX_CLAIM_SPACE",
            "MAX_PROOF_WORK"]
 
-MAX_CLAIM_SPACE = 1 << 16
+MAX_CLAIM_SPACE = MAX_SPACE
 """More combinations than this in one claim that must be enumerated (not decided on decision diagrams) and it is
 refused as unprovable rather than searched."""
 
@@ -250,18 +249,17 @@ def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec
 
     This is the one function a solver would serve for claims over facts without a finite set of values."""
     names = sorted(facts_of(claim, cones))
-    open_facts = [n for n in names if not facts[n].finite]
-    if open_facts:
-        return Unprovable(f"it reads {', '.join(open_facts)}, which has no finite set of values")
+    chosen = [facts[n] for n in names]
+    strategy = decide_by(chosen, MAX_CLAIM_SPACE)
+    if strategy.open:
+        return Unprovable(f"it reads {', '.join(f.name for f in strategy.open)}, which has no finite set of values")
     symbolic = _symbolically(claim, cones, names)  # any number of facts: its cost is paid node by node
     if symbolic is not _ENUMERATE:
         return symbolic  # type: ignore[no-any-return]  # _symbolically returns Any: its _ENUMERATE sentinel
-    chosen = [facts[n] for n in names]
-    size = math.prod(len(f.domain) for f in chosen)
-    if size > MAX_CLAIM_SPACE:
-        return Unprovable(f"{size} fact combinations are too many to check")
+    if strategy.too_many:
+        return Unprovable(f"{strategy.size} fact combinations are too many to check")
     base = cones["base"]
-    base.budget.spend(size)
+    base.budget.spend(strategy.size)
     premise, *conclusions = (_Table(cones[t.side], t, names) for t in (claim.premise, *claim.conclusions))
     impossible = None
     for combo in itertools.product(*(f.domain for f in chosen)):
