@@ -56,10 +56,6 @@ class Strategy:
     limit: int
 
     @property
-    def enumerate(self) -> bool:
-        return not self.open and self.size <= self.limit
-
-    @property
     def too_many(self) -> bool:
         """Every fact is finite, but there are more combinations than the limit."""
         return not self.open and self.size > self.limit
