@@ -17,7 +17,7 @@ import attrs
 from ..ir.python import function, namespace_for
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..proof import smt
-from ..proof.space import MAX_SPACE, assignments, decide_by, depends_on
+from ..proof.space import MAX_SPACE, assignments, decide_by, depends_on, reached
 from ..runtime.decision import Decision
 from ..runtime.interpret import Interpreter, Unknown
 
@@ -137,7 +137,7 @@ class Analysis:
         else:
             env, _ = self.interpreter.resolve(values, defaults=False)
             decided = [self.actions[a] for a in actions]
-            nodes = _closure_nodes(self.policy, [*exprs, *(e for a in decided for e in a.exprs())])
+            nodes = reached(self.policy, [*exprs, *(e for a in decided for e in a.exprs())])
             nodes |= {("action", a) for a in actions}
             for kind, name in self.policy.order:
                 if (kind, name) not in nodes:
@@ -185,21 +185,3 @@ class Analysis:
     def rerun(self, row: Row) -> Row:
         """``row``'s combination of facts, evaluated by this policy (a store's base, to compare decisions)."""
         return Row(row.values, self.env(row.values))
-
-
-def _closure_nodes(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[tuple[str, str]]:
-    """The named conditions and actions ``exprs`` read, directly or through each other."""
-    actions = {a.id: a for a in policy.actions}
-    out: set[tuple[str, str]] = set()
-    todo = list(exprs)
-    while todo:
-        expr = todo.pop()
-        for name in expr.conditions:
-            if ("condition", name) not in out:
-                out.add(("condition", name))
-                todo.append(policy.conditions[name])
-        for action in expr.actions:
-            if ("action", action) not in out:
-                out.add(("action", action))
-                todo += list(actions[action].exprs())
-    return out

@@ -260,7 +260,7 @@ def _selector(value: Any) -> tuple[tuple[str, ...], str | None]:
     return tuple(value), None
 
 
-def _clauses(doc: Document, raw: Any, base: PathT) -> tuple[Clause, ...]:
+def _clauses(raw: Any, base: PathT) -> tuple[Clause, ...]:
     items = [(raw, base)] if isinstance(raw, dict) else [(c, (*base, i)) for i, c in enumerate(raw)]
     out = []
     for clause, path in items:
@@ -288,7 +288,7 @@ def _parse(doc: Document) -> list[Invariant]:
         stores = item.get("for_stores", "all")
         out.append(Invariant(item["id"], item.get("description"), expr("when"), expr("unless"),
                              stores if isinstance(stores, str) else tuple(stores),
-                             _clauses(doc, item["expect"], (*path, "expect")), path, doc))
+                             _clauses(item["expect"], (*path, "expect")), path, doc))
     return out
 
 

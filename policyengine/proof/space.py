@@ -20,7 +20,7 @@ from ..pipeline.model import FactSpec
 from . import smt
 
 __all__ = ["ENUMERATE_LIMIT", "MAX_SPACE", "Strategy", "assignments", "combinations", "decide_by", "depends_on",
-           "describe", "enumerate_limit", "finite_needed", "possible_assignments"]
+           "describe", "enumerate_limit", "finite_needed", "possible_assignments", "reached"]
 
 MAX_SPACE = 1 << 16
 """More fact combinations than this for one question and it is not enumerated (the SMT solver decides it, or it is
@@ -67,21 +67,33 @@ def decide_by(facts: Iterable[FactSpec], limit: int = MAX_SPACE) -> Strategy:
     return Strategy(tuple(f for f in chosen if not f.finite), combinations(f.domain for f in chosen if f.finite), limit)
 
 
-def depends_on(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[str]:
-    """Every fact the conditions read, directly or through named conditions and referenced actions."""
+def reached(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[tuple[str, str]]:
+    """The named conditions and actions ``exprs`` read, directly or through each other, as ``("condition", name)``
+    and ``("action", id)``."""
     actions = {a.id: a for a in policy.actions}
-    facts: set[str] = set()
-    seen: set[int] = set()
+    out: set[tuple[str, str]] = set()
     todo = list(exprs)
     while todo:
         expr = todo.pop()
-        if id(expr) in seen:
-            continue
-        seen.add(id(expr))
-        facts |= expr.facts
-        todo += [policy.conditions[c] for c in expr.conditions]
-        for action_id in expr.actions:
-            todo += list(actions[action_id].exprs())
+        for name in expr.conditions:
+            if ("condition", name) not in out:
+                out.add(("condition", name))
+                todo.append(policy.conditions[name])
+        for action in expr.actions:
+            if ("action", action) not in out:
+                out.add(("action", action))
+                todo += list(actions[action].exprs())
+    return out
+
+
+def depends_on(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[str]:
+    """Every fact the conditions read, directly or through named conditions and referenced actions."""
+    exprs = list(exprs)
+    actions = {a.id: a for a in policy.actions}
+    facts: set[str] = set().union(*(e.facts for e in exprs))
+    for kind, name in reached(policy, exprs):
+        for expr in [policy.conditions[name]] if kind == "condition" else actions[name].exprs():
+            facts |= expr.facts
     return facts
 
 
