@@ -26,11 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policyengine
-from policyengine.analysis import decide
 from policyengine.analysis.diff import diff_policies
 from policyengine.analysis.lint import lint
 from policyengine.analysis.verify import find_invariant_files, load_invariants, verify
-from policyengine.proof import smt
+from policyengine.proof import smt, space
 
 pytestmark = pytest.mark.skipif(not smt.available(), reason="policyengine[smt] is installed by make test")
 
@@ -256,7 +255,7 @@ def test_lint_and_verify_agree_by_enumeration_and_by_solver(monkeypatch: pytest.
                   for c in r.checks} for e, p in verified])
 
     findings, checks = run()
-    monkeypatch.setattr(decide, "ENUMERATE_LIMIT", 0)  # every question to the solver
+    monkeypatch.setattr(space, "ENUMERATE_LIMIT", 0)  # every question to the solver
     solved_findings, solved_checks = run()
     assert solved_findings == findings
     assert any(findings) and any(c.status == "violated" for c in checks[1].values())

@@ -18,26 +18,9 @@ import attrs
 
 from ..pipeline.compiler import CompiledExpr
 from ..proof import smt
-from ..proof.space import depends_on
+from ..proof.space import depends_on, enumerate_limit
 
-__all__ = ["ENUMERATE_LIMIT", "MAX_SPACE", "enumerate_limit", "Pred", "Query", "Undecided", "enabled", "false", "query", "true"]
-
-MAX_SPACE = 1 << 16
-"""More fact combinations than this for one analysis and it is not enumerated (the SMT solver decides it, or it is
-skipped when the solver is not installed)."""
-
-ENUMERATE_LIMIT = 1 << 12
-"""Enumeration evaluates every condition and action of the policy for each combination; while combinations times
-the policy's conditions and actions stay under this, enumeration is faster than the solver. Past it, with the
-solver installed, the solver decides (see :func:`enumerate_limit`)."""
-
-
-def enumerate_limit(policy: Any) -> int:
-    """How many combinations of ``policy``'s facts to enumerate before asking the solver instead (when installed)."""
-    if not smt.available():
-        return MAX_SPACE
-    return ENUMERATE_LIMIT // max(16, len(policy.order))
-
+__all__ = ["Pred", "Query", "Undecided", "enabled", "false", "query", "true"]
 
 class Undecided(Exception):
     """A question that could not be answered exactly; the message says why."""

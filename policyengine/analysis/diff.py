@@ -45,7 +45,7 @@ from ..loader import load
 from ..pipeline.compiler import CompiledPolicy
 from ..pipeline.yamlsource import missing
 from ..proof import smt
-from ..proof.space import depends_on
+from ..proof.space import decide_by, depends_on
 from ..runtime.interpret import Interpreter
 from .matrix import (
     MAX_COMBINATIONS,
@@ -507,8 +507,8 @@ class _Solver:
         sides = [(p, acts[action]) for p, acts in ((self.old, self.old_actions), (self.new, self.new_actions))
                  if action in acts]
         reads = [depends_on(p, a.exprs()) for p, a in sides]
-        if all(f.finite for (p, _), names in zip(sides, reads, strict=True) for f in p.facts if f.name in names):
-            return False
+        if not decide_by(f for (p, _), names in zip(sides, reads, strict=True) for f in p.facts if f.name in names).open:
+            return False  # every fact it reads is finite: the enumeration decides it
         if len(sides) == 2:
             return _meaning(self.old, sides[0][1]) != _meaning(self.new, sides[1][1])
         return True

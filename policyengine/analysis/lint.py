@@ -18,30 +18,29 @@ Rules (ids are stable; ``docs/lint.md`` explains each with an example and the fi
 * PE401 disabled-without-reason: an allow condition that can disable the action but gives people no reason;
 * PE501 override-changes-nothing: a store override (or one of its changes) that changes no decision.
 
-This module also holds the exact-enumeration core (:class:`Analysis`, with its translation for the solver) that
-``verify`` builds on.
+The exact-enumeration core the rules (and ``verify``) build on, :class:`~.machinery.Analysis`, is in
+:mod:`.machinery`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from ..engine import Engine
-from ..ir.python import function
 from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
 from ..pipeline.yamlsource import Document
 from ..proof import smt
-from ..proof.space import assignments, depends_on
+from ..proof.space import MAX_SPACE, depends_on, enumerate_limit
 from ..runtime.decision import Decision
-from ..runtime.interpret import Interpreter, Unknown, namespace_for
-from .decide import MAX_SPACE, Query, Undecided, enabled, enumerate_limit, false, query, true
+from ..runtime.interpret import Interpreter, Unknown
+from .decide import Query, Undecided, enabled, false, query, true
 from .lint_text import TEXT_RULES, text_findings
+from .machinery import Analysis, Space
 
 __all__ = ["MAX_SPACE", "RULES", "Analysis", "Finding", "LintReport", "Rule", "Skipped", "Space", "lint"]
 
@@ -134,172 +133,9 @@ class LintReport:
                 "skipped": [s.to_dict() for s in self.skipped]}
 
 
-# -- exact enumeration ---------------------------------------------------------------------------------------
-
-@attrs.frozen(slots=True)
-class Row:
-    """One possible combination of facts, and the environment the interpreter computed for it."""
-
-    values: Mapping[str, Any]
-    env: dict[Any, Any] = attrs.field(eq=False, repr=False)
-
-
-@attrs.frozen(slots=True)
-class Space:
-    """The possible combinations of the facts some conditions depend on, or why they cannot be enumerated."""
-
-    facts: tuple[str, ...]
-    """The facts the conditions depend on (directly, through named conditions and action references), in
-    declaration order. Rows may assign more: the facts the declared constraints tie to these."""
-    rows: tuple[Row, ...]
-    skipped: str | None = None
-
-    def project(self, row: Row) -> tuple[Any, ...]:
-        return tuple(row.values[name] for name in self.facts)
-
-
 def _is_literal(expr: CompiledExpr, value: str) -> bool:
     return expr.text.strip().lower() == value
 
-
-class Analysis:
-    """Evaluates one compiled policy over every possible combination of the finite facts some conditions read.
-
-    A space covers the facts the conditions depend on plus the facts the declared constraints tie to them
-    (transitively), so the constraints are applied exactly; rows are computed once per such set of facts.
-    """
-
-    def __init__(self, policy: CompiledPolicy) -> None:
-        self.policy = policy
-        self.interpreter = Interpreter(policy)
-        self.facts = {f.name: f for f in policy.facts}
-        self.actions = {a.id: a for a in policy.actions}
-        self.index = {f.name: i for i, f in enumerate(policy.facts)}
-        self._constraints = [frozenset(depends_on(policy, [e])) for e in policy.constraints.values()]
-        self._rows: dict[frozenset[str], tuple[Row, ...]] = {}
-        self._envs: dict[tuple[tuple[str, Any], ...], dict[Any, Any]] = {}
-        self._solver: tuple[smt.Encoder, smt.PolicyTerms, Any] | None = None
-
-    def solver(self) -> tuple[smt.Encoder, smt.PolicyTerms, Any]:
-        """The policy in z3, shared by every question asked of this analysis: ``(encoder, terms, possible)``, where
-        ``possible`` is its constraints. Raises :class:`~policyengine.proof.smt.Unsupported` (z3 missing too)."""
-        if self._solver is None:
-            encoder = smt.Encoder()
-            terms = encoder.policy(self.policy)
-            self._solver = (encoder, terms, terms.possible())
-        return self._solver
-
-    def space(self, exprs: Iterable[CompiledExpr], facts: Iterable[str] = (), limit: int = MAX_SPACE) -> Space:
-        names = depends_on(self.policy, exprs) | set(facts)
-        relevant = tuple(f.name for f in self.policy.facts if f.name in names)
-        open_facts = [self.facts[n] for n in relevant if not self.facts[n].finite]
-        if open_facts:
-            listed = ", ".join(f"{f.name} ({f.type})" for f in open_facts)
-            return Space(relevant, (), f"reads {listed}, which {'has' if len(open_facts) == 1 else 'have'} "
-                                       "no finite set of values")
-        closure = self._closure(set(relevant))
-        size = math.prod(len(self.facts[n].domain) for n in closure)
-        if size > limit:
-            return Space(relevant, (), f"{size} combinations of {len(closure)} facts (the limit is {limit})")
-        key = frozenset(closure)
-        rows = self._rows.get(key)
-        if rows is None:
-            rows = self._rows[key] = tuple(self._possible(key))
-        return Space(relevant, rows)
-
-    def _possible(self, names: frozenset[str]) -> Iterator[Row]:
-        """Every combination of ``names`` that breaks no declared constraint reading only them (as
-        :func:`~policyengine.proof.space.possible_assignments`, which fails on a constraint reading a fact that no
-        condition reads: the interpreter does not resolve such a fact, so it is bound here)."""
-        chosen = [f for f in self.policy.facts if f.name in names]
-        applicable = [e for e, facts in zip(self.policy.constraints.values(), self._constraints, strict=True)
-                      if facts <= names]
-        needed = {self.policy.facts[i].name for i in self.policy.needed}
-        for values in assignments(chosen):
-            env = self.env(values)
-            for name in names - needed:
-                env[f"f{self.index[name]}"] = values[name]
-            if all(self.interpreter.value(e, env) is not False for e in applicable):
-                yield Row(values, env)
-
-    def _closure(self, names: set[str]) -> set[str]:
-        out = set(names)
-        changed = True
-        while changed:
-            changed = False
-            for facts in self._constraints:
-                if facts & out and not facts <= out and all(self.facts[n].finite for n in facts):
-                    out |= facts
-                    changed = True
-        return out
-
-    def env(self, values: Mapping[str, Any]) -> dict[Any, Any]:
-        """The interpreter's environment for ``values`` (facts it does not assign are missing)."""
-        key = tuple(sorted(values.items()))
-        env = self._envs.get(key)
-        if env is None:
-            env, _ = self.interpreter.resolve(values, defaults=False)
-            self.interpreter.run(env)
-            self._envs[key] = env
-        return env
-
-    def solver_row(self, values: Mapping[str, Any], exprs: Iterable[CompiledExpr] | None = None,
-                   actions: Iterable[str] = ()) -> Row:
-        """The row of any valid values (a solver's counterexample: numbers, strings and sets too), facts that no
-        decision reads included, so that it can be re-checked by the interpreter. With ``exprs`` (and
-        ``actions``), only what they depend on is evaluated (a large policy is not run whole to re-check one
-        condition)."""
-        if exprs is None:
-            env = dict(self.env(values))
-        else:
-            env, _ = self.interpreter.resolve(values, defaults=False)
-            decided = [self.actions[a] for a in actions]
-            nodes = _closure_nodes(self.policy, [*exprs, *(e for a in decided for e in a.exprs())])
-            nodes |= {("action", a) for a in actions}
-            for kind, name in self.policy.order:
-                if (kind, name) not in nodes:
-                    continue
-                if kind == "condition":
-                    env[f"c_{name}"] = self.interpreter.value(self.policy.conditions[name], env)
-                else:  # as Interpreter.run decides an action
-                    env[f"a_{name}"] = self.interpreter._action(self.interpreter.shapes[name], env)
-        needed = set(self.policy.needed)
-        for name, value in values.items():
-            if self.index[name] not in needed:
-                env[f"f{self.index[name]}"] = value
-        return Row(values, env)
-
-    def value(self, expr: CompiledExpr, row: Row) -> bool | None:
-        """``expr``'s value in ``row`` (None if it could not be decided), evaluating it if the run did not (the
-        allow condition of a hidden action, say)."""
-        env = row.env
-        result = env[id(expr)] if id(expr) in env else self.interpreter.value(expr, env)
-        return None if isinstance(result, Unknown) else bool(result)
-
-    def decision(self, action: str, row: Row) -> Decision:
-        decision: Decision = row.env[f"a_{action}"]
-        return decision
-
-    def bind(self, expr: CompiledExpr, constants: Mapping[str, Any]) -> Callable[[Row], bool | None]:
-        """An evaluator for a condition compiled against this policy's context but not part of it (an
-        invariant's ``when``): its value in a row, None if it could not be decided."""
-        index = {f.name: i for i, f in enumerate(self.policy.facts)}
-        params = tuple(sorted({f"f{index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
-                              | {f"a_{a}" for a in expr.actions}))
-        namespace = namespace_for(self.policy)
-        namespace.update(constants)
-        fn = function(params, expr.python, namespace)
-
-        def evaluate(row: Row) -> bool | None:
-            args = [row.env[p] for p in params]
-            if any(isinstance(a, Unknown) for a in args):
-                return None
-            try:
-                return bool(fn(*args))
-            except Exception:  # noqa: BLE001 - as the interpreter: an error is "could not be decided"
-                return None
-
-        return evaluate
 
 
 # -- locations -------------------------------------------------------------------------------------------------
@@ -505,7 +341,7 @@ class _Linter:
                         return None
                     continue
                 for row in space.rows:
-                    if _shown(theirs.decision(action_id, _rerun(theirs, row))) != _shown(mine.decision(action_id, row)):
+                    if _shown(theirs.decision(action_id, theirs.rerun(row))) != _shown(mine.decision(action_id, row)):
                         return False
             return True
 
@@ -534,7 +370,7 @@ class _Linter:
                     self.skip(where, f"store {store}'s condition {condition.name!r}", f"{space.skipped}; {err}")
                     continue
             else:
-                same = all(theirs.value(b, _rerun(theirs, row)) == mine.value(m, row) for row in space.rows)
+                same = all(theirs.value(b, theirs.rerun(row)) == mine.value(m, row) for row in space.rows)
             if same:
                 redefined += 1
                 out.append(_Raw("PE501", where, f"store {store} redefines condition {condition.name!r} with the same "
@@ -595,24 +431,6 @@ class _Linter:
                     out.append(_Raw("PE302", _at(doc, fact.path), f"fact {fact.name!r} is not read by any condition",
                                     "remove it, or use it"))
         return out
-
-
-def _closure_nodes(policy: CompiledPolicy, exprs: Iterable[CompiledExpr]) -> set[tuple[str, str]]:
-    """The named conditions and actions ``exprs`` read, directly or through each other."""
-    actions = {a.id: a for a in policy.actions}
-    out: set[tuple[str, str]] = set()
-    todo = list(exprs)
-    while todo:
-        expr = todo.pop()
-        for name in expr.conditions:
-            if ("condition", name) not in out:
-                out.add(("condition", name))
-                todo.append(policy.conditions[name])
-        for action in expr.actions:
-            if ("action", action) not in out:
-                out.add(("action", action))
-                todo += list(actions[action].exprs())
-    return out
 
 
 class _Compare:
@@ -743,11 +561,6 @@ def _constant(q: Query, expr: CompiledExpr) -> bool | None:
     if q.forall(false(expr)):
         return False
     return None
-
-
-def _rerun(analysis: Analysis, row: Row) -> Row:
-    """``row``'s combination of facts, evaluated by another policy (a store's base, to compare decisions)."""
-    return Row(row.values, analysis.env(row.values))
 
 
 def _shown(decision: Decision) -> tuple[Any, ...]:

@@ -23,7 +23,7 @@ from ..pipeline.yamlsource import Document
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from .lint import Analysis
+    from .machinery import Analysis
 
 __all__ = ["TEXT_RULES", "text_findings"]
 
@@ -83,7 +83,7 @@ def _named(text: str, values: tuple[str, ...]) -> set[str]:
                                            re.IGNORECASE if v == v.lower() else 0)}
 
 
-def _reasons(policy: CompiledPolicy, action: CompiledAction) -> Iterator[tuple[str, str, bool]]:
+def _reasons(action: CompiledAction) -> Iterator[tuple[str, str, bool]]:
     """``(reason text, where its condition is, whether it is the visibility's)`` of each gate of ``action``."""
     spec = action.spec
     if spec.hidden_reason:
@@ -101,7 +101,7 @@ def _reason_values(analysis: Analysis, action: CompiledAction) -> Iterator[Raw]:
         return
     enums = [analysis.facts[name] for name in space.facts if analysis.facts[name].type == "enum"]
     decided = [(row, analysis.decision(action.id, row)) for row in space.rows]
-    for text, where, visibility in _reasons(analysis.policy, action):
+    for text, where, visibility in _reasons(action):
         for fact in enums:
             values = tuple(fact.values or ())
             named = _named(text, values)

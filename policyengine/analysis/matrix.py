@@ -31,7 +31,7 @@ import attrs
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..proof import smt
-from ..proof.space import depends_on
+from ..proof.space import combinations, depends_on
 from ..runtime.decision import Decision, Effect
 from ..runtime.interpret import Interpreter, Unknown
 from ..runtime.values import check_value
@@ -501,10 +501,7 @@ class _Conditions:
 
 
 def space_size(axes: Sequence[Axis]) -> int:
-    size = 1
-    for axis in axes:
-        size *= len(axis.values)
-    return size
+    return combinations(a.values for a in axes)
 
 
 def check_size(axes: Sequence[Axis], limit: int) -> None:

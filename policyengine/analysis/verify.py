@@ -39,9 +39,9 @@ from ..pipeline.model import Expr
 from ..pipeline.validate import valid_document
 from ..pipeline.yamlsource import Document, read_document
 from ..proof import smt
+from ..proof.space import enumerate_limit
 from ..runtime.decision import Decision
-from . import decide
-from .lint import Analysis, Row, Space
+from .machinery import Analysis, Row, Space
 
 __all__ = ["KIND", "STATES", "ActionState", "Check", "Clause", "Counterexample", "Invariant", "InvariantResult",
            "Invariants", "VerifyReport", "find_invariant_files", "load_invariants", "verify"]
@@ -260,7 +260,7 @@ def _selector(value: Any) -> tuple[tuple[str, ...], str | None]:
     return tuple(value), None
 
 
-def _clauses(doc: Document, raw: Any, base: PathT) -> tuple[Clause, ...]:
+def _clauses(raw: Any, base: PathT) -> tuple[Clause, ...]:
     items = [(raw, base)] if isinstance(raw, dict) else [(c, (*base, i)) for i, c in enumerate(raw)]
     out = []
     for clause, path in items:
@@ -288,7 +288,7 @@ def _parse(doc: Document) -> list[Invariant]:
         stores = item.get("for_stores", "all")
         out.append(Invariant(item["id"], item.get("description"), expr("when"), expr("unless"),
                              stores if isinstance(stores, str) else tuple(stores),
-                             _clauses(doc, item["expect"], (*path, "expect")), path, doc))
+                             _clauses(item["expect"], (*path, "expect")), path, doc))
     return out
 
 
@@ -437,8 +437,8 @@ def _check(inv: Invariant, target: _Target, compiled: _Compiled, analysis: Analy
     actions = {a for c in inv.clauses for a in _states(policy, c) if a in analysis.actions}
     exprs: list[CompiledExpr] = [e for a in policy.actions if a.id in actions for e in a.exprs()]
     exprs += [e for e in (compiled.when, compiled.unless) if e is not None]
-    # Enumerate while that is cheap (decide.enumerate_limit); past it, or with no finite space, the solver decides.
-    space = analysis.space(exprs, limit=decide.enumerate_limit(policy))
+    # Enumerate while that is cheap (space.enumerate_limit); past it, or with no finite space, the solver decides.
+    space = analysis.space(exprs, limit=enumerate_limit(policy))
     if space.skipped:
         return _solve(inv, target, compiled, analysis, space)
     matches = _matcher(analysis, compiled)

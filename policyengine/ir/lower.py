@@ -3,20 +3,25 @@ bool with a string, an enum with a value it does not declare, a non-boolean used
 the load budget) and builds the condition's :mod:`IR <.nodes>`.
 
 Only a documented subset of rule-engine is accepted; anything else is a load-time error, never a silent difference
-from rule-engine's own evaluation (which the test suite uses as the oracle).
+from rule-engine's own evaluation (which the test suite uses as the oracle). When a condition does not lower, the
+compiler asks this module, too, for what the diagnostics name (:func:`bad_literals`, :func:`static_mismatch`,
+:func:`non_literal_member`).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 import rule_engine
+import rule_engine.errors
 from rule_engine import DataType, ast
 
+from ..pipeline.literals import BadLiteral
+from ..pipeline.model import FactSpec
 from ..pipeline.numbers import MAX_LITERAL_DIGITS, MAX_LITERAL_EXPONENT, literal_problem
 from ..pipeline.regexes import unsafe_reason
 from .nodes import (
@@ -40,7 +45,8 @@ from .nodes import (
     Type,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_LIST_ITEMS", "LoweringError", "lower", "type_name"]
+__all__ = ["MAX_DEPTH", "MAX_LIST_ITEMS", "LoweringError", "bad_literals", "lower", "non_literal_member",
+           "static_mismatch", "type_name"]
 
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
@@ -321,3 +327,113 @@ def lower(rule: rule_engine.Rule, *, facts: Mapping[str, Any], fact_index: Mappi
         raise LoweringError(f"a condition must be true or false, but this is a {type_name(node.result_type)}",
                             lowering.needle(node))
     return lowering.expr(node)
+
+
+# -- reading a condition that does not lower: the diagnostics that name every problem at once -------------------------
+
+_OPERANDS = ("left", "right", "member", "container", "condition", "case_true", "case_false")
+
+
+def _operands(node: Any, *, whole: bool = False) -> list[Any]:
+    """``node``'s operands in the order written; ``whole`` adds the object an attribute is read from and a list
+    literal's members (every sub-expression)."""
+    keys = (*_OPERANDS, "object") if whole else _OPERANDS
+    out = [child for key in keys if isinstance(child := getattr(node, key, None), ast.ExpressionBase)]
+    members = getattr(node, "value", None) if whole else None
+    if isinstance(members, (tuple, list)):
+        out += [item for item in members if isinstance(item, ast.ExpressionBase)]
+    return out
+
+
+def _dotted_name(node: Any) -> str | None:
+    """``order.status`` for a chain of attributes read from a symbol, else None."""
+    names: list[str] = []
+    while isinstance(node, ast.GetAttributeExpression):
+        names.append(node.name)
+        node = node.object
+    if isinstance(node, ast.SymbolExpression):
+        return ".".join([node.name, *reversed(names)])
+    return None
+
+
+def _pairs(node: Any) -> Iterator[tuple[Any, Any]]:
+    """(fact side, literal side) of each comparison and ``in`` list under ``node``, in reading order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        # `==`/`!=` only: a regex (`=~`) or an ordering compares no declared value
+        if type(current) is ast.ComparisonExpression:
+            yield current.left, current.right
+            yield current.right, current.left
+        elif isinstance(current, ast.ContainsExpression) and isinstance(current.container,
+                                                                        (ast.ArrayExpression, ast.SetExpression)):
+            for item in current.container.value:
+                yield current.member, item
+        stack.extend(reversed(_operands(current, whole=True)))
+
+
+def bad_literals(rule: rule_engine.Rule, facts: Mapping[str, FactSpec]) -> list[BadLiteral]:
+    """Every string literal compared with (or listed for ``in``) an enum fact that does not declare it, in order."""
+    found: list[BadLiteral] = []
+    for fact_node, literal in _pairs(rule.statement.expression):
+        name = _dotted_name(fact_node)
+        spec = facts.get(name) if name is not None else None
+        if spec is None or spec.type != "enum" or not isinstance(literal, ast.StringExpression):
+            continue
+        bad = BadLiteral(spec, literal.value)
+        if literal.value not in spec.values and bad not in found:
+            found.append(bad)
+    return found
+
+
+def _static_type(node: Any, facts: Mapping[str, FactSpec], conditions: set[str]) -> tuple[str, str] | None:
+    """(type, how to show it) of a reference or literal, from the declarations alone."""
+    if isinstance(node, ast.StringExpression):
+        return "string", repr(node.value)
+    if isinstance(node, ast.FloatExpression):
+        return "number", str(node.value)
+    if isinstance(node, ast.BooleanExpression):
+        return "bool", str(node.value).lower()
+    dotted = _dotted_name(node)
+    if dotted is None:
+        return None
+    if dotted in facts:
+        kind = facts[dotted].type
+        return ("string" if kind == "enum" else kind), dotted
+    if dotted in conditions:
+        return "bool", dotted
+    return None
+
+
+def static_mismatch(text: str, facts: Mapping[str, FactSpec], conditions: set[str]) -> tuple[str, str] | None:
+    """(message, needle) of the comparison rule-engine's typed parse rejected without saying where, found by
+    parsing ``text`` untyped; None when there is none."""
+    try:
+        root = rule_engine.Rule(text).statement.expression
+    except rule_engine.errors.EngineError:
+        return None
+    todo = [root]
+    while todo:
+        node = todo.pop(0)
+        if isinstance(node, ast.ComparisonExpression):
+            left, right = (_static_type(n, facts, conditions) for n in (node.left, node.right))
+            if left and right and left[0] != right[0]:
+                return f"cannot compare {left[1]} ({left[0]}) with {right[1]} ({right[0]})", right[1].strip("'")
+        todo += _operands(node)
+    return None
+
+
+def non_literal_member(rule: rule_engine.Rule) -> str | None:
+    """How to show the first member of a list or set literal in ``rule`` that is not a literal (a fact, say), or
+    None. Lists hold literals only; the ``in`` translation reads each member's value."""
+    todo = [rule.statement.expression]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.ArrayExpression, ast.SetExpression)):
+            for member in node.value:
+                if not isinstance(member, _LITERALS):
+                    return _dotted_name(member) or "an expression"
+            todo += list(node.value)
+        todo += _operands(node)
+        todo += [node.object] if isinstance(getattr(node, "object", None), ast.ExpressionBase) else []
+    return None

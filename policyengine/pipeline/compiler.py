@@ -16,17 +16,16 @@ from typing import Any
 
 import attrs
 import rule_engine
-import rule_engine.ast as re_ast
 from rule_engine import DataType
 from rule_engine import errors as re_errors
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
-from ..ir.lower import MAX_DEPTH, LoweringError, lower
+from ..ir.lower import MAX_DEPTH, LoweringError, bad_literals, lower, non_literal_member, static_mismatch
 from ..ir.nodes import ACTION_STATES, Node
 from ..ir.python import PythonSource
 from ..ir.walk import reads
 from .hints import bare_value_hint, operator_hint
-from .literals import bad_literals, literal_hint
+from .literals import literal_hint
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .numbers import CONTEXT
 from .yamlsource import Document
@@ -224,7 +223,7 @@ class _Compiler:
         except Exception as err:  # noqa: BLE001 - whatever the parser raises, the author gets a located diagnostic
             self.error(expr.diagnostic(f"invalid condition: {err!r}"))
             return None
-        member = _non_literal_member(rule.statement.expression)
+        member = non_literal_member(rule)
         if member is not None:  # checked here: the translation of number lists assumes literal members
             self.error(expr.diagnostic(f"list members must be literal values, not {member}",
                                        offset=_find(expr.text, member),
@@ -234,7 +233,7 @@ class _Compiler:
             ir = lower(rule, facts=self.facts, fact_index=self.fact_index, conditions=self.condition_names)
             python = PythonSource(str(self.counter), self.constants).expr(ir)
         except LoweringError as err:
-            bad = bad_literals(rule.statement.expression, self.facts)
+            bad = bad_literals(rule, self.facts)
             if any(b.value == err.needle for b in bad):  # undeclared enum values: every one of them, at once
                 in_override = expr.doc.data.get("kind") == "StoreOverride"
                 for b in bad:
@@ -282,7 +281,7 @@ class _Compiler:
                                    or bare_value_hint(text, name))
         if isinstance(err, re_errors.AttributeResolutionError):
             return self.attribute_error(expr, err)
-        mismatch = _static_mismatch(text, self.facts, self.condition_names)
+        mismatch = static_mismatch(text, self.facts, self.condition_names)
         if mismatch is not None:
             message, needle = mismatch
             return expr.diagnostic(message, offset=_find(text, needle))
@@ -522,72 +521,6 @@ def _find_literal(text: str, value: str) -> int:
         if at >= 0:
             return at + 1
     return _find(text, value)
-
-
-def _static_type(node: Any, facts: Mapping[str, FactSpec], conditions: set[str]) -> tuple[str, str] | None:
-    """(type, how to show it) of a reference or literal, from the declarations alone."""
-    if isinstance(node, re_ast.StringExpression):
-        return "string", repr(node.value)
-    if isinstance(node, re_ast.FloatExpression):
-        return "number", str(node.value)
-    if isinstance(node, re_ast.BooleanExpression):
-        return "bool", str(node.value).lower()
-    names: list[str] = []
-    while isinstance(node, re_ast.GetAttributeExpression):
-        names.append(node.name)
-        node = node.object
-    if isinstance(node, re_ast.SymbolExpression):
-        dotted = ".".join([node.name, *reversed(names)])
-        if dotted in facts:
-            kind = facts[dotted].type
-            return ("string" if kind == "enum" else kind), dotted
-        if dotted in conditions:
-            return "bool", dotted
-    return None
-
-
-def _static_mismatch(text: str, facts: Mapping[str, FactSpec], conditions: set[str]) -> tuple[str, str] | None:
-    """Find the comparison rule-engine's typed parse rejected without saying where, by re-parsing untyped."""
-    try:
-        root = rule_engine.Rule(text).statement.expression
-    except re_errors.EngineError:
-        return None
-    todo = [root]
-    while todo:
-        node = todo.pop(0)
-        if isinstance(node, re_ast.ComparisonExpression):
-            left, right = (_static_type(n, facts, conditions) for n in (node.left, node.right))
-            if left and right and left[0] != right[0]:
-                return f"cannot compare {left[1]} ({left[0]}) with {right[1]} ({right[0]})", right[1].strip("'")
-        todo += [getattr(node, k) for k in ("left", "right", "member", "container", "condition", "case_true",
-                                            "case_false") if hasattr(getattr(node, k, None), "result_type")]
-    return None
-
-
-def _non_literal_member(root: Any) -> str | None:
-    """How to show the first member of a list or set literal in ``root`` that is not a literal (a fact, say), or
-    None. Lists hold literals only; the ``in`` translation reads each member's value."""
-    todo = [root]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (re_ast.ArrayExpression, re_ast.SetExpression)):
-            for member in node.value:
-                if not isinstance(member, (re_ast.StringExpression, re_ast.FloatExpression, re_ast.BooleanExpression)):
-                    return _shown(member)
-            todo += list(node.value)
-        todo += [child for k in ("left", "right", "member", "container", "condition", "case_true", "case_false",
-                                 "object") if isinstance(child := getattr(node, k, None), re_ast.ExpressionBase)]
-    return None
-
-
-def _shown(node: Any) -> str:
-    names: list[str] = []
-    while isinstance(node, re_ast.GetAttributeExpression):
-        names.append(node.name)
-        node = node.object
-    if isinstance(node, re_ast.SymbolExpression):
-        return ".".join([node.name, *reversed(names)])
-    return "an expression"
 
 
 def _find(text: str, needle: str | None) -> int:

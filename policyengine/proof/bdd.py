@@ -3,7 +3,7 @@ proved without trying every combination.
 
 A condition is *symbolic* when it is built with ``and``, ``or``, ``not``, ``? :`` and named conditions from leaves
 of one kind only: a bool fact, or ``==``/``!=``/``in`` between an enum or bool fact and string or boolean literals
-(rule-engine and the generated code agree on these by construction: plain equality and membership). Its meaning
+(every backend reads these nodes of the IR, :mod:`policyengine.ir`, as plain equality and membership). Its meaning
 is then a reduced, ordered multi-valued decision diagram (:class:`Diagrams`) over the facts, one level per fact in
 name order, one child per value. Such a condition can never fail to evaluate, so it is two-valued, like the
 Python it compiles to. Anything else (numbers, regexes, action references, ...) is not symbolic, and
@@ -12,11 +12,11 @@ Python it compiles to. Anything else (numbers, regexes, action references, ...) 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import rule_engine.ast as ast
-
+from ..ir.nodes import And, Compare, ConditionRef, Const, Contains, Fact, If, Members, Node, Not, Or
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 
@@ -94,30 +94,30 @@ class Diagrams:
 
 
 class Symbolic:
-    """The diagrams of one policy's symbolic conditions (None for a condition that is not symbolic)."""
+    """The diagrams of one policy's symbolic conditions (None for a condition that is not symbolic), read from
+    their IR (:attr:`~policyengine.pipeline.compiler.CompiledExpr.ir`). A node this does not model is not
+    symbolic: the caller enumerates it instead, never an approximation of it."""
 
     def __init__(self, policy: CompiledPolicy, diagrams: Diagrams) -> None:
         self.policy, self.d = policy, diagrams
         self.facts: Mapping[str, FactSpec] = {f.name: f for f in policy.facts}
         self._named: dict[str, int | None] = {}
-        self._exprs: dict[int, int | None] = {}
+        self._nodes: dict[Node, int | None] = {}  # IR nodes compare by structure: a shared part is built once
 
     def expr(self, expr: CompiledExpr) -> int | None:
-        if id(expr) not in self._exprs:
-            self._exprs[id(expr)] = None if expr.actions else self._node(expr.rule.statement.expression)
-        return self._exprs[id(expr)]
+        return None if expr.actions else self._node(expr.ir)
 
     def enabled(self, action_id: str) -> int | None:
         """An action is enabled: shown, allowed and no guard fires (its effects' conditions cannot fail here)."""
         action = next(a for a in self.policy.actions if a.id == action_id)
-        parts = [self.expr(action.visible), self.expr(action.allow), *(self.expr(g.when) for g in action.guards),
-                 *(self.expr(e.when) for e in action.effects if e.when is not None)]
-        if any(p is None for p in parts):
+        shown, allowed = self.expr(action.visible), self.expr(action.allow)
+        guards = [self.expr(g.when) for g in action.guards]
+        effects = [self.expr(e.when) for e in action.effects if e.when is not None]
+        if shown is None or allowed is None or None in guards or None in effects:
             return None
-        guards = parts[2:2 + len(action.guards)]
-        out = self.d.apply("and", parts[0], parts[1])  # type: ignore[arg-type]
+        out = self.d.apply("and", shown, allowed)
         for guard in guards:
-            out = self.d.apply("and", out, self.d.negate(guard))  # type: ignore[arg-type]
+            out = self.d.apply("and", out, self.d.negate(guard))  # type: ignore[arg-type]  # None ruled out above
         return out
 
     def _named_condition(self, name: str) -> int | None:
@@ -126,54 +126,61 @@ class Symbolic:
             self._named[name] = self.expr(self.policy.conditions[name])
         return self._named[name]
 
-    def _node(self, node: Any) -> int | None:
+    def _node(self, node: Node) -> int | None:
+        if node not in self._nodes:
+            self._nodes[node] = self._build(node)
+        return self._nodes[node]
+
+    def _build(self, node: Node) -> int | None:  # noqa: PLR0911 - one branch per construct modelled
         d = self.d
-        if isinstance(node, ast.BooleanExpression):
-            return TRUE if node.value else FALSE
-        if isinstance(node, ast.LogicExpression) and node.type in ("and", "or"):
-            left, right = self._node(node.left), self._node(node.right)
-            return None if left is None or right is None else d.apply(node.type, left, right)
-        if isinstance(node, ast.UnaryExpression) and node.type == "not":
-            inner = self._node(node.right)
+        if isinstance(node, Const):
+            return (TRUE if node.value else FALSE) if node.type == "bool" else None
+        if isinstance(node, (And, Or)):
+            parts = [self._node(operand) for operand in node.operands]
+            if None in parts:
+                return None
+            op = "and" if isinstance(node, And) else "or"
+            return functools.reduce(lambda u, v: d.apply(op, u, v), parts)  # type: ignore[arg-type]  # None ruled out above
+        if isinstance(node, Not):
+            inner = self._node(node.operand)
             return None if inner is None else d.negate(inner)
-        if isinstance(node, ast.TernaryExpression):
-            c, t, e = (self._node(n) for n in (node.condition, node.case_true, node.case_false))
+        if isinstance(node, If) and node.type == "bool":
+            c, t, e = (self._node(n) for n in (node.test, node.then, node.otherwise))
             if c is None or t is None or e is None:
                 return None
             return d.apply("or", d.apply("and", c, t), d.apply("and", d.negate(c), e))
-        if isinstance(node, ast.SymbolExpression) and node.name in self.policy.conditions:
+        if isinstance(node, ConditionRef):
             return self._named_condition(node.name)
-        fact = self._fact(node)
-        if fact is not None:
-            return d.fact(fact.name, lambda v: v is True) if fact.type == "bool" else None
-        if isinstance(node, ast.ComparisonExpression) and node.type in ("eq", "ne"):
-            return self._compare(node.left, node.right, node.type == "ne")
-        if isinstance(node, ast.ContainsExpression):
-            values = _literals(node.container)
-            fact = self._fact(node.member)
-            if values is None or fact is None or not fact.finite:
-                return None
-            return d.fact(fact.name, lambda v: any(_same(v, x) for x in values))
-        return None
+        if isinstance(node, Fact):
+            return d.fact(node.name, lambda v: v is True) if node.declared == "bool" else None
+        if isinstance(node, Compare) and node.op in ("==", "!="):
+            return self._compare(node.left, node.right, node.op == "!=")
+        if isinstance(node, Contains):
+            return self._contains(node.member, node.container)
+        return None  # numbers, strings, regexes, sets, lengths, action references: enumerated instead
 
-    def _compare(self, left: Any, right: Any, negated: bool) -> int | None:
+    def _compare(self, left: Node, right: Node, negated: bool) -> int | None:
         fact, literal = self._fact(left), _literal(right)
         if fact is None:
             fact, literal = self._fact(right), _literal(left)
-        if fact is None or not fact.finite or literal is None:
+        if fact is None or literal is None:
             return None
         same = self.d.fact(fact.name, lambda v: _same(v, literal[0]))
         return self.d.negate(same) if negated else same
 
-    def _fact(self, node: Any) -> FactSpec | None:
-        """The declared finite fact ``node`` reads (``order.status``), or None."""
-        names: list[str] = []
-        while isinstance(node, ast.GetAttributeExpression):
-            names.append(node.name)
-            node = node.object
-        if not isinstance(node, ast.SymbolExpression) or not names:
+    def _contains(self, member: Node, container: Node) -> int | None:
+        fact = self._fact(member)
+        if fact is None or not isinstance(container, Members) or \
+                not all(isinstance(v, (str, bool)) for v in container.values):
             return None
-        fact = self.facts.get(".".join([node.name, *reversed(names)]))
+        values = container.values
+        return self.d.fact(fact.name, lambda v: any(_same(v, x) for x in values))
+
+    def _fact(self, node: Node) -> FactSpec | None:
+        """The declared finite fact ``node`` reads (``order.status``), or None."""
+        if not isinstance(node, Fact):
+            return None
+        fact = self.facts.get(node.name)
         return fact if fact is not None and fact.finite else None
 
 
@@ -182,14 +189,6 @@ def _same(value: Any, literal: Any) -> bool:
     return type(value) is type(literal) and value == literal
 
 
-def _literal(node: Any) -> tuple[Any] | None:
-    if isinstance(node, (ast.StringExpression, ast.BooleanExpression)):
-        return (node.value,)
-    return (node,) if isinstance(node, (str, bool)) else None
-
-
-def _literals(node: Any) -> list[Any] | None:
-    if not isinstance(node, (ast.ArrayExpression, ast.SetExpression)):
-        return None
-    values = [_literal(item) for item in node.value]
-    return None if any(v is None for v in values) else [v[0] for v in values]  # type: ignore[index]
+def _literal(node: Node) -> tuple[Any] | None:
+    """A string or boolean literal's value, or None (a number never equals a finite fact's value)."""
+    return (node.value,) if isinstance(node, Const) and node.type in ("string", "bool") else None

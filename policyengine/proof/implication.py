@@ -19,7 +19,6 @@ conditions of each side, as compiled) and answers the same three ways.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -32,12 +31,12 @@ from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
 from .bdd import Diagrams, Symbolic
-from .space import depends_on
+from .space import MAX_SPACE, decide_by, depends_on
 
 __all__ = ["Budget", "Claim", "Cone", "OverBudget", "Term", "Unprovable", "decide", "MAX_CLAIM_SPACE",
            "MAX_PROOF_WORK"]
 
-MAX_CLAIM_SPACE = 1 << 16
+MAX_CLAIM_SPACE = MAX_SPACE
 """More combinations than this in one claim that must be enumerated (not decided on decision diagrams) and it is
 refused as unprovable rather than searched."""
 
@@ -230,7 +229,7 @@ class _Table:
         self.key = _getter([names.index(n) for n in self.support])
         self.memo: dict[Any, bool] = {}
 
-    def holds(self, combo: tuple[Any, ...], names: list[str]) -> bool:
+    def holds(self, combo: tuple[Any, ...]) -> bool:
         key = self.key(combo)
         try:
             return self.memo[key]
@@ -250,50 +249,51 @@ def decide(claim: Claim, cones: Mapping[str, Cone], facts: Mapping[str, FactSpec
 
     This is the one function a solver would serve for claims over facts without a finite set of values."""
     names = sorted(facts_of(claim, cones))
-    open_facts = [n for n in names if not facts[n].finite]
-    if open_facts:
-        return Unprovable(f"it reads {', '.join(open_facts)}, which has no finite set of values")
+    strategy = decide_by([facts[n] for n in names], MAX_CLAIM_SPACE)
+    if strategy.open:
+        return Unprovable(f"it reads {', '.join(f.name for f in strategy.open)}, which has no finite set of values")
     symbolic = _symbolically(claim, cones, names)  # any number of facts: its cost is paid node by node
-    if symbolic is not _ENUMERATE:
-        return symbolic  # type: ignore[no-any-return]  # _symbolically returns Any: its _ENUMERATE sentinel
-    chosen = [facts[n] for n in names]
-    size = math.prod(len(f.domain) for f in chosen)
-    if size > MAX_CLAIM_SPACE:
-        return Unprovable(f"{size} fact combinations are too many to check")
-    base = cones["base"]
-    base.budget.spend(size)
-    premise, *conclusions = (_Table(cones[t.side], t, names) for t in (claim.premise, *claim.conclusions))
-    impossible = None
-    for combo in itertools.product(*(f.domain for f in chosen)):
-        if not premise.holds(combo, names) or any(c.holds(combo, names) for c in conclusions):
-            continue
-        values = dict(zip(names, combo, strict=True))
-        if not _impossible(base, values):
-            return values
-        impossible = impossible or values
-    return impossible
+    if symbolic is not None:
+        return symbolic[0]
+    if strategy.too_many:
+        return Unprovable(f"{strategy.size} fact combinations are too many to check")
+    cones["base"].budget.spend(strategy.size)
+    return _enumerate(claim, cones, [facts[n] for n in names])
 
 
-_ENUMERATE = object()
-
-
-def _symbolically(claim: Claim, cones: Mapping[str, Cone], names: list[str]) -> Any:
+def _symbolically(claim: Claim, cones: Mapping[str, Cone], names: list[str]) -> tuple[dict[str, Any] | None] | None:
     """:func:`decide` with decision diagrams when every term (and every constraint that could rule a
     counterexample out) is symbolic: the same answer, including the same first counterexample, without trying
-    the combinations one by one. ``_ENUMERATE`` when something is not symbolic."""
+    the combinations one by one, as a 1-tuple; None when something is not symbolic."""
     base = cones["base"]
     d = base.symbolic.d
     premise, *conclusions = (cones[t.side].diagram(t) for t in (claim.premise, *claim.conclusions))
     constraints = [base.symbolic.expr(c) for c in base.policy.constraints.values() if base.reads([c]) <= set(names)]
     if premise is None or None in conclusions or None in constraints:
-        return _ENUMERATE
+        return None
     violation = premise
     for conclusion in conclusions:
-        violation = d.apply("and", violation, d.negate(conclusion))  # type: ignore[arg-type]
+        violation = d.apply("and", violation, d.negate(conclusion))  # type: ignore[arg-type]  # None ruled out
     possible = violation
     for constraint in constraints:
-        possible = d.apply("and", possible, constraint)  # type: ignore[arg-type]
-    return d.first(possible, names) or d.first(violation, names)
+        possible = d.apply("and", possible, constraint)  # type: ignore[arg-type]  # None ruled out
+    return (d.first(possible, names) or d.first(violation, names),)
+
+
+def _enumerate(claim: Claim, cones: Mapping[str, Cone], chosen: Sequence[FactSpec]) -> dict[str, Any] | None:
+    """:func:`decide` by trying every combination of ``chosen`` (the facts the claim reads, in name order), each
+    term's value remembered by the values of the facts it reads."""
+    names = [f.name for f in chosen]
+    premise, *conclusions = (_Table(cones[t.side], t, names) for t in (claim.premise, *claim.conclusions))
+    impossible = None
+    for combo in itertools.product(*(f.domain for f in chosen)):
+        if not premise.holds(combo) or any(c.holds(combo) for c in conclusions):
+            continue
+        values = dict(zip(names, combo, strict=True))
+        if not _impossible(cones["base"], values):
+            return values
+        impossible = impossible or values
+    return impossible
 
 
 def _impossible(cone: Cone, values: Mapping[str, Any]) -> bool:
