@@ -52,10 +52,30 @@ from fractions import Fraction
 from typing import Any
 
 import attrs
-from rule_engine import ast
 
+from ..ir import walk
+from ..ir.kleene import is_connective
+from ..ir.nodes import (
+    ActionRef,
+    And,
+    Arith,
+    Compare,
+    ConditionRef,
+    Const,
+    Contains,
+    Fact,
+    If,
+    Length,
+    Match,
+    Members,
+    Neg,
+    Node,
+    Not,
+    Or,
+)
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
+from ..pipeline.regexes import MAX_MATCHED_LENGTH
 
 
 class _LazyZ3:
@@ -453,6 +473,8 @@ class PolicyTerms:
         self.actions = {a.id: a for a in policy.actions}
         self._exprs: dict[int, Cond] = {}
         self._actions: dict[str, ActionTerms] = {}
+        self._skeletons: dict[Node, _Val] = {}  # structural keys: a shared sub-expression is translated once
+        self._nodes: dict[Node, _Val] = {}
 
     # -- conditions ----------------------------------------------------------------------------------------------
     def expr(self, expr: CompiledExpr) -> Cond:
@@ -478,8 +500,7 @@ class PolicyTerms:
             caveats |= self.action(action_id).caveats
         # What is unknown flows from the atoms that read a bad fact, an unknown named condition or an untrusted
         # action state (or whose computation fails), through the condition's three-valued skeleton.
-        value = self._node(expr.rule.statement.expression, skeleton=True)
-        assert value.kind == "bool"
+        value = self._skeleton(expr.ir)
         return Cond(value.term, value.error, frozenset(caveats | value.caveats))
 
     # -- actions ---------------------------------------------------------------------------------------------------
@@ -501,136 +522,174 @@ class PolicyTerms:
         caveats = frozenset().union(*[c.caveats for c in (visible, allow, *guards, *effects)])
         return ActionTerms(shown, enabled, errors, caveats)
 
-    # -- the AST -------------------------------------------------------------------------------------------------
-    def _fact_var(self, name: str) -> tuple[str, Any]:
-        spec = self.specs[name]
-        return name, self.encoder.fact(spec)
+    # -- the IR ----------------------------------------------------------------------------------------------------
+    def _skeleton(self, node: Node) -> _Val:
+        """``node`` as part of its condition's three-valued skeleton (``and``, ``or``, ``not``, a boolean ``?:`` and
+        ``true``/``false`` from the top, as :func:`policyengine.ir.kleene.evaluate` reads them); every other node is
+        an atom (:meth:`_atom`). The value's ``error`` is the condition's unknown."""
+        found = self._skeletons.get(node)
+        if found is None:
+            found = self._skeletons[node] = self._connective(node) if is_connective(node) else self._atom(node)
+        return found
 
-    def _reference(self, node: Any) -> _Val:
-        names: list[str] = []
-        while isinstance(node, ast.GetAttributeExpression):
-            names.append(node.name)
-            node = node.object
-        names.append(node.name)
-        names.reverse()
-        if names[0] == "actions":
-            # a state decided under errors is never trusted, but for a visibility read while the action is shown
-            action = self.action(names[1])
-            trusted = action.visible if names[2] == "visible" else _false()
-            return _Val("bool", action.state(names[2]), z3.And(action.errors, z3.Not(trusted)))
-        if len(names) == 1 and names[0] in self.policy.conditions:
-            cond = self.condition(names[0])
-            return _Val("bool", cond.value, cond.unknown)
-        for cut in range(len(names), 1, -1):
-            fact = ".".join(names[:cut])
-            if fact in self.specs:
-                spec = self.specs[fact]
-                _, var = self._fact_var(fact)
-                kind = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}[spec.type]
-                bad = self.encoder.bad[fact]
-                value = _Val(kind, var, bad, values=spec.values if kind == "enum" else (), host=kind == "str")
-                for _attribute in names[cut:]:  # only .length passes the compiler
-                    length = var.length if kind == "set" else z3.Length(_text_of(value))
-                    value = _Val("num", z3.ToReal(length), bad)
-                return value
-        raise Unsupported(f"cannot resolve {'.'.join(names)!r}")  # pragma: no cover - the compiler resolved it
+    def _connective(self, node: Node) -> _Val:
+        if isinstance(node, (And, Or)):
+            parts = [self._skeleton(operand) for operand in node.operands]
+            is_and = isinstance(node, And)
+            terms = [p.term for p in parts]
 
-    def _node(self, node: Any, skeleton: bool = False) -> _Val:
-        """``node`` in z3. ``skeleton``: it is part of its condition's boolean skeleton (``and``, ``or``, ``not`` and
-        ``?:`` from the top), which is three-valued (Kleene) as the interpreter decides; everything below is an atom,
-        unknown as soon as anything inside it is (Python's own short circuit, whose raising makes it unknown)."""
-        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
-            return self._reference(node)
-        if isinstance(node, ast.BooleanExpression):
-            return _Val("bool", z3.BoolVal(bool(node.value)), _false())
-        if isinstance(node, ast.FloatExpression):
-            return _Val("num", _fraction(Decimal(node.value)), _false())
-        if isinstance(node, ast.StringExpression):
-            return _Val("str", text(node.value), _false(), literal=node.value)
-        if isinstance(node, ast.UnaryExpression):
-            right = self._node(node.right, skeleton and node.type == "not")
-            if node.type == "not":
-                return _Val("bool", z3.Not(right.term), right.error, right.caveats)
-            return _Val("num", -right.term, right.error, right.caveats | {ARITHMETIC_CAVEAT})
-        if isinstance(node, ast.LogicExpression):
-            left, right = self._node(node.left, skeleton), self._node(node.right, skeleton)
-            caveats = left.caveats | right.caveats
-            if skeleton:  # Kleene: an operand known to decide decides, whatever the other one is
-                def decides(v: _Val) -> Any:
-                    return z3.And(z3.Not(v.error), z3.Not(v.term) if node.type == "and" else v.term)
+            def decides(v: _Val) -> Any:  # Kleene: a known operand that decides decides, whatever the others are
+                return z3.And(z3.Not(v.error), z3.Not(v.term) if is_and else v.term)
 
-                error = z3.And(z3.Or(left.error, right.error), z3.Not(decides(left)), z3.Not(decides(right)))
-                term = z3.And(left.term, right.term) if node.type == "and" else z3.Or(left.term, right.term)
-                return _Val("bool", term, error, caveats)
-            if node.type == "and":  # Python's short circuit: the right side runs only when the left is true
-                return _Val("bool", z3.And(left.term, right.term),
-                            z3.Or(left.error, z3.And(left.term, right.error)), caveats)
-            return _Val("bool", z3.Or(left.term, right.term),
-                        z3.Or(left.error, z3.And(z3.Not(left.term), right.error)), caveats)
-        if isinstance(node, ast.TernaryExpression):
-            cond = self._node(node.condition, skeleton)
-            true, false = self._node(node.case_true, skeleton), self._node(node.case_false, skeleton)
-            if "enum" in (true.kind, false.kind):  # compare as text: the branches may be different enums
-                true, false = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (true, false))
-            return _Val(true.kind, z3.If(cond.term, true.term, false.term),
-                        z3.Or(cond.error, z3.If(cond.term, true.error, false.error)),
-                        cond.caveats | true.caveats | false.caveats, host=true.host or false.host)
-        if isinstance(node, ast.FuzzyComparisonExpression):
-            return self._regex(node)
-        if isinstance(node, ast.ComparisonExpression):
+            error = z3.And(_any([p.error for p in parts]), *[z3.Not(decides(p)) for p in parts])
+            return _Val("bool", z3.And(*terms) if is_and else z3.Or(*terms), error, _caveats(*parts))
+        if isinstance(node, Not):
+            operand = self._skeleton(node.operand)
+            return _Val("bool", z3.Not(operand.term), operand.error, operand.caveats)
+        if isinstance(node, If):  # a boolean ?: unknown when its test is, else the branch taken
+            test, then, otherwise = (self._skeleton(n) for n in (node.test, node.then, node.otherwise))
+            return _Val("bool", z3.If(test.term, then.term, otherwise.term),
+                        z3.Or(test.error, z3.If(test.term, then.error, otherwise.error)), _caveats(test, then, otherwise))
+        assert isinstance(node, Const)
+        return _Val("bool", z3.BoolVal(bool(node.value)), _false())
+
+    def _atom(self, node: Node) -> _Val:
+        """An atom, as the runtime decides it: unknown as soon as anything it reads is (a bad fact, an unknown named
+        condition, an action state decided under errors), even where a ``?:``, ``and`` or ``or`` inside it would
+        not need that value; else unknown when its computation fails (in Python's evaluation order)."""
+        value = self._node(node)
+        read = walk.reads(node)
+        unknown = [value.error]
+        for name in sorted(read.facts):
+            self.encoder.fact(self.specs[name])
+            unknown.append(self.encoder.bad[name])
+        unknown += [self.condition(name).unknown for name in sorted(read.conditions)]
+        for action_id in sorted(read.actions):
+            action = self.action(action_id)
+            states = {state for a, state in read.action_states if a == action_id}
+            # a state decided under errors is never trusted, but for a visibility (visible, hidden) read while the
+            # action is shown: the runtime's rule, however the atom spells it (issue 23)
+            trusted = action.visible if states <= {"visible", "hidden"} else _false()
+            unknown.append(z3.And(action.errors, z3.Not(trusted)))
+        return _Val("bool", value.term, _any(unknown), value.caveats)
+
+    def _node(self, node: Node) -> _Val:
+        """``node`` inside an atom, in z3: its value and whether computing it fails, given that everything it reads
+        is valid (:meth:`_atom` adds what it reads)."""
+        found = self._nodes.get(node)
+        if found is None:
+            found = self._nodes[node] = self._inner(node)
+        return found
+
+    def _inner(self, node: Node) -> _Val:  # noqa: PLR0911 - one branch per construct
+        if isinstance(node, Fact):
+            spec = self.specs[node.name]
+            kind = _KIND[spec.type]
+            return _Val(kind, self.encoder.fact(spec), _false(), values=spec.values if kind == "enum" else (),
+                        host=kind == "str")
+        if isinstance(node, Length):
+            return self._length(node)
+        if isinstance(node, ConditionRef):
+            return _Val("bool", self.condition(node.name).value, _false())
+        if isinstance(node, ActionRef):
+            return _Val("bool", self.action(node.action).state(node.state), _false())
+        if isinstance(node, Const):
+            return _constant(node.value)
+        if isinstance(node, Not):
+            operand = self._node(node.operand)
+            return _Val("bool", z3.Not(operand.term), operand.error, operand.caveats)
+        if isinstance(node, (And, Or)):
+            return self._short_circuit(node)
+        if isinstance(node, If):
+            return self._choice(node)
+        if isinstance(node, Neg):
+            operand = self._node(node.operand)
+            return _Val("num", -operand.term, operand.error, operand.caveats | {ARITHMETIC_CAVEAT})
+        if isinstance(node, Compare):
             return self._compare(node)
-        if isinstance(node, ast.ContainsExpression):
+        if isinstance(node, Contains):
             return self._contains(node)
-        if isinstance(node, (ast.ArithmeticExpression, ast.AddExpression, ast.SubtractExpression)):
+        if isinstance(node, Arith):
             return self._arithmetic(node)
-        raise Unsupported(f"{type(node).__name__} is not modelled")  # pragma: no cover - the compiler rejects it
+        if isinstance(node, Match):
+            return self._regex(node)
+        raise Unsupported(f"{_construct(node)} is not modelled by the solver")
 
-    def _compare(self, node: Any) -> _Val:
-        left, right = self._node(node.left), self._node(node.right)
-        if "set" in (left.kind, right.kind):
+    def _length(self, node: Length) -> _Val:
+        operand = self._node(node.operand)
+        if operand.kind == "set":
+            return _Val("num", z3.ToReal(operand.term.length), operand.error, operand.caveats)
+        if operand.kind in ("str", "enum"):
+            return _Val("num", z3.ToReal(z3.Length(_text_of(operand))), operand.error, operand.caveats)
+        raise Unsupported(f".length of {_construct(node.operand)} is not modelled by the solver")
+
+    def _short_circuit(self, node: And | Or) -> _Val:
+        """``and``/``or`` inside an atom: Python's, whose later operands run only while the earlier ones have not
+        decided (a failure in one that does not run fails nothing)."""
+        parts = [self._node(operand) for operand in node.operands]
+        is_and = isinstance(node, And)
+        errors: list[Any] = []
+        running: list[Any] = []
+        for part in parts:
+            errors.append(z3.And(*running, part.error) if running else part.error)
+            running.append(part.term if is_and else z3.Not(part.term))
+        terms = [p.term for p in parts]
+        return _Val("bool", z3.And(*terms) if is_and else z3.Or(*terms), _any(errors), _caveats(*parts))
+
+    def _choice(self, node: If) -> _Val:
+        """``?:`` inside an atom: Python's conditional expression, which computes the branch taken only."""
+        test, then, otherwise = (self._node(n) for n in (node.test, node.then, node.otherwise))
+        if "set" in (then.kind, otherwise.kind):
+            raise Unsupported("a ?: choosing between sets is not modelled by the solver")
+        if "enum" in (then.kind, otherwise.kind):  # compare as text: the branches may be different enums
+            then, otherwise = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (then, otherwise))
+        return _Val(then.kind, z3.If(test.term, then.term, otherwise.term),
+                    z3.Or(test.error, z3.If(test.term, then.error, otherwise.error)), _caveats(test, then, otherwise),
+                    host=then.host or otherwise.host)
+
+    def _compare(self, node: Compare) -> _Val:
+        if isinstance(node.left, Members) or isinstance(node.right, Members) or node.operand_type == "set":
             raise Unsupported("comparing sets is not modelled by the solver (use membership and .length)")
-        compare = _COMPARE[node.type]
-        error, caveats = z3.Or(left.error, right.error), left.caveats | right.caveats
+        left, right = self._node(node.left), self._node(node.right)
+        compare = _COMPARE[node.op]
+        error, caveats = z3.Or(left.error, right.error), _caveats(left, right)
         if left.kind == "enum" and right.literal is not None:
             return _Val("bool", _index_in(left, lambda v: compare(v, right.literal)), error, caveats)
         if right.kind == "enum" and left.literal is not None:
             return _Val("bool", _index_in(right, lambda v: compare(left.literal, v)), error, caveats)
-        if left.kind == right.kind == "enum" and left.values == right.values and node.type in ("eq", "ne"):
+        if left.kind == right.kind == "enum" and left.values == right.values and node.op in ("==", "!="):
             return _Val("bool", compare(left.term, right.term), error, caveats)
         _host_pair(left, right)
         a, b = (_text_of(v) if v.kind == "enum" else v.term for v in (left, right))
         return _Val("bool", compare(a, b), error, caveats)
 
-    def _contains(self, node: Any) -> _Val:
+    def _contains(self, node: Contains) -> _Val:
         member = self._node(node.member)
-        container = node.container
-        if isinstance(container, (ast.ArrayExpression, ast.SetExpression)):
-            options = [self._node(item) for item in container.value]
-            if member.kind == "set":
-                raise Unsupported("a set in a list is not modelled by the solver")
+        if member.kind == "set":
+            raise Unsupported("a set in a list or a set is not modelled by the solver")
+        if isinstance(node.container, Members):
+            listed = node.container.values
             if member.kind == "enum":
-                listed = {o.literal for o in options}
                 return _Val("bool", _index_in(member, lambda v: v in listed), member.error, member.caveats)
-            for option in options:
-                _host_pair(member, option)
-            return _Val("bool", _any([member.term == o.term for o in options]), member.error, member.caveats)
-        box = self._node(container)
+            options = [_constant(value).term for value in listed]
+            return _Val("bool", _any([member.term == o for o in options]), member.error, member.caveats)
+        box = self._node(node.container)
         _host_pair(member, attrs.evolve(box, host=box.host or box.kind == "set"))
-        error = z3.Or(member.error, box.error)
+        error, caveats = z3.Or(member.error, box.error), _caveats(member, box)
         text = _text_of(member) if member.kind == "enum" else member.term
         if box.kind == "set":
-            return _Val("bool", box.term.contains(text), error, member.caveats)
+            return _Val("bool", box.term.contains(text), error, caveats)
         if box.kind == "enum" and member.literal is not None:
-            return _Val("bool", _index_in(box, lambda v: member.literal in v), error, member.caveats)
+            return _Val("bool", _index_in(box, lambda v: member.literal in v), error, caveats)
         box_text = _text_of(box) if box.kind == "enum" else box.term
-        return _Val("bool", z3.Contains(box_text, text), error, member.caveats | box.caveats)
+        return _Val("bool", z3.Contains(box_text, text), error, caveats)
 
-    def _arithmetic(self, node: Any) -> _Val:
+    def _arithmetic(self, node: Arith) -> _Val:
         left, right = self._node(node.left), self._node(node.right)
         a, b = left.term, right.term
         error = z3.Or(left.error, right.error)
-        caveats = left.caveats | right.caveats | {ARITHMETIC_CAVEAT}
-        kind = node.type
+        caveats = _caveats(left, right) | {ARITHMETIC_CAVEAT}
+        kind = node.op
         if kind == "add":
             return _Val("num", a + b, error, caveats)
         if kind == "sub":
@@ -645,38 +704,65 @@ class PolicyTerms:
             failed = z3.Or(error, b == 0, z3.And(b != 0, z3.Or(quotient >= _PREC_LIMIT, quotient <= -_PREC_LIMIT)))
             return _Val("num", quotient if kind == "fdiv" else a - b * quotient, failed, caveats)
         if kind == "pow":
-            exponent = node.right
-            if not isinstance(exponent, ast.FloatExpression) or Decimal(exponent.value) != int(exponent.value) \
-                    or abs(int(exponent.value)) > 64:
-                raise Unsupported("the solver models ** only with a whole literal exponent from -64 to 64")
-            n = int(exponent.value)
-            product = z3.RealVal(1)
-            for _ in range(abs(n)):
-                product = product * a
-            if n > 0:
-                return _Val("num", product, error, caveats)
-            # Decimal: 0 ** 0 and 0 ** -n fail (InvalidOperation, DivisionByZero)
-            return _Val("num", product if n == 0 else 1 / product, z3.Or(error, a == 0), caveats)
-        raise Unsupported(f"arithmetic {kind!r} is not modelled")  # pragma: no cover
+            return _power(a, node.right, error, caveats)
+        raise Unsupported(f"arithmetic {kind!r} is not modelled by the solver")
 
-    def _regex(self, node: Any) -> _Val:
-        subject = self._node(node.left)
-        pattern = node.right.value
-        search = node.type.endswith("fzs")
+    def _regex(self, node: Match) -> _Val:
+        """``=~``: the runtime does not try a match on a string past MAX_MATCHED_LENGTH characters, it fails (the
+        atom is unknown), so neither does the encoding."""
+        subject = self._node(node.operand)
         if subject.kind == "enum":  # decided by Python's own re, value by value: exact for any pattern
-            compiled = re.compile(pattern)
-            test = compiled.search if search else compiled.match
+            compiled = re.compile(node.pattern)
+            test = compiled.search if node.search else compiled.match
             matched = _index_in(subject, lambda v: test(v) is not None)
+            too_long = _index_in(subject, lambda v: len(v) > MAX_MATCHED_LENGTH)
         else:
-            matched = self.encoder.matches(subject.term, regex_language(pattern, search=search))
-        if node.type.startswith("ne"):
+            matched = self.encoder.matches(subject.term, regex_language(node.pattern, search=node.search))
+            too_long = z3.Length(subject.term) > MAX_MATCHED_LENGTH
+        if node.negated:
             matched = z3.Not(matched)
-        return _Val("bool", matched, subject.error, subject.caveats)
+        return _Val("bool", matched, z3.Or(subject.error, too_long), subject.caveats)
 
+
+_KIND = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}
+"""A fact's declared type -> the kind of its z3 term."""
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _construct(node: Node) -> str:
+    """A construct's name in a refusal: the IR node's class (``Members``, ``If``...)."""
+    return f"the construct {type(node).__name__}"
+
+
+def _caveats(*values: _Val) -> frozenset[str]:
+    return frozenset().union(*[v.caveats for v in values])
+
+
+def _constant(value: bool | str | Decimal) -> _Val:
+    """A literal (:class:`~policyengine.ir.nodes.Const`, or a member of a list literal) in z3."""
+    if isinstance(value, bool):
+        return _Val("bool", z3.BoolVal(value), _false())
+    if isinstance(value, str):
+        return _Val("str", text(value), _false(), literal=value)
+    return _Val("num", _fraction(value), _false())
+
+
+def _power(base: Any, exponent: Node, error: Any, caveats: frozenset[str]) -> _Val:
+    """``base ** exponent`` for a whole literal exponent from -64 to 64 (else refused by name)."""
+    if not (isinstance(exponent, Const) and isinstance(exponent.value, Decimal) and exponent.value.is_finite()
+            and exponent.value == int(exponent.value) and abs(int(exponent.value)) <= 64):
+        raise Unsupported("the solver models ** only with a whole literal exponent from -64 to 64")
+    n = int(exponent.value)
+    product = z3.RealVal(1)
+    for _ in range(abs(n)):
+        product = product * base
+    if n > 0:
+        return _Val("num", product, error, caveats)
+    # Decimal: 0 ** 0 and 0 ** -n fail (InvalidOperation, DivisionByZero)
+    return _Val("num", product if n == 0 else 1 / product, z3.Or(error, base == 0), caveats)
 
 
 def _host_pair(left: _Val, right: _Val) -> None:
