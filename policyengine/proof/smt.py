@@ -33,11 +33,14 @@ What is modelled, and how exactly (docs/verify.md has the user's version):
 * **set** facts are observed through membership (``'vip' in order.tags``) and ``.length``: each membership is a
   boolean tied to the others (equal strings, equal membership), and the length is at least the number of distinct
   members; a counterexample fills the rest with fresh strings. Other set operations are undecided, with the reason.
-* **Failing closed.** Every condition is a pair (value, unknown). A condition is unknown when a fact it reads is bad
-  (only with ``bad_facts=True``: the analyses ask about valid facts, as enumeration does), when a named condition
-  it reads is unknown, when it reads the state of an action decided under errors (as the interpreter decides:
-  the visibility of an action shown despite errors stays known), or when its computation fails (a zero divisor),
-  following Python's short-circuit order exactly as the generated code evaluates it. Action states are built
+* **Failing closed.** The encoding reads each condition's IR (``CompiledExpr.ir``), nothing else. Every condition
+  is a pair (value, unknown): its skeleton (``and``, ``or``, ``not``, a boolean ``?:``) is three-valued as
+  :func:`policyengine.ir.kleene.evaluate` decides it, and every other node is an atom, unknown as soon as anything
+  it reads (:func:`policyengine.ir.walk.reads`) is: a bad fact (only with ``bad_facts=True``: the analyses ask about
+  valid facts, as enumeration does), an unknown named condition, the state of an action decided under errors (the
+  visibility of an action shown despite errors stays known, however the atom spells it), even where a ``?:``,
+  ``and`` or ``or`` inside the atom would not need it; else when its computation fails (a zero divisor, a regex
+  subject past MAX_MATCHED_LENGTH characters), in Python's order, as the generated code evaluates it. Action states are built
   as the decision builder builds them: hidden when visibility is unknown, never enabled under an unknown
   allow, guard or effect condition.
 """
