@@ -300,6 +300,7 @@ class Encoder:
         self._solver: Any = None
         self._bounded: set[str] = set()
         self._regexes: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}
+        self._too_long: dict[str, Any] = {}
         self.work = 0
         """The solver's resource units (z3's ``rlimit`` count: deterministic, unlike time) its queries spent."""
 
@@ -339,6 +340,23 @@ class Encoder:
         flag = z3.Bool(f"{key}#re#{len(found)}")
         found.append((language, flag))
         return flag
+
+    def too_long(self, term: Any) -> Any:
+        """Whether the string ``term`` is longer than the runtime matches (MAX_MATCHED_LENGTH characters)."""
+        key = term.sexpr()
+        if key not in self._too_long:
+            self._too_long[key] = z3.Length(term) > MAX_MATCHED_LENGTH
+        return self._too_long[key]
+
+    def cases(self) -> list[Any]:
+        """The cases a query is split into, tried in order (:func:`satisfiable`): z3 builds a string past
+        MAX_MATCHED_LENGTH characters so slowly that it gives up on a query that may take either branch of the
+        bound, so every string the regexes read is first bounded by it, and only when no example is that short are
+        the longer strings tried (where it may well give up: undecided, never a wrong answer)."""
+        if not self._too_long:
+            return [z3.BoolVal(True)]
+        longer = _any(list(self._too_long.values()))
+        return [z3.Not(longer), longer]
 
     def regex_links(self) -> list[Any]:
         """For each string with regex memberships: it lies in the intersection of each language or its
@@ -721,7 +739,7 @@ class PolicyTerms:
             too_long = _index_in(subject, lambda v: len(v) > MAX_MATCHED_LENGTH)
         else:
             matched = self.encoder.matches(subject.term, regex_language(node.pattern, search=node.search))
-            too_long = z3.Length(subject.term) > MAX_MATCHED_LENGTH
+            too_long = self.encoder.too_long(subject.term)
         if node.negated:
             matched = z3.Not(matched)
         return _Val("bool", matched, z3.Or(subject.error, too_long), subject.caveats)
@@ -982,9 +1000,7 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
             if digits is not None:
                 solver.add(*_granular(encoder, digits))
             solver.add(formula)
-            result = solver.check()
-            model = solver.model() if result == z3.sat else None
-            reason = solver.reason_unknown() if result == z3.unknown else ""
+            result, model, reason = _check(solver, encoder.cases())
         finally:
             solver.pop()
             encoder.work += _work(solver) - before
@@ -1009,6 +1025,16 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
         return Verdict("holds", values, caveats=notes)
     return Verdict("undecided", reason=f"could not decide: {last_reason or 'no example a fact can hold'}",
                    caveats=notes)
+
+
+def _check(solver: Any, cases: Sequence[Any]) -> tuple[Any, Any, str]:
+    """The solver's answer over the union of ``cases``, tried in order until one is not unsatisfiable."""
+    for case in cases:
+        result = solver.check(case)
+        if result != z3.unsat:
+            break
+    return (result, solver.model() if result == z3.sat else None,
+            solver.reason_unknown() if result == z3.unknown else "")
 
 
 def _work(solver: Any) -> int:
