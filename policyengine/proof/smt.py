@@ -56,26 +56,9 @@ from typing import Any
 
 import attrs
 
+from ..ir import nodes as ir
 from ..ir import walk
 from ..ir.kleene import is_connective
-from ..ir.nodes import (
-    ActionRef,
-    And,
-    Arith,
-    Compare,
-    ConditionRef,
-    Const,
-    Contains,
-    Fact,
-    If,
-    Length,
-    Match,
-    Members,
-    Neg,
-    Node,
-    Not,
-    Or,
-)
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..pipeline.regexes import MAX_MATCHED_LENGTH
@@ -494,8 +477,8 @@ class PolicyTerms:
         self.actions = {a.id: a for a in policy.actions}
         self._exprs: dict[int, Cond] = {}
         self._actions: dict[str, ActionTerms] = {}
-        self._skeletons: dict[Node, _Val] = {}  # structural keys: a shared sub-expression is translated once
-        self._nodes: dict[Node, _Val] = {}
+        self._skeletons: dict[ir.Node, _Val] = {}  # structural keys: a shared sub-expression is translated once
+        self._nodes: dict[ir.Node, _Val] = {}
 
     # -- conditions ----------------------------------------------------------------------------------------------
     def expr(self, expr: CompiledExpr) -> Cond:
@@ -544,7 +527,7 @@ class PolicyTerms:
         return ActionTerms(shown, enabled, errors, caveats)
 
     # -- the IR ----------------------------------------------------------------------------------------------------
-    def _skeleton(self, node: Node) -> _Val:
+    def _skeleton(self, node: ir.Node) -> _Val:
         """``node`` as part of its condition's three-valued skeleton (``and``, ``or``, ``not``, a boolean ``?:`` and
         ``true``/``false`` from the top, as :func:`policyengine.ir.kleene.evaluate` reads them); every other node is
         an atom (:meth:`_atom`). The value's ``error`` is the condition's unknown."""
@@ -553,10 +536,10 @@ class PolicyTerms:
             found = self._skeletons[node] = self._connective(node) if is_connective(node) else self._atom(node)
         return found
 
-    def _connective(self, node: Node) -> _Val:
-        if isinstance(node, (And, Or)):
+    def _connective(self, node: ir.Node) -> _Val:
+        if isinstance(node, (ir.And, ir.Or)):
             parts = [self._skeleton(operand) for operand in node.operands]
-            is_and = isinstance(node, And)
+            is_and = isinstance(node, ir.And)
             terms = [p.term for p in parts]
 
             def decides(v: _Val) -> Any:  # Kleene: a known operand that decides decides, whatever the others are
@@ -564,17 +547,17 @@ class PolicyTerms:
 
             error = z3.And(_any([p.error for p in parts]), *[z3.Not(decides(p)) for p in parts])
             return _Val("bool", z3.And(*terms) if is_and else z3.Or(*terms), error, _caveats(*parts))
-        if isinstance(node, Not):
+        if isinstance(node, ir.Not):
             operand = self._skeleton(node.operand)
             return _Val("bool", z3.Not(operand.term), operand.error, operand.caveats)
-        if isinstance(node, If):  # a boolean ?: unknown when its test is, else the branch taken
+        if isinstance(node, ir.If):  # a boolean ?: unknown when its test is, else the branch taken
             test, then, otherwise = (self._skeleton(n) for n in (node.test, node.then, node.otherwise))
             return _Val("bool", z3.If(test.term, then.term, otherwise.term),
                         z3.Or(test.error, z3.If(test.term, then.error, otherwise.error)), _caveats(test, then, otherwise))
-        assert isinstance(node, Const)
+        assert isinstance(node, ir.Const)
         return _Val("bool", z3.BoolVal(bool(node.value)), _false())
 
-    def _atom(self, node: Node) -> _Val:
+    def _atom(self, node: ir.Node) -> _Val:
         """An atom, as the runtime decides it: unknown as soon as anything it reads is (a bad fact, an unknown named
         condition, an action state decided under errors), even where a ``?:``, ``and`` or ``or`` inside it would
         not need that value; else unknown when its computation fails (in Python's evaluation order)."""
@@ -594,7 +577,7 @@ class PolicyTerms:
             unknown.append(z3.And(action.errors, z3.Not(trusted)))
         return _Val("bool", value.term, _any(unknown), value.caveats)
 
-    def _node(self, node: Node) -> _Val:
+    def _node(self, node: ir.Node) -> _Val:
         """``node`` inside an atom, in z3: its value and whether computing it fails, given that everything it reads
         is valid (:meth:`_atom` adds what it reads)."""
         found = self._nodes.get(node)
@@ -602,41 +585,41 @@ class PolicyTerms:
             found = self._nodes[node] = self._inner(node)
         return found
 
-    def _inner(self, node: Node) -> _Val:  # noqa: PLR0911 - one branch per construct
-        if isinstance(node, Fact):
+    def _inner(self, node: ir.Node) -> _Val:  # noqa: PLR0911 - one branch per construct
+        if isinstance(node, ir.Fact):
             spec = self.specs[node.name]
             kind = _KIND[spec.type]
             return _Val(kind, self.encoder.fact(spec), _false(), values=spec.values if kind == "enum" else (),
                         host=kind == "str")
-        if isinstance(node, Length):
+        if isinstance(node, ir.Length):
             return self._length(node)
-        if isinstance(node, ConditionRef):
+        if isinstance(node, ir.ConditionRef):
             return _Val("bool", self.condition(node.name).value, _false())
-        if isinstance(node, ActionRef):
+        if isinstance(node, ir.ActionRef):
             return _Val("bool", self.action(node.action).state(node.state), _false())
-        if isinstance(node, Const):
+        if isinstance(node, ir.Const):
             return _constant(node.value)
-        if isinstance(node, Not):
+        if isinstance(node, ir.Not):
             operand = self._node(node.operand)
             return _Val("bool", z3.Not(operand.term), operand.error, operand.caveats)
-        if isinstance(node, (And, Or)):
+        if isinstance(node, (ir.And, ir.Or)):
             return self._short_circuit(node)
-        if isinstance(node, If):
+        if isinstance(node, ir.If):
             return self._choice(node)
-        if isinstance(node, Neg):
+        if isinstance(node, ir.Neg):
             operand = self._node(node.operand)
             return _Val("num", -operand.term, operand.error, operand.caveats | {ARITHMETIC_CAVEAT})
-        if isinstance(node, Compare):
+        if isinstance(node, ir.Compare):
             return self._compare(node)
-        if isinstance(node, Contains):
+        if isinstance(node, ir.Contains):
             return self._contains(node)
-        if isinstance(node, Arith):
+        if isinstance(node, ir.Arith):
             return self._arithmetic(node)
-        if isinstance(node, Match):
+        if isinstance(node, ir.Match):
             return self._regex(node)
         raise Unsupported(f"{_construct(node)} is not modelled by the solver")
 
-    def _length(self, node: Length) -> _Val:
+    def _length(self, node: ir.Length) -> _Val:
         operand = self._node(node.operand)
         if operand.kind == "set":
             return _Val("num", z3.ToReal(operand.term.length), operand.error, operand.caveats)
@@ -644,11 +627,11 @@ class PolicyTerms:
             return _Val("num", z3.ToReal(z3.Length(_text_of(operand))), operand.error, operand.caveats)
         raise Unsupported(f".length of {_construct(node.operand)} is not modelled by the solver")
 
-    def _short_circuit(self, node: And | Or) -> _Val:
+    def _short_circuit(self, node: ir.And | ir.Or) -> _Val:
         """``and``/``or`` inside an atom: Python's, whose later operands run only while the earlier ones have not
         decided (a failure in one that does not run fails nothing)."""
         parts = [self._node(operand) for operand in node.operands]
-        is_and = isinstance(node, And)
+        is_and = isinstance(node, ir.And)
         errors: list[Any] = []
         running: list[Any] = []
         for part in parts:
@@ -657,7 +640,7 @@ class PolicyTerms:
         terms = [p.term for p in parts]
         return _Val("bool", z3.And(*terms) if is_and else z3.Or(*terms), _any(errors), _caveats(*parts))
 
-    def _choice(self, node: If) -> _Val:
+    def _choice(self, node: ir.If) -> _Val:
         """``?:`` inside an atom: Python's conditional expression, which computes the branch taken only."""
         test, then, otherwise = (self._node(n) for n in (node.test, node.then, node.otherwise))
         if "set" in (then.kind, otherwise.kind):
@@ -668,8 +651,8 @@ class PolicyTerms:
                     z3.Or(test.error, z3.If(test.term, then.error, otherwise.error)), _caveats(test, then, otherwise),
                     host=then.host or otherwise.host)
 
-    def _compare(self, node: Compare) -> _Val:
-        if isinstance(node.left, Members) or isinstance(node.right, Members) or node.operand_type == "set":
+    def _compare(self, node: ir.Compare) -> _Val:
+        if isinstance(node.left, ir.Members) or isinstance(node.right, ir.Members) or node.operand_type == "set":
             raise Unsupported("comparing sets is not modelled by the solver (use membership and .length)")
         left, right = self._node(node.left), self._node(node.right)
         compare = _COMPARE[node.op]
@@ -684,11 +667,11 @@ class PolicyTerms:
         a, b = (_text_of(v) if v.kind == "enum" else v.term for v in (left, right))
         return _Val("bool", compare(a, b), error, caveats)
 
-    def _contains(self, node: Contains) -> _Val:
+    def _contains(self, node: ir.Contains) -> _Val:
         member = self._node(node.member)
         if member.kind == "set":
             raise Unsupported("a set in a list or a set is not modelled by the solver")
-        if isinstance(node.container, Members):
+        if isinstance(node.container, ir.Members):
             listed = node.container.values
             if member.kind == "enum":
                 return _Val("bool", _index_in(member, lambda v: v in listed), member.error, member.caveats)
@@ -705,7 +688,7 @@ class PolicyTerms:
         box_text = _text_of(box) if box.kind == "enum" else box.term
         return _Val("bool", z3.Contains(box_text, text), error, caveats)
 
-    def _arithmetic(self, node: Arith) -> _Val:
+    def _arithmetic(self, node: ir.Arith) -> _Val:
         left, right = self._node(node.left), self._node(node.right)
         a, b = left.term, right.term
         error = z3.Or(left.error, right.error)
@@ -728,7 +711,7 @@ class PolicyTerms:
             return _power(a, node.right, error, caveats)
         raise Unsupported(f"arithmetic {kind!r} is not modelled by the solver")
 
-    def _regex(self, node: Match) -> _Val:
+    def _regex(self, node: ir.Match) -> _Val:
         """``=~``: the runtime does not try a match on a string past MAX_MATCHED_LENGTH characters, it fails (the
         atom is unknown), so neither does the encoding."""
         subject = self._node(node.operand)
@@ -753,7 +736,7 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
-def _construct(node: Node) -> str:
+def _construct(node: ir.Node) -> str:
     """A construct's name in a refusal: the IR node's class (``Members``, ``If``...)."""
     return f"the construct {type(node).__name__}"
 
@@ -771,9 +754,9 @@ def _constant(value: bool | str | Decimal) -> _Val:
     return _Val("num", _fraction(value), _false())
 
 
-def _power(base: Any, exponent: Node, error: Any, caveats: frozenset[str]) -> _Val:
+def _power(base: Any, exponent: ir.Node, error: Any, caveats: frozenset[str]) -> _Val:
     """``base ** exponent`` for a whole literal exponent from -64 to 64 (else refused by name)."""
-    if not (isinstance(exponent, Const) and isinstance(exponent.value, Decimal) and exponent.value.is_finite()
+    if not (isinstance(exponent, ir.Const) and isinstance(exponent.value, Decimal) and exponent.value.is_finite()
             and exponent.value == int(exponent.value) and abs(int(exponent.value)) <= 64):
         raise Unsupported("the solver models ** only with a whole literal exponent from -64 to 64")
     n = int(exponent.value)
