@@ -378,7 +378,7 @@ class Encoder:
             elif spec.type == "number":
                 out.append(var == _fraction(Decimal(repr(value)) if isinstance(value, float) else Decimal(value)))
             else:
-                out.append(var.length == len(value))
+                out.append(var.length == len(set(value)))  # a set: its distinct members
                 out += [flag == _any([term == text(v) for v in sorted(value)]) for term, flag in var.members]
         return z3.And(z3.BoolVal(True), *out)
 
