@@ -292,3 +292,100 @@ def test_diff_widens_agrees_with_brute_force(tmp_path: Path, first: str, second:
         assert action is not None and action.widens, (first, second)
     if action is not None and any(c.widens for c in solved):
         assert any(c.new == "enabled" for c in solved)
+
+
+# -- atoms decided as the runtime decides them (issue 22) ------------------------------------------------------------
+
+
+def _unknown_when_missing(tmp_path: Path, condition: str, missing: str) -> tuple[smt.Verdict, Any]:
+    """Whether the encoding can find valid values of the other facts under which ``condition`` stays known with
+    ``missing`` bad; and the engine's decision on one such order (every other fact at a value that would not need
+    ``missing`` if the atom were split)."""
+    engine = load_pair(tmp_path, condition, "true")
+    encoder = smt.Encoder(bad_facts=True)
+    allow = encoder.policy(engine.policy).expr(next(a for a in engine.policy.actions if a.id == "a").allow)
+    known = smt.satisfiable(encoder, smt.z3.And(encoder.bad[missing], smt.z3.Not(allow.unknown),
+                                                *[smt.z3.Not(b) for n, b in encoder.bad.items() if n != missing]))
+    return known, engine
+
+
+@pytest.mark.parametrize(("condition", "missing", "order"), [
+    ("(order.flag ? order.total : order.count) > 3", "order.count", {"order.flag": True, "order.total": 5}),
+    ("order.flag == (false and order.kind == 'p')", "order.kind", {"order.flag": False}),
+    ("order.flag != (true or order.channel == 'amz')", "order.channel", {"order.flag": False}),
+])
+def test_an_atom_is_unknown_when_any_fact_it_reads_is_bad(tmp_path: Path, condition: str, missing: str,
+                                                          order: dict[str, Any]) -> None:
+    """One atom to the runtime: a bad fact it reads makes it unknown, even where the ``?:``/``and``/``or`` inside
+    it would not need that fact; the encoding finds no values under which it stays known."""
+    known, engine = _unknown_when_missing(tmp_path, condition, missing)
+    assert known.fails, (condition, known)
+    decision = engine.evaluate(order_of(order), {})["a"]
+    assert decision.state == "disabled" and decision.errors
+
+
+def test_a_skeleton_operand_that_decides_still_decides(tmp_path: Path) -> None:
+    """The contrast: ``false and <unknown>`` in the skeleton is known (Kleene), in the encoding as at runtime."""
+    known, engine = _unknown_when_missing(tmp_path, "order.flag and order.kind == 'p'", "order.kind")
+    assert known.holds and known.values == {"order.flag": False}
+    decision = engine.evaluate(order_of(known.values or {}), {})["a"]
+    assert decision.state == "disabled" and not decision.errors
+
+
+def test_a_regex_subject_past_the_matched_length_is_unknown(tmp_path: Path) -> None:
+    """The runtime does not try a match past 4,096 characters (the atom is unknown): neither does the encoding."""
+    engine = load_pair(tmp_path, "order.channel =~~ 'zon'", "true")
+    encoder = smt.Encoder()
+    allow = encoder.policy(engine.policy).expr(next(a for a in engine.policy.actions if a.id == "a").allow)
+    length = smt.z3.Length(encoder.vars["order.channel"])
+    assert smt.implies(encoder, length <= 4096, smt.z3.Not(allow.unknown)).holds
+    assert smt.implies(encoder, allow.unknown, length > 4096).holds
+    for channel in ("zon" * 1365 + "z", "zon" * 1366):  # 4,096 and 4,098 characters
+        pinned = encoder.fix({"order.channel": channel})
+        unknown = smt.satisfiable(encoder, smt.z3.And(pinned, allow.unknown))
+        decision = engine.evaluate(order_of({"order.channel": channel}), {})["a"]
+        assert unknown.holds == bool(decision.errors) == (len(channel) > 4096), (len(channel), unknown, decision)
+
+
+ACTION_STATES = """\
+apiVersion: policyengine/v1
+kind: ActionPolicy
+name: states
+version: 1
+facts:
+  order.c: {{type: bool}}
+actions:
+  a1:
+    label: A1
+    allow: {{when: "order.c", reason: Not allowed.}}
+  a2:
+    label: A2
+    visible: "{spelling}"
+    allow: "true"
+"""
+
+
+@pytest.mark.parametrize("spelling", ["not actions.a1.hidden", "actions.a1.hidden == false", "actions.a1.visible",
+                                      "actions.a1.visible == true", "actions.a1.hidden != true"])
+def test_the_visibility_of_an_action_shown_under_errors_is_trusted_however_spelled(tmp_path: Path,
+                                                                                     spelling: str) -> None:
+    """a1 is shown and disabled by errors when order.c is bad: its visibility stays known (issue 23), in the encoding
+    as at runtime, whether the atom reads ``visible`` or ``hidden``."""
+    (tmp_path / "p.yaml").write_text(ACTION_STATES.format(spelling=spelling))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    encoder = smt.Encoder(bad_facts=True)
+    a2 = encoder.policy(engine.policy).action("a2")
+    assert smt.implies(encoder, encoder.bad["order.c"], smt.z3.And(a2.visible, smt.z3.Not(a2.errors))).holds
+    assert engine.evaluate({}, {})["a2"].state == "enabled"
+
+
+@pytest.mark.parametrize(("condition", "why"), [
+    ("order.tags == order.tags", "comparing sets is not modelled by the solver"),
+    ("'vip' in (order.flag ? order.tags : order.tags)", "a ?: choosing between sets is not modelled by the solver"),
+    ("order.total ** order.count > 1", "the solver models ** only with a whole literal exponent from -64 to 64"),
+    ("order.total ** 0.5 > 1", "the solver models ** only with a whole literal exponent from -64 to 64"),
+])
+def test_what_the_encoding_cannot_model_is_refused_by_name(tmp_path: Path, condition: str, why: str) -> None:
+    engine = load_pair(tmp_path, condition, "true")
+    with pytest.raises(smt.Unsupported, match=re.escape(why)):
+        smt.Encoder().policy(engine.policy).action("a")

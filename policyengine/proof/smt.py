@@ -33,11 +33,14 @@ What is modelled, and how exactly (docs/verify.md has the user's version):
 * **set** facts are observed through membership (``'vip' in order.tags``) and ``.length``: each membership is a
   boolean tied to the others (equal strings, equal membership), and the length is at least the number of distinct
   members; a counterexample fills the rest with fresh strings. Other set operations are undecided, with the reason.
-* **Failing closed.** Every condition is a pair (value, unknown). A condition is unknown when a fact it reads is bad
-  (only with ``bad_facts=True``: the analyses ask about valid facts, as enumeration does), when a named condition
-  it reads is unknown, when it reads the state of an action decided under errors (as the interpreter decides:
-  the visibility of an action shown despite errors stays known), or when its computation fails (a zero divisor),
-  following Python's short-circuit order exactly as the generated code evaluates it. Action states are built
+* **Failing closed.** The encoding reads each condition's IR (``CompiledExpr.ir``), nothing else. Every condition
+  is a pair (value, unknown): its skeleton (``and``, ``or``, ``not``, a boolean ``?:``) is three-valued as
+  :func:`policyengine.ir.kleene.evaluate` decides it, and every other node is an atom, unknown as soon as anything
+  it reads (:func:`policyengine.ir.walk.reads`) is: a bad fact (only with ``bad_facts=True``: the analyses ask about
+  valid facts, as enumeration does), an unknown named condition, the state of an action decided under errors (the
+  visibility of an action shown despite errors stays known, however the atom spells it), even where a ``?:``,
+  ``and`` or ``or`` inside the atom would not need it; else when its computation fails (a zero divisor, a regex
+  subject past MAX_MATCHED_LENGTH characters), in Python's order, as the generated code evaluates it. Action states are built
   as the decision builder builds them: hidden when visibility is unknown, never enabled under an unknown
   allow, guard or effect condition.
 """
@@ -52,10 +55,13 @@ from fractions import Fraction
 from typing import Any
 
 import attrs
-from rule_engine import ast
 
+from ..ir import nodes as ir
+from ..ir import walk
+from ..ir.kleene import is_connective
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
+from ..pipeline.regexes import MAX_MATCHED_LENGTH
 
 
 class _LazyZ3:
@@ -277,6 +283,7 @@ class Encoder:
         self._solver: Any = None
         self._bounded: set[str] = set()
         self._regexes: dict[str, tuple[Any, list[tuple[Any, Any]]]] = {}
+        self._too_long: dict[str, Any] = {}
         self.work = 0
         """The solver's resource units (z3's ``rlimit`` count: deterministic, unlike time) its queries spent."""
 
@@ -317,6 +324,23 @@ class Encoder:
         found.append((language, flag))
         return flag
 
+    def too_long(self, term: Any) -> Any:
+        """Whether the string ``term`` is longer than the runtime matches (MAX_MATCHED_LENGTH characters)."""
+        key = term.sexpr()
+        if key not in self._too_long:
+            self._too_long[key] = z3.Length(term) > MAX_MATCHED_LENGTH
+        return self._too_long[key]
+
+    def cases(self) -> list[Any]:
+        """The cases a query is split into, tried in order (:func:`satisfiable`): z3 builds a string past
+        MAX_MATCHED_LENGTH characters so slowly that it gives up on a query that may take either branch of the
+        bound, so every string the regexes read is first bounded by it, and only when no example is that short are
+        the longer strings tried (where it may well give up: undecided, never a wrong answer)."""
+        if not self._too_long:
+            return [z3.BoolVal(True)]
+        longer = _any(list(self._too_long.values()))
+        return [z3.Not(longer), longer]
+
     def regex_links(self) -> list[Any]:
         """For each string with regex memberships: it lies in the intersection of each language or its
         complement, as its membership booleans say."""
@@ -354,7 +378,7 @@ class Encoder:
             elif spec.type == "number":
                 out.append(var == _fraction(Decimal(repr(value)) if isinstance(value, float) else Decimal(value)))
             else:
-                out.append(var.length == len(value))
+                out.append(var.length == len(set(value)))  # a set: its distinct members
                 out += [flag == _any([term == text(v) for v in sorted(value)]) for term, flag in var.members]
         return z3.And(z3.BoolVal(True), *out)
 
@@ -453,6 +477,8 @@ class PolicyTerms:
         self.actions = {a.id: a for a in policy.actions}
         self._exprs: dict[int, Cond] = {}
         self._actions: dict[str, ActionTerms] = {}
+        self._skeletons: dict[ir.Node, _Val] = {}  # structural keys: a shared sub-expression is translated once
+        self._nodes: dict[ir.Node, _Val] = {}
 
     # -- conditions ----------------------------------------------------------------------------------------------
     def expr(self, expr: CompiledExpr) -> Cond:
@@ -478,8 +504,7 @@ class PolicyTerms:
             caveats |= self.action(action_id).caveats
         # What is unknown flows from the atoms that read a bad fact, an unknown named condition or an untrusted
         # action state (or whose computation fails), through the condition's three-valued skeleton.
-        value = self._node(expr.rule.statement.expression, skeleton=True)
-        assert value.kind == "bool"
+        value = self._skeleton(expr.ir)
         return Cond(value.term, value.error, frozenset(caveats | value.caveats))
 
     # -- actions ---------------------------------------------------------------------------------------------------
@@ -501,136 +526,174 @@ class PolicyTerms:
         caveats = frozenset().union(*[c.caveats for c in (visible, allow, *guards, *effects)])
         return ActionTerms(shown, enabled, errors, caveats)
 
-    # -- the AST -------------------------------------------------------------------------------------------------
-    def _fact_var(self, name: str) -> tuple[str, Any]:
-        spec = self.specs[name]
-        return name, self.encoder.fact(spec)
+    # -- the IR ----------------------------------------------------------------------------------------------------
+    def _skeleton(self, node: ir.Node) -> _Val:
+        """``node`` as part of its condition's three-valued skeleton (``and``, ``or``, ``not``, a boolean ``?:`` and
+        ``true``/``false`` from the top, as :func:`policyengine.ir.kleene.evaluate` reads them); every other node is
+        an atom (:meth:`_atom`). The value's ``error`` is the condition's unknown."""
+        found = self._skeletons.get(node)
+        if found is None:
+            found = self._skeletons[node] = self._connective(node) if is_connective(node) else self._atom(node)
+        return found
 
-    def _reference(self, node: Any) -> _Val:
-        names: list[str] = []
-        while isinstance(node, ast.GetAttributeExpression):
-            names.append(node.name)
-            node = node.object
-        names.append(node.name)
-        names.reverse()
-        if names[0] == "actions":
-            # a state decided under errors is never trusted, but for a visibility read while the action is shown
-            action = self.action(names[1])
-            trusted = action.visible if names[2] == "visible" else _false()
-            return _Val("bool", action.state(names[2]), z3.And(action.errors, z3.Not(trusted)))
-        if len(names) == 1 and names[0] in self.policy.conditions:
-            cond = self.condition(names[0])
-            return _Val("bool", cond.value, cond.unknown)
-        for cut in range(len(names), 1, -1):
-            fact = ".".join(names[:cut])
-            if fact in self.specs:
-                spec = self.specs[fact]
-                _, var = self._fact_var(fact)
-                kind = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}[spec.type]
-                bad = self.encoder.bad[fact]
-                value = _Val(kind, var, bad, values=spec.values if kind == "enum" else (), host=kind == "str")
-                for _attribute in names[cut:]:  # only .length passes the compiler
-                    length = var.length if kind == "set" else z3.Length(_text_of(value))
-                    value = _Val("num", z3.ToReal(length), bad)
-                return value
-        raise Unsupported(f"cannot resolve {'.'.join(names)!r}")  # pragma: no cover - the compiler resolved it
+    def _connective(self, node: ir.Node) -> _Val:
+        if isinstance(node, (ir.And, ir.Or)):
+            parts = [self._skeleton(operand) for operand in node.operands]
+            is_and = isinstance(node, ir.And)
+            terms = [p.term for p in parts]
 
-    def _node(self, node: Any, skeleton: bool = False) -> _Val:
-        """``node`` in z3. ``skeleton``: it is part of its condition's boolean skeleton (``and``, ``or``, ``not`` and
-        ``?:`` from the top), which is three-valued (Kleene) as the interpreter decides; everything below is an atom,
-        unknown as soon as anything inside it is (Python's own short circuit, whose raising makes it unknown)."""
-        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
-            return self._reference(node)
-        if isinstance(node, ast.BooleanExpression):
-            return _Val("bool", z3.BoolVal(bool(node.value)), _false())
-        if isinstance(node, ast.FloatExpression):
-            return _Val("num", _fraction(Decimal(node.value)), _false())
-        if isinstance(node, ast.StringExpression):
-            return _Val("str", text(node.value), _false(), literal=node.value)
-        if isinstance(node, ast.UnaryExpression):
-            right = self._node(node.right, skeleton and node.type == "not")
-            if node.type == "not":
-                return _Val("bool", z3.Not(right.term), right.error, right.caveats)
-            return _Val("num", -right.term, right.error, right.caveats | {ARITHMETIC_CAVEAT})
-        if isinstance(node, ast.LogicExpression):
-            left, right = self._node(node.left, skeleton), self._node(node.right, skeleton)
-            caveats = left.caveats | right.caveats
-            if skeleton:  # Kleene: an operand known to decide decides, whatever the other one is
-                def decides(v: _Val) -> Any:
-                    return z3.And(z3.Not(v.error), z3.Not(v.term) if node.type == "and" else v.term)
+            def decides(v: _Val) -> Any:  # Kleene: a known operand that decides decides, whatever the others are
+                return z3.And(z3.Not(v.error), z3.Not(v.term) if is_and else v.term)
 
-                error = z3.And(z3.Or(left.error, right.error), z3.Not(decides(left)), z3.Not(decides(right)))
-                term = z3.And(left.term, right.term) if node.type == "and" else z3.Or(left.term, right.term)
-                return _Val("bool", term, error, caveats)
-            if node.type == "and":  # Python's short circuit: the right side runs only when the left is true
-                return _Val("bool", z3.And(left.term, right.term),
-                            z3.Or(left.error, z3.And(left.term, right.error)), caveats)
-            return _Val("bool", z3.Or(left.term, right.term),
-                        z3.Or(left.error, z3.And(z3.Not(left.term), right.error)), caveats)
-        if isinstance(node, ast.TernaryExpression):
-            cond = self._node(node.condition, skeleton)
-            true, false = self._node(node.case_true, skeleton), self._node(node.case_false, skeleton)
-            if "enum" in (true.kind, false.kind):  # compare as text: the branches may be different enums
-                true, false = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (true, false))
-            return _Val(true.kind, z3.If(cond.term, true.term, false.term),
-                        z3.Or(cond.error, z3.If(cond.term, true.error, false.error)),
-                        cond.caveats | true.caveats | false.caveats, host=true.host or false.host)
-        if isinstance(node, ast.FuzzyComparisonExpression):
-            return self._regex(node)
-        if isinstance(node, ast.ComparisonExpression):
+            error = z3.And(_any([p.error for p in parts]), *[z3.Not(decides(p)) for p in parts])
+            return _Val("bool", z3.And(*terms) if is_and else z3.Or(*terms), error, _caveats(*parts))
+        if isinstance(node, ir.Not):
+            operand = self._skeleton(node.operand)
+            return _Val("bool", z3.Not(operand.term), operand.error, operand.caveats)
+        if isinstance(node, ir.If):  # a boolean ?: unknown when its test is, else the branch taken
+            test, then, otherwise = (self._skeleton(n) for n in (node.test, node.then, node.otherwise))
+            return _Val("bool", z3.If(test.term, then.term, otherwise.term),
+                        z3.Or(test.error, z3.If(test.term, then.error, otherwise.error)), _caveats(test, then, otherwise))
+        assert isinstance(node, ir.Const)
+        return _Val("bool", z3.BoolVal(bool(node.value)), _false())
+
+    def _atom(self, node: ir.Node) -> _Val:
+        """An atom, as the runtime decides it: unknown as soon as anything it reads is (a bad fact, an unknown named
+        condition, an action state decided under errors), even where a ``?:``, ``and`` or ``or`` inside it would
+        not need that value; else unknown when its computation fails (in Python's evaluation order)."""
+        value = self._node(node)
+        read = walk.reads(node)
+        unknown = [value.error]
+        for name in sorted(read.facts):
+            self.encoder.fact(self.specs[name])
+            unknown.append(self.encoder.bad[name])
+        unknown += [self.condition(name).unknown for name in sorted(read.conditions)]
+        for action_id in sorted(read.actions):
+            action = self.action(action_id)
+            states = {state for a, state in read.action_states if a == action_id}
+            # a state decided under errors is never trusted, but for a visibility (visible, hidden) read while the
+            # action is shown: the runtime's rule, however the atom spells it (issue 23)
+            trusted = action.visible if states <= {"visible", "hidden"} else _false()
+            unknown.append(z3.And(action.errors, z3.Not(trusted)))
+        return _Val("bool", value.term, _any(unknown), value.caveats)
+
+    def _node(self, node: ir.Node) -> _Val:
+        """``node`` inside an atom, in z3: its value and whether computing it fails, given that everything it reads
+        is valid (:meth:`_atom` adds what it reads)."""
+        found = self._nodes.get(node)
+        if found is None:
+            found = self._nodes[node] = self._inner(node)
+        return found
+
+    def _inner(self, node: ir.Node) -> _Val:  # noqa: PLR0911 - one branch per construct
+        if isinstance(node, ir.Fact):
+            spec = self.specs[node.name]
+            kind = _KIND[spec.type]
+            return _Val(kind, self.encoder.fact(spec), _false(), values=spec.values if kind == "enum" else (),
+                        host=kind == "str")
+        if isinstance(node, ir.Length):
+            return self._length(node)
+        if isinstance(node, ir.ConditionRef):
+            return _Val("bool", self.condition(node.name).value, _false())
+        if isinstance(node, ir.ActionRef):
+            return _Val("bool", self.action(node.action).state(node.state), _false())
+        if isinstance(node, ir.Const):
+            return _constant(node.value)
+        if isinstance(node, ir.Not):
+            operand = self._node(node.operand)
+            return _Val("bool", z3.Not(operand.term), operand.error, operand.caveats)
+        if isinstance(node, (ir.And, ir.Or)):
+            return self._short_circuit(node)
+        if isinstance(node, ir.If):
+            return self._choice(node)
+        if isinstance(node, ir.Neg):
+            operand = self._node(node.operand)
+            return _Val("num", -operand.term, operand.error, operand.caveats | {ARITHMETIC_CAVEAT})
+        if isinstance(node, ir.Compare):
             return self._compare(node)
-        if isinstance(node, ast.ContainsExpression):
+        if isinstance(node, ir.Contains):
             return self._contains(node)
-        if isinstance(node, (ast.ArithmeticExpression, ast.AddExpression, ast.SubtractExpression)):
+        if isinstance(node, ir.Arith):
             return self._arithmetic(node)
-        raise Unsupported(f"{type(node).__name__} is not modelled")  # pragma: no cover - the compiler rejects it
+        if isinstance(node, ir.Match):
+            return self._regex(node)
+        raise Unsupported(f"{_construct(node)} is not modelled by the solver")
 
-    def _compare(self, node: Any) -> _Val:
-        left, right = self._node(node.left), self._node(node.right)
-        if "set" in (left.kind, right.kind):
+    def _length(self, node: ir.Length) -> _Val:
+        operand = self._node(node.operand)
+        if operand.kind == "set":
+            return _Val("num", z3.ToReal(operand.term.length), operand.error, operand.caveats)
+        if operand.kind in ("str", "enum"):
+            return _Val("num", z3.ToReal(z3.Length(_text_of(operand))), operand.error, operand.caveats)
+        raise Unsupported(f".length of {_construct(node.operand)} is not modelled by the solver")
+
+    def _short_circuit(self, node: ir.And | ir.Or) -> _Val:
+        """``and``/``or`` inside an atom: Python's, whose later operands run only while the earlier ones have not
+        decided (a failure in one that does not run fails nothing)."""
+        parts = [self._node(operand) for operand in node.operands]
+        is_and = isinstance(node, ir.And)
+        errors: list[Any] = []
+        running: list[Any] = []
+        for part in parts:
+            errors.append(z3.And(*running, part.error) if running else part.error)
+            running.append(part.term if is_and else z3.Not(part.term))
+        terms = [p.term for p in parts]
+        return _Val("bool", z3.And(*terms) if is_and else z3.Or(*terms), _any(errors), _caveats(*parts))
+
+    def _choice(self, node: ir.If) -> _Val:
+        """``?:`` inside an atom: Python's conditional expression, which computes the branch taken only."""
+        test, then, otherwise = (self._node(n) for n in (node.test, node.then, node.otherwise))
+        if "set" in (then.kind, otherwise.kind):
+            raise Unsupported("a ?: choosing between sets is not modelled by the solver")
+        if "enum" in (then.kind, otherwise.kind):  # compare as text: the branches may be different enums
+            then, otherwise = (attrs.evolve(v, kind="str", term=_text_of(v), values=()) for v in (then, otherwise))
+        return _Val(then.kind, z3.If(test.term, then.term, otherwise.term),
+                    z3.Or(test.error, z3.If(test.term, then.error, otherwise.error)), _caveats(test, then, otherwise),
+                    host=then.host or otherwise.host)
+
+    def _compare(self, node: ir.Compare) -> _Val:
+        if isinstance(node.left, ir.Members) or isinstance(node.right, ir.Members) or node.operand_type == "set":
             raise Unsupported("comparing sets is not modelled by the solver (use membership and .length)")
-        compare = _COMPARE[node.type]
-        error, caveats = z3.Or(left.error, right.error), left.caveats | right.caveats
+        left, right = self._node(node.left), self._node(node.right)
+        compare = _COMPARE[node.op]
+        error, caveats = z3.Or(left.error, right.error), _caveats(left, right)
         if left.kind == "enum" and right.literal is not None:
             return _Val("bool", _index_in(left, lambda v: compare(v, right.literal)), error, caveats)
         if right.kind == "enum" and left.literal is not None:
             return _Val("bool", _index_in(right, lambda v: compare(left.literal, v)), error, caveats)
-        if left.kind == right.kind == "enum" and left.values == right.values and node.type in ("eq", "ne"):
+        if left.kind == right.kind == "enum" and left.values == right.values and node.op in ("==", "!="):
             return _Val("bool", compare(left.term, right.term), error, caveats)
         _host_pair(left, right)
         a, b = (_text_of(v) if v.kind == "enum" else v.term for v in (left, right))
         return _Val("bool", compare(a, b), error, caveats)
 
-    def _contains(self, node: Any) -> _Val:
+    def _contains(self, node: ir.Contains) -> _Val:
         member = self._node(node.member)
-        container = node.container
-        if isinstance(container, (ast.ArrayExpression, ast.SetExpression)):
-            options = [self._node(item) for item in container.value]
-            if member.kind == "set":
-                raise Unsupported("a set in a list is not modelled by the solver")
+        if member.kind == "set":
+            raise Unsupported("a set in a list or a set is not modelled by the solver")
+        if isinstance(node.container, ir.Members):
+            listed = node.container.values
             if member.kind == "enum":
-                listed = {o.literal for o in options}
                 return _Val("bool", _index_in(member, lambda v: v in listed), member.error, member.caveats)
-            for option in options:
-                _host_pair(member, option)
-            return _Val("bool", _any([member.term == o.term for o in options]), member.error, member.caveats)
-        box = self._node(container)
+            options = [_constant(value).term for value in listed]
+            return _Val("bool", _any([member.term == o for o in options]), member.error, member.caveats)
+        box = self._node(node.container)
         _host_pair(member, attrs.evolve(box, host=box.host or box.kind == "set"))
-        error = z3.Or(member.error, box.error)
+        error, caveats = z3.Or(member.error, box.error), _caveats(member, box)
         text = _text_of(member) if member.kind == "enum" else member.term
         if box.kind == "set":
-            return _Val("bool", box.term.contains(text), error, member.caveats)
+            return _Val("bool", box.term.contains(text), error, caveats)
         if box.kind == "enum" and member.literal is not None:
-            return _Val("bool", _index_in(box, lambda v: member.literal in v), error, member.caveats)
+            return _Val("bool", _index_in(box, lambda v: member.literal in v), error, caveats)
         box_text = _text_of(box) if box.kind == "enum" else box.term
-        return _Val("bool", z3.Contains(box_text, text), error, member.caveats | box.caveats)
+        return _Val("bool", z3.Contains(box_text, text), error, caveats)
 
-    def _arithmetic(self, node: Any) -> _Val:
+    def _arithmetic(self, node: ir.Arith) -> _Val:
         left, right = self._node(node.left), self._node(node.right)
         a, b = left.term, right.term
         error = z3.Or(left.error, right.error)
-        caveats = left.caveats | right.caveats | {ARITHMETIC_CAVEAT}
-        kind = node.type
+        caveats = _caveats(left, right) | {ARITHMETIC_CAVEAT}
+        kind = node.op
         if kind == "add":
             return _Val("num", a + b, error, caveats)
         if kind == "sub":
@@ -645,38 +708,65 @@ class PolicyTerms:
             failed = z3.Or(error, b == 0, z3.And(b != 0, z3.Or(quotient >= _PREC_LIMIT, quotient <= -_PREC_LIMIT)))
             return _Val("num", quotient if kind == "fdiv" else a - b * quotient, failed, caveats)
         if kind == "pow":
-            exponent = node.right
-            if not isinstance(exponent, ast.FloatExpression) or Decimal(exponent.value) != int(exponent.value) \
-                    or abs(int(exponent.value)) > 64:
-                raise Unsupported("the solver models ** only with a whole literal exponent from -64 to 64")
-            n = int(exponent.value)
-            product = z3.RealVal(1)
-            for _ in range(abs(n)):
-                product = product * a
-            if n > 0:
-                return _Val("num", product, error, caveats)
-            # Decimal: 0 ** 0 and 0 ** -n fail (InvalidOperation, DivisionByZero)
-            return _Val("num", product if n == 0 else 1 / product, z3.Or(error, a == 0), caveats)
-        raise Unsupported(f"arithmetic {kind!r} is not modelled")  # pragma: no cover
+            return _power(a, node.right, error, caveats)
+        raise Unsupported(f"arithmetic {kind!r} is not modelled by the solver")
 
-    def _regex(self, node: Any) -> _Val:
-        subject = self._node(node.left)
-        pattern = node.right.value
-        search = node.type.endswith("fzs")
+    def _regex(self, node: ir.Match) -> _Val:
+        """``=~``: the runtime does not try a match on a string past MAX_MATCHED_LENGTH characters, it fails (the
+        atom is unknown), so neither does the encoding."""
+        subject = self._node(node.operand)
         if subject.kind == "enum":  # decided by Python's own re, value by value: exact for any pattern
-            compiled = re.compile(pattern)
-            test = compiled.search if search else compiled.match
+            compiled = re.compile(node.pattern)
+            test = compiled.search if node.search else compiled.match
             matched = _index_in(subject, lambda v: test(v) is not None)
+            too_long = _index_in(subject, lambda v: len(v) > MAX_MATCHED_LENGTH)
         else:
-            matched = self.encoder.matches(subject.term, regex_language(pattern, search=search))
-        if node.type.startswith("ne"):
+            matched = self.encoder.matches(subject.term, regex_language(node.pattern, search=node.search))
+            too_long = self.encoder.too_long(subject.term)
+        if node.negated:
             matched = z3.Not(matched)
-        return _Val("bool", matched, subject.error, subject.caveats)
+        return _Val("bool", matched, z3.Or(subject.error, too_long), subject.caveats)
 
+
+_KIND = {"bool": "bool", "enum": "enum", "string": "str", "number": "num", "set": "set"}
+"""A fact's declared type -> the kind of its z3 term."""
 
 _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b, "le": lambda a, b: a <= b,
-    "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _construct(node: ir.Node) -> str:
+    """A construct's name in a refusal: the IR node's class (``Members``, ``If``...)."""
+    return f"the construct {type(node).__name__}"
+
+
+def _caveats(*values: _Val) -> frozenset[str]:
+    return frozenset().union(*[v.caveats for v in values])
+
+
+def _constant(value: bool | str | Decimal) -> _Val:
+    """A literal (:class:`~policyengine.ir.nodes.Const`, or a member of a list literal) in z3."""
+    if isinstance(value, bool):
+        return _Val("bool", z3.BoolVal(value), _false())
+    if isinstance(value, str):
+        return _Val("str", text(value), _false(), literal=value)
+    return _Val("num", _fraction(value), _false())
+
+
+def _power(base: Any, exponent: ir.Node, error: Any, caveats: frozenset[str]) -> _Val:
+    """``base ** exponent`` for a whole literal exponent from -64 to 64 (else refused by name)."""
+    if not (isinstance(exponent, ir.Const) and isinstance(exponent.value, Decimal) and exponent.value.is_finite()
+            and exponent.value == int(exponent.value) and abs(int(exponent.value)) <= 64):
+        raise Unsupported("the solver models ** only with a whole literal exponent from -64 to 64")
+    n = int(exponent.value)
+    product = z3.RealVal(1)
+    for _ in range(abs(n)):
+        product = product * base
+    if n > 0:
+        return _Val("num", product, error, caveats)
+    # Decimal: 0 ** 0 and 0 ** -n fail (InvalidOperation, DivisionByZero)
+    return _Val("num", product if n == 0 else 1 / product, z3.Or(error, base == 0), caveats)
 
 
 def _host_pair(left: _Val, right: _Val) -> None:
@@ -893,9 +983,7 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
             if digits is not None:
                 solver.add(*_granular(encoder, digits))
             solver.add(formula)
-            result = solver.check()
-            model = solver.model() if result == z3.sat else None
-            reason = solver.reason_unknown() if result == z3.unknown else ""
+            result, model, reason = _check(solver, encoder.cases())
         finally:
             solver.pop()
             encoder.work += _work(solver) - before
@@ -920,6 +1008,16 @@ def satisfiable(encoder: Encoder, formula: Any, *, facts: Iterable[str] | None =
         return Verdict("holds", values, caveats=notes)
     return Verdict("undecided", reason=f"could not decide: {last_reason or 'no example a fact can hold'}",
                    caveats=notes)
+
+
+def _check(solver: Any, cases: Sequence[Any]) -> tuple[Any, Any, str]:
+    """The solver's answer over the union of ``cases``, tried in order until one is not unsatisfiable."""
+    for case in cases:
+        result = solver.check(case)
+        if result != z3.unsat:
+            break
+    return (result, solver.model() if result == z3.sat else None,
+            solver.reason_unknown() if result == z3.unknown else "")
 
 
 def _work(solver: Any) -> int:
