@@ -103,9 +103,10 @@ class Conditions:
         return self._atom(node)
 
     def _atom(self, node: Node) -> str:
-        lazy = sorted({n.index for n in nodes(node) if isinstance(n, Fact) and n.index in self.lazy})
-        if not lazy or isinstance(node, Fact):
-            return self._emit(node, plain=False)
+        inside = list(nodes(node))
+        lazy = sorted({n.index for n in inside if isinstance(n, Fact) and n.index in self.lazy})
+        if not lazy or len(lazy) == 1 and not any(isinstance(n, (And, Or, If)) for n in inside):
+            return self._emit(node, plain=False)  # nothing inside can skip the read: it happens at first use
         body = self._emit(node, plain=True)
         return f"({', '.join(map(_lazy_read, lazy))}, {body})[-1]"
 
