@@ -90,6 +90,8 @@ class Conditions:
         return known
 
     def _condition(self, node: Node) -> str:
+        if not self.lazy:  # nothing to read lazily, nothing inlined: the IR's own source
+            return self.source.expr(node)
         if isinstance(node, (And, Or)):
             operands = sorted(node.operands, key=self.costly)  # stable: the order is kept within each kind
             word = " and " if isinstance(node, And) else " or "
@@ -169,12 +171,22 @@ def _one_class(kind: str) -> type:
 
 def _membership_only(policy: CompiledPolicy) -> set[int]:
     """Set facts every condition uses only as the container of ``in`` (so they may stay as given, unfrozen)."""
-    other_uses: set[int] = set()
-    for expr in (*policy.conditions.values(), *(x for a in policy.actions for x in a.exprs())):
-        for node in nodes(expr.ir):
-            operands = (node.member,) if isinstance(node, Contains) else children(node)  # all but the container
-            other_uses.update(operand.index for operand in operands if isinstance(operand, Fact))
-    return {i for i in policy.needed if policy.facts[i].type == "set" and i not in other_uses}
+    sets = {i for i in policy.needed if policy.facts[i].type == "set"}
+    if not sets:
+        return sets
+    todo: list[Node] = [e.ir for e in (*policy.conditions.values(), *(x for a in policy.actions for x in a.exprs()))]
+    seen: set[Node] = set()  # shared by every condition: a sub-expression many actions share is looked at once
+    while todo and sets:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        operands = children(node)
+        todo.extend(operands)
+        if isinstance(node, Contains):
+            operands = (node.member,)  # all but the container
+        sets.difference_update(operand.index for operand in operands if isinstance(operand, Fact))
+    return sets
 
 
 def _reads_expensive(policy: CompiledPolicy, expensive: set[int], expr: CompiledExpr) -> bool:
