@@ -15,11 +15,11 @@ From one compiled policy and one adapter, built once per engine:
 
 The generated ``evaluate`` is what :class:`~.engine.Engine` hands out as ``engine.evaluate`` when no store has to be
 chosen, so its signature is the public one. ``evaluate_many`` is the same body in a loop, so a batch pays no
-per-order call. All paths use the same Python translation of each condition and the same decision builder; the test
-suite checks them against each other and against rule-engine.
+per-order call. All paths run each condition's IR as :mod:`policyengine.ir.python` emits it and share the decision
+builder; the test suite checks them against each other and against rule-engine.
 
-The source text is :mod:`.emit_evaluator`'s (emitted from each condition's IR); this module builds everything it runs
-with, step by step (see :func:`build_evaluator`), and the engine's store dispatch (:func:`build_dispatch`).
+The source text is :mod:`.emit_evaluator`'s; this module builds everything it runs with, step by step (see
+:func:`build_evaluator`), and the engine's store dispatch (:func:`build_dispatch`).
 """
 
 from __future__ import annotations
@@ -152,7 +152,6 @@ class TableLookup:
     keys: KeyIndex
     rows: Sequence[Any] = attrs.field(repr=False, eq=False)
     """The rows (built on first use: None until asked for, see :class:`.tables.Rows`)."""
-
 
 
 try:  # the optional C batch loop (policyengine/runtime/_batch.c), built when a C compiler was present at install
