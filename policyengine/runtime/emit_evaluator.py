@@ -30,7 +30,7 @@ on first use and remembered (up to :data:`~.codegen.MEMO_LIMIT` per action), so 
 actions."""
 
 PACK_BITS = 60
-"""Up to this many bits of packed outcome key (see :meth:`SourceGenerator.fields`), the fast path names the whole
+"""Up to this many bits of packed outcome key (see ``SourceGenerator.fields``), the fast path names the whole
 outcome with one int and shares one Decisions per outcome; past it (hundreds of actions) each result is assembled
 per call."""
 
