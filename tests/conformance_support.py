@@ -7,6 +7,7 @@ API where one exists:
 
 * ``table``: ``load()`` with its whole-policy table (a case whose facts are not all finite is not tabled: refused);
 * ``fast``: ``load(table_limit=0)``, the generated function;
+* ``lazy``: the generated function with every fact expensive (read at first use, operands reordered);
 * ``interpreter``: the fail-closed interpreter over the flat fact values;
 * ``c-loop``: ``evaluate_many`` (the C loop for tabled cases; the extension must be built);
 * ``plan``: ``engine.plan`` folded by ``runtime.plan.holds``;
@@ -32,7 +33,7 @@ from typing import Any
 
 import attrs
 import yaml
-from fuzz_support import MISSING, bad_facts, inputs, oracle_states
+from fuzz_support import MISSING, Expensive, bad_facts, inputs, oracle_states
 
 import policyengine
 from policyengine.pipeline.compiler import CompiledPolicy
@@ -200,6 +201,14 @@ def table(loaded: Sequence[Loaded]) -> dict[str, list[Verdict | None] | Refused]
 
 def fast(loaded: Sequence[Loaded]) -> dict[str, list[Verdict | None] | Refused]:
     return {item.case.name: [_decided(item.fast.evaluate(*item.pair(row))) for row in item.case.rows] for item in loaded}
+
+
+def lazy(loaded: Sequence[Loaded]) -> dict[str, list[Verdict | None] | Refused]:
+    out: dict[str, list[Verdict | None] | Refused] = {}
+    for item in loaded:
+        engine = load_case(item.case, adapter=Expensive())
+        out[item.case.name] = [_decided(engine.evaluate(*item.pair(row))) for row in item.case.rows]
+    return out
 
 
 def interpreter(loaded: Sequence[Loaded]) -> dict[str, list[Verdict | None] | Refused]:
@@ -409,7 +418,7 @@ def rule_engine(loaded: Sequence[Loaded]) -> dict[str, list[Verdict | None] | Re
 
 
 BACKENDS: dict[str, Backend] = {
-    "table": table, "fast": fast, "interpreter": interpreter, "c-loop": c_loop, "plan": plan, "smt": smt,
+    "table": table, "fast": fast, "lazy": lazy, "interpreter": interpreter, "c-loop": c_loop, "plan": plan, "smt": smt,
     "bdd": bdd, "rule-engine": rule_engine,
 }
 
