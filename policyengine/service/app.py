@@ -416,48 +416,83 @@ class Service:
     def _authorized(self, headers: Mapping[bytes, bytes]) -> bool:
         return self.token is not None and hmac.compare_digest(headers.get(b"authorization", b""), self.token)
 
+    def request_id(self, headers: Mapping[bytes, bytes]) -> str:
+        """The caller's ``X-Request-Id`` when it is a valid one, else a new one."""
+        given = headers.get(b"x-request-id")
+        if given is not None and _REQUEST_ID.fullmatch(given):
+            return given.decode()
+        return f"{self.id_prefix}{next(self.ids):016x}"
+
+    def gate(self, route: Endpoint, headers: Mapping[bytes, bytes], extra: list[tuple[bytes, bytes]]) -> None:
+        """What is refused before the body is read: the token, then a declared length over the limit."""
+        if route.auth and self.token is not None and not self._authorized(headers):
+            extra.append((b"www-authenticate", b'Bearer realm="policyengine"'))
+            raise ApiError(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
+        if route.request is not None:
+            self._check_length(headers)
+
+    def handle(self, route: Endpoint, data: bytes | None, request_id: str, started: float,
+               extra: list[tuple[bytes, bytes]]) -> Reply:
+        """The rest of a request once its body is in: parse and check it, take a snapshot, run the handler."""
+        body = None
+        if route.request is not None:
+            body = _parse(data or b"")
+            self._validate(route.request, body)
+        snapshot = None
+        if route.needs_policies:
+            if not self.live.ready:
+                extra.append((b"retry-after", b"1"))
+                raise ApiError(503, "not_ready", "no policy set has loaded yet; see GET /v1/policies")
+            snapshot = self.live.snapshot()
+        return route.handler(Call(body, snapshot, request_id, started, self))
+
+    def failed(self, route: Endpoint, err: Exception, request_id: str) -> Reply:
+        """The answer to a request that raised ``err``."""
+        if isinstance(err, ApiError):
+            return Reply(err.status, err.body())
+        if isinstance(err, ClientDisconnect):  # nobody is left to read the answer; counted as a bad request
+            return Reply(400, ApiError(400, "invalid_request", "the client left before sending the body").body())
+        # a bug of ours: say so, and never leak a traceback to the caller
+        _log.error("internal error answering %s %s (request %s)", route.method, route.path, request_id, exc_info=err)
+        return Reply(500, ApiError(500, "internal", "internal error; the service log has the details").body())
+
+    def complete(self, route: Endpoint, headers: Mapping[bytes, bytes], data: bytes | None,
+                 started: float) -> tuple[Reply, str, list[tuple[bytes, bytes]]]:
+        """A whole request at once (its body already read): (the reply, the request id, extra headers). The
+        protocol (:mod:`.protocol`) answers this way without an ASGI task; the ASGI endpoint does the same steps
+        around its reads."""
+        request_id = self.request_id(headers)
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            self.gate(route, headers, extra)
+            reply = self.handle(route, data, request_id, started, extra)
+        except Exception as err:  # noqa: BLE001 - every failure is answered (failed() logs the unexpected)
+            reply = self.failed(route, err, request_id)
+        return reply, request_id, extra
+
     def endpoint(self, route: Endpoint) -> ASGIApp:
         """The ASGI app answering ``route`` (a plain ASGI callable: Starlette routes to it without wrapping it in a
         Request/Response pair, which is a good share of a request's cost here)."""
 
-        method, path, handler, schema = route.method, route.path, route.handler, route.request
-        auth, needs_policies, live, observe = route.auth, route.needs_policies, self.live, self.metrics.observe
+        method, path, schema, observe = route.method, route.path, route.request, self.metrics.observe
 
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
             started = time.perf_counter()
             headers = dict(scope["headers"])
-            given = headers.get(b"x-request-id")
-            request_id = given.decode() if given is not None and _REQUEST_ID.fullmatch(given) else \
-                f"{self.id_prefix}{next(self.ids):016x}"
+            request_id = self.request_id(headers)
             extra: list[tuple[bytes, bytes]] = []
             try:
-                if auth and self.token is not None and not self._authorized(headers):
-                    extra.append((b"www-authenticate", b'Bearer realm="policyengine"'))
-                    raise ApiError(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
-                body = None
+                self.gate(route, headers, extra)
+                data = None
                 if schema is not None:
-                    self._check_length(headers)
                     message = await receive()  # the usual case: the whole body in one message
                     data = message.get("body", b"")
                     if message["type"] != "http.request" or message.get("more_body", False) or \
                             len(data) > self.max_body:
                         data = await self._body(message, receive)
-                    body = _parse(data)
-                    self._validate(schema, body)
-                snapshot = None
-                if needs_policies:
-                    if not live.ready:
-                        extra.append((b"retry-after", b"1"))
-                        raise ApiError(503, "not_ready", "no policy set has loaded yet; see GET /v1/policies")
-                    snapshot = live.snapshot()
-                reply = handler(Call(body, snapshot, request_id, started, self))
-            except ApiError as err:
-                reply = Reply(err.status, err.body())
-            except ClientDisconnect:  # nobody is left to read the answer; counted as a bad request
-                reply = Reply(400, ApiError(400, "invalid_request", "the client left before sending the body").body())
-            except Exception:  # a bug of ours: say so, and never leak a traceback to the caller
-                _log.exception("internal error answering %s %s (request %s)", method, path, request_id)
-                reply = Reply(500, ApiError(500, "internal", "internal error; the service log has the details").body())
+                reply = self.handle(route, data, request_id, started, extra)
+            except Exception as err:  # noqa: BLE001 - every failure is answered (failed() logs the unexpected)
+                reply = self.failed(route, err, request_id)
             await send({"type": "http.response.start", "status": reply.status,
                         "headers": [(b"content-type", _JSON_BYTES if reply.media_type is _JSON
                                      else reply.media_type.encode()),
@@ -495,9 +530,12 @@ class _Direct(Starlette):
     every route's regex and wraps the call in its middleware, which cost a request about 18 µs (issue 24). Anything
     else (404, 405, a trailing slash, a root path, lifespan) goes through Starlette as before."""
 
-    def __init__(self, direct: Mapping[tuple[str, str], ASGIApp], **kwargs: Any) -> None:
+    def __init__(self, direct: Mapping[tuple[str, str], ASGIApp],
+                 protocol_routes: Mapping[tuple[bytes, bytes], tuple[Service, Endpoint]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.direct = direct
+        self.protocol_routes = protocol_routes
+        """(method, exact request target) -> what :mod:`.protocol` answers itself, without an ASGI task."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -518,7 +556,8 @@ def create_app(live: LivePolicies, *, token: str | None = None, max_body: int = 
         direct[(route.method, route.path)] = endpoint
         if route.method == "GET":  # as Starlette's Route does
             direct[("HEAD", route.path)] = endpoint
-    app = _Direct(direct, routes=[Route(r.path, e, methods=[r.method], name=r.name) for r, e in endpoints],
+    protocol_routes = {(r.method.encode(), r.path.encode()): (service, r) for r in routes}
+    app = _Direct(direct, protocol_routes, routes=[Route(r.path, e, methods=[r.method], name=r.name) for r, e in endpoints],
                   exception_handlers={HTTPException: _http_error})
     app.state.service = service
     return app
