@@ -160,7 +160,13 @@ def evaluate_batch(call: Call) -> Reply:
         index = next((i for i, (o, u) in enumerate(pairs) if snap.engine.evaluate(o, u, store=store).errors), None)
         raise _cannot_decide(call, err, f"$.pairs[{index}]" if index is not None else "$.pairs") from None
     call.service.decided("batch", call, pairs, results, store)
-    return Reply(200, b'{"results":[' + b",".join(snap.view.menus_json(results)) + b"]}")
+    menus = snap.view.menus_json(results)  # a new list: the remembered bytes are only read
+    if not menus:
+        return Reply(200, b'{"results":[]}')
+    # the answer's bytes copied once: the brackets go on the first and last menus, not around the joined whole
+    menus[0] = b'{"results":[' + menus[0]
+    menus[-1] += b"]}"
+    return Reply(200, b",".join(menus))
 
 
 def bulk(call: Call) -> Reply:
