@@ -43,14 +43,13 @@ except ImportError:  # pragma: no cover - the serve extra has it; the standard p
 from .. import __version__
 from ..analysis.explain import explain
 from ..errors import FactError, did_you_mean, json_path
-from ..pipeline.model import STORE_FACT
 from ..runtime.decision import Decisions
 from ..runtime.plan import PlanError
 from .api import SCHEMAS, openapi
 from .checks import FAST_CHECKS
 from .live import LivePolicies, Snapshot
 from .metrics import ServiceMetrics
-from .view import dumps
+from .view import EngineView, dumps
 
 __all__ = ["ROUTES", "ApiError", "Call", "Endpoint", "Reply", "create_app", "DEFAULT_MAX_BODY"]
 
@@ -62,13 +61,14 @@ _UNKNOWN_STORES = 1_000
 """Store ids an unknown-store warning is remembered for (once each), so a flood of ids cannot grow the set."""
 
 
-def _store_id(engine: Any, order: Any, user: Any) -> Any:
+def _store_id(view: EngineView, order: Any, user: Any) -> Any:
     """The order's store id, as ``evaluate`` reads it (None when it cannot be read)."""
-    fact = next((f for f in engine.policy.facts if f.name == STORE_FACT), None)
     try:
-        return engine.adapter.getter(fact)(order, user) if fact is not None else None
-    except Exception:  # the adapter's failure: evaluate fails closed on it; nothing to warn about
+        return view.store_getter(order, user) if view.store_getter is not None else None
+    except Exception:  # noqa: BLE001 - the adapter's failure: evaluate fails closed on it; nothing to warn about
         return None
+
+
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 _JSON = "application/json"
 _JSON_BYTES = _JSON.encode()
@@ -365,18 +365,19 @@ class Service:
         """A decision request is done: count its decisions, and log it when there is a decision log."""
         self.metrics.count_decisions(results)
         if kind == "evaluate" and results and results[0].store_override is None and call.snap.engine.stores:
-            self._unknown_store(call.snap.engine, pairs[0], store)
+            self._unknown_store(call.snap, pairs[0], store)
         log = self.live.decision_log
         if log is not None:
             log.log(kind, call.snap.view, pairs, results, store=store, request_id=call.request_id, started=call.started)
 
-    def _unknown_store(self, engine: Any, pair: tuple[Any, Any], store: str | None) -> None:
+    def _unknown_store(self, snap: Snapshot, pair: tuple[Any, Any], store: str | None) -> None:
         """The base decided an order of a set with store overrides: when its store id names none of them (a typo, a
         wrong case), warn once per id (at most ``_UNKNOWN_STORES`` ids remembered): hosts cannot tell "no override"
         from "unknown store" in the answer itself (docs/stores.md)."""
-        name = store if store is not None else _store_id(engine, *pair)
+        name = store if store is not None else _store_id(snap.view, *pair)
         if not isinstance(name, str) or name in self.warned_stores or len(self.warned_stores) >= _UNKNOWN_STORES:
             return
+        engine = snap.engine
         self.warned_stores.add(name)
         hint = did_you_mean(name, engine.stores)
         _log.warning("store %r has no store override: the base policy decides its orders%s", name,
