@@ -261,3 +261,17 @@ def test_a_connection_that_ends_is_closed_after_the_answer(server: Server, versi
         answer = read_response(sock, buffer)
         assert answer.status == 200 and answer.headers["connection"] == "close"
         assert sock.recv(1) == b"" and not buffer  # closed by the server, nothing more sent
+
+
+def test_many_pipelined_requests_unread_until_all_are_sent(server: Server, engine: policyengine.Engine) -> None:
+    # a client that sends everything before reading anything: answered in order, whichever way each request went
+    pairs = [(SHIPPED_ACME, ADMIN), (GLOBEX, MEMBER), (GLOBEX, ADMIN)] * 100
+    batch = {"pairs": [{"order": o, "user": u} for o, u in pairs[:30]]}
+    raw = [request("/v1/evaluate", {"order": o, "user": u}) for o, u in pairs] + [request("/v1/evaluate/batch", batch)]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(b"".join(raw))
+        buffer = bytearray()
+        answers = [read_response(sock, buffer) for _ in raw]
+    assert [a.json() for a in answers[:-1]] == [menu(engine, o, u) for o, u in pairs]
+    assert answers[-1].json() == {"results": [menu(engine, o, u) for o, u in pairs[:30]]}
+    assert len({a.headers["x-request-id"] for a in answers}) == len(raw)

@@ -13,8 +13,8 @@ the app (``_Direct.protocol_routes``), with a ``Content-Length`` within the body
 callbacks and answered in ``on_message_complete`` through :meth:`~.app.Service.complete`, the same steps the ASGI
 endpoint takes, with no ASGI scope, cycle, task or messages; the response is written as uvicorn writes it (its
 default headers first, ``connection: close`` when the connection ends). Anything else (a query string, a chunked or
-oversized body, ``Expect: 100-continue``, an upgrade, a request queued behind one still answering) goes to the app
-as before.
+oversized body, ``Expect: 100-continue``, an upgrade, a request queued behind one still answering, a client that
+does not read its answers) goes to the app as before.
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ class _TimedProtocol(HttpToolsProtocol):
 
     def _here(self, service: Service, route: Endpoint) -> bool:
         """Whether this request is answered here (see the module's documentation)."""
-        if self.expect_100_continue or self.parser.should_upgrade() or self.pipeline or \
+        # a client not reading its answers (writes paused) goes through the app, whose writes wait for it and
+        # whose queue of pipelined requests stops reading: what the server buffers stays bounded
+        if self.expect_100_continue or self.parser.should_upgrade() or self.pipeline or self.flow.write_paused or \
                 (self.cycle is not None and not self.cycle.response_complete):
             return False
         headers = self._header_map = dict(self.headers)
