@@ -13,6 +13,9 @@ workers on one shared socket). Then, in interleaved rounds, each bounded in requ
 3. ``POST /v1/evaluate`` at a fixed rate (default 1,000 requests/s, open loop: latency counted from when each
    request was due), one worker: p50, p99, max.
 
+A third server, one worker, is the bare app that also parses each request body with orjson (``--parse``): the
+floor of any service that reads the JSON, printed beside the bare app's.
+
 The ratios service / bare are printed per figure as the median and range over the rounds. The client runs on the
 same machine (and cores), in this process, with uvloop: its cost falls on both servers alike. The server CPU per
 request is the steadiest figure on a shared machine; req/s and p99 move with the machine's load.
@@ -110,16 +113,19 @@ def service(workers: int, source: str | None = None) -> Server:
                   None if source is None else {"PYTHONPATH": source})
 
 
-def bare(workers: int, answers: Path) -> Server:
-    return Server(f"bare x{workers}", [sys.executable, __file__, "--bare", str(answers), "--workers", str(workers)],
-                  workers)
+def bare(workers: int, answers: Path, parse: bool = False) -> Server:
+    return Server(f"{'parse' if parse else 'bare'} x{workers}",
+                  [sys.executable, __file__, "--bare", str(answers), "--workers", str(workers),
+                   *(["--parse"] if parse else [])], workers)
 
 
-def run_bare(answers_file: str, workers: int) -> int:
+def run_bare(answers_file: str, workers: int, parse: bool = False) -> int:
     """The floor: a bare ASGI app answering each recorded request with the service's bytes and headers, on a socket
-    bound and shared by forked workers as ``policyengine serve`` does, under the same uvicorn settings."""
+    bound and shared by forked workers as ``policyengine serve`` does, under the same uvicorn settings. With
+    ``parse``, it also parses each body with orjson first: the least any service reading the JSON does."""
     import socket
 
+    import orjson
     import uvicorn
 
     from policyengine.service.workers import supervise
@@ -134,6 +140,8 @@ def run_bare(answers_file: str, workers: int) -> int:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
+        if parse:
+            orjson.loads(body)
         reply = answers.get((scope["path"], body), fallback)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(reply)).encode()),
@@ -323,6 +331,13 @@ def report(runs: dict[str, list[Figures]], workers: int, batch_size: int) -> lis
             lines.append(f"    {n} worker{'s' if n > 1 else ' '} ratio     server CPU "
                          f"{spread(ratio['server_cpu_us'], '.2f')}x, p99 {spread(ratio['p99_ms'], '.2f')}x, "
                          f"throughput {spread(ratio['rps'], '.2f')}x (service / bare)")
+            parsed = runs.get(f"{kind} parse x{n}")
+            if parsed:  # the bare app that also parses each body: the floor of any service reading the JSON
+                cpu = [f["server_cpu_us"] for f in parsed]
+                lines.append(f"    {n} worker  bare app + orjson.loads of the body: server CPU {spread(cpu, '.0f')} "
+                             f"us/request; service / it: "
+                             f"{spread([s['server_cpu_us'] / p for s, p in zip(svc, cpu, strict=True)], '.2f')}x, "
+                             f"it / bare: {spread([p / b['server_cpu_us'] for p, b in zip(cpu, floor, strict=True)], '.2f')}x")
     return lines
 
 
@@ -339,9 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare", metavar="SRC", help="also measure the service of another source tree (a directory "
                                                           "holding its policyengine package), one worker")
     parser.add_argument("--bare", metavar="ANSWERS", help=argparse.SUPPRESS)
+    parser.add_argument("--parse", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare:
-        return run_bare(args.bare, args.workers)
+        return run_bare(args.bare, args.workers, args.parse)
     rounds, seconds = (1, 1.0) if args.quick else (args.rounds, args.seconds)
     import uvloop
 
@@ -370,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             for n in counts:
                 servers.append(bare(n, Path(file.name)))
+            servers.append(bare(1, Path(file.name), parse=True))
         finally:
             os.unlink(file.name)
         if args.compare:
@@ -386,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     50_000)))
         fixed = {server.name: measured(server, partial(open_loop, server.host, server.port, evaluate_requests,
                                                        args.rate, seconds, 32))
-                 for server in servers if server.workers == 1 and not server.name.startswith("compared")}
+                 for server in servers if server.workers == 1 and server.name.split()[0] in ("service", "bare")}
     finally:
         for server in servers:
             server.stop()

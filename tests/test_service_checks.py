@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from policyengine.service.api import SCHEMAS
 from policyengine.service.app import ApiError, _parse
-from policyengine.service.checks import FAST_CHECKS, batch_ok, evaluate_ok
+from policyengine.service.checks import FAST_CHECKS, batch_ok, batch_pairs, evaluate_ok
 
 _SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 _VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3)
@@ -29,7 +29,7 @@ _OPTIONS = st.fixed_dictionaries({}, optional={"store": st.none() | st.text(max_
 @given(_BODIES)
 def test_a_fast_check_accepts_only_what_the_schema_accepts(body: Any) -> None:
     for name, check in FAST_CHECKS.items():
-        if check(body):
+        if check(body) is not None:
             jsonschema.validate(body, SCHEMAS[name])
 
 
@@ -39,6 +39,8 @@ def test_the_fast_checks_accept_valid_bodies(order: Any, user: Any, options: dic
                                              pairs: list[Any]) -> None:
     assert evaluate_ok({"order": order, "user": user, **options})
     assert batch_ok({"pairs": pairs, **options})
+    # what the handler is handed: each pair's order and user, in order
+    assert batch_pairs({"pairs": pairs, **options}) == [(p["order"], p["user"]) for p in pairs]
 
 
 def _standard(body: bytes) -> Any:

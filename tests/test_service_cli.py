@@ -31,11 +31,13 @@ def serve(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     proc = subprocess.Popen([str(EXE), "serve", str(POLICIES), "--port", "0", *args], stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    url = None
-    for line in proc.stderr:
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-        url = url or (match.group(1) if match else None)
-        if "serving revision" in line:
+    url, workers, serving = None, 1, 0
+    for line in proc.stderr:  # until every worker serves (one that still loads would answer 503)
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+) \(.*, (\d+) workers?\)", line)
+        if match:
+            url, workers = match.group(1), int(match.group(2))
+        serving += line.count("serving revision")  # two workers' lines may share one
+        if serving >= workers:
             break
     assert url, "policyengine serve did not start"
     try:

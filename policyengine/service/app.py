@@ -43,14 +43,13 @@ except ImportError:  # pragma: no cover - the serve extra has it; the standard p
 from .. import __version__
 from ..analysis.explain import explain
 from ..errors import FactError, did_you_mean, json_path
-from ..pipeline.model import STORE_FACT
 from ..runtime.decision import Decisions
 from ..runtime.plan import PlanError
 from .api import SCHEMAS, openapi
 from .checks import FAST_CHECKS
 from .live import LivePolicies, Snapshot
 from .metrics import ServiceMetrics
-from .view import dumps
+from .view import EngineView, dumps
 
 __all__ = ["ROUTES", "ApiError", "Call", "Endpoint", "Reply", "create_app", "DEFAULT_MAX_BODY"]
 
@@ -62,13 +61,14 @@ _UNKNOWN_STORES = 1_000
 """Store ids an unknown-store warning is remembered for (once each), so a flood of ids cannot grow the set."""
 
 
-def _store_id(engine: Any, order: Any, user: Any) -> Any:
+def _store_id(view: EngineView, order: Any, user: Any) -> Any:
     """The order's store id, as ``evaluate`` reads it (None when it cannot be read)."""
-    fact = next((f for f in engine.policy.facts if f.name == STORE_FACT), None)
     try:
-        return engine.adapter.getter(fact)(order, user) if fact is not None else None
-    except Exception:  # the adapter's failure: evaluate fails closed on it; nothing to warn about
+        return view.store_getter(order, user) if view.store_getter is not None else None
+    except Exception:  # noqa: BLE001 - the adapter's failure: evaluate fails closed on it; nothing to warn about
         return None
+
+
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 _JSON = "application/json"
 _JSON_BYTES = _JSON.encode()
@@ -103,6 +103,8 @@ class Call(NamedTuple):
     request_id: str
     started: float
     service: Service
+    prepared: Any = None
+    """What the body's hand-written check read, for the handler to use (:data:`~.checks.FAST_CHECKS`), or None."""
 
     @property
     def snap(self) -> Snapshot:
@@ -151,7 +153,7 @@ def evaluate(call: Call) -> Reply:
 
 def evaluate_batch(call: Call) -> Reply:
     body, snap = call.body, call.snap
-    pairs = list(map(_ORDER_USER, body["pairs"]))
+    pairs = call.prepared if type(call.prepared) is list else list(map(_ORDER_USER, body["pairs"]))
     store, strict = body.get("store"), body.get("strict", False)
     try:
         results = snap.engine.evaluate_many(pairs, strict=strict, store=store)
@@ -160,7 +162,13 @@ def evaluate_batch(call: Call) -> Reply:
         index = next((i for i, (o, u) in enumerate(pairs) if snap.engine.evaluate(o, u, store=store).errors), None)
         raise _cannot_decide(call, err, f"$.pairs[{index}]" if index is not None else "$.pairs") from None
     call.service.decided("batch", call, pairs, results, store)
-    return Reply(200, b'{"results":[' + b",".join(snap.view.menus_json(results)) + b"]}")
+    menus = snap.view.menus_json(results)  # a new list: the remembered bytes are only read
+    if not menus:
+        return Reply(200, b'{"results":[]}')
+    # the answer's bytes copied once: the brackets go on the first and last menus, not around the joined whole
+    menus[0] = b'{"results":[' + menus[0]
+    menus[-1] += b"]}"
+    return Reply(200, b",".join(menus))
 
 
 def bulk(call: Call) -> Reply:
@@ -359,18 +367,19 @@ class Service:
         """A decision request is done: count its decisions, and log it when there is a decision log."""
         self.metrics.count_decisions(results)
         if kind == "evaluate" and results and results[0].store_override is None and call.snap.engine.stores:
-            self._unknown_store(call.snap.engine, pairs[0], store)
+            self._unknown_store(call.snap, pairs[0], store)
         log = self.live.decision_log
         if log is not None:
             log.log(kind, call.snap.view, pairs, results, store=store, request_id=call.request_id, started=call.started)
 
-    def _unknown_store(self, engine: Any, pair: tuple[Any, Any], store: str | None) -> None:
+    def _unknown_store(self, snap: Snapshot, pair: tuple[Any, Any], store: str | None) -> None:
         """The base decided an order of a set with store overrides: when its store id names none of them (a typo, a
         wrong case), warn once per id (at most ``_UNKNOWN_STORES`` ids remembered): hosts cannot tell "no override"
         from "unknown store" in the answer itself (docs/stores.md)."""
-        name = store if store is not None else _store_id(engine, *pair)
+        name = store if store is not None else _store_id(snap.view, *pair)
         if not isinstance(name, str) or name in self.warned_stores or len(self.warned_stores) >= _UNKNOWN_STORES:
             return
+        engine = snap.engine
         self.warned_stores.add(name)
         hint = did_you_mean(name, engine.stores)
         _log.warning("store %r has no store override: the base policy decides its orders%s", name,
@@ -398,13 +407,16 @@ class Service:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _validate(self, schema: str, body: Any) -> None:
+    def _validate(self, schema: str, body: Any) -> Any:
+        """Refuse a body its schema does not accept (naming the field); what its hand-written check read, if any."""
         fast = self.fast.get(schema)
-        if fast is not None and fast(body):
-            return
+        if fast is not None:
+            prepared = fast(body)
+            if prepared is not None:
+                return prepared
         try:
             self.checks[schema](body)
-            return
+            return None
         except fastjsonschema.JsonSchemaException:
             pass
         errors = sorted(self.validators[schema].iter_errors(body), key=lambda e: (len(e.absolute_path), e.path))
@@ -416,48 +428,83 @@ class Service:
     def _authorized(self, headers: Mapping[bytes, bytes]) -> bool:
         return self.token is not None and hmac.compare_digest(headers.get(b"authorization", b""), self.token)
 
+    def request_id(self, headers: Mapping[bytes, bytes]) -> str:
+        """The caller's ``X-Request-Id`` when it is a valid one, else a new one."""
+        given = headers.get(b"x-request-id")
+        if given is not None and _REQUEST_ID.fullmatch(given):
+            return given.decode()
+        return f"{self.id_prefix}{next(self.ids):016x}"
+
+    def gate(self, route: Endpoint, headers: Mapping[bytes, bytes], extra: list[tuple[bytes, bytes]]) -> None:
+        """What is refused before the body is read: the token, then a declared length over the limit."""
+        if route.auth and self.token is not None and not self._authorized(headers):
+            extra.append((b"www-authenticate", b'Bearer realm="policyengine"'))
+            raise ApiError(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
+        if route.request is not None:
+            self._check_length(headers)
+
+    def handle(self, route: Endpoint, data: bytes | None, request_id: str, started: float,
+               extra: list[tuple[bytes, bytes]]) -> Reply:
+        """The rest of a request once its body is in: parse and check it, take a snapshot, run the handler."""
+        body = prepared = None
+        if route.request is not None:
+            body = _parse(data or b"")
+            prepared = self._validate(route.request, body)
+        snapshot = None
+        if route.needs_policies:
+            if not self.live.ready:
+                extra.append((b"retry-after", b"1"))
+                raise ApiError(503, "not_ready", "no policy set has loaded yet; see GET /v1/policies")
+            snapshot = self.live.snapshot()
+        return route.handler(Call(body, snapshot, request_id, started, self, prepared))
+
+    def failed(self, route: Endpoint, err: Exception, request_id: str) -> Reply:
+        """The answer to a request that raised ``err``."""
+        if isinstance(err, ApiError):
+            return Reply(err.status, err.body())
+        if isinstance(err, ClientDisconnect):  # nobody is left to read the answer; counted as a bad request
+            return Reply(400, ApiError(400, "invalid_request", "the client left before sending the body").body())
+        # a bug of ours: say so, and never leak a traceback to the caller
+        _log.error("internal error answering %s %s (request %s)", route.method, route.path, request_id, exc_info=err)
+        return Reply(500, ApiError(500, "internal", "internal error; the service log has the details").body())
+
+    def complete(self, route: Endpoint, headers: Mapping[bytes, bytes], data: bytes | None,
+                 started: float) -> tuple[Reply, str, list[tuple[bytes, bytes]]]:
+        """A whole request at once (its body already read): (the reply, the request id, extra headers). The
+        protocol (:mod:`.protocol`) answers this way without an ASGI task; the ASGI endpoint does the same steps
+        around its reads."""
+        request_id = self.request_id(headers)
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            self.gate(route, headers, extra)
+            reply = self.handle(route, data, request_id, started, extra)
+        except Exception as err:  # noqa: BLE001 - every failure is answered (failed() logs the unexpected)
+            reply = self.failed(route, err, request_id)
+        return reply, request_id, extra
+
     def endpoint(self, route: Endpoint) -> ASGIApp:
         """The ASGI app answering ``route`` (a plain ASGI callable: Starlette routes to it without wrapping it in a
         Request/Response pair, which is a good share of a request's cost here)."""
 
-        method, path, handler, schema = route.method, route.path, route.handler, route.request
-        auth, needs_policies, live, observe = route.auth, route.needs_policies, self.live, self.metrics.observe
+        method, path, schema, observe = route.method, route.path, route.request, self.metrics.observe
 
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
             started = time.perf_counter()
             headers = dict(scope["headers"])
-            given = headers.get(b"x-request-id")
-            request_id = given.decode() if given is not None and _REQUEST_ID.fullmatch(given) else \
-                f"{self.id_prefix}{next(self.ids):016x}"
+            request_id = self.request_id(headers)
             extra: list[tuple[bytes, bytes]] = []
             try:
-                if auth and self.token is not None and not self._authorized(headers):
-                    extra.append((b"www-authenticate", b'Bearer realm="policyengine"'))
-                    raise ApiError(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer ...)")
-                body = None
+                self.gate(route, headers, extra)
+                data = None
                 if schema is not None:
-                    self._check_length(headers)
                     message = await receive()  # the usual case: the whole body in one message
                     data = message.get("body", b"")
                     if message["type"] != "http.request" or message.get("more_body", False) or \
                             len(data) > self.max_body:
                         data = await self._body(message, receive)
-                    body = _parse(data)
-                    self._validate(schema, body)
-                snapshot = None
-                if needs_policies:
-                    if not live.ready:
-                        extra.append((b"retry-after", b"1"))
-                        raise ApiError(503, "not_ready", "no policy set has loaded yet; see GET /v1/policies")
-                    snapshot = live.snapshot()
-                reply = handler(Call(body, snapshot, request_id, started, self))
-            except ApiError as err:
-                reply = Reply(err.status, err.body())
-            except ClientDisconnect:  # nobody is left to read the answer; counted as a bad request
-                reply = Reply(400, ApiError(400, "invalid_request", "the client left before sending the body").body())
-            except Exception:  # a bug of ours: say so, and never leak a traceback to the caller
-                _log.exception("internal error answering %s %s (request %s)", method, path, request_id)
-                reply = Reply(500, ApiError(500, "internal", "internal error; the service log has the details").body())
+                reply = self.handle(route, data, request_id, started, extra)
+            except Exception as err:  # noqa: BLE001 - every failure is answered (failed() logs the unexpected)
+                reply = self.failed(route, err, request_id)
             await send({"type": "http.response.start", "status": reply.status,
                         "headers": [(b"content-type", _JSON_BYTES if reply.media_type is _JSON
                                      else reply.media_type.encode()),
@@ -495,9 +542,12 @@ class _Direct(Starlette):
     every route's regex and wraps the call in its middleware, which cost a request about 18 µs (issue 24). Anything
     else (404, 405, a trailing slash, a root path, lifespan) goes through Starlette as before."""
 
-    def __init__(self, direct: Mapping[tuple[str, str], ASGIApp], **kwargs: Any) -> None:
+    def __init__(self, direct: Mapping[tuple[str, str], ASGIApp],
+                 protocol_routes: Mapping[tuple[bytes, bytes], tuple[Service, Endpoint]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.direct = direct
+        self.protocol_routes = protocol_routes
+        """(method, exact request target) -> what :mod:`.protocol` answers itself, without an ASGI task."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -518,7 +568,8 @@ def create_app(live: LivePolicies, *, token: str | None = None, max_body: int = 
         direct[(route.method, route.path)] = endpoint
         if route.method == "GET":  # as Starlette's Route does
             direct[("HEAD", route.path)] = endpoint
-    app = _Direct(direct, routes=[Route(r.path, e, methods=[r.method], name=r.name) for r, e in endpoints],
+    protocol_routes = {(r.method.encode(), r.path.encode()): (service, r) for r in routes}
+    app = _Direct(direct, protocol_routes, routes=[Route(r.path, e, methods=[r.method], name=r.name) for r, e in endpoints],
                   exception_handlers={HTTPException: _http_error})
     app.state.service = service
     return app

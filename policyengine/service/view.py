@@ -58,13 +58,16 @@ def _problems(decision: Decision | Decisions) -> list[dict[str, str]]:
 class EngineView:
     """What the service and the decision log need of one engine, computed once when it loads."""
 
-    __slots__ = ("engine", "fact_fields", "_facts", "_json", "_held")
+    __slots__ = ("engine", "fact_fields", "store_getter", "_facts", "_json", "_held")
 
     def __init__(self, engine: Engine, log: DecisionLog | None = None) -> None:
         self.engine = engine
         policies = self.policies()
         self.fact_fields = {f.name: json_path(f.source) for policy in policies.values() for f in policy.facts}
         """Fact name -> the JSON path it is read from (``$.order.store.id``), to name the field of a bad fact."""
+        store = next((f for f in engine.policy.facts if f.name == STORE_FACT), None)
+        self.store_getter = engine.adapter.getter(store) if store is not None and engine.stores else None
+        """How ``evaluate`` reads an order's store id (None: the set has no store overrides)."""
         self._facts: dict[PolicyKey, list[tuple[str, Callable[[Any, Any], Any], Callable[[Any], Any] | None]]] = {}
         if log is not None:
             expensive = getattr(engine.adapter, "expensive", None)
