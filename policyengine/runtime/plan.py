@@ -33,7 +33,7 @@ from typing import Any, Literal, Union
 
 import attrs
 
-from ..errors import FactProblem, PolicyError
+from ..errors import Diagnostic, FactProblem, PolicyError
 from ..ir import kleene
 from ..ir import nodes as ir
 from ..ir import walk as walk_ir
@@ -46,7 +46,8 @@ from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 from .reasons import FAIL_CLOSED, store_mismatch_problem
 
-__all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith",
+__all__ = ["PLAN_BUDGET", "PLAN_STATES", "plan_budget_problems",
+           "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith",
            "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match", "Neg", "Node", "Not", "Or",
            "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan", "Succeeds", "Valid", "Value",
            "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match", "FALSE",
@@ -703,9 +704,11 @@ class _ActionSym:
 class _Planner:
     """Plans every condition of one policy for one user, lazily (only what the planned action needs)."""
 
-    def __init__(self, policy: CompiledPolicy, user_values: Mapping[str, tuple[Any, str | None]]) -> None:
+    def __init__(self, policy: CompiledPolicy, user_values: Mapping[str, tuple[Any, str | None]], *,
+                 sizing: bool = False) -> None:
         self.policy = policy
         self.user = user_values  # user fact -> (normalised value, problem message or None)
+        self.sizing = sizing  # only measuring (see plan_budget_problems): plan what would be refused, to count it
         self.conditions: dict[str, _Sym] = {}
         self.actions: dict[str, _ActionSym] = {}
         self.by_id = {a.id: a for a in policy.actions}
@@ -991,7 +994,7 @@ class _Translate:
         if known_node is FALSE:  # a bad user fact: evaluate does not compute it
             return _Sym(UNKNOWN, problems)
         value = self.planner.value(node)
-        if value.nested is not None:  # whether Python reaches it depends on the operands: not modelled
+        if value.nested is not None and not self.planner.sizing:  # whether Python reaches it: not modelled
             op, construct = value.nested
             raise PlanError(f"cannot plan `{self.expr.text}` ({self.expr.where}): a computation that can fail "
                             f"({op}) inside {construct} nested in a comparison; split the condition")
@@ -1280,6 +1283,109 @@ def _build_plan(engine: Any, action: str, store: str | None, state: str, branche
     return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies, tuple(refused))
 
 
+def plan_budget_problems(policy: CompiledPolicy, memo: dict[Any, int] | None = None,
+                         base: CompiledPolicy | None = None) -> list[Diagnostic]:
+    """A located load error for each action of ``policy`` whose plan, for some user, would be over
+    :data:`PLAN_BUDGET` (issue 21: refused when the policy loads, not when a query is planned).
+
+    Measured once, for a user none of whose facts is known: every user fact is planned as a row fact. A user's
+    values only fold that plan: each construction (``and_``, ``or_``, ``not_``, ``guard``, ``compare``...) maps
+    known operands to a node no larger than it maps symbolic ones to, a known ``?:`` test keeps one branch, a known
+    atom is a constant or the always-unknown atom, and a known computation is a constant or one :class:`Fail`; so
+    this size bounds every user's (and :func:`within_budget` never refuses a policy that loaded). ``memo`` (one per
+    load) keeps each verdict under everything the action's plan reads (the IR of its conditions, and of the named
+    conditions and actions they read), so a store that changes none of it is not measured again. ``base`` (a
+    store's, measured already): only the actions whose plan reads something the store changed are looked at."""
+    out: list[Diagnostic] = []
+    planner: _Planner | None = None
+    keys = _BudgetKeys(policy)
+    changed = _Changed(policy, base) if base is not None else None
+    for action in policy.actions:
+        if changed is not None and not changed.action(action.id):
+            continue  # the very objects the base's plan was measured over
+        key = keys.action(action.id)
+        if memo is not None and key in memo:
+            continue  # measured (and, when over, reported) for an earlier version or store of this load
+        planner = planner or _Planner(policy, {}, sizing=True)
+        size = tree_size((planner.state(action.id, "enabled"), planner.reasons(action.id)))
+        if memo is not None:
+            memo[key] = size
+        if size > PLAN_BUDGET:
+            out.append(_largest(planner, action).diagnostic(
+                f"action {action.id!r} would have a query plan of {size} nodes, over the plan budget of "
+                f"{PLAN_BUDGET} (about 1 MB of SQL)", hint="split its conditions into fewer, flatter ones"))
+    return out
+
+
+class _Changed:
+    """Whether an action's plan reads an action or named condition a store changed (not the base's very object)."""
+
+    def __init__(self, policy: CompiledPolicy, base: CompiledPolicy) -> None:
+        self.policy = policy
+        self.by_id = {a.id: a for a in policy.actions}
+        ours = {a.id: a for a in base.actions}
+        self.memo: dict[tuple[str, str], bool] = {
+            **{("action", a.id): True for a in policy.actions if ours.get(a.id) is not a},
+            **{("condition", n): True for n, c in policy.conditions.items() if base.conditions.get(n) is not c}}
+
+    def action(self, action_id: str) -> bool:
+        found = self.memo.get(("action", action_id))
+        if found is None:
+            found = self.memo["action", action_id] = any(map(self.expr, self.by_id[action_id].exprs()))
+        return found
+
+    def condition(self, name: str) -> bool:
+        found = self.memo.get(("condition", name))
+        if found is None:
+            found = self.memo["condition", name] = self.expr(self.policy.conditions[name])
+        return found
+
+    def expr(self, expr: CompiledExpr) -> bool:
+        return any(map(self.condition, expr.conditions)) or any(map(self.action, expr.actions))
+
+
+class _BudgetKeys:
+    """What each action's plan reads, as IR: its conditions, and (recursively) each named condition and action they
+    read; memoised per name, so one policy's keys cost one pass over its conditions."""
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.policy = policy
+        self.by_id = {a.id: a for a in policy.actions}
+        self.memo: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    def action(self, action_id: str) -> tuple[Any, ...]:
+        key = self.memo.get(("action", action_id))
+        if key is None:
+            action = self.by_id[action_id]
+            key = (action_id, len(action.guards), *map(self.expr, action.exprs()))
+            self.memo["action", action_id] = key
+        return key
+
+    def condition(self, name: str) -> tuple[Any, ...]:
+        key = self.memo.get(("condition", name))
+        if key is None:
+            key = self.memo["condition", name] = (name, self.expr(self.policy.conditions[name]))
+        return key
+
+    def expr(self, expr: CompiledExpr) -> Any:
+        if not (expr.conditions or expr.actions):
+            return expr.ir
+        return (expr.ir, *map(self.condition, sorted(expr.conditions)), *map(self.action, sorted(expr.actions)))
+
+
+def _largest(planner: _Planner, action: CompiledAction) -> Any:
+    """The action's condition (its spec :class:`~policyengine.pipeline.model.Expr`) whose plan is the largest."""
+    specs = [(action.visible, action.spec.visible), (action.allow, action.spec.allow),
+             *((g.when, g.spec.when) for g in action.guards),
+             *((e.when, e.spec.when) for e in action.effects if e.when is not None)]
+
+    def size(pair: tuple[CompiledExpr, Any]) -> int:
+        sym = planner.sym(pair[0])
+        return tree_size((sym.tri, sym.problems))
+
+    return max(specs, key=size)[1]
+
+
 def within_budget(node: Any, label: str, action: str) -> Any:
     """``node`` (a plan or reasons' branches), or :class:`PlanError` when it is over :data:`PLAN_BUDGET`."""
     nodes = tree_size(node)
@@ -1291,13 +1397,20 @@ def within_budget(node: Any, label: str, action: str) -> Any:
 
 def children(node: Node) -> tuple[Node, ...]:
     """The plan nodes directly under ``node``."""
-    if isinstance(node, (And, Or, Succeeds)):
-        return node.args if not isinstance(node, Succeeds) else node.values
-    if isinstance(node, (Value, Fact, Fail)):
-        return ()
-    if isinstance(node, Valid):
-        return (node.fact,)
-    return tuple(getattr(node, f.name) for f in attrs.fields(type(node)) if f.name not in ("op", "pattern", "search"))
+    kind = node.__class__
+    if kind is And or kind is Or:
+        return node.args  # type: ignore[union-attr]
+    if kind is Succeeds:
+        return node.values  # type: ignore[union-attr,return-value]
+    return tuple(getattr(node, name) for name in _CHILD_FIELDS[kind])
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {
+    Value: (), Fact: (), Fail: (), Valid: ("fact",), Compare: ("left", "right"), In: ("member", "container"),
+    Length: ("value",), Match: ("value",), Arith: ("left", "right"), Neg: ("value",),
+    IfElse: ("test", "then", "otherwise"), Not: ("arg",), Known: ("arg",), IsTrue: ("arg",),
+    Guard: ("known", "value")}
+"""Each node class's child fields, in order (And, Or and Succeeds hold a tuple)."""
 
 
 def walk(roots: Any) -> list[Node]:
@@ -1419,6 +1532,5 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
                 out.extend((and_(other, g), r) for g, r in base.action(action).errors)
             out.append((other, f"{FAIL_CLOSED}{store_mismatch_problem(store)}"))
         block(branches[0], TRUE)
-    facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set())
-                          | (reads(r.check) if isinstance(r, Failure) else set()) for node, r in out))
+    facts = {n.name for n in walk(out) if isinstance(n, Fact)}  # (one walk: the branches share their nodes)
     return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)), tuple(blocks))
