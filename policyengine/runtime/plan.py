@@ -734,18 +734,20 @@ class _Planner:
 
     def known(self, node: ir.Node) -> bool:
         """Whether ``node`` reads nothing of the row: only user facts, and conditions and actions known alike."""
-        known = self.known_memo.get(node)
-        if known is None:
-            if isinstance(node, ir.Fact):
-                known = node.name in self.user
-            elif isinstance(node, ir.ConditionRef):
-                known = self.condition(node.name).closed is not None
-            elif isinstance(node, ir.ActionRef):
-                known = self.action(node.action).known
-            else:
-                known = all(self.known(child) for child in walk_ir.children(node))
-            self.known_memo[node] = known
-        return known
+        memo = self.known_memo
+        if node not in memo:
+            for item in walk_ir.nodes(node):  # children first, iteratively: conditions nest deeply
+                if item in memo:
+                    continue
+                if isinstance(item, ir.Fact):
+                    memo[item] = item.name in self.user
+                elif isinstance(item, ir.ConditionRef):
+                    memo[item] = self.condition(item.name).closed is not None
+                elif isinstance(item, ir.ActionRef):
+                    memo[item] = self.action(item.action).known
+                else:
+                    memo[item] = all(memo[child] for child in walk_ir.children(item))
+        return memo[node]
 
     def compute(self, node: ir.Node) -> Any:
         """The value of the known ``node`` (its references good), computed by its Python; raises what it raises."""
@@ -952,9 +954,15 @@ class _Translate:
         if isinstance(node, (ir.And, ir.Or)):
             syms = [self.condition(operand) for operand in node.operands]
             return functools.reduce(lambda left, right: _connective(left, right, isinstance(node, ir.Or)), syms)
-        if isinstance(node, ir.Not):
-            inner = self.condition(node.operand)
-            return _Sym(not_(inner.tri), inner.problems)
+        if isinstance(node, ir.Not):  # a chain of `not`s at once: one frame, however long
+            chain = []
+            while isinstance(node, ir.Not) and node not in self.syms:
+                chain.append(node)
+                node = node.operand
+            sym = self.condition(node)
+            for item in reversed(chain):
+                sym = self.syms[item] = _Sym(not_(sym.tri), sym.problems)
+            return sym
         if isinstance(node, ir.If) and node.type == "bool":
             test = self.condition(node.test)
             if isinstance(test.tri, Value):  # decided for this user: the other is not read
