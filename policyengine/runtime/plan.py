@@ -1,10 +1,13 @@
 """Query plans: which orders an action applies to, as a condition over the order's and the store's facts.
 
-:func:`build_plan` partially evaluates a policy: the user's facts are known, so they are substituted and every
-condition is constant-folded; what is left reads only facts of the order row (``order.*``, ``store.*``...). The
+:func:`build_plan` partially evaluates a policy's IR (:mod:`policyengine.ir`, ``CompiledExpr.ir``): a plan is
+"substitute what is known, then fold". The user's facts are known, and so is every condition, atom or value that
+reads nothing else: it is folded with the runtime's own meaning, :func:`policyengine.ir.kleene.evaluate` over atoms
+computed by their :mod:`policyengine.ir.python` source. What is left reads facts of the order row (``order.*``,
+``store.*``...) and becomes plan nodes, built once per IR node (a DAG: equal sub-expressions are planned once). The
 result is exact, bad facts included, because it models how ``evaluate`` decides under errors rather than the
 conditions alone: a condition's skeleton (``and``/``or``/``not``/``?:`` from its top) is three-valued (Kleene's
-logic) over atoms (everything else), as in :mod:`.interpret`. For every skeleton node ``c`` the planner builds:
+logic) over atoms (everything else). For every skeleton node ``c`` the planner builds:
 
 * ``known(c)``: ``c`` can be decided. For an atom: every row fact it reads holds a good value (:class:`Valid`),
   the user's facts it reads are good, the named conditions it reads are known, the actions it reads are trusted;
@@ -18,6 +21,7 @@ allow, every guard and every effect condition are known, allow is true and no gu
 policy has no such action count as hidden. Without a store, the plan dispatches on ``store.id`` exactly as
 ``evaluate`` does (a bad ``store.id`` hides every action).
 
+Every policy's plans are measured against :data:`PLAN_BUDGET` when it loads (:func:`plan_budget_problems`).
 Everything is presentation- and database-free: :mod:`policyengine.sql` turns a plan into SQL.
 """
 
@@ -55,8 +59,9 @@ __all__ = ["PLAN_BUDGET", "PLAN_STATES", "plan_budget_problems",
 
 PLAN_BUDGET = 3_000
 """The most nodes one store's plan (or its reasons) may have written out as a tree (see :func:`tree_size`): about
-300 characters of SQL each, so under 1 MB of SQL per store. A policy whose plan is larger is refused with a
-:class:`PlanError` naming it (in an every-store plan: that store alone fails closed)."""
+300 characters of SQL each, so under 1 MB of SQL per store. A policy or store override whose plan could be larger
+for some user is a load error located at its largest condition (:func:`plan_budget_problems`); planning checks it
+again (a :class:`PlanError` naming it; in an every-store plan, that store alone fails closed)."""
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
 PLAN_STATES: tuple[str, ...] = ("enabled", "disabled", "hidden", "visible")
@@ -417,12 +422,9 @@ def guard(known: Node, value: Node) -> Node:
     return Guard(known, value)
 
 
-_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _PY_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-_PY_ARITH: dict[str, Callable[[Any, Any], Any]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
-                                                   "*": lambda a, b: a * b}
 
 
 def compare(op: str, left: Node, right: Node) -> Node:
@@ -439,7 +441,11 @@ def contains(member: Node, container: Node) -> Node:
     return In(member, container)
 
 
-# -- a reference evaluator of plans (Kleene logic: None is unknown, as NULL in SQL) -----------------------------
+# -- the plan language's evaluator (Kleene logic: None is unknown, as NULL in SQL) ------------------------------
+# It reads plan nodes, not the IR: Valid, Known, IsTrue, Guard, Succeeds and Fail exist only here, and values are as
+# a database holds them (numbers as exact Decimals). It is the reference meaning of what policyengine.sql compiles
+# (the tests' oracle for plans, and the text of a failed computation's reason); its operations are the runtime's
+# own (pipeline.numbers.ARITHMETIC, pipeline.regexes, values.check_value).
 _OP_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "tdiv", "//": "fdiv", "%": "mod", "**": "pow"}
 
 
