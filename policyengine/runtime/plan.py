@@ -714,7 +714,12 @@ class _Planner:
                  sizing: bool = False) -> None:
         self.policy = policy
         self.user = user_values  # user fact -> (normalised value, problem message or None)
-        self.sizing = sizing  # only measuring (see plan_budget_problems): plan what would be refused, to count it
+        # only measuring (see plan_budget_problems): every user fact is known but its value is not, so what reads
+        # only them is an opaque stand-in at least as large as any value's fold; what would be refused is planned
+        self.sizing = sizing
+        if sizing:
+            self.user = {f.name: (None, None) for f in policy.facts if f.source[:1] == ("user",)}
+        self.stand_ins = 0
         self.conditions: dict[str, _Sym] = {}
         self.actions: dict[str, _ActionSym] = {}
         self.by_id = {a.id: a for a in policy.actions}
@@ -737,6 +742,31 @@ class _Planner:
 
     def sym(self, expr: CompiledExpr) -> _Sym:
         return _Translate(self, expr).condition(expr.ir)
+
+    def stand_in(self, kind: str = "bool") -> Fact:
+        """A node of one plan node's size that never folds and equals no other (sizing only)."""
+        self.stand_ins += 1
+        return Fact(f"?{self.stand_ins}", kind)
+
+    def opaque(self, node: ir.Node) -> _Sym:
+        """A known condition, sized: no smaller than true, false or unknown, with as many problems as it can have
+        (one per user fact and per computation that can fail in what it reads, named conditions and actions too)."""
+        facts: set[str] = set()
+        fallible = 0
+        roots, seen = [node], set()
+        while roots:
+            root = roots.pop()
+            for item in walk_ir.nodes(root):
+                if isinstance(item, ir.Fact):
+                    facts.add(item.name)
+                elif _may_fail(item):
+                    fallible += 1
+                elif isinstance(item, (ir.ConditionRef, ir.ActionRef)) and item not in seen:
+                    seen.add(item)
+                    roots += ([self.policy.conditions[item.name].ir] if isinstance(item, ir.ConditionRef)
+                              else [e.ir for e in self.by_id[item.action].exprs()])
+        problems = tuple((self.stand_in(), "?") for _ in range(len(facts) + fallible))
+        return _Sym(Guard(self.stand_in(), self.stand_in()), problems, True)
 
     def known(self, node: ir.Node) -> bool:
         """Whether ``node`` reads nothing of the row: only user facts, and conditions and actions known alike."""
@@ -799,6 +829,8 @@ class _Planner:
             sym = self.condition(ref.name)
             return sym.known, sym.problems
         spec = self.policy.facts[ref.index]
+        if self.sizing and ref.name in self.user:
+            return self.stand_in(), ((self.stand_in(), "?"),)
         if ref.name in self.user:
             message = self.user[ref.name][1]
             if message is None:
@@ -917,6 +949,11 @@ def _refs(node: ir.Node) -> tuple[tuple[str, tuple[_Ref, ...]], ...]:
     return tuple((name, tuple(groups[name])) for name in sorted(groups))
 
 
+def _may_fail(node: ir.Node) -> bool:
+    """Whether computing ``node`` itself can raise for some value (a division, a power, a regex's length bound)."""
+    return isinstance(node, ir.Match) or (isinstance(node, ir.Arith) and node.op not in ("add", "sub", "mul"))
+
+
 def _as_value(value: Any, kind: str) -> Value:
     """A Python value of the IR type ``kind`` (as ir.python computes it) as a plan constant."""
     if kind == "number":
@@ -956,6 +993,8 @@ class _Translate:
 
     def _condition(self, node: ir.Node) -> _Sym:
         if self.planner.known(node):
+            if self.planner.sizing:
+                return self.planner.opaque(node)
             return _known_sym(kleene.evaluate(node, self.known_atom))
         if isinstance(node, (ir.And, ir.Or)):
             syms = [self.condition(operand) for operand in node.operands]
@@ -1053,6 +1092,9 @@ class _Values:
             return _Val(constant(node.value, node.type))
         if isinstance(node, ir.Members):
             return _Val(Value(frozenset(node.values), "list"))
+        if planner.known(node) and planner.sizing:
+            stand_in = planner.stand_in(node.type)
+            return _Val(stand_in, (stand_in,) if any(map(_may_fail, walk_ir.nodes(node))) else ())
         if planner.known(node):
             try:
                 return _Val(_as_value(planner.compute(node), node.type))
@@ -1325,7 +1367,7 @@ def plan_budget_problems(policy: CompiledPolicy, memo: dict[Any, int] | None = N
         if memo is not None:
             memo[key] = size
         if size > PLAN_BUDGET:
-            out.append(_largest(planner, action).diagnostic(
+            out.append(_largest(planner, action, base).diagnostic(
                 f"action {action.id!r} would have a query plan of {size} nodes, over the plan budget of "
                 f"{PLAN_BUDGET} (about 1 MB of SQL)", hint="split its conditions into fewer, flatter ones"))
     return out
@@ -1387,11 +1429,14 @@ class _BudgetKeys:
         return (expr.ir, *map(self.condition, sorted(expr.conditions)), *map(self.action, sorted(expr.actions)))
 
 
-def _largest(planner: _Planner, action: CompiledAction) -> Any:
-    """The action's condition (its spec :class:`~policyengine.pipeline.model.Expr`) whose plan is the largest."""
-    specs = [(action.visible, action.spec.visible), (action.allow, action.spec.allow),
-             *((g.when, g.spec.when) for g in action.guards),
-             *((e.when, e.spec.when) for e in action.effects if e.when is not None)]
+def _largest(planner: _Planner, action: CompiledAction, base: CompiledPolicy | None) -> Any:
+    """The action's condition (its spec :class:`~policyengine.pipeline.model.Expr`) whose plan is the largest; for
+    a store, among those its override wrote if any (the store is what changed)."""
+    specs: list[tuple[CompiledExpr, Any]] = [(action.visible, action.spec.visible), (action.allow, action.spec.allow),
+                                             *((g.when, g.spec.when) for g in action.guards),
+                                             *((e.when, e.spec.when) for e in action.effects if e.when is not None)]
+    if base is not None:
+        specs = [p for p in specs if p[1].doc.file != base.spec.doc.file] or specs
 
     def size(pair: tuple[CompiledExpr, Any]) -> int:
         sym = planner.sym(pair[0])
