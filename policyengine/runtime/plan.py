@@ -1344,11 +1344,13 @@ def plan_budget_problems(policy: CompiledPolicy, memo: dict[Any, int] | None = N
     """A located load error for each action of ``policy`` whose plan, for some user, would be over
     :data:`PLAN_BUDGET` (issue 21: refused when the policy loads, not when a query is planned).
 
-    Measured once, for a user none of whose facts is known: every user fact is planned as a row fact. A user's
-    values only fold that plan: each construction (``and_``, ``or_``, ``not_``, ``guard``, ``compare``...) maps
-    known operands to a node no larger than it maps symbolic ones to, a known ``?:`` test keeps one branch, a known
-    atom is a constant or the always-unknown atom, and a known computation is a constant or one :class:`Fail`; so
-    this size bounds every user's (and :func:`within_budget` never refuses a policy that loaded). ``memo`` (one per
+    Measured once, for a user whose facts are known but not their values: whatever reads only user facts is an
+    opaque stand-in (:meth:`_Planner.opaque`: a known condition as ``Guard(?, ?)`` with one problem per user fact and
+    per computation that can fail in what it reads; a known value as one node, fallible if it can fail). A real
+    user's values fold each stand-in to no more (true, false, the three-node unknown, a constant or one
+    :class:`Fail`, with at most that many problems), a known ``?:`` test keeps one branch, and each construction
+    (``and_``, ``or_``, ``not_``, ``guard``, ``compare``...) maps smaller operands to no larger nodes; so this size
+    bounds every user's (and :func:`within_budget` should never refuse a policy that loaded). ``memo`` (one per
     load) keeps each verdict under everything the action's plan reads (the IR of its conditions, and of the named
     conditions and actions they read), so a store that changes none of it is not measured again. ``base`` (a
     store's, measured already): only the actions whose plan reads something the store changed are looked at."""
