@@ -17,6 +17,7 @@ from cli_support import run_cli
 from fuzz_support import load_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fuzz import policies
 
 import policyengine
 from policyengine.ir.lower import MAX_DEPTH, MAX_LIST_ITEMS
@@ -385,3 +386,25 @@ def test_a_store_whose_plan_is_over_the_budget_is_a_located_load_error(tmp_path:
     [diagnostic] = raised.value.diagnostics
     assert diagnostic.file == str(tmp_path / "stores" / "big.yaml") and diagnostic.line == 12, diagnostic
     assert "action 'go' would have a query plan of " in diagnostic.message
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(text=policies())
+def test_a_policy_that_loads_plans_within_the_budget_for_every_user(text: str, tmp_path_factory: Any) -> None:
+    """The load-time measure bounds every user's plan: for random policies (named conditions, action references,
+    ternaries, arithmetic), once loaded, no user (good, bad or missing role) meets the budget at plan time."""
+    from policyengine.runtime.plan import PlanError, build_reasons
+
+    path = tmp_path_factory.mktemp("p") / "policy.yaml"
+    path.write_text(text)
+    try:
+        engine = policyengine.load(path)
+    except policyengine.PolicyError:
+        return  # refused at load (the plan budget among others): nothing to plan
+    for user in ({"role": "admin"}, {"role": "member"}, {}, {"role": 3}):
+        for action in engine.policy.actions:
+            try:
+                engine.plan(action.id, user)
+                build_reasons(engine, action.id, user)
+            except PlanError as err:
+                assert "over the plan budget" not in str(err), err
