@@ -22,6 +22,7 @@ from .pipeline.yamlsource import Document, is_directory, missing
 from .runtime.adapters import Adapter, DefaultAdapter
 from .runtime.codegen import TABLE_LIMIT
 from .runtime.collector import collector_paused
+from .runtime.plan import plan_budget_problems
 from .store_policy import StorePolicy
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class _Loader:
         self.diagnostics: list[Diagnostic] = []
         self.relative: dict[str, str] = {}
         self.contexts: dict[Any, Any] = {}  # the typed contexts of this load's store policies, by what they declare
+        self.plan_sizes: dict[Any, int] = {}  # plan budget verdicts, by what an action's plan reads (issue 21)
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -93,7 +95,7 @@ class _Loader:
             seen.setdefault(spec.version, spec)
             policy = self.attempt(compile_policy, spec)  # a duplicate is still compiled: report all its problems
             if policy is not None:
-                self.diagnostics += check_settable(policy)
+                self.diagnostics += check_settable(policy) + plan_budget_problems(policy, self.plan_sizes)
                 if not duplicate:
                     compiled[spec.version] = policy
         ordered = [compiled[v] for v in sorted(compiled)]
@@ -157,7 +159,7 @@ class _Loader:
         merged = self.attempt(functools.partial(compile_policy, contexts=self.contexts), merged_spec, base)
         if merged is None:
             return None
-        problems = check_locks(base, merged, override)
+        problems = check_locks(base, merged, override) + plan_budget_problems(merged, self.plan_sizes, base)
         latest = versions[max(versions)]
         if latest is not base:
             problems += check_pinned(latest, base, merged, override)

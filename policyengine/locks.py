@@ -33,7 +33,7 @@ import attrs
 
 from .errors import Diagnostic
 from .pipeline.compiler import CompiledAction, CompiledExpr, CompiledGuard, CompiledPolicy
-from .pipeline.model import EffectSpec, OverrideSpec, PolicySpec
+from .pipeline.model import STORE_FACT, EffectSpec, OverrideSpec, PolicySpec
 from .pipeline.yamlsource import Document
 from .proof import smt
 from .proof.bdd import Diagrams
@@ -46,8 +46,6 @@ __all__ = ["check_locks", "check_pinned", "check_version", "check_settable", "MA
 
 MAX_LOCK_SPACE = MAX_CLAIM_SPACE
 """More combinations than this in one lock and the check refuses rather than run for long (read fewer facts)."""
-
-STORE_FACT = "store.id"
 
 SOLVER_BUDGET_MS = 2000
 """Solver time all lock proofs of one override (or version) may spend together; past it the rest are refused. A

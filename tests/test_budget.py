@@ -17,6 +17,7 @@ from cli_support import run_cli
 from fuzz_support import load_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_fuzz import policies
 
 import policyengine
 from policyengine.ir.lower import MAX_DEPTH, MAX_LIST_ITEMS
@@ -298,3 +299,112 @@ actions:
     engs = engines(policy, {"eager": {}, "lazy": {"adapter": Expensive()}})
     for engine in engs.values():
         assert [engine.evaluate({"total": t}, {})["act"].state for t in (5, 0)] == ["enabled", "disabled"]
+
+
+# -- the plan budget, checked at load (issue 21) -------------------------------------------------------------------
+
+PLANNED = """\
+apiVersion: policyengine/v1
+kind: ActionPolicy
+name: planned
+version: 1
+facts:
+  order.n: {{type: number}}
+  order.m: {{type: number}}
+  order.k: {{type: number}}
+  user.role: {{type: enum, values: [admin, member]}}
+actions:
+  go:
+    label: Go
+    allow: "user.role == 'admin' or order.n > 0"
+    deny:
+      - id: deep
+        when: "{guard}"
+        reason: No.
+"""
+
+
+def _nested(depth: int) -> str:
+    """An and/or guard nested ``depth`` levels: each level adds a few nodes to its plan (never doubles it)."""
+    condition = "order.n > 0"
+    for i in range(depth):
+        condition = f"({condition} and order.m > {i}) or order.k < {i}"
+    return condition
+
+
+def _deepest_planned(tmp_path: Path) -> int:
+    """The deepest nested guard that loads (its plan within PLAN_BUDGET for every user)."""
+    for depth in range(1, 40):
+        (tmp_path / "planned.yaml").write_text(PLANNED.format(guard=_nested(depth)))
+        try:
+            policyengine.load(tmp_path / "planned.yaml")
+        except policyengine.PolicyError:
+            return depth - 1
+    raise AssertionError("no guard was over the plan budget")
+
+
+def test_a_policy_whose_plan_is_over_the_budget_is_a_located_load_error(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A plan over the budget for some user is refused when the policy loads, at the condition that makes it
+    large, not when a query is planned; one level shallower loads, and plans for every user."""
+    from policyengine.runtime.plan import PLAN_BUDGET, build_reasons, tree_size
+
+    depth = _deepest_planned(tmp_path)
+    assert depth >= 5
+    (tmp_path / "planned.yaml").write_text(PLANNED.format(guard=_nested(depth)))
+    engine = policyengine.load(tmp_path / "planned.yaml")
+    for user in ({"role": "admin"}, {"role": "member"}, {}, {"role": "boss"}):
+        for state in ("enabled", "disabled", "hidden", "visible"):
+            assert engine.plan("go", user, state=state).kind in ("always", "never", "conditional")
+        assert tree_size(build_reasons(engine, "go", user).branches) <= PLAN_BUDGET
+    (tmp_path / "planned.yaml").write_text(PLANNED.format(guard=_nested(depth + 1)))
+    with pytest.raises(policyengine.PolicyError) as raised:
+        policyengine.load(tmp_path / "planned.yaml")
+    [diagnostic] = raised.value.diagnostics
+    assert diagnostic.file == str(tmp_path / "planned.yaml") and diagnostic.line == 16, diagnostic
+    assert f"over the plan budget of {PLAN_BUDGET} (about 1 MB of SQL)" in diagnostic.message
+    assert diagnostic.message.startswith("action 'go' would have a query plan of ")
+    assert diagnostic.hint == "split its conditions into fewer, flatter ones"
+    code, out, err = run_cli(capsys, "validate", str(tmp_path / "planned.yaml"))
+    assert code == 3 and "Traceback" not in out + err and "planned.yaml:16:" in err and "over the plan budget" in err
+
+
+def test_a_store_whose_plan_is_over_the_budget_is_a_located_load_error(tmp_path: Path) -> None:
+    """One store's override that would plan over the budget is refused at load, in its own file (it can no longer
+    stall or fail the every-store plan at query time); the same base with a small override loads."""
+    depth = _deepest_planned(tmp_path)
+    (tmp_path / "planned.yaml").write_text(PLANNED.format(guard="order.n < 0").replace(
+        "facts:\n", "facts:\n  store.id: {type: string}\n"))
+    (tmp_path / "stores").mkdir()
+    store = ("apiVersion: policyengine/v1\nkind: StoreOverride\nstore: big\nversion: 1\nbase:\n  policy: planned\n"
+             "  version: 1\nactions:\n  go:\n    deny:\n      - id: big\n        when: \"{guard}\"\n        reason: Big.\n")
+    (tmp_path / "stores" / "big.yaml").write_text(store.format(guard=_nested(depth - 2)))
+    assert policyengine.load(tmp_path).stores == ("big",)
+    (tmp_path / "stores" / "big.yaml").write_text(store.format(guard=_nested(depth + 1)))
+    with pytest.raises(policyengine.PolicyError) as raised:
+        policyengine.load(tmp_path)
+    [diagnostic] = raised.value.diagnostics
+    assert diagnostic.file == str(tmp_path / "stores" / "big.yaml") and diagnostic.line == 12, diagnostic
+    assert "action 'go' would have a query plan of " in diagnostic.message
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(text=policies())
+def test_a_policy_that_loads_plans_within_the_budget_for_every_user(text: str, tmp_path_factory: Any) -> None:
+    """The load-time measure bounds every user's plan: for random policies (named conditions, action references,
+    ternaries, arithmetic), once loaded, no user (good, bad or missing role) meets the budget at plan time."""
+    from policyengine.runtime.plan import PlanError, build_reasons
+
+    path = tmp_path_factory.mktemp("p") / "policy.yaml"
+    path.write_text(text)
+    try:
+        engine = policyengine.load(path)
+    except policyengine.PolicyError:
+        return  # refused at load (the plan budget among others): nothing to plan
+    for user in ({"role": "admin"}, {"role": "member"}, {}, {"role": 3}):
+        for action in engine.policy.actions:
+            try:
+                engine.plan(action.id, user)
+                build_reasons(engine, action.id, user)
+            except PlanError as err:
+                assert "over the plan budget" not in str(err), err

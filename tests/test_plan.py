@@ -160,6 +160,18 @@ def test_computations_that_fail(tmp_path: Path) -> None:
     assert skipped[0].reason.startswith("could not be decided: order.m, order.n: `order.n / order.m > 1` (")  # type: ignore[union-attr]
 
 
+def test_an_action_read_for_its_visibility_alone_is_trusted_however_spelled(tmp_path: Path) -> None:
+    """Under another action's errors, an atom that reads only its visibility is known, however it is spelled
+    (``actions.a.hidden == false`` as ``not actions.a.hidden``), as evaluate decides; one reading its enabled state
+    is unknown. (Plans trusted only a bare ``actions.a.visible``/``hidden``.)"""
+    actions = {"a": "order.y > 0", "b": "actions.a.hidden == false", "c": "not actions.a.hidden",
+               "d": "actions.a.enabled == false", "e": "actions.a.visible == actions.a.hidden or order.y > 5"}
+    (tmp_path / "t.yaml").write_text(_policy({"order.y": "number"}, actions))
+    engine = policyengine.load(tmp_path / "t.yaml")
+    assert assert_exact(engine, {"order.y": [1, 0, 9, None, "x", ...]}, [{}]) == 5 * 4 * 6
+    assert [engine.plan(a, {}).kind for a in "bcd"] == ["always", "always", "conditional"]
+
+
 def _policy(facts: Mapping[str, str], actions: Mapping[str, str], *, extra_facts: Mapping[str, str] | None = None,
             version: int = 1, guards: Mapping[str, str] | None = None) -> str:
     lines = ["apiVersion: policyengine/v1", "kind: ActionPolicy", "name: p", f"version: {version}", "facts:"]

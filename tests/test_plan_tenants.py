@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sql_support import Database, check_exact
 
 import policyengine
-from policyengine import PlanError
 from policyengine import sql as psql
 
 pytest_plugins = ["sql_support"]  # the db fixtures
@@ -115,9 +114,10 @@ def _write(tmp_path: Path, depth: int) -> Path:
     return path
 
 
-def test_over_budget_store_fails_closed_alone(db: Database, tmp_path: Path) -> None:
-    """A store whose plan is over the budget fails closed (hidden, with a reason naming it); the other stores'
-    rows are decided as before. Planned as that store alone, it is a PlanError naming the budget."""
+def test_over_budget_store_is_refused_at_load(tmp_path: Path) -> None:
+    """A store whose plan would be over the budget is refused when the set loads, in its own file (issue 21: the
+    budget is checked at load for every store), so it never reaches a query; a store the database cannot run
+    still fails closed alone (next test)."""
     (tmp_path / "p.yaml").write_text(_numbers_policy("order.n < 0"))
     (tmp_path / "stores").mkdir()
     (tmp_path / "stores" / "big.yaml").write_text(
@@ -125,22 +125,10 @@ def test_over_budget_store_fails_closed_alone(db: Database, tmp_path: Path) -> N
         "actions:\n  go:\n    deny:\n" + "".join(
             f"      - id: b{i}\n        when: {_q(_nested(12).replace('order.n > 0', f'order.n > {i}'))}\n"
             f"        reason: Big {i}.\n" for i in range(20)))
-    engine = policyengine.load(tmp_path)
-    with pytest.raises(PlanError, match="over the plan budget"):
-        engine.plan("go", {}, store="big")
-    plan = engine.plan("go", {})
-    assert len(plan.refused) == 1 and plan.refused[0].startswith("store big: ")
-    table, twin, columns = db.table(list(engine.store_policy("big").facts))
-    db.insert(twin, columns, [{"store.id": s, "order.n": n, "order.m": 1, "order.k": 1}
-                              for s in ("big", "other") for n in (-1, 1)])
-    with db.engine.connect() as conn:
-        enabled = {r[0] for r in conn.execute(sa.select(table.c.id).where(psql.where(plan, columns)))}
-        hidden = {r[0] for r in conn.execute(sa.select(table.c.id).where(
-            psql.where(engine.plan("go", {}, state="hidden"), columns)))}
-        result = psql.bulk(conn, engine, "go", {}, table, columns, table.c.id)
-    assert enabled == {3} and hidden == {0, 1}
-    assert [g.indexes for g in result.skipped] == [(0, 1), (2,)]
-    assert result.skipped[0].reason.startswith("could not be decided: store big: cannot plan `go`")
+    with pytest.raises(policyengine.PolicyError) as raised:
+        policyengine.load(tmp_path)
+    [diagnostic] = raised.value.diagnostics
+    assert diagnostic.file == str(tmp_path / "stores" / "big.yaml") and "over the plan budget" in diagnostic.message
 
 
 def test_a_store_the_database_cannot_run_fails_closed_alone(db: Database, tmp_path: Path) -> None:

@@ -29,12 +29,13 @@ def test_import_policyengine_imports_none_of_the_optional_layers() -> None:
 
 
 def test_load_and_evaluate_import_no_solver_sql_service_analysis_or_cli() -> None:
+    """The planner is loaded: every policy's plan budget is checked at load (issue 21)."""
     code = ("import policyengine\nengine = policyengine.load('policies')\n"
             "order = {'status': 'Error', 'has_shipment': False, 'sent_to_warehouse': False,"
             " 'store': {'id': 'globex', 'manual_fulfillment': True}}\n"
             "assert engine.evaluate(order, {'role': 'admin'})['reset'].enabled\n"
             "assert engine.evaluate_many([(order, {'role': 'admin'})])[0]['reset'].enabled\n")
-    assert _loaded_after(code) == []
+    assert _loaded_after(code) == ["policyengine.runtime.plan"]
 
 
 def test_every_public_name_is_importable_from_the_package() -> None:

@@ -20,7 +20,7 @@ __all__ = ["ActionSpec", "ActionPatch", "ConditionSpec", "EffectSpec", "Expr", "
 
 STORE_FACT = "store.id"
 """The fact that names an order's store: store overrides are chosen by it (defined here, below every layer that
-reads it; locks.py and runtime/plan.py still carry their own copies until they import this one)."""
+reads it: locks.py, runtime/plan.py and the rest import this one)."""
 
 PathT = tuple[str | int, ...]
 LOCKABLE = ("visible", "allow")

@@ -1,10 +1,13 @@
 """Query plans: which orders an action applies to, as a condition over the order's and the store's facts.
 
-:func:`build_plan` partially evaluates a policy: the user's facts are known, so they are substituted and every
-condition is constant-folded; what is left reads only facts of the order row (``order.*``, ``store.*``...). The
+:func:`build_plan` partially evaluates a policy's IR (:mod:`policyengine.ir`, ``CompiledExpr.ir``): a plan is
+"substitute what is known, then fold". The user's facts are known, and so is every condition, atom or value that
+reads nothing else: it is folded with the runtime's own meaning, :func:`policyengine.ir.kleene.evaluate` over atoms
+computed by their :mod:`policyengine.ir.python` source. What is left reads facts of the order row (``order.*``,
+``store.*``...) and becomes plan nodes, built once per IR node (a DAG: equal sub-expressions are planned once). The
 result is exact, bad facts included, because it models how ``evaluate`` decides under errors rather than the
 conditions alone: a condition's skeleton (``and``/``or``/``not``/``?:`` from its top) is three-valued (Kleene's
-logic) over atoms (everything else), as in :mod:`.interpret`. For every skeleton node ``c`` the planner builds:
+logic) over atoms (everything else). For every skeleton node ``c`` the planner builds:
 
 * ``known(c)``: ``c`` can be decided. For an atom: every row fact it reads holds a good value (:class:`Valid`),
   the user's facts it reads are good, the named conditions it reads are known, the actions it reads are trusted;
@@ -18,6 +21,7 @@ allow, every guard and every effect condition are known, allow is true and no gu
 policy has no such action count as hidden. Without a store, the plan dispatches on ``store.id`` exactly as
 ``evaluate`` does (a bad ``store.id`` hides every action).
 
+Every policy's plans are measured against :data:`PLAN_BUDGET` when it loads (:func:`plan_budget_problems`).
 Everything is presentation- and database-free: :mod:`policyengine.sql` turns a plan into SQL.
 """
 
@@ -32,18 +36,22 @@ from decimal import Decimal
 from typing import Any, Literal, Union
 
 import attrs
-from rule_engine import ast
 
-from ..errors import FactProblem, PolicyError
+from ..errors import Diagnostic, FactProblem, PolicyError
+from ..ir import kleene
+from ..ir import nodes as ir
+from ..ir import walk as walk_ir
+from ..ir.python import PythonSource, function, namespace_for
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..pipeline.model import FactSpec
+from ..pipeline.model import STORE_FACT, FactSpec
 from ..pipeline.numbers import ARITHMETIC, to_decimal
-from ..pipeline.regexes import MAX_MATCHED_LENGTH, RegexTooLong, too_long
+from ..pipeline.regexes import MAX_MATCHED_LENGTH, too_long
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 from .reasons import FAIL_CLOSED, store_mismatch_problem
 
-__all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith",
+__all__ = ["PLAN_BUDGET", "PLAN_STATES", "plan_budget_problems",
+           "Guard", "IsTrue", "Known", "tree_size", "within_budget", "And", "Arith",
            "Compare", "Fact", "Fail", "Failure", "IfElse", "In", "Length", "Match", "Neg", "Node", "Not", "Or",
            "Plan", "PlanCache", "PlanError", "PlanState", "Problem", "ReasonPlan", "Succeeds", "Valid", "Value",
            "arithmetic", "build_plan", "build_reasons", "failure", "first_failure", "holds", "regex_match", "FALSE",
@@ -51,12 +59,12 @@ __all__ = ["PLAN_BUDGET", "PLAN_STATES", "Guard", "IsTrue", "Known", "tree_size"
 
 PLAN_BUDGET = 3_000
 """The most nodes one store's plan (or its reasons) may have written out as a tree (see :func:`tree_size`): about
-300 characters of SQL each, so under 1 MB of SQL per store. A policy whose plan is larger is refused with a
-:class:`PlanError` naming it (in an every-store plan: that store alone fails closed)."""
+300 characters of SQL each, so under 1 MB of SQL per store. A policy or store override whose plan could be larger
+for some user is a load error located at its largest condition (:func:`plan_budget_problems`); planning checks it
+again (a :class:`PlanError` naming it; in an every-store plan, that store alone fails closed)."""
 
 PlanState = Literal["enabled", "disabled", "hidden", "visible"]
 PLAN_STATES: tuple[str, ...] = ("enabled", "disabled", "hidden", "visible")
-STORE_FACT = "store.id"
 
 
 class PlanError(PolicyError):
@@ -414,12 +422,9 @@ def guard(known: Node, value: Node) -> Node:
     return Guard(known, value)
 
 
-_COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _PY_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-_PY_ARITH: dict[str, Callable[[Any, Any], Any]] = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
-                                                   "*": lambda a, b: a * b}
 
 
 def compare(op: str, left: Node, right: Node) -> Node:
@@ -436,7 +441,11 @@ def contains(member: Node, container: Node) -> Node:
     return In(member, container)
 
 
-# -- a reference evaluator of plans (Kleene logic: None is unknown, as NULL in SQL) -----------------------------
+# -- the plan language's evaluator (Kleene logic: None is unknown, as NULL in SQL) ------------------------------
+# It reads plan nodes, not the IR: Valid, Known, IsTrue, Guard, Succeeds and Fail exist only here, and values are as
+# a database holds them (numbers as exact Decimals). It is the reference meaning of what policyengine.sql compiles
+# (the tests' oracle for plans, and the text of a failed computation's reason); its operations are the runtime's
+# own (pipeline.numbers.ARITHMETIC, pipeline.regexes, values.check_value).
 _OP_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "tdiv", "//": "fdiv", "%": "mod", "**": "pow"}
 
 
@@ -667,6 +676,9 @@ class _Sym:
     tri: Node
     problems: tuple[tuple[Node, Reason], ...]
     """Ordered (present-where, reason) pairs: the first present one is the condition's first problem."""
+    closed: Any = None
+    """When the condition is known for this user (it reads no row fact): its value as :mod:`ir.kleene` gives it
+    (True, False or Unknown with the problems evaluate names), else None."""
 
     @property
     def known(self) -> Node:
@@ -689,18 +701,30 @@ class _ActionSym:
     enabled: Node
     errors: tuple[tuple[Node, Reason], ...]
     """The problems of the decision (``decision.errors``), in order."""
+    known: bool = False
+    """Whether the action is decided for this user alone (it reads no row fact); then ``known_errors`` are the
+    decision's errors."""
+    known_errors: tuple[FactProblem, ...] = ()
 
 
 class _Planner:
     """Plans every condition of one policy for one user, lazily (only what the planned action needs)."""
 
-    def __init__(self, policy: CompiledPolicy, user_values: Mapping[str, tuple[Any, str | None]]) -> None:
+    def __init__(self, policy: CompiledPolicy, user_values: Mapping[str, tuple[Any, str | None]], *,
+                 sizing: bool = False) -> None:
         self.policy = policy
-        self.index = {f.name: i for i, f in enumerate(policy.facts)}
         self.user = user_values  # user fact -> (normalised value, problem message or None)
+        # only measuring (see plan_budget_problems): every user fact is known but its value is not, so what reads
+        # only them is an opaque stand-in at least as large as any value's fold; what would be refused is planned
+        self.sizing = sizing
+        if sizing:
+            self.user = {f.name: (None, None) for f in policy.facts if f.source[:1] == ("user",)}
+        self.stand_ins = 0
         self.conditions: dict[str, _Sym] = {}
         self.actions: dict[str, _ActionSym] = {}
         self.by_id = {a.id: a for a in policy.actions}
+        self.known_memo: dict[ir.Node, bool] = {}
+        self.value = _Values(self)
 
     # -- conditions --
     def fact(self, spec: FactSpec) -> Fact:
@@ -717,30 +741,103 @@ class _Planner:
         return self.actions[action_id]
 
     def sym(self, expr: CompiledExpr) -> _Sym:
-        return _Translate(self, expr).condition(expr.rule.statement.expression)
+        return _Translate(self, expr).condition(expr.ir)
 
-    def param(self, names: list[str], trusted: bool) -> tuple[str, Node, tuple[tuple[Node, Reason], ...]]:
-        """What an atom reading the reference ``names`` depends on: the interpreter's parameter name (``f<i>``,
-        ``c_<name>``, ``a_<id>``), where it is known, and its problems (each present where it is bad)."""
-        if names[0] == "actions":
-            target = self.action(names[1])
+    def stand_in(self, kind: str = "bool") -> Fact:
+        """A node of one plan node's size that never folds and equals no other (sizing only)."""
+        self.stand_ins += 1
+        return Fact(f"?{self.stand_ins}", kind)
+
+    def opaque(self, node: ir.Node) -> _Sym:
+        """A known condition, sized: no smaller than true, false or unknown, with as many problems as it can have
+        (one per user fact and per computation that can fail in what it reads, named conditions and actions too)."""
+        facts: set[str] = set()
+        fallible = 0
+        roots, seen = [node], set()
+        while roots:
+            root = roots.pop()
+            for item in walk_ir.nodes(root):
+                if isinstance(item, ir.Fact):
+                    facts.add(item.name)
+                elif _may_fail(item):
+                    fallible += 1
+                elif isinstance(item, (ir.ConditionRef, ir.ActionRef)) and item not in seen:
+                    seen.add(item)
+                    roots += ([self.policy.conditions[item.name].ir] if isinstance(item, ir.ConditionRef)
+                              else [e.ir for e in self.by_id[item.action].exprs()])
+        problems = tuple((self.stand_in(), "?") for _ in range(len(facts) + fallible))
+        return _Sym(Guard(self.stand_in(), self.stand_in()), problems, True)
+
+    def known(self, node: ir.Node) -> bool:
+        """Whether ``node`` reads nothing of the row: only user facts, and conditions and actions known alike."""
+        memo = self.known_memo
+        if node not in memo:
+            for item in walk_ir.nodes(node):  # children first, iteratively: conditions nest deeply
+                if item in memo:
+                    continue
+                if isinstance(item, ir.Fact):
+                    memo[item] = item.name in self.user
+                elif isinstance(item, ir.ConditionRef):
+                    memo[item] = self.condition(item.name).closed is not None
+                elif isinstance(item, ir.ActionRef):
+                    memo[item] = self.action(item.action).known
+                else:
+                    memo[item] = all(memo[child] for child in walk_ir.children(item))
+        return memo[node]
+
+    def compute(self, node: ir.Node) -> Any:
+        """The value of the known ``node`` (its references good), computed by its Python; raises what it raises."""
+        if isinstance(node, ir.Const):
+            return node.value
+        refs, run = _python(node)
+        return run(*map(self.known_value, refs))
+
+    def known_value(self, ref: _Ref) -> Any:
+        if isinstance(ref, ir.Fact):
+            return self.user[ref.name][0]
+        if isinstance(ref, ir.ConditionRef):
+            return self.condition(ref.name).closed
+        state = self.state(ref.action, ref.state)
+        return state is TRUE
+
+    def known_problems(self, group: tuple[_Ref, ...]) -> tuple[FactProblem, ...]:
+        """Why a known atom reading ``group`` (the references one interpreter parameter stands for) is unknown."""
+        ref = group[0]
+        if isinstance(ref, ir.Fact):
+            message = self.user[ref.name][1]
+            return (FactProblem(ref.name, message),) if message is not None else ()
+        if isinstance(ref, ir.ConditionRef):
+            value = self.condition(ref.name).closed
+            return value.problems if value.__class__ is kleene.Unknown else ()
+        target = self.action(ref.action)
+        trusted = all(r.state in ("visible", "hidden") for r in group)  # type: ignore[union-attr]
+        # a shown action's visibility is trusted under errors; any other read of a state decided under them is not
+        return () if trusted and target.visible is TRUE else target.known_errors
+
+    def param(self, group: tuple[_Ref, ...], trusted: set[str]) -> tuple[Node, tuple[tuple[Node, Reason], ...]]:
+        """What an atom reading ``group`` (the references one interpreter parameter stands for) depends on: where it
+        is known, and its problems (each present where it is bad)."""
+        ref = group[0]
+        if isinstance(ref, ir.ActionRef):
+            target = self.action(ref.action)
             # evaluate trusts an action's visibility read alone (visible or hidden) unless it is itself unknown;
             # any other read of an action decided under errors is unknown
-            unknown = not_(target.vis.known) if trusted else or_(not_(target.vis.known), and_(
+            unknown = not_(target.vis.known) if ref.action in trusted else or_(not_(target.vis.known), and_(
                 target.visible, or_(*(not_(s.known) for s in (target.allow, *target.guards, *target.effects)))))
-            return f"a_{names[1]}", not_(unknown), tuple((and_(unknown, g), r) for g, r in target.errors)
-        if len(names) == 1 and names[0] in self.policy.conditions:
-            sym = self.condition(names[0])
-            return f"c_{names[0]}", sym.known, sym.problems
-        name = next(".".join(names[:cut]) for cut in range(len(names), 1, -1) if ".".join(names[:cut]) in self.index)
-        spec = self.policy.facts[self.index[name]]
-        if name in self.user:
-            message = self.user[name][1]
+            return not_(unknown), tuple((and_(unknown, g), r) for g, r in target.errors)
+        if isinstance(ref, ir.ConditionRef):
+            sym = self.condition(ref.name)
+            return sym.known, sym.problems
+        spec = self.policy.facts[ref.index]
+        if self.sizing and ref.name in self.user:
+            return self.stand_in(), ((self.stand_in(), "?"),)
+        if ref.name in self.user:
+            message = self.user[ref.name][1]
             if message is None:
-                return f"f{self.index[name]}", TRUE, ()
-            return f"f{self.index[name]}", FALSE, ((TRUE, f"could not be decided: {FactProblem(name, message)}"),)
+                return TRUE, ()
+            return FALSE, ((TRUE, f"could not be decided: {FactProblem(ref.name, message)}"),)
         valid = Valid(self.fact(spec))
-        return f"f{self.index[name]}", valid, ((not_(valid), Problem(self.fact(spec))),)
+        return valid, ((not_(valid), Problem(self.fact(spec))),)
 
     # -- actions --
     def _action(self, action: CompiledAction) -> _ActionSym:
@@ -752,7 +849,12 @@ class _Planner:
                        *(e.known for e in effects))
         later = [p for s in (allow, *guards, *effects) for p in s.problems]
         errors = (*vis.problems, *((and_(visible, g), r) for g, r in later))
-        return _ActionSym(action, vis, allow, guards, effects, visible, enabled, errors)
+        syms = (vis, allow, *guards, *effects)
+        if any(s.closed is None for s in syms):
+            return _ActionSym(action, vis, allow, guards, effects, visible, enabled, errors)
+        known_errors = (kleene.problems_of(vis.closed) if vis.closed is not True
+                        else kleene.problems_of(*(s.closed for s in syms[1:])))
+        return _ActionSym(action, vis, allow, guards, effects, visible, enabled, errors, True, known_errors)
 
     def state(self, action_id: str, state: str) -> Node:
         sym = self.action(action_id)
@@ -781,10 +883,6 @@ class _Planner:
         return out
 
 
-_CHILDREN = ("left", "right", "member", "container", "condition", "case_true", "case_false")
-"""The sub-expressions of rule-engine's expression nodes (literal collections hold literals only)."""
-
-
 def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple[Node, Reason], ...]:
     """``problems``, each present only where ``where`` holds too."""
     gated = ((and_(where, g), r) for g, r in problems)
@@ -792,10 +890,11 @@ def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple
 
 
 def _connective(left: _Sym, right: _Sym, is_or: bool) -> _Sym:
-    """Kleene's ``or``/``and`` (SQL's own): known where both operands are or a known one decides; unknown, it has
-    the problems of its unknown operands, in order. An operand's problems are present only where it is unknown, so
-    the connective is unknown exactly where, besides, the other operand does not decide: each problem is gated by
-    the other operand alone (not by every enclosing connective, which would copy them per level)."""
+    """The residue of Kleene's ``or``/``and`` over two operands that are not both known (what ir.kleene decides
+    for known values, written as a plan: SQL's own three-valued ``AND``/``OR``). Unknown, it has the problems of
+    its unknown operands, in order. An operand's problems are present only where it is unknown, so the connective
+    is unknown exactly where, besides, the other operand does not decide: each problem is gated by the other
+    operand alone (not by every enclosing connective, which would copy them per level)."""
     tri = or_(left.tri, right.tri) if is_or else and_(left.tri, right.tri)
 
     def undecisive(other: _Sym) -> Node:
@@ -805,187 +904,273 @@ def _connective(left: _Sym, right: _Sym, is_or: bool) -> _Sym:
 
 
 def _choice(test: _Sym, then: _Sym, otherwise: _Sym) -> _Sym:
-    """``test ? then : otherwise``: unknown with the test's problems where the test is, else the branch taken."""
+    """The residue of ``test ? then : otherwise`` whose test is not known: unknown with the test's problems where
+    the test is, else the branch taken."""
     take_then, take_else = is_true(test.tri), is_true(not_(test.tri))
     tri = then.tri if then.tri == otherwise.tri and two_valued(test.tri) else IfElse(test.tri, then.tri, otherwise.tri)
     return _Sym(tri, (*test.problems, *_gate(take_then, then.problems), *_gate(take_else, otherwise.problems)))
 
 
+_OPS = {"add": "+", "sub": "-", "mul": "*", "tdiv": "/", "fdiv": "//", "mod": "%", "pow": "**"}
+"""The IR's arithmetic names -> the plan's operators."""
+
+_Ref = Union[ir.Fact, ir.ConditionRef, ir.ActionRef]  # noqa: UP007
+
+
+@functools.lru_cache(maxsize=4096)
+def _python(node: ir.Node) -> tuple[tuple[_Ref, ...], Callable[..., Any]]:
+    """``node``'s executable meaning (:mod:`policyengine.ir.python`) as a function of the references it reads,
+    each passed as its value (a fact's, a condition's bool, an action state's bool): what every fold runs, so a
+    plan folds exactly as ``evaluate`` computes. A pure function of the node, hence cached."""
+    names: dict[_Ref, str] = {}
+
+    def reference(ref: ir.Node) -> str:
+        return names.setdefault(ref, f"r{len(names)}")  # type: ignore[arg-type]  # a reference node
+
+    constants: dict[str, Any] = {}
+    source = PythonSource("p", constants, reference).expr(node)
+    return tuple(names), function(tuple(names.values()), source, namespace_for(constants))
+
+
+def _param_name(ref: _Ref) -> str:
+    """The interpreter's name of what ``ref`` reads: evaluate lists an atom's problems in the order of these."""
+    if isinstance(ref, ir.Fact):
+        return f"f{ref.index}"
+    return f"c_{ref.name}" if isinstance(ref, ir.ConditionRef) else f"a_{ref.action}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _refs(node: ir.Node) -> tuple[tuple[str, tuple[_Ref, ...]], ...]:
+    """The references inside the atom ``node``, grouped by interpreter name, sorted by it."""
+    groups: dict[str, list[_Ref]] = {}
+    for item in walk_ir.nodes(node):
+        if isinstance(item, (ir.Fact, ir.ConditionRef, ir.ActionRef)):
+            groups.setdefault(_param_name(item), []).append(item)
+    return tuple((name, tuple(groups[name])) for name in sorted(groups))
+
+
+def _may_fail(node: ir.Node) -> bool:
+    """Whether computing ``node`` itself can raise for some value (a division, a power, a regex's length bound)."""
+    return isinstance(node, ir.Match) or (isinstance(node, ir.Arith) and node.op not in ("add", "sub", "mul"))
+
+
+def _as_value(value: Any, kind: str) -> Value:
+    """A Python value of the IR type ``kind`` (as ir.python computes it) as a plan constant."""
+    if kind == "number":
+        return Value(to_decimal(value), "number")
+    if kind == "set":
+        return Value(frozenset(value), "set")
+    return constant(value, kind)
+
+
+@attrs.frozen(slots=True)
+class _Val:
+    """A value inside an atom: its plan ``node``, the computations in it that can fail in Python's evaluation order
+    (``fallible``), and the first that would be under a short-circuit (``nested``: its op and the construct)."""
+
+    node: Node
+    fallible: tuple[Node, ...] = ()
+    nested: tuple[str, str] | None = None
+
+
 class _Translate:
-    """One condition's rule-engine AST -> a plan node, user facts substituted and constants folded."""
+    """One condition's IR -> plan nodes, memoised per IR node (equal sub-expressions are planned once): what is
+    known (the user's facts, conditions and action states they decide) is substituted and folded by
+    :func:`policyengine.ir.kleene.evaluate` with atoms computed by :func:`_python`; the rest is the plan."""
 
     def __init__(self, planner: _Planner, expr: CompiledExpr) -> None:
         self.planner = planner
         self.expr = expr
-        self.fallible: list[Node] = []  # the current atom's computations that can fail, in evaluation order
-
-    def dotted(self, node: Any) -> list[str]:
-        names: list[str] = []
-        while isinstance(node, ast.GetAttributeExpression):
-            names.append(node.name)
-            node = node.object
-        names.append(node.name)
-        return names[::-1]
+        self.syms: dict[ir.Node, _Sym] = {}
+        self.atoms: dict[ir.Node, Any] = {}  # known atoms' three-valued values
 
     # -- the skeleton: and/or/not/?: from the top, three-valued (Kleene) over atoms, as evaluate decides --
-    def condition(self, node: Any) -> _Sym:
-        if isinstance(node, ast.LogicExpression):
-            return _connective(self.condition(node.left), self.condition(node.right), node.type == "or")
-        if isinstance(node, ast.UnaryExpression) and node.type == "not":
-            inner = self.condition(node.right)
-            return _Sym(not_(inner.tri), inner.problems)
-        if isinstance(node, ast.TernaryExpression):
-            test = self.condition(node.condition)
+    def condition(self, node: ir.Node) -> _Sym:
+        sym = self.syms.get(node)
+        if sym is None:
+            sym = self.syms[node] = self._condition(node)
+        return sym
+
+    def _condition(self, node: ir.Node) -> _Sym:
+        if self.planner.known(node):
+            if self.planner.sizing:
+                return self.planner.opaque(node)
+            return _known_sym(kleene.evaluate(node, self.known_atom))
+        if isinstance(node, (ir.And, ir.Or)):
+            syms = [self.condition(operand) for operand in node.operands]
+            return functools.reduce(lambda left, right: _connective(left, right, isinstance(node, ir.Or)), syms)
+        if isinstance(node, ir.Not):  # a chain of `not`s at once: one frame, however long
+            chain = []
+            while isinstance(node, ir.Not) and node not in self.syms:
+                chain.append(node)
+                node = node.operand
+            sym = self.condition(node)
+            for item in reversed(chain):
+                sym = self.syms[item] = _Sym(not_(sym.tri), sym.problems)
+            return sym
+        if isinstance(node, ir.If) and node.type == "bool":
+            test = self.condition(node.test)
             if isinstance(test.tri, Value):  # decided for this user: the other is not read
-                return self.condition(node.case_true if test.tri.value else node.case_false)
-            return _choice(test, self.condition(node.case_true), self.condition(node.case_false))
-        if isinstance(node, ast.BooleanExpression):
-            return _Sym(TRUE if node.value else FALSE, ())
+                return self.condition(node.then if test.tri.value else node.otherwise)
+            return _choice(test, self.condition(node.then), self.condition(node.otherwise))
         return self.atom(node)
 
-    def atom(self, node: Any) -> _Sym:
-        """Anything else: unknown where anything it reads is (its problems in parameter-name order, as evaluate
-        lists them), or where its computation fails."""
-        alone = self.dotted(node) if isinstance(node, ast.GetAttributeExpression) else []
-        trusted = len(alone) == 3 and alone[0] == "actions" and alone[2] in ("visible", "hidden")
-        params: dict[str, tuple[Node, tuple[tuple[Node, Reason], ...]]] = {}
-        for names in self.references(node):
-            name, known, problems = self.planner.param(names, trusted)
-            params[name] = (known, problems)
-        known_node = and_(*(k for k, _ in params.values()))
-        problems = tuple(p for _, (_, items) in sorted(params.items()) for p in items)
+    def known_atom(self, node: ir.Node) -> Any:
+        """A known atom's value as evaluate computes it: unknown with the problems of what it reads (in parameter
+        order), else its Python (unknown, naming the condition, when that raises)."""
+        if node not in self.atoms:
+            self.atoms[node] = self._known_atom(node)
+        return self.atoms[node]
+
+    def _known_atom(self, node: ir.Node) -> Any:
+        refs = _refs(node)
+        problems = [p for _, group in refs for p in self.planner.known_problems(group)]
+        if problems:
+            return kleene.Unknown(tuple(dict.fromkeys(problems)))
+        try:
+            return bool(self.planner.compute(node))
+        except Exception as exc:  # noqa: BLE001 - e.g. a division by zero: unknown, fail closed, as evaluate decides
+            expr = self.expr
+            facts = ", ".join(sorted(expr.facts)) or "(condition)"
+            return kleene.Unknown((FactProblem(facts, f"`{expr.text}` ({expr.where}) failed: {exc!r}"),))
+
+    def atom(self, node: ir.Node) -> _Sym:
+        """An atom reading the row: unknown where anything it reads is (its problems in parameter-name order, as
+        evaluate lists them), or where its computation fails."""
+        refs = _refs(node)
+        actions = [ref for _, group in refs for ref in group if isinstance(ref, ir.ActionRef)]
+        # evaluate trusts an action read for its visibility alone (visible or hidden), however the atom spells it
+        trusted = {a.action for a in actions} - {a.action for a in actions if a.state not in ("visible", "hidden")}
+        params = [self.planner.param(group, trusted) for _, group in refs]
+        known_node = and_(*(k for k, _ in params))
+        problems = tuple(p for _, items in params for p in items)
         if known_node is FALSE:  # a bad user fact: evaluate does not compute it
             return _Sym(UNKNOWN, problems)
-        self.fallible = []
-        value = self.node(node)
-        if not self.fallible:
-            return _Sym(guard(known_node, value), problems)
+        value = self.planner.value(node)
+        if value.nested is not None and not self.planner.sizing:  # whether Python reaches it: not modelled
+            op, construct = value.nested
+            raise PlanError(f"cannot plan `{self.expr.text}` ({self.expr.where}): a computation that can fail "
+                            f"({op}) inside {construct} nested in a comparison; split the condition")
+        if not value.fallible:
+            return _Sym(guard(known_node, value.node), problems)
         expr = self.expr
         facts = ", ".join(sorted(expr.facts)) or "(condition)"
         prefix = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: "
-        fails = next((i for i, n in enumerate(self.fallible) if isinstance(n, Fail)), None)
+        fallible = value.fallible
+        fails = next((i for i, n in enumerate(fallible) if isinstance(n, Fail)), None)
         if fails == 0:  # fails for this user wherever it is computed
-            return _Sym(UNKNOWN, (*problems, (known_node, prefix + self.fallible[0].error)))  # type: ignore[union-attr]
-        check = Succeeds(tuple(self.fallible[:None if fails is None else fails + 1]))
-        return _Sym(guard(and_(known_node, check), value), (*problems, (and_(known_node, not_(check)),
-                                                                        Failure(prefix, check))))
+            return _Sym(UNKNOWN, (*problems, (known_node, prefix + fallible[0].error)))  # type: ignore[union-attr]
+        check = Succeeds(tuple(fallible[:None if fails is None else fails + 1]))
+        return _Sym(guard(and_(known_node, check), value.node), (*problems, (and_(known_node, not_(check)),
+                                                                             Failure(prefix, check))))
 
-    def references(self, node: Any) -> list[list[str]]:
-        """Every reference (dotted names) inside ``node``, as its Python translation reads them."""
-        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
-            return [self.dotted(node)]
-        children = (getattr(node, name, None) for name in _CHILDREN)
-        return [names for child in children if child is not None for names in self.references(child)]
 
-    # -- values --
-    def reference(self, node: Any) -> Node:
+def _known_sym(value: Any) -> _Sym:
+    """A condition known for this user (true, false, or unknown with its problems) as a skeleton node."""
+    if value.__class__ is kleene.Unknown:
+        return _Sym(UNKNOWN, tuple((TRUE, f"could not be decided: {p}") for p in value.problems), value)
+    return _Sym(TRUE if value else FALSE, (), value)
+
+
+class _Values:
+    """The plan nodes of values inside atoms (operands of comparisons, arithmetic...), memoised per IR node for
+    one policy and user: a known value is computed by its Python (a failure becomes a :class:`Fail`)."""
+
+    def __init__(self, planner: _Planner) -> None:
+        self.planner = planner
+        self.memo: dict[ir.Node, _Val] = {}
+
+    def __call__(self, node: ir.Node) -> _Val:
+        val = self.memo.get(node)
+        if val is None:
+            val = self.memo[node] = self.value(node)
+        return val
+
+    def value(self, node: ir.Node) -> _Val:  # noqa: PLR0911 - one branch per construct
         planner = self.planner
-        names = self.dotted(node)
-        if names[0] == "actions":
-            return planner.state(names[1], names[2])
-        if len(names) == 1 and names[0] in planner.policy.conditions:
-            return planner.condition(names[0]).value
-        for cut in range(len(names), 1, -1):
-            name = ".".join(names[:cut])
-            if name in planner.index:
-                spec = planner.policy.facts[planner.index[name]]
-                result: Node
-                if name in planner.user:
-                    value = planner.user[name][0]
-                    result = constant(to_decimal(value) if spec.type == "number" else value,
-                                      "string" if spec.type == "enum" else spec.type)
-                else:
-                    result = planner.fact(spec)
-                for _ in names[cut:]:  # .length, the only attribute the compiler accepts
-                    result = Value(Decimal(len(result.value)), "number") if isinstance(result, Value) else Length(result)  # type: ignore[arg-type]
-                return result
-        raise PlanError(f"cannot plan reference {'.'.join(names)!r}")  # the compiler rejects these
-
-    def node(self, node: Any) -> Node:
-        if isinstance(node, (ast.SymbolExpression, ast.GetAttributeExpression)):
-            return self.reference(node)
-        if isinstance(node, ast.BooleanExpression):
-            return TRUE if node.value else FALSE
-        if isinstance(node, ast.FloatExpression):
-            return Value(Decimal(node.value), "number")
-        if isinstance(node, ast.StringExpression):
-            return Value(node.value, "string")
-        if isinstance(node, (ast.ArrayExpression, ast.SetExpression)):
-            return Value(frozenset(m.value for m in node.value), "list")
-        if isinstance(node, ast.UnaryExpression):
-            inner = self.node(node.right)
-            if node.type == "not":
-                return not_(inner)
-            if isinstance(inner, Fail):
-                return inner
-            if isinstance(inner, Value):
-                return Value(_negate(inner.value), "number")  # type: ignore[arg-type]
-            return Neg(inner)
-        if isinstance(node, ast.LogicExpression):
-            before = len(self.fallible)
-            left, right = self.node(node.left), self.node(node.right)
-            self.unconditional(before, f"`{node.type}`")
-            return and_(left, right) if node.type == "and" else or_(left, right)
-        if isinstance(node, ast.FuzzyComparisonExpression):
-            value = self.node(node.left)
-            search = node.type.endswith("fzs")
-            result: Node
-            if isinstance(value, Fail):
-                return value
-            if isinstance(value, Value):
-                try:
-                    found = regex_match(node.right.value, search, value.value)  # type: ignore[arg-type]
-                    result = TRUE if found else FALSE
-                except RegexTooLong as exc:  # evaluate refuses to match
-                    return self.failed(Fail(repr(exc), "bool"))
-            else:
-                result = Match(value, node.right.value, search)
-                self.fallible.append(result)
-            return not_(result) if node.type.startswith("ne") else result
-        if isinstance(node, ast.ComparisonExpression):
-            return compare(_COMPARE[node.type], self.node(node.left), self.node(node.right))
-        if isinstance(node, ast.ContainsExpression):
-            return contains(self.node(node.member), self.node(node.container))
-        if isinstance(node, (ast.ArithmeticExpression, ast.AddExpression, ast.SubtractExpression)):
-            return self.arith(node)
-        if isinstance(node, ast.TernaryExpression):
-            test = self.node(node.condition)
-            if isinstance(test, Value):  # the branch not taken is not computed (it may fail)
-                return self.node(node.case_true if test.value else node.case_false)
-            before = len(self.fallible)
-            then, otherwise = self.node(node.case_true), self.node(node.case_false)
-            self.unconditional(before, "`?:`")
-            if test.type == "bool" and then == otherwise:
-                return then
-            return IfElse(test, then, otherwise)  # (the test once: a copy per branch would double per level)
-        raise PlanError(f"cannot plan `{self.expr.text}`: {type(node).__name__}")  # the compiler rejects these
-
-    def unconditional(self, before: int, construct: str) -> None:
-        """Refuse a computation that can fail inside a short-circuit nested in an atom (``(a / b > 1 or x) == y``):
-        whether Python reaches it depends on the operands, and the plan's failure check does not model that."""
-        if len(self.fallible) > before:
-            raise PlanError(f"cannot plan `{self.expr.text}` ({self.expr.where}): a computation that can fail "
-                            f"({self.fallible[before].to_dict()['op']}) inside {construct} nested in a comparison; "
-                            "split the condition")
-
-    def arith(self, node: Any) -> Node:
-        op = {"add": "+", "sub": "-", "mul": "*", "tdiv": "/", "fdiv": "//", "mod": "%", "pow": "**"}[node.type]
-        left, right = self.node(node.left), self.node(node.right)
-        if isinstance(left, Fail) or isinstance(right, Fail):
-            return left if isinstance(left, Fail) else right  # already recorded: evaluate raises there first
-        if isinstance(left, Value) and isinstance(right, Value):
+        if isinstance(node, ir.Const):
+            return _Val(constant(node.value, node.type))
+        if isinstance(node, ir.Members):
+            return _Val(Value(frozenset(node.values), "list"))
+        if planner.known(node) and planner.sizing:
+            stand_in = planner.stand_in(node.type)
+            return _Val(stand_in, (stand_in,) if any(map(_may_fail, walk_ir.nodes(node))) else ())
+        if planner.known(node):
             try:
-                return Value(arithmetic(op, to_decimal(left.value), to_decimal(right.value)), "number")
-            except Exception as exc:  # noqa: BLE001 - the condition is then unknown, as evaluate decides
-                return self.failed(Fail(repr(exc)))
-        result = Arith(op, left, right)
-        if op not in "+-*":  # + - * fail only past 1e999999 (see docs/plans.md): never on a database's numbers
-            self.fallible.append(result)
-        return result
+                return _Val(_as_value(planner.compute(node), node.type))
+            except Exception as exc:  # noqa: BLE001 - the atom is then unknown, as evaluate decides
+                fail = Fail(repr(exc), node.type)
+                return _Val(fail, (fail,))
+        if isinstance(node, ir.Fact):
+            return _Val(planner.fact(planner.policy.facts[node.index]))
+        if isinstance(node, ir.ConditionRef):
+            return _Val(planner.condition(node.name).value)
+        if isinstance(node, ir.ActionRef):
+            return _Val(planner.state(node.action, node.state))
+        if isinstance(node, ir.Length):
+            inner = self(node.operand)
+            return _Val(Length(inner.node), inner.fallible, inner.nested)
+        if isinstance(node, ir.Neg):
+            inner = self(node.operand)
+            return inner if isinstance(inner.node, Fail) else _Val(Neg(inner.node), inner.fallible, inner.nested)
+        if isinstance(node, ir.Not):
+            inner = self(node.operand)
+            return _Val(not_(inner.node), inner.fallible, inner.nested)
+        if isinstance(node, (ir.And, ir.Or)):
+            parts = [self(operand) for operand in node.operands]
+            combine = and_ if isinstance(node, ir.And) else or_
+            return self.joined(combine(*(p.node for p in parts)), parts, "`and`" if isinstance(node, ir.And) else "`or`")
+        if isinstance(node, ir.If):
+            return self.choice(node)
+        if isinstance(node, ir.Compare):
+            left, right = self(node.left), self(node.right)
+            return self.joined(compare(node.op, left.node, right.node), [left, right])
+        if isinstance(node, ir.Contains):
+            member, container = self(node.member), self(node.container)
+            return self.joined(contains(member.node, container.node), [member, container])
+        if isinstance(node, ir.Match):
+            return self.match(node)
+        if isinstance(node, ir.Arith):
+            return self.arith(node)
+        raise PlanError(f"cannot plan a {type(node).__name__} node")  # constants and members are always known
 
-    def failed(self, node: Fail) -> Fail:
-        self.fallible.append(node)
-        return node
+    @staticmethod
+    def joined(node: Node, parts: list[_Val], construct: str | None = None, own: tuple[Node, ...] = ()) -> _Val:
+        """``node`` computed from ``parts`` in order (then ``own``); under ``construct`` (a short-circuit) none of
+        them may fail."""
+        fallible = tuple(f for p in parts for f in p.fallible) + own
+        nested = next((p.nested for p in parts if p.nested is not None), None)
+        if nested is None and construct is not None and fallible:
+            nested = (fallible[0].to_dict()["op"], construct)
+        return _Val(node, fallible, nested)
+
+    def choice(self, node: ir.If) -> _Val:
+        test = self(node.test)
+        if isinstance(test.node, Value):  # the branch not taken is not computed (it may fail)
+            return self(node.then if test.node.value else node.otherwise)
+        then, otherwise = self(node.then), self(node.otherwise)
+        branches = self.joined(TRUE, [then, otherwise], "`?:`")
+        nested = test.nested or branches.nested
+        if test.node.type == "bool" and then.node == otherwise.node:
+            return _Val(then.node, test.fallible + branches.fallible, nested)
+        # (the test once: a copy per branch would double per level)
+        return _Val(IfElse(test.node, then.node, otherwise.node), test.fallible + branches.fallible, nested)
+
+    def match(self, node: ir.Match) -> _Val:
+        inner = self(node.operand)
+        if isinstance(inner.node, Fail):
+            return inner
+        result = Match(inner.node, node.pattern, node.search)
+        return self.joined(not_(result) if node.negated else result, [inner], own=(result,))
+
+    def arith(self, node: ir.Arith) -> _Val:
+        op = _OPS[node.op]
+        left, right = self(node.left), self(node.right)
+        if isinstance(left.node, Fail) or isinstance(right.node, Fail):  # evaluate raises there first
+            return self.joined(left.node if isinstance(left.node, Fail) else right.node, [left, right])
+        result = Arith(op, left.node, right.node)
+        # + - * fail only past 1e999999 (see docs/plans.md): never on a database's numbers
+        return self.joined(result, [left, right], own=() if op in "+-*" else (result,))
 
 
 # -- whole plans, across stores ---------------------------------------------------------------------------------
@@ -1154,6 +1339,114 @@ def _build_plan(engine: Any, action: str, store: str | None, state: str, branche
     return Plan(action, state, store, kind, condition, tuple(sorted(facts)), policies, tuple(refused))
 
 
+def plan_budget_problems(policy: CompiledPolicy, memo: dict[Any, int] | None = None,
+                         base: CompiledPolicy | None = None) -> list[Diagnostic]:
+    """A located load error for each action of ``policy`` whose plan, for some user, would be over
+    :data:`PLAN_BUDGET` (issue 21: refused when the policy loads, not when a query is planned).
+
+    Measured once, for a user whose facts are known but not their values: whatever reads only user facts is an
+    opaque stand-in (:meth:`_Planner.opaque`: a known condition as ``Guard(?, ?)`` with one problem per user fact and
+    per computation that can fail in what it reads; a known value as one node, fallible if it can fail). A real
+    user's values fold each stand-in to no more (true, false, the three-node unknown, a constant or one
+    :class:`Fail`, with at most that many problems), a known ``?:`` test keeps one branch, and each construction
+    (``and_``, ``or_``, ``not_``, ``guard``, ``compare``...) maps smaller operands to no larger nodes; so this size
+    bounds every user's (and :func:`within_budget` should never refuse a policy that loaded). ``memo`` (one per
+    load) keeps each verdict under everything the action's plan reads (the IR of its conditions, and of the named
+    conditions and actions they read), so a store that changes none of it is not measured again. ``base`` (a
+    store's, measured already): only the actions whose plan reads something the store changed are looked at."""
+    out: list[Diagnostic] = []
+    planner: _Planner | None = None
+    keys = _BudgetKeys(policy)
+    changed = _Changed(policy, base) if base is not None else None
+    for action in policy.actions:
+        if changed is not None and not changed.action(action.id):
+            continue  # the very objects the base's plan was measured over
+        key = keys.action(action.id)
+        if memo is not None and key in memo:
+            continue  # measured (and, when over, reported) for an earlier version or store of this load
+        planner = planner or _Planner(policy, {}, sizing=True)
+        size = tree_size((planner.state(action.id, "enabled"), planner.reasons(action.id)))
+        if memo is not None:
+            memo[key] = size
+        if size > PLAN_BUDGET:
+            out.append(_largest(planner, action, base).diagnostic(
+                f"action {action.id!r} would have a query plan of {size} nodes, over the plan budget of "
+                f"{PLAN_BUDGET} (about 1 MB of SQL)", hint="split its conditions into fewer, flatter ones"))
+    return out
+
+
+class _Changed:
+    """Whether an action's plan reads an action or named condition a store changed (not the base's very object)."""
+
+    def __init__(self, policy: CompiledPolicy, base: CompiledPolicy) -> None:
+        self.policy = policy
+        self.by_id = {a.id: a for a in policy.actions}
+        ours = {a.id: a for a in base.actions}
+        self.memo: dict[tuple[str, str], bool] = {
+            **{("action", a.id): True for a in policy.actions if ours.get(a.id) is not a},
+            **{("condition", n): True for n, c in policy.conditions.items() if base.conditions.get(n) is not c}}
+
+    def action(self, action_id: str) -> bool:
+        found = self.memo.get(("action", action_id))
+        if found is None:
+            found = self.memo["action", action_id] = any(map(self.expr, self.by_id[action_id].exprs()))
+        return found
+
+    def condition(self, name: str) -> bool:
+        found = self.memo.get(("condition", name))
+        if found is None:
+            found = self.memo["condition", name] = self.expr(self.policy.conditions[name])
+        return found
+
+    def expr(self, expr: CompiledExpr) -> bool:
+        return any(map(self.condition, expr.conditions)) or any(map(self.action, expr.actions))
+
+
+class _BudgetKeys:
+    """What each action's plan reads, as IR: its conditions, and (recursively) each named condition and action they
+    read; memoised per name, so one policy's keys cost one pass over its conditions."""
+
+    def __init__(self, policy: CompiledPolicy) -> None:
+        self.policy = policy
+        self.by_id = {a.id: a for a in policy.actions}
+        self.memo: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    def action(self, action_id: str) -> tuple[Any, ...]:
+        key = self.memo.get(("action", action_id))
+        if key is None:
+            action = self.by_id[action_id]
+            key = (action_id, len(action.guards), *map(self.expr, action.exprs()))
+            self.memo["action", action_id] = key
+        return key
+
+    def condition(self, name: str) -> tuple[Any, ...]:
+        key = self.memo.get(("condition", name))
+        if key is None:
+            key = self.memo["condition", name] = (name, self.expr(self.policy.conditions[name]))
+        return key
+
+    def expr(self, expr: CompiledExpr) -> Any:
+        if not (expr.conditions or expr.actions):
+            return expr.ir
+        return (expr.ir, *map(self.condition, sorted(expr.conditions)), *map(self.action, sorted(expr.actions)))
+
+
+def _largest(planner: _Planner, action: CompiledAction, base: CompiledPolicy | None) -> Any:
+    """The action's condition (its spec :class:`~policyengine.pipeline.model.Expr`) whose plan is the largest; for
+    a store, among those its override wrote if any (the store is what changed)."""
+    specs: list[tuple[CompiledExpr, Any]] = [(action.visible, action.spec.visible), (action.allow, action.spec.allow),
+                                             *((g.when, g.spec.when) for g in action.guards),
+                                             *((e.when, e.spec.when) for e in action.effects if e.when is not None)]
+    if base is not None:
+        specs = [p for p in specs if p[1].doc.file != base.spec.doc.file] or specs
+
+    def size(pair: tuple[CompiledExpr, Any]) -> int:
+        sym = planner.sym(pair[0])
+        return tree_size((sym.tri, sym.problems))
+
+    return max(specs, key=size)[1]
+
+
 def within_budget(node: Any, label: str, action: str) -> Any:
     """``node`` (a plan or reasons' branches), or :class:`PlanError` when it is over :data:`PLAN_BUDGET`."""
     nodes = tree_size(node)
@@ -1165,13 +1458,20 @@ def within_budget(node: Any, label: str, action: str) -> Any:
 
 def children(node: Node) -> tuple[Node, ...]:
     """The plan nodes directly under ``node``."""
-    if isinstance(node, (And, Or, Succeeds)):
-        return node.args if not isinstance(node, Succeeds) else node.values
-    if isinstance(node, (Value, Fact, Fail)):
-        return ()
-    if isinstance(node, Valid):
-        return (node.fact,)
-    return tuple(getattr(node, f.name) for f in attrs.fields(type(node)) if f.name not in ("op", "pattern", "search"))
+    kind = node.__class__
+    if kind is And or kind is Or:
+        return node.args  # type: ignore[union-attr]
+    if kind is Succeeds:
+        return node.values  # type: ignore[union-attr,return-value]
+    return tuple(getattr(node, name) for name in _CHILD_FIELDS[kind])
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {
+    Value: (), Fact: (), Fail: (), Valid: ("fact",), Compare: ("left", "right"), In: ("member", "container"),
+    Length: ("value",), Match: ("value",), Arith: ("left", "right"), Neg: ("value",),
+    IfElse: ("test", "then", "otherwise"), Not: ("arg",), Known: ("arg",), IsTrue: ("arg",),
+    Guard: ("known", "value")}
+"""Each node class's child fields, in order (And, Or and Succeeds hold a tuple)."""
 
 
 def walk(roots: Any) -> list[Node]:
@@ -1293,6 +1593,5 @@ def build_reasons(engine: Any, action: str, user: Any, *, store: str | None = No
                 out.extend((and_(other, g), r) for g, r in base.action(action).errors)
             out.append((other, f"{FAIL_CLOSED}{store_mismatch_problem(store)}"))
         block(branches[0], TRUE)
-    facts = set().union(*(reads(node) | ({r.fact.name} if isinstance(r, Problem) else set())
-                          | (reads(r.check) if isinstance(r, Failure) else set()) for node, r in out))
+    facts = {n.name for n in walk(out) if isinstance(n, Fact)}  # (one walk: the branches share their nodes)
     return ReasonPlan(action, label, tuple(out), tuple(sorted(facts)), tuple(blocks))
