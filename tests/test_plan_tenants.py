@@ -6,6 +6,7 @@ never breaks or changes another's rows, a bad row fails closed alone, and plans 
 from __future__ import annotations
 
 import json
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -256,3 +257,53 @@ def test_ten_thousand_value_enum_read_in_four_places(db: Database, tmp_path: Pat
     rows = [{"order.e": e, "order.f": f} for e in (values[0], values[1], values[5], values[9_999], "nope", None)
             for f in (values[0], values[3], values[7], "%(x)s")]
     check_exact(db, engine, rows, [{}])
+
+
+def _refusing_stores(tmp_path: Path) -> policyengine.Engine:
+    """A base and overrides each holding a construct one database cannot run exactly: a NUL in a string literal,
+    `**` and `\\d` (PostgreSQL), a number default no double holds for a fact without a column (SQLite)."""
+    (tmp_path / "p.yaml").write_text(_numbers_policy("order.n < 0", "  order.s: {type: string}\n"))
+    (tmp_path / "stores").mkdir()
+    overrides = (("nul", "", "order.s == 'a\\u0000b'"), ("pow", "", "order.n ** 2 > 3"),
+                 ("digit", "", "order.s =~ '\\\\d'"),
+                 ("big", "facts:\n  order.big: {type: number, default: 9223372036854775809}\n", "order.big > order.n"))
+    for store, facts, when in overrides:
+        (tmp_path / "stores" / f"{store}.yaml").write_text(
+            "apiVersion: policyengine/v1\nkind: StoreOverride\nstore: " + store + "\nversion: 1\nbase:\n  policy: p\n"
+            f"  version: 1\n{facts}actions:\n  go:\n    deny:\n      - id: x\n        when: {_q(when)}\n"
+            "        reason: X.\n")
+    return policyengine.load(tmp_path)
+
+
+def test_where_isolates_a_store_the_database_cannot_run(db: Database, tmp_path: Path) -> None:
+    """The every-store `where`, compiled for a database that cannot run one store's override (PostgreSQL: a NUL,
+    `**`, `\\d`; SQLite: a default no double holds): that store's rows fail closed in the plans that read the
+    construct (neither enabled nor disabled; its visibility is exact), with a warning naming it; every other
+    store's rows are in exactly evaluate's states. Before, the whole query failed for every store."""
+    from sql_support import STATES, in_state, state_of
+
+    engine = _refusing_stores(tmp_path)
+    table, twin, columns = db.table(list(engine.store_policy("nul").facts))  # order.big has no column
+    stores = ["nul", "pow", "digit", "big", "other"]
+    db.insert(twin, columns, [{"store.id": s, "order.n": n, "order.m": 1, "order.k": 1, "order.s": t}
+                              for s in stores for n in (-1, 2) for t in ("a", "7")])
+    refused = {"nul", "pow", "digit"} if db.dialect == "postgresql" else {"big"}
+    with db.engine.connect() as conn:
+        orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
+        states = [state_of(engine.evaluate(o, {}), "go") for o in orders]
+        for target in STATES:
+            plan = engine.plan("go", {}, state=target)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                got = {r[0] for r in conn.execute(sa.select(table.c.id).where(psql.where(plan, columns)))}
+            named = {str(w.message).split(":")[0] for w in caught if w.category is psql.StoreFailsClosedWarning}
+            # (visibility reads no override's guard: only the enabled/disabled plans meet the refused constructs)
+            assert named == ({f"store {s} fails closed on {db.dialect}" for s in refused}
+                             if target in ("enabled", "disabled") else set())
+            for i, order in enumerate(orders):
+                closed = order["store"]["id"] in refused and target in ("enabled", "disabled")
+                want = False if closed else in_state(states[i], target)  # (visibility reads no refused construct)
+                assert (i in got) == want, (target, order, states[i])
+    with pytest.raises(PlanError, match="PostgreSQL" if db.dialect == "postgresql" else "SQLite"):
+        store = "pow" if db.dialect == "postgresql" else "big"  # planned as that store alone: refused by name
+        str(psql.where(engine.plan("go", {}, store=store), columns).compile(dialect=db.engine.dialect))

@@ -10,6 +10,7 @@ dialects are refused at compile time rather than given SQL whose meaning differs
 from __future__ import annotations
 
 import json
+import warnings
 from decimal import Context, Decimal
 from typing import Any
 
@@ -20,7 +21,8 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from ..runtime.plan import Fact, PlanError
 
-__all__ = ["ExactText", "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "SetLiteral",
+__all__ = ["ExactText", "Isolated", "StoreFailsClosedWarning",
+           "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "SetLiteral",
            "StrLength", "Substring", "TruthOf", "ValidFact", "exact_number_text"]
 
 _MAX_FLOAT = 1.7976931348623157e308
@@ -86,6 +88,38 @@ def _bound(compiler: Any, text: str, **kw: Any) -> str:
     SQL is printed with ``literal_binds``, as the dialect's own string literal: never spliced into the SQL text,
     where a driver would read ``%(x)s`` or ``%s`` in it as a placeholder."""
     return _sql(compiler, sa.literal(text, sa.Text()), **kw)
+
+
+class StoreFailsClosedWarning(UserWarning):
+    """An every-store ``where`` compiled for a database that cannot run one store's policy exactly: that store's
+    orders fail closed (hidden), every other store's are decided as before. The message names the store, the
+    database and the construct."""
+
+
+@_both
+class Isolated(_Construct):
+    """One store's part of an every-store plan: ``part``, or ``fallback`` (the store failing closed) where the
+    dialect cannot compile ``part`` (a construct it cannot decide exactly): one tenant's policy never makes the
+    query fail for the others. Decided when the statement is compiled, so ``where`` stays dialect-free."""
+
+    def __init__(self, part: Any, fallback: Any, stores: tuple[str, ...]) -> None:
+        super().__init__(part, fallback, stores)
+
+
+@compiles(Isolated, "sqlite")
+@compiles(Isolated, "postgresql")
+@_memo
+def _isolated(element: Isolated, compiler: Any, **kw: Any) -> str:
+    part, fallback, stores = element.args
+    depth = len(compiler.stack)
+    try:
+        return _sql(compiler, part, **kw)
+    except PlanError as exc:  # raised by our constructs before they write anything (no half-written bind state)
+        del compiler.stack[depth:]
+        for store in stores:
+            warnings.warn(f"store {store} fails closed on {compiler.dialect.name}: {exc}", StoreFailsClosedWarning,
+                          stacklevel=2)
+        return _sql(compiler, fallback, **kw)
 
 
 _INLINE_MEMBERS = 64

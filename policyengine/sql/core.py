@@ -52,6 +52,7 @@ from ._dialects import (
     DecimalOperand,
     ExactText,
     InList,
+    Isolated,
     MatchFailure,
     Negated,
     NumberFact,
@@ -65,6 +66,7 @@ from ._dialects import (
     SetLength,
     SetLiteral,
     SetsEqual,
+    StoreFailsClosedWarning,
     StrLength,
     Substring,
     TextLiteral,
@@ -76,7 +78,7 @@ from ._dialects import (
 from ._functions import register as register_functions
 from .enum_names import warn_member_names
 
-__all__ = ["Columns", "bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
+__all__ = ["Columns", "StoreFailsClosedWarning", "bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
 
 Columns = Mapping[str, Any]
 
@@ -131,8 +133,40 @@ def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:
     :func:`install` registers."""
     columns = _with_defaults((plan.condition,), columns)
     _require(plan.facts, columns)
-    condition: ColumnElement[bool] = _Translator(columns).boolean(plan.condition)
+    translator = _Translator(columns)
+    if plan.store is None and len(plan.policies) > 1:  # every store, each by its own policy: isolate each
+        absent = sa.true() if plan.state == "hidden" else sa.false()  # a refused store's orders: hidden
+        stores = frozenset(p.split(": ", 1)[0] for p in plan.policies) - {"*"}
+        condition: ColumnElement[bool] = _dispatched(translator, plan.condition, stores, absent)
+    else:
+        condition = translator.boolean(plan.condition)
     return condition
+
+
+def _dispatched(translator: _Translator, node: Node, stores: frozenset[str], absent: Any) -> Any:
+    """``node``, an every-store plan's condition, with each store override's part :class:`Isolated`: the parts are
+    the conjunctions ``store.id in [<override stores>] and <part>`` that the plan's dispatch joins by ``or`` (reached
+    from the top through ``and``/``or`` alone, so replacing a part only changes its own stores' rows)."""
+    if isinstance(node, Or):
+        return sa.or_(*(_dispatched(translator, a, stores, absent) for a in node.args))
+    if not isinstance(node, And):
+        return translator.boolean(node)
+    tests = [a for a in node.args if isinstance(a, In) and _store_test(a, stores)]
+    if tests:  # one store's (or several alike stores') part
+        test = tests[0]
+        part = sa.and_(*(translator.boolean(a) for a in node.args if a is not test))
+        names = tuple(sorted(test.container.value))  # type: ignore[union-attr,arg-type]
+        return sa.and_(translator.boolean(test), Isolated(part, absent, names))
+    if any(isinstance(a, Not) and _store_test(a.arg, stores) for a in node.args):
+        return translator.boolean(node)  # the base's part (every other store): refused for all, as bulk does
+    return sa.and_(*(_dispatched(translator, a, stores, absent) for a in node.args))
+
+
+def _store_test(node: Node, stores: frozenset[str]) -> bool:
+    """Whether ``node`` is the dispatch's ``store.id in [...]`` test of override stores."""
+    return (isinstance(node, In) and isinstance(node.member, Fact) and node.member.name == "store.id"
+            and isinstance(node.container, Value) and node.container.type == "list"
+            and bool(node.container.value) and set(node.container.value) <= stores)  # type: ignore[arg-type]
 
 
 def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str | None = None,
