@@ -307,3 +307,65 @@ def test_where_isolates_a_store_the_database_cannot_run(db: Database, tmp_path: 
     with pytest.raises(PlanError, match="PostgreSQL" if db.dialect == "postgresql" else "SQLite"):
         store = "pow" if db.dialect == "postgresql" else "big"  # planned as that store alone: refused by name
         str(psql.where(engine.plan("go", {}, store=store), columns).compile(dialect=db.engine.dialect))
+
+
+UNPRINTABLE = ["\x85", "a\u2028b", "\ufeff", "\ue000", "\U0001f600", "\U000e0001", "\U000f0000", "\u0378",
+               "\U0010ffff", "'\u2028\"", "it's\u2029", "\\\u200b", "\x85" * 25, "\u2028" * 20, "x" * 100 + "\u2029",
+               "\u200b" * 40 + "'", "\U000e0001" * 10, "\ud800", "a\udfffb", "", " ", "\xa0\xad\u00ff\u0100"]
+
+
+def test_reason_words_every_unprintable_value_as_bulk_does(db: Database, tmp_path: Path) -> None:
+    """Bad enum values holding characters Python's repr escapes above U+00FF (U+2028, U+FEFF, private use,
+    unassigned, astral ones) and short values whose escapes pass reprlib's 60 characters: `reason` words each
+    exactly as `bulk` and `evaluate` do. Lone surrogates no driver sends (UTF-8) are left out where refused.
+    Before, PostgreSQL showed them as they are."""
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: policyengine/v1\nkind: ActionPolicy\nname: p\nversion: 1\nfacts:\n"
+        "  order.h: {type: enum, values: [a]}\nactions:\n  go:\n    label: Go\n    allow: \"order.h == 'a'\"\n")
+    engine = policyengine.load(tmp_path / "p.yaml")
+    table, twin, columns = db.table(list(engine.policy.facts))
+    stored = []
+    for value in UNPRINTABLE:
+        try:
+            db.insert(twin, columns, [{"order.h": value}])  # (ids restart at 0: one row per table, then moved)
+        except (sa.exc.StatementError, UnicodeEncodeError):
+            assert any(0xD800 <= ord(c) <= 0xDFFF for c in value)  # only a lone surrogate may be refused
+            continue
+        with db.engine.begin() as conn:
+            conn.execute(sa.update(table).where(table.c.id == 0).values(id=len(stored) + 1000))
+        stored.append(value)
+    assert len(stored) >= len(UNPRINTABLE) - 2
+    with db.engine.connect() as conn:
+        orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
+        result = psql.bulk(conn, engine, "go", {}, table, columns, table.c.id)
+        reasons = dict(conn.execute(sa.select(table.c.id, psql.reason(engine, "go", {}, columns))).all())
+    assert [o["h"] for o in orders] == stored
+    by_index = {i: g.reason for g in result.skipped for i in g.indexes}
+    for i, order in enumerate(orders):
+        want = engine.evaluate(order, {})["go"].reasons[0]
+        assert by_index[i] == want
+        assert reasons[order["id"]] == want, (stored[i], reasons[order["id"]], want)
+
+
+def test_reason_words_bad_set_rows_as_bulk_does(db: Database, tmp_path: Path) -> None:
+    """A 2-D array in a text[] set column (a list member: reprlib's list of its first 6 members, each string cut
+    at 60 characters, unprintable characters escaped) and a NULL member: `reason` words them as `bulk` and
+    `evaluate` do (SQLite: JSON arrays, worded by Python itself)."""
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: policyengine/v1\nkind: ActionPolicy\nname: p\nversion: 1\nfacts:\n"
+        "  order.t: {type: set}\nactions:\n  go:\n    label: Go\n    allow: \"'a' in order.t\"\n")
+    engine = policyengine.load(tmp_path / "p.yaml")
+    rows: list[Any] = [[["x" * 70, "b\u2028"], ["c", "d"]], [[f"m{i}" for i in range(8)], [str(i) for i in range(8)]],
+                       [["it's", None], ["e", "f"]], ["a", None], [None], ["\U000e0001" * 30, "\x85"]]
+    if db.dialect == "sqlite":
+        rows = [json.dumps(r) for r in rows]
+    table, twin, columns = db.table(list(engine.policy.facts))
+    db.insert(twin, columns, [{"order.t": r} for r in rows])
+    with db.engine.connect() as conn:
+        orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
+        result = psql.bulk(conn, engine, "go", {}, table, columns, table.c.id)
+        reasons = dict(conn.execute(sa.select(table.c.id, psql.reason(engine, "go", {}, columns))).all())
+    by_index = {i: g.reason for g in result.skipped for i in g.indexes}
+    for i, order in enumerate(orders):
+        want = engine.evaluate(order, {})["go"].reasons[0]
+        assert by_index.get(i) == want and reasons[i] == want, (order, reasons[i], want)

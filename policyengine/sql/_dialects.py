@@ -9,6 +9,7 @@ dialects are refused at compile time rather than given SQL whose meaning differs
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from decimal import Context, Decimal
@@ -421,27 +422,56 @@ def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
             f"{_bound(compiler, values, **kw)}, {_sql(compiler, column, **kw)})")
 
 
-# Python's repr of a str escapes these (besides the backslash and the quote): ASCII controls, DEL, and Latin-1's
-# controls, no-break space and soft hyphen. PostgreSQL text never holds NUL.
-_ESCAPED = {9: "\\t", 10: "\\n", 13: "\\r", **{c: f"\\x{c:02x}" for c in (*range(1, 32), *range(0x7F, 0xA1), 0xAD)
-                                              if c not in (9, 10, 13)}}
+@functools.cache  # (a quarter second: computed when a PostgreSQL reason is first compiled, not at import)
+def _unprintable_bounds() -> tuple[int, ...]:
+    """Where Python's ``str.isprintable`` changes, from U+0001 on: ``(start0, end0 + 1, start1, end1 + 1, ...)``,
+    so a code point is one ``repr`` escapes exactly where ``width_bucket`` over these is odd (control, format,
+    separator, private-use and unassigned characters, by the Unicode tables of the Python running the engine).
+    Surrogates are left out: PostgreSQL text (UTF-8) cannot hold them."""
+    bounds: list[int] = []
+    printable = True
+    for code in range(1, 0x110000):
+        now = chr(code).isprintable() or 0xD800 <= code <= 0xDFFF
+        if now != printable:
+            bounds.append(code)
+            printable = now
+    return tuple(bounds)
 
 
-def _pg_repr(v: str) -> str:
-    """Python's ``repr`` of the text ``v`` (exact for every character up to U+00FF; see docs/plans.md)."""
-    escaped = f"replace({v}, chr(92), chr(92) || chr(92))"
-    for code, text in _ESCAPED.items():
-        escaped = f"replace({escaped}, chr({code}), {_pg_quote(text)})"
-    return (f"(CASE WHEN strpos({v}, chr(39)) > 0 AND strpos({v}, chr(34)) = 0 THEN chr(34) || {escaped} || chr(34) "
-            f"ELSE chr(39) || replace({escaped}, chr(39), chr(92) || chr(39)) || chr(39) END)")
+_REPR_CHARS = 61
+"""The most characters :func:`_pg_repr` is given (reprlib's 60, or 28 + 29): its LIMIT, which changes nothing but
+keeps PostgreSQL's cost estimate of the per-character subquery small (else it guesses 1,000 characters per value
+and a reason query crosses ``jit_above_cost``: seconds of JIT compilation for a few rows)."""
 
 
-def pg_short_repr(v: str) -> str:
-    """``reprlib`` (60 characters) of the text ``v``, as ``describe`` shows a value."""
-    head = _pg_repr(f"substr({v}, 1, 60)")
-    cut = _pg_repr(f"(substr({v}, 1, 28) || right({v}, 29))")
-    return (f"(CASE WHEN char_length({head}) <= 60 THEN {head} "
-            f"ELSE left({cut}, 28) || '...' || right({cut}, 29) END)")
+def _pg_repr(v: str, bounds: str) -> str:
+    """Python's ``repr`` of the text ``v``, character by character: the backslash and the quote escaped, and every
+    character ``str.isprintable`` refuses as ``\\t \\n \\r``, ``\\xhh``, ``\\uhhhh`` or ``\\Uhhhhhhhh`` (``bounds``:
+    the SQL of :func:`_unprintable_bounds` as an ``int[]``)."""
+    hexed = ("chr(92) || CASE WHEN pe_t.n = 9 THEN 't' WHEN pe_t.n = 10 THEN 'n' WHEN pe_t.n = 13 THEN 'r' "
+             "WHEN pe_t.n < 256 THEN 'x' || lpad(to_hex(pe_t.n), 2, '0') "
+             "WHEN pe_t.n < 65536 THEN 'u' || lpad(to_hex(pe_t.n), 4, '0') ELSE 'U' || lpad(to_hex(pe_t.n), 8, '0') END")
+    each = (f"CASE WHEN pe_t.n = 92 THEN chr(92) || chr(92) WHEN pe_t.n = 39 AND pe_q.o = chr(39) THEN chr(92) || chr(39) "
+            f"WHEN mod(width_bucket(pe_t.n, {bounds}), 2) = 1 THEN {hexed} ELSE pe_t.c END")  # (no %: a placeholder)
+    body = (f"(SELECT string_agg({each}, '' ORDER BY pe_t.i) FROM (SELECT pe_s.c, ascii(pe_s.c) AS n, pe_s.i "
+            f"FROM regexp_split_to_table(pe_q.v, '') WITH ORDINALITY AS pe_s(c, i) LIMIT {_REPR_CHARS}) AS pe_t)")
+    return (f"(SELECT pe_q.o || coalesce({body}, '') || pe_q.o FROM (SELECT pe_x.v, CASE WHEN strpos(pe_x.v, chr(39)) > 0 "
+            f"AND strpos(pe_x.v, chr(34)) = 0 THEN chr(34) ELSE chr(39) END AS o FROM (SELECT {v} AS v) AS pe_x) AS pe_q)")
+
+
+def pg_short_repr(v: str, bounds: str) -> str:
+    """``reprlib`` (60 characters) of the text ``v``, as ``describe`` shows a value: past 60 characters, the
+    ``repr`` of the first 28 and the last 29 characters (Python's ``x[len(x) - 29:]``, which for a string shorter
+    than 29 counts from the end again), cut to its first 28 and last 29 characters around ``...``."""
+    head = _pg_repr(f"substr({v}, 1, 60)", bounds)
+    tail = f"substr({v}, CASE WHEN char_length({v}) >= 29 THEN char_length({v}) - 28 ELSE greatest(2 * char_length({v}) - 28, 1) END)"
+    cut = _pg_repr(f"(substr({v}, 1, 28) || {tail})", bounds)
+    return (f"(SELECT CASE WHEN char_length(pe_h.h) <= 60 THEN pe_h.h ELSE left(pe_c.c, 28) || '...' || right(pe_c.c, 29) END "
+            f"FROM (SELECT {head} AS h) AS pe_h, LATERAL (SELECT CASE WHEN char_length(pe_h.h) > 60 THEN {cut} END AS c) AS pe_c)")
+
+
+def _pg_bounds(compiler: Any, **kw: Any) -> str:
+    return _sql(compiler, sa.literal(list(_unprintable_bounds()), postgresql.ARRAY(sa.Integer())), **kw)
 
 
 @compiles(ProblemText, "postgresql")
@@ -451,15 +481,17 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     v = _sql(compiler, column, **kw)
     if fact.type == "enum":
         declared = _bound(compiler, f" is not a declared value (expected one of: {', '.join(fact.values)})", **kw)
-        shown = pg_short_repr(f"CAST({v} AS TEXT)")
+        shown = pg_short_repr(f"CAST({v} AS TEXT)", _pg_bounds(compiler, **kw))
         return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
     if fact.type == "number":  # NaN, the infinities, or a fraction past the doubles (read as an infinite float)
         number = f"CAST({v} AS NUMERIC)"
         return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {number} = 'NaN' THEN 'nan is not a finite number' "
                 f"WHEN {number} > 0 THEN 'inf is not a finite number' ELSE '-inf is not a finite number' END)")
     if fact.type == "set":  # a NULL member, or (2-D) a list member: check_value names the first
-        row = (f"(SELECT '[' || string_agg(CASE WHEN pe_m IS NULL THEN 'None' ELSE {_pg_repr('pe_m')} END, ', ' "
-               f"ORDER BY pe_i) || ']' FROM unnest(({v})[1:1]) WITH ORDINALITY AS pe_u(pe_m, pe_i))")
+        # reprlib's list: its first 6 members (each a reprlib string), then '...'
+        member = pg_short_repr("pe_m", _pg_bounds(compiler, **kw))
+        row = (f"(SELECT '[' || string_agg(CASE WHEN pe_i > 6 THEN '...' WHEN pe_m IS NULL THEN 'None' ELSE {member} END, "
+               f"', ' ORDER BY pe_i) || ']' FROM unnest(({v})[1:1]) WITH ORDINALITY AS pe_u(pe_m, pe_i) WHERE pe_i <= 7)")
         return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN array_ndims({v}) > 1 THEN "
                 f"'expected a list of strings, got a member list ' || {row} ELSE "
                 "'expected a list of strings, got a member NoneType None' END)")
