@@ -369,3 +369,56 @@ def test_reason_words_bad_set_rows_as_bulk_does(db: Database, tmp_path: Path) ->
     for i, order in enumerate(orders):
         want = engine.evaluate(order, {})["go"].reasons[0]
         assert by_index.get(i) == want and reasons[i] == want, (order, reasons[i], want)
+
+
+def test_json_set_columns(db: Database, tmp_path: Path) -> None:
+    """A set fact in a JSON column: on SQLite (JSON text) exact for membership, length and set comparisons, bad
+    members included; on PostgreSQL a json/jsonb column is refused when the SQL is compiled, naming the column and
+    its type (before: `function array_ndims(jsonb) does not exist` from the server, for every store)."""
+    from sqlalchemy.dialects import postgresql
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: policyengine/v1\nkind: ActionPolicy\nname: p\nversion: 1\nfacts:\n"
+        "  order.t: {type: set}\n  order.u: {type: set}\nactions:\n  go:\n    label: Go\n"
+        "    allow: \"'a' in order.t and order.t.length < 3 and order.t != order.u\"\n")
+    engine = policyengine.load(tmp_path / "p.yaml")
+    json_type: Any = postgresql.JSONB() if db.dialect == "postgresql" else sa.JSON()
+    md = sa.MetaData(schema=db.schema)
+    name = f"sqlsafe_json_{db.counter}"
+    db.counter += 1
+    table = sa.Table(name, md, sa.Column("id", sa.Integer, primary_key=True), sa.Column("t", json_type),
+                     sa.Column("u", json_type))
+    twin = sa.Table(name, sa.MetaData(schema=db.schema), sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("t", sa.types.NullType()), sa.Column("u", sa.types.NullType()))
+    values = ['["a"]', '["a", "b"]', '["a", "a", "a"]', '["b"]', '["a\\u0000x"]', '[1]', '["a", null]', '{"a": 1}',
+              '"[\\"a\\"]"', '[["a"]]', "[]", None]
+    with db.engine.begin() as conn:
+        table.create(conn)
+        if db.dialect == "postgresql":
+            values = [v for v in values if v is None or "\\u0000" not in v]  # jsonb cannot hold U+0000
+            insert = sa.text(f'INSERT INTO "{db.schema}".{name} (id, t, u) VALUES (:id, CAST(:t AS JSONB), '
+                             "CAST(:u AS JSONB))")
+        else:
+            insert = sa.insert(twin)
+        conn.execute(insert, [{"id": i, "t": t, "u": u} for i, (t, u) in
+                              enumerate((t, u) for t in values for u in ('["a"]', '["b", "a"]'))])
+    columns = {"order.t": table.c.t, "order.u": table.c.u}
+    plan = engine.plan("go", {})
+    with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            message = f"column {name}.t is JSONB, which it does not read"
+            with pytest.raises(sa.exc.CompileError, match=message):
+                conn.execute(sa.select(table.c.id).where(psql.where(plan, columns)))
+            with pytest.raises(sa.exc.CompileError, match=message):
+                conn.execute(sa.select(psql.reason(engine, "go", {}, columns)))
+            with pytest.raises(sa.exc.CompileError, match=message):
+                psql.bulk(conn, engine, "go", {}, table, columns, table.c.id)
+            return
+        orders = psql.fetch_orders(conn, engine, table, columns, table.c.id)
+        got = {r[0] for r in conn.execute(sa.select(table.c.id).where(psql.where(plan, columns)))}
+        reasons = dict(conn.execute(sa.select(table.c.id, psql.reason(engine, "go", {}, columns))).all())
+        result = psql.bulk(conn, engine, "go", {}, table, columns, table.c.id)
+    decisions = [engine.evaluate(o, {})["go"] for o in orders]
+    assert got == {i for i, d in enumerate(decisions) if d.state == "enabled"} and got
+    assert result == engine.bulk("go", orders, {})
+    assert all(reasons[i] == (None if d.state == "enabled" else d.reasons[0]) for i, d in enumerate(decisions))

@@ -209,6 +209,7 @@ def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
         check = sa.func.coalesce(sa.and_(finite, sa.or_(number == sa.func.trunc(number), sa.func.abs(number) <
                                                         sa.literal_column(f"{_FLOAT_OVERFLOW}::numeric"))), sa.false())
     elif fact.type == "set":  # a one-dimensional text[] without NULL members (array_position raises on more)
+        _pg_set_column(compiler, column, **kw)
         check = sa.case((sa.func.coalesce(sa.func.array_ndims(column), 1) == 1,  # type: ignore[assignment]
                          sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))),
                         else_=sa.false())
@@ -306,7 +307,7 @@ def _contains_sqlite(element: SetContains, compiler: Any, **kw: Any) -> str:
 @_memo
 def _contains_postgresql(element: SetContains, compiler: Any, **kw: Any) -> str:
     column, member = element.args  # by code point whatever the column's collation
-    return f"(({_sql(compiler, member, **kw)} COLLATE \"C\") = ANY({_sql(compiler, column, **kw)}))"
+    return f"(({_sql(compiler, member, **kw)} COLLATE \"C\") = ANY({_pg_set_column(compiler, column, **kw)}))"
 
 
 @_both
@@ -326,7 +327,7 @@ def _set_length_sqlite(element: SetLength, compiler: Any, **kw: Any) -> str:
 @compiles(SetLength, "postgresql")
 @_memo
 def _set_length_postgresql(element: SetLength, compiler: Any, **kw: Any) -> str:
-    column = _sql(compiler, element.args[0], **kw)
+    column = _pg_set_column(compiler, element.args[0], **kw)
     return f"(SELECT count(DISTINCT pe_m COLLATE \"C\") FROM unnest({column}) AS pe_m)"
 
 
@@ -349,9 +350,23 @@ def _set_equals_postgresql(element: SetEquals, compiler: Any, **kw: Any) -> str:
     literal = postgresql.array(sorted(values), type_=sa.Text()) if values else sa.cast(postgresql.array([]),
                                                                                       postgresql.ARRAY(sa.Text()))
     _no_nul(values, "a set literal")
-    col = _pg_set(_sql(compiler, column, **kw))
+    col = _pg_set(_pg_set_column(compiler, column, **kw))
     lit = _pg_set(_sql(compiler, literal, **kw))
     return f"({col} @> {lit} AND {col} <@ {lit})"
+
+
+def _pg_set_column(compiler: Any, column: Any, **kw: Any) -> str:
+    """A set fact's column as SQL, or :class:`CompileError` naming it when its declared type is JSON/JSONB: sets are
+    ``text[]`` on PostgreSQL; a JSON array has no exact reading here (a member may be a number, a null, an object,
+    which ``evaluate`` reads as bad, or the whole value a JSON string), so it is refused rather than approximated."""
+    kind = getattr(column, "type", None)
+    if isinstance(kind, sa.JSON):
+        name = f"{column.table.name}.{column.name}" if getattr(column, "table", None) is not None else str(column)
+        raise sa.exc.CompileError(
+            f"policyengine.sql reads a set fact on PostgreSQL from a text[] column; column {name} is "
+            f"{kind.compile(dialect=compiler.dialect)}, which it does not read (store the set as text[], "
+            "sqlalchemy.ARRAY(sqlalchemy.Text), or map the fact to a text[] column)")
+    return _sql(compiler, column, **kw)
 
 
 def _pg_set(v: str) -> str:
@@ -488,6 +503,7 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
         return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {number} = 'NaN' THEN 'nan is not a finite number' "
                 f"WHEN {number} > 0 THEN 'inf is not a finite number' ELSE '-inf is not a finite number' END)")
     if fact.type == "set":  # a NULL member, or (2-D) a list member: check_value names the first
+        _pg_set_column(compiler, column, **kw)
         # reprlib's list: its first 6 members (each a reprlib string), then '...'
         member = pg_short_repr("pe_m", _pg_bounds(compiler, **kw))
         row = (f"(SELECT '[' || string_agg(CASE WHEN pe_i > 6 THEN '...' WHEN pe_m IS NULL THEN 'None' ELSE {member} END, "
@@ -800,7 +816,7 @@ def _sets_equal_sqlite(element: SetsEqual, compiler: Any, **kw: Any) -> str:
 @compiles(SetsEqual, "postgresql")
 @_memo
 def _sets_equal_postgresql(element: SetsEqual, compiler: Any, **kw: Any) -> str:
-    left, right = (_pg_set(_sql(compiler, a, **kw)) for a in element.args)
+    left, right = (_pg_set(_pg_set_column(compiler, a, **kw)) for a in element.args)
     return f"({left} @> {right} AND {left} <@ {right})"
 
 
