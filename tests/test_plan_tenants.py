@@ -422,3 +422,41 @@ def test_json_set_columns(db: Database, tmp_path: Path) -> None:
     assert got == {i for i, d in enumerate(decisions) if d.state == "enabled"} and got
     assert result == engine.bulk("go", orders, {})
     assert all(reasons[i] == (None if d.state == "enabled" else d.reasons[0]) for i, d in enumerate(decisions))
+
+
+def test_char_columns_reflected_from_the_database(db: Database, tmp_path: Path) -> None:
+    """A `char(5)` column created by DDL and reflected (SQLAlchemy reads PostgreSQL's bpchar as CHAR), or given
+    untyped (`sa.column`): compared as the blank-padded text the driver hands evaluate, an empty string never
+    mistaken for NULL. (SQLite has no padding: exact as text.) Before, an enum declaring '' let a NULL char(n)
+    row pass as valid, and an untyped column compared without its padding."""
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: policyengine/v1\nkind: ActionPolicy\nname: p\nversion: 1\nfacts:\n"
+        "  order.c: {type: enum, values: ['ab   ', '', 'ab', '     ']}\n  order.s: {type: string}\nactions:\n"
+        "  go:\n    label: Go\n    allow: \"order.c in ['ab   ', ''] and order.s != 'x'\"\n"
+        "  has:\n    label: Has\n    allow: \"'b ' in order.s or order.s == 'ab'\"\n")
+    engine = policyengine.load(tmp_path / "p.yaml")
+    name = f"sqlsafe_char_{db.counter}"
+    db.counter += 1
+    qualified = f'"{db.schema}".{name}' if db.schema else name
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {qualified} (id integer PRIMARY KEY, c char(5), s char(5))")
+        conn.exec_driver_sql(f"INSERT INTO {qualified} VALUES (0, 'ab', 'ab'), (1, '', ''), (2, NULL, NULL), "
+                             "(3, 'ab   ', 'x'), (4, 'zz', 'b c')")
+    table = sa.Table(name, sa.MetaData(schema=db.schema), autoload_with=db.engine)
+    assert isinstance(table.c.c.type, sa.CHAR)
+    untyped = sa.table(name, sa.column("id"), sa.column("c"), sa.column("s"), schema=db.schema)
+    with db.engine.connect() as conn:
+        for source in (table, untyped):
+            columns = {"order.c": source.c.c, "order.s": source.c.s}
+            orders = psql.fetch_orders(conn, engine, source, columns, source.c.id)
+            for action in ("go", "has"):
+                decisions = [engine.evaluate(o, {})[action] for o in orders]
+                for state in ("enabled", "disabled"):
+                    got = {r[0] for r in conn.execute(sa.select(source.c.id).where(
+                        psql.where(engine.plan(action, {}, state=state), columns)))}
+                    assert got == {i for i, d in enumerate(decisions) if d.state == state}, (source, action, state)
+                got_bulk = psql.bulk(conn, engine, action, {}, source, columns, source.c.id)
+                assert got_bulk == engine.bulk(action, orders, {}), got_bulk.skipped
+                reasons = dict(conn.execute(sa.select(source.c.id, psql.reason(engine, action, {}, columns))).all())
+                assert [reasons[i] for i in range(len(orders))] == [
+                    None if d.state == "enabled" else d.reasons[0] for d in decisions]

@@ -253,8 +253,13 @@ def _text_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
 @_memo
 def _text_postgresql(element: ExactText, compiler: Any, **kw: Any) -> str:
     column = element.args[0]
-    if isinstance(getattr(column, "type", None), sa.CHAR):  # char(n): the padded text the driver hands evaluate
-        return f"(concat({_sql(compiler, column, **kw)}) COLLATE \"C\")"  # (a cast to text would drop the padding)
+    kind = getattr(column, "type", None)
+    if isinstance(kind, sa.CHAR) or kind is None or isinstance(kind, sa.types.NullType):
+        # char(n) (declared, or reflected: SQLAlchemy reads bpchar as CHAR), or a column of unknown type: the text
+        # the driver hands evaluate, blank padding kept (a cast to text drops it, `=` between bpchar ignores it);
+        # concat() would turn NULL into '', so NULL stays NULL
+        v = _sql(compiler, column, **kw)
+        return f"((CASE WHEN {v} IS NOT NULL THEN concat({v}) END) COLLATE \"C\")"
     return f"({_sql(compiler, column, **kw)} COLLATE \"C\")"
 
 
@@ -496,7 +501,8 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     v = _sql(compiler, column, **kw)
     if fact.type == "enum":
         declared = _bound(compiler, f" is not a declared value (expected one of: {', '.join(fact.values)})", **kw)
-        shown = pg_short_repr(f"CAST({v} AS TEXT)", _pg_bounds(compiler, **kw))
+        # (where it is not NULL: concat keeps a char(n)'s padding, which a cast to text drops)
+        shown = pg_short_repr(f"concat({v})", _pg_bounds(compiler, **kw))
         return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
     if fact.type == "number":  # NaN, the infinities, or a fraction past the doubles (read as an infinite float)
         number = f"CAST({v} AS NUMERIC)"
