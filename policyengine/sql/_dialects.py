@@ -73,10 +73,14 @@ def _memo(function: Any) -> Any:
     one name, which every driver accepts more than once)."""
     def compile_once(element: Any, compiler: Any, **kw: Any) -> str:
         memo = compiler.__dict__.setdefault("_pe_memo", {})
-        key = (function, id(element), tuple(sorted((k, v) for k, v in kw.items() if isinstance(v, (bool, int, str, type(None))))))
-        if key not in memo:
-            memo[key] = (element, function(element, compiler, **kw))
-        return memo[key][1]  # type: ignore[no-any-return]
+        try:  # (the keywords as SQLAlchemy passes them, in its own order: a different order only misses the memo)
+            key = (function, id(element), tuple(kw.items()))
+            hit = memo.get(key)
+        except TypeError:  # an unhashable keyword value: compiled, not kept
+            return function(element, compiler, **kw)  # type: ignore[no-any-return]
+        if hit is None:
+            hit = memo[key] = (element, function(element, compiler, **kw))
+        return hit[1]  # type: ignore[no-any-return]
     return compile_once
 
 

@@ -354,11 +354,16 @@ def _fact_specs(engine: Any) -> dict[str, FactSpec]:
 
 
 def _fact_nodes(roots: Sequence[Any]) -> dict[str, Fact]:
-    """Every :class:`Fact` node under ``roots`` (plan nodes and reason items), by name."""
+    """Every :class:`Fact` node under ``roots`` (plan nodes and reason items), by name: each shared node visited once
+    (a plan is a DAG; walking it as a tree takes time exponential in its depth)."""
     found: dict[str, Fact] = {}
+    seen: set[int] = set()
     todo = list(roots)
     while todo:
         node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))  # (every node stays referenced from roots meanwhile: ids are not reused)
         if isinstance(node, Fact):
             found.setdefault(node.name, node)
         elif isinstance(node, (tuple, list)):
