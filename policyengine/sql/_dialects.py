@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from ..runtime.plan import Fact, PlanError
 
-__all__ = ["ExactText", "Isolated", "StoreFailsClosedWarning",
+__all__ = ["ExactText", "Isolated", "Shared", "StoreFailsClosedWarning",
            "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "SetLiteral",
            "StrLength", "Substring", "TruthOf", "ValidFact", "exact_number_text"]
 
@@ -93,6 +93,22 @@ def _bound(compiler: Any, text: str, **kw: Any) -> str:
     SQL is printed with ``literal_binds``, as the dialect's own string literal: never spliced into the SQL text,
     where a driver would read ``%(x)s`` or ``%s`` in it as a placeholder."""
     return _sql(compiler, sa.literal(text, sa.Text()), **kw)
+
+
+@_both
+class Shared(_Construct):
+    """A sub-expression a plan reuses (a DAG): compiled once per statement and its text repeated, where SQLAlchemy
+    would compile it again at every use (time proportional to the plan written out as a tree)."""
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(expression, type_=expression.type)
+
+
+@compiles(Shared, "sqlite")
+@compiles(Shared, "postgresql")
+@_memo
+def _shared(element: Shared, compiler: Any, **kw: Any) -> str:
+    return _sql(compiler, element.args[0], **kw)
 
 
 class StoreFailsClosedWarning(UserWarning):
@@ -495,7 +511,11 @@ def pg_short_repr(v: str, bounds: str) -> str:
 
 
 def _pg_bounds(compiler: Any, **kw: Any) -> str:
-    return _sql(compiler, sa.literal(list(_unprintable_bounds()), postgresql.ARRAY(sa.Integer())), **kw)
+    """:func:`_unprintable_bounds` as one bound ``int[]`` per statement (however many values a reason shows)."""
+    bounds = compiler.__dict__.get("_pe_bounds")
+    if bounds is None:
+        bounds = compiler.__dict__["_pe_bounds"] = sa.literal(list(_unprintable_bounds()), postgresql.ARRAY(sa.Integer()))
+    return _sql(compiler, bounds, **kw)
 
 
 @compiles(ProblemText, "postgresql")

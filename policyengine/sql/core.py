@@ -66,6 +66,7 @@ from ._dialects import (
     SetLength,
     SetLiteral,
     SetsEqual,
+    Shared,
     StoreFailsClosedWarning,
     StrLength,
     Substring,
@@ -412,7 +413,11 @@ class _Translator:
         key = (kind, node if isinstance(node, (Valid, Fact, Value)) else id(node))
         hit = self._memo.get(key)
         if hit is None:
-            hit = self._memo[key] = (node, build(node))
+            built = build(node)
+            if isinstance(built, (sa.sql.elements.BooleanClauseList, sa.sql.elements.Case, sa.sql.elements.UnaryExpression,
+                                  sa.sql.elements.BinaryExpression, sa.sql.functions.Function)):
+                built = Shared(built)  # SQLAlchemy's own elements: compiled once per statement, not per use
+            hit = self._memo[key] = (node, built)
         return hit[1]
 
     def boolean(self, node: Node) -> Any:
