@@ -503,15 +503,24 @@ def pg_short_repr(v: str, bounds: str) -> str:
     """``reprlib`` (60 characters) of the text ``v``, as ``describe`` shows a value: past 60 characters, the
     ``repr`` of the first 28 and the last 29 characters (Python's ``x[len(x) - 29:]``, which for a string shorter
     than 29 counts from the end again), cut to its first 28 and last 29 characters around ``...``."""
-    head = _pg_repr(f"substr({v}, 1, 60)", bounds)
+    head = _pg_repr(f"substr({v}, 1, 60)", "pe_b.b")  # (the bounds written once, read by both)
     tail = f"substr({v}, CASE WHEN char_length({v}) >= 29 THEN char_length({v}) - 28 ELSE greatest(2 * char_length({v}) - 28, 1) END)"
-    cut = _pg_repr(f"(substr({v}, 1, 28) || {tail})", bounds)
+    cut = _pg_repr(f"(substr({v}, 1, 28) || {tail})", "pe_b.b")
     return (f"(SELECT CASE WHEN char_length(pe_h.h) <= 60 THEN pe_h.h ELSE left(pe_c.c, 28) || '...' || right(pe_c.c, 29) END "
-            f"FROM (SELECT {head} AS h) AS pe_h, LATERAL (SELECT CASE WHEN char_length(pe_h.h) > 60 THEN {cut} END AS c) AS pe_c)")
+            f"FROM (SELECT {bounds} AS b) AS pe_b, LATERAL (SELECT {head} AS h) AS pe_h, "
+            f"LATERAL (SELECT CASE WHEN char_length(pe_h.h) > 60 THEN {cut} END AS c) AS pe_c)")
+
+
+@functools.cache
+def _pg_bounds_literal() -> str:
+    return "('{" + ",".join(map(str, _unprintable_bounds())) + "}'::INTEGER[])"
 
 
 def _pg_bounds(compiler: Any, **kw: Any) -> str:
-    """:func:`_unprintable_bounds` as one bound ``int[]`` per statement (however many values a reason shows)."""
+    """:func:`_unprintable_bounds` as one bound ``int[]`` per statement (however many values a reason shows); printed
+    with literal binds, as one literal written once (our own constant: nothing a policy wrote)."""
+    if kw.get("literal_binds"):
+        return _pg_bounds_literal()
     bounds = compiler.__dict__.get("_pe_bounds")
     if bounds is None:
         bounds = compiler.__dict__["_pe_bounds"] = sa.literal(list(_unprintable_bounds()), postgresql.ARRAY(sa.Integer()))
