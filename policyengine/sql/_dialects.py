@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from ..runtime.plan import Fact, PlanError
 
-__all__ = ["ExactText", "Isolated", "Shared", "StoreFailsClosedWarning",
+__all__ = ["ColumnTypeError", "ExactText", "Isolated", "Shared", "StoreFailsClosedWarning",
            "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "SetLiteral",
            "StrLength", "Substring", "TruthOf", "ValidFact", "exact_number_text"]
 
@@ -380,6 +380,11 @@ def _set_equals_postgresql(element: SetEquals, compiler: Any, **kw: Any) -> str:
     return f"({col} @> {lit} AND {col} <@ {lit})"
 
 
+class ColumnTypeError(sa.exc.CompileError):
+    """A fact mapped to a column whose type policyengine.sql does not read on that database (naming both): the
+    host's mapping, never one store's policy, so no store is failed closed alone for it."""
+
+
 def _pg_set_column(compiler: Any, column: Any, **kw: Any) -> str:
     """A set fact's column as SQL, or :class:`CompileError` naming it when its declared type is JSON/JSONB: sets are
     ``text[]`` on PostgreSQL; a JSON array has no exact reading here (a member may be a number, a null, an object,
@@ -387,7 +392,7 @@ def _pg_set_column(compiler: Any, column: Any, **kw: Any) -> str:
     kind = getattr(column, "type", None)
     if isinstance(kind, sa.JSON):
         name = f"{column.table.name}.{column.name}" if getattr(column, "table", None) is not None else str(column)
-        raise sa.exc.CompileError(
+        raise ColumnTypeError(
             f"policyengine.sql reads a set fact on PostgreSQL from a text[] column; column {name} is "
             f"{kind.compile(dialect=compiler.dialect)}, which it does not read (store the set as text[], "
             "sqlalchemy.ARRAY(sqlalchemy.Text), or map the fact to a text[] column)")

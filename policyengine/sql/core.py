@@ -48,6 +48,7 @@ from ..runtime.plan import (
     problem_text,
 )
 from ._dialects import (
+    ColumnTypeError,
     Computed,
     DecimalOperand,
     ExactText,
@@ -332,6 +333,8 @@ def _isolated(plan: ReasonPlan, translator: _Translator, dialect: Any) -> list[t
                     text = translator.failure_text(item.check) if isinstance(item, Failure) else None
                     sa.select(translator.boolean(node), translator.reason_text(item),
                               *([text] if text is not None else [])).compile(dialect=dialect)
+            except ColumnTypeError:
+                raise  # the host's column mapping: every store's, not this one's
             except (PlanError, sa.exc.CompileError) as exc:
                 items = [(items[-1][0], f"could not be decided: store {store}: {exc}")]  # the block's own guard
         out.extend(items)
