@@ -460,3 +460,27 @@ def test_char_columns_reflected_from_the_database(db: Database, tmp_path: Path) 
                 reasons = dict(conn.execute(sa.select(source.c.id, psql.reason(engine, action, {}, columns))).all())
                 assert [reasons[i] for i in range(len(orders))] == [
                     None if d.state == "enabled" else d.reasons[0] for d in decisions]
+
+
+def test_a_json_set_column_read_by_one_override_is_refused_for_all(pg_db: Database, tmp_path: Path) -> None:
+    """A jsonb column for a set fact only one store's override reads: the host's mapping, not that store's policy,
+    so bulk and reason refuse it by name for every store rather than fail that store closed alone."""
+    from sqlalchemy.dialects import postgresql
+
+    (tmp_path / "p.yaml").write_text(_numbers_policy("order.n < 0"))
+    (tmp_path / "stores").mkdir()
+    (tmp_path / "stores" / "s.yaml").write_text(
+        "apiVersion: policyengine/v1\nkind: StoreOverride\nstore: s\nversion: 1\nbase:\n  policy: p\n  version: 1\n"
+        "facts:\n  order.t: {type: set}\nactions:\n  go:\n    deny:\n      - id: x\n        when: \"'a' in order.t\"\n"
+        "        reason: X.\n")
+    engine = policyengine.load(tmp_path)
+    table = sa.table("sqlsafe_jsonb", sa.column("id", sa.Integer), sa.column("store_id", sa.Text),
+                     sa.column("n", sa.Numeric), sa.column("m", sa.Numeric), sa.column("k", sa.Numeric),
+                     sa.column("t", postgresql.JSONB), schema=pg_db.schema)
+    columns = {"store.id": table.c.store_id, "order.n": table.c.n, "order.m": table.c.m, "order.k": table.c.k,
+               "order.t": table.c.t}
+    with pg_db.engine.connect() as conn:
+        with pytest.raises(psql.ColumnTypeError, match="column sqlsafe_jsonb.t is JSONB"):
+            psql.bulk(conn, engine, "go", {}, table, columns, table.c.id)
+        with pytest.raises(psql.ColumnTypeError, match="column sqlsafe_jsonb.t is JSONB"):
+            str(psql.reason(engine, "go", {}, columns, dialect=conn).compile(dialect=conn.dialect))

@@ -80,7 +80,8 @@ from ._dialects import (
 from ._functions import register as register_functions
 from .enum_names import warn_member_names
 
-__all__ = ["Columns", "StoreFailsClosedWarning", "bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
+__all__ = ["ColumnTypeError", "Columns", "StoreFailsClosedWarning", "bulk", "engine_value", "fetch_orders", "install",
+           "reason", "where"]
 
 Columns = Mapping[str, Any]
 
