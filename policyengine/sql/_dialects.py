@@ -274,10 +274,10 @@ def _text_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
 def _text_postgresql(element: ExactText, compiler: Any, **kw: Any) -> str:
     column = element.args[0]
     kind = getattr(column, "type", None)
-    if isinstance(kind, sa.CHAR) or kind is None or isinstance(kind, sa.types.NullType):
-        # char(n) (declared, or reflected: SQLAlchemy reads bpchar as CHAR), or a column of unknown type: the text
-        # the driver hands evaluate, blank padding kept (a cast to text drops it, `=` between bpchar ignores it);
-        # concat() would turn NULL into '', so NULL stays NULL
+    if isinstance(kind, sa.CHAR):
+        # char(n) (declared, or reflected: SQLAlchemy reads bpchar as CHAR): the text the driver hands evaluate,
+        # blank padding kept (a cast to text drops it, `=` between bpchar ignores it); concat() would turn NULL
+        # into '', so NULL stays NULL
         v = _sql(compiler, column, **kw)
         return f"((CASE WHEN {v} IS NOT NULL THEN concat({v}) END) COLLATE \"C\")"
     return f"({_sql(compiler, column, **kw)} COLLATE \"C\")"

@@ -417,11 +417,9 @@ class _Translator:
         key = (kind, node if isinstance(node, (Valid, Fact, Value)) else id(node))
         hit = self._memo.get(key)
         if hit is None:
-            built = build(node)
-            if isinstance(built, (sa.sql.elements.BooleanClauseList, sa.sql.elements.Case, sa.sql.elements.UnaryExpression,
-                                  sa.sql.elements.BinaryExpression, sa.sql.functions.Function)):
-                built = Shared(built)  # SQLAlchemy's own elements: compiled once per statement, not per use
-            hit = self._memo[key] = (node, built)
+            hit = self._memo[key] = (node, build(node))
+        elif isinstance(hit[1], _NATIVE):  # used again: SQLAlchemy's own element compiled once per statement from
+            hit = self._memo[key] = (node, Shared(hit[1]))  # now on, not per use (a lone use keeps its plain SQL)
         return hit[1]
 
     def boolean(self, node: Node) -> Any:
@@ -581,6 +579,10 @@ class _Translator:
             return sa.literal(item.prefix, sa.Text()) + self.failure_text(item.check)
         return sa.literal(item, sa.Text())
 
+
+_NATIVE = (sa.sql.elements.BooleanClauseList, sa.sql.elements.Case, sa.sql.elements.UnaryExpression,
+           sa.sql.elements.BinaryExpression, sa.sql.functions.Function)
+"""SQLAlchemy's own elements, which it compiles again at every use (policyengine's constructs are memoised)."""
 
 _OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
         ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
