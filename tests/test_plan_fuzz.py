@@ -27,7 +27,8 @@ import policyengine
 pytest_plugins = ["sql_support"]  # the db fixtures
 LONG = os.environ.get("POLICYENGINE_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("POLICYENGINE_FUZZ_EXAMPLES", "300")) if LONG else 2
-HOSTILE = ["%(x)s", "%s", "50% off", "it's", "\\", "\\x00", "?", ":p", "$1", "%%", "'; --", "\x1b[0m", "a\x85b"]
+HOSTILE = ["%(x)s", "%s", "50% off", "it's", "\\", "\\x00", "?", ":p", "$1", "%%", "'; --", "\x1b[0m", "a\x85b",
+           "a\u2028b", "\ufeff", "\U000e0001x", "\u200b" * 30 + "'"]  # (escaped by repr above U+00FF too)
 
 
 def _hostile(dialect: str) -> st.SearchStrategy[dict[str, Any]]:

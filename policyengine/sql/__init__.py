@@ -15,10 +15,11 @@ SQLite allows one) is a bad fact, and the SQL fails closed exactly as ``evaluate
 
 from __future__ import annotations
 
-from .core import Columns, bulk, engine_value, fetch_orders, install, reason, where
+from .core import Columns, ColumnTypeError, StoreFailsClosedWarning, bulk, engine_value, fetch_orders, install, reason, where
 from .counts import BulkCounts, bulk_counts
 from .impact import ActionImpact, Impact, Transition, Undecided, impact
 from .replay import Replay, replay_log
 
-__all__ = ["ActionImpact", "BulkCounts", "Columns", "Impact", "Replay", "Transition", "Undecided", "bulk", "bulk_counts",
-           "engine_value", "fetch_orders", "impact", "install", "reason", "replay_log", "where"]
+__all__ = ["ActionImpact", "BulkCounts", "ColumnTypeError", "Columns", "Impact", "Replay", "StoreFailsClosedWarning",
+           "Transition", "Undecided", "bulk", "bulk_counts", "engine_value", "fetch_orders", "impact", "install", "reason",
+           "replay_log", "where"]

@@ -9,7 +9,9 @@ dialects are refused at compile time rather than given SQL whose meaning differs
 
 from __future__ import annotations
 
+import functools
 import json
+import warnings
 from decimal import Context, Decimal
 from typing import Any
 
@@ -20,7 +22,8 @@ from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
 from ..runtime.plan import Fact, PlanError
 
-__all__ = ["ExactText", "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "SetLiteral",
+__all__ = ["ColumnTypeError", "ExactText", "Isolated", "Shared", "StoreFailsClosedWarning",
+           "NumberLiteral", "ProblemText", "SetContains", "SetEquals", "SetLength", "SetLiteral",
            "StrLength", "Substring", "TruthOf", "ValidFact", "exact_number_text"]
 
 _MAX_FLOAT = 1.7976931348623157e308
@@ -70,10 +73,14 @@ def _memo(function: Any) -> Any:
     one name, which every driver accepts more than once)."""
     def compile_once(element: Any, compiler: Any, **kw: Any) -> str:
         memo = compiler.__dict__.setdefault("_pe_memo", {})
-        key = (function, id(element), tuple(sorted((k, v) for k, v in kw.items() if isinstance(v, (bool, int, str, type(None))))))
-        if key not in memo:
-            memo[key] = (element, function(element, compiler, **kw))
-        return memo[key][1]  # type: ignore[no-any-return]
+        try:  # (the keywords as SQLAlchemy passes them, in its own order: a different order only misses the memo)
+            key = (function, id(element), tuple(kw.items()))
+            hit = memo.get(key)
+        except TypeError:  # an unhashable keyword value: compiled, not kept
+            return function(element, compiler, **kw)  # type: ignore[no-any-return]
+        if hit is None:
+            hit = memo[key] = (element, function(element, compiler, **kw))
+        return hit[1]  # type: ignore[no-any-return]
     return compile_once
 
 
@@ -86,6 +93,54 @@ def _bound(compiler: Any, text: str, **kw: Any) -> str:
     SQL is printed with ``literal_binds``, as the dialect's own string literal: never spliced into the SQL text,
     where a driver would read ``%(x)s`` or ``%s`` in it as a placeholder."""
     return _sql(compiler, sa.literal(text, sa.Text()), **kw)
+
+
+@_both
+class Shared(_Construct):
+    """A sub-expression a plan reuses (a DAG): compiled once per statement and its text repeated, where SQLAlchemy
+    would compile it again at every use (time proportional to the plan written out as a tree)."""
+
+    def __init__(self, expression: Any) -> None:
+        super().__init__(expression, type_=expression.type)
+
+
+@compiles(Shared, "sqlite")
+@compiles(Shared, "postgresql")
+@_memo
+def _shared(element: Shared, compiler: Any, **kw: Any) -> str:
+    return _sql(compiler, element.args[0], **kw)
+
+
+class StoreFailsClosedWarning(UserWarning):
+    """An every-store ``where`` compiled for a database that cannot run one store's policy exactly: that store's
+    orders fail closed (hidden), every other store's are decided as before. The message names the store, the
+    database and the construct."""
+
+
+@_both
+class Isolated(_Construct):
+    """One store's part of an every-store plan: ``part``, or ``fallback`` (the store failing closed) where the
+    dialect cannot compile ``part`` (a construct it cannot decide exactly): one tenant's policy never makes the
+    query fail for the others. Decided when the statement is compiled, so ``where`` stays dialect-free."""
+
+    def __init__(self, part: Any, fallback: Any, stores: tuple[str, ...]) -> None:
+        super().__init__(part, fallback, stores)
+
+
+@compiles(Isolated, "sqlite")
+@compiles(Isolated, "postgresql")
+@_memo
+def _isolated(element: Isolated, compiler: Any, **kw: Any) -> str:
+    part, fallback, stores = element.args
+    depth = len(compiler.stack)
+    try:
+        return _sql(compiler, part, **kw)
+    except PlanError as exc:  # raised by our constructs before they write anything (no half-written bind state)
+        del compiler.stack[depth:]
+        for store in stores:
+            warnings.warn(f"store {store} fails closed on {compiler.dialect.name}: {exc}", StoreFailsClosedWarning,
+                          stacklevel=2)
+        return _sql(compiler, fallback, **kw)
 
 
 _INLINE_MEMBERS = 64
@@ -174,6 +229,7 @@ def _valid_postgresql(element: ValidFact, compiler: Any, **kw: Any) -> str:
         check = sa.func.coalesce(sa.and_(finite, sa.or_(number == sa.func.trunc(number), sa.func.abs(number) <
                                                         sa.literal_column(f"{_FLOAT_OVERFLOW}::numeric"))), sa.false())
     elif fact.type == "set":  # a one-dimensional text[] without NULL members (array_position raises on more)
+        _pg_set_column(compiler, column, **kw)
         check = sa.case((sa.func.coalesce(sa.func.array_ndims(column), 1) == 1,  # type: ignore[assignment]
                          sa.and_(column.isnot(None), sa.func.array_position(column, sa.null()).is_(None))),
                         else_=sa.false())
@@ -217,8 +273,13 @@ def _text_sqlite(element: ExactText, compiler: Any, **kw: Any) -> str:
 @_memo
 def _text_postgresql(element: ExactText, compiler: Any, **kw: Any) -> str:
     column = element.args[0]
-    if isinstance(getattr(column, "type", None), sa.CHAR):  # char(n): the padded text the driver hands evaluate
-        return f"(concat({_sql(compiler, column, **kw)}) COLLATE \"C\")"  # (a cast to text would drop the padding)
+    kind = getattr(column, "type", None)
+    if isinstance(kind, sa.CHAR):
+        # char(n) (declared, or reflected: SQLAlchemy reads bpchar as CHAR): the text the driver hands evaluate,
+        # blank padding kept (a cast to text drops it, `=` between bpchar ignores it); concat() would turn NULL
+        # into '', so NULL stays NULL
+        v = _sql(compiler, column, **kw)
+        return f"((CASE WHEN {v} IS NOT NULL THEN concat({v}) END) COLLATE \"C\")"
     return f"({_sql(compiler, column, **kw)} COLLATE \"C\")"
 
 
@@ -271,7 +332,7 @@ def _contains_sqlite(element: SetContains, compiler: Any, **kw: Any) -> str:
 @_memo
 def _contains_postgresql(element: SetContains, compiler: Any, **kw: Any) -> str:
     column, member = element.args  # by code point whatever the column's collation
-    return f"(({_sql(compiler, member, **kw)} COLLATE \"C\") = ANY({_sql(compiler, column, **kw)}))"
+    return f"(({_sql(compiler, member, **kw)} COLLATE \"C\") = ANY({_pg_set_column(compiler, column, **kw)}))"
 
 
 @_both
@@ -291,7 +352,7 @@ def _set_length_sqlite(element: SetLength, compiler: Any, **kw: Any) -> str:
 @compiles(SetLength, "postgresql")
 @_memo
 def _set_length_postgresql(element: SetLength, compiler: Any, **kw: Any) -> str:
-    column = _sql(compiler, element.args[0], **kw)
+    column = _pg_set_column(compiler, element.args[0], **kw)
     return f"(SELECT count(DISTINCT pe_m COLLATE \"C\") FROM unnest({column}) AS pe_m)"
 
 
@@ -314,9 +375,28 @@ def _set_equals_postgresql(element: SetEquals, compiler: Any, **kw: Any) -> str:
     literal = postgresql.array(sorted(values), type_=sa.Text()) if values else sa.cast(postgresql.array([]),
                                                                                       postgresql.ARRAY(sa.Text()))
     _no_nul(values, "a set literal")
-    col = _pg_set(_sql(compiler, column, **kw))
+    col = _pg_set(_pg_set_column(compiler, column, **kw))
     lit = _pg_set(_sql(compiler, literal, **kw))
     return f"({col} @> {lit} AND {col} <@ {lit})"
+
+
+class ColumnTypeError(sa.exc.CompileError):
+    """A fact mapped to a column whose type policyengine.sql does not read on that database (naming both): the
+    host's mapping, never one store's policy, so no store is failed closed alone for it."""
+
+
+def _pg_set_column(compiler: Any, column: Any, **kw: Any) -> str:
+    """A set fact's column as SQL, or :class:`CompileError` naming it when its declared type is JSON/JSONB: sets are
+    ``text[]`` on PostgreSQL; a JSON array has no exact reading here (a member may be a number, a null, an object,
+    which ``evaluate`` reads as bad, or the whole value a JSON string), so it is refused rather than approximated."""
+    kind = getattr(column, "type", None)
+    if isinstance(kind, sa.JSON):
+        name = f"{column.table.name}.{column.name}" if getattr(column, "table", None) is not None else str(column)
+        raise ColumnTypeError(
+            f"policyengine.sql reads a set fact on PostgreSQL from a text[] column; column {name} is "
+            f"{kind.compile(dialect=compiler.dialect)}, which it does not read (store the set as text[], "
+            "sqlalchemy.ARRAY(sqlalchemy.Text), or map the fact to a text[] column)")
+    return _sql(compiler, column, **kw)
 
 
 def _pg_set(v: str) -> str:
@@ -387,27 +467,69 @@ def _problem_sqlite(element: ProblemText, compiler: Any, **kw: Any) -> str:
             f"{_bound(compiler, values, **kw)}, {_sql(compiler, column, **kw)})")
 
 
-# Python's repr of a str escapes these (besides the backslash and the quote): ASCII controls, DEL, and Latin-1's
-# controls, no-break space and soft hyphen. PostgreSQL text never holds NUL.
-_ESCAPED = {9: "\\t", 10: "\\n", 13: "\\r", **{c: f"\\x{c:02x}" for c in (*range(1, 32), *range(0x7F, 0xA1), 0xAD)
-                                              if c not in (9, 10, 13)}}
+@functools.cache  # (a quarter second: computed when a PostgreSQL reason is first compiled, not at import)
+def _unprintable_bounds() -> tuple[int, ...]:
+    """Where Python's ``str.isprintable`` changes, from U+0001 on: ``(start0, end0 + 1, start1, end1 + 1, ...)``,
+    so a code point is one ``repr`` escapes exactly where ``width_bucket`` over these is odd (control, format,
+    separator, private-use and unassigned characters, by the Unicode tables of the Python running the engine).
+    Surrogates are left out: PostgreSQL text (UTF-8) cannot hold them."""
+    bounds: list[int] = []
+    printable = True
+    for code in range(1, 0x110000):
+        now = chr(code).isprintable() or 0xD800 <= code <= 0xDFFF
+        if now != printable:
+            bounds.append(code)
+            printable = now
+    return tuple(bounds)
 
 
-def _pg_repr(v: str) -> str:
-    """Python's ``repr`` of the text ``v`` (exact for every character up to U+00FF; see docs/plans.md)."""
-    escaped = f"replace({v}, chr(92), chr(92) || chr(92))"
-    for code, text in _ESCAPED.items():
-        escaped = f"replace({escaped}, chr({code}), {_pg_quote(text)})"
-    return (f"(CASE WHEN strpos({v}, chr(39)) > 0 AND strpos({v}, chr(34)) = 0 THEN chr(34) || {escaped} || chr(34) "
-            f"ELSE chr(39) || replace({escaped}, chr(39), chr(92) || chr(39)) || chr(39) END)")
+_REPR_CHARS = 61
+"""The most characters :func:`_pg_repr` is given (reprlib's 60, or 28 + 29): its LIMIT, which changes nothing but
+keeps PostgreSQL's cost estimate of the per-character subquery small (else it guesses 1,000 characters per value
+and a reason query crosses ``jit_above_cost``: seconds of JIT compilation for a few rows)."""
 
 
-def pg_short_repr(v: str) -> str:
-    """``reprlib`` (60 characters) of the text ``v``, as ``describe`` shows a value."""
-    head = _pg_repr(f"substr({v}, 1, 60)")
-    cut = _pg_repr(f"(substr({v}, 1, 28) || right({v}, 29))")
-    return (f"(CASE WHEN char_length({head}) <= 60 THEN {head} "
-            f"ELSE left({cut}, 28) || '...' || right({cut}, 29) END)")
+def _pg_repr(v: str, bounds: str) -> str:
+    """Python's ``repr`` of the text ``v``, character by character: the backslash and the quote escaped, and every
+    character ``str.isprintable`` refuses as ``\\t \\n \\r``, ``\\xhh``, ``\\uhhhh`` or ``\\Uhhhhhhhh`` (``bounds``:
+    the SQL of :func:`_unprintable_bounds` as an ``int[]``)."""
+    hexed = ("chr(92) || CASE WHEN pe_t.n = 9 THEN 't' WHEN pe_t.n = 10 THEN 'n' WHEN pe_t.n = 13 THEN 'r' "
+             "WHEN pe_t.n < 256 THEN 'x' || lpad(to_hex(pe_t.n), 2, '0') "
+             "WHEN pe_t.n < 65536 THEN 'u' || lpad(to_hex(pe_t.n), 4, '0') ELSE 'U' || lpad(to_hex(pe_t.n), 8, '0') END")
+    each = (f"CASE WHEN pe_t.n = 92 THEN chr(92) || chr(92) WHEN pe_t.n = 39 AND pe_q.o = chr(39) THEN chr(92) || chr(39) "
+            f"WHEN mod(width_bucket(pe_t.n, {bounds}), 2) = 1 THEN {hexed} ELSE pe_t.c END")  # (no %: a placeholder)
+    body = (f"(SELECT string_agg({each}, '' ORDER BY pe_t.i) FROM (SELECT pe_s.c, ascii(pe_s.c) AS n, pe_s.i "
+            f"FROM regexp_split_to_table(pe_q.v, '') WITH ORDINALITY AS pe_s(c, i) LIMIT {_REPR_CHARS}) AS pe_t)")
+    return (f"(SELECT pe_q.o || coalesce({body}, '') || pe_q.o FROM (SELECT pe_x.v, CASE WHEN strpos(pe_x.v, chr(39)) > 0 "
+            f"AND strpos(pe_x.v, chr(34)) = 0 THEN chr(34) ELSE chr(39) END AS o FROM (SELECT {v} AS v) AS pe_x) AS pe_q)")
+
+
+def pg_short_repr(v: str, bounds: str) -> str:
+    """``reprlib`` (60 characters) of the text ``v``, as ``describe`` shows a value: past 60 characters, the
+    ``repr`` of the first 28 and the last 29 characters (Python's ``x[len(x) - 29:]``, which for a string shorter
+    than 29 counts from the end again), cut to its first 28 and last 29 characters around ``...``."""
+    head = _pg_repr(f"substr({v}, 1, 60)", "pe_b.b")  # (the bounds written once, read by both)
+    tail = f"substr({v}, CASE WHEN char_length({v}) >= 29 THEN char_length({v}) - 28 ELSE greatest(2 * char_length({v}) - 28, 1) END)"
+    cut = _pg_repr(f"(substr({v}, 1, 28) || {tail})", "pe_b.b")
+    return (f"(SELECT CASE WHEN char_length(pe_h.h) <= 60 THEN pe_h.h ELSE left(pe_c.c, 28) || '...' || right(pe_c.c, 29) END "
+            f"FROM (SELECT {bounds} AS b) AS pe_b, LATERAL (SELECT {head} AS h) AS pe_h, "
+            f"LATERAL (SELECT CASE WHEN char_length(pe_h.h) > 60 THEN {cut} END AS c) AS pe_c)")
+
+
+@functools.cache
+def _pg_bounds_literal() -> str:
+    return "('{" + ",".join(map(str, _unprintable_bounds())) + "}'::INTEGER[])"
+
+
+def _pg_bounds(compiler: Any, **kw: Any) -> str:
+    """:func:`_unprintable_bounds` as one bound ``int[]`` per statement (however many values a reason shows); printed
+    with literal binds, as one literal written once (our own constant: nothing a policy wrote)."""
+    if kw.get("literal_binds"):
+        return _pg_bounds_literal()
+    bounds = compiler.__dict__.get("_pe_bounds")
+    if bounds is None:
+        bounds = compiler.__dict__["_pe_bounds"] = sa.literal(list(_unprintable_bounds()), postgresql.ARRAY(sa.Integer()))
+    return _sql(compiler, bounds, **kw)
 
 
 @compiles(ProblemText, "postgresql")
@@ -417,15 +539,19 @@ def _problem_postgresql(element: ProblemText, compiler: Any, **kw: Any) -> str:
     v = _sql(compiler, column, **kw)
     if fact.type == "enum":
         declared = _bound(compiler, f" is not a declared value (expected one of: {', '.join(fact.values)})", **kw)
-        shown = pg_short_repr(f"CAST({v} AS TEXT)")
+        # (where it is not NULL: concat keeps a char(n)'s padding, which a cast to text drops)
+        shown = pg_short_repr(f"concat({v})", _pg_bounds(compiler, **kw))
         return f"(CASE WHEN {v} IS NULL THEN 'missing (null)' ELSE {shown} || {declared} END)"
     if fact.type == "number":  # NaN, the infinities, or a fraction past the doubles (read as an infinite float)
         number = f"CAST({v} AS NUMERIC)"
         return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN {number} = 'NaN' THEN 'nan is not a finite number' "
                 f"WHEN {number} > 0 THEN 'inf is not a finite number' ELSE '-inf is not a finite number' END)")
     if fact.type == "set":  # a NULL member, or (2-D) a list member: check_value names the first
-        row = (f"(SELECT '[' || string_agg(CASE WHEN pe_m IS NULL THEN 'None' ELSE {_pg_repr('pe_m')} END, ', ' "
-               f"ORDER BY pe_i) || ']' FROM unnest(({v})[1:1]) WITH ORDINALITY AS pe_u(pe_m, pe_i))")
+        _pg_set_column(compiler, column, **kw)
+        # reprlib's list: its first 6 members (each a reprlib string), then '...'
+        member = pg_short_repr("pe_m", _pg_bounds(compiler, **kw))
+        row = (f"(SELECT '[' || string_agg(CASE WHEN pe_i > 6 THEN '...' WHEN pe_m IS NULL THEN 'None' ELSE {member} END, "
+               f"', ' ORDER BY pe_i) || ']' FROM unnest(({v})[1:1]) WITH ORDINALITY AS pe_u(pe_m, pe_i) WHERE pe_i <= 7)")
         return (f"(CASE WHEN {v} IS NULL THEN 'missing (null)' WHEN array_ndims({v}) > 1 THEN "
                 f"'expected a list of strings, got a member list ' || {row} ELSE "
                 "'expected a list of strings, got a member NoneType None' END)")
@@ -734,7 +860,7 @@ def _sets_equal_sqlite(element: SetsEqual, compiler: Any, **kw: Any) -> str:
 @compiles(SetsEqual, "postgresql")
 @_memo
 def _sets_equal_postgresql(element: SetsEqual, compiler: Any, **kw: Any) -> str:
-    left, right = (_pg_set(_sql(compiler, a, **kw)) for a in element.args)
+    left, right = (_pg_set(_pg_set_column(compiler, a, **kw)) for a in element.args)
     return f"({left} @> {right} AND {left} <@ {right})"
 
 

@@ -14,8 +14,9 @@ strings decides alike. Translated exactly:
 
 Refused with :class:`~policyengine.runtime.plan.PlanError` naming the construct: ``\\d \\w \\s \\b \\B`` and their
 negations (Unicode classes, whose tables differ between Python and the server's locale), inline flags (``(?i)``...),
-possessive quantifiers and atomic groups (they can forbid a match that exists), and repeat counts above 255
-(PostgreSQL's limit).
+possessive quantifiers and atomic groups (they can forbid a match that exists), repeat counts above 255
+(PostgreSQL's limit), and patterns past two complexity bounds (:data:`MAX_EXPANSION` copies of their pieces,
+:data:`MAX_OPTIONAL` optional pieces: see docs/plans.md).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ MAX_EXPANSION = 1_000
 """The most copies of a pattern's pieces its bounded repeats may expand to: PostgreSQL compiles ``x{m,n}`` by
 copying ``x`` up to ``n`` times, so nested repeats multiply (``(a{1,255}){1,255}`` is "too complex" there, and
 patterns near its limit run super-linearly per row). Refused when planning, not met when querying."""
+MAX_OPTIONAL = 64
+"""The most optional pieces a pattern may hold once its repeats are copied out (see :func:`_optional`): at 64, every
+pattern tried compiles in PostgreSQL in a few milliseconds; at 128, up to about 40 ms; at 256, seconds."""
 
 
 def _refuse(pattern: str, construct: str) -> PlanError:
@@ -51,6 +55,10 @@ def to_postgresql(pattern: str, search: bool) -> str:
     cost = _expansion(parsed)
     if cost > MAX_EXPANSION:
         raise _refuse(pattern, f"repeats expanding to {cost} copies of its pieces (the limit is {MAX_EXPANSION})")
+    optional = _optional(parsed)
+    if optional > MAX_OPTIONAL:
+        raise _refuse(pattern, f"{optional} optional pieces once its repeats are copied out (the limit is "
+                               f"{MAX_OPTIONAL}; PostgreSQL's regex compiler is super-linear in them)")
     body = _Writer(pattern).sequence(parsed)
     return body if search else f"^(?:{body})"
 
@@ -68,6 +76,50 @@ def _expansion(items: Any) -> int:
             total += _expansion(body) * max(1, low + 1 if high == _sre.MAXREPEAT else high)
         else:
             total += 1
+    return total
+
+
+_ATOMS = (_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN)
+
+
+def _nullable(items: Any) -> bool:
+    """Whether ``items`` can match the empty string."""
+    for op, av in items:
+        if op is _sre.SUBPATTERN:
+            if not _nullable(av[3]):
+                return False
+        elif op is _sre.BRANCH:
+            if not any(_nullable(branch) for branch in av[1]):
+                return False
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            if av[0] > 0 and not _nullable(av[2]):
+                return False
+        elif op is not _sre.AT:
+            return False
+    return True
+
+
+def _optional(items: Any) -> int:
+    """How many optional pieces PostgreSQL's NFA holds for ``items`` once bounded repeats are copied out: a
+    quantified single character (``a?``, ``.{0,255}``, ``[a-z]*``) is one; an optional copy of a longer body is
+    one more besides what each copy holds, so a nullable body repeated (``(?:a?){0,255}``, ``(?:a*){0,255}``)
+    multiplies. Removing the empty paths between them is what takes PostgreSQL's compiler seconds (measured: 128
+    of them about 40 ms, 256 about 2 s, 500 about 17 s), before a single row is matched."""
+    total = 0
+    for op, av in items:
+        if op is _sre.SUBPATTERN:
+            total += _optional(av[3])
+        elif op is _sre.BRANCH:
+            total += sum(_optional(branch) for branch in av[1]) + any(_nullable(branch) for branch in av[1])
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            low, high, body = av
+            varies = high != low
+            if len(body) == 1 and body[0][0] in _ATOMS:
+                total += int(varies)
+                continue
+            copies = low + 1 if high == _sre.MAXREPEAT else high
+            extra = (1 if high == _sre.MAXREPEAT else high - low) if varies else 0
+            total += copies * _optional(body) + extra
     return total
 
 

@@ -48,10 +48,12 @@ from ..runtime.plan import (
     problem_text,
 )
 from ._dialects import (
+    ColumnTypeError,
     Computed,
     DecimalOperand,
     ExactText,
     InList,
+    Isolated,
     MatchFailure,
     Negated,
     NumberFact,
@@ -65,6 +67,8 @@ from ._dialects import (
     SetLength,
     SetLiteral,
     SetsEqual,
+    Shared,
+    StoreFailsClosedWarning,
     StrLength,
     Substring,
     TextLiteral,
@@ -76,7 +80,8 @@ from ._dialects import (
 from ._functions import register as register_functions
 from .enum_names import warn_member_names
 
-__all__ = ["Columns", "bulk", "engine_value", "fetch_orders", "install", "reason", "where"]
+__all__ = ["ColumnTypeError", "Columns", "StoreFailsClosedWarning", "bulk", "engine_value", "fetch_orders", "install",
+           "reason", "where"]
 
 Columns = Mapping[str, Any]
 
@@ -131,8 +136,40 @@ def where(plan: Plan, columns: Columns) -> ColumnElement[bool]:
     :func:`install` registers."""
     columns = _with_defaults((plan.condition,), columns)
     _require(plan.facts, columns)
-    condition: ColumnElement[bool] = _Translator(columns).boolean(plan.condition)
+    translator = _Translator(columns)
+    if plan.store is None and len(plan.policies) > 1:  # every store, each by its own policy: isolate each
+        absent = sa.true() if plan.state == "hidden" else sa.false()  # a refused store's orders: hidden
+        stores = frozenset(p.split(": ", 1)[0] for p in plan.policies) - {"*"}
+        condition: ColumnElement[bool] = _dispatched(translator, plan.condition, stores, absent)
+    else:
+        condition = translator.boolean(plan.condition)
     return condition
+
+
+def _dispatched(translator: _Translator, node: Node, stores: frozenset[str], absent: Any) -> Any:
+    """``node``, an every-store plan's condition, with each store override's part :class:`Isolated`: the parts are
+    the conjunctions ``store.id in [<override stores>] and <part>`` that the plan's dispatch joins by ``or`` (reached
+    from the top through ``and``/``or`` alone, so replacing a part only changes its own stores' rows)."""
+    if isinstance(node, Or):
+        return sa.or_(*(_dispatched(translator, a, stores, absent) for a in node.args))
+    if not isinstance(node, And):
+        return translator.boolean(node)
+    tests = [a for a in node.args if isinstance(a, In) and _store_test(a, stores)]
+    if tests:  # one store's (or several alike stores') part
+        test = tests[0]
+        part = sa.and_(*(translator.boolean(a) for a in node.args if a is not test))
+        names = tuple(sorted(test.container.value))  # type: ignore[union-attr,arg-type]
+        return sa.and_(translator.boolean(test), Isolated(part, absent, names))
+    if any(isinstance(a, Not) and _store_test(a.arg, stores) for a in node.args):
+        return translator.boolean(node)  # the base's part (every other store): refused for all, as bulk does
+    return sa.and_(*(_dispatched(translator, a, stores, absent) for a in node.args))
+
+
+def _store_test(node: Node, stores: frozenset[str]) -> bool:
+    """Whether ``node`` is the dispatch's ``store.id in [...]`` test of override stores."""
+    return (isinstance(node, In) and isinstance(node.member, Fact) and node.member.name == "store.id"
+            and isinstance(node.container, Value) and node.container.type == "list"
+            and bool(node.container.value) and set(node.container.value) <= stores)  # type: ignore[arg-type]
 
 
 def reason(engine: Any, action: str, user: Any, columns: Columns, *, store: str | None = None,
@@ -297,6 +334,8 @@ def _isolated(plan: ReasonPlan, translator: _Translator, dialect: Any) -> list[t
                     text = translator.failure_text(item.check) if isinstance(item, Failure) else None
                     sa.select(translator.boolean(node), translator.reason_text(item),
                               *([text] if text is not None else [])).compile(dialect=dialect)
+            except ColumnTypeError:
+                raise  # the host's column mapping: every store's, not this one's
             except (PlanError, sa.exc.CompileError) as exc:
                 items = [(items[-1][0], f"could not be decided: store {store}: {exc}")]  # the block's own guard
         out.extend(items)
@@ -320,11 +359,16 @@ def _fact_specs(engine: Any) -> dict[str, FactSpec]:
 
 
 def _fact_nodes(roots: Sequence[Any]) -> dict[str, Fact]:
-    """Every :class:`Fact` node under ``roots`` (plan nodes and reason items), by name."""
+    """Every :class:`Fact` node under ``roots`` (plan nodes and reason items), by name: each shared node visited once
+    (a plan is a DAG; walking it as a tree takes time exponential in its depth)."""
     found: dict[str, Fact] = {}
+    seen: set[int] = set()
     todo = list(roots)
     while todo:
         node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))  # (every node stays referenced from roots meanwhile: ids are not reused)
         if isinstance(node, Fact):
             found.setdefault(node.name, node)
         elif isinstance(node, (tuple, list)):
@@ -374,6 +418,8 @@ class _Translator:
         hit = self._memo.get(key)
         if hit is None:
             hit = self._memo[key] = (node, build(node))
+        elif isinstance(hit[1], _NATIVE):  # used again: SQLAlchemy's own element compiled once per statement from
+            hit = self._memo[key] = (node, Shared(hit[1]))  # now on, not per use (a lone use keeps its plain SQL)
         return hit[1]
 
     def boolean(self, node: Node) -> Any:
@@ -533,6 +579,10 @@ class _Translator:
             return sa.literal(item.prefix, sa.Text()) + self.failure_text(item.check)
         return sa.literal(item, sa.Text())
 
+
+_NATIVE = (sa.sql.elements.BooleanClauseList, sa.sql.elements.Case, sa.sql.elements.UnaryExpression,
+           sa.sql.elements.BinaryExpression, sa.sql.functions.Function)
+"""SQLAlchemy's own elements, which it compiles again at every use (policyengine's constructs are memoised)."""
 
 _OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
         ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
