@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sql_support import Database, check_exact
 
 import policyengine
+from policyengine import PlanError
 from policyengine import sql as psql
 
 pytest_plugins = ["sql_support"]  # the db fixtures
