@@ -139,8 +139,8 @@ class Engine:
         self._missed: dict[Any, Any] = {}  # the store batch's misses decided, by their key (see _by_stores)
         self._labels: dict[str, str] | None = None  # action id -> its bulk label (see action_label)
         self.evaluate = self._evaluator()
-        # plans are pure functions of (action, state, store, user facts): kept, bounded; made on the first plan, so
-        # that an engine which never plans never imports the planner
+        # plans are pure functions of (action, state, store, user facts): kept, bounded; made on the first plan (the
+        # loader has measured every action's plan against the budget, so this cache is all planning adds)
         self._plans: PlanCache | None = None
 
     def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None, cache: BuildCache) -> _Bound:
