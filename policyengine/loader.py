@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .engine import Engine
 from .errors import Diagnostic, PolicyError
 from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
-from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
+from .locks import STORE_FACT, StoreProofs, check_settable, check_version
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .pipeline.merge import merge_override
 from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
@@ -44,6 +44,7 @@ class _Loader:
         self.diagnostics: list[Diagnostic] = []
         self.relative: dict[str, str] = {}
         self.contexts: dict[Any, Any] = {}  # the typed contexts of this load's store policies, by what they declare
+        self.proofs = StoreProofs()  # each shape of override proved once per load
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -157,10 +158,7 @@ class _Loader:
         merged = self.attempt(functools.partial(compile_policy, contexts=self.contexts), merged_spec, base)
         if merged is None:
             return None
-        problems = check_locks(base, merged, override)
-        latest = versions[max(versions)]
-        if latest is not base:
-            problems += check_pinned(latest, base, merged, override)
+        problems = self.proofs.check(base, versions[max(versions)], merged, override)
         self.diagnostics += problems
         return None if problems or refused else StorePolicy(override.store, override, runs_on, merged)
 

@@ -110,7 +110,7 @@ class Spy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, forbid: bool = False) -> None:
         self.calls = {"compile_policy": 0, "check_locks": 0, "read": 0, "compile": 0}
         for name, module, attr in (("compile_policy", engine_module, "compile_policy"),
-                                   ("check_locks", engine_module, "check_locks"),
+                                   ("check_locks", engine_module.StoreProofs, "check"),
                                    ("read", engine_module, "read_placed"),
                                    ("compile", codestore, "compile")):
             real = getattr(module, attr, None) or compile
