@@ -353,12 +353,19 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
         if info.st_size > limit:
             raise NotReadable(f"{info.st_size} bytes; the limit is {limit}", too_large=True)
         chunks, size = [], 0
+        # the first read asks for the size fstat gave and one byte more, so a policy file takes one read, never a
+        # megabyte buffer per read (thousands of store files are read on every load)
+        want = min(info.st_size + 1, limit + 1) if info.st_size > 0 else 1 << 16
         while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            asked = min(want, limit + 1 - size)
+            chunk = os.read(fd, asked)
+            want = 1 << 20
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
+            if size == info.st_size and len(chunk) < asked:  # short of what was asked, at the size fstat gave:
+                break  # the end (a file whose size lies, as /proc's say 0, is read until a read returns nothing)
         if size > limit:
             raise NotReadable(f"over {limit} bytes; the limit is {limit}", too_large=True)
         return b"".join(chunks)
