@@ -27,17 +27,23 @@ digest of their source: see :mod:`policyengine.runtime.codestore`). The engine i
 each load, as its generated functions are closures bound to the adapter. The rule-engine ``Rule`` of each condition
 (the reference oracle, used by analyses, plans and tests, never to evaluate) is stored as its text and re-parsed
 the first time it is used, and each rule-engine ``Context`` likewise (pickled once per distinct context): parsing
-them all back would cost most of what the cache saves.
+them all back would cost most of what the cache saves. Each store's override and compiled policy are a pickle of
+their own (referring to the base versions' objects by their place in the shared pickle's memo), unpickled when the
+store is first used: a warm start with thousands of stores unpickles none of them, and a process only the stores
+it serves.
 
 **Format and trust.** One file per key: a magic number and format version, the full key, a SHA-256 and the length
 of the payload, then the payload (a pickle). A file that is not exactly that (truncated, a flipped byte, another
 key, another format, garbage, a pickle of anything else) is ignored and replaced by the next cold load: it is
-never trusted. Unpickling runs code, so the trust boundary is the cache directory, as for Python's own
+never trusted. The payload is the shared pickle (its length first), then the index of the stores' own pickles.
+Unpickling runs code, so the trust boundary is the cache directory, as for Python's own
 ``__pycache__``: the directory is created ``0o700``; a directory or a file that is not owned by the current user,
 or that group or others may write to, is not used (on systems without ``os.getuid``, only the permission bits are
 checked). The unpickler also allows only exact ``(module, name)`` pairs (:data:`_SAFE_GLOBALS`: the classes a
 compiled set is made of, a few rule-engine and standard ones), never a dotted name (which pickle would resolve
-attribute by attribute, reaching anything a module imports).
+attribute by attribute, reaching anything a module imports). A store's own pickle goes through the same allowlist
+when the store is first used; one that fails it (only an entry crafted inside the private directory: the checksum
+holds) runs nothing and raises ``pickle.UnpicklingError`` from that store's use.
 Writes go to a temporary file in the same directory, renamed over the entry (``os.replace``): readers see a whole
 file or none, and concurrent writers of one entry each write a whole, equal file. A directory that cannot be
 created or written to turns the cache off for that load with a logged warning (logger ``policyengine.cache``):
@@ -261,12 +267,15 @@ class _Pickler(pickle.Pickler):
         # position in that pickle's memo, and interns alike
         self._contexts: dict[bytes, _LazyContext] = shared._contexts if shared is not None else {}
         self._values: dict[Any, Any] = shared._values if shared is not None else {}
+        self._positions: dict[int, int] | None = None
         self._shared: dict[int, int] = shared.positions() if shared is not None else {}
 
     def positions(self) -> dict[int, int]:
         """Each object this pickler has written, by its id, to its position in the memo (as an unpickler numbers
-        them). The memo keeps the objects alive, so no id is reused while this pickler is."""
-        return {ident: position for ident, (position, _) in self.memo.copy().items()}
+        them), once it is done. The memo keeps the objects alive, so no id is reused while this pickler is."""
+        if self._positions is None:
+            self._positions = {ident: position for ident, (position, _) in self.memo.copy().items()}
+        return self._positions
 
     def persistent_id(self, obj: Any) -> int | None:
         return self._shared.get(id(obj)) if self._shared else None
@@ -309,7 +318,13 @@ def _defined_in(module: str, names: tuple[str, ...]) -> frozenset[tuple[str, str
     return frozenset((module, name) for name in names)
 
 
+_IR_GLOBALS: frozenset[tuple[str, str]] = frozenset()
+"""The condition IR's node classes (``policyengine/ir/``: frozen attrs values a ``CompiledExpr`` holds in its ``ir``
+field): each as ``*_defined_in("policyengine.ir.<module>", ("<Class>", ...))``, by exact name like every other
+global here. Empty until the IR lands; a cache entry naming an IR class is refused (and recompiled) until then."""
+
 _SAFE_GLOBALS = frozenset({
+    *_IR_GLOBALS,
     *_defined_in("policyengine.cache", ("_restore_context", "_restore_document", "_restore_rule", "_same")),
     *_defined_in("policyengine.store_policy", ("StorePolicy",)),
     *_defined_in("policyengine.pipeline.compiler", ("CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard",
