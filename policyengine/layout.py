@@ -119,11 +119,12 @@ def read_bounded(file: Path) -> bytes:
     return read_regular_file(file, MAX_FILE_BYTES)
 
 
-def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) -> Document | None:
+def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic], display: str | None = None) -> Document | None:
     """Stages 1 and 2 for a file in ``place``: the document when it reads, is of the kind that place holds and
-    matches its schema; otherwise None, with the problem added to ``diagnostics``."""
+    matches its schema; otherwise None, with the problem added to ``diagnostics``. ``display`` names the file in
+    diagnostics (default: :func:`~.pipeline.yamlsource.display_name`)."""
     try:
-        doc = read_document(file)
+        doc = read_document(file, display)
     except PolicyError as err:
         diagnostics += err.diagnostics
         return None
