@@ -170,23 +170,29 @@ class _Builder:
     def next(self) -> Any:
         event = next(self.events)
         kind = type(event)
-        if kind is yaml.AliasEvent:
+        if kind is yaml.AliasEvent or (kind in _NODE_EVENTS and event.anchor is not None):
+            self._refuse(event)
+        return event
+
+    @staticmethod
+    def _refuse(event: Any) -> None:
+        if type(event) is yaml.AliasEvent:
             raise _Reject(event.start_mark, "YAML aliases are not allowed in policy files",
                           "write the value out; aliases make policies hard to read and can explode in size")
-        if kind in _NODE_EVENTS and event.anchor is not None:
-            raise _Reject(event.start_mark, f"YAML anchors are not allowed in policy files (&{event.anchor})",
-                          "write the value out instead of anchoring it")
-        return event
+        raise _Reject(event.start_mark, f"YAML anchors are not allowed in policy files (&{event.anchor})",
+                      "write the value out instead of anchoring it")
 
     def document(self) -> Any:
         """Build the value whose first event comes next."""
         # Each frame: [container, its path, the pending key of a mapping (None: a key is expected next), whether
         # it is a mapping]. Events are told apart by their exact class (the parser makes no subclasses).
         stack: list[list[Any]] = []
-        marks, step = self.marks, self.next
+        marks, events = self.marks, self.events
         while True:
-            event = step()
+            event = next(events)  # self.next, inline: this loop runs once per event of every file
             kind = type(event)
+            if kind is yaml.AliasEvent or (kind in _NODE_EVENTS and event.anchor is not None):
+                self._refuse(event)
             top = stack[-1] if stack else None
             if top is not None and top[3] and top[2] is None:
                 if kind is yaml.MappingEndEvent:
@@ -305,7 +311,9 @@ def parse_document(text: str, file: str) -> Document:
     """Parse YAML ``text`` (named ``file`` in diagnostics) into a :class:`Document`; raise :class:`PolicyError`."""
     if "\x00" in text:
         raise PolicyError([Diagnostic(file, 1, 1, "file looks binary (contains NUL bytes), not YAML")])
-    builder = _Builder(iter(yaml.parse(text, Loader=_Loader)))
+    parser = _Loader(text)
+    # the parser's own get_event, called until the stream ends (no generator between: a tenth of parsing a file)
+    builder = _Builder(iter(parser.get_event, None))
     try:
         builder.next()  # StreamStart
         start = builder.next()
@@ -328,6 +336,8 @@ def parse_document(text: str, file: str) -> Document:
                                                        "control characters are not allowed")]) from None
     except yaml.YAMLError as err:
         raise PolicyError([Diagnostic(file, 1, 1, f"invalid YAML: {str(err).splitlines()[0]}")]) from None
+    finally:
+        parser.dispose()
     if data is None:
         raise PolicyError([Diagnostic(file, 1, 1, "file is empty", hint=_EMPTY_HINT)])
     if not isinstance(data, dict):
