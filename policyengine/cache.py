@@ -333,6 +333,8 @@ _SAFE_GLOBALS = frozenset({
                                                  "FactSpec", "GuardPatch", "GuardSpec", "OverrideSpec", "PolicySpec",
                                                  "UnlockSpec")),
     *_defined_in("policyengine.pipeline.yamlsource", ("Document", "Mark")),
+    *_defined_in("policyengine.ir.nodes", ("ActionRef", "And", "Arith", "Compare", "ConditionRef", "Const", "Contains",
+                                           "Fact", "If", "Length", "Match", "Members", "Neg", "Not", "Or")),
     *_defined_in("rule_engine.engine.context", ("Context", "resolve_item", "_type_resolver")),
     *_defined_in("rule_engine.errors", ("UNDEFINED",)),
     *_defined_in("rule_engine.types.definitions", ("_ArrayDataTypeDef", "_CollectionDataTypeDef", "_DataTypeDef",

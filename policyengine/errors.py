@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import attrs
 
-__all__ = ["Diagnostic", "FactError", "FactProblem", "PolicyError", "json_path"]
+__all__ = ["Diagnostic", "FactError", "FactProblem", "PolicyError", "format_diagnostics", "json_path"]
 
 
 def json_path(path: Iterable[str | int]) -> str:
@@ -72,6 +72,21 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+def format_diagnostics(diagnostics: Iterable[Diagnostic]) -> str:
+    """Each diagnostic as ``file:line:col: message``, then its JSON path and hint, then a count: the one wording
+    of the CLI and of the pytest helper."""
+    diagnostics = tuple(diagnostics)
+    lines = []
+    for d in diagnostics:
+        lines.append(f"{d.file}:{d.line}:{d.column}: {d.message}")
+        if d.path:
+            lines.append(f"    at {d.json_path}")
+        if d.hint:
+            lines.append(f"    hint: {d.hint}")
+    lines.append(f"{len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''} found")
+    return "\n".join(lines)
 
 
 class PolicyError(Exception):

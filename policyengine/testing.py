@@ -43,7 +43,7 @@ from typing import Any, Literal
 import pytest
 
 from .engine import Engine
-from .errors import PolicyError
+from .errors import PolicyError, format_diagnostics
 from .loader import load
 from .locks import STORE_FACT
 from .pipeline.compiler import CompiledPolicy
@@ -270,7 +270,7 @@ def check_suites(policies: str | Path | Engine = "policies", *, suites: str | Pa
                  filters: tuple[str, ...] = ()) -> TestRun:
     """Run the YAML test suites of ``policies`` (or those in ``suites``); raise :class:`AssertionError` listing,
     for each failed case, its ``file:line`` and expected vs actual per action (as ``policyengine test`` does)."""
-    from .cli.test import failure_text  # the CLI's own wording
+    from .toolkit.report import failure_text  # the CLI's wording too
     from .toolkit.suites import load_suites
 
     where = suites if suites is not None else policies if not isinstance(policies, Engine) else None
@@ -291,13 +291,7 @@ def check_suites(policies: str | Path | Engine = "policies", *, suites: str | Pa
 
 def _load_report(err: PolicyError) -> str:
     """The report ``policyengine test`` prints for policies or suites that do not load."""
-    import io
-
-    from .cli.common import print_diagnostics  # the CLI's own wording
-
-    out = io.StringIO()
-    print_diagnostics(err.diagnostics, out)
-    return "the policy test suites do not load\n" + out.getvalue().rstrip("\n")
+    return "the policy test suites do not load\n" + format_diagnostics(err.diagnostics)
 
 
 # -- the pytest plugin ------------------------------------------------------------------------------------------

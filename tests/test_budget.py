@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyengine
+from policyengine.ir.lower import MAX_DEPTH, MAX_LIST_ITEMS
 from policyengine.pipeline.compiler import MAX_ENUM_VALUES, MAX_OPERATORS
 from policyengine.pipeline.regexes import MAX_MATCHED_LENGTH, unsafe_reason
-from policyengine.pipeline.translate import MAX_DEPTH, MAX_LIST_ITEMS
 
 POLICY = """\
 apiVersion: policyengine/v1

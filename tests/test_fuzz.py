@@ -263,6 +263,17 @@ REGRESSIONS: list[tuple[str, str, dict[str, Any]]] = [
      {"order.c": "x"}),
     ("hidden-not-equal-true", _regression_policy("true", "order.c", "actions.a1.hidden != true and order.b"),
      {"order.c": MISSING, "order.b": True}),
+    # issue 22: the interpreter finds what an atom reads in the IR; an atom reading visibility only stays trusted
+    ("visible-inside-a-ternary", _regression_policy("true", "order.c", "(actions.a1.visible ? 1 : 2) == 1"),
+     {"order.c": MISSING}),
+    ("visible-compared-with-hidden", _regression_policy("true", "order.c", "actions.a1.visible != actions.a1.hidden"),
+     {"order.c": MISSING}),
+    ("hidden-compared-with-enabled", _regression_policy("true", "order.c", "actions.a1.hidden == actions.a1.enabled"),
+     {"order.c": MISSING}),
+    ("hidden-or-enabled", _regression_policy("true", "order.c", "actions.a1.hidden or actions.a1.enabled"),
+     {"order.c": MISSING}),
+    ("hidden-compared-with-a-bad-fact", _regression_policy("true", "order.c", "actions.a1.hidden == (order.n > 0)"),
+     {"order.c": MISSING, "order.n": MISSING}),
 ]
 
 

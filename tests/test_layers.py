@@ -21,9 +21,6 @@ LAYERS = [("errors",), ("pipeline", "ir", "_rule_engine_parsetab", "_parsetables
 """Lowest first: a module may import its own layer and the ones before it."""
 
 KNOWN = {
-    "policyengine.testing -> policyengine.cli.test": "issue 22 (open): testing.py borrows the CLI's report wording; "
-                                                     "it moves down to toolkit/ with the report code",
-    "policyengine.testing -> policyengine.cli.common": "issue 22 (open): as above, the diagnostics' wording",
     "policyengine.sql.core -> policyengine.sql._functions -> policyengine.sql.core":
         "issue 22: a cycle inside sql/ (the plans branch owns it this round)",
 }

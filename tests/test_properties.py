@@ -560,3 +560,45 @@ def test_reading_a_known_visibility_is_not_blocked_by_another_facts_error(tmp_pa
     assert {engine.evaluate({"flag": True}, {"role": r})["outer"].state for r in ("admin", "member")} == {"enabled"}
     assert decisions["outer"].errors == ()
     assert decisions["outer"].enabled
+
+
+FAILING_POLICY = """
+apiVersion: policyengine/v1
+kind: ActionPolicy
+name: failing
+version: 1
+facts:
+  order.total: {type: number}
+  order.other: {type: number}
+  order.a: {type: bool}
+actions:
+  ratio:
+    label: Ratio
+    visible: order.a or order.total / order.other > 1
+    allow: "true"
+  plain:
+    label: Plain
+    visible: order.total / order.other > 1 and order.a
+    allow: "true"
+"""
+
+
+def test_a_part_that_fails_is_named_by_its_own_condition_in_the_order_written(tmp_path: Any,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "failing.yaml").write_text(FAILING_POLICY)
+    monkeypatch.chdir(tmp_path)  # locations are shown relative to the working directory
+    engine = policyengine.load("failing.yaml")
+    ratio = "`order.a or order.total / order.other > 1` (failing.yaml:13:14)"
+    plain = "`order.total / order.other > 1 and order.a` (failing.yaml:17:14)"
+    failed = "failed: DivisionByZero([<class 'decimal.DivisionByZero'>])"
+    # both conditions share the failing comparison; each failure names the condition it broke
+    decided = engine.evaluate({"total": 3, "other": 0, "a": True}, {})
+    assert (decided["ratio"].state, decided["ratio"].errors) == ("enabled", ())  # the other operand decides
+    assert decided["plain"].state == "hidden"
+    assert [str(p) for p in decided["plain"].errors] == [f"order.a, order.other, order.total: {plain} {failed}"]
+    # with order.a missing too, the problems come in the order the operands are written
+    undecided = engine.evaluate({"total": 3, "other": 0}, {})
+    assert [str(p) for p in undecided["ratio"].errors] == [
+        "order.a: missing", f"order.a, order.other, order.total: {ratio} {failed}"]
+    assert [str(p) for p in undecided["plain"].errors] == [
+        f"order.a, order.other, order.total: {plain} {failed}", "order.a: missing"]

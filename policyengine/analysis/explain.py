@@ -171,9 +171,9 @@ class _Tracer:
         reads = []
         for action, state in sorted(expr.action_states):
             decision: Decision = self.env[f"a_{action}"]
-            value = {"visible": decision.visible, "hidden": not decision.visible, "enabled": decision.enabled,
-                     "disabled": decision.state == "disabled"}[state]
-            reads.append(ActionRead(action, state, value, decision.state))
+            # the state as the condition's own atom reads it (the IR's one meaning of an action state)
+            reads.append(ActionRead(action, state, self.interpreter.action_state(action, state, decision),
+                                    decision.state))
         return Trace(kind, ident, expr.text, expr.where, None if isinstance(raw, Unknown) else bool(raw), problems,
                      tuple(self.fact(f) for f in sorted(expr.facts, key=self.index.__getitem__)),
                      tuple(self.trace("condition", name, self.policy.conditions[name])

@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from ..engine import Engine
+from ..ir.python import function
 from ..locks import STORE_FACT
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import ConditionSpec, FactSpec, OverrideSpec
@@ -287,7 +288,7 @@ class Analysis:
                               | {f"a_{a}" for a in expr.actions}))
         namespace = namespace_for(self.policy)
         namespace.update(constants)
-        fn = eval(f"lambda {', '.join(params)}: {expr.python}", namespace)  # noqa: S307 - the compiler's translation
+        fn = function(params, expr.python, namespace)
 
         def evaluate(row: Row) -> bool | None:
             args = [row.env[p] for p in params]

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, TextIO, cast
 
 import attrs
 
-from ..errors import Diagnostic, PolicyError
+from ..errors import Diagnostic, PolicyError, format_diagnostics
 from ..pipeline.yamlsource import MAX_FILE_BYTES, NotReadable, read_regular_file
 
 __all__ = ["EXIT_OK", "EXIT_FACTS", "EXIT_USAGE", "EXIT_LOAD", "EXIT_TESTS", "DEFAULT_PATH", "STDIN", "STDIN_NAME",
@@ -233,13 +233,7 @@ def write_output(path: str, data: bytes, option: str) -> None:
 
 def print_diagnostics(diagnostics: Sequence[Diagnostic], out: TextIO = sys.stderr) -> None:
     """Each diagnostic as ``file:line:col: message``, then its JSON path and hint, then a count."""
-    for d in diagnostics:
-        print(f"{d.file}:{d.line}:{d.column}: {d.message}", file=out)
-        if d.path:
-            print(f"    at {d.json_path}", file=out)
-        if d.hint:
-            print(f"    hint: {d.hint}", file=out)
-    print(f"{len(diagnostics)} problem{'s' if len(diagnostics) != 1 else ''} found", file=out)
+    print(format_diagnostics(diagnostics), file=out)
 
 
 def warn_store_mismatch(command: str, engine: Any, store: str | None, orders: Sequence[Any], user: Any,

@@ -21,11 +21,14 @@ from rule_engine import DataType
 from rule_engine import errors as re_errors
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
+from ..ir.lower import MAX_DEPTH, LoweringError, lower
+from ..ir.nodes import ACTION_STATES, Node
+from ..ir.python import PythonSource
+from ..ir.walk import reads
 from .hints import bare_value_hint, operator_hint
 from .literals import bad_literals, literal_hint
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
 from .numbers import CONTEXT
-from .translate import ACTION_STATES, MAX_DEPTH, TranslationError, translate
 from .yamlsource import Document
 
 __all__ = ["CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard", "CompiledPolicy", "compile_policy"]
@@ -50,6 +53,8 @@ class CompiledExpr:
     """``file:line:col`` of the condition in its policy file."""
     rule: rule_engine.Rule = attrs.field(eq=False, repr=False)
     """The rule-engine rule it was parsed into: the reference oracle for tests, never used to evaluate."""
+    ir: Node = attrs.field(eq=False, repr=False)
+    """The condition lowered into the IR: what every backend reads."""
 
 
 @attrs.frozen(slots=True)
@@ -226,10 +231,9 @@ class _Compiler:
                                        hint="compare with each fact on its own: a == b or a == c"))
             return None
         try:
-            python, refs = translate(rule, facts=self.facts, fact_index=self.fact_index,
-                                     conditions=self.condition_names, actions=set(self.action_ids),
-                                     prefix=str(self.counter))
-        except TranslationError as err:
+            ir = lower(rule, facts=self.facts, fact_index=self.fact_index, conditions=self.condition_names)
+            python = PythonSource(str(self.counter), self.constants).expr(ir)
+        except LoweringError as err:
             bad = bad_literals(rule.statement.expression, self.facts)
             if any(b.value == err.needle for b in bad):  # undeclared enum values: every one of them, at once
                 in_override = expr.doc.data.get("kind") == "StoreOverride"
@@ -245,9 +249,9 @@ class _Compiler:
         except (RecursionError, ArithmeticError, ValueError, MemoryError) as err:
             self.error(expr.diagnostic(f"invalid condition: {err!r}"))
             return None
-        self.constants.update(refs.constants)
-        return CompiledExpr(expr.text, python, frozenset(refs.facts), frozenset(refs.conditions),
-                            frozenset(refs.actions), frozenset(refs.action_states), expr.where, rule)
+        read = reads(ir)
+        return CompiledExpr(expr.text, python, read.facts, read.conditions, read.actions, read.action_states,
+                            expr.where, rule, ir)
 
     def engine_error(self, expr: Expr, err: re_errors.EngineError) -> Diagnostic:
         text = expr.text

@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 
 from ..errors import FactProblem
+from ..ir.python import function
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..runtime.interpret import Interpreter, Unknown, namespace_for
@@ -182,8 +183,7 @@ class Cone:
     def _compile(self, expr: CompiledExpr) -> _Fast:
         index = self.interpreter.fact_index
         facts, conditions = tuple(sorted(expr.facts)), tuple(f"c_{c}" for c in sorted(expr.conditions))
-        params = ", ".join((*(f"f{index[f]}" for f in facts), *conditions))
-        fn = eval(f"lambda {params}: {expr.python}", self._namespace)  # noqa: S307 - our own translation
+        fn = function((*(f"f{index[f]}" for f in facts), *conditions), expr.python, self._namespace)
         return _Fast(fn, facts, conditions)
 
     def env(self, values: Mapping[str, Any]) -> _Env:

@@ -2,23 +2,28 @@
 
 It is what the generated fast path falls back to when a fact is bad (it knows which conditions a bad fact makes
 unknown and fails closed), and what analysis (lock checks on store overrides, ``explain``) uses to see the value
-of every condition. The fast path and this interpreter share the Python translation of each condition and the
-decision builder, so they cannot drift apart; the test suite checks that they agree.
+of every condition. Each condition runs as its whole Python translation while nothing it reads is unknown and
+nothing raises; otherwise its IR is evaluated by the one three-valued evaluator (:mod:`~policyengine.ir.kleene`),
+each atom by the Python :mod:`~policyengine.ir.python` emits for it. The fast path shares that translation and the
+decision builder, so they cannot drift apart; the conformance corpus checks that they agree.
 """
 
 from __future__ import annotations
 
-import ast
-import re
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from ..errors import FactProblem
+from ..ir import kleene
+from ..ir.kleene import Unknown, problems_of
+from ..ir.nodes import ActionRef, ConditionRef, Fact, Node
+from ..ir.python import PythonSource, function
+from ..ir.python import namespace_for as ir_namespace
+from ..ir.walk import nodes
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
-from ..pipeline.numbers import ARITHMETIC, to_decimal
-from ..pipeline.regexes import too_long
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from .reasons import allow_reason, fact_reason, guard_reason, visible_reason
 from .values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
@@ -26,16 +31,9 @@ from .values import MISSING, check_value  # the one definition of an acceptable 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]
 
 
-SAFE_BUILTINS = {"len": len, "str": str, "int": int, "float": float, "bool": bool, "dict": dict,
-                 "frozenset": frozenset, "Exception": Exception, "KeyError": KeyError, "TypeError": TypeError,
-                 "D": to_decimal, "TOO_LONG": too_long, **{f"D_{name}": op for name, op in ARITHMETIC.items()}}
-
-
 def namespace_for(policy: CompiledPolicy) -> dict[str, Any]:
     """Globals for generated code: the policy's constants and the few builtins translations use, nothing else."""
-    namespace: dict[str, Any] = dict(policy.constants)
-    namespace["__builtins__"] = dict(SAFE_BUILTINS)
-    return namespace
+    return ir_namespace(policy.constants)
 
 
 @attrs.frozen(slots=True)
@@ -104,133 +102,42 @@ def hidden_decision(action: CompiledAction, errors: tuple[FactProblem, ...] = ()
                     (_source("visible", None, action.visible),), spec.destructive, details)
 
 
-class Unknown:
-    """The value of a condition that could not be evaluated, with the problems that prevented it."""
-
-    __slots__ = ("problems",)
-
-    def __init__(self, problems: tuple[FactProblem, ...]) -> None:
-        self.problems = problems
-
-    def __repr__(self) -> str:
-        return f"Unknown({'; '.join(map(str, self.problems))})"
-
-
 Step = Callable[[dict[Any, Any]], Any]
-"""One condition, or one part of it, compiled: environment -> True, False or :class:`Unknown`."""
+"""One condition compiled: environment -> True, False or :class:`Unknown`."""
 
-_PARAM = re.compile(r"f\d+|c_\w+|a_\w+")
-
-
-class _StepCompiler:
-    """Compiles a condition's Python translation into a three-valued :data:`Step`.
-
-    The **one error semantics** of every evaluation path: ``and``, ``or``, ``not`` and a boolean ``?:`` are
-    three-valued (Kleene's logic). An operand that is unknown (it reads a bad fact, or its computation failed) is
-    ignored when another operand decides: ``false and <unknown>`` is false, ``true or <unknown>`` true, whatever the
-    operands' order. Every other operation (a comparison, arithmetic, ``in``, ``=~``) is an *atom*: unknown as soon
-    as anything inside it is. Evaluated operand by operand, in any order, this gives the same value whenever no
-    operand fails, so the fast path (plain Python ``and``/``or``, reordered for expensive facts) returns exactly
-    this whenever it does not raise, and raising sends it here."""
-
-    def __init__(self, expr: CompiledExpr, namespace: dict[str, Any], fact_index: Mapping[str, int]) -> None:
-        self.expr = expr
-        self.namespace = namespace
-        self.fact_index = fact_index
-
-    def step(self) -> Step:
-        """The condition as one Python function while everything it reads is known and nothing raises (the common
-        case, and as fast as before); the three-valued evaluation, built on first need, otherwise."""
-        expr = self.expr
-        params = tuple(sorted({f"f{self.fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
-                              | {f"a_{a}" for a in expr.actions}))
-        whole = self.evaluator(params, expr.python)
-        three_valued: list[Step] = []  # built once, on first need (a racing thread at worst builds it twice)
-
-        def evaluate(env: dict[Any, Any]) -> Any:
-            value = whole(env)
-            if value.__class__ is not Unknown:
-                return value
-            if not three_valued:
-                three_valued.append(self.compile(ast.parse(expr.python, mode="eval").body))
-            return three_valued[0](env)
-        return evaluate
-
-    def compile(self, node: ast.expr) -> Step:
-        if isinstance(node, ast.BoolOp):
-            return _connective([self.compile(v) for v in node.values], isinstance(node.op, ast.Or))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            operand = self.compile(node.operand)
-            return lambda env: value if (value := operand(env)).__class__ is Unknown else not value
-        if isinstance(node, ast.IfExp):
-            test, body, orelse = self.compile(node.test), self.compile(node.body), self.compile(node.orelse)
-
-            def choose(env: dict[Any, Any]) -> Any:
-                value = test(env)
-                return value if value.__class__ is Unknown else body(env) if value else orelse(env)
-            return choose
-        if isinstance(node, ast.Constant):
-            constant = bool(node.value)
-            return lambda env: constant
-        return self.atom(node)
-
-    def atom(self, node: ast.expr) -> Step:
-        params = tuple(sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and _PARAM.fullmatch(n.id)}))
-        # An action read only for its visibility stays known when that action is shown but disabled by errors,
-        # however the atom spells it (`not actions.a.hidden`, `actions.a.hidden == false`: issue 23).
-        read = [n for n in ast.walk(node) if isinstance(n, ast.Name) and n.id.startswith("a_")]
-        visible = {id(n.value) for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "visible"}
-        trusted = frozenset(n.id for n in read) - {n.id for n in read if id(n) not in visible}
-        return self.evaluator(params, ast.unparse(node), trusted)
-
-    def evaluator(self, params: tuple[str, ...], source: str, trusted: frozenset[str] = frozenset()) -> Step:
-        """``source`` (reading ``params``) as one atom: its value, or Unknown when anything it reads is or it fails."""
-        fn = eval(f"lambda {', '.join(params)}: {source}", self.namespace)  # noqa: S307 - our own translation
-        expr = self.expr
-
-        def evaluate(env: dict[Any, Any]) -> Any:
-            problems: list[FactProblem] = []
-            args = []
-            for name in params:
-                arg = env[name]
-                if arg.__class__ is Unknown:
-                    problems += arg.problems
-                elif arg.__class__ is Decision and arg.errors and not (name in trusted and arg.state != "hidden"):
-                    problems += arg.errors  # a state decided under errors is never trusted by another action
-                args.append(arg)
-            if problems:
-                return Unknown(tuple(dict.fromkeys(problems)))
-            try:
-                return bool(fn(*args))
-            except Exception as exc:  # e.g. a division by zero in a numeric condition: unknown, fail closed
-                facts = ", ".join(sorted(expr.facts)) or "(condition)"
-                return Unknown((FactProblem(facts, f"`{expr.text}` ({expr.where}) failed: {exc!r}"),))
-        return evaluate
+_TRUSTING = frozenset({"visible", "hidden"})
+"""The action states an atom may read of an action shown but disabled by errors and still be known (issue 23)."""
 
 
-def _connective(parts: list[Step], is_or: bool) -> Step:
-    """Kleene's ``or`` (``is_or``) or ``and`` of ``parts``: decided by any operand that decides, else unknown if any
-    operand is, with the problems of every unknown operand."""
-    decides = is_or
+@attrs.frozen(slots=True)
+class _Atom:
+    """One atom of the IR as a function of exactly the names it reads (sorted: the order problems are reported in),
+    and the actions it reads only for their visibility."""
 
-    def evaluate(env: dict[Any, Any]) -> Any:
-        unknown: list[Unknown] = []
-        for part in parts:
-            value = part(env)
-            if value.__class__ is Unknown:
-                unknown.append(value)
-            elif value is decides:
-                return decides
-        return Unknown(_problems(*unknown)) if unknown else not decides
-    return evaluate
+    fn: Callable[..., Any]
+    params: tuple[str, ...]
+    trusted: frozenset[str]
 
 
-def _known(value: Any) -> bool | None:
-    return None if isinstance(value, Unknown) else bool(value)
-
-
-def _problems(*values: Any) -> tuple[FactProblem, ...]:
-    return tuple(dict.fromkeys(p for v in values if isinstance(v, Unknown) for p in v.problems))
+def _apply(expr: CompiledExpr, fn: Callable[..., Any], params: tuple[str, ...], trusted: frozenset[str],
+           env: dict[Any, Any]) -> Any:
+    """``fn`` over ``params`` read from ``env``: its value, or Unknown when anything it reads is or it fails."""
+    problems: list[FactProblem] = []
+    args = []
+    for name in params:
+        arg = env[name]
+        if arg.__class__ is Unknown:
+            problems += arg.problems
+        elif arg.__class__ is Decision and arg.errors and not (name in trusted and arg.state != "hidden"):
+            problems += arg.errors  # a state decided under errors is never trusted by another action
+        args.append(arg)
+    if problems:
+        return Unknown(tuple(dict.fromkeys(problems)))
+    try:
+        return bool(fn(*args))
+    except Exception as exc:  # e.g. a division by zero in a numeric condition: unknown, fail closed
+        facts = ", ".join(sorted(expr.facts)) or "(condition)"
+        return Unknown((FactProblem(facts, f"`{expr.text}` ({expr.where}) failed: {exc!r}"),))
 
 
 class Interpreter:
@@ -248,6 +155,8 @@ class Interpreter:
         self.shapes = dict(shapes) if shapes is not None else {a.id: ActionShape.of(a) for a in policy.actions}
         self.meta = meta or DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label)
         self._namespace: dict[str, Any] | None = None  # built with the first step (most interpreters need none)
+        self._atoms: dict[Node, _Atom] = {}  # the fallback's atoms, compiled on first need (most are never)
+        self._prefixes = itertools.count()  # names the constants of each atom's source apart
         # Each condition's step is compiled on its first use, not here: an engine builds one interpreter per store
         # policy for the fail-closed path, which most stores never take (eager steps were a third of a load).
         self._steps: dict[int, Step] = {}
@@ -294,25 +203,79 @@ class Interpreter:
         """``expr``'s value (bool, or :class:`Unknown`), recorded in ``env`` under ``id(expr)``."""
         step = self._steps.get(id(expr))
         if step is None:  # a racing thread at worst compiles an equal step twice
-            if self._namespace is None:
-                self._namespace = namespace_for(self.policy)
-            step = self._steps[id(expr)] = _StepCompiler(expr, self._namespace, self.fact_index).step()
+            step = self._steps[id(expr)] = self._step(expr)
         result = step(env)
         env[id(expr)] = result
         return result
 
+    def _names(self) -> dict[str, Any]:
+        if self._namespace is None:
+            self._namespace = namespace_for(self.policy)
+        return self._namespace
+
+    def _step(self, expr: CompiledExpr) -> Step:
+        """The condition as one Python function while everything it reads is known and nothing raises (the common
+        case, and as fast as before); else its IR evaluated in Kleene's logic (:mod:`~policyengine.ir.kleene`),
+        each atom by its own function. The two agree whenever the first does not fail (see :mod:`.codegen`)."""
+        params = tuple(sorted({f"f{self.fact_index[f]}" for f in expr.facts} | {f"c_{c}" for c in expr.conditions}
+                              | {f"a_{a}" for a in expr.actions}))
+        whole = function(params, expr.python, self._names())
+        untrusted: frozenset[str] = frozenset()
+
+        def evaluate(env: dict[Any, Any]) -> Any:
+            value = _apply(expr, whole, params, untrusted, env)
+            if value.__class__ is not Unknown:
+                return value
+            return kleene.evaluate(expr.ir, lambda node: self._atom_value(expr, node, env))
+        return evaluate
+
+    def _atom_value(self, expr: CompiledExpr, node: Node, env: dict[Any, Any]) -> Any:
+        atom = self._atom(node)
+        return _apply(expr, atom.fn, atom.params, atom.trusted, env)
+
+    def _atom(self, node: Node) -> _Atom:
+        """``node`` compiled on first need, once per interpreter however many conditions share it."""
+        atom = self._atoms.get(node)
+        if atom is None:  # a racing thread at worst compiles it twice (its constants under another prefix)
+            names = self._names()
+            source = PythonSource(f"i{next(self._prefixes)}", names).expr(node)
+            reads: set[str] = set()
+            untrusted: set[str] = set()
+            for part in nodes(node):
+                if isinstance(part, Fact):
+                    reads.add(f"f{part.index}")
+                elif isinstance(part, ConditionRef):
+                    reads.add(f"c_{part.name}")
+                elif isinstance(part, ActionRef):
+                    reads.add(f"a_{part.action}")
+                    if part.state not in _TRUSTING:
+                        untrusted.add(f"a_{part.action}")
+            # An action read only for its visibility stays known when that action is shown but disabled by errors,
+            # however the atom spells it (`not actions.a.hidden`, `actions.a.hidden == false`: issue 23).
+            trusted = frozenset(n for n in reads if n.startswith("a_")) - untrusted
+            params = tuple(sorted(reads))
+            atom = self._atoms[node] = _Atom(function(params, source, names), params, trusted)
+        return atom
+
+    def action_state(self, action: str, state: str, decision: Decision) -> bool:
+        """Whether ``decision`` (of ``action``) is in ``state``, as a condition reading ``actions.<action>.<state>``
+        sees it, errors aside."""
+        return bool(self._atom(ActionRef(action, state)).fn(decision))
+
     def _action(self, shape: ActionShape, env: dict[Any, Any]) -> Decision:
         action = shape.action
         visible = self.value(action.visible, env)
-        if isinstance(visible, Unknown):
+        if visible.__class__ is Unknown:
             return hidden_decision(action, visible.problems)
         if not visible:
             return shape.hidden
         allow = self.value(action.allow, env)
-        fired = [self.value(g.when, env) for g in action.guards]
-        effects_on = [self.value(e.when, env) for e in action.effects if e.when is not None]
-        errors = _problems(allow, *fired, *effects_on)
-        return shape.build(_known(allow), tuple(map(_known, fired)), tuple(map(_known, effects_on)), errors)
+        fired = tuple(self.value(g.when, env) for g in action.guards)
+        effects_on = tuple(self.value(e.when, env) for e in action.effects if e.when is not None)
+        errors = problems_of(allow, *fired, *effects_on)
+        if not errors:
+            return shape.build(allow, fired, effects_on)
+        return shape.build(_decided(allow), tuple(map(_decided, fired)), tuple(map(_decided, effects_on)), errors)
 
     def broken_constraints(self, env: dict[Any, Any]) -> list[str]:
         """The ids of the policy's constraints that ``env`` (after :meth:`run`) definitely breaks."""
@@ -322,3 +285,8 @@ class Interpreter:
         """Decide from fact name -> value (a flat mapping, no adapter); also return the full environment."""
         env, _ = self.resolve(values)
         return self.run(env), env
+
+
+def _decided(value: Any) -> bool | None:
+    """A condition's value as :meth:`ActionShape.build` takes it: None when it could not be decided."""
+    return None if value.__class__ is Unknown else bool(value)

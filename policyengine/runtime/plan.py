@@ -37,9 +37,8 @@ from rule_engine import ast
 from ..errors import FactProblem, PolicyError
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
-from ..pipeline.numbers import ARITHMETIC
+from ..pipeline.numbers import ARITHMETIC, to_decimal
 from ..pipeline.regexes import MAX_MATCHED_LENGTH, RegexTooLong, too_long
-from ..pipeline.translate import to_decimal
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 from .reasons import FAIL_CLOSED, store_mismatch_problem

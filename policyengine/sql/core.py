@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..pipeline.model import FactSpec
-from ..pipeline.translate import to_decimal
+from ..pipeline.numbers import to_decimal
 from ..runtime.bulk import BulkResult, summarise
 from ..runtime.plan import (
     And,
