@@ -318,13 +318,7 @@ def _defined_in(module: str, names: tuple[str, ...]) -> frozenset[tuple[str, str
     return frozenset((module, name) for name in names)
 
 
-_IR_GLOBALS: frozenset[tuple[str, str]] = frozenset()
-"""The condition IR's node classes (``policyengine/ir/``: frozen attrs values a ``CompiledExpr`` holds in its ``ir``
-field): each as ``*_defined_in("policyengine.ir.<module>", ("<Class>", ...))``, by exact name like every other
-global here. Empty until the IR lands; a cache entry naming an IR class is refused (and recompiled) until then."""
-
 _SAFE_GLOBALS = frozenset({
-    *_IR_GLOBALS,
     *_defined_in("policyengine.cache", ("_restore_context", "_restore_document", "_restore_rule", "_same")),
     *_defined_in("policyengine.store_policy", ("StorePolicy",)),
     *_defined_in("policyengine.pipeline.compiler", ("CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard",
@@ -333,6 +327,8 @@ _SAFE_GLOBALS = frozenset({
                                                  "FactSpec", "GuardPatch", "GuardSpec", "OverrideSpec", "PolicySpec",
                                                  "UnlockSpec")),
     *_defined_in("policyengine.pipeline.yamlsource", ("Document", "Mark")),
+    # the condition IR's node classes (frozen attrs values a CompiledExpr holds in its `ir` field): a new node class
+    # is added here by exact name, or entries holding it are refused (and compiled again)
     *_defined_in("policyengine.ir.nodes", ("ActionRef", "And", "Arith", "Compare", "ConditionRef", "Const", "Contains",
                                            "Fact", "If", "Length", "Match", "Members", "Neg", "Not", "Or")),
     *_defined_in("rule_engine.engine.context", ("Context", "resolve_item", "_type_resolver")),
