@@ -97,7 +97,7 @@ MAX_ENTRIES = 32
 """Entries kept per directory; the least recently used beyond that are removed after each write."""
 
 MAGIC = b"PECACHE\x00"
-FORMAT = 2
+FORMAT = 3
 SUFFIX = ".pecache"
 _MARKER = "policyengine-compiled-cache"
 _HEADER = len(MAGIC) + 2 + 4
@@ -379,15 +379,21 @@ class _LazyStorePolicy(StorePolicy):
     and a process unpickles only the stores it serves. Pickled as the :class:`StorePolicy` it stands
     for (of its own class: attrs equality compares classes). Two threads may both restore it: each sets equal values."""
 
-    __slots__ = ("_blob", "_shared", "_restored")
+    __slots__ = ("_labels", "_blob", "_shared", "_restored")
+    _labels: tuple[tuple[str, str], ...]
     _blob: bytes
     _shared: Mapping[int, Any]
     _restored: tuple[OverrideSpec, CompiledPolicy] | None
 
-    def __init__(self, store: str, base_version: int, blob: bytes, shared: Mapping[int, Any]) -> None:  # noqa: D107
-        for name, value in (("store", store), ("base_version", base_version), ("_blob", blob), ("_shared", shared),
-                            ("_restored", None)):
+    def __init__(self, store: str, base_version: int, labels: tuple[tuple[str, str], ...], blob: bytes,  # noqa: D107
+                 shared: Mapping[int, Any]) -> None:
+        for name, value in (("store", store), ("base_version", base_version), ("_labels", labels), ("_blob", blob),
+                            ("_shared", shared), ("_restored", None)):
             object.__setattr__(self, name, value)
+
+    @property
+    def action_labels(self) -> tuple[tuple[str, str], ...]:
+        return self._labels  # kept in the entry's index: bulk's labels restore no store
 
     def _parts(self) -> tuple[OverrideSpec, CompiledPolicy]:
         restored = self._restored
@@ -485,18 +491,21 @@ def _decode(data: bytes, key: bytes) -> tuple[Compiled, dict[str, bytes]] | None
     if not (type(versions) is dict and versions and type(index) is tuple and type(revision) is str
             and type(codes) is dict
             and all(type(v) is int and isinstance(p, CompiledPolicy) for v, p in versions.items())
-            and all(type(i) is tuple and len(i) == 3 and type(i[0]) is str and type(i[1]) is int
-                    and type(i[2]) is bytes for i in index)
+            and all(type(i) is tuple and len(i) == 4 and type(i[0]) is str and type(i[1]) is int
+                    and type(i[2]) is tuple and all(type(p) is tuple and len(p) == 2 and type(p[0]) is str
+                                                   and type(p[1]) is str for p in i[2])
+                    and type(i[3]) is bytes for i in index)
             and all(type(k) is str and type(c) is bytes for k, c in codes.items())):
         return None
     shared = unpickler.memo.copy()  # the shared objects, by the positions the stores' pickles refer to them by
-    stores = tuple(_LazyStorePolicy(store, version, blob, shared) for store, version, blob in index)
+    stores = tuple(_LazyStorePolicy(store, version, labels, blob, shared) for store, version, labels, blob in index)
     return (versions, stores, revision), codes
 
 
 def _encode(key: bytes, compiled: Compiled, codes: CodeStore) -> bytes:
-    """The entry: a shared pickle (the base versions, the revision, the generated code), then each store's own
-    pickle (its override and compiled policy, referring to the shared objects by memo position) in an index."""
+    """The entry: a shared pickle (the base versions, the revision, the generated code), then an index of the stores:
+    each one's id, base version, action labels and own pickle (its override and compiled policy, referring to the
+    shared objects by memo position)."""
     versions, stores, revision = compiled
     marshalled = {k: c if isinstance(c, bytes) else marshal.dumps(c) for k, c in codes.items()}
     buffer = io.BytesIO()
@@ -507,7 +516,7 @@ def _encode(key: bytes, compiled: Compiled, codes: CodeStore) -> bytes:
     for store in stores:
         own = io.BytesIO()
         _Pickler(own, pickler).dump((store.override, store.policy))
-        index.append((store.store, store.base_version, own.getvalue()))
+        index.append((store.store, store.base_version, store.action_labels, own.getvalue()))
     payload = b"".join((len(shared).to_bytes(8, "big"), shared, pickle.dumps(tuple(index), pickle.HIGHEST_PROTOCOL)))
     return b"".join((MAGIC, FORMAT.to_bytes(2, "big"), len(key).to_bytes(4, "big"), key,
                      hashlib.sha256(payload).digest(), len(payload).to_bytes(8, "big"), payload))

@@ -409,8 +409,11 @@ class Engine:
         store's. Raises ``KeyError`` (with a suggestion) for an action no loaded policy has."""
         labels = self._labels
         if labels is None:  # once per engine: bulk asks on every call, and with thousands of stores it adds up
-            policies = (*(s.policy for s in self._stores.values()), self.policy)
-            labels = self._labels = {a.id: a.spec.label for p in policies for a in p.actions}
+            labels = {}
+            for each in self._stores.values():  # a store's labels without its policy (a warm start restores none)
+                labels.update(each.action_labels)
+            labels.update((a.id, a.spec.label) for a in self.policy.actions)
+            self._labels = labels
         if type(action) is not str or action not in labels:
             hint = did_you_mean(action, sorted(labels)) if type(action) is str else None
             raise KeyError(f"unknown action {describe(action)}" + (f"; {hint}" if hint else ""))

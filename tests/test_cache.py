@@ -249,7 +249,8 @@ def _flip(data: bytes, at: int) -> bytes:
 
 def _with_payload(data: bytes, shared: bytes, index: bytes | None = None) -> bytes:
     """A well-formed file (right key, matching checksum) around the pickle ``shared`` (what the base versions are
-    read from) and the stores' ``index`` (a pickle of ``(store, version, its own pickle)`` triples; none by default)."""
+    read from) and the stores' ``index`` (a pickle of ``(store, version, action labels, its own pickle)``; none by
+    default)."""
     import hashlib
 
     payload = len(shared).to_bytes(8, "big") + shared + (pickle.dumps(()) if index is None else index)
@@ -258,7 +259,7 @@ def _with_payload(data: bytes, shared: bytes, index: bytes | None = None) -> byt
     return head + hashlib.sha256(payload).digest() + len(payload).to_bytes(8, "big") + payload
 
 
-def _parts(data: bytes) -> tuple[bytes, tuple[tuple[str, int, bytes], ...]]:
+def _parts(data: bytes) -> tuple[bytes, tuple[tuple[str, int, Any, bytes], ...]]:
     """The shared pickle and the stores' index of a well-formed entry."""
     size = int.from_bytes(data[10:14], "big")
     payload = data[14 + size + 40:]
@@ -344,14 +345,19 @@ def test_a_store_part_is_read_through_the_allowlist_on_first_use(tree: Path, tmp
     directory = tmp_path / "cache"
     order = {"status": "Open", "has_shipment": False, "sent_to_warehouse": True,
              "store": {"id": "s1", "manual_fulfillment": False}}
-    expected = policyengine.load(tree).evaluate(order, {"role": "admin"})
+    cold = policyengine.load(tree)
+    expected = cold.evaluate(order, {"role": "admin"})
+    summary = cold.bulk("request_cancellation", [order], {"role": "admin"}).summary
     policyengine.load(tree, cache=directory)
     [entry] = entries(directory)
     shared, index = _parts(entry.read_bytes())
-    crafted = tuple((s, v, _dotted_global(str(tmp_path / "pwned")) if s == "s2" else blob) for s, v, blob in index)
+    crafted = tuple((s, v, labels, _dotted_global(str(tmp_path / "pwned")) if s == "s2" else blob)
+                    for s, v, labels, blob in index)
     entry.write_bytes(_with_payload(entry.read_bytes(), shared, pickle.dumps(crafted)))
     Spy(monkeypatch, forbid=True)
     warm = policyengine.load(tree, cache=directory)
+    # bulk names actions by every store's labels (s4's new action here), read from the index: no store restored
+    assert warm.bulk("request_cancellation", [order], {"role": "admin"}).summary == summary
     with pytest.raises(pickle.UnpicklingError, match="global policyengine.cache.os.mkdir is not allowed"):
         warm.evaluate({"status": "Open", "store": {"id": "s2"}}, {"role": "admin"})
     assert not (tmp_path / "pwned").exists()
