@@ -15,6 +15,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import glob
+import hashlib
 import json
 import resource
 import subprocess
@@ -29,19 +31,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stores_gen import write_tree  # noqa: E402 - the bench's own folder, for the four override shapes
 from synthetic import vm_hwm_mb  # noqa: E402
 
-WARM_TARGET_S = 1.0
+WARM_TARGET_S = 0.5
+"""Issue 24: a warm start of 10,000 overrides in at most this (a fresh process, imports apart)."""
+
+
+def _floor(path: Path) -> float:
+    """CPU seconds to read every YAML file under ``path`` and hash them with one SHA-256: what any cache keyed by
+    the files' bytes does at least before it can answer."""
+    start = time.process_time()
+    digest = hashlib.sha256()
+    for name in sorted(glob.glob(str(path / "**" / "*.yaml"), recursive=True)):
+        with open(name, "rb") as stream:
+            digest.update(stream.read())
+    return time.process_time() - start
 
 
 def measure(path: Path, cache_dir: str | None) -> dict[str, Any]:
     """One ``policyengine.load`` in this process, with the cache in ``cache_dir`` (None: off)."""
     sys.path.insert(0, str(ROOT))
     import policyengine  # noqa: PLC0415 - after the RSS baseline's imports
+    import policyengine.cache  # noqa: F401, PLC0415 - the loader's and the cache's modules, before the clock starts
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     engine = policyengine.load(path, cache=Path(cache_dir) if cache_dir else None)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     probe = engine.evaluate({"id": 1, "store": {"id": engine.stores[-1]}, "status": "Open"}, {"role": "admin"})
-    return {"seconds": round(seconds, 3), "stores": len(engine.stores), "revision": engine.revision,
+    return {"seconds": round(seconds, 3), "cpu": round(cpu, 3), "floor": round(_floor(path), 3),
+            "stores": len(engine.stores), "revision": engine.revision,
             "probe": len(probe), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "vm_hwm_mb": vm_hwm_mb()}
 
@@ -74,10 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("warm load, from the cache", _run(policies, cache)))
         revisions = {r["revision"] for _, r in rows}
         for name, r in rows:
-            print(f"  {name:<30} {r['seconds']:8.3f} s   peak RSS {r['vm_hwm_mb'] or r['peak_rss_mb']:7.1f} MB")
-        warm = rows[-1][1]["seconds"]
+            print(f"  {name:<30} {r['seconds']:8.3f} s   CPU {r['cpu']:7.3f} s ({r['cpu'] / r['floor']:5.1f}x the floor)"
+                  f"   peak RSS {r['vm_hwm_mb'] or r['peak_rss_mb']:7.1f} MB")
+        warm, warm_cpu = rows[-1][1]["seconds"], rows[-1][1]["cpu"]
+        print(f"  the floor: reading every file and one SHA-256 over them, CPU, in the same process "
+              f"({rows[-1][1]['floor']:.3f} s on the warm run)")
         print(f"  cache size {size:.1f} MB; same revision on every path: {len(revisions) == 1}")
-        print(f"  warm start {warm:.3f} s  (target < {WARM_TARGET_S:.0f} s: {'met' if warm < WARM_TARGET_S else 'NOT met'})")
+        print(f"  warm start {warm:.3f} s, CPU {warm_cpu:.3f} s  (target <= {WARM_TARGET_S} s: wall "
+              f"{'met' if warm <= WARM_TARGET_S else 'NOT met'}, CPU {'met' if warm_cpu <= WARM_TARGET_S else 'NOT met'}"
+              f"; wall time counts waiting for a busy machine's cores)")
     return 0
 
 

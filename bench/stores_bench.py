@@ -7,8 +7,9 @@ Rows, each with its target beside it:
 1. **Load** of the shipped base with N generated overrides (``bench/stores_gen.py``: four shapes, a guard, a renamed
    action, a hidden action, a new action), N = 100 / 1,000 / 10,000, each in a fresh subprocess: wall time of
    ``policyengine.load``, per store, and the child's peak RSS (``ru_maxrss``); then the time to decide one order
-   of every store (each store's evaluator is built on its first order) and the peak RSS after it. Targets: 10,000
-   under 10 s and 400 MB.
+   of every store (each store's evaluator is built on its first order) and the peak RSS after it. Targets (issue
+   24): 10,000 in at most 7 s and under 400 MB; 2,000 in at most 1.5 s of CPU. Beside each, the floor measured in
+   the same process: reading every file and parsing it with PyYAML's C loader (what any loader does at least).
 2. **Store dispatch**: ``evaluate`` on orders of random stores among the largest N vs the same orders all of one
    store on a single-override engine (target at most 1.2x); the engine without overrides for context.
 3. **Actions**: tabled ``evaluate`` of generated policies of 10, 100 and 1,000 actions over the same 4 facts
@@ -48,18 +49,31 @@ from stores_gen import write_tree  # noqa: E402
 
 import policyengine  # noqa: E402
 
+LOAD_TARGET_S = 7.0
+"""Issue 24: 10,000 overrides load in at most this (wall clock, a fresh process, imports apart)."""
+CPU_TARGET_2000_S = 1.5
+"""Issue 24: 2,000 generated overrides load in at most this much CPU."""
+
 STATUSES = ("New", "Pending", "Queued", "Bundled", "Routed", "Open", "Partially Shipped", "Shipped", "Error",
             "Skipped", "Closed", "Abandoned", "Archived")
 ROLES = ("admin", "member", "viewer")
 
 _CHILD = """
-import json, resource, sys, time, random
+import glob, json, resource, sys, time, random
 sys.path.insert(0, {bench!r})
+import yaml
 import policyengine
-start = time.perf_counter()
+policyengine.load  # the loader's modules imported before the clock starts (issue 24 times imports apart)
+start, cpu = time.perf_counter(), time.process_time()
 engine = policyengine.load({path!r})
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# the floor, in this process: read every file and parse it with PyYAML's C loader, the least any loader does
+floor = time.process_time()
+for name in sorted(glob.glob({path!r} + "/**/*.yaml", recursive=True)):
+    with open(name, "rb") as stream:
+        yaml.load(stream.read().decode("utf-8"), Loader=yaml.CSafeLoader)
+floor = time.process_time() - floor
 # then one order of every store: each store's evaluator is built on its first order
 start = time.perf_counter()
 order = {{"status": "Open", "has_shipment": False, "sent_to_warehouse": True,
@@ -67,7 +81,7 @@ order = {{"status": "Open", "has_shipment": False, "sent_to_warehouse": True,
 for store in engine.stores:
     order["store"]["id"] = store
     engine.evaluate(order, {{"role": "admin"}})
-print(json.dumps({{"load_s": seconds, "rss_mb": rss, "stores": len(engine.stores),
+print(json.dumps({{"load_s": seconds, "cpu_s": cpu, "floor_s": floor, "rss_mb": rss, "stores": len(engine.stores),
                   "serve_s": time.perf_counter() - start,
                   "served_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
@@ -237,11 +251,11 @@ def batch_row(many: policyengine.Engine, stores: Sequence[str], rng: random.Rand
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 100 and 300 overrides, fewer rounds")
-    parser.add_argument("--sizes", type=int, nargs="*", help="override counts to load (default 100 1000 10000)")
+    parser.add_argument("--sizes", type=int, nargs="*", help="override counts to load (default 100 1000 2000 10000)")
     parser.add_argument("--rounds", type=int, help="timing rounds (default 30, quick 8)")
     parser.add_argument("--seed", type=int, default=16)
     args = parser.parse_args(argv)
-    sizes = args.sizes or ([100, 300] if args.quick else [100, 1000, 10000])
+    sizes = args.sizes or ([100, 300] if args.quick else [100, 1000, 2000, 10000])
     rounds = args.rounds or (8 if args.quick else 30)
     rng = random.Random(args.seed)
     user = {"role": "admin"}
@@ -249,22 +263,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="stores-bench-") as tmp:
         root = Path(tmp)
         # 1. load ------------------------------------------------------------------------------------------------
-        print("\n1. load: shipped base + N generated overrides, each in a fresh subprocess")
-        print(f"   {'overrides':>9} {'load':>9} {'per store':>10} {'peak RSS':>9} {'+1st order each':>16} "
-              f"{'peak RSS':>9}   target (10,000: < 10 s, < 400 MB)")
+        print("\n1. load: shipped base + N generated overrides, each in a fresh subprocess (wall and CPU time; the "
+              "floor: reading and parsing every file with PyYAML's C loader, CPU, in the same process)")
+        print(f"   {'overrides':>9} {'load':>9} {'CPU':>8} {'per store':>10} {'/ floor':>8} {'peak RSS':>9} "
+              f"{'+1st order each':>16} {'peak RSS':>9}   targets (issue 24: 10,000 <= 7 s, < 400 MB; 2,000 <= 1.5 s CPU)")
         base_only = write_tree(root / "t0", 0)
         figure = measure_load(base_only)
-        print(f"   {0:>9,} {figure['load_s']:>8.2f}s {'':>10} {figure['rss_mb']:>7.0f}MB   (the base alone)")
+        print(f"   {0:>9,} {figure['load_s']:>8.2f}s {figure['cpu_s']:>7.2f}s {'':>10} {'':>8} {figure['rss_mb']:>7.0f}MB"
+              f"   (the base alone)")
         for n in sizes:
             tree = write_tree(root / f"t{n}", n)
             figure = measure_load(tree)
-            per = (figure["load_s"]) / n * 1000
+            per = (figure["cpu_s"]) / n * 1000
             target = ""
             if n == 10000:
-                target = (f"load {'MET' if figure['load_s'] < 10 else 'NOT met'}, "
+                target = (f"load {'MET' if figure['load_s'] <= LOAD_TARGET_S else 'NOT met'}, "
                           f"RSS {'MET' if figure['rss_mb'] < 400 else 'NOT met'}")
-            target = target and target + f"; RSS serving every store {'MET' if figure['served_rss_mb'] < 400 else 'NOT met'}"
-            print(f"   {n:>9,} {figure['load_s']:>8.2f}s {per:>8.2f}ms {figure['rss_mb']:>7.0f}MB "
+                target += f"; RSS serving every store {'MET' if figure['served_rss_mb'] < 400 else 'NOT met'}"
+            elif n == 2000:
+                target = f"CPU {'MET' if figure['cpu_s'] <= CPU_TARGET_2000_S else 'NOT met'}"
+            print(f"   {n:>9,} {figure['load_s']:>8.2f}s {figure['cpu_s']:>7.2f}s {per:>8.2f}ms "
+                  f"{figure['cpu_s'] / figure['floor_s']:>7.1f}x {figure['rss_mb']:>7.0f}MB "
                   f"{figure['serve_s']:>15.2f}s {figure['served_rss_mb']:>7.0f}MB   {target}")
 
         # 2. store dispatch --------------------------------------------------------------------------------------

@@ -27,17 +27,23 @@ digest of their source: see :mod:`policyengine.runtime.codestore`). The engine i
 each load, as its generated functions are closures bound to the adapter. The rule-engine ``Rule`` of each condition
 (the reference oracle, used by analyses, plans and tests, never to evaluate) is stored as its text and re-parsed
 the first time it is used, and each rule-engine ``Context`` likewise (pickled once per distinct context): parsing
-them all back would cost most of what the cache saves.
+them all back would cost most of what the cache saves. Each store's override and compiled policy are a pickle of
+their own (referring to the base versions' objects by their place in the shared pickle's memo), unpickled when the
+store is first used: a warm start with thousands of stores unpickles none of them, and a process only the stores
+it serves.
 
 **Format and trust.** One file per key: a magic number and format version, the full key, a SHA-256 and the length
 of the payload, then the payload (a pickle). A file that is not exactly that (truncated, a flipped byte, another
 key, another format, garbage, a pickle of anything else) is ignored and replaced by the next cold load: it is
-never trusted. Unpickling runs code, so the trust boundary is the cache directory, as for Python's own
+never trusted. The payload is the shared pickle (its length first), then the index of the stores' own pickles.
+Unpickling runs code, so the trust boundary is the cache directory, as for Python's own
 ``__pycache__``: the directory is created ``0o700``; a directory or a file that is not owned by the current user,
 or that group or others may write to, is not used (on systems without ``os.getuid``, only the permission bits are
 checked). The unpickler also allows only exact ``(module, name)`` pairs (:data:`_SAFE_GLOBALS`: the classes a
 compiled set is made of, a few rule-engine and standard ones), never a dotted name (which pickle would resolve
-attribute by attribute, reaching anything a module imports).
+attribute by attribute, reaching anything a module imports). A store's own pickle goes through the same allowlist
+when the store is first used; one that fails it (only an entry crafted inside the private directory: the checksum
+holds) runs nothing and raises ``pickle.UnpicklingError`` from that store's use.
 Writes go to a temporary file in the same directory, renamed over the entry (``os.replace``): readers see a whole
 file or none, and concurrent writers of one entry each write a whole, equal file. A directory that cannot be
 created or written to turns the cache off for that load with a logged warning (logger ``policyengine.cache``):
@@ -71,10 +77,13 @@ import attrs
 import rule_engine
 
 from .layout import DECIDING, PLACES, layout_parts
+from .pipeline.compiler import CompiledPolicy
+from .pipeline.model import OverrideSpec
 from .pipeline.numbers import CONTEXT
 from .pipeline.yamlsource import MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory, read_regular_file
 from .runtime.codestore import CodeStore, collecting
 from .runtime.collector import collector_paused
+from .store_policy import StorePolicy
 
 __all__ = ["CacheOption", "ENV", "MAX_ENTRIES", "cache_directory", "cached_load", "default_directory"]
 
@@ -88,7 +97,7 @@ MAX_ENTRIES = 32
 """Entries kept per directory; the least recently used beyond that are removed after each write."""
 
 MAGIC = b"PECACHE\x00"
-FORMAT = 1
+FORMAT = 3
 SUFFIX = ".pecache"
 _MARKER = "policyengine-compiled-cache"
 _HEADER = len(MAGIC) + 2 + 4
@@ -145,19 +154,18 @@ def _files_digest(root: Path) -> str | None:
     directory = is_directory(root)
     deciding = {PLACES[kind] for kind in DECIDING}
     places = set(PLACES.values())
-    digest = hashlib.sha256()
+    base = os.fspath(root)
+    chunks: list[bytes] = []
     try:
         for parts in layout_parts(root) if directory else [(root.name,)]:
-            file = root.joinpath(*parts) if directory else root
             place = "" if len(parts) == 1 else parts[0] if parts[0] in places else None  # as layout.place_of
             if place is not None and place not in deciding:
                 continue
-            raw = read_regular_file(file, MAX_FILE_BYTES)
-            name = "/".join(parts)
-            digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + len(raw).to_bytes(8, "big") + raw)
+            raw = read_regular_file(os.path.join(base, *parts) if directory else base, MAX_FILE_BYTES)
+            chunks += ("/".join(parts).encode("utf-8", "surrogateescape"), b"\0", len(raw).to_bytes(8, "big"), raw)
     except (OSError, NotReadable, ValueError):
         return None
-    return digest.hexdigest()
+    return hashlib.sha256(b"".join(chunks)).hexdigest()  # one call over the set: thousands of small updates cost more
 
 
 @functools.lru_cache(maxsize=1)
@@ -253,10 +261,24 @@ def _restore_document(fields: dict[str, Any]) -> Document:
 class _Pickler(pickle.Pickler):
     """Stores rules as (text, context) and each distinct context once, as its own pickle."""
 
-    def __init__(self, file: io.BytesIO) -> None:
+    def __init__(self, file: io.BytesIO, shared: _Pickler | None = None) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._contexts: dict[bytes, _LazyContext] = {}
-        self._values: dict[Any, Any] = {}
+        # a store's own pickle refers to what the shared pickle holds (the base versions, their contexts) by its
+        # position in that pickle's memo, and interns alike
+        self._contexts: dict[bytes, _LazyContext] = shared._contexts if shared is not None else {}
+        self._values: dict[Any, Any] = shared._values if shared is not None else {}
+        self._positions: dict[int, int] | None = None
+        self._shared: dict[int, int] = shared.positions() if shared is not None else {}
+
+    def positions(self) -> dict[int, int]:
+        """Each object this pickler has written, by its id, to its position in the memo (as an unpickler numbers
+        them), once it is done. The memo keeps the objects alive, so no id is reused while this pickler is."""
+        if self._positions is None:
+            self._positions = {ident: position for ident, (position, _) in self.memo.copy().items()}
+        return self._positions
+
+    def persistent_id(self, obj: Any) -> int | None:
+        return self._shared.get(id(obj)) if self._shared else None
 
     def _interned(self, value: Any) -> Any:
         """One object for equal immutable values (source positions and their paths): thousands of overrides of
@@ -305,6 +327,8 @@ _SAFE_GLOBALS = frozenset({
                                                  "FactSpec", "GuardPatch", "GuardSpec", "OverrideSpec", "PolicySpec",
                                                  "UnlockSpec")),
     *_defined_in("policyengine.pipeline.yamlsource", ("Document", "Mark")),
+    # the condition IR's node classes (frozen attrs values a CompiledExpr holds in its `ir` field): a new node class
+    # is added here by exact name, or entries holding it are refused (and compiled again)
     *_defined_in("policyengine.ir.nodes", ("ActionRef", "And", "Arith", "Compare", "ConditionRef", "Const", "Contains",
                                            "Fact", "If", "Length", "Match", "Members", "Neg", "Not", "Or")),
     *_defined_in("rule_engine.engine.context", ("Context", "resolve_item", "_type_resolver")),
@@ -330,13 +354,68 @@ _SAFE_BUILTINS = frozenset({"set", "frozenset", "dict", "list", "tuple", "bytes"
 
 
 class _Unpickler(pickle.Unpickler):
-    """Defence in depth on top of the directory's trust: only the globals a cache entry holds, by exact name."""
+    """Defence in depth on top of the directory's trust: only the globals a cache entry holds, by exact name. A
+    store's own pickle refers to the shared pickle's objects by their memo position (``shared``), nothing else."""
+
+    def __init__(self, file: io.BytesIO, shared: Mapping[int, Any] | None = None) -> None:
+        super().__init__(file)
+        self._shared = shared or {}
 
     def find_class(self, module: str, name: str) -> Any:
         allowed = name in _SAFE_BUILTINS if module == "builtins" else (module, name) in _SAFE_GLOBALS
         if not allowed:
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a policyengine cache entry")
         return super().find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        if type(pid) is not int or pid not in self._shared:
+            raise pickle.UnpicklingError("a cache entry refers to an object it does not hold")
+        return self._shared[pid]
+
+
+class _LazyStorePolicy(StorePolicy):
+    """A store policy whose override and compiled policy are unpickled on first use (its first order, or anything
+    that reads them), through the same allowlist: a warm start with thousands of stores unpickles none of them,
+    and a process unpickles only the stores it serves. Pickled as the :class:`StorePolicy` it stands
+    for (of its own class: attrs equality compares classes). Two threads may both restore it: each sets equal values."""
+
+    __slots__ = ("_labels", "_blob", "_shared", "_restored")
+    _labels: tuple[tuple[str, str], ...]
+    _blob: bytes
+    _shared: Mapping[int, Any]
+    _restored: tuple[OverrideSpec, CompiledPolicy] | None
+
+    def __init__(self, store: str, base_version: int, labels: tuple[tuple[str, str], ...], blob: bytes,  # noqa: D107
+                 shared: Mapping[int, Any]) -> None:
+        for name, value in (("store", store), ("base_version", base_version), ("_labels", labels), ("_blob", blob),
+                            ("_shared", shared), ("_restored", None)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def action_labels(self) -> tuple[tuple[str, str], ...]:
+        return self._labels  # kept in the entry's index: bulk's labels restore no store
+
+    def _parts(self) -> tuple[OverrideSpec, CompiledPolicy]:
+        restored = self._restored
+        if restored is None:
+            parts = _Unpickler(io.BytesIO(self._blob), self._shared).load()
+            if not (type(parts) is tuple and len(parts) == 2 and isinstance(parts[0], OverrideSpec)
+                    and isinstance(parts[1], CompiledPolicy)):
+                raise pickle.UnpicklingError(f"the cache entry's part for store {self.store!r} is not a store policy")
+            object.__setattr__(self, "_restored", parts)
+            restored = parts
+        return restored
+
+    @property  # read-only, as the frozen field it stands for
+    def override(self) -> OverrideSpec:
+        return self._parts()[0]
+
+    @property
+    def policy(self) -> CompiledPolicy:
+        return self._parts()[1]
+
+    def __reduce__(self) -> Any:
+        return StorePolicy, (self.store, self.override, self.base_version, self.policy)
 
 
 # -- reading and writing ----------------------------------------------------------------------------------------
@@ -382,10 +461,8 @@ def _read(file: Path) -> bytes | None:
 
 
 def _decode(data: bytes, key: bytes) -> tuple[Compiled, dict[str, bytes]] | None:
-    """The entry in ``data`` if it is whole, of this format and for exactly ``key``; else None."""
-    from .pipeline.compiler import CompiledPolicy
-    from .store_policy import StorePolicy
-
+    """The entry in ``data`` if it is whole, of this format and for exactly ``key``; else None. The stores come
+    back lazy (:class:`_LazyStorePolicy`): their parts are unpickled on first use."""
     view = memoryview(data)
     if len(data) < _HEADER or data[:len(MAGIC)] != MAGIC:
         return None
@@ -399,30 +476,48 @@ def _decode(data: bytes, key: bytes) -> tuple[Compiled, dict[str, bytes]] | None
     at += size
     checksum, length = bytes(view[at:at + 32]), int.from_bytes(view[at + 32:at + 40], "big")
     payload = view[at + 40:]
-    if len(payload) != length or hashlib.sha256(payload).digest() != checksum:
+    if len(payload) != length or length < 8 or hashlib.sha256(payload).digest() != checksum:
         return None
+    split = 8 + int.from_bytes(payload[:8], "big")
     try:
-        entry = _Unpickler(io.BytesIO(payload)).load()
+        unpickler = _Unpickler(io.BytesIO(payload[8:split]))
+        entry = unpickler.load()
+        index = _Unpickler(io.BytesIO(payload[split:])).load()
     except Exception:  # noqa: BLE001 - whatever a damaged pickle raises, the entry is not used
         return None
-    if not (type(entry) is tuple and len(entry) == 6 and entry[0] == _MARKER and entry[1] == key):
+    if not (type(entry) is tuple and len(entry) == 5 and entry[0] == _MARKER and entry[1] == key):
         return None
-    _, _, versions, stores, revision, codes = entry
-    if not (type(versions) is dict and versions and type(stores) is tuple and type(revision) is str
+    _, _, versions, revision, codes = entry
+    if not (type(versions) is dict and versions and type(index) is tuple and type(revision) is str
             and type(codes) is dict
             and all(type(v) is int and isinstance(p, CompiledPolicy) for v, p in versions.items())
-            and all(isinstance(s, StorePolicy) for s in stores)
+            and all(type(i) is tuple and len(i) == 4 and type(i[0]) is str and type(i[1]) is int
+                    and type(i[2]) is tuple and all(type(p) is tuple and len(p) == 2 and type(p[0]) is str
+                                                   and type(p[1]) is str for p in i[2])
+                    and type(i[3]) is bytes for i in index)
             and all(type(k) is str and type(c) is bytes for k, c in codes.items())):
         return None
+    shared = unpickler.memo.copy()  # the shared objects, by the positions the stores' pickles refer to them by
+    stores = tuple(_LazyStorePolicy(store, version, labels, blob, shared) for store, version, labels, blob in index)
     return (versions, stores, revision), codes
 
 
 def _encode(key: bytes, compiled: Compiled, codes: CodeStore) -> bytes:
+    """The entry: a shared pickle (the base versions, the revision, the generated code), then an index of the stores:
+    each one's id, base version, action labels and own pickle (its override and compiled policy, referring to the
+    shared objects by memo position)."""
     versions, stores, revision = compiled
     marshalled = {k: c if isinstance(c, bytes) else marshal.dumps(c) for k, c in codes.items()}
     buffer = io.BytesIO()
-    _Pickler(buffer).dump((_MARKER, key, dict(versions), tuple(stores), revision, marshalled))
-    payload = buffer.getvalue()
+    pickler = _Pickler(buffer)
+    pickler.dump((_MARKER, key, dict(versions), revision, marshalled))
+    shared = buffer.getvalue()
+    index = []
+    for store in stores:
+        own = io.BytesIO()
+        _Pickler(own, pickler).dump((store.override, store.policy))
+        index.append((store.store, store.base_version, store.action_labels, own.getvalue()))
+    payload = b"".join((len(shared).to_bytes(8, "big"), shared, pickle.dumps(tuple(index), pickle.HIGHEST_PROTOCOL)))
     return b"".join((MAGIC, FORMAT.to_bytes(2, "big"), len(key).to_bytes(4, "big"), key,
                      hashlib.sha256(payload).digest(), len(payload).to_bytes(8, "big"), payload))
 

@@ -17,7 +17,6 @@ import attrs
 from .errors import FactProblem, did_you_mean
 from .locks import STORE_FACT
 from .pipeline.compiler import CompiledPolicy
-from .pipeline.model import OverrideSpec
 from .runtime import codestore
 from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
@@ -53,11 +52,18 @@ class _Bound:
     what checking the overrides costs, and memory grows with the stores actually served. A racing thread at worst
     builds an equal evaluator twice (one is kept)."""
 
-    __slots__ = ("policy", "_build", "_evaluator")
+    __slots__ = ("_source", "_build", "_evaluator")
 
-    def __init__(self, policy: CompiledPolicy, build: Callable[[], Evaluator]) -> None:
-        self.policy, self._build = policy, build
+    def __init__(self, source: CompiledPolicy | StorePolicy, build: Callable[[], Evaluator]) -> None:
+        # a store's policy is read from its StorePolicy when first needed: a warm start from the compiled cache
+        # restores each store's policy on its first use (policyengine.cache)
+        self._source, self._build = source, build
         self._evaluator: Evaluator | None = None
+
+    @property
+    def policy(self) -> CompiledPolicy:
+        source = self._source
+        return source.policy if isinstance(source, StorePolicy) else source
 
     @property
     def evaluator(self) -> Evaluator:
@@ -127,10 +133,10 @@ class Engine:
         # an engine built while a load cache collects code (policyengine.cache) keeps reading and filling that
         # code store when it builds a store's evaluator later, on the store's first order
         self._code_store = codestore.current()
-        self._default = self._bind(latest, None, cache)
+        self._default = self._bind(latest, cache)
         self._default.evaluator  # noqa: B018 - the base's, now: its columns are the ones stores share
         cache.remember_columns = False
-        self._by_store = {s.store: self._bind(s.policy, s.override, cache) for s in self._stores.values()}
+        self._by_store = {s.store: self._bind(s, cache) for s in self._stores.values()}
         store_fact = next((f for f in latest.facts if f.name == STORE_FACT), None)
         self._store_of = self._adapter.getter(store_fact) if store_fact is not None and self._stores else None
         self._rows: dict[str, Any] = {}  # the table dispatch's rows of each store (see _evaluator)
@@ -143,16 +149,17 @@ class Engine:
         # loader has measured every action's plan against the budget, so this cache is all planning adds)
         self._plans: PlanCache | None = None
 
-    def _bind(self, policy: CompiledPolicy, override: OverrideSpec | None, cache: BuildCache) -> _Bound:
+    def _bind(self, source: CompiledPolicy | StorePolicy, cache: BuildCache) -> _Bound:
         # one closure per store and nothing else: with thousands of stores (a warm start from the cache above all)
-        # the meta, like the evaluator, is made on the store's first order
+        # the meta, like the evaluator, is made on the store's first order, and the store's policy read then
         def build() -> Evaluator:
+            policy, override = (source.policy, source.override) if isinstance(source, StorePolicy) else (source, None)
             meta = DecisionsMeta({a.id: i for i, a in enumerate(policy.actions)}, policy.spec.label,
                                  override.label if override else None, self._revision)
             return codestore.within(self._code_store, functools.partial(
                 build_evaluator, policy, self._adapter, meta, table_limit=self._table_limit, cache=cache))
 
-        return _Bound(policy, build)
+        return _Bound(source, build)
 
     def warm_up(self) -> Engine:
         """Build every store's evaluator now rather than on the store's first order (each costs about a
@@ -402,8 +409,11 @@ class Engine:
         store's. Raises ``KeyError`` (with a suggestion) for an action no loaded policy has."""
         labels = self._labels
         if labels is None:  # once per engine: bulk asks on every call, and with thousands of stores it adds up
-            policies = (*(s.policy for s in self._stores.values()), self.policy)
-            labels = self._labels = {a.id: a.spec.label for p in policies for a in p.actions}
+            labels = {}
+            for each in self._stores.values():  # a store's labels without its policy (a warm start restores none)
+                labels.update(each.action_labels)
+            labels.update((a.id, a.spec.label) for a in self.policy.actions)
+            self._labels = labels
         if type(action) is not str or action not in labels:
             hint = did_you_mean(action, sorted(labels)) if type(action) is str else None
             raise KeyError(f"unknown action {describe(action)}" + (f"; {hint}" if hint else ""))

@@ -24,6 +24,7 @@ loading; ``validate`` checks them too (:func:`policyengine.toolkit.companions.co
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import Diagnostic, PolicyError
@@ -68,18 +69,37 @@ def layout_files(root: Path) -> list[Path]:
 
 
 def layout_parts(root: Path) -> list[tuple[str, ...]]:
-    """:func:`layout_files` as path parts relative to ``root``. ``os.walk`` with plain string work, because with
-    thousands of store overrides pathlib's per-path parsing and comparisons were most of a warm start from the
-    compiled cache (see policyengine.cache)."""
+    """:func:`layout_files` as path parts relative to ``root``. ``os.scandir`` with plain string work, because with
+    thousands of store overrides pathlib's per-path parsing and a ``stat`` per file were most of a warm start from
+    the compiled cache (see policyengine.cache). As ``os.walk`` (not following symlinked folders, unreadable ones
+    skipped) and ``os.path.isfile`` (a symlink counts as what it points to): the entries' own types save the stat."""
     found: list[tuple[str, ...]] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        rel = os.path.relpath(folder, root)
-        prefix = () if rel == os.curdir else tuple(rel.split(os.sep))
-        found += [(*prefix, name) for name in files if not name.startswith(".")
-                  and name.endswith(_SUFFIXES) and os.path.isfile(os.path.join(folder, name))]
+    todo: list[tuple[str, ...]] = [()]
+    while todo:
+        prefix = todo.pop()
+        try:
+            with os.scandir(os.path.join(root, *prefix)) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if _is(entry.is_dir):
+                if not _is(entry.is_symlink):
+                    todo.append((*prefix, name))
+            elif name.endswith(_SUFFIXES) and _is(entry.is_file):
+                found.append((*prefix, name))
     found.sort()
     return found
+
+
+def _is(test: Callable[[], bool]) -> bool:
+    try:
+        return test()
+    except OSError:  # as os.walk and os.path.isfile: an entry that cannot be checked is not one
+        return False
 
 
 def deciding_files(path: Path) -> list[Path]:
@@ -99,11 +119,12 @@ def read_bounded(file: Path) -> bytes:
     return read_regular_file(file, MAX_FILE_BYTES)
 
 
-def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic]) -> Document | None:
+def read_placed(file: Path, place: str | None, diagnostics: list[Diagnostic], display: str | None = None) -> Document | None:
     """Stages 1 and 2 for a file in ``place``: the document when it reads, is of the kind that place holds and
-    matches its schema; otherwise None, with the problem added to ``diagnostics``."""
+    matches its schema; otherwise None, with the problem added to ``diagnostics``. ``display`` names the file in
+    diagnostics (default: :func:`~.pipeline.yamlsource.display_name`)."""
     try:
-        doc = read_document(file)
+        doc = read_document(file, display)
     except PolicyError as err:
         diagnostics += err.diagnostics
         return None

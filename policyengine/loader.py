@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import Engine
 from .errors import Diagnostic, PolicyError
-from .layout import DECIDING, PLACES, layout_files, place_of, read_placed
-from .locks import STORE_FACT, check_locks, check_pinned, check_settable, check_version
+from .layout import DECIDING, PLACES, layout_files, layout_parts, read_placed
+from .locks import STORE_FACT, StoreProofs, check_settable, check_version
 from .pipeline.compiler import CompiledPolicy, compile_policy
 from .pipeline.merge import merge_override
 from .pipeline.model import OverrideSpec, PolicySpec, parse_override, parse_policy
-from .pipeline.yamlsource import Document, is_directory, missing
+from .pipeline.yamlsource import Document, display_name, is_directory, missing
 from .runtime.adapters import Adapter, DefaultAdapter
 from .runtime.codegen import TABLE_LIMIT
 from .runtime.collector import collector_paused
@@ -46,6 +47,7 @@ class _Loader:
         self.relative: dict[str, str] = {}
         self.contexts: dict[Any, Any] = {}  # the typed contexts of this load's store policies, by what they declare
         self.plan_sizes: dict[Any, int] = {}  # plan budget verdicts, by what an action's plan reads (issue 21)
+        self.proofs = StoreProofs()  # each shape of override proved once per load
 
     def attempt(self, fn: Any, *args: Any) -> Any:
         try:
@@ -57,19 +59,26 @@ class _Loader:
     def documents(self, root: Path) -> list[Document]:
         """The documents that decide: policy versions at the top of ``root``, store overrides under ``stores/``
         (see :mod:`policyengine.layout`). Test suites and invariants are not read; any other file is an error."""
-        files = policy_files(root)
-        if not files:
+        directory = is_directory(root)
+        listed = layout_parts(root) if directory else [(root.name,)]
+        if not listed:
             self.diagnostics.append(Diagnostic(str(root), 1, 1, "no policy files (*.yaml, *.yml) found"))
         deciding = {PLACES[kind] for kind in DECIDING}
+        places = set(PLACES.values())
+        # diagnostics name a file as display_name does (relative to the working directory when under it), worked
+        # out once for the directory: with thousands of store files, pathlib per file was a tenth of a load
+        shown = display_name(root) if directory else ""
         docs = []
-        for file in files:
-            place = place_of(root, file) if root.is_dir() else ""
+        for parts in listed:
+            place = ("" if len(parts) == 1 else parts[0] if parts[0] in places else None) if directory else ""
             if place is not None and place not in deciding:
                 continue  # tests/, invariants/: for validate and the toolkit, never for deciding
-            doc = read_placed(file, place, self.diagnostics)
+            file = root.joinpath(*parts) if directory else root
+            display = (os.path.join(*parts) if shown == os.curdir else os.path.join(shown, *parts)) if directory else None
+            doc = read_placed(file, place, self.diagnostics, display)
             if doc is not None:
                 # the revision names files relative to the loaded directory: the same set hashes alike anywhere
-                self.relative[doc.file] = file.relative_to(root).as_posix() if root.is_dir() else file.name
+                self.relative[doc.file] = "/".join(parts) if directory else root.name
                 docs.append(doc)
         return docs
 
@@ -159,10 +168,8 @@ class _Loader:
         merged = self.attempt(functools.partial(compile_policy, contexts=self.contexts), merged_spec, base)
         if merged is None:
             return None
-        problems = check_locks(base, merged, override) + plan_budget_problems(merged, self.plan_sizes, base)
-        latest = versions[max(versions)]
-        if latest is not base:
-            problems += check_pinned(latest, base, merged, override)
+        problems = self.proofs.check(base, versions[max(versions)], merged, override)
+        problems += plan_budget_problems(merged, self.plan_sizes, base)
         self.diagnostics += problems
         return None if problems or refused else StorePolicy(override.store, override, runs_on, merged)
 

@@ -25,6 +25,7 @@ change or apply more often a ``set`` of a fact that a locked condition reads.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -41,8 +42,8 @@ from .proof.implication import MAX_CLAIM_SPACE, MAX_PROOF_WORK, Budget, Claim, C
 from .proof.smt_locks import solve_claim
 from .proof.space import depends_on, describe
 
-__all__ = ["check_locks", "check_pinned", "check_version", "check_settable", "MAX_LOCK_SPACE",
-           "MAX_PROOF_WORK", "STORE_FACT"]
+__all__ = ["check_locks", "check_pinned", "check_store", "check_version", "check_settable", "MAX_LOCK_SPACE",
+           "MAX_PROOF_WORK", "StoreProofs", "STORE_FACT"]
 
 MAX_LOCK_SPACE = MAX_CLAIM_SPACE
 """More combinations than this in one lock and the check refuses rather than run for long (read fewer facts)."""
@@ -125,6 +126,7 @@ class _Prover:
         self.store = store  # a store override's store: the only orders its policy decides
         self.started, self.solver_ms = time.monotonic(), SOLVER_BUDGET_MS
         self.work_left = SOLVER_RLIMIT
+        self.solved = False  # whether a claim went to the solver (whose answers depend on the store and on time)
 
     def decide(self, claim: Claim) -> dict[str, Any] | Unprovable | None:
         found = decide(claim, self.cones, self.facts)
@@ -140,6 +142,8 @@ class _Prover:
 
         def spent(units: int) -> None:
             self.work_left -= units
+
+        self.solved = True
 
         solved = solve_claim(claim, self.policies, confirm=lambda values: self._fails(claim, values), store=self.store,
                              budget_ms=min(left, smt.BUDGET_MS), rlimit=self.work_left, spent=spent)
@@ -212,8 +216,12 @@ def _over_budget(doc: Document, path: tuple[str | int, ...], what: str) -> Diagn
 def check_locks(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec) -> list[Diagnostic]:
     """Every way ``merged`` (base + ``override``) weakens a lock of ``base`` or sets a fact it may not; empty when
     all locks hold."""
+    return _store_locks(base, merged, override, _Prover(base, merged, override.store))
+
+
+def _store_locks(base: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec,
+                 prover: _Prover) -> list[Diagnostic]:
     voice = _Voice("store override", "the store", override.doc, lambda lock: f"the base policy locks it at {lock.where}")
-    prover = _Prover(base, merged, override.store)
     try:
         out = _claims(base, merged, list(_locks(base)), voice, lambda kept: _culprit(kept, override, merged), prover)
         out += _check_operations(base, merged, override, prover)
@@ -227,16 +235,93 @@ def check_pinned(latest: CompiledPolicy, pinned: CompiledPolicy, merged: Compile
                  override: OverrideSpec) -> list[Diagnostic]:
     """A store pinned to an older version (``pinned``; ``merged`` is it with ``override``) must still keep every lock
     of the ``latest`` version, its effects included."""
+    return _pinned_locks(latest, pinned, merged, override, _Prover(latest, merged, override.store))
+
+
+def _pinned_locks(latest: CompiledPolicy, pinned: CompiledPolicy, merged: CompiledPolicy, override: OverrideSpec,
+                  prover: _Prover) -> list[Diagnostic]:
     voice = _Voice("store override", "the store", override.doc,
                    lambda lock: f"{latest.spec.label} locks it at {lock.where}: a store keeps the latest version's "
                                 "locks, whatever version it pins")
-    prover = _Prover(latest, merged, override.store)
     try:
         out = _claims(latest, merged, list(_locks(latest)), voice, lambda kept: (("base", "pin"), False), prover)
         out += _check_operations(latest, merged, override, prover, at=("base", "pin"))
     except OverBudget:
         return [_over_budget(override.doc, ("base", "pin"), "this pinned override")]
     return out + _pinned_effects(latest, pinned, merged, override)
+
+
+class StoreProofs:
+    """One load's memo of the store overrides that keep every lock, by what decides that: the base (and latest)
+    version they run on and the override's content without its store id and its words (labels, reasons,
+    descriptions, confirmation texts, its own version), which no proof reads. Thousands of stores repeat a few
+    shapes; each shape is proved once. Only a clean result is remembered, and only when every claim was decided
+    over the finite facts: the solver's answers depend on the store (its orders are the only ones its policy
+    decides) and on a time budget, and a refused override is checked again so that its diagnostics name its own
+    file and lines."""
+
+    def __init__(self) -> None:
+        self._kept: set[tuple[int, int, str]] = set()
+
+    def check(self, base: CompiledPolicy, latest: CompiledPolicy, merged: CompiledPolicy,
+              override: OverrideSpec) -> list[Diagnostic]:
+        """:func:`check_store`, each shape proved once."""
+        key = _proof_key(base, latest, override)
+        if key is not None and key in self._kept:
+            return []
+        provers = [_Prover(base, merged, override.store)]
+        out = _store_locks(base, merged, override, provers[0])
+        if latest is not base:
+            provers.append(_Prover(latest, merged, override.store))
+            out += _pinned_locks(latest, base, merged, override, provers[1])
+        if key is not None and not out and not any(p.solved for p in provers):
+            self._kept.add(key)
+        return out
+
+
+def check_store(base: CompiledPolicy, latest: CompiledPolicy, merged: CompiledPolicy,
+                override: OverrideSpec) -> list[Diagnostic]:
+    """Every lock ``merged`` (``base`` + ``override``) weakens: ``base``'s (:func:`check_locks`) and, for a store
+    pinned to an older version, the ``latest`` version's (:func:`check_pinned`)."""
+    return StoreProofs().check(base, latest, merged, override)
+
+
+_WORDS = ("label", "description", "confirm")
+"""An action patch's words: shown to people, read by no condition or proof."""
+
+
+def _proof_key(base: CompiledPolicy, latest: CompiledPolicy, override: OverrideSpec) -> tuple[int, int, str] | None:
+    """What decides whether ``override`` keeps the locks (see :class:`StoreProofs`); None: not comparable."""
+    data = override.doc.data
+    shape = {k: v for k, v in data.items() if k not in ("store", "version", "description")}
+    if isinstance(shape.get("actions"), dict):
+        shape["actions"] = {i: _patch_shape(p) for i, p in shape["actions"].items()}
+    for section in ("facts", "conditions"):
+        if isinstance(shape.get(section), dict):
+            shape[section] = {n: _without(v, ("description",)) for n, v in shape[section].items()}
+    try:
+        text = json.dumps(shape, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    return id(base), id(latest), text
+
+
+def _without(value: Any, words: tuple[str, ...]) -> Any:
+    return {k: v for k, v in value.items() if k not in words} if isinstance(value, dict) else value
+
+
+def _patch_shape(patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    shape = _without(patch, _WORDS)
+    for gate in ("visible", "allow"):
+        if gate in shape:
+            shape[gate] = _without(shape[gate], ("reason",))
+    if isinstance(shape.get("deny"), list):
+        shape["deny"] = [_without(g, ("reason",)) for g in shape["deny"]]
+    if isinstance(shape.get("replace_deny"), dict):
+        shape["replace_deny"] = {i: _without(g, ("reason",)) for i, g in shape["replace_deny"].items()}
+    return shape
 
 
 def _pinned_effects(latest: CompiledPolicy, pinned: CompiledPolicy, merged: CompiledPolicy,

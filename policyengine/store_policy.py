@@ -19,3 +19,9 @@ class StorePolicy:
     override: OverrideSpec
     base_version: int
     policy: CompiledPolicy
+
+    @property
+    def action_labels(self) -> tuple[tuple[str, str], ...]:
+        """Each of its actions' id and label, in menu order (what bulk summaries name an action by). A store read
+        back from the compiled cache answers without restoring its policy."""
+        return tuple((a.id, a.spec.label) for a in self.policy.actions)

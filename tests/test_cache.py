@@ -110,7 +110,7 @@ class Spy:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, forbid: bool = False) -> None:
         self.calls = {"compile_policy": 0, "check_locks": 0, "read": 0, "compile": 0}
         for name, module, attr in (("compile_policy", engine_module, "compile_policy"),
-                                   ("check_locks", engine_module, "check_locks"),
+                                   ("check_locks", engine_module.StoreProofs, "check"),
                                    ("read", engine_module, "read_placed"),
                                    ("compile", codestore, "compile")):
             real = getattr(module, attr, None) or compile
@@ -247,13 +247,24 @@ def _flip(data: bytes, at: int) -> bytes:
     return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
 
 
-def _with_payload(data: bytes, payload: bytes) -> bytes:
-    """A well-formed file (right key, matching checksum) around ``payload``."""
+def _with_payload(data: bytes, shared: bytes, index: bytes | None = None) -> bytes:
+    """A well-formed file (right key, matching checksum) around the pickle ``shared`` (what the base versions are
+    read from) and the stores' ``index`` (a pickle of ``(store, version, action labels, its own pickle)``; none by
+    default)."""
     import hashlib
 
+    payload = len(shared).to_bytes(8, "big") + shared + (pickle.dumps(()) if index is None else index)
     size = int.from_bytes(data[10:14], "big")
     head = data[:14 + size]
     return head + hashlib.sha256(payload).digest() + len(payload).to_bytes(8, "big") + payload
+
+
+def _parts(data: bytes) -> tuple[bytes, tuple[tuple[str, int, Any, bytes], ...]]:
+    """The shared pickle and the stores' index of a well-formed entry."""
+    size = int.from_bytes(data[10:14], "big")
+    payload = data[14 + size + 40:]
+    split = 8 + int.from_bytes(payload[:8], "big")
+    return payload[8:split], pickle.loads(payload[split:])
 
 
 class Boom:
@@ -295,7 +306,9 @@ DAMAGE: dict[str, Callable[[bytes, Path], bytes]] = {
     "another format": lambda d, _: d[:8] + (99).to_bytes(2, "big") + d[10:],
     "a pickle of another object": lambda d, _: _with_payload(d, pickle.dumps({"versions": {}})),
     "an entry for another key": lambda d, _: _with_payload(d, pickle.dumps(
-        ("policyengine-compiled-cache", b"other", {}, (), "", {}))),
+        ("policyengine-compiled-cache", b"other", {}, "", {}))),
+    "a store index that runs code": lambda d, tmp: _with_payload(d, _parts(d)[0], pickle.dumps(Boom(str(tmp / "pwned")))),
+    "a store index of another shape": lambda d, _: _with_payload(d, _parts(d)[0], pickle.dumps((("s1", 1),))),
     "a pickle that runs code": lambda d, tmp: _with_payload(d, pickle.dumps(Boom(str(tmp / "pwned")))),
     "a torn pickle": lambda d, _: _with_payload(d, pickle.dumps(list(range(100)))[:-5]),
     "a dotted global that runs code": lambda d, tmp: _with_payload(d, _dotted_global(str(tmp / "pwned"))),
@@ -322,6 +335,33 @@ def test_a_damaged_entry_is_ignored_and_rewritten(damage: str, tree: Path, tmp_p
     spy.calls.update(compile_policy=0, read=0)
     policyengine.load(tree, cache=directory)
     assert not spy.compiled
+
+
+def test_a_store_part_is_read_through_the_allowlist_on_first_use(tree: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm start unpickles each store's own part when the store is first used, through the same allowlist: a
+    part that names anything else (only an entry crafted inside the private cache directory: its checksum holds)
+    runs nothing and fails that store's use; every other store decides as it did."""
+    directory = tmp_path / "cache"
+    order = {"status": "Open", "has_shipment": False, "sent_to_warehouse": True,
+             "store": {"id": "s1", "manual_fulfillment": False}}
+    cold = policyengine.load(tree)
+    expected = cold.evaluate(order, {"role": "admin"})
+    summary = cold.bulk("request_cancellation", [order], {"role": "admin"}).summary
+    policyengine.load(tree, cache=directory)
+    [entry] = entries(directory)
+    shared, index = _parts(entry.read_bytes())
+    crafted = tuple((s, v, labels, _dotted_global(str(tmp_path / "pwned")) if s == "s2" else blob)
+                    for s, v, labels, blob in index)
+    entry.write_bytes(_with_payload(entry.read_bytes(), shared, pickle.dumps(crafted)))
+    Spy(monkeypatch, forbid=True)
+    warm = policyengine.load(tree, cache=directory)
+    # bulk names actions by every store's labels (s4's new action here), read from the index: no store restored
+    assert warm.bulk("request_cancellation", [order], {"role": "admin"}).summary == summary
+    with pytest.raises(pickle.UnpicklingError, match="global policyengine.cache.os.mkdir is not allowed"):
+        warm.evaluate({"status": "Open", "store": {"id": "s2"}}, {"role": "admin"})
+    assert not (tmp_path / "pwned").exists()
+    assert warm.evaluate(order, {"role": "admin"}) == expected
 
 
 # -- trust ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from referencing.jsonschema import DRAFT202012
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
 from .hints import bool_word_hint, flow_comma_hint, list_hint, name_form
+from .quickcheck import Check, compile_schema
 from .yamlsource import Document, read_document
 
 __all__ = ["API_VERSIONS", "SCHEMAS", "schema_for", "validate_document"]
@@ -88,6 +89,13 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     return validator
 
 
+@cache
+def _surely_valid(kind: str) -> Check:
+    """The compiled check that shows a document of ``kind`` valid without the generic validator (see
+    :mod:`.quickcheck`: when it cannot, the generic validator runs and words every problem)."""
+    return compile_schema(schema_for(kind)["$id"], {schema_for(k)["$id"]: schema_for(k) for k in SCHEMAS})
+
+
 def _describe(value: Any) -> str:
     return _TYPE_NAMES.get(type(value).__name__, type(value).__name__)
 
@@ -98,7 +106,10 @@ def validate_document(doc: Document) -> list[Diagnostic]:
     if header:
         return header
     kind = doc.data["kind"]
-    problems = {d for err in _validator(kind).iter_errors(doc.data) for d in _diagnose(doc, err)}
+    if _surely_valid(kind)(doc.data):  # no schema problem, shown without the generic validator's cost
+        problems: set[Diagnostic] = set()
+    else:
+        problems = {d for err in _validator(kind).iter_errors(doc.data) for d in _diagnose(doc, err)}
     if not problems and kind in ("ActionPolicy", "StoreOverride"):
         problems.update(_check_defaults(doc))
     return sorted(problems, key=lambda d: d.sort_key)

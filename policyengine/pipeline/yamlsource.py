@@ -10,6 +10,7 @@ implicit timestamps and multiple documents. The builder is iterative, so nesting
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
@@ -42,6 +43,8 @@ _CORE_TAGS: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     "tag:yaml.org,2002:bool": _SCALARS.construct_yaml_bool,
     "tag:yaml.org,2002:null": _SCALARS.construct_yaml_null,
 }
+_NODE_EVENTS = frozenset({yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent})
+"""The events that may carry an anchor."""
 _EMPTY_HINT = "a policy file is a YAML mapping with apiVersion and kind"
 
 Path_ = tuple[str | int, ...]
@@ -144,11 +147,6 @@ class _Reject(Exception):
         self.mark, self.message, self.hint = mark, message, hint
 
 
-def _mark(event: Any) -> Mark:
-    start = event.start_mark
-    return Mark(start.line + 1, start.column + 1, start.index)
-
-
 def _kind_of(value: Any) -> str:
     if value is None:
         return "null"
@@ -171,56 +169,69 @@ class _Builder:
 
     def next(self) -> Any:
         event = next(self.events)
-        if isinstance(event, yaml.AliasEvent):
+        kind = type(event)
+        if kind is yaml.AliasEvent or (kind in _NODE_EVENTS and event.anchor is not None):
+            self._refuse(event)
+        return event
+
+    @staticmethod
+    def _refuse(event: Any) -> None:
+        if type(event) is yaml.AliasEvent:
             raise _Reject(event.start_mark, "YAML aliases are not allowed in policy files",
                           "write the value out; aliases make policies hard to read and can explode in size")
-        anchor = getattr(event, "anchor", None)
-        if anchor is not None:
-            raise _Reject(event.start_mark, f"YAML anchors are not allowed in policy files (&{anchor})",
-                          "write the value out instead of anchoring it")
-        return event
+        raise _Reject(event.start_mark, f"YAML anchors are not allowed in policy files (&{event.anchor})",
+                      "write the value out instead of anchoring it")
 
     def document(self) -> Any:
         """Build the value whose first event comes next."""
-        # Each frame: [container, its path, the pending key of a mapping (None: a key is expected next)].
+        # Each frame: [container, its path, the pending key of a mapping (None: a key is expected next), whether
+        # it is a mapping]. Events are told apart by their exact class (the parser makes no subclasses).
         stack: list[list[Any]] = []
+        marks, events = self.marks, self.events
         while True:
-            event = self.next()
+            event = next(events)  # self.next, inline: this loop runs once per event of every file
+            kind = type(event)
+            if kind is yaml.AliasEvent or (kind in _NODE_EVENTS and event.anchor is not None):
+                self._refuse(event)
             top = stack[-1] if stack else None
-            if top is not None and isinstance(top[0], dict) and top[2] is None:
-                if isinstance(event, yaml.MappingEndEvent):
+            if top is not None and top[3] and top[2] is None:
+                if kind is yaml.MappingEndEvent:
                     value = stack.pop()[0]
                 else:
                     top[2] = self.key(event, top)
                     continue
-            elif isinstance(event, yaml.SequenceEndEvent):
+            elif kind is yaml.SequenceEndEvent:
                 value = stack.pop()[0]
             else:
-                path: Path_ = () if top is None else (*top[1], top[2] if isinstance(top[0], dict) else len(top[0]))
-                self.marks[path] = _mark(event)
-                if isinstance(event, yaml.ScalarEvent):
+                path: Path_ = () if top is None else (*top[1], top[2] if top[3] else len(top[0]))
+                start = event.start_mark
+                marks[path] = Mark(start.line + 1, start.column + 1, start.index)
+                if kind is yaml.ScalarEvent:
                     value = self.scalar(event)
-                elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                    is_map = isinstance(event, yaml.MappingStartEvent)
-                    self._check_tag(event, "tag:yaml.org,2002:map" if is_map else "tag:yaml.org,2002:seq")
-                    stack.append([{} if is_map else [], path, None])
+                elif kind is yaml.MappingStartEvent:
+                    self._check_tag(event, "tag:yaml.org,2002:map")
+                    stack.append([{}, path, None, True])
+                    continue
+                elif kind is yaml.SequenceStartEvent:
+                    self._check_tag(event, "tag:yaml.org,2002:seq")
+                    stack.append([[], path, None, False])
                     continue
                 else:
-                    raise _Reject(event.start_mark, f"unexpected YAML event {type(event).__name__}")
+                    raise _Reject(event.start_mark, f"unexpected YAML event {kind.__name__}")
             if not stack:
                 return value
             parent = stack[-1]
-            if isinstance(parent[0], dict):
+            if parent[3]:
                 parent[0][parent[2]] = value
                 parent[2] = None
             else:
                 parent[0].append(value)
 
     def key(self, event: Any, frame: list[Any]) -> str:
-        if not isinstance(event, yaml.ScalarEvent):
+        if type(event) is not yaml.ScalarEvent:
             raise _Reject(event.start_mark, "mapping keys must be plain strings, not collections")
         key = self.scalar(event)
-        if not isinstance(key, str):
+        if type(key) is not str:
             got = _kind_of(key) if key is None else f"{_kind_of(key)} ({event.value})"
             raise _Reject(event.start_mark, f"mapping keys must be strings, got {got}",
                           f'quote the key: "{event.value}"')
@@ -229,7 +240,8 @@ class _Builder:
             first = self.key_marks[key_path]
             raise _Reject(event.start_mark, f"duplicate key {key!r} (first defined at line {first.line})",
                           "each key may appear once in a mapping")
-        self.key_marks[key_path] = _mark(event)
+        start: Any = event.start_mark
+        self.key_marks[key_path] = Mark(start.line + 1, start.column + 1, start.index)
         return key
 
     def scalar(self, event: Any) -> Any:
@@ -240,23 +252,39 @@ class _Builder:
             return event.value
         if event.style is not None and event.style != "":
             return event.value  # quoted or block scalars are always strings
-        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))  # type: ignore[no-untyped-call]
+        tag, value = _plain(event.value)
+        if value is not _REFUSED:
+            return value
         if tag == "tag:yaml.org,2002:timestamp":
             raise _Reject(event.start_mark, f"unquoted date/time {event.value!r} is ambiguous",
                           f'quote it if you mean the text: "{event.value}"')
-        construct = _CORE_TAGS.get(tag)
-        if construct is None:
-            raise _Reject(event.start_mark, f"unsupported YAML value {event.value!r:.80} ({tag})")
-        try:
-            return construct(yaml.ScalarNode(tag, event.value))
-        except ValueError:  # an integer of thousands of digits: Python refuses to convert it
+        if tag in _CORE_TAGS:  # an integer of thousands of digits: Python refuses to convert it
             raise _Reject(event.start_mark, f"number too large ({len(event.value)} characters)",
-                          "policy numbers are small; quote it if you mean the text") from None
+                          "policy numbers are small; quote it if you mean the text")
+        raise _Reject(event.start_mark, f"unsupported YAML value {event.value!r:.80} ({tag})")
 
     @staticmethod
     def _check_tag(event: Any, expected: str) -> None:
         if event.tag not in (None, "!", expected):
             raise _Reject(event.start_mark, f"explicit YAML tags are not allowed ({event.tag})")
+
+
+_REFUSED = object()
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain(text: str) -> tuple[str, Any]:
+    """A plain scalar's tag and value (``_REFUSED``: a timestamp, another tag, a number Python will not convert),
+    a pure function of its text: keys and values repeat across thousands of store files, and resolving each one
+    through the resolver's patterns was a third of building a document."""
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+    construct = _CORE_TAGS.get(tag) if tag != "tag:yaml.org,2002:timestamp" else None
+    if construct is None:
+        return tag, _REFUSED
+    try:
+        return tag, construct(yaml.ScalarNode(tag, text))
+    except ValueError:
+        return tag, _REFUSED
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
@@ -283,7 +311,9 @@ def parse_document(text: str, file: str) -> Document:
     """Parse YAML ``text`` (named ``file`` in diagnostics) into a :class:`Document`; raise :class:`PolicyError`."""
     if "\x00" in text:
         raise PolicyError([Diagnostic(file, 1, 1, "file looks binary (contains NUL bytes), not YAML")])
-    builder = _Builder(iter(yaml.parse(text, Loader=_Loader)))
+    parser = _Loader(text)
+    # the parser's own get_event, called until the stream ends (no generator between: a tenth of parsing a file)
+    builder = _Builder(iter(parser.get_event, None))
     try:
         builder.next()  # StreamStart
         start = builder.next()
@@ -306,6 +336,8 @@ def parse_document(text: str, file: str) -> Document:
                                                        "control characters are not allowed")]) from None
     except yaml.YAMLError as err:
         raise PolicyError([Diagnostic(file, 1, 1, f"invalid YAML: {str(err).splitlines()[0]}")]) from None
+    finally:
+        parser.dispose()
     if data is None:
         raise PolicyError([Diagnostic(file, 1, 1, "file is empty", hint=_EMPTY_HINT)])
     if not isinstance(data, dict):
@@ -353,12 +385,19 @@ def read_regular_file(path: str | Path, limit: int) -> bytes:
         if info.st_size > limit:
             raise NotReadable(f"{info.st_size} bytes; the limit is {limit}", too_large=True)
         chunks, size = [], 0
+        # the first read asks for the size fstat gave and one byte more, so a policy file takes one read, never a
+        # megabyte buffer per read (thousands of store files are read on every load)
+        want = min(info.st_size + 1, limit + 1) if info.st_size > 0 else 1 << 16
         while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            asked = min(want, limit + 1 - size)
+            chunk = os.read(fd, asked)
+            want = 1 << 20
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
+            if size == info.st_size and len(chunk) < asked:  # short of what was asked, at the size fstat gave:
+                break  # the end (a file whose size lies, as /proc's say 0, is read until a read returns nothing)
         if size > limit:
             raise NotReadable(f"over {limit} bytes; the limit is {limit}", too_large=True)
         return b"".join(chunks)
