@@ -20,12 +20,9 @@ LAYERS = [("errors",), ("pipeline", "ir", "_rule_engine_parsetab", "_parsetables
           ("cli",), ("__init__", "__main__")]
 """Lowest first: a module may import its own layer and the ones before it."""
 
-KNOWN = {
-    "policyengine.sql.core -> policyengine.sql._functions -> policyengine.sql.core":
-        "issue 22: a cycle inside sql/ (the plans branch owns it this round)",
-}
-"""Imports that break the rules, each owned by another branch this round: the test fails on any other, and on an
-entry that no longer happens (remove it then)."""
+KNOWN: dict[str, str] = {}
+"""Imports that break the rules, with the reason each is tolerated: none today. The test fails on any other, and
+on an entry that no longer happens (remove it then)."""
 
 
 def module_name(path: Path) -> str:

@@ -24,6 +24,7 @@ from ..pipeline.numbers import ARITHMETIC, to_decimal
 from ..pipeline.regexes import RegexTooLong
 from ..runtime.plan import arithmetic, regex_match
 from ..runtime.values import check_value
+from .values import engine_value
 
 __all__ = ["FUNCTIONS", "register"]
 
@@ -150,7 +151,6 @@ def pe_set_eq(left: Any, right: Any) -> int | None:
 def pe_problem(name: str, kind: str, values: str, raw: Any) -> str | None:
     """What ``check_value`` says of a database value of a fact (the text ``bulk`` quotes), or None when good."""
     from ..runtime.plan import Fact, _spec  # noqa: PLC0415
-    from .core import engine_value  # noqa: PLC0415 - the package imports this module first
 
     spec = _spec(Fact(name, kind, tuple(json.loads(values))))
     return check_value(spec, engine_value(spec, raw))[1]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -79,6 +78,7 @@ from ._dialects import (
 )
 from ._functions import register as register_functions
 from .enum_names import warn_member_names
+from .values import engine_value
 
 __all__ = ["ColumnTypeError", "Columns", "StoreFailsClosedWarning", "bulk", "engine_value", "fetch_orders", "install",
            "reason", "where"]
@@ -264,27 +264,6 @@ def fetch_orders(connection: Connection, engine: Any, selectable: Any, columns: 
             node[leaf] = engine_value(spec, value)
         orders.append(order)
     return orders
-
-
-def engine_value(spec: FactSpec | None, value: Any) -> Any:
-    """What ``evaluate`` reads for a database value of fact ``spec``: SQLite's 0/1 of a bool fact as False/True,
-    a NUMERIC as an int (integral) or a float, a SQLite JSON array of a set fact as a list. Anything else is passed
-    as it is (and is then a bad fact, where the SQL agrees)."""
-    kind = spec.type if spec is not None else None
-    if kind == "bool" and type(value) is int and value in (0, 1):
-        return bool(value)
-    if kind == "number" and isinstance(value, Decimal):
-        if not value.is_finite():
-            return float(value)
-        return int(value) if value == value.to_integral_value() else float(value)
-    if kind == "set" and isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return value
-        return parsed if isinstance(parsed, list) else value
-    return value
-
 
 
 def reason_codes(plan: ReasonPlan, translator: _Translator, dialect: Any) -> tuple[dict[Reason, int], Any, Any]:
