@@ -112,7 +112,9 @@ class _Lowering:
 
     def reference(self, node: Any) -> Node:
         names = self.dotted(node)
-        assert names is not None
+        if names is None:  # an attribute of a computed value, such as `(order.flag ? order.a : order.b).length`
+            raise LoweringError(f"attribute {node.name!r} is only supported on a fact (order.<fact>.length), not on "
+                                "a computed value", node.name)
         if names[0] == "actions":
             if len(names) != 3:
                 raise LoweringError("an action reference reads one state: actions.<id>.<state>",
