@@ -478,8 +478,8 @@ def _same(spec: Any, given: Any, read: Any, bad: bool) -> bool:
     read_bad = bool(check_value(spec, read if read is not None else None)[1]) if read is not None else True
     if bad or read_bad:
         return bad and read_bad
-    if spec.type == "number":
-        return bool(to_decimal(given) == to_decimal(read))
+    if spec.type == "number":  # and -0.0 is not 0 (a column may drop the sign: `0 ** -1` is +Infinity, -0.0's -Infinity)
+        return bool(to_decimal(given) == to_decimal(read)) and to_decimal(given).is_signed() == to_decimal(read).is_signed()
     if spec.type == "set":
         return set(given) == set(read)
     return type(given) is type(read) and given == read

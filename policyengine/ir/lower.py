@@ -165,6 +165,9 @@ class _Lowering:
             if node.type == "not":
                 self.require_bool(node.right, "not")
                 return Not(self.expr(node.right))
+            if not _is(node.right.result_type, DataType.FLOAT):  # `-order.note` loaded and crashed the solver
+                raise LoweringError(f"unary minus needs a number, got {type_name(node.right.result_type)}",
+                                    self.needle(node.right))
             return Neg(self.expr(node.right))  # rule-engine negates a Decimal under its context (28 digits)
         if isinstance(node, ast.LogicExpression):
             return self.logic(node)
