@@ -59,6 +59,10 @@ class Case:
     rows: tuple[Row, ...] = ()
     error: str | None = None
     why: str = ""
+    conditions: Mapping[str, str] = attrs.field(factory=dict)
+    """Named conditions the case's condition may read by name."""
+    actions: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
+    """Other actions (id -> ``visible`` and ``allow`` conditions) the condition may read as ``actions.<id>.<state>``."""
 
 
 @attrs.frozen
@@ -86,7 +90,8 @@ def read_corpus(folder: Path = CORPUS) -> list[Case]:
         for raw in data.get("cases") or ():
             rows = tuple(Row(dict(r.get("given") or {}), _verdict(r["expect"])) for r in raw.get("rows") or ())
             cases.append(Case(raw["name"], path.name, {**shared, **(raw.get("facts") or {})}, str(raw["when"]), rows,
-                              raw.get("error"), raw.get("why", "")))
+                              raw.get("error"), raw.get("why", ""), dict(raw.get("conditions") or {}),
+                              dict(raw.get("actions") or {})))
     return cases
 
 
@@ -105,10 +110,14 @@ class Dumper(yaml.SafeDumper):
 
 def policy_text(case: Case) -> str:
     """The case as a policy file: ``yes`` shown when the condition holds, ``no`` when its negation does."""
+    others = {name: {"label": name, "visible": {"when": spec.get("visible", "true")},
+                     "allow": {"when": spec.get("allow", "true"), "reason": "No."}} for name, spec in case.actions.items()}
     document = {
         "apiVersion": "policyengine/v1", "kind": "ActionPolicy", "name": "conformance", "version": 1,
         "facts": dict(case.facts),
+        **({"conditions": dict(case.conditions)} if case.conditions else {}),
         "actions": {
+            **others,
             "yes": {"label": "Yes", "visible": {"when": case.when}, "allow": {"when": "true", "reason": "No."}},
             "no": {"label": "No", "visible": {"when": f"not ({case.when})"}, "allow": {"when": "true", "reason": "No."}},
         },
@@ -440,6 +449,8 @@ def _stored(dialect: str, spec: Any, value: Any) -> Any:
     if isinstance(value, str):
         if "\x00" in value:  # PostgreSQL text cannot hold NUL; SQLite's length() stops at one (docs/plans.md)
             return _OUT
+        if _SURROGATE.search(value):  # a lone surrogate is not UTF-8: neither database's text can hold it
+            return _OUT
         return value if kind in ("enum", "string") or not pg else _OUT
     if isinstance(value, bool):
         return value if kind == "bool" or not pg else _OUT
@@ -456,6 +467,9 @@ def _stored(dialect: str, spec: Any, value: Any) -> Any:
     return _OUT
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _same(spec: Any, given: Any, read: Any, bad: bool) -> bool:
     """The database gives back what the case gave (or, for a bad value, something as bad)."""
     from policyengine.pipeline.numbers import to_decimal
@@ -464,8 +478,8 @@ def _same(spec: Any, given: Any, read: Any, bad: bool) -> bool:
     read_bad = bool(check_value(spec, read if read is not None else None)[1]) if read is not None else True
     if bad or read_bad:
         return bad and read_bad
-    if spec.type == "number":
-        return bool(to_decimal(given) == to_decimal(read))
+    if spec.type == "number":  # and -0.0 is not 0 (a column may drop the sign: `0 ** -1` is +Infinity, -0.0's -Infinity)
+        return bool(to_decimal(given) == to_decimal(read)) and to_decimal(given).is_signed() == to_decimal(read).is_signed()
     if spec.type == "set":
         return set(given) == set(read)
     return type(given) is type(read) and given == read
@@ -530,6 +544,9 @@ def sql(db: Any, loaded: Sequence[Loaded]) -> dict[str, list[Verdict | None] | R
             except sa.exc.DBAPIError as err:  # the database refused the query: a disagreement to list or fix
                 conn.rollback()
                 rows = [f"error: {str(err.orig).splitlines()[0]}"] * len(item.case.rows)
+            except UnicodeEncodeError as err:  # the driver cannot send the query's text (a lone surrogate): the same
+                conn.rollback()
+                rows = [f"error: {err.reason}"] * len(item.case.rows)
             out[item.case.name] = rows
     return out
 

@@ -26,8 +26,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence:Deprecat
 
 CASES = read_corpus()
 EXCEPTIONS = read_exceptions()
-MINIMUM = {"table": 0.1, "bdd": 0.1, "smt": 0.7, "plan": 0.95, "sqlite": 0.95, "postgresql": 0.95}
-"""The share of the corpus's cases each backend must decide (the rest it refuses by name); others: all."""
+MINIMUM = {"table": 0.1, "bdd": 0.1, "smt": 0.7, "plan": 0.95, "sqlite": 0.95, "postgresql": 0.93}
+"""The share of each shard's cases each backend must decide (the rest it refuses by name); others: all. PostgreSQL
+refuses by name what it cannot reproduce exactly (``**``, Python's regex classes and inline flags, a NUL in a literal),
+about 5% of a shard since tests/conformance/ir.yaml."""
 
 
 SHARDS = 4

@@ -112,7 +112,9 @@ class _Lowering:
 
     def reference(self, node: Any) -> Node:
         names = self.dotted(node)
-        assert names is not None
+        if names is None:  # an attribute of a computed value, such as `(order.flag ? order.a : order.b).length`
+            raise LoweringError(f"attribute {node.name!r} is only supported on a fact (order.<fact>.length), not on "
+                                "a computed value", node.name)
         if names[0] == "actions":
             if len(names) != 3:
                 raise LoweringError("an action reference reads one state: actions.<id>.<state>",
@@ -163,6 +165,9 @@ class _Lowering:
             if node.type == "not":
                 self.require_bool(node.right, "not")
                 return Not(self.expr(node.right))
+            if not _is(node.right.result_type, DataType.FLOAT):  # `-order.note` loaded and crashed the solver
+                raise LoweringError(f"unary minus needs a number, got {type_name(node.right.result_type)}",
+                                    self.needle(node.right))
             return Neg(self.expr(node.right))  # rule-engine negates a Decimal under its context (28 digits)
         if isinstance(node, ast.LogicExpression):
             return self.logic(node)

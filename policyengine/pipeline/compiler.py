@@ -20,7 +20,7 @@ from rule_engine import DataType
 from rule_engine import errors as re_errors
 
 from ..errors import Diagnostic, PolicyError, did_you_mean
-from ..ir.lower import MAX_DEPTH, LoweringError, bad_literals, lower, non_literal_member, static_mismatch
+from ..ir.lower import MAX_DEPTH, LoweringError, bad_literals, lower, non_literal_member, static_mismatch, type_name
 from ..ir.nodes import ACTION_STATES, Node
 from ..ir.python import PythonSource
 from ..ir.walk import reads
@@ -291,8 +291,9 @@ class _Compiler:
     def attribute_error(self, expr: Expr, err: re_errors.AttributeResolutionError) -> Diagnostic:
         name = err.attribute_name
         if not DataType.is_type(err.object, DataType.OBJECT):  # e.g. order.status.foo: an attribute of a value
-            return expr.diagnostic(f"attribute {name!r} is not supported on facts (only .length)",
-                                   offset=_find(expr.text, name))
+            message = (f".length needs a string or set, not a {type_name(err.object)}" if name == "length" else
+                       f"attribute {name!r} is not supported on facts (only .length)")  # `.length` said "only .length"
+            return expr.diagnostic(message, offset=_find(expr.text, name))
         owner = err.object.name
         if owner == "actions":
             message, choices = f"unknown action {name!r}", self.action_ids

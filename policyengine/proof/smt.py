@@ -28,8 +28,9 @@ What is modelled, and how exactly (docs/verify.md has the user's version):
   quotient of 28 digits or more, as Decimal does; ``/`` is exact division, failing on a zero divisor. Decimal
   rounds a result that needs more than 28 significant digits; the solver does not, so every verdict that relies
   on arithmetic carries that caveat (:attr:`Verdict.caveats`). ``**`` is modelled for whole literal exponents
-  from -64 to 64. A counterexample is always a value a number fact can hold (an int, or a float whose shortest
-  repr is the exact decimal), and the analyses re-evaluate it with the interpreter before showing it.
+  from 0 to 64 (``0 ** -n`` is an infinity in Decimal, which a real cannot hold). A counterexample is always a value
+  a number fact can hold (an int, or a float whose shortest repr is the exact decimal), and the analyses re-evaluate
+  it with the interpreter before showing it.
 * **set** facts are observed through membership (``'vip' in order.tags``) and ``.length``: each membership is a
   boolean tied to the others (equal strings, equal membership), and the length is at least the number of distinct
   members; a counterexample fills the rest with fresh strings. Other set operations are undecided, with the reason.
@@ -755,18 +756,19 @@ def _constant(value: bool | str | Decimal) -> _Val:
 
 
 def _power(base: Any, exponent: ir.Node, error: Any, caveats: frozenset[str]) -> _Val:
-    """``base ** exponent`` for a whole literal exponent from -64 to 64 (else refused by name)."""
+    """``base ** exponent`` for a whole literal exponent from 0 to 64 (else refused by name). A negative exponent is
+    refused: Decimal's ``0 ** -n`` is not an error but an infinity (above every number), which a real cannot hold."""
     if not (isinstance(exponent, ir.Const) and isinstance(exponent.value, Decimal) and exponent.value.is_finite()
-            and exponent.value == int(exponent.value) and abs(int(exponent.value)) <= 64):
-        raise Unsupported("the solver models ** only with a whole literal exponent from -64 to 64")
+            and exponent.value == int(exponent.value) and 0 <= int(exponent.value) <= 64):
+        raise Unsupported("the solver models ** only with a whole literal exponent from 0 to 64 (0 ** -n is "
+                          "infinite)")
     n = int(exponent.value)
     product = z3.RealVal(1)
-    for _ in range(abs(n)):
+    for _ in range(n):
         product = product * base
     if n > 0:
         return _Val("num", product, error, caveats)
-    # Decimal: 0 ** 0 and 0 ** -n fail (InvalidOperation, DivisionByZero)
-    return _Val("num", product if n == 0 else 1 / product, z3.Or(error, base == 0), caveats)
+    return _Val("num", product, z3.Or(error, base == 0), caveats)  # Decimal: 0 ** 0 fails (InvalidOperation)
 
 
 def _host_pair(left: _Val, right: _Val) -> None:
