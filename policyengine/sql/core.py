@@ -383,6 +383,17 @@ def _require(facts: Sequence[str], columns: Columns) -> None:
         raise KeyError(f"no column given for fact{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
 
 
+def _sendable(text: str, what: str) -> str:
+    """``text``, refused by name when it holds a lone surrogate: no database text holds one, and the drivers cannot
+    encode it to send it (a query-time ``UnicodeEncodeError`` otherwise; in an every-store query, that store alone
+    fails closed)."""
+    for char in text:
+        if "\ud800" <= char <= "\udfff":
+            raise PlanError(f"{what} {text!r} holds a lone surrogate (U+{ord(char):04X}), which no database text can "
+                            "hold and no driver can send: spell the policy without it")
+    return text
+
+
 class _Translator:
     """Plan nodes -> SQLAlchemy expressions over ``columns`` (dialect-specific parts are in ``_dialects``)."""
 
@@ -432,7 +443,7 @@ class _Translator:
         if isinstance(node, IfElse):
             return _choose(self.boolean(node.test), self.boolean(node.then), self.boolean(node.otherwise))
         if isinstance(node, Match):
-            return RegexMatch(self.value(node.value), node.pattern, node.search)
+            return RegexMatch(self.value(node.value), _sendable(node.pattern, "the regular expression"), node.search)
         if isinstance(node, Succeeds):
             failed = self.failure_text(node)
             return sa.true() if failed is None else failed.is_(None)
@@ -478,7 +489,7 @@ class _Translator:
                 return NumberLiteral(node.value)  # type: ignore[arg-type]
             if node.type == "bool":
                 return sa.true() if node.value else sa.false()
-            return TextLiteral(node.value)  # type: ignore[arg-type]
+            return TextLiteral(_sendable(node.value, "the string literal"))  # type: ignore[arg-type]
         if isinstance(node, Fact):
             column = self.columns[node.name]
             if node.type in ("enum", "string"):
@@ -539,7 +550,7 @@ class _Translator:
                 number = self.number(member)
                 return sa.or_(*(NumCompare("==", number, DecimalOperand(v)) for v in values))
             if member.type in ("string", "enum"):
-                return InList(self.value(member), tuple(values))
+                return InList(self.value(member), tuple(_sendable(v, "the list literal") for v in values))
             literals = [self.value(Value(v, member.type)) for v in values]
             return self.value(member).in_(literals)
         if container.type == "set":
