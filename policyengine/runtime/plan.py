@@ -835,9 +835,13 @@ class _Planner:
             target = self.action(ref.action)
             # evaluate trusts an action's visibility read alone (visible or hidden) unless it is itself unknown;
             # any other read of an action decided under errors is unknown
-            unknown = not_(target.vis.known) if ref.action in trusted else or_(not_(target.vis.known), and_(
+            # (the errors are present only where the action is decided under them, visibility's only where it is
+            # unknown: gating them by `unknown` would copy it into each)
+            if ref.action in trusted:
+                return target.vis.known, target.vis.problems
+            unknown = or_(not_(target.vis.known), and_(
                 target.visible, or_(*(not_(s.known) for s in (target.allow, *target.guards, *target.effects)))))
-            return not_(unknown), tuple((and_(unknown, g), r) for g, r in target.errors)
+            return not_(unknown), target.errors
         if isinstance(ref, ir.ConditionRef):
             sym = self.condition(ref.name)
             return sym.known, sym.problems
