@@ -895,14 +895,16 @@ class _Planner:
         shape = ActionShape.of(sym.action)
         tail: list[tuple[Node, Reason]] = [(is_true(not_(sym.allow.tri)), shape.allow_reason())]
         tail += [(is_true(g.tri), guard.spec.reason) for g, guard in zip(sym.guards, sym.action.guards, strict=True)]
+        sizes: tuple[dict[int, int], list[Any]] = ({}, [])  # one memo by node id, every list measured kept alive
         for s in reversed((sym.allow, *sym.guards, *sym.effects)):
-            tail = _then(s, tail)
-        return _then(sym.vis, [(is_true(not_(sym.vis.tri)), hidden_decision(sym.action).reasons[0]), *tail])
+            tail = _then(s, tail, sizes)
+        return _then(sym.vis, [(is_true(not_(sym.vis.tri)), hidden_decision(sym.action).reasons[0]), *tail], sizes)
 
 
-def _then(sym: _Sym, rest: list[tuple[Node, Reason]]) -> list[tuple[Node, Reason]]:
+def _then(sym: _Sym, rest: list[tuple[Node, Reason]],
+          sizes: tuple[dict[int, int], list[Any]]) -> list[tuple[Node, Reason]]:
     """The top-level branches of a reasons plan (where ``None`` means the action applies): ``sym``'s problems, then
-    ``rest`` (which decides the rows where ``sym`` is known), as the smaller of two equal lists. Either
+    ``rest`` (which decides the rows where ``sym`` is known), as the smaller of two equivalent lists. Either
     ``sym.problems`` first, or the known rows first (``rest`` gated by ``known(sym)``, then "applies" for the known
     rows ``rest`` lets through) and then ``sym.inner``, which needs no gating where ``sym`` is unknown: a wide
     ``and``/``or`` then costs its own width, not its width squared."""
@@ -911,7 +913,9 @@ def _then(sym: _Sym, rest: list[tuple[Node, Reason]]) -> list[tuple[Node, Reason
         return plain
     known = sym.known
     first = [*_gate(known, tuple(rest)), (known, None), *sym.inner]
-    return first if tree_size(first) < tree_size(plain) else plain
+    memo, kept = sizes
+    kept += (first, plain)  # (a node freed while the memo lives could pass its id to a new one)
+    return first if tree_size(first, memo) < tree_size(plain, memo) else plain
 
 
 def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple[Node, Reason], ...]:
@@ -1534,10 +1538,11 @@ def size(roots: Any) -> int:
     return len(walk(roots))
 
 
-def tree_size(roots: Any) -> int:
+def tree_size(roots: Any, memo: dict[int, int] | None = None) -> int:
     """How many nodes the plan under ``roots`` has written out as a tree (as SQL text writes it: a shared
-    sub-expression once per use), computed over the DAG in linear time: what the plan budget bounds."""
-    memo: dict[int, int] = {}
+    sub-expression once per use), computed over the DAG in linear time: what the plan budget bounds. ``memo``
+    (node id -> size) may be shared by calls over nodes that stay alive meanwhile."""
+    memo = {} if memo is None else memo
 
     def one(node: Any) -> int:
         key = id(node)
