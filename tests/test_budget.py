@@ -378,7 +378,7 @@ def test_a_store_whose_plan_is_over_the_budget_is_a_located_load_error(tmp_path:
     (tmp_path / "stores").mkdir()
     store = ("apiVersion: policyengine/v1\nkind: StoreOverride\nstore: big\nversion: 1\nbase:\n  policy: planned\n"
              "  version: 1\nactions:\n  go:\n    deny:\n      - id: big\n        when: \"{guard}\"\n        reason: Big.\n")
-    (tmp_path / "stores" / "big.yaml").write_text(store.format(guard=_nested(depth - 2)))
+    (tmp_path / "stores" / "big.yaml").write_text(store.format(guard=_nested(depth // 2)))  # plans grow linearly
     assert policyengine.load(tmp_path).stores == ("big",)
     (tmp_path / "stores" / "big.yaml").write_text(store.format(guard=_nested(depth + 1)))
     with pytest.raises(policyengine.PolicyError) as raised:

@@ -302,3 +302,51 @@ def test_plans_are_cached_per_user_facts(shipped: policyengine.Engine) -> None:
     assert shipped.plan("reset", {"role": "member"}, state="hidden") != first
     assert shipped.plan("reset", {"role": ["member"]}).condition != first.condition  # a bad role: unhashable, built
     assert shipped.plan("reset", {"role": ["member"]}) == shipped.plan("reset", {"role": ["member"]})
+
+
+def _wide(n: int) -> str:
+    """A policy over ``n`` bool facts: ``go`` is visible to admins or where one holds, ``stop`` allowed where every
+    one does (a named condition)."""
+    anyone = " or ".join(f"order.h{i}" for i in range(n))
+    every = " and ".join(f"order.h{i}" for i in range(n))
+    facts = "".join(f"  order.h{i}: {{type: bool}}\n" for i in range(n))
+    return (f"apiVersion: policyengine/v1\nkind: ActionPolicy\nname: p\nversion: 1\nfacts:\n{facts}"
+            f"  user.role: {{type: enum, values: [admin, member]}}\nconditions:\n  every: \"{every}\"\n"
+            f"actions:\n  go:\n    label: Go\n    visible: \"user.role == 'admin' or ({anyone})\"\n    allow: \"true\"\n"
+            f"  stop:\n    label: Stop\n    allow: \"every\"\n")
+
+
+def _reason(plan: Any, facts: Mapping[str, Any]) -> str | None:
+    """The reason of the first branch of a reasons plan that holds over ``facts`` (None: the action applies)."""
+    from policyengine.runtime.plan import Failure, Problem, problem_text
+
+    for node, reason in plan.branches:
+        if holds(node, facts):
+            if isinstance(reason, Problem):
+                return problem_text(reason, facts.get(reason.fact.name))
+            return reason.text(facts) if isinstance(reason, Failure) else reason
+    return None
+
+
+def test_reasons_of_a_wide_and_or_are_linear_and_exact(tmp_path: Path) -> None:
+    """Issue 21: the reasons plan of an ``or`` (and an ``and``) of n facts grows by the same nodes for every fact
+    added (each problem is not gated by every other operand), and gives, row by row, the reason bulk gives."""
+    from policyengine.runtime.plan import build_reasons, tree_size
+
+    for action in ("go", "stop"):
+        sizes = []
+        for n in (10, 20, 40):
+            (tmp_path / "p.yaml").write_text(_wide(n))
+            plan = build_reasons(policyengine.load(tmp_path / "p.yaml"), action, {"role": "member"})
+            sizes.append(tree_size(plan.branches))
+        assert sizes[2] - sizes[1] == 2 * (sizes[1] - sizes[0]), (action, sizes)
+    (tmp_path / "p.yaml").write_text(_wide(3))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    combos = [{f"order.h{i}": v for i, v in enumerate(values)} for values in itertools.product((True, False, None, "x"),
+                                                                                                repeat=3)]
+    for user, action in itertools.product(({"role": "admin"}, {"role": "member"}, {}), ("go", "stop")):
+        plan = build_reasons(engine, action, user)
+        result = engine.bulk(action, [_order(engine, facts) for facts in combos], user)
+        want: dict[int, str | None] = {i: None for i in result.applicable}
+        want.update({i: group.reason for group in result.skipped for i in group.indexes})
+        assert [_reason(plan, facts) for facts in combos] == [want[i] for i in range(len(combos))], (user, action)

@@ -419,6 +419,8 @@ def guard(known: Node, value: Node) -> Node:
         return value
     if known is FALSE:
         return UNKNOWN
+    if value.__class__ is not Value and known == known_(value):
+        return value  # unknown where it is not known: a named condition read alone is that condition, not a copy
     return Guard(known, value)
 
 
@@ -679,6 +681,17 @@ class _Sym:
     closed: Any = None
     """When the condition is known for this user (it reads no row fact): its value as :mod:`ir.kleene` gives it
     (True, False or Unknown with the problems evaluate names), else None."""
+    inner: tuple[tuple[Node, Reason], ...] | None = None
+    """Problems meant only where the node is unknown (None: ``problems``): for ``and``/``or``, each operand's own
+    problems ungated, the last operand's inner ones. Where the connective is unknown, an earlier operand whose
+    problems are all absent is decided, and not decisively, so the first present one is still evaluate's; after
+    every earlier operand is decided the last is unknown. A node's ``problems`` gate every operand's by the others
+    (quadratic in a wide ``or``); a reasons plan that has already dealt with the rows where the node is decided
+    reads these instead (see :func:`_then`)."""
+
+    @property
+    def conditional(self) -> tuple[tuple[Node, Reason], ...]:
+        return self.problems if self.inner is None else self.inner
 
     @property
     def known(self) -> Node:
@@ -822,9 +835,13 @@ class _Planner:
             target = self.action(ref.action)
             # evaluate trusts an action's visibility read alone (visible or hidden) unless it is itself unknown;
             # any other read of an action decided under errors is unknown
-            unknown = not_(target.vis.known) if ref.action in trusted else or_(not_(target.vis.known), and_(
+            # (the errors are present only where the action is decided under them, visibility's only where it is
+            # unknown: gating them by `unknown` would copy it into each)
+            if ref.action in trusted:
+                return target.vis.known, target.vis.problems
+            unknown = or_(not_(target.vis.known), and_(
                 target.visible, or_(*(not_(s.known) for s in (target.allow, *target.guards, *target.effects)))))
-            return not_(unknown), tuple((and_(unknown, g), r) for g, r in target.errors)
+            return not_(unknown), target.errors
         if isinstance(ref, ir.ConditionRef):
             sym = self.condition(ref.name)
             return sym.known, sym.problems
@@ -872,15 +889,33 @@ class _Planner:
         within_budget((self.state(action_id, "enabled"), self.reasons(action_id)), label, action_id)
 
     def reasons(self, action_id: str) -> list[tuple[Node, Reason]]:
-        """Branches in CASE order: problems of visibility, hidden, problems of the rest, allow, guards."""
+        """Branches in CASE order, as evaluate decides: problems of visibility, hidden, problems of the rest (allow,
+        guards, effects), allow, guards (each condition's problems laid out by :func:`_then`)."""
         sym = self.action(action_id)
         shape = ActionShape.of(sym.action)
-        out: list[tuple[Node, Reason]] = list(sym.vis.problems)
-        out.append((is_true(not_(sym.vis.tri)), hidden_decision(sym.action).reasons[0]))
-        out += [p for s in (sym.allow, *sym.guards, *sym.effects) for p in s.problems]
-        out.append((is_true(not_(sym.allow.tri)), shape.allow_reason()))
-        out += [(is_true(g.tri), guard.spec.reason) for g, guard in zip(sym.guards, sym.action.guards, strict=True)]
-        return out
+        tail: list[tuple[Node, Reason]] = [(is_true(not_(sym.allow.tri)), shape.allow_reason())]
+        tail += [(is_true(g.tri), guard.spec.reason) for g, guard in zip(sym.guards, sym.action.guards, strict=True)]
+        sizes: tuple[dict[int, int], list[Any]] = ({}, [])  # one memo by node id, every list measured kept alive
+        for s in reversed((sym.allow, *sym.guards, *sym.effects)):
+            tail = _then(s, tail, sizes)
+        return _then(sym.vis, [(is_true(not_(sym.vis.tri)), hidden_decision(sym.action).reasons[0]), *tail], sizes)
+
+
+def _then(sym: _Sym, rest: list[tuple[Node, Reason]],
+          sizes: tuple[dict[int, int], list[Any]]) -> list[tuple[Node, Reason]]:
+    """The top-level branches of a reasons plan (where ``None`` means the action applies): ``sym``'s problems, then
+    ``rest`` (which decides the rows where ``sym`` is known), as the smaller of two equivalent lists. Either
+    ``sym.problems`` first, or the known rows first (``rest`` gated by ``known(sym)``, then "applies" for the known
+    rows ``rest`` lets through) and then ``sym.inner``, which needs no gating where ``sym`` is unknown: a wide
+    ``and``/``or`` then costs its own width, not its width squared."""
+    plain = [*sym.problems, *rest]
+    if sym.inner is None:
+        return plain
+    known = sym.known
+    first = [*_gate(known, tuple(rest)), (known, None), *sym.inner]
+    memo, kept = sizes
+    kept += (first, plain)  # (a node freed while the memo lives could pass its id to a new one)
+    return first if tree_size(first, memo) < tree_size(plain, memo) else plain
 
 
 def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple[Node, Reason], ...]:
@@ -998,7 +1033,9 @@ class _Translate:
             return _known_sym(kleene.evaluate(node, self.known_atom))
         if isinstance(node, (ir.And, ir.Or)):
             syms = [self.condition(operand) for operand in node.operands]
-            return functools.reduce(lambda left, right: _connective(left, right, isinstance(node, ir.Or)), syms)
+            sym = functools.reduce(lambda left, right: _connective(left, right, isinstance(node, ir.Or)), syms)
+            inner = (*(p for s in syms[:-1] for p in s.problems), *syms[-1].conditional)
+            return attrs.evolve(sym, inner=inner)
         if isinstance(node, ir.Not):  # a chain of `not`s at once: one frame, however long
             chain = []
             while isinstance(node, ir.Not) and node not in self.syms:
@@ -1006,7 +1043,7 @@ class _Translate:
                 node = node.operand
             sym = self.condition(node)
             for item in reversed(chain):
-                sym = self.syms[item] = _Sym(not_(sym.tri), sym.problems)
+                sym = self.syms[item] = _Sym(not_(sym.tri), sym.problems, inner=sym.inner)
             return sym
         if isinstance(node, ir.If) and node.type == "bool":
             test = self.condition(node.test)
@@ -1051,8 +1088,9 @@ class _Translate:
             op, construct = value.nested
             raise PlanError(f"cannot plan `{self.expr.text}` ({self.expr.where}): a computation that can fail "
                             f"({op}) inside {construct} nested in a comparison; split the condition")
-        if not value.fallible:
-            return _Sym(guard(known_node, value.node), problems)
+        if not value.fallible:  # (a named condition read alone is unknown where it is: its inner problems too)
+            inner = self.planner.condition(node.name).inner if isinstance(node, ir.ConditionRef) else None
+            return _Sym(guard(known_node, value.node), problems, inner=inner)
         expr = self.expr
         facts = ", ".join(sorted(expr.facts)) or "(condition)"
         prefix = f"could not be decided: {facts}: `{expr.text}` ({expr.where}) failed: "
@@ -1500,10 +1538,11 @@ def size(roots: Any) -> int:
     return len(walk(roots))
 
 
-def tree_size(roots: Any) -> int:
+def tree_size(roots: Any, memo: dict[int, int] | None = None) -> int:
     """How many nodes the plan under ``roots`` has written out as a tree (as SQL text writes it: a shared
-    sub-expression once per use), computed over the DAG in linear time: what the plan budget bounds."""
-    memo: dict[int, int] = {}
+    sub-expression once per use), computed over the DAG in linear time: what the plan budget bounds. ``memo``
+    (node id -> size) may be shared by calls over nodes that stay alive meanwhile."""
+    memo = {} if memo is None else memo
 
     def one(node: Any) -> int:
         key = id(node)
