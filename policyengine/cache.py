@@ -76,10 +76,10 @@ from typing import Any, TypeVar, Union, cast
 import attrs
 import rule_engine
 
+from .ir.numbers import CONTEXT
 from .layout import DECIDING, PLACES, layout_parts
 from .pipeline.compiler import CompiledPolicy
 from .pipeline.model import OverrideSpec
-from .pipeline.numbers import CONTEXT
 from .pipeline.yamlsource import MAX_FILE_BYTES, Document, Mark, NotReadable, display_name, is_directory, read_regular_file
 from .runtime.codestore import CodeStore, collecting
 from .runtime.collector import collector_paused

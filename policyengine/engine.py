@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .errors import FactProblem, did_you_mean
+from .ir.values import check_value, describe
 from .locks import STORE_FACT
 from .pipeline.compiler import CompiledPolicy
 from .runtime import codestore
@@ -36,7 +37,6 @@ from .runtime.codegen import (
 )
 from .runtime.decision import Decision, Decisions, DecisionsMeta
 from .runtime.reasons import not_offered_reason, store_mismatch_problem, store_mismatch_reason, store_reason
-from .runtime.values import check_value, describe
 from .store_policy import StorePolicy  # its own module: the compiled cache reads it too
 
 if TYPE_CHECKING:

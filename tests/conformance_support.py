@@ -472,8 +472,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _same(spec: Any, given: Any, read: Any, bad: bool) -> bool:
     """The database gives back what the case gave (or, for a bad value, something as bad)."""
-    from policyengine.pipeline.numbers import to_decimal
-    from policyengine.runtime.values import check_value
+    from policyengine.ir.numbers import to_decimal
+    from policyengine.ir.values import check_value
 
     read_bad = bool(check_value(spec, read if read is not None else None)[1]) if read is not None else True
     if bad or read_bad:

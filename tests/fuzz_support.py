@@ -24,7 +24,7 @@ from rule_engine import ast
 
 import policyengine
 from policyengine import FactError
-from policyengine.pipeline.regexes import MAX_MATCHED_LENGTH
+from policyengine.ir.regexes import MAX_MATCHED_LENGTH
 
 UNKNOWN = "unknown"
 """A three-valued oracle value: could not be evaluated."""

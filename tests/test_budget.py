@@ -21,8 +21,8 @@ from test_fuzz import policies
 
 import policyengine
 from policyengine.ir.lower import MAX_DEPTH, MAX_LIST_ITEMS
+from policyengine.ir.regexes import MAX_MATCHED_LENGTH, unsafe_reason
 from policyengine.pipeline.compiler import MAX_ENUM_VALUES, MAX_OPERATORS
-from policyengine.pipeline.regexes import MAX_MATCHED_LENGTH, unsafe_reason
 
 POLICY = """\
 apiVersion: policyengine/v1

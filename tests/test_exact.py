@@ -14,7 +14,7 @@ import pytest
 from fuzz_support import MISSING, check, engines, load_text
 
 import policyengine
-from policyengine.pipeline.numbers import CONTEXT, compare_literal, member_sets, to_decimal
+from policyengine.ir.numbers import CONTEXT, compare_literal, member_sets, to_decimal
 
 POLICY = """
 apiVersion: policyengine/v1

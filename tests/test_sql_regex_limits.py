@@ -22,7 +22,7 @@ from policyengine import sql as psql
 pytest_plugins = ["sql_support"]  # the db fixtures
 
 _CLASS = "[" + "".join(chr(0x100 + 3 * i) for i in range(100)) + "]"
-NEAR_LIMIT = [  # each loads (policyengine.pipeline.regexes: no nested or overlapping quantifiers)
+NEAR_LIMIT = [  # each loads (policyengine.ir.regexes: no nested or overlapping quantifiers)
     "[a-m]{0,255}[n-z]{0,255}[0-4]{0,255}[5-9]{0,235}",  # 1,000 copies, 4 optional pieces
     "(?:x[a-c]{3}){250}",                                # 1,000 copies of fixed pieces
     "(?:a|b|c|d){0,250}",

@@ -28,13 +28,13 @@ from typing import Any
 
 import attrs
 
+from ..ir.values import check_value
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from ..proof import smt
 from ..proof.space import combinations, depends_on
 from ..runtime.decision import Decision, Effect
 from ..runtime.interpret import Interpreter, Unknown
-from ..runtime.values import check_value
 
 __all__ = ["MAX_COMBINATIONS", "ActionGroup", "ActionInfo", "ActionSummary", "Axis", "Combination",
            "ConstraintInfo", "Cube", "Matrix", "MatrixTooLarge", "Outcome", "Row", "axes_of", "build_matrix",

@@ -22,8 +22,6 @@ from rule_engine import DataType, ast
 
 from ..pipeline.literals import BadLiteral
 from ..pipeline.model import FactSpec
-from ..pipeline.numbers import MAX_LITERAL_DIGITS, MAX_LITERAL_EXPONENT, literal_problem
-from ..pipeline.regexes import unsafe_reason
 from .nodes import (
     ACTION_STATES,
     ActionRef,
@@ -44,6 +42,8 @@ from .nodes import (
     Or,
     Type,
 )
+from .numbers import MAX_LITERAL_DIGITS, MAX_LITERAL_EXPONENT, literal_problem
+from .regexes import unsafe_reason
 
 __all__ = ["MAX_DEPTH", "MAX_LIST_ITEMS", "LoweringError", "bad_literals", "lower", "non_literal_member",
            "static_mismatch", "type_name"]

@@ -131,7 +131,7 @@ class Compare:
 
 @attrs.frozen(cache_hash=True)
 class Arith:
-    """Exact decimal arithmetic under :data:`~policyengine.pipeline.numbers.CONTEXT`; ``op`` is rule-engine's name
+    """Exact decimal arithmetic under :data:`~policyengine.ir.numbers.CONTEXT`; ``op`` is rule-engine's name
     (add, sub, mul, tdiv, fdiv, mod, pow)."""
 
     op: str
@@ -169,7 +169,7 @@ class Contains:
 @attrs.frozen(cache_hash=True)
 class Match:
     """``operand =~ pattern`` (``=~~`` searches); ``negated`` for ``!~`` and ``!~~``. Past
-    :data:`~policyengine.pipeline.regexes.MAX_MATCHED_LENGTH` characters the match is not tried: unknown."""
+    :data:`~policyengine.ir.regexes.MAX_MATCHED_LENGTH` characters the match is not tried: unknown."""
 
     operand: Node
     pattern: str

@@ -4,7 +4,7 @@ and every fold of a plan run.
 The source reads local names (``f<i>`` for the i-th fact, ``c_<name>`` for a named condition, ``a_<id>`` for another
 action's Decision, unless the caller renders references its own way) and module constants it registers as it goes
 (compiled regexes, frozensets, exact Decimals). Numbers are decided exactly as rule-engine decides them: facts stay
-plain Python numbers on the hot path, compared with thresholds computed at load (:mod:`~policyengine.pipeline.numbers`);
+plain Python numbers on the hot path, compared with thresholds computed at load (:mod:`~policyengine.ir.numbers`);
 arithmetic runs in ``Decimal`` under the one fixed context.
 """
 
@@ -14,8 +14,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..pipeline.numbers import ARITHMETIC, compare_literal, member_sets, to_decimal
-from ..pipeline.regexes import MAX_MATCHED_LENGTH, too_long
 from .nodes import (
     ActionRef,
     And,
@@ -34,6 +32,8 @@ from .nodes import (
     Not,
     Or,
 )
+from .numbers import ARITHMETIC, compare_literal, member_sets, to_decimal
+from .regexes import MAX_MATCHED_LENGTH, too_long
 
 __all__ = ["SAFE_BUILTINS", "PythonSource", "default_reference", "function", "is_decimal", "namespace_for"]
 

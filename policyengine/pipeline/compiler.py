@@ -22,12 +22,12 @@ from rule_engine import errors as re_errors
 from ..errors import Diagnostic, PolicyError, did_you_mean
 from ..ir.lower import MAX_DEPTH, LoweringError, bad_literals, lower, non_literal_member, static_mismatch, type_name
 from ..ir.nodes import ACTION_STATES, Node
+from ..ir.numbers import CONTEXT
 from ..ir.python import PythonSource
 from ..ir.walk import reads
 from .hints import bare_value_hint, operator_hint
 from .literals import literal_hint
 from .model import ActionSpec, EffectSpec, Expr, FactSpec, GuardSpec, PolicySpec
-from .numbers import CONTEXT
 from .yamlsource import Document
 
 __all__ = ["CompiledAction", "CompiledEffect", "CompiledExpr", "CompiledGuard", "CompiledPolicy", "compile_policy"]

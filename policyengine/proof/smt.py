@@ -60,9 +60,9 @@ import attrs
 from ..ir import nodes as ir
 from ..ir import walk
 from ..ir.kleene import is_connective
+from ..ir.regexes import MAX_MATCHED_LENGTH
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
-from ..pipeline.regexes import MAX_MATCHED_LENGTH
 
 
 class _LazyZ3:

@@ -31,8 +31,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from ..ir.values import MISSING, safe_text
 from ..pipeline.model import FactSpec
-from .values import MISSING, safe_text
 
 __all__ = ["Adapter", "DefaultAdapter", "Getter", "inline_path", "read_failure"]
 

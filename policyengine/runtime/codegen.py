@@ -33,6 +33,7 @@ import attrs
 
 from ..errors import FactError, FactProblem
 from ..ir.python import SAFE_BUILTINS
+from ..ir.values import MISSING, SEQUENCES, check_value
 from ..pipeline.compiler import CompiledPolicy
 from ..pipeline.model import FactSpec
 from .adapters import Adapter, inline_path, read_failure
@@ -41,7 +42,6 @@ from .decision import Decisions, DecisionsMeta
 from .emit_evaluator import MAX_TABLE_BITS, PACK_BITS, ROOTS, SPLIT_LOCALS, BatchArgs, SourceGenerator, access
 from .interpret import ActionShape, Interpreter, Unknown
 from .tables import BuildCache, KeyIndex, Rows, table_rows, unique_decisions
-from .values import MISSING, SEQUENCES, check_value
 
 __all__ = ["BuildCache", "Evaluator", "TableLookup", "build_dispatch", "build_evaluator", "fast_reader", "finish",
            "same_shape", "small_key", "CLASS_MEMO_LIMIT", "MAX_TABLE_BITS", "MEMO_LIMIT", "PACK_BITS", "RAW",

@@ -14,12 +14,12 @@ from typing import Any
 
 from ..ir.nodes import And, ConditionRef, Const, Contains, Fact, If, Node, Not, Or
 from ..ir.python import PythonSource
+from ..ir.values import EXACT, exact_test
 from ..ir.walk import children, nodes
 from ..pipeline.compiler import CompiledExpr, CompiledPolicy
 from ..pipeline.model import FactSpec
 from .adapters import inline_path
 from .interpret import ActionShape
-from .values import EXACT, exact_test
 
 __all__ = ["MAX_TABLE_BITS", "PACK_BITS", "ROOTS", "SPLIT_LOCALS", "BatchArgs", "Conditions", "SourceGenerator",
            "access"]

@@ -22,11 +22,11 @@ from ..ir.kleene import Unknown, problems_of
 from ..ir.nodes import ActionRef, ConditionRef, Fact, Node
 from ..ir.python import PythonSource, function
 from ..ir.python import namespace_for as ir_namespace
+from ..ir.values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
 from ..ir.walk import nodes
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from .decision import Decision, Decisions, DecisionsMeta, Effect, Source, State
 from .reasons import allow_reason, fact_reason, guard_reason, visible_reason
-from .values import MISSING, check_value  # the one definition of an acceptable value (re-exported: older imports)
 
 __all__ = ["MISSING", "Unknown", "ActionShape", "Interpreter", "check_value", "namespace_for"]
 

@@ -41,11 +41,11 @@ from ..errors import Diagnostic, FactProblem, PolicyError
 from ..ir import kleene
 from ..ir import nodes as ir
 from ..ir import walk as walk_ir
+from ..ir.numbers import ARITHMETIC, to_decimal
 from ..ir.python import PythonSource, function, namespace_for
+from ..ir.regexes import MAX_MATCHED_LENGTH, too_long
 from ..pipeline.compiler import CompiledAction, CompiledExpr, CompiledPolicy
 from ..pipeline.model import STORE_FACT, FactSpec
-from ..pipeline.numbers import ARITHMETIC, to_decimal
-from ..pipeline.regexes import MAX_MATCHED_LENGTH, too_long
 from .adapters import read_failure
 from .interpret import ActionShape, check_value, hidden_decision
 from .reasons import FAIL_CLOSED, store_mismatch_problem
@@ -200,7 +200,7 @@ class Match:
 @attrs.frozen(slots=True, cache_hash=True)
 class Arith:
     """``left <op> right`` with ``op`` one of ``+ - * / // % **``, computed as rule-engine does: in decimal under
-    :data:`~policyengine.pipeline.numbers.CONTEXT` (28 significant digits, half-even), ``//`` and ``%`` truncating
+    :data:`~policyengine.ir.numbers.CONTEXT` (28 significant digits, half-even), ``//`` and ``%`` truncating
     toward zero. It may fail (a division by zero...): see :class:`Succeeds`."""
 
     op: str
@@ -447,7 +447,7 @@ def contains(member: Node, container: Node) -> Node:
 # It reads plan nodes, not the IR: Valid, Known, IsTrue, Guard, Succeeds and Fail exist only here, and values are as
 # a database holds them (numbers as exact Decimals). It is the reference meaning of what policyengine.sql compiles
 # (the tests' oracle for plans, and the text of a failed computation's reason); its operations are the runtime's
-# own (pipeline.numbers.ARITHMETIC, pipeline.regexes, values.check_value).
+# own (ir.numbers.ARITHMETIC, ir.regexes, ir.values.check_value).
 _OP_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "tdiv", "//": "fdiv", "%": "mod", "**": "pow"}
 
 

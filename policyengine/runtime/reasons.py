@@ -94,7 +94,7 @@ def store_reason(problem: FactProblem) -> Reason:
 def store_mismatch_problem(store: str) -> FactProblem:
     """The problem of an order whose good ``store.id`` is not ``store``, the store the host asked for: one text
     per store (not per order), so that bulk groups, and a plan's reasons name, all such orders alike."""
-    from .values import describe  # here: values is a leaf of the runtime, reasons is read by everything
+    from ..ir.values import describe  # here: values is a leaf of the runtime, reasons is read by everything
 
     return FactProblem("store.id", f"not the store asked for ({describe(store)})")
 

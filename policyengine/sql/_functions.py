@@ -20,10 +20,10 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from ..pipeline.numbers import ARITHMETIC, to_decimal
-from ..pipeline.regexes import RegexTooLong
+from ..ir.numbers import ARITHMETIC, to_decimal
+from ..ir.regexes import RegexTooLong
+from ..ir.values import check_value
 from ..runtime.plan import arithmetic, regex_match
-from ..runtime.values import check_value
 from .values import engine_value
 
 __all__ = ["FUNCTIONS", "register"]

@@ -1,6 +1,6 @@
 """Python regular expressions as PostgreSQL ARE (``~``) patterns, for the constructs whose meaning provably agrees.
 
-A policy's regex has already passed :mod:`policyengine.pipeline.regexes` (no backreferences, no lookaround).
+A policy's regex has already passed :mod:`policyengine.ir.regexes` (no backreferences, no lookaround).
 Whether a pattern matches a string somewhere (or at its start) does not depend on a matcher's preferences
 (Python's leftmost-first versus PostgreSQL's leftmost-longest), so a translation that matches the same set of
 strings decides alike. Translated exactly:
@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..pipeline.regexes import _sre, _sre_parse  # type: ignore[attr-defined]
+from ..ir.regexes import _sre, _sre_parse  # type: ignore[attr-defined]
 from ..runtime.plan import PlanError
 
 __all__ = ["to_postgresql"]

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..ir.numbers import to_decimal
 from ..pipeline.model import FactSpec
-from ..pipeline.numbers import to_decimal
 from ..runtime.bulk import BulkResult, summarise
 from ..runtime.plan import (
     And,
