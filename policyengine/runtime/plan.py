@@ -908,14 +908,19 @@ def _then(sym: _Sym, rest: list[tuple[Node, Reason]],
     ``sym.problems`` first, or the known rows first (``rest`` gated by ``known(sym)``, then "applies" for the known
     rows ``rest`` lets through) and then ``sym.inner``, which needs no gating where ``sym`` is unknown: a wide
     ``and``/``or`` then costs its own width, not its width squared."""
-    plain = [*sym.problems, *rest]
     if sym.inner is None:
-        return plain
+        return [*sym.problems, *rest]
     known = sym.known
-    first = [*_gate(known, tuple(rest)), (known, None), *sym.inner]
     memo, kept = sizes
-    kept += (first, plain)  # (a node freed while the memo lives could pass its id to a new one)
-    return first if tree_size(first, memo) < tree_size(plain, memo) else plain
+    kept.append((known, sym.inner, sym.problems))  # (a node freed while the memo lives could pass its id on)
+    # The two lists share ``rest``'s reasons; the first adds ``known`` (and one And) to each of its conditions, the
+    # known rows' branch and ``inner``, where the plain one has ``problems``: compared without writing either out
+    # (walking ``rest`` per condition made a load's budget check quadratic in an action's guards). A gate that
+    # folds makes the first list a little smaller than counted; the choice only ever picks the smaller layout.
+    grown = len(rest) * (1 + tree_size(known, memo)) + tree_size(known, memo) + tree_size(sym.inner, memo)
+    if grown < tree_size(sym.problems, memo):
+        return [*_gate(known, tuple(rest)), (known, None), *sym.inner]
+    return [*sym.problems, *rest]
 
 
 def _gate(where: Node, problems: tuple[tuple[Node, Reason], ...]) -> tuple[tuple[Node, Reason], ...]:
