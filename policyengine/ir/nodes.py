@@ -11,7 +11,7 @@ type it was declared with (``enum`` is a string whose values are declared).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
@@ -59,9 +59,7 @@ class Length:
 
     operand: Node
 
-    @property
-    def type(self) -> Type:
-        return "number"
+    type: ClassVar[Type] = "number"
 
 
 @attrs.frozen(cache_hash=True)
@@ -70,9 +68,7 @@ class ConditionRef:
 
     name: str
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
 
 @attrs.frozen(cache_hash=True)
@@ -82,9 +78,7 @@ class ActionRef:
     action: str
     state: str
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
 
 @attrs.frozen(cache_hash=True)
@@ -107,9 +101,7 @@ class Members:
     values: tuple[bool | str | Decimal, ...] = attrs.field(eq=_exact_all)
     member_type: Type
 
-    @property
-    def type(self) -> Type:
-        return "set"
+    type: ClassVar[Type] = "set"
 
 
 @attrs.frozen(cache_hash=True)
@@ -120,9 +112,7 @@ class Compare:
     left: Node
     right: Node
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
     @property
     def operand_type(self) -> Type:
@@ -138,9 +128,7 @@ class Arith:
     left: Node
     right: Node
 
-    @property
-    def type(self) -> Type:
-        return "number"
+    type: ClassVar[Type] = "number"
 
 
 @attrs.frozen(cache_hash=True)
@@ -149,9 +137,7 @@ class Neg:
 
     operand: Node
 
-    @property
-    def type(self) -> Type:
-        return "number"
+    type: ClassVar[Type] = "number"
 
 
 @attrs.frozen(cache_hash=True)
@@ -161,9 +147,7 @@ class Contains:
     member: Node
     container: Node
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
 
 @attrs.frozen(cache_hash=True)
@@ -176,9 +160,7 @@ class Match:
     search: bool
     negated: bool
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
 
 @attrs.frozen(cache_hash=True)
@@ -187,9 +169,7 @@ class And:
 
     operands: tuple[Node, ...]
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
 
 @attrs.frozen(cache_hash=True)
@@ -198,9 +178,7 @@ class Or:
 
     operands: tuple[Node, ...]
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
 
 @attrs.frozen(cache_hash=True)
@@ -209,9 +187,7 @@ class Not:
 
     operand: Node
 
-    @property
-    def type(self) -> Type:
-        return "bool"
+    type: ClassVar[Type] = "bool"
 
 
 @attrs.frozen(cache_hash=True)
