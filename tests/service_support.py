@@ -2,15 +2,20 @@
 
 ``running(app)`` yields the base URL of a server serving ``app``; it binds ``127.0.0.1:0`` itself (the kernel picks a
 free port, so parallel runs cannot collide) and stops the server on exit. Tests call it with httpx, as a client
-application would. ``policy_copy(tmp_path)`` copies the shipped policies, for tests that change them.
+application would. ``policy_copy(tmp_path)`` copies the shipped policies, for tests that change them. ``serving(*args)`` runs
+``policyengine serve`` itself, as a process, and yields its port once it serves.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +33,30 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SHIPPED_ACME = {"status": "Shipped", "has_shipment": True, "sent_to_warehouse": True, "channel": "amazon",
                 "store": {"id": "acme", "manual_fulfillment": False}}
 ADMIN = {"role": "admin"}
+
+EXE = Path(sys.executable).with_name("policyengine")
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """``policyengine serve`` on the shipped policies and a free loopback port, with ``args``: its port and process,
+    once it says it serves (read from its log, never waited for by time); SIGTERM on exit."""
+    proc = subprocess.Popen([str(EXE), "serve", str(POLICIES), "--port", "0", "--no-watch", *args],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    port = None
+    for line in proc.stderr:
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        port = port or (int(match.group(1)) if match else None)
+        if "serving revision" in line:
+            break
+    assert port, "policyengine serve did not start"
+    try:
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
 
 
 @contextmanager

@@ -10,26 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from cli_support import run_cli
 from conftest import POLICIES
-from service_support import policy_copy
+from service_support import policy_copy, serving
 
 import policyengine
 from policyengine.service.live import LoadRecord
-
-EXE = Path(sys.executable).with_name("policyengine")
 
 
 # -- reloads read through the bounded reader ----------------------------------------------------------------------
@@ -125,26 +119,6 @@ def test_a_token_file_that_is_a_fifo_or_huge_is_refused(capsys: pytest.CaptureFi
 
 
 # -- deadlines, JSON errors, shutdown -------------------------------------------------------------------------------
-@contextmanager
-def serving(*args: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    proc = subprocess.Popen([str(EXE), "serve", str(POLICIES), "--port", "0", "--no-watch", *args],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
-    port = None
-    for line in proc.stderr:
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        port = port or (int(match.group(1)) if match else None)
-        if "serving revision" in line:
-            break
-    assert port, "policyengine serve did not start"
-    try:
-        yield port, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-
-
 def _answer(port: int, data: bytes) -> bytes:
     """What the server sends back on a connection that sent ``data`` and then nothing, until it closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:

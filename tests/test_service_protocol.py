@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import POLICIES
-from service_support import ADMIN, SHIPPED_ACME, TOKEN
+from service_support import ADMIN, SHIPPED_ACME, TOKEN, serving
 
 import policyengine
 from policyengine.service.view import EngineView
 
-EXE = Path(sys.executable).with_name("policyengine")
 MAX_BODY = 8192
 GLOBEX = {"status": "Error", "has_shipment": False, "sent_to_warehouse": False, "channel": "web",
           "store": {"id": "globex", "manual_fulfillment": True}}
@@ -46,23 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("protocol")
     (tmp / "token").write_text(TOKEN + "\n")
     log = tmp / "decisions.jsonl"
-    proc = subprocess.Popen([str(EXE), "serve", str(POLICIES), "--port", "0", "--no-watch", "--workers", "1",
-                             "--token-file", str(tmp / "token"), "--decision-log", str(log),
-                             "--max-body", str(MAX_BODY)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    assert proc.stderr is not None
-    port = None
-    for line in proc.stderr:
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        port = port or (int(match.group(1)) if match else None)
-        if "serving revision" in line:
-            break
-    assert port, "policyengine serve did not start"
-    try:
+    with serving("--workers", "1", "--token-file", str(tmp / "token"), "--decision-log", str(log),
+                 "--max-body", str(MAX_BODY)) as (port, _):
         yield Server(port, log)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
 
 
 def request(path: str, body: Any = None, *, method: str = "POST", headers: dict[str, str] | None = None,
