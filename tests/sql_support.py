@@ -14,8 +14,10 @@ database exactly as given. The reference is always ``engine.evaluate`` on the ro
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +211,19 @@ def _explain(plan: Any, orders: Sequence[Any], decisions: Sequence[Any], action:
         lines.append(f"  row {i}: {orders[i]} -> {decision.state if decision else 'absent'} "
                      f"{decision.reasons if decision else ''}")
     return "\n".join(lines)
+
+
+def load_generated(files: Mapping[str, str], tmp_dir: Path, prefix: str) -> policyengine.Engine | None:
+    """A randomly generated policy directory loaded, or None when the language refuses it: a random condition it
+    rejects (a type clash, an undeclared value), or a plan past the plan budget (issue 21). Those are not plan
+    questions; any other refusal fails the test."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_dir))  # unique: examples may not build a table
+    for name, text in files.items():
+        (directory / name).parent.mkdir(exist_ok=True)
+        (directory / name).write_text(text)
+    try:
+        return policyengine.load(directory)
+    except policyengine.PolicyError as err:
+        assert all(any(word in d.message for word in ("cannot", "never", "compare", "over the plan budget"))
+                   for d in err.diagnostics), err
+        return None

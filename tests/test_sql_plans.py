@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
@@ -26,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sql_support import Database, check_exact
+from sql_support import Database, check_exact, load_generated
 
 import policyengine
 from policyengine import PlanError
@@ -311,15 +310,8 @@ def _property(dialect: str) -> Any:
     @given(case=_policies(dialect))
     def check(database: Database, tmp_dir: Path, case: tuple[dict[str, str], list[dict[str, Any]]]) -> None:
         files, rows = case
-        directory = Path(tempfile.mkdtemp(prefix="p", dir=tmp_dir))  # unique: examples may not build a table
-        for name, text in files.items():
-            (directory / name).parent.mkdir(exist_ok=True)
-            (directory / name).write_text(text)
-        try:
-            engine = policyengine.load(directory)
-        except policyengine.PolicyError as err:  # a random condition the language rejects: not a plan question
-            assert all("cannot" in d.message or "never" in d.message or "compare" in d.message
-                       for d in err.diagnostics), err
+        engine = load_generated(files, tmp_dir, "p")
+        if engine is None:
             return
         check_exact(database, engine, rows, _USERS)
     return check
