@@ -18,6 +18,7 @@ from .errors import FactProblem, did_you_mean
 from .ir.values import check_value, describe
 from .locks import STORE_FACT
 from .pipeline.compiler import CompiledPolicy
+from .pipeline.model import FactSpec
 from .runtime import codestore
 from .runtime.adapters import Adapter, DefaultAdapter, inline_path, read_failure
 from .runtime.bulk import BulkResult, order_ids, summarise, why_not
@@ -238,6 +239,15 @@ class Engine:
 
     def store_override(self, store: str) -> StorePolicy | None:
         return self._stores.get(store)
+
+    def declared_facts(self) -> dict[str, FactSpec]:
+        """Every fact the latest version or a store's policy declares, by name (the latest version's first): what an
+        order of any store may carry."""
+        facts: dict[str, FactSpec] = {}
+        for policy in (self.policy, *(self.store_policy(s) for s in self.stores)):
+            for fact in policy.facts:
+                facts.setdefault(fact.name, fact)
+        return facts
 
     # -- deciding ----------------------------------------------------------------------------------------
     def _evaluator(self) -> Callable[..., Decisions]:

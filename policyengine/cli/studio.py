@@ -94,10 +94,8 @@ def _impact(args: argparse.Namespace) -> Any:
     table = sa.Table(args.table, sa.MetaData(), autoload_with=db)
 
     def columns(engine: Any) -> dict[str, Any]:
-        from ..studio.session import all_facts
-
         out = {}
-        for fact in all_facts(engine):
+        for fact in engine.declared_facts():
             name = chosen.get(fact, _column_of(fact))
             if name in table.c:
                 out[fact] = table.c[name]

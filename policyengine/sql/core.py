@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..ir.numbers import to_decimal
-from ..pipeline.model import FactSpec
 from ..runtime.bulk import BulkResult, summarise
 from ..runtime.plan import (
     And,
@@ -222,7 +221,7 @@ def bulk(connection: Connection, engine: Any, action: str, user: Any, selectable
         collected = [sa.func.json_group_array(sa.func.json_array(inner.c.pe_index, inner.c.pe_id))]
     query = sa.select(inner.c.pe_code, *shown, *collected).group_by(inner.c.pe_code, *shown)
     names = {code_: item for item, code_ in keys.items()}
-    specs = _fact_specs(engine)
+    specs = engine.declared_facts()
     groups: dict[str | None, list[int]] = {}
     ids: dict[int, Any] = {}
     for row in connection.execute(query):
@@ -248,7 +247,7 @@ def fetch_orders(connection: Connection, engine: Any, selectable: Any, columns: 
     each fact's source (``store.manual_fulfillment`` is ``order["store"]["manual_fulfillment"]``), values converted
     by :func:`engine_value`, the id as ``order["id"]``. Every value is read per row in Python: this is the
     reference :func:`bulk` and :func:`where` are exact against, not the fast path."""
-    specs = _fact_specs(engine)
+    specs = engine.declared_facts()
     names = [name for name in columns if name in specs]
     raw = [sa.type_coerce(columns[n], sa.types.NullType()) for n in names]
     query = _rows_of(selectable, sa.type_coerce(id_column, sa.types.NullType()), *raw).order_by(None).order_by(id_column)
@@ -327,14 +326,6 @@ def _rows_of(selectable: Any, *columns: Any) -> Any:
     if isinstance(selectable, sa.Select):
         return selectable.with_only_columns(*columns, maintain_column_froms=True)
     return sa.select(*columns).select_from(selectable)
-
-
-def _fact_specs(engine: Any) -> dict[str, FactSpec]:
-    specs: dict[str, FactSpec] = {}
-    for policy in (engine.policy, *(engine.store_policy(s) for s in engine.stores)):
-        for fact in policy.facts:
-            specs.setdefault(fact.name, fact)
-    return specs
 
 
 def _fact_nodes(roots: Sequence[Any]) -> dict[str, Fact]:

@@ -57,7 +57,7 @@ def bulk_counts(connection: Connection, engine: Any, action: str, user: Any, sel
     (as :func:`policyengine.sql.bulk` takes them), computed by the database in one pass: each row's reason is a
     CASE, the rows are grouped by it (and, for a bad fact, by the value, so that the text names it) and counted;
     only the applicable rows' ids are collected."""
-    from .core import _fact_specs, _require, _rows_of, _Translator, _with_defaults, engine_value, install, reason_codes, shown_values
+    from .core import _require, _rows_of, _Translator, _with_defaults, engine_value, install, reason_codes, shown_values
 
     install(connection)
     plan = build_reasons(engine, action, user, store=store)
@@ -77,7 +77,7 @@ def bulk_counts(connection: Connection, engine: Any, action: str, user: Any, sel
     query = sa.select(inner.c.pe_code, *shown, sa.func.count(), collect.filter(inner.c.pe_code == 0)) \
         .group_by(inner.c.pe_code, *shown)
     names = {n: item for item, n in keys.items()}
-    specs = _fact_specs(engine)
+    specs = engine.declared_facts()
     counts: dict[str, int] = {}
     ids: list[str | None] = []
     total = 0

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import PolicyError
-from .session import Session, all_facts
+from .session import Session
 from .workspace import PathRefused, TooLarge, Workspace
 
 __all__ = ["create_app", "Impact", "MAX_BODY", "ASSETS"]
@@ -157,7 +157,7 @@ class Studio:
             raise Refused(404, "no_database", "start the studio with --db URL to open orders from it")
         engine = self.session.last_good or self.session.saved()
         try:
-            return dict(self.impact.example(_text(body.get("id"), "id", 200), list(all_facts(engine))))
+            return dict(self.impact.example(_text(body.get("id"), "id", 200), list(engine.declared_facts())))
         except LookupError as err:
             raise Refused(404, "no_such_order", str(err.args[0] if err.args else err)) from None
 

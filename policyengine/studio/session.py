@@ -169,7 +169,7 @@ class Session:
 
     def try_it(self, edits: Mapping[str, str], values: Mapping[str, Any], store: str | None) -> dict[str, Any]:
         engine, current = self.engine_for(edits)
-        order, user = inputs_of(all_facts(engine), _with_store(values, store))
+        order, user = inputs_of(engine.declared_facts(), _with_store(values, store))
         decisions = engine.evaluate(order, user, store=store or None)
         data = decisions.to_dict()
         actions = [{k: a[k] for k in ("action", "label", "state", "reasons", "confirm", "destructive", "effects",
@@ -190,7 +190,7 @@ class Session:
         from ..analysis.explain import explain
 
         engine, _ = self.engine_for(edits)
-        order, user = inputs_of(all_facts(engine), _with_store(values, store))
+        order, user = inputs_of(engine.declared_facts(), _with_store(values, store))
         return dict(self.located(explain(engine, order, user, store=store or None, actions=[action]).to_dict()))
 
     def tests(self, edits: Mapping[str, str], *, accept: bool = False) -> dict[str, Any]:
@@ -278,19 +278,10 @@ def _show(value: Any) -> Any:
     return to_dict() if to_dict is not None else value
 
 
-def all_facts(engine: Engine) -> dict[str, FactSpec]:
-    """Every fact the base policy or a store override declares, by name (the base's first)."""
-    facts: dict[str, FactSpec] = {}
-    for policy in (engine.policy, *(engine.store_policy(s) for s in engine.stores)):
-        for fact in policy.facts:
-            facts.setdefault(fact.name, fact)
-    return facts
-
-
 def form(engine: Engine) -> dict[str, Any]:
     """What "Try it" asks: each declared fact with its type, values, default and description; the stores."""
     facts = [{"name": f.name, "type": f.type, "values": list(f.values), "default": _show_default(f.default),
-              "description": f.description} for f in all_facts(engine).values() if f.name != STORE_FACT]
+              "description": f.description} for f in engine.declared_facts().values() if f.name != STORE_FACT]
     actions = [{"id": a.id, "label": a.spec.label} for a in engine.policy.actions]
     return {"facts": facts, "stores": list(engine.stores), "actions": actions, "store_fact": STORE_FACT}
 
