@@ -58,18 +58,6 @@ def overrides() -> dict[str, str]:
     }
 
 
-def _cpu(path: Path) -> tuple[float, str]:
-    import policyengine
-
-    start = time.process_time()
-    try:
-        policyengine.load(path, table_limit=0)
-        outcome = "loaded"
-    except policyengine.PolicyError as err:
-        outcome = f"refused: {err.diagnostics[0].message[:110]}"
-    return time.process_time() - start, outcome
-
-
 def main() -> None:
     start = time.process_time()
     import z3  # noqa: F401 - the solver's import, once per process
@@ -77,12 +65,12 @@ def main() -> None:
     print(f"import z3: {time.process_time() - start:.3f} s CPU (once per process)")
     with tempfile.TemporaryDirectory(prefix="policyengine-proofbench-") as tmp:
         floor_dir = lockproof.policy_dir(Path(tmp) / "floor", lockproof.HEAD)
-        _cpu(floor_dir)  # warm up: imports and caches are not proof time
-        floor = min(_cpu(floor_dir)[0] for _ in range(3))
+        lockproof.load_cpu(floor_dir, 110)  # warm up: imports and caches are not proof time
+        floor = min(lockproof.load_cpu(floor_dir, 110)[0] for _ in range(3))
         print(f"floor (base + empty override): {floor:.3f} s CPU")
         for name, text in overrides().items():
             path = lockproof.policy_dir(Path(tmp) / name, text)
-            cpu, outcome = min(_cpu(path) for _ in range(3))
+            cpu, outcome = min(lockproof.load_cpu(path, 110) for _ in range(3))
             print(f"{name:9} {len(text.encode()):5} B  {cpu:.3f} s CPU  ({cpu / floor:.1f}x floor)  {outcome}")
 
 
