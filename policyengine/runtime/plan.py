@@ -917,7 +917,8 @@ def _then(sym: _Sym, rest: list[tuple[Node, Reason]],
     # known rows' branch and ``inner``, where the plain one has ``problems``: compared without writing either out
     # (walking ``rest`` per condition made a load's budget check quadratic in an action's guards). A gate that
     # folds makes the first list a little smaller than counted; the choice only ever picks the smaller layout.
-    grown = len(rest) * (1 + tree_size(known, memo)) + tree_size(known, memo) + tree_size(sym.inner, memo)
+    known_size = tree_size(known, memo)
+    grown = len(rest) * (1 + known_size) + known_size + tree_size(sym.inner, memo)
     if grown < tree_size(sym.problems, memo):
         return [*_gate(known, tuple(rest)), (known, None), *sym.inner]
     return [*sym.problems, *rest]
