@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sql_support import Database, check_exact, load_generated
+from sqlalchemy.dialects import postgresql, sqlite
 
 import policyengine
 from policyengine import PlanError
@@ -157,6 +158,24 @@ FACTS = {"order.e": "enum", "order.b": "bool", "order.s": "string", "order.n": "
          "order.u": "set",
          "store.id": "string", "user.role": "enum", "user.n": "number", "user.tag": "string"}
 ENUM_VALUES = {"order.e": ["a", "b", "c"], "user.role": ["admin", "member"]}
+
+
+def test_a_lone_surrogate_in_a_policy_is_refused_by_name(tmp_path: Path) -> None:
+    """A string literal, list member or regex holding a lone surrogate: no database text holds one and no driver
+    can send it, so the plan is refused by name when its SQL is built, on both databases (before, the driver raised
+    UnicodeEncodeError in the middle of the query)."""
+    (tmp_path / "p.yaml").write_text(_policy_text(
+        {"order.s": "string"},
+        {"literal": "order.s == '\\ud800'", "member": "order.s in ['\\ud800', 'b']",
+         "regex": "order.s =~ '.\\udc00'", "fine": "order.s == '\\u00e9'"}))
+    engine = policyengine.load(tmp_path / "p.yaml")
+    columns = {"order.s": sa.column("s")}
+    for dialect in (postgresql.dialect(), sqlite.dialect()):
+        for action, what in (("literal", "the string literal"), ("member", "the list literal"),
+                             ("regex", "the regular expression")):
+            with pytest.raises(PlanError, match=f"{what} .* holds a lone surrogate \\(U\\+D[8C]00\\)"):
+                str(psql.where(engine.plan(action, {}), columns).compile(dialect=dialect))
+        str(psql.where(engine.plan("fine", {}), columns).compile(dialect=dialect))  # any other character is sent
 
 
 def _policy_text(facts: dict[str, str], actions: dict[str, Any], conditions: dict[str, str] | None = None,
